@@ -1,0 +1,48 @@
+# One obvious way to set up, test and demo zombiewatch.
+#   make install   - virtualenv + the package with its dev tools
+#   make test      - the whole suite CI runs (lint, types, contracts, unit + integration)
+#   make demo      - the demo against a real kube-apiserver and Kafka broker
+#   make services-up / services-down - the real services, for humans
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SERVICES := $(BIN)/python scripts/services/services.py
+
+.PHONY: install lint test unit integration services-deps services-up services-down demo bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks scripts examples
+	$(BIN)/mypy src tests benchmarks scripts examples
+	$(BIN)/lint-imports
+
+# System packages and cached builds of the real services (idempotent, cached in ~/.cache/zombiewatch).
+services-deps: install
+	$(SERVICES) prepare
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: services-deps
+	$(BIN)/pytest tests/integration
+
+test: lint services-deps
+	$(BIN)/pytest tests
+
+services-up: services-deps
+	$(SERVICES) up
+
+services-down: $(BIN)/python
+	$(SERVICES) down
+
+demo: services-deps
+	$(BIN)/python -m zombiewatch.app.demo
+
+bench: services-deps
+	$(BIN)/python -m benchmarks

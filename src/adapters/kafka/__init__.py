@@ -1,0 +1,1 @@
+"""Kafka adapters: wire codec and transactional publisher."""

@@ -1,0 +1,1 @@
+"""Kubernetes adapters: translation, informers, leader election, annotation."""

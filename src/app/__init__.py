@@ -1,0 +1,1 @@
+"""Application: composition root, services, CLI and HTTP."""

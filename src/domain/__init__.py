@@ -1,0 +1,1 @@
+"""Pure domain core: decisions only, no I/O, no clock reads."""

@@ -1,0 +1,77 @@
+"""Typed commands that change a task file (SPEC §2).
+
+The doctrine decides which commands to send and returns these objects; the
+Kafka adapter encodes them byte-exactly for the agent system's controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from zombiewatch.domain.reasons import ZombieReason
+
+FrontmatterValue = str | int | bool
+"""Values this project ever writes into frontmatter."""
+
+
+class Operation(StrEnum):
+    """The wire name of each command kind."""
+
+    UPDATE_FRONTMATTER = "update-frontmatter"
+    INCREMENT_FRONTMATTER = "increment-frontmatter"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BodySection:
+    """Replace every section with ``heading``, then append ``section`` once."""
+
+    heading: str
+    section: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateFrontmatter:
+    """Shallow-merge ``updates`` into the frontmatter; optionally replace a body section."""
+
+    task_identifier: str
+    updates: Mapping[str, FrontmatterValue]
+    body: BodySection | None = None
+
+    @property
+    def operation(self) -> Operation:
+        return Operation.UPDATE_FRONTMATTER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncrementFrontmatter:
+    """Add ``delta`` to an integer frontmatter field (missing/non-numeric counts as 0)."""
+
+    task_identifier: str
+    field: str
+    delta: int
+
+    @property
+    def operation(self) -> Operation:
+        return Operation.INCREMENT_FRONTMATTER
+
+
+Command = UpdateFrontmatter | IncrementFrontmatter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailureReport:
+    """One failure of one Job, as the publisher must send it: atomically, once.
+
+    ``commands`` is the pair (update, increment) for a zombie failure, or the
+    single update of a type-mismatch failure. ``job_name`` feeds the
+    deterministic request ids, so a re-publish after a crash carries the same ids.
+    """
+
+    task_id: str
+    job_name: str
+    reason: ZombieReason
+    occurred_at: datetime
+    commands: tuple[Command, ...]

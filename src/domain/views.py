@@ -1,0 +1,142 @@
+"""Frozen, slotted views: the only shape in which cluster state reaches the domain.
+
+Adapters translate raw API JSON into these once, at the edge. They keep only
+what classification, the sweeper and dedupe need, so a cached pod costs a few
+hundred bytes instead of a full client model object.
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+TASK_ID_LABEL = "agent.benjamin-borbe.de/task-id"
+"""Label on Jobs and pods naming the task they run."""
+
+ASSIGNEE_LABEL = "agent.benjamin-borbe.de/assignee"
+"""Label on Jobs and pods naming the agent the task is assigned to."""
+
+ZOMBIE_REASON_ANNOTATION = "agent.benjamin-borbe.de/zombie-reason"
+"""Durable dedupe: the reason a failure was published for this Job."""
+
+ZOMBIE_REPORTED_AT_ANNOTATION = "agent.benjamin-borbe.de/zombie-reported-at"
+"""Durable dedupe: when (RFC3339 UTC) the failure for this Job was published."""
+
+
+class PodPhase(StrEnum):
+    """The pod phases the API defines; anything else is malformed input."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerView:
+    """One container's current state (init or regular)."""
+
+    name: str
+    waiting_reason: str | None = None
+    """``state.waiting.reason`` when the container is waiting, else None."""
+    terminated_exit_code: int | None = None
+    """``state.terminated.exitCode`` when the container has terminated, else None."""
+    running: bool = False
+    """True when ``state.running`` is present."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodView:
+    """What classification needs of a pod of an agent Job."""
+
+    namespace: str
+    name: str
+    uid: str
+    task_id: str
+    job_name: str
+    """Name of the owning Job (from the ownerReference of kind Job)."""
+    phase: PodPhase
+    status_reason: str | None
+    """``status.reason`` (``Evicted`` for evicted pods)."""
+    created_at: datetime
+    scheduled: bool | None
+    """The PodScheduled condition: True, False, or None when absent/Unknown."""
+    init_containers: tuple[ContainerView, ...] = ()
+    containers: tuple[ContainerView, ...] = ()
+
+    @property
+    def all_containers(self) -> tuple[ContainerView, ...]:
+        """Init containers first, then regular ones: both count for classification."""
+        return self.init_containers + self.containers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobView:
+    """What classification, the sweeper and dedupe need of an agent Job."""
+
+    namespace: str
+    name: str
+    uid: str
+    task_id: str
+    assignee: str
+    """From the assignee label; empty when the label is absent."""
+    created_at: datetime
+    started_at: datetime | None
+    """``status.startTime``, when the Job controller has set it."""
+    active_deadline_seconds: int | None
+    failed_reason: str | None
+    """Reason of the ``Failed=True`` condition ("" if it has none); None when not failed."""
+    complete: bool
+    """True when the ``Complete=True`` condition is present."""
+    reported_reason: str | None = None
+    """The zombie-reason annotation: set once a failure was published for this Job."""
+    reported_at: str | None = None
+    """The zombie-reported-at annotation, verbatim."""
+
+    @property
+    def reported(self) -> bool:
+        """The durable dedupe layer: an annotated Job is never reported again."""
+        return self.reported_reason is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfigView:
+    """The fields of one Config custom resource this project reads (SPEC §8).
+
+    Numeric knobs are kept raw (possibly invalid: an old schema may have let
+    anything through); ``domain.config`` validates and resolves them.
+    """
+
+    namespace: str
+    name: str
+    assignee: str
+    heartbeat: str | None = None
+    zombie_sweeper_interval_seconds: int | None = None
+    zombie_job_timeout_seconds: int | None = None
+    image: str | None = None
+    task_types: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+class InFlightSource(StrEnum):
+    """Where an in-flight record came from (SPEC §6)."""
+
+    CLUSTER = "cluster"
+    """Built from the Job informer: survives restarts."""
+    HOST = "host"
+    """Registered by the embedding host right after a spawn."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InFlightJob:
+    """A Job believed to be running a task, judged by the sweeper."""
+
+    task_id: str
+    job_name: str
+    assignee: str
+    started_at: datetime | None
+    """Job ``startTime``, else creation time, else the host's ``job_started_at``."""
+    source: InFlightSource
