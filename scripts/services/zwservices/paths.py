@@ -1,0 +1,51 @@
+"""Where the services' caches and run state live (outside the repository, so CI reuses them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+KUBE_VERSION = "v1.20.2"
+DEFAULT_KAFKA_VERSION = "4.1.1"
+
+
+def cache_dir() -> Path:
+    """Root of everything cached; overridable so CI or a test can use a scratch location."""
+    override = os.environ.get("ZOMBIEWATCH_CACHE")
+    return Path(override) if override else Path.home() / ".cache" / "zombiewatch"
+
+
+def bin_dir() -> Path:
+    """Built binaries survive here between runs; the build sources do not."""
+    return cache_dir() / "bin"
+
+
+def kube_apiserver_bin() -> Path:
+    """The cached kube-apiserver; its presence means the cold build is skipped."""
+    return bin_dir() / "kube-apiserver"
+
+
+def build_dir() -> Path:
+    """Scratch space for the kube-apiserver build; emptied after a successful build."""
+    return cache_dir() / "build"
+
+
+def kafka_home(version: str) -> Path:
+    """One folder per Kafka version so switching versions never mixes jars."""
+    return cache_dir() / f"kafka-{version}"
+
+
+def kafka_choice_file() -> Path:
+    """Records which broker ``prepare`` chose, so ``up`` needs no network."""
+    return cache_dir() / "kafka.json"
+
+
+def default_run_dir() -> Path:
+    """The run dir the CLI uses; ``services.env`` in it is what others discover."""
+    return cache_dir() / "run"
+
+
+def default_env_file() -> Path:
+    """The env file a test run reuses when it points at live services."""
+    override = os.environ.get("ZOMBIEWATCH_SERVICES_ENV")
+    return Path(override) if override else default_run_dir() / "services.env"

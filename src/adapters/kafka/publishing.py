@@ -1,0 +1,321 @@
+"""The transactional Kafka publisher behind the ``CommandPublisher`` port.
+
+Semantics (docs/WIRE.md has the long form):
+
+- One ``publish_*`` call is one Kafka transaction: every record of every
+  failure passed in becomes visible to ``read_committed`` consumers together,
+  or none does. A failure's update/increment pair is therefore never split.
+- Records are queued without awaiting each one, then awaited together and the
+  transaction committed: a burst of a thousand failures costs one commit.
+- Expected failures (broker down, fenced, records refused) come back as
+  ``Failure(PublishError)``, within ``publish_timeout`` plus cleanup; no Kafka,
+  timeout or socket exception escapes. A ``Failure`` means "not known to be
+  committed": after a timeout during the commit it may in rare cases have
+  committed; the failure's re-publish then carries the same request ids.
+- The producer starts lazily and is recreated after any failure it may not
+  recover from, so the daemon starts while the broker is down and publishes
+  once it is back. Re-initialising with the same transactional id also makes
+  the broker abort whatever transaction the discarded producer left open.
+- Fencing is sticky: once another producer took over our transactional id,
+  this publisher answers ``FENCED`` without touching the broker until it is
+  closed and a new one opened. The app steps down on ``FENCED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    IllegalOperation,
+    InvalidProducerEpoch,
+    KafkaError,
+    ProducerFenced,
+)
+from returns.result import Failure, Result, Success
+
+from zombiewatch.adapters.kafka.codec import Envelope, encode
+from zombiewatch.adapters.kafka.ids import failure_request_id, message_key, random_request_id
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.ports import Clock, PublishError, PublishErrorKind
+
+log = logging.getLogger(__name__)
+
+Record = tuple[bytes, bytes]
+"""(key, value) of one Kafka record."""
+
+
+class TransactionalProducer(Protocol):
+    """The slice of ``AIOKafkaProducer`` the publisher uses (a seam for fakes and hooks)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def begin_transaction(self) -> None: ...
+
+    async def commit_transaction(self) -> None: ...
+
+    async def abort_transaction(self) -> None: ...
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+        """Queue one record; the returned awaitable resolves when it is written."""
+        ...
+
+
+ProducerFactory = Callable[[KafkaPublisherSettings], TransactionalProducer]
+
+
+def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer:
+    """A transactional, idempotent ``AIOKafkaProducer`` with ``acks=all``.
+
+    Must be called inside the running event loop (aiokafka binds to it).
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "transactional_id": settings.transactional_id,
+        "transaction_timeout_ms": settings.transaction_timeout_ms,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.tls is not None:
+        options["ssl_context"] = settings.tls.ssl_context()
+    if settings.sasl is not None:
+        options["sasl_mechanism"] = settings.sasl.mechanism.value
+        options["sasl_plain_username"] = settings.sasl.username
+        options["sasl_plain_password"] = settings.sasl.password
+    producer: TransactionalProducer = AIOKafkaProducer(**options)
+    return producer
+
+
+def _is_fenced(exc: BaseException) -> bool:
+    return isinstance(exc, ProducerFenced | InvalidProducerEpoch)
+
+
+def translate_error(exc: BaseException) -> PublishError:
+    """The port's error for an exception raised while talking to Kafka."""
+    if _is_fenced(exc):
+        return PublishError(PublishErrorKind.FENCED, str(exc) or type(exc).__name__)
+    if isinstance(exc, KafkaError) and not exc.retriable and not _is_transport(exc):
+        return PublishError(PublishErrorKind.REJECTED, f"{type(exc).__name__}: {exc}")
+    return PublishError(PublishErrorKind.UNAVAILABLE, f"{type(exc).__name__}: {exc}")
+
+
+def _is_transport(exc: KafkaError) -> bool:
+    # aiokafka marks some "cannot reach / no answer" errors non-retriable.
+    name = type(exc).__name__
+    return name in {"KafkaTimeoutError", "KafkaConnectionError", "NoBrokersAvailable"}
+
+
+_EXPECTED = (KafkaError, IllegalOperation, TimeoutError, OSError)
+"""What the Kafka client raises for conditions outside our control."""
+
+
+class KafkaCommandPublisher:
+    """``CommandPublisher`` on a transactional aiokafka producer.
+
+    Create it with :func:`open_publisher`; one instance per process.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: KafkaPublisherSettings,
+        clock: Clock,
+        producer_factory: ProducerFactory = aiokafka_producer,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._producer_factory = producer_factory
+        self._producer: TransactionalProducer | None = None
+        self._fenced: PublishError | None = None
+        # One transaction at a time: aiokafka has one transaction per producer,
+        # so concurrent callers must queue rather than interleave their records.
+        self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        """True while a producer is connected (the ``/readyz`` signal)."""
+        return self._producer is not None
+
+    async def start(self) -> Result[None, PublishError]:
+        """Connect now rather than on the first publish; safe to call repeatedly."""
+        async with self._lock:
+            if self._fenced is not None:
+                return Failure(self._fenced)
+            try:
+                async with asyncio.timeout(self._settings.publish_timeout):
+                    await self._ensure_producer()
+            except _EXPECTED as exc:
+                return Failure(translate_error(exc))
+            return Success(None)
+
+    async def publish_failures(
+        self, failures: Sequence[FailureReport]
+    ) -> Result[None, PublishError]:
+        """All commands of all ``failures`` in one transaction, deterministic request ids."""
+        now = self._clock.now()
+        records = [
+            _record(
+                command,
+                Envelope(
+                    request_id=failure_request_id(
+                        job_name=failure.job_name, operation=command.operation
+                    ),
+                    request_time=now,
+                    initiator=self._settings.initiator,
+                    command=command,
+                ),
+            )
+            for failure in failures
+            for command in failure.commands
+        ]
+        return await self._publish(records)
+
+    async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
+        """Helper commands of the dispatch path, in one transaction, random request ids."""
+        now = self._clock.now()
+        records = [
+            _record(
+                command,
+                Envelope(
+                    request_id=random_request_id(),
+                    request_time=now,
+                    initiator=self._settings.initiator,
+                    command=command,
+                ),
+            )
+            for command in commands
+        ]
+        return await self._publish(records)
+
+    async def close(self) -> None:
+        """Wait for a publish in progress, then flush and close the producer."""
+        async with self._lock:
+            await self._discard_producer()
+
+    async def _publish(self, records: Sequence[Record]) -> Result[None, PublishError]:
+        if not records:
+            return Success(None)
+        async with self._lock:
+            if self._fenced is not None:
+                return Failure(self._fenced)
+            try:
+                async with asyncio.timeout(self._settings.publish_timeout):
+                    producer = await self._ensure_producer()
+                    await self._transact(producer, records)
+            except _EXPECTED as exc:
+                error = translate_error(exc)
+                log.warning(
+                    "event=publish_failed kind=%s records=%d error=%s",
+                    error.kind.value,
+                    len(records),
+                    error.message,
+                )
+                await self._recover(error)
+                return Failure(error)
+            return Success(None)
+
+    async def _transact(self, producer: TransactionalProducer, records: Sequence[Record]) -> None:
+        topic = self._settings.topic
+        await producer.begin_transaction()
+        # Queue everything first, then wait for all acks together: the sender
+        # batches the records per partition instead of one round trip each.
+        pending = [await producer.send(topic, value=value, key=key) for key, value in records]
+        await asyncio.gather(*pending)
+        await producer.commit_transaction()
+
+    async def _ensure_producer(self) -> TransactionalProducer:
+        if self._producer is not None:
+            return self._producer
+        producer = self._producer_factory(self._settings)
+        try:
+            await producer.start()
+        except BaseException:
+            # Includes the cancellation of a publish timeout: never leak a half
+            # started client with its background tasks.
+            await self._stop_quietly(producer)
+            raise
+        log.info("event=producer_started transactional_id=%s", self._settings.transactional_id)
+        self._producer = producer
+        return producer
+
+    async def _recover(self, error: PublishError) -> None:
+        """Leave the publisher usable after a failed transaction (or sticky-fenced)."""
+        if error.kind is PublishErrorKind.FENCED:
+            self._fenced = error
+            await self._discard_producer()
+            return
+        if error.kind is PublishErrorKind.UNAVAILABLE:
+            # The broker is unreachable or slow: an abort would only wait out
+            # the cleanup timeout. The next producer's initialisation aborts
+            # the open transaction on the broker side.
+            await self._discard_producer()
+            return
+        if not await self._abort():
+            await self._discard_producer()
+
+    async def _abort(self) -> bool:
+        producer = self._producer
+        if producer is None:
+            return True
+        try:
+            async with asyncio.timeout(self._settings.cleanup_timeout):
+                await producer.abort_transaction()
+        except Exception as exc:  # noqa: BLE001 - best effort; any failure -> new producer
+            # aiokafka asserts on invalid transaction state transitions (e.g.
+            # after a fatal error), so this is deliberately broad.
+            log.info("event=abort_failed error=%s: %s", type(exc).__name__, exc)
+            return False
+        return True
+
+    async def _discard_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await self._stop_quietly(producer)
+
+    async def _stop_quietly(self, producer: TransactionalProducer) -> None:
+        try:
+            async with asyncio.timeout(self._settings.cleanup_timeout):
+                await producer.stop()
+        except _EXPECTED as exc:
+            log.warning("event=producer_stop_failed error=%s: %s", type(exc).__name__, exc)
+
+
+def _record(command: Command, envelope: Envelope) -> Record:
+    return message_key(command), encode(envelope)
+
+
+@asynccontextmanager
+async def open_publisher(
+    settings: KafkaPublisherSettings,
+    *,
+    clock: Clock,
+    producer_factory: ProducerFactory = aiokafka_producer,
+) -> AsyncIterator[KafkaCommandPublisher]:
+    """The publisher as a resource (``providers.Resource(open_publisher, ...)``).
+
+    Tries to connect once, but yields the publisher even if the broker is down:
+    the daemon must start anyway and publish once the broker is back. Closing
+    waits for a publish in progress, then flushes and closes the producer.
+    """
+    publisher = KafkaCommandPublisher(
+        settings=settings, clock=clock, producer_factory=producer_factory
+    )
+    match await publisher.start():
+        case Failure(error):
+            log.warning("event=producer_start_deferred kind=%s error=%s", error.kind, error.message)
+        case _:
+            pass
+    try:
+        yield publisher
+    finally:
+        await publisher.close()

@@ -1,0 +1,66 @@
+"""Building kubernetes ``ApiClient``s: from a kubeconfig or in-cluster."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from zombiewatch.adapters.kubernetes.errors import (
+    KubernetesError,
+    TransportError,
+    from_status,
+)
+
+ApiClient = Any
+"""``kubernetes.client.ApiClient`` (the client ships no type information)."""
+
+ApiClientFactory = Callable[[], ApiClient]
+
+
+def load_configuration(kubeconfig: str | None) -> Any:
+    """A client ``Configuration`` from ``kubeconfig`` or, when None, in-cluster."""
+    configuration = k8s_client.Configuration()
+    if kubeconfig:
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    return configuration
+
+
+def api_client_factory(kubeconfig: str | None) -> ApiClientFactory:
+    """A factory of independent ``ApiClient``s sharing one configuration.
+
+    Each informer thread gets its own client (own connection pool), so closing
+    one on stop never disturbs another.
+    """
+    configuration = load_configuration(kubeconfig)
+
+    def make() -> ApiClient:
+        return k8s_client.ApiClient(configuration)
+
+    return make
+
+
+def build_api_client(kubeconfig: str | None) -> ApiClient:
+    """One ``ApiClient`` (for the elector and the annotator)."""
+    return api_client_factory(kubeconfig)()
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Re-raise the client's and urllib3's exceptions as our own hierarchy."""
+    import urllib3.exceptions  # noqa: PLC0415 - keep the import next to its only use
+
+    try:
+        yield
+    except KubernetesError:
+        raise
+    except k8s_client.ApiException as exc:
+        status = int(getattr(exc, "status", 0) or 0)
+        raise from_status(status, str(getattr(exc, "reason", "") or "")) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransportError(f"{type(exc).__name__}: {exc}") from exc

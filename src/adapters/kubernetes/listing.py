@@ -1,0 +1,69 @@
+"""Listing: a full paginated list, and the diff of a re-list against what we knew."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from zombiewatch.adapters.kubernetes.translation import (
+    DecodedItem,
+    KindCodec,
+    ListPage,
+    decode_list_page,
+)
+
+V = TypeVar("V")
+K = TypeVar("K")
+
+FetchPage = Callable[[str | None], bytes]
+"""continue token (None for the first page) -> the page's response body."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[V]):
+    """A complete list: every item decoded, and the list's resourceVersion."""
+
+    resource_version: str
+    items: tuple[DecodedItem[V], ...]
+
+
+def iter_pages(fetch: FetchPage) -> Iterator[ListPage]:
+    """Follow ``continue`` tokens until the last page."""
+    token: str | None = None
+    while True:
+        page = decode_list_page(fetch(token))
+        yield page
+        if not page.continue_token:
+            return
+        token = page.continue_token
+
+
+def list_all(fetch: FetchPage, codec: KindCodec[object, V]) -> Listing[V]:
+    """List every page; the resourceVersion is the last page's (the snapshot's)."""
+    items: list[DecodedItem[V]] = []
+    resource_version = ""
+    for page in iter_pages(fetch):
+        resource_version = page.resource_version
+        items.extend(codec.decode_item(raw) for raw in page.items)
+    return Listing(resource_version, tuple(items))
+
+
+@dataclass(frozen=True, slots=True)
+class RelistDiff(Generic[K]):
+    """What a re-list changed compared with what the cache held."""
+
+    added: tuple[K, ...]
+    updated: tuple[K, ...]
+    deleted: tuple[K, ...]
+
+
+def diff_relist(known: Mapping[K, str], listed: Mapping[K, str]) -> RelistDiff[K]:
+    """Keys -> resourceVersion, before and after: adds, updates (rv changed), deletes.
+
+    Order is stable: listed order for adds/updates, known order for deletes.
+    """
+    added = tuple(k for k in listed if k not in known)
+    updated = tuple(k for k, rv in listed.items() if k in known and known[k] != rv)
+    deleted = tuple(k for k in known if k not in listed)
+    return RelistDiff(added, updated, deleted)

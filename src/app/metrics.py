@@ -1,0 +1,56 @@
+"""Prometheus metrics of SPEC §10, in a registry of their own.
+
+A registry per instance (not the global default) lets tests and embedding
+hosts create several daemons in one process without name clashes.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """All the daemon's instruments; the app updates them, ``/metrics`` renders them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.failures_published = Counter(
+            "zombiewatch_failures_published", "Failures published, by reason and path.",
+            ["reason", "path"], registry=r)
+        self.dedupe_hits = Counter(
+            "zombiewatch_dedupe_hits", "Failures suppressed as already reported, by layer.",
+            ["layer"], registry=r)
+        self.publish_errors = Counter(
+            "zombiewatch_publish_errors", "Publish attempts that failed, by error kind.",
+            ["kind"], registry=r)
+        self.annotate_errors = Counter(
+            "zombiewatch_annotate_errors", "Job annotation patches that failed, by error kind.",
+            ["kind"], registry=r)
+        self.sweep_duration = Histogram(
+            "zombiewatch_sweep_duration_seconds", "Duration of one sweep over in-flight Jobs.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
+        self.in_flight_jobs = Gauge(
+            "zombiewatch_in_flight_jobs", "In-flight Jobs judged by the last sweep.", registry=r)
+        self.informer_synced = Gauge(
+            "zombiewatch_informer_synced", "1 once the informer completed its first list.",
+            ["kind"], registry=r)
+        self.informer_relists = Counter(
+            "zombiewatch_informer_relists", "Re-lists (410 Gone or resync), by kind.",
+            ["kind"], registry=r)
+        self.informer_problems = Counter(
+            "zombiewatch_informer_problems", "Malformed API objects skipped, by kind.",
+            ["kind"], registry=r)
+        self.leader = Gauge(
+            "zombiewatch_leader", "1 while this instance holds the Lease.", registry=r)
+        self.detection_latency = Histogram(
+            "zombiewatch_detection_latency_seconds",
+            "From observing a failure state to the failure committed, by path.", ["path"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r)
+        self.invalid_configs = Counter(
+            "zombiewatch_invalid_configs", "Config values rejected and replaced by defaults.",
+            ["field"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

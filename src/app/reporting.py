@@ -1,0 +1,233 @@
+"""From a zombie verdict to a committed failure, once per Job (SPEC §7).
+
+Detections from the informer path and the sweeper land here. Each pending Job
+is checked against both dedupe layers (memory, then the durable annotation),
+published only while this instance leads, recorded in memory only after the
+transaction committed, and then annotated. Pending detections are drained in
+batches: a burst of a thousand failing pods becomes a few transactions, each
+failure's pair still atomic, instead of a thousand round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from returns.result import Failure, Success
+
+from zombiewatch.app.logs import log_event
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import Verdict
+from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.doctrine import DoctrineError, zombie_failure
+from zombiewatch.domain.ports import (
+    AnnotateErrorKind,
+    ClusterCache,
+    Clock,
+    CommandPublisher,
+    JobAnnotator,
+    LeaderStatus,
+    PublishErrorKind,
+)
+from zombiewatch.domain.reasons import ZombieReason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Detection:
+    """A Job judged a zombie, waiting to be reported."""
+
+    namespace: str
+    task_id: str
+    job_name: str
+    verdict: Verdict
+    path: str
+    """``informer`` or ``sweeper``: which path saw it (logs, latency metric)."""
+    elapsed: timedelta | None
+    """Time since the Job started, when known (logged)."""
+    seen_monotonic: float
+    """When it was detected, on the monotonic clock, for the latency metric."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unannotated:
+    namespace: str
+    reason: ZombieReason
+    reported_at: datetime
+
+
+class Reporter:
+    """Owns the publish path: dedupe, leadership, transaction, record, annotate."""
+
+    def __init__(
+        self,
+        *,
+        publisher: CommandPublisher,
+        annotator: JobAnnotator,
+        cache: ClusterCache,
+        leader: LeaderStatus,
+        clock: Clock,
+        dedupe: RecentFailures,
+        book: InFlightBook,
+        metrics: Metrics,
+        max_batch: int = 500,
+        annotate_concurrency: int = 16,
+    ) -> None:
+        self._publisher = publisher
+        self._annotator = annotator
+        self._cache = cache
+        self._leader = leader
+        self._clock = clock
+        self._dedupe = dedupe
+        self._book = book
+        self._metrics = metrics
+        self._max_batch = max_batch
+        self._annotate_slots = asyncio.Semaphore(annotate_concurrency)
+        self._pending: dict[str, Detection] = {}
+        self._wakeup = asyncio.Event()
+        self._unannotated: dict[str, _Unannotated] = {}
+        self._annotations: set[asyncio.Task[None]] = set()
+        self._annotating: set[str] = set()
+
+    def submit(self, detection: Detection) -> None:
+        """Queue a detection; a Job already pending is queued once."""
+        if detection.job_name not in self._pending:
+            self._pending[detection.job_name] = detection
+            self._wakeup.set()
+
+    def already_reported(self, job_name: str, *, now: datetime) -> bool:
+        """Either dedupe layer knows the Job (cheap; used by the sweeper to skip work)."""
+        if self._dedupe.seen(job_name, now=now):
+            return True
+        job = self._cache.job(job_name)
+        return job is not None and job.reported
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def run(self) -> None:
+        """Drain pending detections until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Report everything pending now, in batches; also retry missing annotations."""
+        while self._pending:
+            names = list(self._pending)[: self._max_batch]
+            batch = [self._pending.pop(name) for name in names]
+            await self._report(batch)
+        self._retry_annotations()
+
+    async def close(self) -> None:
+        """Finish the publish in progress and wait for the annotations it started."""
+        await self.flush()
+        if self._annotations:
+            await asyncio.wait(self._annotations, timeout=5)
+
+    async def _report(self, batch: Sequence[Detection]) -> None:
+        now = self._clock.now()
+        reports: list[tuple[Detection, FailureReport]] = []
+        for detection in batch:
+            report = self._admit(detection, now=now)
+            if report is not None:
+                reports.append((detection, report))
+        if not reports:
+            return
+        result = await self._publisher.publish_failures([r for _, r in reports])
+        match result:
+            case Success(_):
+                committed = time.monotonic()
+                for detection, report in reports:
+                    self._committed(detection, report, committed_monotonic=committed)
+            case Failure(error):
+                self._metrics.publish_errors.labels(kind=error.kind.value).inc()
+                level = logging.ERROR if error.kind is PublishErrorKind.FENCED else logging.WARNING
+                log_event(log, level, "publish_failed", kind=error.kind.value,
+                          failures=len(reports), error=error.message)
+
+    def _admit(self, detection: Detection, *, now: datetime) -> FailureReport | None:
+        name = detection.job_name
+        if self._dedupe.seen(name, now=now):
+            self._metrics.dedupe_hits.labels(layer="memory").inc()
+            log_event(log, logging.DEBUG, "zombie_dedupe", job=name, layer="memory")
+            return None
+        job = self._cache.job(name)
+        if job is not None and job.reported:
+            self._metrics.dedupe_hits.labels(layer="annotation").inc()
+            log_event(log, logging.DEBUG, "zombie_dedupe", job=name, layer="annotation")
+            self._dedupe.record(name, now=now)
+            return None
+        if not self._leader.is_leader():
+            return None
+        try:
+            return zombie_failure(
+                task_id=detection.task_id, job_name=name, reason=detection.verdict.reason, at=now
+            )
+        except DoctrineError as exc:
+            log_event(log, logging.ERROR, "failure_refused", job=name, error=str(exc))
+            return None
+
+    def _committed(
+        self, detection: Detection, report: FailureReport, *, committed_monotonic: float
+    ) -> None:
+        self._dedupe.record(report.job_name, now=report.occurred_at)
+        self._book.forget(report.job_name)
+        latency = max(0.0, committed_monotonic - detection.seen_monotonic)
+        self._metrics.failures_published.labels(
+            reason=report.reason.value, path=detection.path).inc()
+        self._metrics.detection_latency.labels(path=detection.path).observe(latency)
+        elapsed = detection.elapsed.total_seconds() if detection.elapsed is not None else None
+        log_event(log, logging.INFO, "failure_published", task=report.task_id,
+                  job=report.job_name, reason=report.reason.value, rule=detection.verdict.rule.value,
+                  path=detection.path, elapsed_s=elapsed, latency_ms=round(latency * 1000, 1))
+        self._unannotated[report.job_name] = _Unannotated(
+            detection.namespace, report.reason, report.occurred_at)
+        self._start_annotation(report.job_name)
+
+    def _retry_annotations(self) -> None:
+        for name in list(self._unannotated):
+            self._start_annotation(name)
+
+    def _start_annotation(self, job_name: str) -> None:
+        if job_name in self._annotating:
+            return
+        self._annotating.add(job_name)
+        task = asyncio.get_running_loop().create_task(self._annotate(job_name))
+        self._annotations.add(task)
+        task.add_done_callback(self._annotations.discard)
+
+    async def _annotate(self, job_name: str) -> None:
+        try:
+            await self._annotate_once(job_name)
+        finally:
+            self._annotating.discard(job_name)
+
+    async def _annotate_once(self, job_name: str) -> None:
+        async with self._annotate_slots:
+            entry = self._unannotated.get(job_name)
+            if entry is None:
+                return
+            result = await self._annotator.annotate_reported(
+                namespace=entry.namespace, job_name=job_name, reason=entry.reason,
+                reported_at=entry.reported_at)
+            match result:
+                case Success(_):
+                    self._unannotated.pop(job_name, None)
+                case Failure(error) if error.kind is AnnotateErrorKind.NOT_FOUND:
+                    self._unannotated.pop(job_name, None)
+                    log_event(log, logging.DEBUG, "annotate_skipped", job=job_name,
+                              why="job gone")
+                case Failure(error):
+                    self._metrics.annotate_errors.labels(kind=error.kind.value).inc()
+                    log_event(log, logging.WARNING, "annotate_failed", job=job_name,
+                              kind=error.kind.value, error=error.message)

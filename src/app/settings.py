@@ -1,0 +1,230 @@
+"""Daemon settings from flags and environment (SPEC §10).
+
+Every flag has an environment variable; a flag wins over its variable. Values
+are validated here, once, so the rest of the app can trust them. Secrets (the
+SASL password) are kept out of ``repr`` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has a value the daemon cannot run with."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaOptions:
+    """How to reach the broker and what to publish to."""
+
+    brokers: str
+    """Comma-separated bootstrap servers."""
+    branch: str | None = None
+    """Legacy topic prefix setting: dev -> develop, prod -> master, else verbatim."""
+    topic_prefix: str | None = None
+    """Explicit topic prefix; wins over ``branch``; empty means unprefixed."""
+    transactional_id: str | None = None
+    """Stable per namespace so a second instance fences the first; default derived from it."""
+    publish_timeout_seconds: float = 10.0
+    """Upper bound for one publish (transaction begin to commit): never hang on a dead broker."""
+    security_protocol: str = "PLAINTEXT"
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaderOptions:
+    """Leader election on a Lease; client-go's defaults."""
+
+    enabled: bool = True
+    lease_name: str = "zombiewatch"
+    identity: str = ""
+    lease_duration_seconds: float = 15.0
+    """How long followers wait after the last renewal before taking over."""
+    renew_deadline_seconds: float = 10.0
+    """The leader steps down when it could not renew for this long."""
+    retry_period_seconds: float = 2.0
+    """How often candidates try to acquire and the leader renews."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything ``zombiewatch run`` needs, validated."""
+
+    namespace: str
+    kubeconfig: Path | None
+    """None: in-cluster configuration."""
+    kafka: KafkaOptions
+    leader: LeaderOptions
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    log_format: str = "text"
+    log_level: str = "INFO"
+    grace_seconds: float = 120.0
+    """Grace window of the two time-dependent pod rows (SPEC §5)."""
+    resync_seconds: float = 300.0
+    """Informer resync period: re-list to repair anything a watch might have missed."""
+
+
+def _env_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"expected a boolean, got {value!r}")
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"LISTEN invalid: expected HOST:PORT, got {value!r}")
+    return (host or "0.0.0.0"), int(port)
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The ``run`` flags; each default comes from its environment variable."""
+
+    def env(name: str, default: str | None = None) -> str | None:
+        return environ.get(name, default)
+
+    parser = argparse.ArgumentParser(
+        prog="zombiewatch run",
+        description="Watch a namespace for agent Jobs that died without reporting and "
+        "publish their failure commands on Kafka.",
+    )
+    k8s = parser.add_argument_group("Kubernetes")
+    k8s.add_argument("--kubeconfig", default=env("KUBECONFIG"),
+                     help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    k8s.add_argument("--namespace", default=env("NAMESPACE"),
+                     help="namespace to watch [env NAMESPACE; required]")
+    kafka = parser.add_argument_group("Kafka")
+    kafka.add_argument("--kafka-brokers", default=env("KAFKA_BROKERS"),
+                       help="bootstrap servers, comma separated [env KAFKA_BROKERS; required]")
+    kafka.add_argument("--branch", default=env("BRANCH"),
+                       help="legacy topic prefix: dev->develop, prod->master [env BRANCH]")
+    kafka.add_argument("--topic-prefix", default=env("TOPIC_PREFIX"),
+                       help="explicit topic prefix, wins over --branch; '' = unprefixed "
+                       "[env TOPIC_PREFIX]")
+    kafka.add_argument("--transactional-id", default=env("KAFKA_TRANSACTIONAL_ID"),
+                       help="producer transactional id [env KAFKA_TRANSACTIONAL_ID; "
+                       "default zombiewatch-<namespace>]")
+    kafka.add_argument("--publish-timeout", type=float,
+                       default=float(env("KAFKA_PUBLISH_TIMEOUT_SECONDS", "10") or "10"),
+                       help="seconds one publish may take [env KAFKA_PUBLISH_TIMEOUT_SECONDS]")
+    kafka.add_argument("--kafka-security-protocol", choices=SECURITY_PROTOCOLS,
+                       default=env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+                       help="[env KAFKA_SECURITY_PROTOCOL]")
+    kafka.add_argument("--kafka-ca-file", default=env("KAFKA_CA_FILE"),
+                       help="CA bundle for TLS [env KAFKA_CA_FILE]")
+    kafka.add_argument("--kafka-cert-file", default=env("KAFKA_CERT_FILE"),
+                       help="client certificate for mutual TLS [env KAFKA_CERT_FILE]")
+    kafka.add_argument("--kafka-key-file", default=env("KAFKA_KEY_FILE"),
+                       help="client key for mutual TLS [env KAFKA_KEY_FILE]")
+    kafka.add_argument("--kafka-sasl-mechanism", choices=SASL_MECHANISMS,
+                       default=env("KAFKA_SASL_MECHANISM"), help="[env KAFKA_SASL_MECHANISM]")
+    kafka.add_argument("--kafka-sasl-username", default=env("KAFKA_SASL_USERNAME"),
+                       help="[env KAFKA_SASL_USERNAME]")
+    leader = parser.add_argument_group("Leader election")
+    leader.add_argument("--leader-election", action=argparse.BooleanOptionalAction,
+                        default=_env_bool(env("LEADER_ELECTION", "true") or "true"),
+                        help="only the Lease holder publishes [env LEADER_ELECTION; default on]")
+    leader.add_argument("--lease-name", default=env("LEASE_NAME", "zombiewatch"),
+                        help="[env LEASE_NAME]")
+    leader.add_argument("--identity", default=env("POD_NAME") or socket.gethostname(),
+                        help="holder identity [env POD_NAME; default hostname]")
+    leader.add_argument("--lease-duration", type=float,
+                        default=float(env("LEASE_DURATION_SECONDS", "15") or "15"))
+    leader.add_argument("--renew-deadline", type=float,
+                        default=float(env("RENEW_DEADLINE_SECONDS", "10") or "10"))
+    leader.add_argument("--retry-period", type=float,
+                        default=float(env("RETRY_PERIOD_SECONDS", "2") or "2"))
+    ops = parser.add_argument_group("Operations")
+    ops.add_argument("--listen", default=env("LISTEN", "127.0.0.1:8080"),
+                     help="HOST:PORT for /healthz, /readyz, /metrics [env LISTEN]")
+    ops.add_argument("--log-format", choices=("text", "json"), default=env("LOG_FORMAT", "text"),
+                     help="key=value text or JSON lines [env LOG_FORMAT]")
+    ops.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"), help="[env LOG_LEVEL]")
+    ops.add_argument("--grace-seconds", type=float,
+                     default=float(env("GRACE_SECONDS", "120") or "120"),
+                     help="grace window for unschedulable/config-error pods [env GRACE_SECONDS]")
+    ops.add_argument("--resync-seconds", type=float,
+                     default=float(env("RESYNC_SECONDS", "300") or "300"),
+                     help="informer resync period [env RESYNC_SECONDS]")
+    return parser
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Flags + environment -> validated Settings, or SettingsError with a clear message."""
+    env = dict(os.environ if environ is None else environ)
+    args = build_parser(env).parse_args(list(argv))
+    if not args.namespace:
+        raise SettingsError("NAMESPACE is required (--namespace or env NAMESPACE)")
+    if not args.kafka_brokers:
+        raise SettingsError("KAFKA_BROKERS is required (--kafka-brokers or env KAFKA_BROKERS)")
+    host, port = _parse_listen(args.listen)
+    level = str(args.log_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"LOG_LEVEL invalid: {args.log_level!r}")
+    for name in ("publish_timeout", "lease_duration", "renew_deadline", "retry_period",
+                 "resync_seconds"):
+        if getattr(args, name) <= 0:
+            raise SettingsError(f"--{name.replace('_', '-')} must be > 0")
+    if args.leader_election and not (
+        args.lease_duration > args.renew_deadline > args.retry_period
+    ):
+        raise SettingsError("leader election needs lease-duration > renew-deadline > retry-period")
+    if args.grace_seconds < 0:
+        raise SettingsError("--grace-seconds must be >= 0")
+    sasl_password = env.get("KAFKA_SASL_PASSWORD")
+    if args.kafka_security_protocol.startswith("SASL") and not (
+        args.kafka_sasl_mechanism and args.kafka_sasl_username and sasl_password
+    ):
+        raise SettingsError(
+            "SASL needs --kafka-sasl-mechanism, --kafka-sasl-username and env KAFKA_SASL_PASSWORD"
+        )
+    return Settings(
+        namespace=args.namespace,
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        kafka=KafkaOptions(
+            brokers=args.kafka_brokers,
+            branch=args.branch,
+            topic_prefix=args.topic_prefix,
+            transactional_id=args.transactional_id,
+            publish_timeout_seconds=args.publish_timeout,
+            security_protocol=args.kafka_security_protocol,
+            ca_file=Path(args.kafka_ca_file) if args.kafka_ca_file else None,
+            cert_file=Path(args.kafka_cert_file) if args.kafka_cert_file else None,
+            key_file=Path(args.kafka_key_file) if args.kafka_key_file else None,
+            sasl_mechanism=args.kafka_sasl_mechanism,
+            sasl_username=args.kafka_sasl_username,
+            sasl_password=sasl_password,
+        ),
+        leader=LeaderOptions(
+            enabled=args.leader_election,
+            lease_name=args.lease_name,
+            identity=args.identity,
+            lease_duration_seconds=args.lease_duration,
+            renew_deadline_seconds=args.renew_deadline,
+            retry_period_seconds=args.retry_period,
+        ),
+        listen_host=host,
+        listen_port=port,
+        log_format=args.log_format,
+        log_level=level,
+        grace_seconds=args.grace_seconds,
+        resync_seconds=args.resync_seconds,
+    )

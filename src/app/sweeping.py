@@ -1,0 +1,141 @@
+"""The sweeper: the safety net that judges every in-flight Job on a timer.
+
+It catches what no event announces (a pod that stays unschedulable, a Job
+past its deadline, a Job the host spawned that never appeared) and anything
+the informer path missed. It reads only the informers' caches, so a tick
+makes no API request, and it re-reads its interval from the Config cache
+every tick (hot reload; the original read it once at start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from zombiewatch.app.logs import log_event
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.reporting import Detection, Reporter
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import elapsed_since_start, judge_in_flight
+from zombiewatch.domain.config import ConfigProblem, ResolvedConfig, resolve
+from zombiewatch.domain.ports import ClusterCache, Clock
+from zombiewatch.domain.views import InFlightJob, InFlightSource
+
+log = logging.getLogger(__name__)
+
+SYNC_POLL_SECONDS = 0.05
+"""How often the sweeper checks whether the informers have synced before its first tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepStats:
+    judged: int
+    detected: int
+    errors: int
+    seconds: float
+
+
+class Sweeper:
+    """Judges in-flight Jobs (SPEC §5-6) and hands zombies to the reporter."""
+
+    def __init__(
+        self,
+        *,
+        cache: ClusterCache,
+        book: InFlightBook,
+        reporter: Reporter,
+        clock: Clock,
+        metrics: Metrics,
+        grace: timedelta,
+    ) -> None:
+        self._cache = cache
+        self._book = book
+        self._reporter = reporter
+        self._clock = clock
+        self._metrics = metrics
+        self._grace = grace
+        self._known_problems: frozenset[ConfigProblem] = frozenset()
+        self.ticks = 0
+
+    def resolve_config(self) -> ResolvedConfig:
+        """Resolve the Config cache now; log and count problems the first time they appear."""
+        resolved = resolve(self._cache.configs())
+        problems = frozenset(resolved.problems)
+        for problem in problems - self._known_problems:
+            self._metrics.invalid_configs.labels(field=problem.field).inc()
+            log_event(log, logging.WARNING, "config_invalid", config=problem.name,
+                      namespace=problem.namespace, field=problem.field, error=problem.message)
+        self._known_problems = problems
+        return resolved
+
+    def sweep_once(self) -> SweepStats:
+        """One pass over every in-flight Job not yet reported."""
+        started = time.perf_counter()
+        now = self._clock.now()
+        config = self.resolve_config()
+        judged = detected = errors = 0
+        for record in self._in_flight(now):
+            judged += 1
+            try:
+                detected += self._judge(record, now=now, config=config)
+            except Exception:  # one task's bad data never stops the sweep of the others
+                errors += 1
+                log.exception("sweep of job %s failed", record.job_name)
+        seconds = time.perf_counter() - started
+        self.ticks += 1
+        self._metrics.sweep_duration.observe(seconds)
+        self._metrics.in_flight_jobs.set(judged)
+        return SweepStats(judged=judged, detected=detected, errors=errors, seconds=seconds)
+
+    def _in_flight(self, now: datetime) -> list[InFlightJob]:
+        records: list[InFlightJob] = []
+        for job in self._cache.jobs():
+            if job.complete or job.reported or self._reporter.already_reported(job.name, now=now):
+                continue
+            started = job.started_at or job.created_at
+            if self._book.is_resolved(job.task_id, started_at=started):
+                continue
+            records.append(InFlightJob(task_id=job.task_id, job_name=job.name,
+                                       assignee=job.assignee, started_at=started,
+                                       source=InFlightSource.CLUSTER))
+        for record in self._book.registrations():
+            if self._cache.job(record.job_name) is None and not self._reporter.already_reported(
+                record.job_name, now=now
+            ):
+                records.append(record)
+        return records
+
+    def _judge(self, record: InFlightJob, *, now: datetime, config: ResolvedConfig) -> int:
+        job = self._cache.job(record.job_name)
+        verdict = judge_in_flight(
+            record, job=job, pods=self._cache.pods_of_job(record.job_name), now=now,
+            deadline=config.deadline_for(record.assignee),
+            heartbeat_window=config.heartbeat_for(record.assignee),
+            last_heartbeat=self._book.last_heartbeat(record.task_id), grace=self._grace,
+        )
+        if verdict is None:
+            return 0
+        namespace = job.namespace if job is not None else ""
+        self._reporter.submit(Detection(
+            namespace=namespace, task_id=record.task_id, job_name=record.job_name,
+            verdict=verdict, path="sweeper",
+            elapsed=elapsed_since_start(record, job=job, now=now),
+            seen_monotonic=time.monotonic(),
+        ))
+        return 1
+
+    async def run(self) -> None:
+        """Wait for the informers to sync, sweep at once, then every interval (re-read each tick)."""
+        while not self._cache.synced():
+            await asyncio.sleep(SYNC_POLL_SECONDS)
+        log_event(log, logging.INFO, "sweeper_started")
+        while True:
+            stats = self.sweep_once()
+            if stats.detected or stats.errors:
+                log_event(log, logging.INFO, "sweep", judged=stats.judged,
+                          detected=stats.detected, errors=stats.errors,
+                          ms=round(stats.seconds * 1000, 2))
+            await asyncio.sleep(self.resolve_config().sweeper_interval.total_seconds())

@@ -1,0 +1,163 @@
+"""The failure doctrine (SPEC §2): which commands a failure publishes.
+
+Pure functions returning typed commands; the app publishes them. A zombie
+failure is retry-aware: it frees the task (``current_job: ""``) and bumps
+``trigger_count`` so the controller's trigger cap escalates persistent
+causes. It never writes ``phase``, ``status``, ``assignee`` or
+``previous_assignee``. Only a type mismatch escalates immediately, and only
+:func:`type_mismatch_failure` may build one.
+
+Inputs are validated and rejected with :class:`DoctrineError` rather than
+sanitised: the reason and the names are written verbatim into task files that
+operators grep, so silently rewriting them would hide a bug upstream. Free
+text (``detail``) must be one line without control characters; a line break
+would end the markdown bullet and could inject a heading.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from zombiewatch.domain.commands import (
+    BodySection,
+    FailureReport,
+    FrontmatterValue,
+    IncrementFrontmatter,
+    UpdateFrontmatter,
+)
+from zombiewatch.domain.names import dns1123_label_problem, single_line_problem, task_id_problem
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.timestamps import NaiveDatetimeError, rfc3339_seconds
+
+FAILURE_HEADING: Final = "## Failure"
+CURRENT_JOB: Final = "current_job"
+ASSIGNEE: Final = "assignee"
+PREVIOUS_ASSIGNEE: Final = "previous_assignee"
+TRIGGER_COUNT: Final = "trigger_count"
+SPAWN_NOTIFICATION: Final = "spawn_notification"
+JOB_STARTED_AT: Final = "job_started_at"
+
+
+class DoctrineError(ValueError):
+    """A failure or helper command was requested with inputs the doctrine refuses."""
+
+
+def _check(problem: str | None) -> None:
+    if problem is not None:
+        raise DoctrineError(problem)
+
+
+def _timestamp(at: datetime) -> str:
+    try:
+        return rfc3339_seconds(at)
+    except NaiveDatetimeError as exc:
+        raise DoctrineError(str(exc)) from exc
+
+
+def _check_names(*, task_id: str, job_name: str) -> None:
+    _check(task_id_problem(task_id))
+    _check(dns1123_label_problem(job_name, what="job name"))
+
+
+def failure_section(*, at: datetime, job_name: str, reason: ZombieReason) -> str:
+    """The ``## Failure`` section of a zombie failure, byte-exact per SPEC §2."""
+    _check(dns1123_label_problem(job_name, what="job name"))
+    return (
+        f"{FAILURE_HEADING}\n\n"
+        f"- **Timestamp:** {_timestamp(at)}\n"
+        f"- **Job:** {job_name}\n"
+        f"- **Reason:** {reason.value}\n"
+    )
+
+
+def type_mismatch_section(*, at: datetime, prior_assignee: str, detail: str) -> str:
+    """The ``## Failure`` section of a type-mismatch failure, byte-exact per SPEC §2."""
+    _check(single_line_problem(prior_assignee, what="assignee"))
+    _check(single_line_problem(detail, what="detail"))
+    return (
+        f"{FAILURE_HEADING}\n\n"
+        f"- **Timestamp:** {_timestamp(at)}\n"
+        f"- **Assignee:** {prior_assignee}\n"
+        f"- **Reason:** {ZombieReason.TYPE_MISMATCH.value}\n"
+        f"- **Detail:** {detail}\n"
+    )
+
+
+def increment_trigger_count(task_id: str, *, delta: int = 1) -> IncrementFrontmatter:
+    """``trigger_count += delta`` (the dispatch path bumps by 1 before a spawn)."""
+    _check(task_id_problem(task_id))
+    return IncrementFrontmatter(task_identifier=task_id, field=TRIGGER_COUNT, delta=delta)
+
+
+def zombie_failure(
+    *, task_id: str, job_name: str, reason: ZombieReason, at: datetime
+) -> FailureReport:
+    """A retry-aware zombie failure: clear ``current_job``, bump ``trigger_count``.
+
+    The two commands are (update, increment), in that order; the publisher
+    sends them in one transaction. Raises DoctrineError for ``type_mismatch``
+    (use :func:`type_mismatch_failure`) and for invalid names.
+    """
+    if reason is ZombieReason.TYPE_MISMATCH:
+        raise DoctrineError(
+            "type_mismatch is not a zombie failure: use type_mismatch_failure(), "
+            "which escalates instead of retrying"
+        )
+    _check_names(task_id=task_id, job_name=job_name)
+    update = UpdateFrontmatter(
+        task_identifier=task_id,
+        updates={CURRENT_JOB: ""},
+        body=BodySection(
+            heading=FAILURE_HEADING,
+            section=failure_section(at=at, job_name=job_name, reason=reason),
+        ),
+    )
+    return FailureReport(
+        task_id=task_id,
+        job_name=job_name,
+        reason=reason,
+        occurred_at=at,
+        commands=(update, increment_trigger_count(task_id)),
+    )
+
+
+def type_mismatch_failure(
+    *, task_id: str, job_name: str, prior_assignee: str, detail: str, at: datetime
+) -> FailureReport:
+    """Immediate escalation: the assigned agent does not accept the task's type.
+
+    One update: ``assignee: ""``, ``current_job: ""`` and, when the prior
+    assignee is not empty, ``previous_assignee``. No trigger_count bump:
+    retrying cannot help.
+    """
+    _check_names(task_id=task_id, job_name=job_name)
+    section = type_mismatch_section(at=at, prior_assignee=prior_assignee, detail=detail)
+    updates: dict[str, FrontmatterValue] = {ASSIGNEE: "", CURRENT_JOB: ""}
+    if prior_assignee:
+        updates[PREVIOUS_ASSIGNEE] = prior_assignee
+    update = UpdateFrontmatter(
+        task_identifier=task_id,
+        updates=updates,
+        body=BodySection(heading=FAILURE_HEADING, section=section),
+    )
+    return FailureReport(
+        task_id=task_id,
+        job_name=job_name,
+        reason=ZombieReason.TYPE_MISMATCH,
+        occurred_at=at,
+        commands=(update,),
+    )
+
+
+def spawn_notification(*, task_id: str, job_name: str, started_at: datetime) -> UpdateFrontmatter:
+    """Tell the controller a Job was spawned: ``spawn_notification``, ``current_job``, start."""
+    _check_names(task_id=task_id, job_name=job_name)
+    return UpdateFrontmatter(
+        task_identifier=task_id,
+        updates={
+            SPAWN_NOTIFICATION: True,
+            CURRENT_JOB: job_name,
+            JOB_STARTED_AT: _timestamp(started_at),
+        },
+    )

@@ -1,0 +1,340 @@
+"""Hypothesis strategies for the domain, named after what they generate."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+from zombiewatch.domain.classification import (
+    CONTAINER_CONFIG_WAITING_REASONS,
+    CRASH_LOOP_WAITING_REASONS,
+    GRACE,
+    IMAGE_PULL_WAITING_REASONS,
+)
+from zombiewatch.domain.commands import FrontmatterValue
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.taskfile import TaskFile
+from zombiewatch.domain.views import (
+    AgentConfigView,
+    ContainerView,
+    InFlightJob,
+    InFlightSource,
+    JobView,
+    PodPhase,
+    PodView,
+)
+
+REFERENCE_NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
+"""The ``now`` that :func:`failing_pod_views` pods are built to fail at."""
+
+NEUTRAL_WAITING_REASONS = ("ContainerCreating", "PodInitializing")
+"""Waiting reasons no row of the pod table looks at."""
+
+ALL_WAITING_REASONS = (
+    *sorted(IMAGE_PULL_WAITING_REASONS),
+    *sorted(CRASH_LOOP_WAITING_REASONS),
+    *sorted(CONTAINER_CONFIG_WAITING_REASONS),
+    *NEUTRAL_WAITING_REASONS,
+)
+
+_DNS_CHARS = string.ascii_lowercase + string.digits
+
+
+def utc_datetimes() -> st.SearchStrategy[datetime]:
+    """Timezone-aware UTC datetimes in a plausible range (whole microseconds)."""
+    return st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+    )
+
+
+def durations(*, max_seconds: int = 7200) -> st.SearchStrategy[timedelta]:
+    return st.integers(min_value=0, max_value=max_seconds).map(lambda s: timedelta(seconds=s))
+
+
+def task_ids() -> st.SearchStrategy[str]:
+    """Task identifiers: mostly UUIDs, sometimes short label-safe ids."""
+    return st.one_of(
+        st.uuids().map(str),
+        st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=20),
+    )
+
+
+def job_names() -> st.SearchStrategy[str]:
+    """Valid DNS-1123 labels of at most 63 characters."""
+    edge = st.sampled_from(_DNS_CHARS)
+    middle = st.text(alphabet=_DNS_CHARS + "-", max_size=61)
+    return st.one_of(
+        edge,
+        st.tuples(edge, middle, edge).map("".join),
+    )
+
+
+def assignees() -> st.SearchStrategy[str]:
+    """Agent names as Configs name them (valid label values, possibly empty)."""
+    return st.one_of(
+        st.just(""),
+        st.sampled_from(["claude", "codex-agent", "gemini_v2", "Agent.Smith"]),
+        st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,40}[A-Za-z0-9])?", fullmatch=True),
+    )
+
+
+def odd_assignees() -> st.SearchStrategy[str]:
+    """Any text at all: what a careless host might pass as an assignee."""
+    return st.text(max_size=120)
+
+
+def container_views(
+    *, waiting_reasons: st.SearchStrategy[str | None] | None = None
+) -> st.SearchStrategy[ContainerView]:
+    """Any container state, or only the given waiting reasons."""
+    reasons = waiting_reasons or st.one_of(
+        st.none(), st.sampled_from(ALL_WAITING_REASONS), st.text(max_size=12)
+    )
+    return st.builds(
+        ContainerView,
+        name=st.sampled_from(["agent", "init", "sidecar"]),
+        waiting_reason=reasons,
+        terminated_exit_code=st.one_of(st.none(), st.integers(min_value=-1, max_value=255)),
+        running=st.booleans(),
+    )
+
+
+def neutral_container_views() -> st.SearchStrategy[ContainerView]:
+    """Containers no row of the pod table fires on, whatever the pod phase."""
+    return st.builds(
+        ContainerView,
+        name=st.sampled_from(["agent", "init", "sidecar"]),
+        waiting_reason=st.one_of(st.none(), st.sampled_from(NEUTRAL_WAITING_REASONS)),
+        terminated_exit_code=st.one_of(st.none(), st.just(0)),
+        running=st.booleans(),
+    )
+
+
+def pod_views(
+    *,
+    containers: st.SearchStrategy[ContainerView] | None = None,
+    phases: st.SearchStrategy[PodPhase] | None = None,
+    created_at: st.SearchStrategy[datetime] | None = None,
+    job_name: str | None = None,
+) -> st.SearchStrategy[PodView]:
+    """Arbitrary pods of agent Jobs."""
+    items = containers or container_views()
+    return st.builds(
+        PodView,
+        namespace=st.just("agents"),
+        name=st.text(alphabet=_DNS_CHARS, min_size=1, max_size=10),
+        uid=st.uuids().map(str),
+        task_id=task_ids(),
+        job_name=st.just(job_name) if job_name is not None else job_names(),
+        phase=phases or st.sampled_from(PodPhase),
+        status_reason=st.one_of(st.none(), st.sampled_from(["Evicted", "Preempting", ""])),
+        created_at=created_at or utc_datetimes(),
+        scheduled=st.one_of(st.none(), st.booleans()),
+        init_containers=st.lists(items, max_size=2).map(tuple),
+        containers=st.lists(items, max_size=3).map(tuple),
+    )
+
+
+def healthy_pod_views(
+    *, created_at: st.SearchStrategy[datetime] | None = None
+) -> st.SearchStrategy[PodView]:
+    """Pods no row of the pod table fires on, at any time."""
+    return pod_views(
+        containers=neutral_container_views(),
+        phases=st.sampled_from([PodPhase.RUNNING, PodPhase.SUCCEEDED, PodPhase.UNKNOWN]),
+        created_at=created_at,
+    ).map(lambda pod: _replace_pod(pod, status_reason=None))
+
+
+def _replace_pod(pod: PodView, **changes: object) -> PodView:
+    return replace(pod, **changes)  # type: ignore[arg-type]
+
+
+def _with_trigger(
+    triggers: st.SearchStrategy[ContainerView], *, init: bool
+) -> st.SearchStrategy[tuple[tuple[ContainerView, ...], tuple[ContainerView, ...]]]:
+    """(init containers, containers) where one container is a trigger, the rest neutral."""
+    neutral = st.lists(neutral_container_views(), max_size=2)
+
+    def place(
+        parts: tuple[list[ContainerView], ContainerView, list[ContainerView]],
+    ) -> tuple[tuple[ContainerView, ...], tuple[ContainerView, ...]]:
+        before, trigger, after = parts
+        if init:
+            return (*before, trigger), tuple(after)
+        return tuple(before), (trigger, *after)
+
+    return st.tuples(neutral, triggers, neutral).map(place)
+
+
+def _waiting(reasons: frozenset[str]) -> st.SearchStrategy[ContainerView]:
+    return st.builds(
+        ContainerView,
+        name=st.just("agent"),
+        waiting_reason=st.sampled_from(sorted(reasons)),
+    )
+
+
+def failing_pod_views(reason: ZombieReason) -> st.SearchStrategy[PodView]:
+    """Pods that the pod table classifies as ``reason`` at :data:`REFERENCE_NOW`.
+
+    Only the reasons the pod table can produce are accepted.
+    """
+    old = st.datetimes(
+        min_value=datetime(2020, 1, 1),
+        max_value=(REFERENCE_NOW - GRACE).replace(tzinfo=None),
+        timezones=st.just(UTC),
+    )
+    init = st.booleans()
+    base = pod_views(containers=neutral_container_views(), created_at=old)
+
+    def combine(
+        pod: PodView,
+        parts: tuple[tuple[ContainerView, ...], tuple[ContainerView, ...]],
+        **changes: object,
+    ) -> PodView:
+        return _replace_pod(
+            pod, init_containers=parts[0], containers=parts[1], status_reason=None, **changes
+        )
+
+    def triggered(
+        triggers: st.SearchStrategy[ContainerView], **changes: object
+    ) -> st.SearchStrategy[PodView]:
+        return init.flatmap(
+            lambda i: st.tuples(base, _with_trigger(triggers, init=i)).map(
+                lambda t: combine(t[0], t[1], **changes)
+            )
+        )
+
+    if reason is ZombieReason.IMAGE_PULL_BACKOFF:
+        return triggered(_waiting(IMAGE_PULL_WAITING_REASONS))
+    if reason is ZombieReason.POD_CRASH_NO_STDOUT:
+        crashed = st.builds(
+            ContainerView,
+            name=st.just("agent"),
+            terminated_exit_code=st.integers(min_value=1, max_value=255),
+        )
+        return st.one_of(
+            triggered(_waiting(CRASH_LOOP_WAITING_REASONS)),
+            triggered(crashed, phase=PodPhase.FAILED),
+        )
+    if reason is ZombieReason.POD_EVICTED:
+        return base.map(lambda pod: _replace_pod(pod, status_reason="Evicted"))
+    if reason is ZombieReason.POD_NOT_SCHEDULED:
+        return base.map(
+            lambda pod: _replace_pod(
+                pod, phase=PodPhase.PENDING, scheduled=False, status_reason=None
+            )
+        )
+    if reason is ZombieReason.CONTAINER_CONFIG_ERROR:
+        return triggered(_waiting(CONTAINER_CONFIG_WAITING_REASONS), scheduled=True)
+    raise ValueError(f"the pod table never produces {reason}")
+
+
+POD_TABLE_REASONS = (
+    ZombieReason.IMAGE_PULL_BACKOFF,
+    ZombieReason.POD_CRASH_NO_STDOUT,
+    ZombieReason.POD_EVICTED,
+    ZombieReason.POD_NOT_SCHEDULED,
+    ZombieReason.CONTAINER_CONFIG_ERROR,
+)
+
+
+def job_views(*, name: str | None = None) -> st.SearchStrategy[JobView]:
+    """Arbitrary agent Jobs, any condition combination, reported or not."""
+    return st.builds(
+        JobView,
+        namespace=st.just("agents"),
+        name=st.just(name) if name is not None else job_names(),
+        uid=st.uuids().map(str),
+        task_id=task_ids(),
+        assignee=assignees(),
+        created_at=utc_datetimes(),
+        started_at=st.one_of(st.none(), utc_datetimes()),
+        active_deadline_seconds=st.one_of(st.none(), st.integers(min_value=30, max_value=7200)),
+        failed_reason=st.one_of(
+            st.none(),
+            st.sampled_from(["DeadlineExceeded", "BackoffLimitExceeded", "", "PodFailurePolicy"]),
+        ),
+        complete=st.booleans(),
+        reported_reason=st.one_of(st.none(), st.sampled_from(ZombieReason).map(str)),
+        reported_at=st.none(),
+    )
+
+
+def in_flight_jobs() -> st.SearchStrategy[InFlightJob]:
+    return st.builds(
+        InFlightJob,
+        task_id=task_ids(),
+        job_name=job_names(),
+        assignee=assignees(),
+        started_at=st.one_of(st.none(), utc_datetimes()),
+        source=st.sampled_from(InFlightSource),
+    )
+
+
+def heartbeat_texts() -> st.SearchStrategy[str]:
+    """Valid and invalid ``heartbeat`` values."""
+    return st.one_of(
+        st.from_regex(r"[0-9]{1,4}(s|m|h)", fullmatch=True),
+        st.sampled_from(["", "5", "m", "5 m", "1d", "-5m", "5M", "1.5h"]),
+    )
+
+
+def agent_config_views() -> st.SearchStrategy[AgentConfigView]:
+    """Config objects, possibly with invalid knobs."""
+    return st.builds(
+        AgentConfigView,
+        namespace=st.just("agents"),
+        name=st.text(alphabet=_DNS_CHARS, min_size=1, max_size=12),
+        assignee=assignees(),
+        heartbeat=st.one_of(st.none(), heartbeat_texts()),
+        zombie_sweeper_interval_seconds=st.one_of(
+            st.none(), st.integers(min_value=-5, max_value=600)
+        ),
+        zombie_job_timeout_seconds=st.one_of(st.none(), st.integers(min_value=-5, max_value=7200)),
+        image=st.one_of(st.none(), st.just("registry.example/agent:1")),
+        task_types=st.lists(
+            st.sampled_from(["code", "review", "docs"]), max_size=2, unique=True
+        ).map(tuple),
+        env=st.lists(
+            st.tuples(st.sampled_from(["MODEL", "LOG_LEVEL", "TASK_ID"]), st.text(max_size=8)),
+            max_size=3,
+        ).map(tuple),
+    )
+
+
+def frontmatter_keys() -> st.SearchStrategy[str]:
+    return st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,15}", fullmatch=True)
+
+
+def frontmatter_values() -> st.SearchStrategy[FrontmatterValue]:
+    """Strings (any, no surrogates), ints and bools, plus tricky look-alikes."""
+    return st.one_of(
+        st.text(),
+        st.integers(),
+        st.booleans(),
+        st.sampled_from(
+            ["", "true", "No", "null", "~", "42", "-7", "2026-06-02T09:46:00Z", "a: b", "x #y", " "]
+        ),
+    )
+
+
+def task_bodies() -> st.SearchStrategy[str]:
+    """Markdown bodies, sometimes with sections."""
+    lines = st.one_of(
+        st.text(alphabet=st.characters(exclude_characters="\n"), max_size=20),
+        st.sampled_from(["## Failure", "## Notes", "## Trigger Cap Escalation", "- item", ""]),
+    )
+    return st.lists(lines, max_size=8).map(lambda ls: "".join(f"{line}\n" for line in ls))
+
+
+def task_files() -> st.SearchStrategy[TaskFile]:
+    return st.builds(
+        TaskFile,
+        frontmatter=st.dictionaries(frontmatter_keys(), frontmatter_values(), max_size=8),
+        body=st.one_of(task_bodies(), st.text()),
+    )
