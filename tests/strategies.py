@@ -90,8 +90,10 @@ def container_views(
     *, waiting_reasons: st.SearchStrategy[str | None] | None = None
 ) -> st.SearchStrategy[ContainerView]:
     """Any container state, or only the given waiting reasons."""
-    reasons = waiting_reasons or st.one_of(
-        st.none(), st.sampled_from(ALL_WAITING_REASONS), st.text(max_size=12)
+    reasons = (
+        waiting_reasons
+        if waiting_reasons is not None
+        else st.one_of(st.none(), st.sampled_from(ALL_WAITING_REASONS), st.text(max_size=12))
     )
     return st.builds(
         ContainerView,
@@ -121,7 +123,7 @@ def pod_views(
     job_name: str | None = None,
 ) -> st.SearchStrategy[PodView]:
     """Arbitrary pods of agent Jobs."""
-    items = containers or container_views()
+    items = containers if containers is not None else container_views()
     return st.builds(
         PodView,
         namespace=st.just("agents"),
@@ -129,9 +131,9 @@ def pod_views(
         uid=st.uuids().map(str),
         task_id=task_ids(),
         job_name=st.just(job_name) if job_name is not None else job_names(),
-        phase=phases or st.sampled_from(PodPhase),
+        phase=phases if phases is not None else st.sampled_from(PodPhase),
         status_reason=st.one_of(st.none(), st.sampled_from(["Evicted", "Preempting", ""])),
-        created_at=created_at or utc_datetimes(),
+        created_at=created_at if created_at is not None else utc_datetimes(),
         scheduled=st.one_of(st.none(), st.booleans()),
         init_containers=st.lists(items, max_size=2).map(tuple),
         containers=st.lists(items, max_size=3).map(tuple),

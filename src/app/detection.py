@@ -52,7 +52,7 @@ class DetectionService:
         started = (job.started_at or job.created_at) if job is not None else None
         if self._book.is_resolved(pod.task_id, started_at=started):
             return
-        self._submit(pod.namespace, pod.task_id, pod.job_name, verdict,
+        self._submit(pod.task_id, pod.job_name, verdict,
                      elapsed=(now - started) if started is not None else None)
 
     def on_job(self, job: JobView) -> None:
@@ -67,14 +67,14 @@ class DetectionService:
         started = job.started_at or job.created_at
         if self._book.is_resolved(job.task_id, started_at=started):
             return
-        self._submit(job.namespace, job.task_id, job.name, outcome,
+        self._submit(job.task_id, job.name, outcome,
                      elapsed=self._clock.now() - started)
 
     def _submit(
-        self, namespace: str, task_id: str, job_name: str, verdict: Verdict, *,
+        self, task_id: str, job_name: str, verdict: Verdict, *,
         elapsed: timedelta | None,
     ) -> None:
         self._reporter.submit(Detection(
-            namespace=namespace, task_id=task_id, job_name=job_name, verdict=verdict,
+            task_id=task_id, job_name=job_name, verdict=verdict,
             path="informer", elapsed=elapsed, seen_monotonic=time.monotonic(),
         ))

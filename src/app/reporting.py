@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 class Detection:
     """A Job judged a zombie, waiting to be reported."""
 
-    namespace: str
     task_id: str
     job_name: str
     verdict: Verdict
@@ -58,7 +57,6 @@ class Detection:
 
 @dataclass(frozen=True, slots=True)
 class _Unannotated:
-    namespace: str
     reason: ZombieReason
     reported_at: datetime
 
@@ -77,6 +75,7 @@ class Reporter:
         dedupe: RecentFailures,
         book: InFlightBook,
         metrics: Metrics,
+        namespace: str,
         max_batch: int = 500,
         annotate_concurrency: int = 16,
     ) -> None:
@@ -88,6 +87,7 @@ class Reporter:
         self._dedupe = dedupe
         self._book = book
         self._metrics = metrics
+        self._namespace = namespace
         self._max_batch = max_batch
         self._annotate_slots = asyncio.Semaphore(annotate_concurrency)
         self._pending: dict[str, Detection] = {}
@@ -191,7 +191,7 @@ class Reporter:
                   job=report.job_name, reason=report.reason.value, rule=detection.verdict.rule.value,
                   path=detection.path, elapsed_s=elapsed, latency_ms=round(latency * 1000, 1))
         self._unannotated[report.job_name] = _Unannotated(
-            detection.namespace, report.reason, report.occurred_at)
+            report.reason, report.occurred_at)
         self._start_annotation(report.job_name)
 
     def _retry_annotations(self) -> None:
@@ -218,7 +218,7 @@ class Reporter:
             if entry is None:
                 return
             result = await self._annotator.annotate_reported(
-                namespace=entry.namespace, job_name=job_name, reason=entry.reason,
+                namespace=self._namespace, job_name=job_name, reason=entry.reason,
                 reported_at=entry.reported_at)
             match result:
                 case Success(_):

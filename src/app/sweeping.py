@@ -118,9 +118,8 @@ class Sweeper:
         )
         if verdict is None:
             return 0
-        namespace = job.namespace if job is not None else ""
         self._reporter.submit(Detection(
-            namespace=namespace, task_id=record.task_id, job_name=record.job_name,
+            task_id=record.task_id, job_name=record.job_name,
             verdict=verdict, path="sweeper",
             elapsed=elapsed_since_start(record, job=job, now=now),
             seen_monotonic=time.monotonic(),

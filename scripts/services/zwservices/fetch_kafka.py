@@ -62,7 +62,7 @@ def pom_for(version: str) -> str:
     Kafka 4 logs through log4j2; 3.x through reload4j (log4j 1 API).
     """
     deps = [_dep("org.apache.kafka", "kafka_2.13", version)]
-    if int(version.split(".")[0]) >= 4:
+    if int(version.split(".", maxsplit=1)[0]) >= 4:
         deps += [_dep("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J2),
                  _dep("org.apache.logging.log4j", "log4j-core", LOG4J2),
                  _dep("org.slf4j", "slf4j-api", SLF4J2)]

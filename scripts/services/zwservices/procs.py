@@ -42,10 +42,10 @@ def spawn(argv: Sequence[str], log: Path, *, tie_to_parent: bool,
     log.parent.mkdir(parents=True, exist_ok=True)
     tie = tie_to_parent and threading.current_thread() is threading.main_thread()
     with log.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: PLW1509 - preexec_fn only calls prctl
+        proc = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, cwd=cwd,
-            preexec_fn=_set_pdeathsig if tie else None,
+            preexec_fn=_set_pdeathsig if tie else None,  # noqa: PLW1509 - only prctl
         )
     _CHILDREN[proc.pid] = proc
     return proc.pid

@@ -33,7 +33,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     IllegalOperation,
     InvalidProducerEpoch,
+    KafkaConnectionError,
     KafkaError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
     ProducerFenced,
 )
 from returns.result import Failure, Result, Success
@@ -55,7 +58,13 @@ class TransactionalProducer(Protocol):
 
     async def start(self) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Flush and close (a graceful shutdown, no transaction open)."""
+        ...
+
+    async def close_now(self) -> None:
+        """Close without delivering what is queued: it belongs to a failed transaction."""
+        ...
 
     async def begin_transaction(self) -> None: ...
 
@@ -69,6 +78,44 @@ class TransactionalProducer(Protocol):
 
 
 ProducerFactory = Callable[[KafkaPublisherSettings], TransactionalProducer]
+
+
+class AiokafkaTransactionalProducer:
+    """``AIOKafkaProducer`` behind the :class:`TransactionalProducer` seam.
+
+    Everything is delegated except :meth:`close_now`: aiokafka's ``stop()``
+    flushes first, and records waiting for their partition to join a
+    transaction never expire, so with the broker gone ``stop()`` would wait
+    forever. Failing the queued batches first lets it finish; they belong to a
+    transaction that will be aborted anyway.
+    """
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def close_now(self) -> None:
+        # Private aiokafka API (pinned < 0.15); the only way to drop queued batches.
+        self._producer._message_accumulator.fail_all(KafkaError("producer discarded"))
+        await self._producer.stop()
+
+    async def begin_transaction(self) -> None:
+        await self._producer.begin_transaction()
+
+    async def commit_transaction(self) -> None:
+        await self._producer.commit_transaction()
+
+    async def abort_transaction(self) -> None:
+        await self._producer.abort_transaction()
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+        delivered: Awaitable[object] = await self._producer.send(topic, value=value, key=key)
+        return delivered
 
 
 def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer:
@@ -92,27 +139,21 @@ def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer
         options["sasl_mechanism"] = settings.sasl.mechanism.value
         options["sasl_plain_username"] = settings.sasl.username
         options["sasl_plain_password"] = settings.sasl.password
-    producer: TransactionalProducer = AIOKafkaProducer(**options)
-    return producer
+    return AiokafkaTransactionalProducer(AIOKafkaProducer(**options))
 
 
-def _is_fenced(exc: BaseException) -> bool:
-    return isinstance(exc, ProducerFenced | InvalidProducerEpoch)
+_UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError, KafkaUnavailableError)
+"""Transport errors aiokafka does not mark ``retriable`` but which mean "try later"."""
 
 
 def translate_error(exc: BaseException) -> PublishError:
     """The port's error for an exception raised while talking to Kafka."""
-    if _is_fenced(exc):
-        return PublishError(PublishErrorKind.FENCED, str(exc) or type(exc).__name__)
-    if isinstance(exc, KafkaError) and not exc.retriable and not _is_transport(exc):
-        return PublishError(PublishErrorKind.REJECTED, f"{type(exc).__name__}: {exc}")
-    return PublishError(PublishErrorKind.UNAVAILABLE, f"{type(exc).__name__}: {exc}")
-
-
-def _is_transport(exc: KafkaError) -> bool:
-    # aiokafka marks some "cannot reach / no answer" errors non-retriable.
-    name = type(exc).__name__
-    return name in {"KafkaTimeoutError", "KafkaConnectionError", "NoBrokersAvailable"}
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ProducerFenced | InvalidProducerEpoch):
+        return PublishError(PublishErrorKind.FENCED, message)
+    if isinstance(exc, KafkaError) and not exc.retriable and not isinstance(exc, _UNREACHABLE):
+        return PublishError(PublishErrorKind.REJECTED, message)
+    return PublishError(PublishErrorKind.UNAVAILABLE, message)
 
 
 _EXPECTED = (KafkaError, IllegalOperation, TimeoutError, OSError)
@@ -200,7 +241,9 @@ class KafkaCommandPublisher:
     async def close(self) -> None:
         """Wait for a publish in progress, then flush and close the producer."""
         async with self._lock:
-            await self._discard_producer()
+            producer, self._producer = self._producer, None
+            if producer is not None:
+                await self._bounded("stop", producer.stop())
 
     async def _publish(self, records: Sequence[Record]) -> Result[None, PublishError]:
         if not records:
@@ -230,7 +273,10 @@ class KafkaCommandPublisher:
         # Queue everything first, then wait for all acks together: the sender
         # batches the records per partition instead of one round trip each.
         pending = [await producer.send(topic, value=value, key=key) for key, value in records]
-        await asyncio.gather(*pending)
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         await producer.commit_transaction()
 
     async def _ensure_producer(self) -> TransactionalProducer:
@@ -242,7 +288,7 @@ class KafkaCommandPublisher:
         except BaseException:
             # Includes the cancellation of a publish timeout: never leak a half
             # started client with its background tasks.
-            await self._stop_quietly(producer)
+            await self._bounded("close", producer.close_now())
             raise
         log.info("event=producer_started transactional_id=%s", self._settings.transactional_id)
         self._producer = producer
@@ -270,7 +316,7 @@ class KafkaCommandPublisher:
         try:
             async with asyncio.timeout(self._settings.cleanup_timeout):
                 await producer.abort_transaction()
-        except Exception as exc:  # noqa: BLE001 - best effort; any failure -> new producer
+        except Exception as exc:  # best effort: any failure means a new producer
             # aiokafka asserts on invalid transaction state transitions (e.g.
             # after a fatal error), so this is deliberately broad.
             log.info("event=abort_failed error=%s: %s", type(exc).__name__, exc)
@@ -280,14 +326,14 @@ class KafkaCommandPublisher:
     async def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await self._stop_quietly(producer)
+            await self._bounded("close", producer.close_now())
 
-    async def _stop_quietly(self, producer: TransactionalProducer) -> None:
+    async def _bounded(self, what: str, closing: Awaitable[None]) -> None:
         try:
             async with asyncio.timeout(self._settings.cleanup_timeout):
-                await producer.stop()
+                await closing
         except _EXPECTED as exc:
-            log.warning("event=producer_stop_failed error=%s: %s", type(exc).__name__, exc)
+            log.warning("event=producer_%s_failed error=%s: %s", what, type(exc).__name__, exc)
 
 
 def _record(command: Command, envelope: Envelope) -> Record:

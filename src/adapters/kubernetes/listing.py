@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from zombiewatch.adapters.kubernetes.translation import (
     DecodedItem,
@@ -39,7 +39,7 @@ def iter_pages(fetch: FetchPage) -> Iterator[ListPage]:
         token = page.continue_token
 
 
-def list_all(fetch: FetchPage, codec: KindCodec[object, V]) -> Listing[V]:
+def list_all(fetch: FetchPage, codec: KindCodec[Any, V]) -> Listing[V]:
     """List every page; the resourceVersion is the last page's (the snapshot's)."""
     items: list[DecodedItem[V]] = []
     resource_version = ""

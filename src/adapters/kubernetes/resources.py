@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from kubernetes import client as k8s_client
 
@@ -82,7 +82,7 @@ def pod_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
     api = k8s_client.CoreV1Api(api_client)
 
     def call(**kwargs: Any) -> RawResponse:
-        response: RawResponse = api.list_namespaced_pod(namespace, **kwargs)
+        response = cast(RawResponse, api.list_namespaced_pod(namespace, **kwargs))
         return response
 
     return ResourceCalls(call, TASK_ID_LABEL)
@@ -92,7 +92,7 @@ def job_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
     api = k8s_client.BatchV1Api(api_client)
 
     def call(**kwargs: Any) -> RawResponse:
-        response: RawResponse = api.list_namespaced_job(namespace, **kwargs)
+        response = cast(RawResponse, api.list_namespaced_job(namespace, **kwargs))
         return response
 
     return ResourceCalls(call, TASK_ID_LABEL)
@@ -102,8 +102,11 @@ def config_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
     api = k8s_client.CustomObjectsApi(api_client)
 
     def call(**kwargs: Any) -> RawResponse:
-        response: RawResponse = api.list_namespaced_custom_object(
-            CONFIG_GROUP, CONFIG_VERSION, namespace, CONFIG_PLURAL, **kwargs
+        response = cast(
+            RawResponse,
+            api.list_namespaced_custom_object(
+                CONFIG_GROUP, CONFIG_VERSION, namespace, CONFIG_PLURAL, **kwargs
+            ),
         )
         return response
 

@@ -14,9 +14,9 @@ count and log. Nothing here raises on input bytes or JSON-like objects.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
 
@@ -181,16 +181,19 @@ def _meta_ident(meta: _ObjectMeta | None) -> tuple[str, str]:
     return _clip(meta.namespace or "", MAX_NAME_CHARS), _clip(meta.name or "", MAX_NAME_CHARS)
 
 
-@dataclass(frozen=True, slots=True)
-class _Identity:
-    namespace: str
-    name: str
-    uid: str
-    created_at: datetime
-
-
-def _check_meta(kind: str, meta: _ObjectMeta | None) -> _Identity | Skipped:
+def _check_meta(kind: str, meta: _ObjectMeta | None) -> Skipped | None:
     """The metadata every view needs: name, namespace, uid, an aware creation time."""
+    if (
+        meta is not None
+        and meta.name
+        and meta.namespace
+        and meta.uid
+        and meta.creation_timestamp is not None
+        and meta.creation_timestamp.tzinfo is not None
+        and len(meta.name) <= MAX_NAME_CHARS
+        and len(meta.namespace) <= MAX_NAME_CHARS
+    ):
+        return None  # the fast path: a well-formed object
     namespace, name = _meta_ident(meta)
     if meta is None:
         return Skipped(kind, namespace, name, "no metadata")
@@ -200,12 +203,9 @@ def _check_meta(kind: str, meta: _ObjectMeta | None) -> _Identity | Skipped:
         return Skipped(kind, namespace, name, "missing or oversized metadata.namespace")
     if not meta.uid:
         return Skipped(kind, namespace, name, "missing metadata.uid")
-    ts = meta.creation_timestamp
-    if ts is None:
+    if meta.creation_timestamp is None:
         return Skipped(kind, namespace, name, "missing metadata.creationTimestamp")
-    if ts.tzinfo is None:
-        return Skipped(kind, namespace, name, "creationTimestamp without time zone")
-    return _Identity(meta.namespace, meta.name, meta.uid, ts)
+    return Skipped(kind, namespace, name, "creationTimestamp without time zone")
 
 
 def _task_id(meta: _ObjectMeta) -> str | None:
@@ -255,11 +255,10 @@ def _scheduled(conditions: list[_Condition] | None) -> bool | None:
 def translate_pod(raw: RawPod) -> Translated[PodView]:
     """A decoded pod -> ``PodView``, or why not."""
     meta = raw.metadata
-    ident = _check_meta("Pod", meta)
-    if isinstance(ident, Skipped):
-        return ident
-    assert meta is not None  # checked by _check_meta
-    namespace, name = ident.namespace, ident.name
+    bad = _check_meta("Pod", meta)
+    if bad is not None or meta is None or meta.creation_timestamp is None:
+        return bad or Skipped("Pod", "", "", "no metadata")
+    namespace, name = meta.namespace or "", meta.name or ""
     task_id = _task_id(meta)
     if task_id is None:
         return Skipped("Pod", namespace, name, f"missing label {TASK_ID_LABEL}")
@@ -285,12 +284,12 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
     return PodView(
         namespace=namespace,
         name=name,
-        uid=ident.uid,
+        uid=meta.uid or "",
         task_id=task_id,
         job_name=job_name,
         phase=phase,
         status_reason=status.reason,
-        created_at=ident.created_at,
+        created_at=meta.creation_timestamp,
         scheduled=_scheduled(status.conditions),
         init_containers=init,
         containers=regular,
@@ -300,11 +299,10 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
 def translate_job(raw: RawJob) -> Translated[JobView]:
     """A decoded Job -> ``JobView``, or why not."""
     meta = raw.metadata
-    ident = _check_meta("Job", meta)
-    if isinstance(ident, Skipped):
-        return ident
-    assert meta is not None  # checked by _check_meta
-    namespace, name = ident.namespace, ident.name
+    bad = _check_meta("Job", meta)
+    if bad is not None or meta is None or meta.creation_timestamp is None:
+        return bad or Skipped("Job", "", "", "no metadata")
+    namespace, name = meta.namespace or "", meta.name or ""
     task_id = _task_id(meta)
     if task_id is None:
         return Skipped("Job", namespace, name, f"missing label {TASK_ID_LABEL}")
@@ -326,10 +324,10 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
     return JobView(
         namespace=namespace,
         name=name,
-        uid=ident.uid,
+        uid=meta.uid or "",
         task_id=task_id,
         assignee=assignee,
-        created_at=ident.created_at,
+        created_at=meta.creation_timestamp,
         started_at=started_at,
         active_deadline_seconds=raw.spec.active_deadline_seconds if raw.spec else None,
         failed_reason=failed_reason,
@@ -388,11 +386,20 @@ class DecodedItem(Generic[V]):
     result: Translated[V]
 
 
-def _key(result: Translated[V] | Skipped, fallback: _ObjectMeta | None) -> str:
-    if isinstance(result, Skipped):
-        return f"{result.namespace}/{result.name}"
-    namespace, name = _meta_ident(fallback)
-    return f"{namespace}/{name}"
+def _key(result: object) -> str:
+    """``namespace/name`` of a view or a ``Skipped`` (both carry the two fields)."""
+    return f"{getattr(result, 'namespace', '')}/{getattr(result, 'name', '')}"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvent(Generic[V]):
+    """One watch event: its type, the decoded item (ADDED/MODIFIED/DELETED),
+    the resourceVersion it carries (items and BOOKMARKs), the Status of an ERROR."""
+
+    type: EventType
+    item: DecodedItem[V] | None
+    resource_version: str | None
+    error: WatchError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,11 +409,23 @@ class KindCodec(Generic[R, V]):
     kind: str
     raw_type: type[R]
     translate: Callable[[R], Translated[V]]
+    _decoder: msgspec.json.Decoder[R] = field(init=False, repr=False, compare=False)
+    _line_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Decoders are built once: msgspec then skips per-call type lookups.
+        object.__setattr__(self, "_decoder", msgspec.json.Decoder(self.raw_type))
+        line_type = msgspec.defstruct(
+            f"{self.kind}WatchLine",
+            [("type", EventType), ("object", self.raw_type)],
+            frozen=True,
+        )
+        object.__setattr__(self, "_line_decoder", msgspec.json.Decoder(line_type))
 
     def decode(self, data: bytes | memoryview | msgspec.Raw) -> Translated[V]:
         """One object's JSON bytes -> view or ``Skipped``; never raises."""
         try:
-            raw = msgspec.json.decode(data, type=self.raw_type)
+            raw = self._decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return self._refused(data, exc)
         return self.translate(raw)
@@ -414,16 +433,48 @@ class KindCodec(Generic[R, V]):
     def decode_item(self, data: bytes | memoryview | msgspec.Raw) -> DecodedItem[V]:
         """Like ``decode`` plus the key and resourceVersion the informer tracks."""
         try:
-            raw = msgspec.json.decode(data, type=self.raw_type)
+            raw = self._decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             skipped = self._refused(data, exc)
             return DecodedItem(
                 f"{skipped.namespace}/{skipped.name}", resource_version_of(data), skipped
             )
+        return self._item(raw)
+
+    def _item(self, raw: R) -> DecodedItem[V]:
         result = self.translate(raw)
         meta = raw.metadata
         rv = meta.resource_version if meta is not None else None
-        return DecodedItem(_key(result, meta), rv or None, result)
+        return DecodedItem(_key(result), rv or None, result)
+
+    def decode_event(self, line: bytes) -> DecodedEvent[V]:
+        """One watch-stream line, decoded and translated in a single pass.
+
+        Raises ``MalformedResponseError`` only when the *line* is not a watch
+        event at all; a malformed object becomes a ``Skipped`` item.
+        """
+        try:
+            typed = self._line_decoder.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return self._decode_event_slowly(line)
+        event_type: EventType = typed.type
+        if event_type == "ERROR":
+            return self._decode_event_slowly(line)
+        raw: R = typed.object
+        if event_type == "BOOKMARK":
+            meta = raw.metadata
+            return DecodedEvent(event_type, None, meta.resource_version if meta else None)
+        item = self._item(raw)
+        return DecodedEvent(event_type, item, item.resource_version)
+
+    def _decode_event_slowly(self, line: bytes) -> DecodedEvent[V]:
+        event = decode_watch_line(line)
+        if event.type == "ERROR":
+            return DecodedEvent("ERROR", None, None, decode_status(event.raw))
+        if event.type == "BOOKMARK":
+            return DecodedEvent("BOOKMARK", None, resource_version_of(event.raw))
+        item = self.decode_item(event.raw)
+        return DecodedEvent(event.type, item, item.resource_version)
 
     def from_object(self, obj: object) -> Translated[V]:
         """A JSON-like object (e.g. parsed YAML or ``kubectl get -o json``) -> view."""
@@ -457,11 +508,6 @@ def _ident_of_object(obj: object) -> tuple[str, str]:
         if isinstance(meta, dict):
             return _as_name(meta.get("namespace")), _as_name(meta.get("name"))
     return "", ""
-
-
-POD = KindCodec("Pod", RawPod, translate_pod)
-JOB = KindCodec("Job", RawJob, translate_job)
-CONFIG = KindCodec("Config", RawConfig, translate_config)
 
 
 def resource_version_of(data: bytes | memoryview | msgspec.Raw) -> str | None:
@@ -569,3 +615,8 @@ def decode_status(raw: msgspec.Raw) -> WatchError:
     except (msgspec.DecodeError, msgspec.ValidationError):
         return WatchError(None, "", "unreadable Status")
     return WatchError(status.code, status.reason or "", _clip(status.message or ""))
+
+
+POD = KindCodec("Pod", RawPod, translate_pod)
+JOB = KindCodec("Job", RawJob, translate_job)
+CONFIG = KindCodec("Config", RawConfig, translate_config)

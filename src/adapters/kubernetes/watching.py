@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from zombiewatch.adapters.kubernetes.errors import GoneError, TransportError
-from zombiewatch.adapters.kubernetes.translation import (
-    WatchLine,
-    decode_status,
-    decode_watch_line,
-)
+from zombiewatch.adapters.kubernetes.translation import DecodedEvent, KindCodec
+
+V = TypeVar("V")
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """A single object larger than this is not a pod/Job/Config: a broken stream."""
@@ -34,16 +33,16 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield buffer
 
 
-def iter_events(lines: Iterable[bytes]) -> Iterator[WatchLine]:
+def iter_events(lines: Iterable[bytes], codec: KindCodec[Any, V]) -> Iterator[DecodedEvent[V]]:
     """Decode lines into watch events; ERROR 410 raises ``GoneError``.
 
     Other ERROR events and undecodable lines end the stream as transport
     errors: the caller reconnects from its last resourceVersion.
     """
     for line in lines:
-        event = decode_watch_line(line)
-        if event.type == "ERROR":
-            status = decode_status(event.raw)
+        event = codec.decode_event(line)
+        if event.error is not None:
+            status = event.error
             if status.code == 410:
                 raise GoneError(status.message or status.reason or "410 Gone")
             raise TransportError(

@@ -1,0 +1,73 @@
+"""The durable dedupe layer: merge-patch the zombie annotations onto the Job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from returns.result import Failure, Result, Success
+
+from zombiewatch.adapters.kubernetes.client import ApiClient, raw_request
+from zombiewatch.adapters.kubernetes.errors import (
+    ForbiddenError,
+    KubernetesError,
+    NotFoundError,
+)
+from zombiewatch.domain.ports import AnnotateError, AnnotateErrorKind
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION, ZOMBIE_REPORTED_AT_ANNOTATION
+
+logger = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def reported_at_text(reported_at: datetime) -> str:
+    """RFC3339 UTC with ``Z``, whole seconds, as the Go controller writes it."""
+    return reported_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def annotation_patch(reason: ZombieReason, reported_at: datetime) -> dict[str, object]:
+    """The JSON merge patch: only the two annotations, nothing else touched."""
+    return {
+        "metadata": {
+            "annotations": {
+                ZOMBIE_REASON_ANNOTATION: str(reason),
+                ZOMBIE_REPORTED_AT_ANNOTATION: reported_at_text(reported_at),
+            }
+        }
+    }
+
+
+class KubernetesJobAnnotator:
+    """Implements the ``JobAnnotator`` port; never raises for API/transport failures."""
+
+    def __init__(self, api_client: ApiClient, *, request_timeout: float = 10.0) -> None:
+        self._api_client = api_client
+        self._timeout = request_timeout
+
+    async def annotate_reported(
+        self, *, namespace: str, job_name: str, reason: ZombieReason, reported_at: datetime
+    ) -> Result[None, AnnotateError]:
+        body = annotation_patch(reason, reported_at)
+        try:
+            await asyncio.to_thread(self._patch, namespace, job_name, body)
+        except NotFoundError as exc:
+            return Failure(AnnotateError(AnnotateErrorKind.NOT_FOUND, str(exc)))
+        except ForbiddenError as exc:
+            return Failure(AnnotateError(AnnotateErrorKind.FORBIDDEN, str(exc)))
+        except KubernetesError as exc:
+            return Failure(AnnotateError(AnnotateErrorKind.UNAVAILABLE, str(exc)))
+        logger.info("event=job_annotated job=%s reason=%s", job_name, reason)
+        return Success(None)
+
+    def _patch(self, namespace: str, job_name: str, body: dict[str, object]) -> None:
+        raw_request(
+            self._api_client,
+            "PATCH",
+            f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}",
+            body=body,
+            content_type=MERGE_PATCH,
+            timeout=self._timeout,
+        )

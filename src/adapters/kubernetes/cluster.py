@@ -1,0 +1,92 @@
+"""The three informers (Jobs, Pods, Configs) feeding one ``ClusterStateCache``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
+from zombiewatch.adapters.kubernetes.client import ApiClientFactory
+from zombiewatch.adapters.kubernetes.informer import Informer, InformerSettings, WatchEvent
+from zombiewatch.adapters.kubernetes.resources import config_calls, job_calls, pod_calls
+from zombiewatch.adapters.kubernetes.translation import CONFIG, JOB, POD, Skipped
+from zombiewatch.domain.views import AgentConfigView, JobView, PodView
+
+
+@dataclass(slots=True)
+class ClusterInformers:
+    """Start/stop the three informers together; the cache is applied before callbacks."""
+
+    cache: ClusterStateCache
+    jobs: Informer[JobView]
+    pods: Informer[PodView]
+    configs: Informer[AgentConfigView]
+
+    @property
+    def all(self) -> tuple[Informer[JobView], Informer[PodView], Informer[AgentConfigView]]:
+        return (self.jobs, self.pods, self.configs)
+
+    async def start(self) -> None:
+        for informer in self.all:
+            await informer.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(informer.stop() for informer in self.all))
+
+    async def wait_synced(self) -> None:
+        """Jobs, Pods and Configs listed; bound it with ``asyncio.timeout``."""
+        await asyncio.gather(*(informer.wait_synced() for informer in self.all))
+
+
+def build_cluster_informers(
+    *,
+    api_client_factory: ApiClientFactory,
+    namespace: str,
+    cache: ClusterStateCache | None = None,
+    on_job_event: Callable[[WatchEvent[JobView]], Awaitable[None]] | None = None,
+    on_pod_event: Callable[[WatchEvent[PodView]], Awaitable[None]] | None = None,
+    on_config_event: Callable[[WatchEvent[AgentConfigView]], Awaitable[None]] | None = None,
+    on_problem: Callable[[Skipped], None] | None = None,
+    settings: InformerSettings | None = None,
+) -> ClusterInformers:
+    cache = cache if cache is not None else ClusterStateCache()
+    return ClusterInformers(
+        cache=cache,
+        jobs=Informer(
+            name="jobs",
+            codec=JOB,
+            calls_factory=job_calls,
+            apply=cache.apply_job,
+            on_event=on_job_event,
+            on_synced=cache.mark_jobs_synced,
+            on_problem=on_problem,
+            settings=settings,
+            api_client_factory=api_client_factory,
+            namespace=namespace,
+        ),
+        pods=Informer(
+            name="pods",
+            codec=POD,
+            calls_factory=pod_calls,
+            apply=cache.apply_pod,
+            on_event=on_pod_event,
+            on_synced=cache.mark_pods_synced,
+            on_problem=on_problem,
+            settings=settings,
+            api_client_factory=api_client_factory,
+            namespace=namespace,
+        ),
+        configs=Informer(
+            name="configs",
+            codec=CONFIG,
+            calls_factory=config_calls,
+            apply=cache.apply_config,
+            on_event=on_config_event,
+            on_synced=cache.mark_configs_synced,
+            on_problem=on_problem,
+            settings=settings,
+            api_client_factory=api_client_factory,
+            namespace=namespace,
+        ),
+    )

@@ -1,0 +1,52 @@
+"""Small builders of domain views for example-based tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
+
+from tests.fakes import T0
+
+
+def job_view(
+    name: str = "claude-4aa57614-20260602090000",
+    *,
+    task_id: str = "4aa57614-8835-4992-87e9-ca483ddbeae6",
+    assignee: str = "claude",
+    created_at: datetime = T0,
+    started_at: datetime | None = T0,
+    failed_reason: str | None = None,
+    complete: bool = False,
+    reported_reason: str | None = None,
+    namespace: str = "agents",
+) -> JobView:
+    return JobView(
+        namespace=namespace, name=name, uid=f"uid-{name}", task_id=task_id, assignee=assignee,
+        created_at=created_at, started_at=started_at, active_deadline_seconds=1800,
+        failed_reason=failed_reason, complete=complete, reported_reason=reported_reason,
+    )
+
+
+def pod_view(
+    job: JobView,
+    *,
+    name: str | None = None,
+    phase: PodPhase = PodPhase.PENDING,
+    waiting: str | None = None,
+    init_waiting: str | None = None,
+    exit_code: int | None = None,
+    running: bool = False,
+    status_reason: str | None = None,
+    scheduled: bool | None = True,
+    created_at: datetime | None = None,
+) -> PodView:
+    containers = (ContainerView(name="agent", waiting_reason=waiting,
+                                terminated_exit_code=exit_code, running=running),)
+    init = (ContainerView(name="init", waiting_reason=init_waiting),) if init_waiting else ()
+    return PodView(
+        namespace=job.namespace, name=name or f"{job.name}-abcde", uid=f"uid-pod-{job.name}",
+        task_id=job.task_id, job_name=job.name, phase=phase, status_reason=status_reason,
+        created_at=created_at or job.created_at, scheduled=scheduled,
+        init_containers=init, containers=containers,
+    )

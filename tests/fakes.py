@@ -1,0 +1,132 @@
+"""Fakes for unit tests: they record what happened instead of mocking calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from returns.result import Failure, Result, Success
+
+from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.ports import (
+    AnnotateError,
+    AnnotateErrorKind,
+    PublishError,
+    PublishErrorKind,
+)
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import AgentConfigView, JobView, PodView
+
+T0 = datetime(2026, 6, 2, 9, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    current: datetime = T0
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingPublisher:
+    """Keeps every committed failure; can be told to fail the next publishes."""
+
+    published: list[FailureReport] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    transactions: int = 0
+    fail_next: int = 0
+    failure_kind: PublishErrorKind = PublishErrorKind.UNAVAILABLE
+
+    async def publish_failures(
+        self, failures: Sequence[FailureReport]
+    ) -> Result[None, PublishError]:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return Failure(PublishError(self.failure_kind, "broker down (fake)"))
+        self.transactions += 1
+        self.published.extend(failures)
+        return Success(None)
+
+    async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return Failure(PublishError(self.failure_kind, "broker down (fake)"))
+        self.commands.extend(commands)
+        return Success(None)
+
+    def reported_jobs(self) -> list[str]:
+        return [f.job_name for f in self.published]
+
+
+@dataclass
+class RecordingAnnotator:
+    """Records annotations; writes them into the fake cache like the real API would."""
+
+    cache: FakeCache | None = None
+    annotated: list[tuple[str, ZombieReason]] = field(default_factory=list)
+    unavailable: bool = False
+
+    async def annotate_reported(
+        self, *, namespace: str, job_name: str, reason: ZombieReason, reported_at: datetime
+    ) -> Result[None, AnnotateError]:
+        if self.unavailable:
+            return Failure(AnnotateError(AnnotateErrorKind.UNAVAILABLE, "api down (fake)"))
+        if self.cache is not None:
+            job = self.cache.job(job_name)
+            if job is None:
+                return Failure(AnnotateError(AnnotateErrorKind.NOT_FOUND, "no such job"))
+            self.cache.put_job(_annotated(job, reason, reported_at))
+        self.annotated.append((job_name, reason))
+        return Success(None)
+
+
+def _annotated(job: JobView, reason: ZombieReason, at: datetime) -> JobView:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(job, reported_reason=reason.value, reported_at=at.isoformat())
+
+
+@dataclass
+class FakeCache:
+    """The informers' cache, filled by the test."""
+
+    jobs_by_name: dict[str, JobView] = field(default_factory=dict)
+    pods_by_job: dict[str, dict[str, PodView]] = field(default_factory=dict)
+    config_views: list[AgentConfigView] = field(default_factory=list)
+    is_synced: bool = True
+
+    def put_job(self, job: JobView) -> None:
+        self.jobs_by_name[job.name] = job
+
+    def put_pod(self, pod: PodView) -> None:
+        self.pods_by_job.setdefault(pod.job_name, {})[pod.name] = pod
+
+    def job(self, job_name: str) -> JobView | None:
+        return self.jobs_by_name.get(job_name)
+
+    def jobs(self) -> Iterable[JobView]:
+        return self.jobs_by_name.values()
+
+    def pods_of_job(self, job_name: str) -> Sequence[PodView]:
+        return list(self.pods_by_job.get(job_name, {}).values())
+
+    def configs(self) -> Iterable[AgentConfigView]:
+        return self.config_views
+
+    def synced(self) -> bool:
+        return self.is_synced
+
+
+@dataclass
+class FakeLeader:
+    leading: bool = True
+
+    def is_leader(self) -> bool:
+        return self.leading

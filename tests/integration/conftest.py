@@ -1,0 +1,3 @@
+"""Integration tests run against the real kube-apiserver and Kafka (see docs/SERVICES.md)."""
+
+pytest_plugins = ["tests.harness.fixtures"]

@@ -1,0 +1,412 @@
+"""Informers, cache, annotator and Config CRD against the real kube-apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from returns.result import Failure, Success
+
+from tests.harness import kubelet
+from tests.harness.services import Services
+from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
+from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
+from zombiewatch.adapters.kubernetes.client import ApiClient, api_client_factory
+from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
+from zombiewatch.adapters.kubernetes.informer import (
+    Change,
+    Informer,
+    InformerSettings,
+    WatchEvent,
+)
+from zombiewatch.adapters.kubernetes.resources import RawResponse, ResourceCalls, pod_calls
+from zombiewatch.adapters.kubernetes.translation import POD
+from zombiewatch.domain.ports import AnnotateErrorKind
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import AgentConfigView, PodPhase, PodView
+
+pytestmark = pytest.mark.integration
+
+CRD_FILE = Path(__file__).resolve().parents[2] / "deploy" / "crd-config.yaml"
+WAIT = 30.0
+"""Upper bound of every wait on the API server in these tests."""
+
+FAST = InformerSettings(
+    watch_timeout_seconds=30,
+    backoff=BackoffSettings(initial=0.1, cap=1.0),
+    resync_period=None,
+)
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = WAIT) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.05)
+
+
+def informer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("informer-")]
+
+
+@pytest.fixture
+def factory(services: Services) -> Callable[[], ApiClient]:
+    return api_client_factory(str(services.kubeconfig))
+
+
+@pytest.fixture
+def core(api_client: Any) -> Any:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def batch(api_client: Any) -> Any:
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture
+def config_crd(api_client: Any) -> None:
+    """deploy/crd-config.yaml applied (cluster-wide, kept) and Established."""
+    ext = client.ApiextensionsV1Api(api_client)
+    body = yaml.safe_load(CRD_FILE.read_text())
+    try:
+        ext.create_custom_resource_definition(
+            client.V1CustomResourceDefinition.model_validate(body)
+        )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    deadline = time.monotonic() + WAIT
+    while True:
+        crd = ext.read_custom_resource_definition("configs.agent.benjamin-borbe.de")
+        conditions = (crd.status.conditions if crd.status else None) or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            break
+        assert time.monotonic() < deadline, "CRD not established"
+        time.sleep(0.1)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[WatchEvent[Any]] = []
+
+    async def __call__(self, event: WatchEvent[Any]) -> None:
+        self.events.append(event)
+
+    def of(self, name: str) -> list[tuple[Change, Any]]:
+        return [(e.change, e.view) for e in self.events if e.view.name == name]
+
+
+@pytest.fixture
+async def cluster(factory: Callable[[], ApiClient], namespace: str) -> Any:
+    recorder = Recorder()
+    informers = build_cluster_informers(
+        api_client_factory=factory,
+        namespace=namespace,
+        on_job_event=recorder,
+        on_pod_event=recorder,
+        on_config_event=recorder,
+        settings=FAST,
+    )
+    yield informers, recorder
+    await informers.stop()
+    assert informer_threads() == []
+
+
+async def start_synced(informers: ClusterInformers) -> None:
+    await informers.start()
+    async with asyncio.timeout(WAIT):
+        await informers.wait_synced()
+
+
+async def test_the_initial_list_populates_the_cache_and_signals_synced(
+    cluster: Any, core: Any, batch: Any, namespace: str
+) -> None:
+    informers, recorder = cluster
+    job = kubelet.create_agent_job(batch, namespace, task_id="task-a", name="job-a")
+    kubelet.create_agent_pod(core, namespace, job=job, task_id="task-a", name="pod-a")
+    kubelet.set_waiting(core, namespace, "pod-a", "ImagePullBackOff")
+    core.create_namespaced_pod(
+        namespace,
+        client.V1Pod.model_validate(
+            {
+                "metadata": {"name": "unlabelled"},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+            }
+        ),
+    )
+
+    await start_synced(informers)
+
+    cache = informers.cache
+    assert cache.synced()
+    job_view = cache.job("job-a")
+    assert job_view is not None
+    assert (job_view.task_id, job_view.assignee) == ("task-a", "claude")
+    (pod,) = cache.pods_of_job("job-a")
+    assert pod.name == "pod-a"
+    assert pod.containers[0].waiting_reason == "ImagePullBackOff"
+    assert all(e.synthetic for e in recorder.events)
+    assert informers.pods.stats.lists == 1
+
+
+async def test_creates_status_patches_and_deletes_arrive_in_order(
+    cluster: Any, core: Any, batch: Any, namespace: str
+) -> None:
+    informers, recorder = cluster
+    await start_synced(informers)
+
+    job = kubelet.create_agent_job(batch, namespace, task_id="task-b", name="job-b")
+    kubelet.create_agent_pod(core, namespace, job=job, task_id="task-b", name="pod-b")
+    kubelet.set_unschedulable(core, namespace, "pod-b")
+    kubelet.set_running(core, namespace, "pod-b")
+    kubelet.set_terminated(core, namespace, "pod-b", 3)
+    kubelet.set_job_failed(batch, namespace, job, "BackoffLimitExceeded")
+    core.delete_namespaced_pod("pod-b", namespace, grace_period_seconds=0)
+
+    await wait_until(lambda: [c for c, _ in recorder.of("pod-b")][-1:] == [Change.DELETED])
+    changes = recorder.of("pod-b")
+    assert [c for c, _ in changes] == [Change.ADDED] + [Change.MODIFIED] * 3 + [Change.DELETED]
+    assert [v.phase for _, v in changes] == [
+        PodPhase.PENDING,
+        PodPhase.PENDING,
+        PodPhase.RUNNING,
+        PodPhase.FAILED,
+        PodPhase.FAILED,
+    ]
+    assert changes[1][1].scheduled is False
+    assert changes[3][1].containers[0].terminated_exit_code == 3
+    await wait_until(lambda: (informers.cache.job("job-b") or job).failed_reason is not None)
+    failed = informers.cache.job("job-b")
+    assert failed is not None
+    assert failed.failed_reason == "BackoffLimitExceeded"
+    assert informers.cache.pods_of_job("job-b") == ()
+    assert not any(e.synthetic for e in recorder.events)
+
+
+class GatedCalls:
+    """Pod calls whose watches can be held closed, to make a gap in the stream."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.open.set()
+        self.last_watch: RawResponse | None = None
+        self.watches = 0
+
+    def factory(self, api_client: ApiClient, namespace: str) -> ResourceCalls:
+        real = pod_calls(api_client, namespace)
+
+        def call(**kwargs: Any) -> RawResponse:
+            if kwargs.get("watch"):
+                self.open.wait(WAIT)
+                response = real.call(**kwargs)
+                self.last_watch = response
+                self.watches += 1
+                return response
+            return real.call(**kwargs)
+
+        return ResourceCalls(call, real.label_selector)
+
+    def drop_current_watch(self) -> None:
+        self.open.clear()
+        assert self.last_watch is not None
+        self.last_watch.shutdown()
+
+
+async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
+    factory: Callable[[], ApiClient], services: Services, core: Any, batch: Any, namespace: str
+) -> None:
+    gated = GatedCalls()
+    recorder = Recorder()
+    informer: Informer[PodView] = Informer(
+        name="pods-gap",
+        codec=POD,
+        calls_factory=gated.factory,
+        api_client_factory=factory,
+        namespace=namespace,
+        on_event=recorder,
+        settings=FAST,
+    )
+    job = kubelet.create_agent_job(batch, namespace, task_id="task-c", name="job-c")
+    for name in ("changes", "vanishes"):
+        kubelet.create_agent_pod(core, namespace, job=job, task_id="task-c", name=name)
+    await informer.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            await informer.wait_synced()
+        await wait_until(lambda: gated.watches >= 1)
+
+        gated.drop_current_watch()
+        kubelet.set_evicted(core, namespace, "changes")
+        core.delete_namespaced_pod("vanishes", namespace, grace_period_seconds=0)
+        kubelet.create_agent_pod(core, namespace, job=job, task_id="task-c", name="appears")
+        services.compact_etcd()
+        await asyncio.to_thread(services.restart_apiserver)
+        gated.open.set()
+
+        await wait_until(lambda: len([e for e in recorder.events if e.synthetic]) >= 5)
+    finally:
+        gated.open.set()
+        await informer.stop()
+
+    assert informer.stats.gone >= 1
+    assert informer.stats.relists >= 1
+    gap = [(e.change, e.view.name) for e in recorder.events if e.synthetic][2:]
+    assert sorted(gap) == sorted(
+        [(Change.ADDED, "appears"), (Change.MODIFIED, "changes"), (Change.DELETED, "vanishes")]
+    )
+    changed = next(e.view for e in recorder.events if e.view.name == "changes" and e.previous)
+    assert (changed.phase, changed.status_reason) == (PodPhase.FAILED, "Evicted")
+    assert informer_threads() == []
+
+
+async def test_an_api_server_restart_is_survived_and_caught_up(
+    cluster: Any, services: Services, core: Any, batch: Any, namespace: str
+) -> None:
+    informers, _ = cluster
+    await start_synced(informers)
+
+    await asyncio.to_thread(services.restart_apiserver)
+    job = kubelet.create_agent_job(batch, namespace, task_id="task-d", name="job-d")
+    kubelet.create_agent_pod(core, namespace, job=job, task_id="task-d", name="pod-d")
+
+    await wait_until(lambda: len(informers.cache.pods_of_job("job-d")) == 1)
+    assert informers.cache.job("job-d") is not None
+    assert informers.pods.stats.reconnects + informers.pods.stats.gone >= 1
+
+
+async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(
+    cluster: Any, config_crd: None, api_client: Any, namespace: str
+) -> None:
+    informers, _ = cluster
+    await start_synced(informers)
+    custom = client.CustomObjectsApi(api_client)
+
+    def config(name: str, **spec: Any) -> dict[str, Any]:
+        return {
+            "apiVersion": "agent.benjamin-borbe.de/v1",
+            "kind": "Config",
+            "metadata": {"name": name},
+            "spec": {"assignee": name, **spec},
+        }
+
+    for bad in (
+        {"zombieSweeperIntervalSeconds": 9},
+        {"zombieJobTimeoutSeconds": 29},
+        {"heartbeat": "5 minutes"},
+    ):
+        with pytest.raises(ApiException) as info:
+            custom.create_namespaced_custom_object(
+                "agent.benjamin-borbe.de", "v1", namespace, "configs", config("bad", **bad)
+            )
+        assert info.value.status == 422
+
+    custom.create_namespaced_custom_object(
+        "agent.benjamin-borbe.de",
+        "v1",
+        namespace,
+        "configs",
+        config(
+            "claude",
+            heartbeat="90s",
+            zombieSweeperIntervalSeconds=10,
+            zombieJobTimeoutSeconds=30,
+            image="agent:2",
+            taskTypes=["code"],
+            env=[{"name": "A", "value": "1"}],
+            secretName="agent-secrets",
+            resources={"limits": {"cpu": "1"}},
+        ),
+    )
+
+    await wait_until(lambda: len(tuple(informers.cache.configs())) == 1)
+    assert tuple(informers.cache.configs()) == (
+        AgentConfigView(
+            namespace=namespace,
+            name="claude",
+            assignee="claude",
+            heartbeat="90s",
+            zombie_sweeper_interval_seconds=10,
+            zombie_job_timeout_seconds=30,
+            image="agent:2",
+            task_types=("code",),
+            env=(("A", "1"),),
+        ),
+    )
+
+
+async def test_the_annotation_patch_lands_on_the_job_and_reaches_the_cache(
+    cluster: Any, api_client: Any, batch: Any, namespace: str
+) -> None:
+    informers, _ = cluster
+    await start_synced(informers)
+    kubelet.create_agent_job(batch, namespace, task_id="task-e", name="job-e")
+    await wait_until(lambda: informers.cache.job("job-e") is not None)
+    annotator = KubernetesJobAnnotator(api_client)
+    at = datetime(2026, 6, 2, 10, 16, tzinfo=UTC)
+
+    result = await annotator.annotate_reported(
+        namespace=namespace, job_name="job-e", reason=ZombieReason.DEADLINE_EXCEEDED, reported_at=at
+    )
+
+    assert result == Success(None)
+    await wait_until(lambda: (informers.cache.job("job-e") or _never()).reported)
+    job = informers.cache.job("job-e")
+    assert job is not None
+    assert (job.reported_reason, job.reported_at) == ("deadline_exceeded", "2026-06-02T10:16:00Z")
+    labels = batch.read_namespaced_job("job-e", namespace).metadata.labels
+    assert labels[kubelet.TASK_ID_LABEL] == "task-e"
+
+
+def _never() -> Any:
+    raise AssertionError("job vanished from the cache")
+
+
+async def test_annotating_a_missing_job_is_not_found(api_client: Any, namespace: str) -> None:
+    annotator = KubernetesJobAnnotator(api_client)
+
+    result = await annotator.annotate_reported(
+        namespace=namespace,
+        job_name="no-such-job",
+        reason=ZombieReason.POD_EVICTED,
+        reported_at=datetime.now(UTC),
+    )
+
+    match result:
+        case Failure(error):
+            assert error.kind is AnnotateErrorKind.NOT_FOUND
+        case _:
+            pytest.fail(f"expected NOT_FOUND, got {result}")
+
+
+async def test_stop_is_prompt_and_leaves_no_thread(
+    factory: Callable[[], ApiClient], namespace: str
+) -> None:
+    informer: Informer[PodView] = Informer(
+        name="pods-stop",
+        codec=POD,
+        calls_factory=pod_calls,
+        api_client_factory=factory,
+        namespace=namespace,
+        settings=InformerSettings(watch_timeout_seconds=300),
+    )
+    await informer.start()
+    async with asyncio.timeout(WAIT):
+        await informer.wait_synced()
+    await asyncio.sleep(0.3)  # let the watch open and block on its read
+
+    started = time.monotonic()
+    await informer.stop()
+
+    assert time.monotonic() - started < 2.0
+    assert informer_threads() == []

@@ -1,0 +1,1 @@
+"""Unit tests of the Kafka adapter: codec, topics, ids, settings, publisher logic."""

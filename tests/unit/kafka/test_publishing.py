@@ -1,0 +1,396 @@
+"""Publisher logic against a recording fake producer (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    ProducerFenced,
+)
+from returns.result import Failure, Success
+
+from zombiewatch.adapters.kafka.codec import decode
+from zombiewatch.adapters.kafka.ids import failure_request_id
+from zombiewatch.adapters.kafka.publishing import (
+    KafkaCommandPublisher,
+    open_publisher,
+    translate_error,
+)
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.domain.commands import (
+    BodySection,
+    FailureReport,
+    IncrementFrontmatter,
+    Operation,
+    UpdateFrontmatter,
+)
+from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.reasons import ZombieReason
+
+NOW = datetime(2026, 6, 2, 9, 46, 0, 100000, tzinfo=UTC)
+TOPIC = "develop-agent-task-v1-request"
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+@dataclass
+class Script:
+    """What the fake producers should do; shared by every producer the factory makes."""
+
+    fail_start: list[BaseException | None] = field(default_factory=list)
+    hang_start: bool = False
+    fail_send_at: int | None = None
+    send_error: BaseException = field(default_factory=lambda: KafkaConnectionError("down"))
+    fail_commit: BaseException | None = None
+    fail_abort: BaseException | None = None
+
+
+class RecordingProducer:
+    """Records every call into the shared event log (``(producer number, event, ...)``)."""
+
+    def __init__(
+        self,
+        number: int,
+        script: Script,
+        events: list[tuple[int, str]],
+        records: list[tuple[str, bytes, bytes]],
+    ) -> None:
+        self._number = number
+        self._script = script
+        self._events = events
+        self._records = records
+        self._sends = 0
+
+    async def start(self) -> None:
+        self._events.append((self._number, "start"))
+        if self._script.hang_start:
+            await asyncio.Event().wait()
+        if self._script.fail_start:
+            error = self._script.fail_start.pop(0)
+            if error is not None:
+                raise error
+
+    async def stop(self) -> None:
+        self._events.append((self._number, "stop"))
+
+    async def close_now(self) -> None:
+        self._events.append((self._number, "close_now"))
+
+    async def begin_transaction(self) -> None:
+        self._events.append((self._number, "begin"))
+
+    async def commit_transaction(self) -> None:
+        self._events.append((self._number, "commit"))
+        if self._script.fail_commit is not None:
+            raise self._script.fail_commit
+
+    async def abort_transaction(self) -> None:
+        self._events.append((self._number, "abort"))
+        if self._script.fail_abort is not None:
+            raise self._script.fail_abort
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+        await asyncio.sleep(0)  # a real send yields to the loop; lets races show
+        self._sends += 1
+        self._events.append((self._number, "send"))
+        self._records.append((topic, key, value))
+        delivered: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self._script.fail_send_at == self._sends:
+            delivered.set_exception(self._script.send_error)
+        else:
+            delivered.set_result(None)
+        return delivered
+
+
+@dataclass
+class FakeProducers:
+    script: Script = field(default_factory=Script)
+    events: list[tuple[int, str]] = field(default_factory=list)
+    records: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    made: int = 0
+
+    def __call__(self, settings: KafkaPublisherSettings) -> RecordingProducer:
+        self.made += 1
+        return RecordingProducer(self.made, self.script, self.events, self.records)
+
+    def kinds(self) -> list[tuple[int, str]]:
+        return list(self.events)
+
+    def sent(self) -> list[tuple[bytes, bytes]]:
+        return [(key, value) for _, key, value in self.records]
+
+
+SETTINGS = KafkaPublisherSettings(
+    bootstrap_servers="127.0.0.1:1",
+    topic=TOPIC,
+    transactional_id="zombiewatch-test",
+    publish_timeout=0.2,
+    cleanup_timeout=0.1,
+)
+
+
+def _publisher(producers: FakeProducers) -> KafkaCommandPublisher:
+    return KafkaCommandPublisher(settings=SETTINGS, clock=FixedClock(), producer_factory=producers)
+
+
+def zombie_failure(task_id: str = "task-1", job: str = "job-1") -> FailureReport:
+    return FailureReport(
+        task_id=task_id,
+        job_name=job,
+        reason=ZombieReason.DEADLINE_EXCEEDED,
+        occurred_at=NOW,
+        commands=(
+            UpdateFrontmatter(
+                task_identifier=task_id,
+                updates={"current_job": ""},
+                body=BodySection(heading="## Failure", section="## Failure\n"),
+            ),
+            IncrementFrontmatter(task_identifier=task_id, field="trigger_count", delta=1),
+        ),
+    )
+
+
+async def test_a_zombie_failure_is_one_transaction_of_update_then_increment() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+
+    result = await publisher.publish_failures([zombie_failure()])
+
+    assert result == Success(None)
+    assert producers.kinds() == [
+        (1, "start"),
+        (1, "begin"),
+        (1, "send"),
+        (1, "send"),
+        (1, "commit"),
+    ]
+    (key1, value1), (key2, value2) = producers.sent()
+    assert key1 == key2 == b"task-1"
+    update, increment = decode(value1), decode(value2)
+    assert update.command == zombie_failure().commands[0]
+    assert increment.command == zombie_failure().commands[1]
+    assert update.request_id == failure_request_id(
+        job_name="job-1", operation=Operation.UPDATE_FRONTMATTER
+    )
+    assert increment.request_id == failure_request_id(
+        job_name="job-1", operation=Operation.INCREMENT_FRONTMATTER
+    )
+    assert update.request_time == NOW
+    assert {topic for topic, _, _ in producers.records} == {TOPIC}
+
+
+async def test_republishing_a_failure_repeats_its_request_ids() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+
+    await publisher.publish_failures([zombie_failure()])
+    await publisher.publish_failures([zombie_failure()])
+
+    ids = [decode(value).request_id for _, value in producers.sent()]
+    assert ids[:2] == ids[2:]
+    assert ids[0] != ids[1]
+
+
+async def test_many_failures_share_one_transaction_and_keep_pairs_adjacent() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+    failures = [zombie_failure(f"task-{n}", f"job-{n}") for n in range(50)]
+
+    result = await publisher.publish_failures(failures)
+
+    assert result == Success(None)
+    kinds = [kind for _, kind in producers.kinds()]
+    assert kinds == ["start", "begin", *["send"] * 100, "commit"]
+    keys = [key for key, _ in producers.sent()]
+    assert keys == [f"task-{n}".encode() for n in range(50) for _ in range(2)]
+
+
+async def test_nothing_to_publish_touches_no_broker() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+
+    assert await publisher.publish_failures([]) == Success(None)
+    assert await publisher.publish_commands([]) == Success(None)
+    assert producers.events == []
+
+
+async def test_helper_commands_get_fresh_random_request_ids() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+    command = IncrementFrontmatter(task_identifier="task-1", field="trigger_count", delta=1)
+
+    await publisher.publish_commands([command])
+    await publisher.publish_commands([command])
+
+    first, second = (decode(value) for _, value in producers.sent())
+    assert first.request_id != second.request_id
+    assert first.request_id.version == 4
+    assert first.command == command
+
+
+async def test_a_refused_record_aborts_and_the_producer_stays_in_use() -> None:
+    producers = FakeProducers(
+        Script(fail_send_at=2, send_error=MessageSizeTooLargeError("too big"))
+    )
+    publisher = _publisher(producers)
+
+    result = await publisher.publish_failures([zombie_failure()])
+
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.REJECTED
+    assert producers.kinds()[-1] == (1, "abort")
+    assert (1, "commit") not in producers.kinds()
+    producers.script.fail_send_at = None
+    assert await publisher.publish_failures([zombie_failure()]) == Success(None)
+    assert producers.made == 1
+
+
+async def test_a_failed_abort_replaces_the_producer() -> None:
+    producers = FakeProducers(
+        Script(
+            fail_commit=MessageSizeTooLargeError("too big"),
+            fail_abort=AssertionError("Invalid state transition"),
+        )
+    )
+    publisher = _publisher(producers)
+
+    result = await publisher.publish_failures([zombie_failure()])
+
+    assert isinstance(result, Failure)
+    assert producers.kinds()[-2:] == [(1, "abort"), (1, "close_now")]
+    producers.script.fail_commit = None
+    assert await publisher.publish_failures([zombie_failure()]) == Success(None)
+    assert producers.made == 2
+
+
+async def test_broker_down_at_start_is_unavailable_and_the_next_publish_reconnects() -> None:
+    producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused"), None]))
+    publisher = _publisher(producers)
+
+    first = await publisher.publish_failures([zombie_failure()])
+    second = await publisher.publish_failures([zombie_failure()])
+
+    assert isinstance(first, Failure)
+    assert first.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert second == Success(None)
+    assert producers.kinds()[:3] == [(1, "start"), (1, "close_now"), (2, "start")]
+
+
+async def test_a_broker_that_never_answers_is_unavailable_within_the_timeout() -> None:
+    producers = FakeProducers(Script(hang_start=True))
+    publisher = _publisher(producers)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    result = await publisher.publish_failures([zombie_failure()])
+
+    elapsed = loop.time() - started
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert elapsed < SETTINGS.publish_timeout + 2 * SETTINGS.cleanup_timeout
+    assert producers.kinds() == [(1, "start"), (1, "close_now")]
+    assert not publisher.started
+
+
+async def test_lost_acks_discard_the_producer_without_waiting_for_an_abort() -> None:
+    producers = FakeProducers(Script(fail_send_at=1, send_error=KafkaTimeoutError()))
+    publisher = _publisher(producers)
+
+    result = await publisher.publish_failures([zombie_failure()])
+
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert producers.kinds()[-1] == (1, "close_now")
+    assert (1, "abort") not in producers.kinds()
+
+
+async def test_fencing_is_sticky_until_the_publisher_is_reopened() -> None:
+    producers = FakeProducers(Script(fail_commit=ProducerFenced()))
+    publisher = _publisher(producers)
+
+    first = await publisher.publish_failures([zombie_failure()])
+    producers.script.fail_commit = None
+    second = await publisher.publish_failures([zombie_failure()])
+
+    assert isinstance(first, Failure)
+    assert first.failure().kind is PublishErrorKind.FENCED
+    assert second == first
+    assert producers.made == 1
+    assert producers.kinds()[-1] == (1, "close_now")
+    assert isinstance(await publisher.start(), Failure)
+
+
+async def test_concurrent_publishes_do_not_interleave_their_transactions() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+
+    results = await asyncio.gather(
+        publisher.publish_failures([zombie_failure("a", "ja")]),
+        publisher.publish_failures([zombie_failure("b", "jb")]),
+        publisher.publish_failures([zombie_failure("c", "jc")]),
+    )
+
+    assert all(result == Success(None) for result in results)
+    kinds = [kind for _, kind in producers.kinds()]
+    assert kinds == ["start", *(["begin", "send", "send", "commit"] * 3)]
+    keys = [key for key, _ in producers.sent()]
+    assert keys in (
+        [k for k in permutation for _ in range(2)]
+        for permutation in (
+            [b"a", b"b", b"c"],
+            [b"a", b"c", b"b"],
+            [b"b", b"a", b"c"],
+            [b"b", b"c", b"a"],
+            [b"c", b"a", b"b"],
+            [b"c", b"b", b"a"],
+        )
+    )
+
+
+async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cleanly() -> None:
+    producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused")]))
+
+    async with open_publisher(SETTINGS, clock=FixedClock(), producer_factory=producers) as pub:
+        started_at_open = pub.started
+        result = await pub.publish_failures([zombie_failure()])
+
+    assert not started_at_open
+    assert result == Success(None)
+    assert producers.kinds() == [
+        (1, "start"),
+        (1, "close_now"),
+        (2, "start"),
+        (2, "begin"),
+        (2, "send"),
+        (2, "send"),
+        (2, "commit"),
+        (2, "stop"),
+    ]
+
+
+async def test_open_publisher_connects_eagerly_when_it_can() -> None:
+    producers = FakeProducers()
+
+    async with open_publisher(SETTINGS, clock=FixedClock(), producer_factory=producers) as pub:
+        assert pub.started
+
+    assert producers.kinds() == [(1, "start"), (1, "stop")]
+
+
+def test_errors_translate_to_the_ports_kinds() -> None:
+    assert translate_error(ProducerFenced()).kind is PublishErrorKind.FENCED
+    assert translate_error(KafkaConnectionError()).kind is PublishErrorKind.UNAVAILABLE
+    assert translate_error(KafkaTimeoutError()).kind is PublishErrorKind.UNAVAILABLE
+    assert translate_error(TimeoutError()).kind is PublishErrorKind.UNAVAILABLE
+    assert translate_error(ConnectionRefusedError()).kind is PublishErrorKind.UNAVAILABLE
+    assert translate_error(MessageSizeTooLargeError()).kind is PublishErrorKind.REJECTED
+    assert isinstance(translate_error(ProducerFenced()), PublishError)

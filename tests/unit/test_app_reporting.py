@@ -1,0 +1,232 @@
+"""The publish path: dedupe layers, leadership, record-after-commit, annotation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+
+from tests.builders import job_view, pod_view
+from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from zombiewatch.app.detection import DetectionService
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.reporting import Detection, Reporter
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import PodPhase
+
+IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
+
+
+class World:
+    """A reporter and detection service wired to recording fakes."""
+
+    def __init__(self, *, leading: bool = True) -> None:
+        self.clock = FakeClock()
+        self.cache = FakeCache()
+        self.publisher = RecordingPublisher()
+        self.annotator = RecordingAnnotator(cache=self.cache)
+        self.leader = FakeLeader(leading)
+        self.dedupe = RecentFailures(ttl=timedelta(hours=1))
+        self.book = InFlightBook()
+        self.metrics = Metrics()
+        self.reporter = Reporter(
+            publisher=self.publisher,
+            annotator=self.annotator,
+            cache=self.cache,
+            leader=self.leader,
+            clock=self.clock,
+            dedupe=self.dedupe,
+            book=self.book,
+            metrics=self.metrics,
+            namespace="agents",
+        )
+        self.detection = DetectionService(
+            cache=self.cache,
+            reporter=self.reporter,
+            book=self.book,
+            clock=self.clock,
+            grace=timedelta(seconds=120),
+        )
+
+    def detect(self, job_name: str, task_id: str = "t-1") -> None:
+        self.reporter.submit(
+            Detection(
+                task_id=task_id,
+                job_name=job_name,
+                verdict=IMAGE_PULL,
+                path="informer",
+                elapsed=None,
+                seen_monotonic=time.monotonic(),
+            )
+        )
+
+    async def settle(self) -> None:
+        await self.reporter.flush()
+        await self.reporter.close()
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+
+async def test_a_failing_pod_is_published_once_recorded_and_annotated() -> None:
+    world = World()
+    job = job_view()
+    world.cache.put_job(job)
+
+    world.detection.on_pod(pod_view(job, waiting="ImagePullBackOff"))
+    world.detection.on_pod(pod_view(job, waiting="ImagePullBackOff"))
+    await world.settle()
+    world.detection.on_pod(pod_view(job, waiting="ErrImagePull"))
+    await world.settle()
+
+    assert world.publisher.reported_jobs() == [job.name]
+    assert world.publisher.published[0].reason is ZombieReason.IMAGE_PULL_BACKOFF
+    assert world.annotator.annotated == [(job.name, ZombieReason.IMAGE_PULL_BACKOFF)]
+    assert world.dedupe.seen(job.name, now=world.clock.now())
+    assert (
+        world.metric(
+            "zombiewatch_failures_published_total", reason="image_pull_backoff", path="informer"
+        )
+        == 1
+    )
+
+
+async def test_a_failed_publish_records_nothing_and_the_next_attempt_publishes() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+    world.publisher.fail_next = 1
+
+    world.detect("job-a")
+    await world.settle()
+    assert world.publisher.published == []
+    assert not world.dedupe.seen("job-a", now=world.clock.now())
+    assert world.annotator.annotated == []
+    assert world.metric("zombiewatch_publish_errors_total", kind="unavailable") == 1
+
+    world.detect("job-a")
+    await world.settle()
+    assert world.publisher.reported_jobs() == ["job-a"]
+
+
+async def test_an_annotated_job_is_never_published_again_after_a_restart() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a", reported_reason="image_pull_backoff"))
+
+    world.detect("job-a")
+    await world.settle()
+
+    assert world.publisher.published == []
+    assert world.metric("zombiewatch_dedupe_hits_total", layer="annotation") == 1
+
+
+async def test_the_memory_layer_suppresses_a_job_whose_annotation_failed() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+    world.annotator.unavailable = True
+
+    world.detect("job-a")
+    await world.settle()
+    world.detect("job-a")
+    await world.settle()
+
+    assert world.publisher.reported_jobs() == ["job-a"]
+    assert world.metric("zombiewatch_dedupe_hits_total", layer="memory") == 1
+    assert world.metric("zombiewatch_annotate_errors_total", kind="unavailable") >= 1
+
+
+async def test_a_missing_annotation_is_retried_until_it_lands() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+    world.annotator.unavailable = True
+    world.detect("job-a")
+    await world.settle()
+
+    world.annotator.unavailable = False
+    await world.reporter.flush()
+    await world.reporter.close()
+
+    assert world.annotator.annotated == [("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
+    assert world.cache.jobs_by_name["job-a"].reported
+
+
+async def test_a_follower_publishes_nothing_and_records_nothing() -> None:
+    world = World(leading=False)
+    world.cache.put_job(job_view("job-a"))
+
+    world.detect("job-a")
+    await world.settle()
+
+    assert world.publisher.published == []
+    assert not world.dedupe.seen("job-a", now=world.clock.now())
+
+
+async def test_a_burst_is_published_in_few_transactions_each_failure_whole() -> None:
+    world = World()
+    for i in range(1200):
+        world.cache.put_job(job_view(f"job-{i}", task_id=f"task-{i}"))
+        world.detect(f"job-{i}", task_id=f"task-{i}")
+
+    await world.settle()
+
+    assert len(world.publisher.published) == 1200
+    assert len(set(world.publisher.reported_jobs())) == 1200
+    assert world.publisher.transactions == 3  # batches of at most 500
+    assert all(len(f.commands) == 2 for f in world.publisher.published)
+
+
+async def test_a_completed_job_is_never_published_even_if_its_pod_looks_failed() -> None:
+    world = World()
+    job = job_view(complete=True)
+    world.cache.put_job(job)
+
+    world.detection.on_job(job)
+    world.detection.on_pod(pod_view(job, phase=PodPhase.FAILED, exit_code=1))
+    await world.settle()
+
+    assert world.publisher.published == []
+
+
+async def test_a_failed_job_with_deadline_exceeded_is_reported_as_deadline_exceeded() -> None:
+    world = World()
+    job = job_view(failed_reason="DeadlineExceeded")
+    world.cache.put_job(job)
+
+    world.detection.on_job(job)
+    await world.settle()
+
+    assert [f.reason for f in world.publisher.published] == [ZombieReason.DEADLINE_EXCEEDED]
+
+
+async def test_a_result_observed_by_the_host_stops_reporting_of_that_job() -> None:
+    world = World()
+    job = job_view()
+    world.cache.put_job(job)
+    world.book.result_observed(job.task_id, at=world.clock.now() + timedelta(seconds=1))
+
+    world.detection.on_pod(pod_view(job, waiting="CrashLoopBackOff"))
+    await world.settle()
+
+    assert world.publisher.published == []
+
+
+async def test_the_reporter_loop_drains_what_is_submitted_while_it_runs() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+    loop_task = asyncio.create_task(world.reporter.run())
+
+    world.detect("job-a")
+    for _ in range(100):
+        if world.publisher.published:
+            break
+        await asyncio.sleep(0.01)
+    loop_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop_task
+
+    assert world.publisher.reported_jobs() == ["job-a"]

@@ -1,0 +1,194 @@
+"""The sweeper: deadlines, lost Jobs, hot-reloaded interval, isolation of errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+
+from tests.builders import job_view, pod_view
+from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.sweeping import Sweeper
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import AgentConfigView, PodPhase, PodView
+
+DEADLINE = 1800
+
+
+class ExplodingCache(FakeCache):
+    """A cache whose pod lookup fails for one Job (a bug or bad data)."""
+
+    def pods_of_job(self, job_name: str) -> Sequence[PodView]:
+        if job_name == "job-bad":
+            raise RuntimeError("boom")
+        return super().pods_of_job(job_name)
+
+
+class World:
+    def __init__(self, cache: FakeCache | None = None) -> None:
+        self.clock = FakeClock()
+        self.cache = cache or FakeCache()
+        self.publisher = RecordingPublisher()
+        self.book = InFlightBook()
+        self.metrics = Metrics()
+        self.reporter = Reporter(
+            publisher=self.publisher, annotator=RecordingAnnotator(cache=self.cache),
+            cache=self.cache, leader=FakeLeader(), clock=self.clock,
+            dedupe=RecentFailures(), book=self.book, metrics=self.metrics, namespace="agents",
+        )
+        self.sweeper = Sweeper(cache=self.cache, book=self.book, reporter=self.reporter,
+                               clock=self.clock, metrics=self.metrics,
+                               grace=timedelta(seconds=120))
+
+    async def sweep(self) -> list[tuple[str, ZombieReason]]:
+        self.sweeper.sweep_once()
+        await self.reporter.flush()
+        await self.reporter.close()
+        return [(f.job_name, f.reason) for f in self.publisher.published]
+
+
+async def test_a_pending_pod_past_the_deadline_without_heartbeat_is_deadline_exceeded() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.cache.put_job(job)
+    world.cache.put_pod(pod_view(job, phase=PodPhase.PENDING))
+
+    world.clock.advance(DEADLINE - 1)
+    assert await world.sweep() == []
+    world.clock.advance(1)
+    assert await world.sweep() == [("job-a", ZombieReason.DEADLINE_EXCEEDED)]
+
+
+async def test_a_job_without_any_pod_past_the_deadline_is_executor_watch_lost() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+
+    world.clock.advance(DEADLINE)
+
+    assert await world.sweep() == [("job-a", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+async def test_a_running_pod_past_the_deadline_is_left_alone() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.cache.put_job(job)
+    world.cache.put_pod(pod_view(job, phase=PodPhase.RUNNING, running=True))
+
+    world.clock.advance(DEADLINE * 2)
+
+    assert await world.sweep() == []
+
+
+async def test_a_recent_heartbeat_keeps_a_job_past_its_deadline_alive() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.cache.put_job(job)
+    world.cache.put_pod(pod_view(job))
+    world.clock.advance(DEADLINE)
+    world.book.heartbeat(job.task_id, at=world.clock.now() - timedelta(minutes=4))
+
+    assert await world.sweep() == []
+    world.clock.advance(61)
+    assert await world.sweep() == [("job-a", ZombieReason.DEADLINE_EXCEEDED)]
+
+
+async def test_a_host_registration_whose_job_never_appeared_is_executor_watch_lost() -> None:
+    world = World()
+    world.book.register(task_id="t-1", job_name="job-ghost", assignee="claude",
+                        started_at=world.clock.now())
+
+    world.clock.advance(DEADLINE)
+
+    assert await world.sweep() == [("job-ghost", ZombieReason.EXECUTOR_WATCH_LOST)]
+    assert world.book.registrations() == []
+
+
+async def test_the_deadline_is_the_assignees_configured_job_timeout() -> None:
+    world = World()
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="claude", assignee="claude", zombie_job_timeout_seconds=60))
+    world.cache.put_job(job_view("job-a"))
+
+    world.clock.advance(60)
+
+    assert await world.sweep() == [("job-a", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+async def test_an_unschedulable_pod_is_reported_after_the_grace_window_not_the_deadline() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.cache.put_job(job)
+    world.cache.put_pod(pod_view(job, scheduled=False))
+
+    world.clock.advance(119)
+    assert await world.sweep() == []
+    world.clock.advance(1)
+    assert await world.sweep() == [("job-a", ZombieReason.POD_NOT_SCHEDULED)]
+
+
+async def test_one_jobs_error_does_not_stop_the_sweep_of_the_others() -> None:
+    world = World(ExplodingCache())
+    world.cache.put_job(job_view("job-bad", task_id="t-bad"))
+    world.cache.put_job(job_view("job-good", task_id="t-good"))
+    world.clock.advance(DEADLINE)
+
+    stats = world.sweeper.sweep_once()
+    await world.reporter.flush()
+
+    assert stats.errors == 1
+    assert [f.job_name for f in world.publisher.published] == ["job-good"]
+
+
+async def test_the_interval_is_re_read_from_the_config_cache_every_tick() -> None:
+    world = World()
+    assert world.sweeper.resolve_config().sweeper_interval == timedelta(seconds=60)
+
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="a", assignee="a", zombie_sweeper_interval_seconds=15))
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="b", assignee="b", zombie_sweeper_interval_seconds=45))
+
+    assert world.sweeper.resolve_config().sweeper_interval == timedelta(seconds=15)
+
+
+async def test_an_invalid_config_value_is_counted_once_and_replaced_by_its_default() -> None:
+    world = World()
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="old", assignee="a", zombie_sweeper_interval_seconds=3))
+
+    interval = world.sweeper.resolve_config().sweeper_interval
+    world.sweeper.resolve_config()
+
+    assert interval == timedelta(seconds=60)
+    value = world.metrics.registry.get_sample_value(
+        "zombiewatch_invalid_configs_total", {"field": "zombieSweeperIntervalSeconds"})
+    assert value == 1
+
+
+async def test_the_sweeper_does_not_tick_before_the_informers_have_synced() -> None:
+    world = World()
+    world.cache.is_synced = False
+    world.cache.put_job(job_view("job-a"))
+    world.clock.advance(DEADLINE)
+
+    task = asyncio.create_task(world.sweeper.run())
+    await asyncio.sleep(0.2)
+    ticks_before_sync = world.sweeper.ticks
+    world.cache.is_synced = True
+    for _ in range(100):
+        if world.sweeper.ticks:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert ticks_before_sync == 0
+    assert world.sweeper.ticks == 1
+    assert world.reporter.pending == 1

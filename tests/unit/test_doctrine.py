@@ -1,0 +1,218 @@
+"""SPEC §2, the failure doctrine: exact sections, exact commands, nothing else written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.strategies import job_names, task_ids, utc_datetimes
+from zombiewatch.domain.commands import (
+    BodySection,
+    IncrementFrontmatter,
+    Operation,
+    UpdateFrontmatter,
+)
+from zombiewatch.domain.doctrine import (
+    DoctrineError,
+    failure_section,
+    increment_trigger_count,
+    spawn_notification,
+    type_mismatch_failure,
+    zombie_failure,
+)
+from zombiewatch.domain.reasons import ZombieReason
+
+AT = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
+TASK = "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab"
+JOB = "claude-3f2a9c1d-20260602094600"
+ZOMBIE_REASONS = [r for r in ZombieReason if r is not ZombieReason.TYPE_MISMATCH]
+NEVER_WRITTEN_BY_A_ZOMBIE_FAILURE = {"phase", "status", "assignee", "previous_assignee"}
+
+
+def test_failure_section_is_byte_exact() -> None:
+    # Act
+    section = failure_section(at=AT, job_name=JOB, reason=ZombieReason.IMAGE_PULL_BACKOFF)
+    # Assert
+    assert section == (
+        "## Failure\n\n"
+        "- **Timestamp:** 2026-06-02T09:46:00Z\n"
+        "- **Job:** claude-3f2a9c1d-20260602094600\n"
+        "- **Reason:** image_pull_backoff\n"
+    )
+
+
+def test_failure_section_timestamp_is_utc_with_seconds_precision() -> None:
+    # Arrange
+    at = datetime(2026, 6, 2, 11, 46, 7, 999_999, tzinfo=timezone(timedelta(hours=2)))
+    # Act
+    section = failure_section(at=at, job_name=JOB, reason=ZombieReason.POD_EVICTED)
+    # Assert
+    assert "- **Timestamp:** 2026-06-02T09:46:07Z\n" in section
+
+
+def test_a_naive_timestamp_is_refused() -> None:
+    with pytest.raises(DoctrineError, match="timezone-aware"):
+        failure_section(at=datetime(2026, 6, 2), job_name=JOB, reason=ZombieReason.POD_EVICTED)
+
+
+def test_zombie_failure_is_an_update_then_an_increment() -> None:
+    # Act
+    report = zombie_failure(
+        task_id=TASK, job_name=JOB, reason=ZombieReason.POD_NOT_SCHEDULED, at=AT
+    )
+    # Assert
+    assert report.task_id == TASK
+    assert report.job_name == JOB
+    assert report.reason is ZombieReason.POD_NOT_SCHEDULED
+    assert report.occurred_at == AT
+    assert report.commands == (
+        UpdateFrontmatter(
+            task_identifier=TASK,
+            updates={"current_job": ""},
+            body=BodySection(
+                heading="## Failure",
+                section=(
+                    "## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n"
+                    f"- **Job:** {JOB}\n- **Reason:** pod_not_scheduled\n"
+                ),
+            ),
+        ),
+        IncrementFrontmatter(task_identifier=TASK, field="trigger_count", delta=1),
+    )
+    assert [c.operation for c in report.commands] == [
+        Operation.UPDATE_FRONTMATTER,
+        Operation.INCREMENT_FRONTMATTER,
+    ]
+
+
+def test_zombie_failure_refuses_type_mismatch() -> None:
+    with pytest.raises(DoctrineError, match="type_mismatch_failure"):
+        zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.TYPE_MISMATCH, at=AT)
+
+
+@given(
+    task_id=task_ids(),
+    job_name=job_names(),
+    reason=st.sampled_from(ZOMBIE_REASONS),
+    at=utc_datetimes(),
+)
+def test_a_zombie_failure_never_writes_phase_status_or_assignees(
+    task_id: str, job_name: str, reason: ZombieReason, at: datetime
+) -> None:
+    # Act
+    report = zombie_failure(task_id=task_id, job_name=job_name, reason=reason, at=at)
+    # Assert
+    updates = [c for c in report.commands if isinstance(c, UpdateFrontmatter)]
+    increments = [c for c in report.commands if isinstance(c, IncrementFrontmatter)]
+    assert len(updates) == 1
+    assert set(updates[0].updates) == {"current_job"}
+    assert not NEVER_WRITTEN_BY_A_ZOMBIE_FAILURE & set(updates[0].updates)
+    assert [(i.field, i.delta) for i in increments] == [("trigger_count", 1)]
+    assert updates[0].body is not None
+    assert f"- **Reason:** {reason.value}\n" in updates[0].body.section
+
+
+@pytest.mark.parametrize(
+    ("task_id", "job_name", "message"),
+    [
+        ("", JOB, "task id must not be empty"),
+        ("   ", JOB, "task id must not be empty"),
+        ("abc\ndef", JOB, "task id must be a single line"),
+        (TASK, "", "job name must not be empty"),
+        (TASK, "Claude-Job", "not a DNS-1123 label"),
+        (TASK, "job-", "not a DNS-1123 label"),
+        (TASK, "a" * 64, "longer than 63"),
+    ],
+)
+def test_zombie_failure_refuses_invalid_names(task_id: str, job_name: str, message: str) -> None:
+    with pytest.raises(DoctrineError, match=message):
+        zombie_failure(task_id=task_id, job_name=job_name, reason=ZombieReason.POD_EVICTED, at=AT)
+
+
+def test_doctrine_error_is_a_value_error() -> None:
+    assert issubclass(DoctrineError, ValueError)
+
+
+def test_type_mismatch_failure_escalates_in_one_update() -> None:
+    # Act
+    report = type_mismatch_failure(
+        task_id=TASK,
+        job_name=JOB,
+        prior_assignee="claude",
+        detail="task_type docs is not accepted by claude",
+        at=AT,
+    )
+    # Assert
+    assert report.reason is ZombieReason.TYPE_MISMATCH
+    assert report.commands == (
+        UpdateFrontmatter(
+            task_identifier=TASK,
+            updates={"assignee": "", "current_job": "", "previous_assignee": "claude"},
+            body=BodySection(
+                heading="## Failure",
+                section=(
+                    "## Failure\n\n"
+                    "- **Timestamp:** 2026-06-02T09:46:00Z\n"
+                    "- **Assignee:** claude\n"
+                    "- **Reason:** type_mismatch\n"
+                    "- **Detail:** task_type docs is not accepted by claude\n"
+                ),
+            ),
+        ),
+    )
+
+
+def test_type_mismatch_with_no_prior_assignee_omits_previous_assignee() -> None:
+    # Act
+    report = type_mismatch_failure(
+        task_id=TASK, job_name=JOB, prior_assignee="", detail="no agent", at=AT
+    )
+    # Assert
+    (update,) = report.commands
+    assert isinstance(update, UpdateFrontmatter)
+    assert update.updates == {"assignee": "", "current_job": ""}
+    assert update.body is not None
+    assert "- **Assignee:** \n" in update.body.section
+
+
+@pytest.mark.parametrize(
+    ("prior", "detail", "message"),
+    [
+        ("claude", "two\nlines", "detail must be a single line"),
+        ("claude", "carriage\rreturn", "detail must be a single line"),
+        ("claude", "sep\u2028arator", "detail must be a single line"),
+        ("cla\nude", "fine", "assignee must be a single line"),
+    ],
+)
+def test_type_mismatch_refuses_multi_line_text(prior: str, detail: str, message: str) -> None:
+    with pytest.raises(DoctrineError, match=message):
+        type_mismatch_failure(
+            task_id=TASK, job_name=JOB, prior_assignee=prior, detail=detail, at=AT
+        )
+
+
+def test_increment_trigger_count_bumps_by_one() -> None:
+    # Act
+    command = increment_trigger_count(TASK)
+    # Assert
+    assert command == IncrementFrontmatter(task_identifier=TASK, field="trigger_count", delta=1)
+
+
+def test_spawn_notification_names_the_job_and_its_start() -> None:
+    # Arrange
+    started = datetime(2026, 6, 2, 9, 46, 0, 123_000, tzinfo=UTC)
+    # Act
+    command = spawn_notification(task_id=TASK, job_name=JOB, started_at=started)
+    # Assert
+    assert command == UpdateFrontmatter(
+        task_identifier=TASK,
+        updates={
+            "spawn_notification": True,
+            "current_job": JOB,
+            "job_started_at": "2026-06-02T09:46:00Z",
+        },
+    )
+    assert command.body is None
