@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
-
 from tests.fakes import T0
+from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 
 
 def job_view(

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.reporting import Detection, Reporter
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Verdict, classify_job, classify_pod
-from zombiewatch.domain.ports import ClusterCache, Clock
+from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.views import JobView, PodView
 
 
@@ -28,21 +29,24 @@ class DetectionService:
         book: InFlightBook,
         clock: Clock,
         grace: timedelta,
+        attention: AttentionIndex,
     ) -> None:
         self._cache = cache
+        self._attention = attention
         self._reporter = reporter
         self._book = book
         self._clock = clock
         self._grace = grace
 
     def on_pod(self, pod: PodView, *, changed: bool = True) -> None:
-        """A pod was added or modified; ``changed`` is False for resync replays.
+        """A pod was added or modified; ``changed`` means a transition of a known pod.
 
-        A real transition is proof of life (a heartbeat) for the task.
+        A transition is proof of life (a heartbeat) for the task.
         """
         now = self._clock.now()
         if changed:
             self._book.heartbeat(pod.task_id, at=now)
+        self._refresh_attention(pod.job_name)
         verdict = classify_pod(pod, now=now, grace=self._grace)
         if verdict is None:
             return
@@ -55,8 +59,13 @@ class DetectionService:
         self._submit(pod.task_id, pod.job_name, verdict,
                      elapsed=(now - started) if started is not None else None)
 
+    def on_pod_deleted(self, pod: PodView) -> None:
+        """A pod is gone: its Job may no longer need attention."""
+        self._refresh_attention(pod.job_name)
+
     def on_job(self, job: JobView) -> None:
         """A Job was added or modified: Failed -> report; Complete -> forget."""
+        self._refresh_attention(job.name)
         outcome = classify_job(job)
         if not isinstance(outcome, Verdict):
             if outcome is not None:  # completed: the agent reported by itself
@@ -69,6 +78,10 @@ class DetectionService:
             return
         self._submit(job.task_id, job.name, outcome,
                      elapsed=self._clock.now() - started)
+
+    def _refresh_attention(self, job_name: str) -> None:
+        self._attention.refresh(job_name, job=self._cache.job(job_name),
+                                pods=self._cache.pods_of_job(job_name))
 
     def _submit(
         self, task_id: str, job_name: str, verdict: Verdict, *,

@@ -60,7 +60,9 @@ def load_objects(text: str, *, source: str) -> list[Mapping[str, Any]]:
     return [document]
 
 
-def explain_object(obj: Mapping[str, Any], *, now: datetime, grace: timedelta = GRACE) -> Explanation:
+def explain_object(
+    obj: Mapping[str, Any], *, now: datetime, grace: timedelta = GRACE
+) -> Explanation:
     """Classify one object, or raise ExplainError saying why it cannot be."""
     kind = obj.get("kind")
     if kind == "Pod":

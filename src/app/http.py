@@ -76,7 +76,7 @@ class OpsServer:
                 for _ in range(_MAX_HEADER_LINES):
                     if (await reader.readline()) in (b"\r\n", b"\n", b""):
                         break
-            method, path = (request_line + ["", ""])[:2]
+            method, path = [*request_line, "", ""][:2]
             status, ctype, body = self._route(method, path)
             head = (
                 f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {ctype}\r\n"

@@ -6,7 +6,12 @@ hosts create several daemons in one process without name clashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -32,15 +37,6 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
         self.in_flight_jobs = Gauge(
             "zombiewatch_in_flight_jobs", "In-flight Jobs judged by the last sweep.", registry=r)
-        self.informer_synced = Gauge(
-            "zombiewatch_informer_synced", "1 once the informer completed its first list.",
-            ["kind"], registry=r)
-        self.informer_relists = Counter(
-            "zombiewatch_informer_relists", "Re-lists (410 Gone or resync), by kind.",
-            ["kind"], registry=r)
-        self.informer_problems = Counter(
-            "zombiewatch_informer_problems", "Malformed API objects skipped, by kind.",
-            ["kind"], registry=r)
         self.leader = Gauge(
             "zombiewatch_leader", "1 while this instance holds the Lease.", registry=r)
         self.detection_latency = Histogram(
@@ -54,3 +50,45 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True, slots=True)
+class InformerReading:
+    """One informer's state at scrape time."""
+
+    name: str
+    synced: bool
+    relists: int
+    problems: int
+    reconnects: int
+    events: int
+
+
+class InformerCollector(Collector):
+    """Reads the informers' own counters at scrape time (they are written by their threads)."""
+
+    def __init__(self, informers: Callable[[], Iterable[InformerReading]]) -> None:
+        self._informers = informers
+
+    def collect(self) -> Iterator[Metric]:
+        synced = GaugeMetricFamily(
+            "zombiewatch_informer_synced", "1 once the informer completed its first list.",
+            labels=["kind"])
+        counters = {
+            name: CounterMetricFamily(f"zombiewatch_informer_{name}", text, labels=["kind"])
+            for name, text in (
+                ("relists", "Re-lists after the first list (410 Gone or resync)."),
+                ("problems", "Malformed API objects skipped."),
+                ("reconnects", "Transport errors followed by a backoff and a new attempt."),
+                ("events", "Watch events received."),
+            )
+        }
+        for informer in self._informers():
+            synced.add_metric([informer.name], 1.0 if informer.synced else 0.0)
+            for name, family in counters.items():
+                family.add_metric([informer.name], float(getattr(informer, name)))
+        yield synced
+        yield from counters.values()
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())

@@ -28,8 +28,8 @@ from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.doctrine import DoctrineError, zombie_failure
 from zombiewatch.domain.ports import (
     AnnotateErrorKind,
-    ClusterCache,
     Clock,
+    ClusterCache,
     CommandPublisher,
     JobAnnotator,
     LeaderStatus,
@@ -95,6 +95,7 @@ class Reporter:
         self._unannotated: dict[str, _Unannotated] = {}
         self._annotations: set[asyncio.Task[None]] = set()
         self._annotating: set[str] = set()
+        self._stopping = False
 
     def submit(self, detection: Detection) -> None:
         """Queue a detection; a Job already pending is queued once."""
@@ -114,23 +115,27 @@ class Reporter:
         return len(self._pending)
 
     async def run(self) -> None:
-        """Drain pending detections until cancelled."""
-        while True:
+        """Drain pending detections until :meth:`stop` (or cancellation)."""
+        while not self._stopping:
             await self._wakeup.wait()
             self._wakeup.clear()
             await self.flush()
 
+    def stop(self) -> None:
+        """Let :meth:`run` return after the batch in progress; nothing new is started."""
+        self._stopping = True
+        self._wakeup.set()
+
     async def flush(self) -> None:
         """Report everything pending now, in batches; also retry missing annotations."""
-        while self._pending:
+        while self._pending and not self._stopping:
             names = list(self._pending)[: self._max_batch]
             batch = [self._pending.pop(name) for name in names]
             await self._report(batch)
         self._retry_annotations()
 
     async def close(self) -> None:
-        """Finish the publish in progress and wait for the annotations it started."""
-        await self.flush()
+        """Wait for the annotations started by committed publishes (bounded)."""
         if self._annotations:
             await asyncio.wait(self._annotations, timeout=5)
 
@@ -188,10 +193,9 @@ class Reporter:
         self._metrics.detection_latency.labels(path=detection.path).observe(latency)
         elapsed = detection.elapsed.total_seconds() if detection.elapsed is not None else None
         log_event(log, logging.INFO, "failure_published", task=report.task_id,
-                  job=report.job_name, reason=report.reason.value, rule=detection.verdict.rule.value,
-                  path=detection.path, elapsed_s=elapsed, latency_ms=round(latency * 1000, 1))
-        self._unannotated[report.job_name] = _Unannotated(
-            report.reason, report.occurred_at)
+                  job=report.job_name, reason=report.reason.value,
+                  rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed, latency_ms=round(latency * 1000, 1))
+        self._unannotated[report.job_name] = _Unannotated(report.reason, report.occurred_at)
         self._start_annotation(report.job_name)
 
     def _retry_annotations(self) -> None:

@@ -77,6 +77,35 @@ class Settings:
     """Grace window of the two time-dependent pod rows (SPEC §5)."""
     resync_seconds: float = 300.0
     """Informer resync period: re-list to repair anything a watch might have missed."""
+    serve_http: bool = True
+    """Serve /healthz, /readyz, /metrics on ``listen_host:listen_port`` (port 0: any free)."""
+
+    @classmethod
+    def for_embedding(
+        cls,
+        *,
+        namespace: str,
+        kafka_brokers: str,
+        kubeconfig: Path | None = None,
+        branch: str | None = None,
+        topic_prefix: str | None = None,
+        transactional_id: str | None = None,
+        grace_seconds: float = 120.0,
+    ) -> Settings:
+        """Settings for a host that embeds zombiewatch: one instance, no HTTP server.
+
+        The host is the only publisher for its namespace, so leader election is
+        off; it can serve ``ZombieWatch.metrics_text()`` on its own endpoint.
+        """
+        return cls(
+            namespace=namespace,
+            kubeconfig=kubeconfig,
+            kafka=KafkaOptions(brokers=kafka_brokers, branch=branch, topic_prefix=topic_prefix,
+                               transactional_id=transactional_id),
+            leader=LeaderOptions(enabled=False),
+            grace_seconds=grace_seconds,
+            serve_http=False,
+        )
 
 
 def _env_bool(value: str) -> bool:

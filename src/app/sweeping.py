@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Detection, Reporter
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import elapsed_since_start, judge_in_flight
 from zombiewatch.domain.config import ConfigProblem, ResolvedConfig, resolve
-from zombiewatch.domain.ports import ClusterCache, Clock
+from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.views import InFlightJob, InFlightSource
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,10 @@ SYNC_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True, slots=True)
 class SweepStats:
+    in_flight: int
+    """Jobs not complete and not reported (plus host records without a Job)."""
     judged: int
+    """Of those, the ones that got the full judgement."""
     detected: int
     errors: int
     seconds: float
@@ -50,8 +54,10 @@ class Sweeper:
         clock: Clock,
         metrics: Metrics,
         grace: timedelta,
+        attention: AttentionIndex,
     ) -> None:
         self._cache = cache
+        self._attention = attention
         self._book = book
         self._reporter = reporter
         self._clock = clock
@@ -77,7 +83,8 @@ class Sweeper:
         now = self._clock.now()
         config = self.resolve_config()
         judged = detected = errors = 0
-        for record in self._in_flight(now):
+        candidates, in_flight = self._in_flight(now, config)
+        for record in candidates:
             judged += 1
             try:
                 detected += self._judge(record, now=now, config=config)
@@ -87,16 +94,36 @@ class Sweeper:
         seconds = time.perf_counter() - started
         self.ticks += 1
         self._metrics.sweep_duration.observe(seconds)
-        self._metrics.in_flight_jobs.set(judged)
-        return SweepStats(judged=judged, detected=detected, errors=errors, seconds=seconds)
+        self._metrics.in_flight_jobs.set(in_flight)
+        return SweepStats(in_flight=in_flight, judged=judged, detected=detected, errors=errors,
+                          seconds=seconds)
 
-    def _in_flight(self, now: datetime) -> list[InFlightJob]:
+    def _in_flight(
+        self, now: datetime, config: ResolvedConfig
+    ) -> tuple[list[InFlightJob], int]:
+        """Jobs that could be zombies now: suspicious ones, those past their deadline, lost ones.
+
+        A Job before its deadline with no pod needing attention and no Failed
+        condition cannot be a zombie (see ``attention``), so it is skipped
+        with two comparisons; everything else gets the full judgement.
+        """
+        cutoffs: dict[str, datetime] = {}
+        attention = self._attention
         records: list[InFlightJob] = []
+        in_flight = 0
         for job in self._cache.jobs():
-            if job.complete or job.reported or self._reporter.already_reported(job.name, now=now):
+            if job.complete or job.reported:
                 continue
+            in_flight += 1
             started = job.started_at or job.created_at
-            if self._book.is_resolved(job.task_id, started_at=started):
+            cutoff = cutoffs.get(job.assignee)
+            if cutoff is None:
+                cutoff = cutoffs[job.assignee] = now - config.deadline_for(job.assignee)
+            if started > cutoff and job.name not in attention:
+                continue
+            if self._reporter.already_reported(job.name, now=now) or self._book.is_resolved(
+                job.task_id, started_at=started
+            ):
                 continue
             records.append(InFlightJob(task_id=job.task_id, job_name=job.name,
                                        assignee=job.assignee, started_at=started,
@@ -105,8 +132,9 @@ class Sweeper:
             if self._cache.job(record.job_name) is None and not self._reporter.already_reported(
                 record.job_name, now=now
             ):
+                in_flight += 1
                 records.append(record)
-        return records
+        return records, in_flight
 
     def _judge(self, record: InFlightJob, *, now: datetime, config: ResolvedConfig) -> int:
         job = self._cache.job(record.job_name)
@@ -127,8 +155,11 @@ class Sweeper:
         return 1
 
     async def run(self) -> None:
-        """Wait for the informers to sync, sweep at once, then every interval (re-read each tick)."""
-        while not self._cache.synced():
+        """Wait for the informers to sync, sweep at once, then every interval (re-read each tick).
+
+        The cache port offers a flag, not an event, so the wait polls it briefly.
+        """
+        while not self._cache.synced():  # noqa: ASYNC110 - see the docstring
             await asyncio.sleep(SYNC_POLL_SECONDS)
         log_event(log, logging.INFO, "sweeper_started")
         while True:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.builders import job_view, pod_view
 from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Detection, Reporter
@@ -34,6 +35,7 @@ class World:
         self.dedupe = RecentFailures(ttl=timedelta(hours=1))
         self.book = InFlightBook()
         self.metrics = Metrics()
+        self.attention = AttentionIndex(grace=timedelta(seconds=120))
         self.reporter = Reporter(
             publisher=self.publisher,
             annotator=self.annotator,
@@ -50,8 +52,7 @@ class World:
             reporter=self.reporter,
             book=self.book,
             clock=self.clock,
-            grace=timedelta(seconds=120),
-        )
+            grace=timedelta(seconds=120), attention=self.attention)
 
     def detect(self, job_name: str, task_id: str = "t-1") -> None:
         self.reporter.submit(

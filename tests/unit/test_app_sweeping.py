@@ -10,22 +10,25 @@ import pytest
 
 from tests.builders import job_view, pod_view
 from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.views import AgentConfigView, PodPhase, PodView
+from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
 
 DEADLINE = 1800
 
 
 class ExplodingCache(FakeCache):
-    """A cache whose pod lookup fails for one Job (a bug or bad data)."""
+    """A cache whose pod lookup fails for one Job (a bug or bad data), once armed."""
+
+    armed = False
 
     def pods_of_job(self, job_name: str) -> Sequence[PodView]:
-        if job_name == "job-bad":
+        if self.armed and job_name == "job-bad":
             raise RuntimeError("boom")
         return super().pods_of_job(job_name)
 
@@ -37,6 +40,7 @@ class World:
         self.publisher = RecordingPublisher()
         self.book = InFlightBook()
         self.metrics = Metrics()
+        self.attention = AttentionIndex(grace=timedelta(seconds=120))
         self.reporter = Reporter(
             publisher=self.publisher, annotator=RecordingAnnotator(cache=self.cache),
             cache=self.cache, leader=FakeLeader(), clock=self.clock,
@@ -44,7 +48,17 @@ class World:
         )
         self.sweeper = Sweeper(cache=self.cache, book=self.book, reporter=self.reporter,
                                clock=self.clock, metrics=self.metrics,
-                               grace=timedelta(seconds=120))
+                               grace=timedelta(seconds=120), attention=self.attention)
+
+    def add_job(self, job: JobView) -> None:
+        """Like the Job informer: the cache is updated, then the attention index."""
+        self.cache.put_job(job)
+        self.attention.refresh(job.name, job=job, pods=self.cache.pods_of_job(job.name))
+
+    def add_pod(self, pod: PodView) -> None:
+        self.cache.put_pod(pod)
+        self.attention.refresh(pod.job_name, job=self.cache.job(pod.job_name),
+                               pods=self.cache.pods_of_job(pod.job_name))
 
     async def sweep(self) -> list[tuple[str, ZombieReason]]:
         self.sweeper.sweep_once()
@@ -56,8 +70,8 @@ class World:
 async def test_a_pending_pod_past_the_deadline_without_heartbeat_is_deadline_exceeded() -> None:
     world = World()
     job = job_view("job-a")
-    world.cache.put_job(job)
-    world.cache.put_pod(pod_view(job, phase=PodPhase.PENDING))
+    world.add_job(job)
+    world.add_pod(pod_view(job, phase=PodPhase.PENDING))
 
     world.clock.advance(DEADLINE - 1)
     assert await world.sweep() == []
@@ -67,7 +81,7 @@ async def test_a_pending_pod_past_the_deadline_without_heartbeat_is_deadline_exc
 
 async def test_a_job_without_any_pod_past_the_deadline_is_executor_watch_lost() -> None:
     world = World()
-    world.cache.put_job(job_view("job-a"))
+    world.add_job(job_view("job-a"))
 
     world.clock.advance(DEADLINE)
 
@@ -77,8 +91,8 @@ async def test_a_job_without_any_pod_past_the_deadline_is_executor_watch_lost() 
 async def test_a_running_pod_past_the_deadline_is_left_alone() -> None:
     world = World()
     job = job_view("job-a")
-    world.cache.put_job(job)
-    world.cache.put_pod(pod_view(job, phase=PodPhase.RUNNING, running=True))
+    world.add_job(job)
+    world.add_pod(pod_view(job, phase=PodPhase.RUNNING, running=True))
 
     world.clock.advance(DEADLINE * 2)
 
@@ -88,8 +102,8 @@ async def test_a_running_pod_past_the_deadline_is_left_alone() -> None:
 async def test_a_recent_heartbeat_keeps_a_job_past_its_deadline_alive() -> None:
     world = World()
     job = job_view("job-a")
-    world.cache.put_job(job)
-    world.cache.put_pod(pod_view(job))
+    world.add_job(job)
+    world.add_pod(pod_view(job))
     world.clock.advance(DEADLINE)
     world.book.heartbeat(job.task_id, at=world.clock.now() - timedelta(minutes=4))
 
@@ -113,7 +127,7 @@ async def test_the_deadline_is_the_assignees_configured_job_timeout() -> None:
     world = World()
     world.cache.config_views.append(AgentConfigView(
         namespace="agents", name="claude", assignee="claude", zombie_job_timeout_seconds=60))
-    world.cache.put_job(job_view("job-a"))
+    world.add_job(job_view("job-a"))
 
     world.clock.advance(60)
 
@@ -123,8 +137,8 @@ async def test_the_deadline_is_the_assignees_configured_job_timeout() -> None:
 async def test_an_unschedulable_pod_is_reported_after_the_grace_window_not_the_deadline() -> None:
     world = World()
     job = job_view("job-a")
-    world.cache.put_job(job)
-    world.cache.put_pod(pod_view(job, scheduled=False))
+    world.add_job(job)
+    world.add_pod(pod_view(job, scheduled=False))
 
     world.clock.advance(119)
     assert await world.sweep() == []
@@ -133,10 +147,12 @@ async def test_an_unschedulable_pod_is_reported_after_the_grace_window_not_the_d
 
 
 async def test_one_jobs_error_does_not_stop_the_sweep_of_the_others() -> None:
-    world = World(ExplodingCache())
-    world.cache.put_job(job_view("job-bad", task_id="t-bad"))
-    world.cache.put_job(job_view("job-good", task_id="t-good"))
+    cache = ExplodingCache()
+    world = World(cache)
+    world.add_job(job_view("job-bad", task_id="t-bad"))
+    world.add_job(job_view("job-good", task_id="t-good"))
     world.clock.advance(DEADLINE)
+    cache.armed = True
 
     stats = world.sweeper.sweep_once()
     await world.reporter.flush()
@@ -174,7 +190,7 @@ async def test_an_invalid_config_value_is_counted_once_and_replaced_by_its_defau
 async def test_the_sweeper_does_not_tick_before_the_informers_have_synced() -> None:
     world = World()
     world.cache.is_synced = False
-    world.cache.put_job(job_view("job-a"))
+    world.add_job(job_view("job-a"))
     world.clock.advance(DEADLINE)
 
     task = asyncio.create_task(world.sweeper.run())
@@ -192,3 +208,27 @@ async def test_the_sweeper_does_not_tick_before_the_informers_have_synced() -> N
     assert ticks_before_sync == 0
     assert world.sweeper.ticks == 1
     assert world.reporter.pending == 1
+
+
+async def test_a_healthy_job_before_its_deadline_is_not_judged_at_all() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.add_job(job)
+    world.add_pod(pod_view(job, phase=PodPhase.RUNNING, running=True))
+    world.add_job(job_view("job-b", task_id="t-b"))
+
+    stats = world.sweeper.sweep_once()
+
+    assert (stats.in_flight, stats.judged) == (2, 0)
+
+
+async def test_a_pod_that_recovers_takes_its_job_out_of_the_attention_index() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.add_job(job)
+    world.add_pod(pod_view(job, scheduled=False))
+    assert "job-a" in world.attention
+
+    world.add_pod(pod_view(job, phase=PodPhase.RUNNING, running=True))
+
+    assert "job-a" not in world.attention

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import msgspec
 
@@ -48,7 +49,7 @@ class LeaderElectionSettings:
     """Like client-go's ReleaseOnCancel: hand over at once on shutdown."""
 
 
-class _LeaseSpec(msgspec.Struct, rename="camel", omit_defaults=True):
+class LeaseSpec(msgspec.Struct, rename="camel", omit_defaults=True):
     holder_identity: str | None = None
     lease_duration_seconds: int | None = None
     acquire_time: str | None = None
@@ -56,18 +57,28 @@ class _LeaseSpec(msgspec.Struct, rename="camel", omit_defaults=True):
     lease_transitions: int | None = None
 
 
-class _LeaseMeta(msgspec.Struct, rename="camel"):
+class LeaseMeta(msgspec.Struct, rename="camel"):
     resource_version: str | None = None
 
 
-class _Lease(msgspec.Struct):
-    metadata: _LeaseMeta = msgspec.field(default_factory=_LeaseMeta)
-    spec: _LeaseSpec = msgspec.field(default_factory=_LeaseSpec)
+class LeaseRecord(msgspec.Struct):
+    metadata: LeaseMeta = msgspec.field(default_factory=LeaseMeta)
+    spec: LeaseSpec = msgspec.field(default_factory=LeaseSpec)
 
 
 def _micro_time(now: datetime) -> str:
     """``MicroTime`` wire format: exactly six fractional digits, ``Z``."""
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaseStore(Protocol):
+    """Blocking access to one Lease (``LeaseLock``; a fake in unit tests)."""
+
+    def get(self, timeout: float) -> LeaseRecord | None: ...
+
+    def create(self, spec: LeaseSpec, timeout: float) -> None: ...
+
+    def update(self, resource_version: str, spec: LeaseSpec, timeout: float) -> None: ...
 
 
 class LeaseLock:
@@ -79,16 +90,16 @@ class LeaseLock:
         self._name = name
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
-    def get(self, timeout: float) -> _Lease | None:
+    def get(self, timeout: float) -> LeaseRecord | None:
         try:
             data = raw_request(
                 self._api_client, "GET", f"{self._collection}/{self._name}", timeout=timeout
             )
         except NotFoundError:
             return None
-        return msgspec.json.decode(data, type=_Lease)
+        return msgspec.json.decode(data, type=LeaseRecord)
 
-    def _body(self, spec: _LeaseSpec, resource_version: str | None) -> dict[str, object]:
+    def _body(self, spec: LeaseSpec, resource_version: str | None) -> dict[str, object]:
         metadata: dict[str, object] = {"name": self._name, "namespace": self._namespace}
         if resource_version is not None:
             metadata["resourceVersion"] = resource_version
@@ -99,12 +110,12 @@ class LeaseLock:
             "spec": msgspec.to_builtins(spec),
         }
 
-    def create(self, spec: _LeaseSpec, timeout: float) -> None:
+    def create(self, spec: LeaseSpec, timeout: float) -> None:
         raw_request(
             self._api_client, "POST", self._collection, body=self._body(spec, None), timeout=timeout
         )
 
-    def update(self, resource_version: str, spec: _LeaseSpec, timeout: float) -> None:
+    def update(self, resource_version: str, spec: LeaseSpec, timeout: float) -> None:
         raw_request(
             self._api_client,
             "PUT",
@@ -132,17 +143,21 @@ class LeaderElector:
         on_stopped_leading: Callable[[], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lock: LeaseStore | None = None,
     ) -> None:
         self.settings = settings
         self.leading = asyncio.Event()
         self.transitions = 0
         """How often this elector started leading (for metrics)."""
-        self._lock = LeaseLock(api_client, settings.namespace, settings.lease_name)
+        self._lock: LeaseStore = lock or LeaseLock(
+            api_client, settings.namespace, settings.lease_name
+        )
+        self._held_by_other = False
         self._on_started = on_started_leading
         self._on_stopped = on_stopped_leading
         self._monotonic = monotonic
         self._wall_clock = wall_clock
-        self._observed: _LeaseSpec | None = None
+        self._observed: LeaseSpec | None = None
         self._observed_rv: str | None = None
         self._observed_at = 0.0
         self._last_renew = 0.0
@@ -172,7 +187,9 @@ class LeaderElector:
                     self._last_renew = now
                     if not self.leading.is_set():
                         self._set_leading(True)
-                elif self.leading.is_set() and now - self._last_renew >= s.renew_deadline:
+                elif self.leading.is_set() and (
+                    self._held_by_other or now - self._last_renew >= s.renew_deadline
+                ):
                     logger.warning("event=leader_lost identity=%s", s.identity)
                     self._set_leading(False)
                 await self._sleep(s.retry_period * (1.0 + 0.2 * random.random()))
@@ -220,7 +237,7 @@ class LeaderElector:
         duration = max(1, round(s.lease_duration))
         lease = self._lock.get(timeout)
         if lease is None:
-            spec = _LeaseSpec(
+            spec = LeaseSpec(
                 holder_identity=s.identity,
                 lease_duration_seconds=duration,
                 acquire_time=now_wall,
@@ -237,10 +254,11 @@ class LeaderElector:
         if old != self._observed:
             self._observe(old, lease.metadata.resource_version)
         held_by_other = bool(old.holder_identity) and old.holder_identity != s.identity
-        if held_by_other and not self._expired(old):
+        self._held_by_other = held_by_other and not self._expired(old)
+        if self._held_by_other:
             return False
         i_held = old.holder_identity == s.identity
-        spec = _LeaseSpec(
+        spec = LeaseSpec(
             holder_identity=s.identity,
             lease_duration_seconds=duration,
             acquire_time=old.acquire_time if i_held and old.acquire_time else now_wall,
@@ -254,12 +272,12 @@ class LeaderElector:
         self._observe(spec, None)
         return True
 
-    def _observe(self, spec: _LeaseSpec, resource_version: str | None) -> None:
+    def _observe(self, spec: LeaseSpec, resource_version: str | None) -> None:
         self._observed = spec
         self._observed_rv = resource_version
         self._observed_at = self._monotonic()
 
-    def _expired(self, spec: _LeaseSpec) -> bool:
+    def _expired(self, spec: LeaseSpec) -> bool:
         duration = spec.lease_duration_seconds or 0
         return self._observed_at + duration <= self._monotonic()
 
@@ -271,7 +289,7 @@ class LeaderElector:
             if lease is None or lease.spec.holder_identity != self.settings.identity:
                 return
             now_wall = _micro_time(self._wall_clock())
-            spec = _LeaseSpec(
+            spec = LeaseSpec(
                 holder_identity="",
                 lease_duration_seconds=1,
                 acquire_time=now_wall,
@@ -288,4 +306,12 @@ class LeaderElector:
             logger.info("event=leader_released identity=%s", self.settings.identity)
 
 
-__all__ = ["LeaderElectionSettings", "LeaderElector", "LeaseLock"]
+__all__ = [
+    "LeaderElectionSettings",
+    "LeaderElector",
+    "LeaseLock",
+    "LeaseMeta",
+    "LeaseRecord",
+    "LeaseSpec",
+    "LeaseStore",
+]

@@ -1,0 +1,126 @@
+"""The embedding API: run zombiewatch inside the executor of the agent system.
+
+One entry point, :class:`ZombieWatch`::
+
+    settings = Settings.for_embedding(namespace="agents", kafka_brokers="kafka:9092")
+    async with ZombieWatch(settings) as watch:
+        manifest = watch.build_job_manifest(...)        # the Job to create
+        watch.job_spawned(task_id=..., job_name=..., assignee=..., started_at=...)
+        await watch.notify_spawned(task_id=..., job_name=..., started_at=...)
+        ...
+        watch.heartbeat(task_id)                         # the agent showed life
+        watch.result_observed(task_id)                   # the agent reported
+
+It starts and stops inside the host's running event loop, watches the
+namespace, and publishes zombie failures on its own; the doctrine helpers of
+the dispatch path publish through the same producer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+
+from returns.result import Result
+
+from zombiewatch.app.container import Container
+from zombiewatch.app.runtime import Runtime
+from zombiewatch.app.settings import Settings
+from zombiewatch.app.sweeping import SweepStats
+from zombiewatch.domain import doctrine, manifest
+from zombiewatch.domain.ports import CommandPublisher, PublishError
+
+
+class ZombieWatch:
+    """zombiewatch embedded in a host process (start/stop in the host's loop)."""
+
+    build_job_manifest = staticmethod(manifest.build_job_manifest)
+    """The agent Job manifest of SPEC §9 (a plain dict for the API)."""
+
+    job_name = staticmethod(manifest.job_name)
+    """The Job name of SPEC §9: ``<assignee>-<task id prefix>-<yyyymmddHHMMSS>``."""
+
+    def __init__(self, settings: Settings, *, container: Container | None = None) -> None:
+        self._container = container or Container()
+        self._container.settings.override(settings)
+        self._runtime = Runtime(self._container)
+        self._started = False
+
+    async def start(self) -> None:
+        await self._runtime.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._runtime.stop()
+
+    async def __aenter__(self) -> ZombieWatch:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # What the host tells us -------------------------------------------------
+
+    def job_spawned(
+        self, *, task_id: str, job_name: str, assignee: str, started_at: datetime | None = None
+    ) -> None:
+        """Right after creating the Job: judge it even if the Job never shows up."""
+        self._runtime.book.register(task_id=task_id, job_name=job_name, assignee=assignee,
+                                    started_at=started_at or self._runtime.clock.now())
+
+    def heartbeat(self, task_id: str) -> None:
+        """The task's agent showed life (keeps a Job past its deadline alive for a while)."""
+        self._runtime.book.heartbeat(task_id, at=self._runtime.clock.now())
+
+    def result_observed(self, task_id: str) -> None:
+        """The agent published its result: its current Job is not a zombie."""
+        self._runtime.book.result_observed(task_id, at=self._runtime.clock.now())
+
+    # Doctrine helpers of the dispatch path -----------------------------------
+
+    async def increment_trigger_count(self, task_id: str) -> Result[None, PublishError]:
+        """``trigger_count += 1`` before a spawn."""
+        return await self._publisher().publish_commands(
+            [doctrine.increment_trigger_count(task_id)])
+
+    async def notify_spawned(
+        self, *, task_id: str, job_name: str, started_at: datetime
+    ) -> Result[None, PublishError]:
+        """``spawn_notification: true``, ``current_job``, ``job_started_at``."""
+        return await self._publisher().publish_commands([doctrine.spawn_notification(
+            task_id=task_id, job_name=job_name, started_at=started_at)])
+
+    async def report_type_mismatch(
+        self, *, task_id: str, job_name: str, prior_assignee: str, detail: str
+    ) -> Result[None, PublishError]:
+        """Escalate at once: the assigned agent does not accept the task's type."""
+        failure = doctrine.type_mismatch_failure(
+            task_id=task_id, job_name=job_name, prior_assignee=prior_assignee, detail=detail,
+            at=self._runtime.clock.now())
+        return await self._publisher().publish_failures([failure])
+
+    # Operations --------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        return self._runtime.ready()
+
+    def metrics_text(self) -> bytes:
+        """Prometheus exposition of this instance's metrics (for the host's endpoint)."""
+        return self._runtime.metrics.render()
+
+    async def sweep_now(self) -> SweepStats:
+        """Sweep at once instead of waiting for the next tick."""
+        return await self._runtime.sweep_now()
+
+    def _publisher(self) -> CommandPublisher:
+        if self._runtime.publisher is None:
+            raise RuntimeError("ZombieWatch is not started")
+        return self._runtime.publisher

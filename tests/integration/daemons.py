@@ -1,0 +1,158 @@
+"""Start zombiewatch daemons in-process (Runtime) or as ``zombiewatch run`` subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from zombiewatch.app.daemon import build_container
+from zombiewatch.app.runtime import Runtime
+from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+
+WAIT = 30.0
+
+
+def daemon_settings(
+    *, kubeconfig: Path, namespace: str, bootstrap: str, topic_prefix: str,
+    leader: bool = False, grace_seconds: float = 2.0, publish_timeout: float = 3.0,
+) -> Settings:
+    """Settings for a test daemon: loopback only, any free port, short timeouts."""
+    return Settings(
+        namespace=namespace, kubeconfig=kubeconfig,
+        kafka=KafkaOptions(brokers=bootstrap, topic_prefix=topic_prefix,
+                           publish_timeout_seconds=publish_timeout),
+        leader=LeaderOptions(enabled=leader, identity="test", lease_duration_seconds=4.0,
+                             renew_deadline_seconds=3.0, retry_period_seconds=0.5),
+        listen_host="127.0.0.1", listen_port=0, grace_seconds=grace_seconds,
+        log_level="DEBUG",
+    )
+
+
+async def wait_until(predicate: Callable[[], bool], *, timeout: float = WAIT,
+                     what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Runtime]:
+    """An in-process daemon, started and synced; stopped on exit."""
+    runtime = Runtime(build_container(settings))
+    await runtime.start()
+    try:
+        await wait_until(runtime.cache.synced, what="informers synced")
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def with_identity(settings: Settings, identity: str) -> Settings:
+    return replace(settings, leader=replace(settings.leader, identity=identity))
+
+
+class DaemonProcess:
+    """``zombiewatch run`` as a child process, its log in a file."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "zombiewatch.app.cli", "run", *args],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (the crash case)."""
+        if self.alive:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 15.0) -> float:
+        """SIGTERM and wait; returns how long the exit took."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        if self.alive:
+            self.kill()
+        self._log.close()
+
+
+def cli_args(settings: Settings, *, port: int) -> list[str]:
+    """Flags for ``zombiewatch run`` equivalent to ``settings``."""
+    args = [
+        "--kubeconfig", str(settings.kubeconfig), "--namespace", settings.namespace,
+        "--kafka-brokers", settings.kafka.brokers,
+        "--topic-prefix", settings.kafka.topic_prefix or "",
+        "--publish-timeout", str(settings.kafka.publish_timeout_seconds),
+        "--listen", f"127.0.0.1:{port}", "--grace-seconds", str(settings.grace_seconds),
+        "--log-level", "DEBUG",
+        "--lease-duration", str(settings.leader.lease_duration_seconds),
+        "--renew-deadline", str(settings.leader.renew_deadline_seconds),
+        "--retry-period", str(settings.leader.retry_period_seconds),
+    ]
+    args.append("--leader-election" if settings.leader.enabled else "--no-leader-election")
+    return args
+
+
+@contextmanager
+def daemon_processes(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """A factory of daemon processes; every one is killed at exit."""
+    made: list[DaemonProcess] = []
+
+    def start(settings: Settings, *, port: int, identity: str = "") -> DaemonProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+        env["POD_NAME"] = identity or f"proc-{uuid.uuid4().hex[:6]}"
+        proc = DaemonProcess(cli_args(settings, port=port), env,
+                             tmp_path / f"daemon-{len(made)}.log")
+        made.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in made:
+            proc.close()
+
+
+def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
+    """GET a path of a daemon's HTTP server (status, body); (0, "") when it does not answer."""
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
