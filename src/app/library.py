@@ -18,6 +18,7 @@ the dispatch path publish through the same producer.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from types import TracebackType
 
@@ -28,6 +29,7 @@ from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 from zombiewatch.app.sweeping import SweepStats
 from zombiewatch.domain import doctrine, manifest
+from zombiewatch.domain.config import EffectiveConfig, resolve
 from zombiewatch.domain.ports import CommandPublisher, PublishError
 
 
@@ -49,6 +51,21 @@ class ZombieWatch:
     async def start(self) -> None:
         await self._runtime.start()
         self._started = True
+
+    async def wait_synced(self, timeout: float = 30.0) -> bool:
+        """Wait until the Job, Pod and Config informers have listed once; False on timeout.
+
+        Until then ``config_for`` and ``accepts_task_type`` answer from an empty cache.
+        """
+        informers = self._runtime.informers
+        if informers is None:
+            raise RuntimeError("ZombieWatch is not started")
+        try:
+            async with asyncio.timeout(timeout):
+                await informers.wait_synced()
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         if self._started:
@@ -106,6 +123,16 @@ class ZombieWatch:
             task_id=task_id, job_name=job_name, prior_assignee=prior_assignee, detail=detail,
             at=self._runtime.clock.now())
         return await self._publisher().publish_failures([failure])
+
+    # What the cluster's Config objects say ------------------------------------
+
+    def config_for(self, assignee: str) -> EffectiveConfig | None:
+        """The assignee's effective Config (validated, defaults filled in), if it has one."""
+        return resolve(self._runtime.cache.configs()).config_for(assignee)
+
+    def accepts_task_type(self, assignee: str, task_type: str) -> bool:
+        """False when the assignee's Config lists task types and ``task_type`` is not one."""
+        return resolve(self._runtime.cache.configs()).accepts_task_type(assignee, task_type)
 
     # Operations --------------------------------------------------------------
 

@@ -194,7 +194,8 @@ class Reporter:
         elapsed = detection.elapsed.total_seconds() if detection.elapsed is not None else None
         log_event(log, logging.INFO, "failure_published", task=report.task_id,
                   job=report.job_name, reason=report.reason.value,
-                  rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed, latency_ms=round(latency * 1000, 1))
+                  rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed,
+                  latency_ms=round(latency * 1000, 1))
         self._unannotated[report.job_name] = _Unannotated(report.reason, report.occurred_at)
         self._start_annotation(report.job_name)
 

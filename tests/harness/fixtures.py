@@ -31,7 +31,11 @@ def services() -> Iterator[Services]:
     try:
         yield handle
     finally:
-        handle.close()
+        if handle.owned:
+            handle.close()
+        else:  # a shared stack: bring back whatever a test stopped
+            with contextlib.suppress(Exception):
+                handle.ensure_running()
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ class Recorder:
 
 
 @pytest.fixture
-async def cluster(factory: Callable[[], ApiClient], namespace: str) -> Any:
+async def cluster(factory: Callable[[], ApiClient], namespace: str, config_crd: None) -> Any:
     recorder = Recorder()
     informers = build_cluster_informers(
         api_client_factory=factory,
@@ -127,6 +127,7 @@ async def start_synced(informers: ClusterInformers) -> None:
     await informers.start()
     async with asyncio.timeout(WAIT):
         await informers.wait_synced()
+        await informers.configs.wait_synced()
 
 
 async def test_the_initial_list_populates_the_cache_and_signals_synced(

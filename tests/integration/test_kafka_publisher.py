@@ -261,7 +261,7 @@ async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_
                 await asyncio.to_thread(services.start_kafka)
                 cold_up = await cold.publish_failures([after_cold])
         finally:
-            await asyncio.to_thread(services.start_kafka)
+            await asyncio.to_thread(services.ensure_running)
         connected_up = await connected.publish_failures([after_connected])
 
     log.info(

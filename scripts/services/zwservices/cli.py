@@ -17,13 +17,13 @@ def cmd_prepare(_: argparse.Namespace) -> None:
     started = time.monotonic()
     installed = apt.ensure()
     print(f"apt: installed {' '.join(installed)}" if installed else "apt: all packages present")
+    choice = fetch_kafka.ensure()  # before the long build, so a fallback warning shows early
+    print(f"kafka: {choice.flavor} {choice.version} at {choice.libs}")
     log = paths.cache_dir() / "build-kube.log"
     if build_kube.ensure_apiserver(log):
         print(f"kube-apiserver built in {time.monotonic() - started:.0f}s (log {log})")
     else:
         print(f"kube-apiserver cached at {paths.kube_apiserver_bin()}")
-    choice = fetch_kafka.ensure()
-    print(f"kafka: {choice.flavor} {choice.version} at {choice.libs}")
     print(f"prepare done in {time.monotonic() - started:.1f}s")
 
 

@@ -144,14 +144,29 @@ def _new_stack(run_dir: Path, owner: str, choice: fetch_kafka.KafkaChoice) -> St
 
 
 def up(run_dir: Path, *, owner: str = "cli") -> Stack:
-    """Start etcd, kube-apiserver and Kafka in a fresh run dir; on failure stop them all."""
+    """Start etcd, kube-apiserver and Kafka in a fresh run dir; on failure stop them all.
+
+    Ports are picked free and then released, so a concurrent run may grab one before our
+    service binds it: a bind failure is retried once with fresh ports.
+    """
     choice = _require_prepared()
     if is_live(run_dir / "services.env"):
         raise ServiceError(f"services already running from {run_dir / 'services.env'}")
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
     if choice.flavor != "apache":
         print("WARNING: FALLBACK BROKER noida-db (NOT Apache Kafka) in use", file=sys.stderr)
+    for attempt in range(3):
+        try:
+            return _up_once(run_dir, owner, choice)
+        except ServiceError as exc:
+            if attempt == 2 or "address already in use" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _up_once(run_dir: Path, owner: str, choice: fetch_kafka.KafkaChoice) -> Stack:
+    """One attempt: fresh run dir (0700: it holds the admin token), start, wait."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True, mode=0o700)
     stack = _new_stack(run_dir, owner, choice)
     try:
         start(stack, "etcd")

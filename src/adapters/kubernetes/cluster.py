@@ -35,8 +35,13 @@ class ClusterInformers:
         await asyncio.gather(*(informer.stop() for informer in self.all))
 
     async def wait_synced(self) -> None:
-        """Jobs, Pods and Configs listed; bound it with ``asyncio.timeout``."""
-        await asyncio.gather(*(informer.wait_synced() for informer in self.all))
+        """Jobs and Pods listed (what ``ClusterCache.synced`` means).
+
+        Configs are waited for separately (``configs.wait_synced()``): a missing
+        CRD must not hold detection back; the defaults apply meanwhile.
+        Bound it with ``asyncio.timeout``.
+        """
+        await asyncio.gather(self.jobs.wait_synced(), self.pods.wait_synced())
 
 
 def build_cluster_informers(
