@@ -32,6 +32,9 @@ from zombiewatch.domain.ports import Clock, ClusterCache, CommandPublisher, Lead
 
 log = logging.getLogger(__name__)
 
+LEADERSHIP_POLL_SECONDS = 0.2
+"""How quickly a new leader notices it leads (and sweeps)."""
+
 STOP_BUDGET_SECONDS = 9.0
 """SIGTERM must end the process within 10 s (SPEC §10); keep a second in hand."""
 
@@ -69,7 +72,7 @@ class Runtime:
         self.sweeper = await _provided(c.sweeper)
         self._spawn(self.reporter.run(), "reporter")
         self._spawn(self.sweeper.run(), "sweeper")
-        self._spawn(self._warm_publisher(), "publisher-warmup")
+        self._spawn(self._follow_leadership(), "leadership")
         log_event(log, logging.INFO, "started", namespace=settings.namespace,
                   leader_election=settings.leader.enabled,
                   listen=f"{settings.listen_host}:{self.server.port}" if self.server else None)
@@ -89,15 +92,25 @@ class Runtime:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s died", task.get_name(), exc_info=task.exception())
 
-    async def _warm_publisher(self) -> None:
-        """Connect the producer once this instance leads (never as a follower: connecting
-        initialises the shared transactional id and would fence the leader)."""
+    async def _follow_leadership(self) -> None:
+        """React to becoming leader: sweep at once and connect the producer.
+
+        Detections made as a follower were dropped (only the leader publishes),
+        so the new leader sweeps immediately instead of waiting for its tick.
+        The producer connects only while leading: connecting initialises the
+        shared transactional id and would fence the current leader.
+        """
+        was_leading = False
         while True:
-            if self.leader is not None and self.leader.is_leader() and isinstance(
-                self.publisher, KafkaCommandPublisher
-            ) and not self.publisher.started:
+            leading = self.leader is not None and self.leader.is_leader()
+            if leading and not was_leading and self.sweeper is not None:
+                self.sweeper.request_sweep()
+            was_leading = leading
+            if leading and isinstance(self.publisher, KafkaCommandPublisher) and (
+                not self.publisher.started
+            ):
                 await self.publisher.start()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(LEADERSHIP_POLL_SECONDS)
 
     def ready(self) -> tuple[bool, str]:
         """``/readyz``: informers synced and, while leading, the producer connected."""

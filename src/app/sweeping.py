@@ -10,6 +10,7 @@ every tick (hot reload; the original read it once at start).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -64,7 +65,13 @@ class Sweeper:
         self._metrics = metrics
         self._grace = grace
         self._known_problems: frozenset[ConfigProblem] = frozenset()
+        self._requested = asyncio.Event()
         self.ticks = 0
+
+    def request_sweep(self) -> None:
+        """Sweep now rather than at the next tick (e.g. this replica just became leader:
+        what it saw as a follower was not published by anyone)."""
+        self._requested.set()
 
     def resolve_config(self) -> ResolvedConfig:
         """Resolve the Config cache now; log and count problems the first time they appear."""
@@ -168,4 +175,7 @@ class Sweeper:
                 log_event(log, logging.INFO, "sweep", judged=stats.judged,
                           detected=stats.detected, errors=stats.errors,
                           ms=round(stats.seconds * 1000, 2))
-            await asyncio.sleep(self.resolve_config().sweeper_interval.total_seconds())
+            interval = self.resolve_config().sweeper_interval.total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._requested.wait(), interval)
+            self._requested.clear()

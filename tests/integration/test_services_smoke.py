@@ -245,3 +245,29 @@ async def test_stop_and_start_kafka_keeps_port_and_data(services: Services,
         await producer.stop()
     records = await _consume(bootstrap_servers, topic, 2)
     assert [r.value for r in records] == [b"before-restart", b"after-restart"]
+
+
+def test_kubelet_helpers_write_what_the_kubelet_would(api_client: Any, namespace: str) -> None:
+    core: Any = client.CoreV1Api(api_client)
+    batch: Any = client.BatchV1Api(api_client)
+    job = kubelet.create_agent_job(batch, namespace, task_id="t3", name="agent-t3")
+    pod = kubelet.create_agent_pod(core, namespace, job=job, task_id="t3", init_container="init")
+    got = kubelet.set_unschedulable(core, namespace, pod)
+    assert [(c.type, c.reason) for c in got.status.conditions] == [
+        ("PodScheduled", "Unschedulable")]
+    got = kubelet.set_waiting(core, namespace, pod, "CreateContainerConfigError", init=True,
+                              container="init")
+    assert got.status.init_container_statuses[0].state.waiting.reason == (
+        "CreateContainerConfigError")
+    got = kubelet.set_running(core, namespace, pod)
+    assert got.status.phase == "Running"
+    assert got.status.container_statuses[0].state.running is not None
+    got = kubelet.set_terminated(core, namespace, pod, 137, reason="OOMKilled")
+    terminated = got.status.container_statuses[0].state.terminated
+    assert (got.status.phase, terminated.exit_code, terminated.reason) == (
+        "Failed", 137, "OOMKilled")
+    got = kubelet.set_evicted(core, namespace, pod)
+    assert (got.status.phase, got.status.reason) == ("Failed", "Evicted")
+    done = kubelet.set_job_complete(batch, namespace, job)
+    assert [c.type for c in done.status.conditions] == ["Complete"]
+    assert done.status.succeeded == 1

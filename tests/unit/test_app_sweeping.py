@@ -232,3 +232,23 @@ async def test_a_pod_that_recovers_takes_its_job_out_of_the_attention_index() ->
     world.add_pod(pod_view(job, phase=PodPhase.RUNNING, running=True))
 
     assert "job-a" not in world.attention
+
+
+async def test_a_requested_sweep_runs_at_once_instead_of_waiting_for_the_interval() -> None:
+    world = World()
+    task = asyncio.create_task(world.sweeper.run())
+    for _ in range(100):
+        if world.sweeper.ticks:
+            break
+        await asyncio.sleep(0.01)
+
+    world.sweeper.request_sweep()
+    for _ in range(100):
+        if world.sweeper.ticks == 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert world.sweeper.ticks == 2  # the 60 s interval was not waited for

@@ -176,20 +176,28 @@ def _up_once(run_dir: Path, owner: str, choice: fetch_kafka.KafkaChoice) -> Stac
         wait_ready(stack, "apiserver")
         wait_ready(stack, "kafka")
     except BaseException:
-        down(stack)
+        down(stack, keep_logs=True)
         raise
     return stack
 
 
-def down(stack: Stack) -> None:
-    """Stop everything by PID (Kafka first: it depends on nothing, etcd last) and forget it."""
+def down(stack: Stack, *, keep_logs: bool = False) -> None:
+    """Stop everything by PID (Kafka first, etcd last) and forget it.
+
+    ``keep_logs`` (after a failed start) leaves ``<run>/logs`` for the post-mortem.
+    """
     errors = []
     for name in ("kafka", "apiserver", "etcd"):
         try:
             stop(stack, name)
         except ServiceError as exc:
             errors.append(str(exc))
-    shutil.rmtree(stack.run_dir, ignore_errors=True)
+    if keep_logs and stack.run_dir.is_dir():
+        for child in stack.run_dir.iterdir():
+            if child.name != "logs":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(stack.run_dir, ignore_errors=True)
     if errors:
         raise ServiceError("; ".join(errors))
 

@@ -103,6 +103,12 @@ class AiokafkaTransactionalProducer:
         # Private aiokafka API (pinned < 0.15); the only way to drop queued batches.
         self._producer._message_accumulator.fail_all(KafkaError("producer discarded"))
         await self._producer.stop()
+        # After a fatal error (fenced) aiokafka leaves the transaction's outcome
+        # in a future nobody awaits; read it so asyncio does not log it as lost.
+        txn_manager = self._producer._txn_manager
+        waiter = getattr(txn_manager, "_transaction_waiter", None)
+        if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+            waiter.exception()
 
     async def begin_transaction(self) -> None:
         await self._producer.begin_transaction()
@@ -178,6 +184,7 @@ class KafkaCommandPublisher:
         self._producer_factory = producer_factory
         self._producer: TransactionalProducer | None = None
         self._fenced: PublishError | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         # One transaction at a time: aiokafka has one transaction per producer,
         # so concurrent callers must queue rather than interleave their records.
         self._lock = asyncio.Lock()
@@ -244,6 +251,15 @@ class KafkaCommandPublisher:
             producer, self._producer = self._producer, None
             if producer is not None:
                 await self._bounded("stop", producer.stop())
+            if self._closing:
+                # Discarded producers still closing: give them one more bound.
+                _, stragglers = await asyncio.wait(
+                    self._closing, timeout=self._settings.cleanup_timeout
+                )
+                for task in stragglers:
+                    task.cancel()
+                if stragglers:
+                    await asyncio.wait(stragglers, timeout=self._settings.cleanup_timeout)
 
     async def _publish(self, records: Sequence[Record]) -> Result[None, PublishError]:
         if not records:
@@ -272,8 +288,17 @@ class KafkaCommandPublisher:
         await producer.begin_transaction()
         # Queue everything first, then wait for all acks together: the sender
         # batches the records per partition instead of one round trip each.
-        pending = [await producer.send(topic, value=value, key=key) for key, value in records]
-        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        pending: list[asyncio.Future[object]] = []
+        try:
+            for key, value in records:
+                pending.append(asyncio.ensure_future(await producer.send(topic, value, key)))
+            outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        except BaseException:
+            # The records' futures fail later, when the producer is discarded;
+            # mark their errors as seen so asyncio does not log them as lost.
+            for future in pending:
+                future.add_done_callback(_consume_outcome)
+            raise
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -288,7 +313,7 @@ class KafkaCommandPublisher:
         except BaseException:
             # Includes the cancellation of a publish timeout: never leak a half
             # started client with its background tasks.
-            await self._bounded("close", producer.close_now())
+            await self._close_discarded(producer)
             raise
         log.info("event=producer_started transactional_id=%s", self._settings.transactional_id)
         self._producer = producer
@@ -326,7 +351,25 @@ class KafkaCommandPublisher:
     async def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await self._bounded("close", producer.close_now())
+            await self._close_discarded(producer)
+
+    async def _close_discarded(self, producer: TransactionalProducer) -> None:
+        """Close ``producer``, waiting at most ``cleanup_timeout`` for it.
+
+        With the broker gone, closing waits for in-flight requests to time out
+        (``request_timeout_ms``). Cancelling that would leak the client's
+        background tasks, so the close goes on in its own task and this waits
+        only so long; :meth:`close` collects whatever is still closing.
+        """
+        task = asyncio.create_task(producer.close_now())
+        self._closing.add(task)
+        task.add_done_callback(self._closed_in_background)
+        await asyncio.wait({task}, timeout=self._settings.cleanup_timeout)
+
+    def _closed_in_background(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("event=producer_close_failed error=%s: %s", type(exc).__name__, exc)
 
     async def _bounded(self, what: str, closing: Awaitable[None]) -> None:
         try:
@@ -334,6 +377,11 @@ class KafkaCommandPublisher:
                 await closing
         except _EXPECTED as exc:
             log.warning("event=producer_%s_failed error=%s: %s", what, type(exc).__name__, exc)
+
+
+def _consume_outcome(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _record(command: Command, envelope: Envelope) -> Record:

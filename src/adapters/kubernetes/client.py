@@ -42,6 +42,10 @@ def api_client_factory(kubeconfig: str | None) -> ApiClientFactory:
     one on stop never disturbs another.
     """
     configuration = load_configuration(kubeconfig)
+    # No urllib3-level retries: the informer loop, the elector and the sweep retry
+    # with their own backoff, and a request stuck in hidden retries cannot be
+    # interrupted by stop().
+    configuration.retries = 0
 
     def make() -> ApiClient:
         return k8s_client.ApiClient(configuration)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aiokafka.errors import (
@@ -19,10 +20,16 @@ from zombiewatch.adapters.kafka.codec import decode
 from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
+    aiokafka_producer,
     open_publisher,
     translate_error,
 )
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import (
+    KafkaPublisherSettings,
+    SaslMechanism,
+    SaslSettings,
+    TlsSettings,
+)
 from zombiewatch.domain.commands import (
     BodySection,
     FailureReport,
@@ -52,6 +59,7 @@ class Script:
     send_error: BaseException = field(default_factory=lambda: KafkaConnectionError("down"))
     fail_commit: BaseException | None = None
     fail_abort: BaseException | None = None
+    hang_close: bool = False
 
 
 class RecordingProducer:
@@ -84,6 +92,8 @@ class RecordingProducer:
 
     async def close_now(self) -> None:
         self._events.append((self._number, "close_now"))
+        if self._script.hang_close:
+            await asyncio.Event().wait()
 
     async def begin_transaction(self) -> None:
         self._events.append((self._number, "begin"))
@@ -313,6 +323,23 @@ async def test_lost_acks_discard_the_producer_without_waiting_for_an_abort() -> 
     assert (1, "abort") not in producers.kinds()
 
 
+async def test_a_slow_close_does_not_hold_up_the_failed_publish_and_is_collected_on_close() -> None:
+    producers = FakeProducers(
+        Script(fail_send_at=1, send_error=KafkaTimeoutError(), hang_close=True)
+    )
+    publisher = _publisher(producers)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    result = await publisher.publish_failures([zombie_failure()])
+    elapsed = loop.time() - started
+    await publisher.close()
+
+    assert isinstance(result, Failure)
+    assert elapsed < SETTINGS.publish_timeout + 2 * SETTINGS.cleanup_timeout
+    assert not [t for t in asyncio.all_tasks() if "close_now" in repr(t.get_coro())]
+
+
 async def test_fencing_is_sticky_until_the_publisher_is_reopened() -> None:
     producers = FakeProducers(Script(fail_commit=ProducerFenced()))
     publisher = _publisher(producers)
@@ -394,3 +421,23 @@ def test_errors_translate_to_the_ports_kinds() -> None:
     assert translate_error(ConnectionRefusedError()).kind is PublishErrorKind.UNAVAILABLE
     assert translate_error(MessageSizeTooLargeError()).kind is PublishErrorKind.REJECTED
     assert isinstance(translate_error(ProducerFenced()), PublishError)
+
+
+async def test_the_aiokafka_factory_accepts_sasl_and_tls_settings_without_connecting() -> None:
+    settings = replace(
+        SETTINGS,
+        sasl=SaslSettings(mechanism=SaslMechanism.SCRAM_SHA_256, username="zw", password="pw"),
+        tls=TlsSettings(),
+    )
+
+    producer = aiokafka_producer(settings)
+    await producer.stop()
+
+    assert settings.security_protocol == "SASL_SSL"
+
+
+def test_tls_settings_build_a_verifying_client_context() -> None:
+    context = TlsSettings().ssl_context()
+
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
