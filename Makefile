@@ -42,7 +42,7 @@ services-down: $(BIN)/python
 	$(SERVICES) down
 
 demo: services-deps
-	$(BIN)/python -m zombiewatch.app.demo
+	$(BIN)/python -m scripts.demo
 
 bench: services-deps
 	$(BIN)/python -m benchmarks

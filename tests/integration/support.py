@@ -74,6 +74,8 @@ class PublishedFailure:
     task_id: str
     partition: int
     commands: tuple[Envelope, ...]
+    seen_at: float
+    """When the last record of the failure was read (monotonic clock)."""
 
 
 class CommittedReader:
@@ -117,16 +119,16 @@ class CommittedReader:
         """Update/increment pairs grouped per task, in order of arrival."""
         found: list[PublishedFailure] = []
         pending: dict[bytes, tuple[Envelope, int]] = {}
-        for key, envelope, partition, _ in self.records:
+        for key, envelope, partition, seen in self.records:
             command = envelope.command
             if isinstance(command, UpdateFrontmatter) and command.body is not None:
                 if "assignee" in command.updates:  # type mismatch: a single command
-                    found.append(_failure(envelope, None, partition))
+                    found.append(_failure(envelope, None, partition, seen))
                 else:
                     pending[key] = (envelope, partition)
             elif isinstance(command, IncrementFrontmatter) and key in pending:
                 update, part = pending.pop(key)
-                found.append(_failure(update, envelope, part))
+                found.append(_failure(update, envelope, part, seen))
         return found
 
     def reasons_by_job(self) -> dict[str, list[str]]:
@@ -148,7 +150,9 @@ class CommittedReader:
         await asyncio.sleep(seconds)
 
 
-def _failure(update: Envelope, increment: Envelope | None, partition: int) -> PublishedFailure:
+def _failure(
+    update: Envelope, increment: Envelope | None, partition: int, seen_at: float
+) -> PublishedFailure:
     command = update.command
     assert isinstance(command, UpdateFrontmatter)
     assert command.body is not None
@@ -158,7 +162,7 @@ def _failure(update: Envelope, increment: Envelope | None, partition: int) -> Pu
     return PublishedFailure(
         job_name=job.group(1) if job else "", reason=reason.group(1) if reason else "",
         task_id=command.task_identifier, partition=partition,
-        commands=(update,) if increment is None else (update, increment))
+        commands=(update,) if increment is None else (update, increment), seen_at=seen_at)
 
 
 @contextlib.asynccontextmanager

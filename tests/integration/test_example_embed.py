@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
-from examples import embed
 from kubernetes import client
 
+from examples import embed
 from tests.harness.services import Services
 from tests.integration.support import apply_config_crd, create_config, reading, request_topic_for
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter

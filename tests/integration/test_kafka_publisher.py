@@ -253,7 +253,7 @@ async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_
             connected_elapsed = loop.time() - started
 
             started = loop.time()
-            async with open_publisher(cold_settings, clock=FixedClock()) as cold:
+            async with open_publisher(cold_settings, clock=FixedClock(), connect=True) as cold:
                 open_elapsed = loop.time() - started
                 started = loop.time()
                 cold_down = await cold.publish_failures([during_cold])
@@ -292,7 +292,7 @@ async def test_a_second_publisher_with_the_same_transactional_id_fences_the_firs
 
     async with open_publisher(settings, clock=FixedClock()) as older:
         assert await older.publish_failures([first_failure]) == Success(None)
-        async with open_publisher(settings, clock=FixedClock()) as newer:
+        async with open_publisher(settings, clock=FixedClock(), connect=True) as newer:
             fenced = await older.publish_failures([fenced_failure])
             taken_over = await newer.publish_failures([second_failure])
 

@@ -12,13 +12,18 @@ Semantics (docs/WIRE.md has the long form):
   timeout or socket exception escapes. A ``Failure`` means "not known to be
   committed": after a timeout during the commit it may in rare cases have
   committed; the failure's re-publish then carries the same request ids.
-- The producer starts lazily and is recreated after any failure it may not
-  recover from, so the daemon starts while the broker is down and publishes
-  once it is back. Re-initialising with the same transactional id also makes
-  the broker abort whatever transaction the discarded producer left open.
+- The producer starts lazily (first publish, or :meth:`~KafkaCommandPublisher.start`)
+  and is recreated after any failure it may not recover from, so the daemon
+  starts while the broker is down and publishes once it is back. Connecting
+  initialises the transactional id, which fences any other holder of it: a
+  follower must not connect before it leads. Re-initialising with the same
+  transactional id also makes the broker abort whatever transaction a
+  discarded producer left open.
 - Fencing is sticky: once another producer took over our transactional id,
-  this publisher answers ``FENCED`` without touching the broker until it is
-  closed and a new one opened. The app steps down on ``FENCED``.
+  ``publish_*`` answer ``FENCED`` without touching the broker, so a deposed
+  instance never fences the new leader back by publishing. Only an explicit
+  :meth:`KafkaCommandPublisher.start` (the app regained leadership) re-arms it.
+  The app steps down on ``FENCED``.
 """
 
 from __future__ import annotations
@@ -195,10 +200,14 @@ class KafkaCommandPublisher:
         return self._producer is not None
 
     async def start(self) -> Result[None, PublishError]:
-        """Connect now rather than on the first publish; safe to call repeatedly."""
+        """Connect now rather than on the first publish; safe to call repeatedly.
+
+        This is the explicit "we lead now" act: it also clears a sticky
+        ``FENCED`` state, and in doing so fences whoever holds the
+        transactional id. Call it only while leading.
+        """
         async with self._lock:
-            if self._fenced is not None:
-                return Failure(self._fenced)
+            self._fenced = None
             try:
                 async with asyncio.timeout(self._settings.publish_timeout):
                     await self._ensure_producer()
@@ -394,21 +403,28 @@ async def open_publisher(
     *,
     clock: Clock,
     producer_factory: ProducerFactory = aiokafka_producer,
+    connect: bool = False,
 ) -> AsyncIterator[KafkaCommandPublisher]:
     """The publisher as a resource (``providers.Resource(open_publisher, ...)``).
 
-    Tries to connect once, but yields the publisher even if the broker is down:
-    the daemon must start anyway and publish once the broker is back. Closing
-    waits for a publish in progress, then flushes and closes the producer.
+    Not connected by default: connecting initialises the transactional id,
+    which fences any other instance holding it, so a follower must not connect
+    before it leads. ``connect=True`` (single replica, embedded use) tries once
+    and yields the publisher even if the broker is down: the daemon must start
+    anyway and publish once the broker is back. Closing waits for a publish in
+    progress, then flushes and closes the producer.
     """
     publisher = KafkaCommandPublisher(
         settings=settings, clock=clock, producer_factory=producer_factory
     )
-    match await publisher.start():
-        case Failure(error):
-            log.warning("event=producer_start_deferred kind=%s error=%s", error.kind, error.message)
-        case _:
-            pass
+    if connect:
+        match await publisher.start():
+            case Failure(error):
+                log.warning(
+                    "event=producer_start_deferred kind=%s error=%s", error.kind, error.message
+                )
+            case _:
+                pass
     try:
         yield publisher
     finally:

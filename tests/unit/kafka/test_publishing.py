@@ -340,20 +340,32 @@ async def test_a_slow_close_does_not_hold_up_the_failed_publish_and_is_collected
     assert not [t for t in asyncio.all_tasks() if "close_now" in repr(t.get_coro())]
 
 
-async def test_fencing_is_sticky_until_the_publisher_is_reopened() -> None:
+async def test_fencing_is_sticky_for_publishes_until_start_rearms_it() -> None:
     producers = FakeProducers(Script(fail_commit=ProducerFenced()))
     publisher = _publisher(producers)
 
     first = await publisher.publish_failures([zombie_failure()])
     producers.script.fail_commit = None
     second = await publisher.publish_failures([zombie_failure()])
+    made_while_fenced = producers.made
+    rearmed = await publisher.start()
+    third = await publisher.publish_failures([zombie_failure()])
 
     assert isinstance(first, Failure)
     assert first.failure().kind is PublishErrorKind.FENCED
     assert second == first
-    assert producers.made == 1
-    assert producers.kinds()[-1] == (1, "close_now")
-    assert isinstance(await publisher.start(), Failure)
+    assert made_while_fenced == 1
+    assert rearmed == Success(None)
+    assert third == Success(None)
+    assert producers.kinds()[:7] == [
+        (1, "start"),
+        (1, "begin"),
+        (1, "send"),
+        (1, "send"),
+        (1, "commit"),
+        (1, "close_now"),
+        (2, "start"),
+    ]
 
 
 async def test_concurrent_publishes_do_not_interleave_their_transactions() -> None:
@@ -386,7 +398,9 @@ async def test_concurrent_publishes_do_not_interleave_their_transactions() -> No
 async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cleanly() -> None:
     producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused")]))
 
-    async with open_publisher(SETTINGS, clock=FixedClock(), producer_factory=producers) as pub:
+    async with open_publisher(
+        SETTINGS, clock=FixedClock(), producer_factory=producers, connect=True
+    ) as pub:
         started_at_open = pub.started
         result = await pub.publish_failures([zombie_failure()])
 
@@ -404,12 +418,18 @@ async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cle
     ]
 
 
-async def test_open_publisher_connects_eagerly_when_it_can() -> None:
+async def test_open_publisher_connects_eagerly_only_when_asked() -> None:
     producers = FakeProducers()
 
-    async with open_publisher(SETTINGS, clock=FixedClock(), producer_factory=producers) as pub:
-        assert pub.started
+    async with open_publisher(SETTINGS, clock=FixedClock(), producer_factory=producers) as lazy:
+        lazy_started = lazy.started
+    async with open_publisher(
+        SETTINGS, clock=FixedClock(), producer_factory=producers, connect=True
+    ) as eager:
+        eager_started = eager.started
 
+    assert not lazy_started
+    assert eager_started
     assert producers.kinds() == [(1, "start"), (1, "stop")]
 
 
