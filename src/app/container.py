@@ -19,7 +19,7 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from zombiewatch.adapters.clock import SystemClock
-from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
+from zombiewatch.adapters.kafka.publishing import open_publisher
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
     SaslMechanism,
@@ -95,19 +95,6 @@ def open_api_client(factory: ApiClientFactory) -> Iterator[object]:
         yield client
     finally:
         client.close()
-
-
-@contextlib.asynccontextmanager
-async def open_kafka_publisher(
-    settings: KafkaPublisherSettings, clock: SystemClock
-) -> AsyncIterator[KafkaCommandPublisher]:
-    """The publisher, not yet connected: connecting initialises the transactional id,
-    which would fence the current leader, so only the leader connects (see Runtime)."""
-    publisher = KafkaCommandPublisher(settings=settings, clock=clock)
-    try:
-        yield publisher
-    finally:
-        await publisher.close()
 
 
 @contextlib.asynccontextmanager
@@ -202,8 +189,9 @@ class Container(containers.DeclarativeContainer):
     api_client = providers.Resource(open_api_client, api_client_factory)
 
     kafka_settings = providers.Singleton(kafka_publisher_settings, settings)
+    # Not connected here: only the leader connects (Runtime), see open_publisher.
     publisher: providers.Provider[CommandPublisher] = providers.Resource(
-        open_kafka_publisher, kafka_settings, clock)
+        open_publisher, kafka_settings, clock=clock)
 
     leader: providers.Provider[LeaderStatus] = providers.Resource(
         lead_or_follow, settings, api_client, metrics)

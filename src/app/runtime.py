@@ -98,18 +98,26 @@ class Runtime:
         Detections made as a follower were dropped (only the leader publishes),
         so the new leader sweeps immediately instead of waiting for its tick.
         The producer connects only while leading: connecting initialises the
-        shared transactional id and would fence the current leader.
+        shared transactional id and would fence the current leader. A fenced
+        producer stays down until this instance starts a new term.
         """
         was_leading = False
         while True:
             leading = self.leader is not None and self.leader.is_leader()
-            if leading and not was_leading and self.sweeper is not None:
-                self.sweeper.request_sweep()
+            became_leader = leading and not was_leading
             was_leading = leading
-            if leading and isinstance(self.publisher, KafkaCommandPublisher) and (
-                not self.publisher.started
+            publisher = self.publisher
+            if became_leader:
+                if self.sweeper is not None:
+                    self.sweeper.request_sweep()
+                if isinstance(publisher, KafkaCommandPublisher):
+                    await publisher.start()  # a fresh term: take the transactional id
+            elif leading and isinstance(publisher, KafkaCommandPublisher) and not (
+                publisher.started or publisher.fenced
             ):
-                await self.publisher.start()
+                # Reconnect after a broker outage, but never after being fenced: another
+                # instance took the id, and taking it back would ping-pong between the two.
+                await publisher.start()
             await asyncio.sleep(LEADERSHIP_POLL_SECONDS)
 
     def ready(self) -> tuple[bool, str]:

@@ -199,6 +199,11 @@ class KafkaCommandPublisher:
         """True while a producer is connected (the ``/readyz`` signal)."""
         return self._producer is not None
 
+    @property
+    def fenced(self) -> bool:
+        """True after another producer took over our transactional id (until ``start()``)."""
+        return self._fenced is not None
+
     async def start(self) -> Result[None, PublishError]:
         """Connect now rather than on the first publish; safe to call repeatedly.
 

@@ -67,14 +67,19 @@ class _OwnerReference(msgspec.Struct, frozen=True):
 
 
 class _ObjectMeta(msgspec.Struct, frozen=True, rename="camel"):
+    """Metadata without annotations (pods: not read there, so not materialised)."""
+
     name: str | None = None
     namespace: str | None = None
     uid: str | None = None
     resource_version: str | None = None
     creation_timestamp: datetime | None = None
     labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
     owner_references: list[_OwnerReference] | None = None
+
+
+class _AnnotatedMeta(_ObjectMeta, frozen=True, rename="camel"):
+    annotations: dict[str, str] | None = None
 
 
 class _Condition(msgspec.Struct, frozen=True):
@@ -132,6 +137,7 @@ class _JobStatus(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class RawJob(_RawObject, frozen=True):
+    metadata: _AnnotatedMeta | None = None
     spec: _JobSpec | None = None
     status: _JobStatus | None = None
 
@@ -320,7 +326,7 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
             failed_reason = cond.reason or ""
         elif cond.type == "Complete":
             complete = True
-    annotations = meta.annotations or {}
+    annotations = (raw.metadata.annotations if raw.metadata else None) or {}
     return JobView(
         namespace=namespace,
         name=name,

@@ -1,0 +1,1 @@
+"""zombiewatch benchmarks: ``python -m benchmarks`` runs them all (see docs/PERFORMANCE.md)."""

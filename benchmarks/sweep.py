@@ -1,0 +1,189 @@
+"""One sweep over N in-flight Jobs, pure (no I/O), and the naive strategy it replaced.
+
+The real parts: ``ClusterStateCache`` filled through ``apply_job``/``apply_pod`` with
+``WatchEvent``s (as the informers do), the ``AttentionIndex`` refreshed after every event
+(as ``DetectionService`` does), ``Sweeper`` and ``Reporter`` (with a recording publisher;
+detections stay pending, so every repeat judges the same Jobs: the worst case of a
+sweep that finds zombies it has not reported yet).
+
+The mix (per 1,000 Jobs): 940 healthy running Jobs with a Running pod, 20 pending and
+unschedulable within the grace window (suspicious: fully judged, no verdict), 10 in
+ImagePullBackOff (detected), 10 past their deadline with a Pending pod (detected:
+deadline_exceeded), 5 past their deadline without a pod (detected: executor_watch_lost),
+5 past their deadline with a Running pod (judged, healthy) and 10 complete.
+
+The naive strategy is the original's: every in-flight Job is judged, and its pods are
+found by scanning every cached pod of the namespace for its task-id label.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from benchmarks.common import Row, median, timed_runs
+from tests.fakes import FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
+from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
+from zombiewatch.app.attention import AttentionIndex
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.sweeping import Sweeper
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import judge_in_flight
+from zombiewatch.domain.config import resolve
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.views import (
+    ContainerView,
+    InFlightJob,
+    InFlightSource,
+    JobView,
+    PodPhase,
+    PodView,
+)
+
+NAME = "sweep"
+NOW = datetime(2026, 6, 2, 12, 0, 0, tzinfo=UTC)
+GRACE = timedelta(seconds=120)
+DEADLINE = timedelta(seconds=1800)
+
+# Kinds of Job in the mix, per 1,000.
+_MIX: tuple[tuple[str, int], ...] = (
+    ("healthy", 940), ("unschedulable_in_grace", 20), ("image_pull", 10),
+    ("late_pending", 10), ("late_no_pod", 5), ("late_running", 5), ("complete", 10),
+)
+DETECTED_KINDS = frozenset({"image_pull", "late_pending", "late_no_pod"})
+
+
+def kinds(count: int) -> list[str]:
+    """``count`` kinds spread evenly with the mix's proportions."""
+    pattern = [kind for kind, per_mille in _MIX for _ in range(per_mille)]
+    # Interleave so every prefix has the mix (a stride through the pattern).
+    return [pattern[(i * 617) % len(pattern)] for i in range(count)]
+
+
+def _job_and_pods(index: int, kind: str) -> tuple[JobView, list[PodView]]:
+    task_id = str(uuid.UUID(int=index * 2654435761 + 11, version=4))
+    name = f"claude-{task_id[:8]}-{index:07d}"
+    late = kind.startswith("late_")
+    started = NOW - (DEADLINE + timedelta(minutes=5) if late else timedelta(minutes=7))
+    job = JobView(namespace="agents", name=name, uid=f"uid-{name}", task_id=task_id,
+                  assignee="claude", created_at=started - timedelta(seconds=2),
+                  started_at=started, active_deadline_seconds=1800, failed_reason=None,
+                  complete=kind == "complete")
+    if kind == "late_no_pod":
+        return job, []
+    running = kind in ("healthy", "late_running", "complete")
+    waiting = "ImagePullBackOff" if kind == "image_pull" else None
+    pod = PodView(
+        namespace="agents", name=f"{name}-x7k2p", uid=f"pod-uid-{index}", task_id=task_id,
+        job_name=name, phase=PodPhase.RUNNING if running else PodPhase.PENDING,
+        status_reason=None,
+        created_at=NOW - timedelta(seconds=30) if kind == "unschedulable_in_grace" else started,
+        scheduled=False if kind == "unschedulable_in_grace" else True,
+        containers=(ContainerView(name="agent", waiting_reason=waiting, running=running),),
+    )
+    return job, [pod]
+
+
+@dataclass
+class World:
+    """A populated cache with the sweeper's collaborators."""
+
+    cache: ClusterStateCache
+    attention: AttentionIndex
+    reporter: Reporter
+    sweeper: Sweeper
+    book: InFlightBook
+    pods: list[PodView]
+    expected_detections: int
+
+
+def build_world(count: int) -> World:
+    cache = ClusterStateCache()
+    attention = AttentionIndex(grace=GRACE)
+    book = InFlightBook()
+    metrics = Metrics()
+    clock = FakeClock(NOW)
+    reporter = Reporter(publisher=RecordingPublisher(), annotator=RecordingAnnotator(),
+                        cache=cache, leader=FakeLeader(), clock=clock, dedupe=RecentFailures(),
+                        book=book, metrics=metrics, namespace="agents")
+    sweeper = Sweeper(cache=cache, book=book, reporter=reporter, clock=clock, metrics=metrics,
+                      grace=GRACE, attention=attention)
+    all_pods: list[PodView] = []
+    expected = 0
+    for index, kind in enumerate(kinds(count)):
+        job, pods = _job_and_pods(index, kind)
+        cache.apply_job(WatchEvent(Change.ADDED, job, None, synthetic=True))
+        attention.refresh(job.name, job=job, pods=cache.pods_of_job(job.name))
+        for pod in pods:
+            cache.apply_pod(WatchEvent(Change.ADDED, pod, None, synthetic=True))
+            attention.refresh(pod.job_name, job=cache.job(pod.job_name),
+                              pods=cache.pods_of_job(pod.job_name))
+        all_pods.extend(pods)
+        expected += kind in DETECTED_KINDS
+    cache.mark_jobs_synced()
+    cache.mark_pods_synced()
+    return World(cache, attention, reporter, sweeper, book, all_pods, expected)
+
+
+def naive_sweep(world: World) -> int:
+    """The original's strategy: judge every in-flight Job; find its pods by a label scan."""
+    cache = world.cache
+    config = resolve(cache.configs())
+    detected = 0
+    all_pods: Sequence[PodView] = world.pods
+    for job in cache.jobs():
+        if job.complete or job.reported:
+            continue
+        pods = [p for p in all_pods if p.task_id == job.task_id]
+        record = InFlightJob(task_id=job.task_id, job_name=job.name, assignee=job.assignee,
+                             started_at=job.started_at or job.created_at,
+                             source=InFlightSource.CLUSTER)
+        verdict = judge_in_flight(
+            record, job=job, pods=pods, now=NOW, deadline=config.deadline_for(job.assignee),
+            heartbeat_window=config.heartbeat_for(job.assignee),
+            last_heartbeat=world.book.last_heartbeat(job.task_id), grace=GRACE)
+        detected += verdict is not None
+    return detected
+
+
+def _check(world: World, detected: Iterable[int]) -> None:
+    for value in detected:
+        if value != world.expected_detections:
+            raise AssertionError(f"sweep detected {value}, expected {world.expected_detections}")
+
+
+def run(*, quick: bool) -> list[Row]:
+    repeats = 3 if quick else 7
+    rows: list[Row] = []
+    targets = {10_000: 20.0, 100_000: 250.0}
+    for count, target_ms in targets.items():
+        world = build_world(count)
+        _check(world, [world.sweeper.sweep_once().detected])
+        samples = [s * 1000 for s in timed_runs(world.sweeper.sweep_once, repeats)]
+        _check(world, [world.sweeper.sweep_once().detected])
+        rows.append(Row(
+            NAME, f"one sweep, {count:,} in-flight Jobs (Sweeper.sweep_once)", median(samples),
+            "ms", target_ms, "<=",
+            f"median of {repeats}; {len(world.attention)} Jobs in the attention index, "
+            f"{world.expected_detections} detected per sweep", tuple(samples)))
+    for count in (1_000, 10_000):
+        world = build_world(count)
+        _check(world, [world.sweeper.sweep_once().detected, naive_sweep(world)])
+        naive_repeats = 3 if count >= 10_000 else repeats
+        ours: list[float] = []
+        naive: list[float] = []
+        for _ in range(naive_repeats):  # side by side, interleaved
+            ours += timed_runs(world.sweeper.sweep_once, 1)
+            naive += timed_runs(lambda w=world: naive_sweep(w), 1, warmup=0)
+        ratio = median(naive) / median(ours)
+        rows.append(Row(
+            NAME, f"naive label-scan sweep / indexed sweep, {count:,} Jobs", ratio, "x",
+            detail=f"naive {median(naive) * 1000:.1f} ms vs indexed "
+                   f"{median(ours) * 1000:.2f} ms, median of {naive_repeats}",
+            samples=tuple(n / o for n, o in zip(naive, ours, strict=True)),
+            extra={"naive_ms": [x * 1000 for x in naive], "indexed_ms": [x * 1000 for x in ours]}))
+    return rows

@@ -1,0 +1,1 @@
+"""Fault injection: the real daemon against failing services (docs/RELIABILITY.md)."""

@@ -1,0 +1,245 @@
+"""What the fault scenarios share: a namespace with a topic, zombies on demand, exact counts.
+
+Every scenario creates agent Jobs whose pods the test puts into a failure state
+(the test plays the kubelet), injects a fault, and ends by reading the topic
+back with a ``read_committed`` consumer: one failure pair per zombie, none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from tests.harness import kubelet
+from tests.harness.services import Services
+from tests.integration.daemons import DaemonProcess, scrape
+from tests.integration.support import CommittedReader, create_config
+from zombiewatch.app.settings import Settings
+from zombiewatch.domain.commands import UpdateFrontmatter
+from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION
+
+SWEEP_SECONDS = 10
+"""The smallest sweeper interval a Config may ask for: missed zombies are re-found this fast."""
+
+Failer = Callable[[Any, str, Any], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """One way for a pod to fail, and the reason the daemon must publish for it."""
+
+    name: str
+    apply: Failer
+    reason: str
+
+
+MODES: tuple[Mode, ...] = (
+    Mode("ImagePullBackOff",
+         lambda core, ns, pod: kubelet.set_waiting(core, ns, pod, "ImagePullBackOff"),
+         "image_pull_backoff"),
+    Mode("CrashLoopBackOff",
+         lambda core, ns, pod: kubelet.set_waiting(core, ns, pod, "CrashLoopBackOff",
+                                                   restart_count=2),
+         "pod_crash_no_stdout"),
+    Mode("Evicted", kubelet.set_evicted, "pod_evicted"),
+    Mode("OOMKilled",
+         lambda core, ns, pod: kubelet.set_terminated(core, ns, pod, 137, reason="OOMKilled"),
+         "pod_crash_no_stdout"),
+)
+IMAGE_PULL = MODES[0]
+
+
+@dataclass(slots=True)
+class Agent:
+    """One agent Job and its pod (not failing yet, unless ``fail`` was called)."""
+
+    name: str
+    task_id: str
+    job: Any
+    pod: Any
+    mode: Mode
+
+
+@dataclass(slots=True)
+class Rig:
+    """One namespace, one topic, the APIs, a committed reader and the daemon's settings."""
+
+    services: Services
+    api_client: Any
+    namespace: str
+    reader: CommittedReader
+    settings: Settings
+    tmp_path: Path
+    core: Any = field(init=False)
+    batch: Any = field(init=False)
+    expected: dict[str, list[str]] = field(default_factory=dict)
+    """job name -> [reason] for every zombie made failing so far."""
+
+    def __post_init__(self) -> None:
+        self.core = client.CoreV1Api(self.api_client)
+        self.batch = client.BatchV1Api(self.api_client)
+
+    # ------------------------------------------------------------ making zombies
+
+    def agent(self, mode: Mode = IMAGE_PULL, *, prefix: str = "claude") -> Agent:
+        """A Job and its healthy-looking (Pending) pod."""
+        task_id = str(uuid.uuid4())
+        name = f"{prefix}-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+        job = kubelet.create_agent_job(self.batch, self.namespace, task_id=task_id, name=name)
+        pod = kubelet.create_agent_pod(self.core, self.namespace, job=job, task_id=task_id)
+        return Agent(name, task_id, job, pod, mode)
+
+    def fail(self, agent: Agent) -> str:
+        """Put the agent's pod into its failure state; it is now an expected zombie."""
+        agent.mode.apply(self.core, self.namespace, agent.pod)
+        self.expected[agent.name] = [agent.mode.reason]
+        return agent.name
+
+    def zombie(self, index: int = 0) -> str:
+        """A new Job whose pod fails at once (the mode cycles with ``index``)."""
+        return self.fail(self.agent(MODES[index % len(MODES)]))
+
+    def zombies(self, count: int, *, start: int = 0) -> list[str]:
+        return [self.zombie(start + i) for i in range(count)]
+
+    def agents(self, count: int, *, start: int = 0, workers: int = 4) -> list[Agent]:
+        """``count`` Jobs with pods, created by a few threads (still healthy)."""
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda i: self.agent(MODES[i % len(MODES)]),
+                                 range(start, start + count)))
+
+    def fail_all(self, agents: Iterable[Agent], *, workers: int = 8,
+                 progress: Callable[[int], None] | None = None) -> None:
+        """Fail many pods at once (a burst), from several threads."""
+        done = 0
+
+        def one(agent: Agent) -> None:
+            nonlocal done
+            self.fail(agent)
+            done += 1
+            if progress is not None:
+                progress(done)
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, agents))
+
+    def use_fast_sweeper(self) -> None:
+        """A Config asking for the shortest sweeper interval (10 s)."""
+        create_config(self.api_client, self.namespace, "claude", {
+            "assignee": "claude", "zombieSweeperIntervalSeconds": SWEEP_SECONDS})
+
+    def annotated(self, job_name: str) -> bool:
+        job = self.batch.read_namespaced_job(job_name, self.namespace)
+        return bool((job.metadata.annotations or {}).get(ZOMBIE_REASON_ANNOTATION))
+
+    # ------------------------------------------------------------ counting
+
+    async def wait_all(self, *, timeout: float) -> float:
+        """Wait until every expected zombie has a committed failure; seconds waited."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while not set(self.expected) <= set(self.reader.reasons_by_job()):
+            if time.monotonic() > deadline:
+                missing = sorted(set(self.expected) - set(self.reader.reasons_by_job()))
+                raise AssertionError(
+                    f"{len(missing)} of {len(self.expected)} zombies never reported "
+                    f"after {timeout}s: {missing[:10]}")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    def reported_at(self, names: Iterable[str]) -> float:
+        """Monotonic time the last of ``names`` was read back (committed)."""
+        wanted = set(names)
+        return max(f.seen_at for f in self.reader.failures() if f.job_name in wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Failures read back, counted raw and distinct by the update command's requestID."""
+
+    raw: int
+    distinct: int
+    duplicates: int
+    """Raw failures beyond the first of each requestID (re-publishes after a crash)."""
+    by_job: dict[str, list[str]]
+    """job -> reasons of its *distinct* failures."""
+    duplicated_jobs: list[str]
+
+
+def tally(reader: CommittedReader) -> Tally:
+    seen: dict[uuid.UUID, str] = {}
+    by_job: dict[str, list[str]] = {}
+    per_id: Counter[uuid.UUID] = Counter()
+    failures = reader.failures()
+    for failure in failures:
+        update = failure.commands[0]
+        assert isinstance(update.command, UpdateFrontmatter)
+        per_id[update.request_id] += 1
+        if update.request_id in seen:
+            continue
+        seen[update.request_id] = failure.job_name
+        by_job.setdefault(failure.job_name, []).append(failure.reason)
+    duplicated = sorted(seen[rid] for rid, count in per_id.items() if count > 1)
+    return Tally(raw=len(failures), distinct=len(seen), duplicates=len(failures) - len(seen),
+                 by_job=by_job, duplicated_jobs=duplicated)
+
+
+# ---------------------------------------------------------------- metrics and processes
+
+_SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus exposition text (0.0 when absent)."""
+    wanted = {f'{k}="{v}"' for k, v in labels.items()}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match["name"] != name:
+            continue
+        have = set((match["labels"] or "").split(",")) - {""}
+        if wanted <= have:
+            return float(match["value"])
+    return 0.0
+
+
+def metrics_of(port: int) -> str:
+    status, body = scrape(port)
+    return body if status == 200 else ""
+
+
+async def wait_ready(proc: DaemonProcess, port: int, *, timeout: float = 60.0) -> float:
+    """Wait for ``/readyz`` 200; seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert proc.alive, proc.log_text()[-3000:]
+        if (await asyncio.to_thread(scrape, port, "/readyz"))[0] == 200:
+            return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"daemon never ready:\n{proc.log_text()[-3000:]}")
+
+
+def pause(proc: DaemonProcess) -> None:
+    os.killpg(proc.process.pid, signal.SIGSTOP)
+
+
+def resume(proc: DaemonProcess) -> None:
+    os.killpg(proc.process.pid, signal.SIGCONT)
+
+
+def report(title: str, **figures: object) -> None:
+    """Print one scenario's figures (shown with ``pytest -s``)."""
+    body = " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in figures.items())
+    print(f"\n[fault] {title}: {body}")

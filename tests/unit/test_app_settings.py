@@ -1,0 +1,52 @@
+"""Flags and environment of ``zombiewatch run``: defaults, precedence, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zombiewatch.app.settings import SettingsError, parse_settings
+
+REQUIRED = {"NAMESPACE": "agents", "KAFKA_BROKERS": "kafka:9092"}
+
+
+def test_the_environment_alone_is_enough_and_defaults_follow_client_go() -> None:
+    settings = parse_settings([], {**REQUIRED, "KUBECONFIG": "/k/config"})
+
+    assert settings.namespace == "agents"
+    assert settings.kubeconfig == Path("/k/config")
+    assert settings.kafka.brokers == "kafka:9092"
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8080)
+    assert settings.leader.enabled
+    assert (settings.leader.lease_duration_seconds, settings.leader.renew_deadline_seconds,
+            settings.leader.retry_period_seconds) == (15.0, 10.0, 2.0)
+
+
+def test_a_flag_wins_over_its_environment_variable() -> None:
+    settings = parse_settings(["--namespace", "other", "--listen", "0.0.0.0:9000"], REQUIRED)
+
+    assert settings.namespace == "other"
+    assert (settings.listen_host, settings.listen_port) == ("0.0.0.0", 9000)
+
+
+@pytest.mark.parametrize(("argv", "env", "message"), [
+    ([], {"KAFKA_BROKERS": "k:1"}, "NAMESPACE is required"),
+    ([], {"NAMESPACE": "a"}, "KAFKA_BROKERS is required"),
+    (["--listen", "nonsense"], REQUIRED, "LISTEN invalid"),
+    (["--log-level", "loud"], REQUIRED, "LOG_LEVEL invalid"),
+    (["--lease-duration", "5", "--renew-deadline", "10"], REQUIRED, "lease-duration > renew"),
+    (["--kafka-security-protocol", "SASL_SSL"], REQUIRED, "SASL needs"),
+    (["--publish-timeout", "0"], REQUIRED, "--publish-timeout must be > 0"),
+])
+def test_invalid_settings_are_refused_with_a_clear_message(
+    argv: list[str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        parse_settings(argv, env)
+
+
+def test_leader_election_can_be_disabled_from_the_environment() -> None:
+    assert not parse_settings([], {**REQUIRED, "LEADER_ELECTION": "false"}).leader.enabled
+    with pytest.raises(SettingsError, match="expected a boolean"):
+        parse_settings([], {**REQUIRED, "LEADER_ELECTION": "perhaps"})
