@@ -56,6 +56,7 @@ class ZombieWatch:
         """Wait until the Job, Pod and Config informers have listed once; False on timeout.
 
         Until then ``config_for`` and ``accepts_task_type`` answer from an empty cache.
+        (Without the Config CRD installed the Config informer never syncs: False.)
         """
         informers = self._runtime.informers
         if informers is None:
@@ -63,6 +64,7 @@ class ZombieWatch:
         try:
             async with asyncio.timeout(timeout):
                 await informers.wait_synced()
+                await informers.configs.wait_synced()
         except TimeoutError:
             return False
         return True
