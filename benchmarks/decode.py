@@ -61,7 +61,8 @@ def run(*, quick: bool) -> list[Row]:
 
     # Sanity: every path yields a view, and the client a V1Pod with our pod's name.
     first = POD.decode_event(lines[0])
-    assert first.item is not None and isinstance(first.item.result, PodView)
+    assert first.item is not None
+    assert isinstance(first.item.result, PodView)
     assert isinstance(POD.decode(decode_watch_line(lines[0]).raw), PodView)
     deserialize = client_deserializer()
     v1pod = deserialize(texts[0])

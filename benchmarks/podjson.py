@@ -48,7 +48,8 @@ def pod_object(index: int, *, namespace: str = NAMESPACE) -> dict[str, Any]:
         "job-name": job_name,
         "app.kubernetes.io/managed-by": "agent-executor",
     }
-    env = [{"name": f"AGENT_SETTING_{n}", "value": f"value-{n}-{index}"} for n in range(8)]
+    env: list[dict[str, Any]] = [
+        {"name": f"AGENT_SETTING_{n}", "value": f"value-{n}-{index}"} for n in range(8)]
     env += [
         {"name": "TASK_ID", "value": task_id},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1",

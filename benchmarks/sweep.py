@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from benchmarks.common import Row, median, timed_runs
 from tests.fakes import FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
@@ -82,7 +83,7 @@ def _job_and_pods(index: int, kind: str) -> tuple[JobView, list[PodView]]:
         job_name=name, phase=PodPhase.RUNNING if running else PodPhase.PENDING,
         status_reason=None,
         created_at=NOW - timedelta(seconds=30) if kind == "unschedulable_in_grace" else started,
-        scheduled=False if kind == "unschedulable_in_grace" else True,
+        scheduled=kind != "unschedulable_in_grace",
         containers=(ContainerView(name="agent", waiting_reason=waiting, running=running),),
     )
     return job, [pod]
@@ -178,7 +179,7 @@ def run(*, quick: bool) -> list[Row]:
         naive: list[float] = []
         for _ in range(naive_repeats):  # side by side, interleaved
             ours += timed_runs(world.sweeper.sweep_once, 1)
-            naive += timed_runs(lambda w=world: naive_sweep(w), 1, warmup=0)
+            naive += timed_runs(partial(naive_sweep, world), 1, warmup=0)
         ratio = median(naive) / median(ours)
         rows.append(Row(
             NAME, f"naive label-scan sweep / indexed sweep, {count:,} Jobs", ratio, "x",

@@ -11,7 +11,7 @@ milliseconds. The answer is exactly what judging every Job would give.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from datetime import timedelta
 
 from zombiewatch.domain.classification import classify_pod
@@ -36,6 +36,12 @@ class AttentionIndex:
             self._names.add(job_name)
         else:
             self._names.discard(job_name)
+
+    @property
+    def names(self) -> Set[str]:
+        """The live set of names, read-only: the sweeper tests membership with a C-level
+        set lookup instead of a Python ``__contains__`` call per Job."""
+        return self._names
 
     def __contains__(self, job_name: object) -> bool:
         return job_name in self._names

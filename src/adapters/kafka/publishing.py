@@ -284,7 +284,13 @@ class KafkaCommandPublisher:
             try:
                 async with asyncio.timeout(self._settings.publish_timeout):
                     producer = await self._ensure_producer()
-                    await self._transact(producer, records)
+                    await self._send_all(producer, records)
+                # Every record is acknowledged; the outcome now hangs on one EndTxn
+                # request. Abandoning it after the short publish timeout would leave the
+                # outcome unknown (the broker may still commit) and the retry would
+                # publish the failure twice, so the commit gets its own, longer bound.
+                async with asyncio.timeout(self._settings.commit_timeout):
+                    await producer.commit_transaction()
             except _EXPECTED as exc:
                 error = translate_error(exc)
                 log.warning(
@@ -297,7 +303,8 @@ class KafkaCommandPublisher:
                 return Failure(error)
             return Success(None)
 
-    async def _transact(self, producer: TransactionalProducer, records: Sequence[Record]) -> None:
+    async def _send_all(self, producer: TransactionalProducer, records: Sequence[Record]) -> None:
+        """Begin the transaction, send every record and wait for all acknowledgements."""
         topic = self._settings.topic
         await producer.begin_transaction()
         # Queue everything first, then wait for all acks together: the sender
@@ -316,7 +323,6 @@ class KafkaCommandPublisher:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        await producer.commit_transaction()
 
     async def _ensure_producer(self) -> TransactionalProducer:
         if self._producer is not None:

@@ -89,9 +89,16 @@ class KafkaPublisherSettings:
     """Seconds one publish (lazy connect + begin + sends + commit) may take before
     it is given up as UNAVAILABLE. Well below the sweep interval (>= 10 s floor
     plus processing), so a dead broker never stalls a sweep for long."""
+    commit_timeout: float = 30.0
+    """Seconds to wait for the commit once every record is acknowledged. Longer than
+    ``publish_timeout`` on purpose: a commit abandoned in flight may still succeed on
+    the broker, and the retry would then publish the failure a second time (with the
+    same request ids, but twice). It equals the broker's transaction timeout: past
+    that, an uncommitted transaction is aborted anyway."""
     cleanup_timeout: float = 3.0
     """Seconds for aborting a failed transaction, or for closing a producer that
-    is discarded. A publish returns within ``publish_timeout + 2 * cleanup_timeout``."""
+    is discarded. A publish returns within
+    ``publish_timeout + commit_timeout + 2 * cleanup_timeout``."""
     request_timeout_ms: int = 5_000
     """Per-request timeout inside aiokafka; shorter than ``publish_timeout`` so the
     client retries a lost request within one publish instead of waiting it out."""

@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import signal
+import threading
 import time
 import uuid
 from collections import Counter
@@ -121,16 +122,15 @@ class Rig:
                                  range(start, start + count)))
 
     def fail_all(self, agents: Iterable[Agent], *, workers: int = 8,
-                 progress: Callable[[int], None] | None = None) -> None:
-        """Fail many pods at once (a burst), from several threads."""
-        done = 0
+                 progress: list[int] | None = None) -> None:
+        """Fail many pods at once (a burst), from several threads; ``progress[0]`` counts."""
+        lock = threading.Lock()
 
         def one(agent: Agent) -> None:
-            nonlocal done
             self.fail(agent)
-            done += 1
             if progress is not None:
-                progress(done)
+                with lock:
+                    progress[0] += 1
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(one, agents))
@@ -153,6 +153,18 @@ class Rig:
         while not set(self.expected) <= set(self.reader.reasons_by_job()):
             if time.monotonic() > deadline:
                 missing = sorted(set(self.expected) - set(self.reader.reasons_by_job()))
+                raise AssertionError(
+                    f"{len(missing)} of {len(self.expected)} zombies never reported "
+                    f"after {timeout}s: {missing[:10]}")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    async def wait_distinct(self, *, timeout: float) -> float:
+        """Like ``wait_all``, counting failures distinct by requestID; seconds waited."""
+        started = time.monotonic()
+        while not set(self.expected) <= set(tally(self.reader).by_job):
+            if time.monotonic() - started > timeout:
+                missing = sorted(set(self.expected) - set(tally(self.reader).by_job))
                 raise AssertionError(
                     f"{len(missing)} of {len(self.expected)} zombies never reported "
                     f"after {timeout}s: {missing[:10]}")

@@ -1,0 +1,86 @@
+"""Memory per cached pod: our ``PodView`` vs the client's ``V1Pod``, with tracemalloc.
+
+The JSON bytes are built before tracing starts, so only what decoding keeps alive is
+counted: the view with its strings, datetime and container views. Two figures for us:
+the views alone (kept in a list) and the views inside a real ``ClusterStateCache``
+(filled with ``apply_pod``, so its three indexes are included: by uid, by Job, by task).
+Each pod belongs to its own Job, the worst case for the per-Job index buckets.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import tracemalloc
+from collections.abc import Callable
+
+from benchmarks.common import Row
+from benchmarks.decode import client_deserializer
+from benchmarks.podjson import pod_json
+from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
+from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
+from zombiewatch.adapters.kubernetes.translation import POD
+from zombiewatch.domain.views import PodView
+
+NAME = "memory"
+VIEWS = 10_000
+V1PODS = 1_000
+
+
+def _traced(build: Callable[[], object]) -> int:
+    """Bytes still allocated after ``build()``, with its result kept alive."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del kept
+    return after - before
+
+
+def run(*, quick: bool) -> list[Row]:
+    views = VIEWS // 4 if quick else VIEWS
+    v1pods = V1PODS // 4 if quick else V1PODS
+    bodies = [pod_json(i) for i in range(views)]
+    texts = [b.decode() for b in bodies[:v1pods]]
+    deserialize = client_deserializer()
+    deserialize(texts[0])  # import the models before tracing
+
+    def decode_views() -> list[PodView]:
+        out: list[PodView] = []
+        for body in bodies:
+            view = POD.decode(body)
+            assert isinstance(view, PodView)
+            out.append(view)
+        return out
+
+    def fill_cache() -> ClusterStateCache:
+        cache = ClusterStateCache()
+        for body in bodies:
+            view = POD.decode(body)
+            assert isinstance(view, PodView)
+            cache.apply_pod(WatchEvent(Change.ADDED, view, None, synthetic=True))
+        return cache
+
+    def decode_v1pods() -> list[object]:
+        return [deserialize(text) for text in texts]
+
+    list_overhead = sys.getsizeof([None] * views)
+    per_view = (_traced(decode_views) - list_overhead) / views
+    per_cached = _traced(fill_cache) / views
+    per_v1pod = (_traced(decode_v1pods) - sys.getsizeof([None] * v1pods)) / v1pods
+    return [
+        Row(NAME, "per pod view (PodView with its strings, datetime, containers)", per_view,
+            "bytes", 1024, "<=", f"tracemalloc over {views:,} distinct views"),
+        Row(NAME, "per cached pod (view + ClusterStateCache indexes)", per_cached, "bytes",
+            1024, "<=", f"tracemalloc over {views:,} distinct pods applied to the cache, "
+            "one Job each"),
+        Row(NAME, "per V1Pod (kubernetes client model)", per_v1pod, "bytes",
+            detail=f"tracemalloc over {v1pods:,} distinct pods, same JSON"),
+        Row(NAME, "V1Pod / cached pod view", per_v1pod / per_cached, "x",
+            detail="memory of the client's V1Pod over ours (view + indexes)"),
+    ]
