@@ -13,6 +13,7 @@ count and log. Nothing here raises on input bytes or JSON-like objects.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,6 +223,28 @@ def _task_id(meta: _ObjectMeta) -> str | None:
     return task_id or None
 
 
+_ContainerKey = tuple[str, str | None, int | None, bool]
+_CONTAINER_VIEWS: dict[_ContainerKey, ContainerView] = {}
+"""Shared ``ContainerView``s. Views are immutable and the states of agent containers
+repeat endlessly (``agent`` running, ``agent`` waiting with ``ImagePullBackOff``...),
+so one object serves every pod in that state: no constructor call on the hot path
+and no per-pod copy in the cache."""
+_CONTAINER_VIEWS_MAX = 4096
+"""Bound on the shared views (exit codes and names are open-ended): cleared when full."""
+
+
+def _container_view(key: _ContainerKey) -> ContainerView:
+    view = _CONTAINER_VIEWS.get(key)
+    if view is None:
+        if len(_CONTAINER_VIEWS) >= _CONTAINER_VIEWS_MAX:
+            _CONTAINER_VIEWS.clear()
+        name, waiting, exit_code, running = key
+        view = _CONTAINER_VIEWS[key] = ContainerView(
+            name=name, waiting_reason=waiting, terminated_exit_code=exit_code, running=running
+        )
+    return view
+
+
 def _containers(statuses: list[_ContainerStatus] | None) -> tuple[ContainerView, ...] | str:
     if not statuses:
         return ()
@@ -231,17 +254,15 @@ def _containers(statuses: list[_ContainerStatus] | None) -> tuple[ContainerView,
             return "container status without a name"
         state = status.state
         if state is None:
-            out.append(ContainerView(name=status.name))
+            out.append(_container_view((status.name, None, None, False)))
             continue
         out.append(
-            ContainerView(
-                name=status.name,
-                waiting_reason=state.waiting.reason if state.waiting is not None else None,
-                terminated_exit_code=(
-                    state.terminated.exit_code if state.terminated is not None else None
-                ),
-                running=state.running is not None,
-            )
+            _container_view((
+                status.name,
+                state.waiting.reason if state.waiting is not None else None,
+                state.terminated.exit_code if state.terminated is not None else None,
+                state.running is not None,
+            ))
         )
     return tuple(out)
 
@@ -288,7 +309,7 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
     if isinstance(regular, str):
         return Skipped("Pod", namespace, name, regular)
     return PodView(
-        namespace=namespace,
+        namespace=sys.intern(namespace),
         name=name,
         uid=meta.uid or "",
         task_id=task_id,
