@@ -172,6 +172,13 @@ class Reporter:
             log_event(log, logging.DEBUG, "zombie_dedupe", job=name, layer="annotation")
             self._dedupe.record(name, now=now)
             return None
+        if job is None and not self._book.is_registered(name):
+            # In-flight work is a labelled Job or a host registration (SPEC §6). A pod
+            # whose owner Job is unknown is either early (the Job informer has not
+            # listed yet: the sweeper judges it once synced) or orphaned (nothing to
+            # annotate, so nothing would stop it being reported after every restart).
+            log_event(log, logging.DEBUG, "detection_skipped", job=name, why="job unknown")
+            return None
         if not self._leader.is_leader():
             return None
         try:

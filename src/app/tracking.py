@@ -55,6 +55,9 @@ class InFlightBook:
             return False
         return started_at is None or started_at <= result_at
 
+    def is_registered(self, job_name: str) -> bool:
+        return job_name in self._registrations
+
     def forget(self, job_name: str) -> None:
         """The Job was reported or completed: drop its host registration."""
         self._registrations.pop(job_name, None)

@@ -322,3 +322,23 @@ def _without_minimums(node: Any) -> Any:
     if isinstance(node, list):
         return [_without_minimums(v) for v in node]
     return node
+
+
+async def test_a_pod_whose_owner_job_does_not_exist_is_never_reported(scene: Scene) -> None:
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "orphan-1", "labels": kubelet.agent_labels(str(uuid.uuid4()), "claude"),
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "ghost-job",
+                             "uid": str(uuid.uuid4()), "controller": True}]},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "agent", "image": "x"}]}}
+    pod = scene.core.create_namespaced_pod(scene.namespace, client.V1Pod.model_validate(body))
+    kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
+    _, real, _, real_pod = scene.job()
+    kubelet.set_waiting(scene.core, scene.namespace, real_pod, "ImagePullBackOff")
+
+    for _ in range(2):  # a restart must not change the answer
+        async with running(scene.settings) as runtime:
+            await scene.reader.wait_for_failures(1)
+            await runtime.sweep_now()
+            await scene.reader.quiet(1.0)
+
+    assert scene.reader.reasons_by_job() == {real: ["image_pull_backoff"]}

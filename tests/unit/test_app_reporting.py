@@ -231,3 +231,24 @@ async def test_the_reporter_loop_drains_what_is_submitted_while_it_runs() -> Non
         await loop_task
 
     assert world.publisher.reported_jobs() == ["job-a"]
+
+
+async def test_a_pod_whose_job_is_unknown_is_not_reported() -> None:
+    world = World()
+    orphan = pod_view(job_view("ghost-job"), waiting="ImagePullBackOff")
+
+    world.detection.on_pod(orphan)
+    await world.settle()
+
+    assert world.publisher.published == []
+
+
+async def test_a_job_the_host_registered_is_reported_even_before_the_informer_knows_it() -> None:
+    world = World()
+    world.book.register(task_id="t-1", job_name="job-new", assignee="claude",
+                        started_at=world.clock.now())
+
+    world.detect("job-new")
+    await world.settle()
+
+    assert world.publisher.reported_jobs() == ["job-new"]
