@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from returns.result import Failure, Result, Success
 
 from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import (
     AnnotateError,
     AnnotateErrorKind,
@@ -130,3 +131,20 @@ class FakeLeader:
 
     def is_leader(self) -> bool:
         return self.leading
+
+
+@dataclass
+class ScriptedHistory:
+    """The topic's memory of failures: answers from a list, or fails as told."""
+
+    failures: list[ReportedFailure] = field(default_factory=list)
+    error: PublishError | None = None
+    calls: list[datetime] = field(default_factory=list)
+
+    async def reported_since(
+        self, since: datetime
+    ) -> Result[Sequence[ReportedFailure], PublishError]:
+        self.calls.append(since)
+        if self.error is not None:
+            return Failure(self.error)
+        return Success([f for f in self.failures if f.at >= since])

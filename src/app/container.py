@@ -19,6 +19,7 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import open_publisher
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
@@ -197,10 +198,11 @@ class Container(containers.DeclarativeContainer):
         lead_or_follow, settings, api_client, metrics)
     annotator = providers.Singleton(KubernetesJobAnnotator, api_client)
 
+    history = providers.Singleton(KafkaFailureHistory, kafka_settings)
     reporter = providers.Singleton(
         Reporter, publisher=publisher, annotator=annotator, cache=cache, leader=leader,
         clock=clock, dedupe=dedupe, book=book, metrics=metrics,
-        namespace=settings.provided.namespace,
+        namespace=settings.provided.namespace, history=history,
     )
     detection = providers.Singleton(
         DetectionService, cache=cache, reporter=reporter, book=book, clock=clock, grace=grace,

@@ -31,6 +31,7 @@ from zombiewatch.domain.ports import (
     Clock,
     ClusterCache,
     CommandPublisher,
+    FailureHistory,
     JobAnnotator,
     LeaderStatus,
     PublishErrorKind,
@@ -76,6 +77,7 @@ class Reporter:
         book: InFlightBook,
         metrics: Metrics,
         namespace: str,
+        history: FailureHistory | None = None,
         max_batch: int = 500,
         annotate_concurrency: int = 16,
     ) -> None:
@@ -88,6 +90,8 @@ class Reporter:
         self._book = book
         self._metrics = metrics
         self._namespace = namespace
+        self._history = history
+        self._history_recalled = False
         self._max_batch = max_batch
         self._annotate_slots = asyncio.Semaphore(annotate_concurrency)
         self._pending: dict[str, Detection] = {}
@@ -121,6 +125,20 @@ class Reporter:
             self._wakeup.clear()
             await self.flush()
 
+    def start_term(self) -> None:
+        """This instance just became leader: recall the topic before the next publish.
+
+        Failures committed by a crashed predecessor (or by this process before a
+        restart) whose annotation never landed are on the topic only.
+        """
+        self._history_recalled = False
+
+    async def recall_history(self) -> bool:
+        """Recall the topic now, ahead of the first publish of the term (if not done yet)."""
+        if self._history_recalled:
+            return True
+        return await self._recall_history(self._clock.now())
+
     def stop(self) -> None:
         """Let :meth:`run` return after the batch in progress; nothing new is started."""
         self._stopping = True
@@ -148,6 +166,12 @@ class Reporter:
                 reports.append((detection, report))
         if not reports:
             return
+        if not self._history_recalled:
+            if not await self._recall_history(now):
+                return  # Kafka unreachable: publishing would fail too; the sweeper retries
+            reports = [(d, r) for d, r in reports if not self._dedupe.seen(r.job_name, now=now)]
+            if not reports:
+                return
         result = await self._publisher.publish_failures([r for _, r in reports])
         match result:
             case Success(_):
@@ -159,6 +183,39 @@ class Reporter:
                 level = logging.ERROR if error.kind is PublishErrorKind.FENCED else logging.WARNING
                 log_event(log, level, "publish_failed", kind=error.kind.value,
                           failures=len(reports), error=error.message)
+
+    async def _recall_history(self, now: datetime) -> bool:
+        """Learn the failures already on the topic; False when Kafka cannot be read now."""
+        if self._history is None:
+            self._history_recalled = True
+            return True
+        result = await self._history.reported_since(now - self._dedupe.ttl)
+        match result:
+            case Success(failures):
+                repaired = 0
+                for failure in failures:
+                    self._dedupe.record(failure.job_name, now=now)
+                    job = self._cache.job(failure.job_name)
+                    if job is not None and not job.reported:
+                        repaired += 1
+                        self._unannotated[failure.job_name] = _Unannotated(
+                            failure.reason, failure.at)
+                        self._start_annotation(failure.job_name)
+                log_event(log, logging.INFO, "history_recalled", failures=len(failures),
+                          unannotated=repaired)
+                self._history_recalled = True
+                return True
+            case Failure(error) if error.kind is PublishErrorKind.UNAVAILABLE:
+                log_event(log, logging.WARNING, "history_unavailable", error=error.message)
+                return False
+            case Failure(error):
+                # Not readable for good (e.g. no read ACL): carry on at-least-once; the
+                # deterministic request ids still let consumers drop a re-publish.
+                log_event(log, logging.WARNING, "history_refused", kind=error.kind.value,
+                          error=error.message)
+                self._history_recalled = True
+                return True
+        return False
 
     def _admit(self, detection: Detection, *, now: datetime) -> FailureReport | None:
         name = detection.job_name

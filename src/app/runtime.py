@@ -108,10 +108,14 @@ class Runtime:
             was_leading = leading
             publisher = self.publisher
             if became_leader:
+                if self.reporter is not None:
+                    self.reporter.start_term()
                 if self.sweeper is not None:
                     self.sweeper.request_sweep()
                 if isinstance(publisher, KafkaCommandPublisher):
                     await publisher.start()  # a fresh term: take the transactional id
+                if self.reporter is not None:
+                    await self.reporter.recall_history()  # before the first publish needs it
             elif leading and isinstance(publisher, KafkaCommandPublisher) and not (
                 publisher.started or publisher.fenced
             ):

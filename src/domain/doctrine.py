@@ -16,7 +16,8 @@ would end the markdown bullet and could inject a heading.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from zombiewatch.domain.commands import (
@@ -161,3 +162,46 @@ def spawn_notification(*, task_id: str, job_name: str, started_at: datetime) -> 
             JOB_STARTED_AT: _timestamp(started_at),
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedFailure:
+    """A zombie failure as read back from its ``## Failure`` section."""
+
+    job_name: str
+    reason: ZombieReason
+    at: datetime
+
+
+_SECTION_PREFIX: Final = f"{FAILURE_HEADING}\n\n- **Timestamp:** "
+
+
+def parse_failure_section(section: str) -> ReportedFailure | None:
+    """The inverse of :func:`failure_section`; None for anything it did not produce.
+
+    Used to recognise failures already committed on the topic (by this
+    instance before a crash, or by a previous leader), so they are not
+    published twice.
+    """
+    if not section.startswith(_SECTION_PREFIX):
+        return None
+    lines = section[len(FAILURE_HEADING) + 2 :].split("\n")
+    if len(lines) != 4 or lines[3] != "":
+        return None
+    stamp, job, reason = (
+        _bullet(lines[0], "Timestamp"), _bullet(lines[1], "Job"), _bullet(lines[2], "Reason"))
+    if stamp is None or job is None or reason is None:
+        return None
+    try:
+        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        parsed_reason = ZombieReason(reason)
+    except ValueError:
+        return None
+    if parsed_reason is ZombieReason.TYPE_MISMATCH or dns1123_label_problem(job) is not None:
+        return None
+    return ReportedFailure(job_name=job, reason=parsed_reason, at=at)
+
+
+def _bullet(line: str, name: str) -> str | None:
+    prefix = f"- **{name}:** "
+    return line[len(prefix) :] if line.startswith(prefix) else None

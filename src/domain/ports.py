@@ -16,6 +16,7 @@ from typing import Protocol
 from returns.result import Result
 
 from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
@@ -64,6 +65,14 @@ class CommandPublisher(Protocol):
 
     async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
         """Publish helper commands of the host's dispatch path (random request ids)."""
+        ...
+
+
+class FailureHistory(Protocol):
+    async def reported_since(
+        self, since: datetime
+    ) -> Result[Sequence[ReportedFailure], PublishError]:
+        """Zombie failures committed on the topic since ``since`` (by any instance)."""
         ...
 
 

@@ -342,3 +342,37 @@ async def test_a_pod_whose_owner_job_does_not_exist_is_never_reported(scene: Sce
             await scene.reader.quiet(1.0)
 
     assert scene.reader.reasons_by_job() == {real: ["image_pull_backoff"]}
+
+
+async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_published_again(
+    scene: Scene,
+) -> None:
+    from zombiewatch.adapters.clock import SystemClock  # noqa: PLC0415
+    from zombiewatch.adapters.kafka.publishing import open_publisher  # noqa: PLC0415
+    from zombiewatch.app.container import kafka_publisher_settings  # noqa: PLC0415
+    from zombiewatch.domain.doctrine import zombie_failure  # noqa: PLC0415
+    from zombiewatch.domain.reasons import ZombieReason  # noqa: PLC0415
+
+    crashed: list[str] = []
+    for _ in range(3):
+        task_id, name, _, pod = scene.job()
+        kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
+        crashed.append(name)
+        failure = zombie_failure(task_id=task_id, job_name=name,
+                                 reason=ZombieReason.IMAGE_PULL_BACKOFF, at=datetime.now(UTC))
+        async with open_publisher(kafka_publisher_settings(scene.settings),
+                                  clock=SystemClock()) as predecessor:
+            assert (await predecessor.publish_failures([failure])).unwrap() is None
+    _, fresh, _, fresh_pod = scene.job()
+    kubelet.set_evicted(scene.core, scene.namespace, fresh_pod)
+    await scene.reader.wait_for_failures(3)
+
+    async with running(scene.settings) as runtime:
+        await scene.reader.wait_for_failures(4)
+        for name in crashed:
+            await scene.wait_annotated(name, "image_pull_backoff")
+        await runtime.sweep_now()
+        await scene.reader.quiet(1.5)
+
+    assert scene.reader.reasons_by_job() == {
+        **{name: ["image_pull_backoff"] for name in crashed}, fresh: ["pod_evicted"]}

@@ -7,7 +7,14 @@ from pathlib import Path
 from dependency_injector import providers
 
 from tests.builders import job_view, pod_view
-from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from tests.fakes import (
+    FakeCache,
+    FakeClock,
+    FakeLeader,
+    RecordingAnnotator,
+    RecordingPublisher,
+    ScriptedHistory,
+)
 from zombiewatch.app.container import Container, kafka_publisher_settings
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, parse_settings
@@ -42,6 +49,7 @@ def faked_container() -> tuple[Container, FakeCache, RecordingPublisher, Recordi
     container.leader.override(providers.Object(FakeLeader()))
     container.annotator.override(providers.Object(annotator))
     container.informers.override(providers.Object(FakeInformers()))
+    container.history.override(providers.Object(ScriptedHistory()))
     return container, cache, publisher, annotator
 
 

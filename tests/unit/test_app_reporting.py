@@ -9,7 +9,14 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from tests.fakes import (
+    FakeCache,
+    FakeClock,
+    FakeLeader,
+    RecordingAnnotator,
+    RecordingPublisher,
+    ScriptedHistory,
+)
 from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.metrics import Metrics
@@ -17,6 +24,8 @@ from zombiewatch.app.reporting import Detection, Reporter
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.doctrine import ReportedFailure
+from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import PodPhase
 
@@ -36,6 +45,7 @@ class World:
         self.book = InFlightBook()
         self.metrics = Metrics()
         self.attention = AttentionIndex(grace=timedelta(seconds=120))
+        self.history = ScriptedHistory()
         self.reporter = Reporter(
             publisher=self.publisher,
             annotator=self.annotator,
@@ -46,6 +56,7 @@ class World:
             book=self.book,
             metrics=self.metrics,
             namespace="agents",
+            history=self.history,
         )
         self.detection = DetectionService(
             cache=self.cache,
@@ -252,3 +263,64 @@ async def test_a_job_the_host_registered_is_reported_even_before_the_informer_kn
     await world.settle()
 
     assert world.publisher.reported_jobs() == ["job-new"]
+
+
+async def test_failures_already_on_the_topic_are_not_published_again_and_get_annotated() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a", task_id="t-a"))
+    world.cache.put_job(job_view("job-b", task_id="t-b"))
+    world.history.failures.append(ReportedFailure(
+        job_name="job-a", reason=ZombieReason.POD_EVICTED,
+        at=world.clock.now() - timedelta(minutes=5)))
+
+    world.detect("job-a", task_id="t-a")
+    world.detect("job-b", task_id="t-b")
+    await world.settle()
+
+    assert world.publisher.reported_jobs() == ["job-b"]
+    assert sorted(world.annotator.annotated) == [
+        ("job-a", ZombieReason.POD_EVICTED), ("job-b", ZombieReason.IMAGE_PULL_BACKOFF)]
+    assert world.history.calls == [world.clock.now() - world.dedupe.ttl]
+
+
+async def test_the_topic_is_recalled_once_per_leadership_term() -> None:
+    world = World()
+    for name in ("job-a", "job-b", "job-c"):
+        world.cache.put_job(job_view(name))
+
+    world.detect("job-a")
+    await world.settle()
+    world.detect("job-b")
+    await world.settle()
+    world.reporter.start_term()
+    world.detect("job-c")
+    await world.settle()
+
+    assert len(world.history.calls) == 2
+    assert world.publisher.reported_jobs() == ["job-a", "job-b", "job-c"]
+
+
+async def test_nothing_is_published_while_the_topic_cannot_be_recalled() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+    world.history.error = PublishError(PublishErrorKind.UNAVAILABLE, "broker down")
+
+    world.detect("job-a")
+    await world.settle()
+    assert world.publisher.published == []
+
+    world.history.error = None
+    world.detect("job-a")
+    await world.settle()
+    assert world.publisher.reported_jobs() == ["job-a"]
+
+
+async def test_a_topic_we_may_not_read_does_not_stop_publishing() -> None:
+    world = World()
+    world.cache.put_job(job_view("job-a"))
+    world.history.error = PublishError(PublishErrorKind.REJECTED, "TopicAuthorizationFailed")
+
+    world.detect("job-a")
+    await world.settle()
+
+    assert world.publisher.reported_jobs() == ["job-a"]

@@ -17,8 +17,10 @@ from zombiewatch.domain.commands import (
 )
 from zombiewatch.domain.doctrine import (
     DoctrineError,
+    ReportedFailure,
     failure_section,
     increment_trigger_count,
+    parse_failure_section,
     spawn_notification,
     type_mismatch_failure,
     zombie_failure,
@@ -216,3 +218,33 @@ def test_spawn_notification_names_the_job_and_its_start() -> None:
         },
     )
     assert command.body is None
+
+
+@given(
+    job_name=st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?\Z"),
+    reason=st.sampled_from([r for r in ZombieReason if r is not ZombieReason.TYPE_MISMATCH]),
+    seconds=st.integers(min_value=0, max_value=2_000_000_000),
+)
+def test_a_failure_section_parses_back_to_its_job_reason_and_time(
+    job_name: str, reason: ZombieReason, seconds: int
+) -> None:
+    at = datetime.fromtimestamp(seconds, UTC)
+
+    parsed = parse_failure_section(failure_section(at=at, job_name=job_name, reason=reason))
+
+    assert parsed == ReportedFailure(job_name=job_name, reason=reason, at=at)
+
+
+@pytest.mark.parametrize("section", [
+    "",
+    "## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n- **Job:** j\n",
+    "## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n- **Assignee:** claude\n"
+    "- **Reason:** type_mismatch\n- **Detail:** no\n",
+    "## Failure\n\n- **Timestamp:** yesterday\n- **Job:** j\n- **Reason:** pod_evicted\n",
+    "## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n- **Job:** j\n- **Reason:** bored\n",
+    "## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n- **Job:** Bad_Name\n"
+    "- **Reason:** pod_evicted\n",
+    "## Trigger Cap Escalation\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n",
+])
+def test_sections_we_did_not_write_do_not_parse(section: str) -> None:
+    assert parse_failure_section(section) is None

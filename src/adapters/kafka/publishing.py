@@ -134,13 +134,21 @@ def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer
 
     Must be called inside the running event loop (aiokafka binds to it).
     """
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
+    options = {
+        **connection_options(settings),
         "acks": "all",
         "enable_idempotence": True,
         "transactional_id": settings.transactional_id,
         "transaction_timeout_ms": settings.transaction_timeout_ms,
+    }
+    return AiokafkaTransactionalProducer(AIOKafkaProducer(**options))
+
+
+def connection_options(settings: KafkaPublisherSettings) -> dict[str, Any]:
+    """How any aiokafka client of ours reaches the brokers: servers, timeouts, TLS, SASL."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
         "request_timeout_ms": settings.request_timeout_ms,
         "security_protocol": settings.security_protocol,
     }
@@ -150,7 +158,7 @@ def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer
         options["sasl_mechanism"] = settings.sasl.mechanism.value
         options["sasl_plain_username"] = settings.sasl.username
         options["sasl_plain_password"] = settings.sasl.password
-    return AiokafkaTransactionalProducer(AIOKafkaProducer(**options))
+    return options
 
 
 _UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError, KafkaUnavailableError)
@@ -167,7 +175,7 @@ def translate_error(exc: BaseException) -> PublishError:
     return PublishError(PublishErrorKind.UNAVAILABLE, message)
 
 
-_EXPECTED = (KafkaError, IllegalOperation, TimeoutError, OSError)
+EXPECTED_ERRORS = (KafkaError, IllegalOperation, TimeoutError, OSError)
 """What the Kafka client raises for conditions outside our control."""
 
 
@@ -216,7 +224,7 @@ class KafkaCommandPublisher:
             try:
                 async with asyncio.timeout(self._settings.publish_timeout):
                     await self._ensure_producer()
-            except _EXPECTED as exc:
+            except EXPECTED_ERRORS as exc:
                 return Failure(translate_error(exc))
             return Success(None)
 
@@ -291,7 +299,7 @@ class KafkaCommandPublisher:
                 # publish the failure twice, so the commit gets its own, longer bound.
                 async with asyncio.timeout(self._settings.commit_timeout):
                     await producer.commit_transaction()
-            except _EXPECTED as exc:
+            except EXPECTED_ERRORS as exc:
                 error = translate_error(exc)
                 log.warning(
                     "event=publish_failed kind=%s records=%d error=%s",
@@ -395,7 +403,7 @@ class KafkaCommandPublisher:
         try:
             async with asyncio.timeout(self._settings.cleanup_timeout):
                 await closing
-        except _EXPECTED as exc:
+        except EXPECTED_ERRORS as exc:
             log.warning("event=producer_%s_failed error=%s: %s", what, type(exc).__name__, exc)
 
 
