@@ -102,9 +102,7 @@ def _reap_stale_runs() -> None:
             with contextlib.suppress(Exception):
                 stack.down_env_file(run_dir / "services.env")
             if run_dir.exists() and not (run_dir / "services.env").exists():
-                import shutil  # noqa: PLC0415
-
-                shutil.rmtree(run_dir, ignore_errors=True)
+                paths.remove_run_dir(run_dir)
 
 
 def _install_signal_handlers() -> None:

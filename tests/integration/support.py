@@ -92,7 +92,11 @@ class CommittedReader:
         self._consumer = AIOKafkaConsumer(
             self.topic, bootstrap_servers=self.bootstrap, isolation_level="read_committed",
             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-            retry_backoff_ms=200, metadata_max_age_ms=2000)
+            retry_backoff_ms=200, metadata_max_age_ms=2000,
+            # A read_committed fetch parked at the broker is not woken when the commit
+            # marker lands, only by new data or this timeout: keep it short so the
+            # reader sees a commit within milliseconds (it measures latencies).
+            fetch_max_wait_ms=20)
         await self._consumer.start()
         self._task = asyncio.create_task(self._pump())
         return self

@@ -19,10 +19,10 @@ ADMIN_USER = "zombiewatch-admin"
 
 
 def etcd_proc(run_dir: Path, client_port: int, peer_port: int) -> Proc:
-    """Single-member etcd on loopback; its data dir lives in the run dir."""
+    """Single-member etcd on loopback; its data on tmpfs if possible (``paths.etcd_data_dir``)."""
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
-    argv = [etcd, "--name=zw", f"--data-dir={run_dir / 'etcd'}",
+    argv = [etcd, "--name=zw", f"--data-dir={paths.etcd_data_dir(run_dir)}",
             f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
             f"--initial-cluster=zw={peer}", "--initial-cluster-state=new",

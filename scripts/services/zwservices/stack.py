@@ -165,7 +165,7 @@ def up(run_dir: Path, *, owner: str = "cli") -> Stack:
 
 def _up_once(run_dir: Path, owner: str, choice: fetch_kafka.KafkaChoice) -> Stack:
     """One attempt: fresh run dir (0700: it holds the admin token), start, wait."""
-    shutil.rmtree(run_dir, ignore_errors=True)
+    paths.remove_run_dir(run_dir)
     run_dir.mkdir(parents=True, mode=0o700)
     stack = _new_stack(run_dir, owner, choice)
     try:
@@ -193,11 +193,12 @@ def down(stack: Stack, *, keep_logs: bool = False) -> None:
         except ServiceError as exc:
             errors.append(str(exc))
     if keep_logs and stack.run_dir.is_dir():
+        shutil.rmtree(paths.etcd_data_dir(stack.run_dir), ignore_errors=True)
         for child in stack.run_dir.iterdir():
             if child.name != "logs":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     else:
-        shutil.rmtree(stack.run_dir, ignore_errors=True)
+        paths.remove_run_dir(stack.run_dir)
     if errors:
         raise ServiceError("; ".join(errors))
 
