@@ -7,17 +7,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from returns.result import Failure, Success
 
 from tests.harness import kubelet
 from tests.harness.services import Services
+from tests.integration.support import apply_config_crd
 from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.client import ApiClient, api_client_factory
@@ -36,7 +35,6 @@ from zombiewatch.domain.views import AgentConfigView, PodPhase, PodView
 
 pytestmark = pytest.mark.integration
 
-CRD_FILE = Path(__file__).resolve().parents[2] / "deploy" / "crd-config.yaml"
 WAIT = 30.0
 """Upper bound of every wait on the API server in these tests."""
 
@@ -77,23 +75,7 @@ def batch(api_client: Any) -> Any:
 @pytest.fixture
 def config_crd(api_client: Any) -> None:
     """deploy/crd-config.yaml applied (cluster-wide, kept) and Established."""
-    ext = client.ApiextensionsV1Api(api_client)
-    body = yaml.safe_load(CRD_FILE.read_text())
-    try:
-        ext.create_custom_resource_definition(
-            client.V1CustomResourceDefinition.model_validate(body)
-        )
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    deadline = time.monotonic() + WAIT
-    while True:
-        crd = ext.read_custom_resource_definition("configs.agent.benjamin-borbe.de")
-        conditions = (crd.status.conditions if crd.status else None) or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            break
-        assert time.monotonic() < deadline, "CRD not established"
-        time.sleep(0.1)
+    apply_config_crd(api_client)
 
 
 class Recorder:
