@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from zombiewatch.app.daemon import build_container
@@ -56,10 +55,6 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.stop()
-
-
-def with_identity(settings: Settings, identity: str) -> Settings:
-    return replace(settings, leader=replace(settings.leader, identity=identity))
 
 
 class DaemonProcess:

@@ -53,11 +53,6 @@ def api_client_factory(kubeconfig: str | None) -> ApiClientFactory:
     return make
 
 
-def build_api_client(kubeconfig: str | None) -> ApiClient:
-    """One ``ApiClient`` (for the elector and the annotator)."""
-    return api_client_factory(kubeconfig)()
-
-
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
     """Re-raise the client's and urllib3's exceptions as our own hierarchy."""
