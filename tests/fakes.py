@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -148,3 +148,33 @@ class ScriptedHistory:
         if self.error is not None:
             return Failure(self.error)
         return Success([f for f in self.failures if f.at >= since])
+
+
+@dataclass
+class ManualTimer:
+    delay: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass
+class ManualScheduler:
+    """Records timers instead of arming them; the test fires them when it wants."""
+
+    timers: list[ManualTimer] = field(default_factory=list)
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> ManualTimer:
+        timer = ManualTimer(delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def pending(self) -> list[ManualTimer]:
+        return [t for t in self.timers if not t.cancelled]
+
+    def fire_all(self) -> None:
+        for timer in self.pending():
+            timer.cancelled = True
+            timer.callback()

@@ -3,12 +3,20 @@
 Runs on the event loop for every event the informers deliver, so it does
 only in-memory work: classify, check dedupe, queue. Publishing happens in
 the reporter's own task, in batches.
+
+A pod in a time-dependent state (unschedulable, container config error) that
+is still inside the grace window produces no further event when the window
+ends; a timer re-judges it at that moment, so it is reported right after the
+grace window rather than at the next sweep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.reporting import Detection, Reporter
@@ -16,6 +24,21 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Verdict, classify_job, classify_pod
 from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.views import JobView, PodView
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+Scheduler = Callable[[float, Callable[[], None]], Timer]
+"""``(delay seconds, callback) -> timer``: ``loop.call_later`` in production."""
+
+GRACE_TIMER_SLACK_SECONDS = 0.05
+"""Fire just after the window ends, so the re-judgement is past it on any clock."""
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> Timer:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class DetectionService:
@@ -30,8 +53,11 @@ class DetectionService:
         clock: Clock,
         grace: timedelta,
         attention: AttentionIndex,
+        schedule: Scheduler = _call_later,
     ) -> None:
         self._cache = cache
+        self._schedule = schedule
+        self._grace_timers: dict[str, Timer] = {}
         self._attention = attention
         self._reporter = reporter
         self._book = book
@@ -49,6 +75,7 @@ class DetectionService:
         self._refresh_attention(pod.job_name)
         verdict = classify_pod(pod, now=now, grace=self._grace)
         if verdict is None:
+            self._maybe_wait_for_grace(pod, now=now)
             return
         job = self._cache.job(pod.job_name)
         if job is not None and (job.complete or job.reported):
@@ -61,7 +88,32 @@ class DetectionService:
 
     def on_pod_deleted(self, pod: PodView) -> None:
         """A pod is gone: its Job may no longer need attention."""
+        timer = self._grace_timers.pop(pod.uid, None)
+        if timer is not None:
+            timer.cancel()
         self._refresh_attention(pod.job_name)
+
+    def close(self) -> None:
+        """Cancel the pending grace timers (shutdown)."""
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        self._grace_timers.clear()
+
+    def _maybe_wait_for_grace(self, pod: PodView, *, now: datetime) -> None:
+        """Re-judge a pod that only lacks age once its grace window has passed."""
+        if pod.uid in self._grace_timers or not self._attention.pod_needs_attention(pod):
+            return
+        delay = (pod.created_at + self._grace - now).total_seconds()
+        if delay > 0:
+            self._grace_timers[pod.uid] = self._schedule(
+                delay + GRACE_TIMER_SLACK_SECONDS,
+                lambda: self._grace_elapsed(pod.uid, pod.job_name))
+
+    def _grace_elapsed(self, uid: str, job_name: str) -> None:
+        self._grace_timers.pop(uid, None)
+        for current in self._cache.pods_of_job(job_name):
+            if current.uid == uid:
+                self.on_pod(current, changed=False)
 
     def on_job(self, job: JobView) -> None:
         """A Job was added or modified: Failed -> report; Complete -> forget."""

@@ -155,6 +155,8 @@ class Runtime:
         c = self.container
         if self.informers is not None:
             await _shutdown(c.informers)
+        if self.detection is not None:
+            self.detection.close()
         if self.reporter is not None:
             self.reporter.stop()
         for task in self._tasks:

@@ -13,6 +13,7 @@ from tests.fakes import (
     FakeCache,
     FakeClock,
     FakeLeader,
+    ManualScheduler,
     RecordingAnnotator,
     RecordingPublisher,
     ScriptedHistory,
@@ -46,6 +47,7 @@ class World:
         self.metrics = Metrics()
         self.attention = AttentionIndex(grace=timedelta(seconds=120))
         self.history = ScriptedHistory()
+        self.scheduler = ManualScheduler()
         self.reporter = Reporter(
             publisher=self.publisher,
             annotator=self.annotator,
@@ -63,7 +65,8 @@ class World:
             reporter=self.reporter,
             book=self.book,
             clock=self.clock,
-            grace=timedelta(seconds=120), attention=self.attention)
+            grace=timedelta(seconds=120), attention=self.attention,
+            schedule=self.scheduler)
 
     def detect(self, job_name: str, task_id: str = "t-1") -> None:
         self.reporter.submit(
@@ -324,3 +327,38 @@ async def test_a_topic_we_may_not_read_does_not_stop_publishing() -> None:
     await world.settle()
 
     assert world.publisher.reported_jobs() == ["job-a"]
+
+
+async def test_a_pod_unschedulable_inside_the_grace_window_is_judged_again_when_it_ends() -> None:
+    world = World()
+    job = job_view()
+    world.cache.put_job(job)
+    pod = pod_view(job, scheduled=False)
+    world.cache.put_pod(pod)
+    world.clock.advance(30)
+
+    world.detection.on_pod(pod)
+    await world.settle()
+    assert world.publisher.published == []
+    assert [round(t.delay, 2) for t in world.scheduler.pending()] == [90.05]
+
+    world.clock.advance(91)
+    world.scheduler.fire_all()
+    await world.settle()
+
+    assert [f.reason for f in world.publisher.published] == [ZombieReason.POD_NOT_SCHEDULED]
+
+
+async def test_a_deleted_pod_cancels_its_grace_timer() -> None:
+    world = World()
+    job = job_view()
+    world.cache.put_job(job)
+    pod = pod_view(job, waiting="CreateContainerConfigError")
+    world.cache.put_pod(pod)
+
+    world.detection.on_pod(pod)
+    world.detection.on_pod(pod)
+    world.detection.on_pod_deleted(pod)
+
+    assert len(world.scheduler.timers) == 1
+    assert world.scheduler.pending() == []
