@@ -114,6 +114,11 @@ class Reporter:
         job = self._cache.job(job_name)
         return job is not None and job.reported
 
+    def set_dedupe_ttl(self, ttl: timedelta) -> None:
+        """Follow the Configs: 2 × the longest ``zombieJobTimeoutSeconds`` (SPEC §7)."""
+        if ttl != self._dedupe.ttl:
+            self._dedupe.ttl = ttl
+
     @property
     def pending(self) -> int:
         return len(self._pending)

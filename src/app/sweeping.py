@@ -74,8 +74,10 @@ class Sweeper:
         self._requested.set()
 
     def resolve_config(self) -> ResolvedConfig:
-        """Resolve the Config cache now; log and count problems the first time they appear."""
+        """Resolve the Config cache now (the dedupe TTL follows it); log and count problems
+        the first time they appear."""
         resolved = resolve(self._cache.configs())
+        self._reporter.set_dedupe_ttl(resolved.dedupe_ttl)
         problems = frozenset(resolved.problems)
         for problem in problems - self._known_problems:
             self._metrics.invalid_configs.labels(field=problem.field).inc()

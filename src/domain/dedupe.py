@@ -46,6 +46,16 @@ class RecentFailures:
     def ttl(self) -> timedelta:
         return self._ttl
 
+    @ttl.setter
+    def ttl(self, ttl: timedelta) -> None:
+        """The TTL follows the Configs (2 × the longest Job timeout, SPEC §7).
+
+        It applies to the entries already held: expiry is judged at lookup.
+        """
+        if ttl <= timedelta(0):
+            raise ValueError(f"ttl must be positive, got {ttl}")
+        self._ttl = ttl
+
     @property
     def capacity(self) -> int:
         return self._capacity

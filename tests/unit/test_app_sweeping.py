@@ -252,3 +252,19 @@ async def test_a_requested_sweep_runs_at_once_instead_of_waiting_for_the_interva
         await task
 
     assert world.sweeper.ticks == 2  # the 60 s interval was not waited for
+
+
+async def test_the_dedupe_ttl_follows_twice_the_longest_configured_job_timeout() -> None:
+    world = World()
+    assert world.reporter.already_reported("job-a", now=world.clock.now()) is False
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="slow", assignee="slow", zombie_job_timeout_seconds=7200))
+    world.add_job(job_view("job-a"))
+    world.clock.advance(DEADLINE)
+    await world.sweep()
+    world.add_job(job_view("job-a"))  # as if the annotation had not landed: memory only
+    assert world.reporter.already_reported("job-a", now=world.clock.now())
+
+    world.clock.advance(3 * 3600)  # past the default 1 h TTL, inside 2 x 7200 s
+
+    assert world.reporter.already_reported("job-a", now=world.clock.now())

@@ -169,3 +169,15 @@ def test_dedupe_never_exceeds_capacity_and_matches_an_lru_model(
         # Assert
         assert len(dedupe) <= capacity
         assert dedupe.names_by_recency() == tuple(model)
+
+
+def test_a_new_ttl_applies_to_the_entries_already_held() -> None:
+    recent = RecentFailures(ttl=timedelta(seconds=60))
+    t0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+    recent.record("job-a", now=t0)
+
+    recent.ttl = timedelta(seconds=600)
+
+    assert recent.seen("job-a", now=t0 + timedelta(seconds=300))
+    with pytest.raises(ValueError, match="positive"):
+        recent.ttl = timedelta(0)
