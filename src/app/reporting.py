@@ -115,7 +115,7 @@ class Reporter:
         return job is not None and job.reported
 
     def set_dedupe_ttl(self, ttl: timedelta) -> None:
-        """Follow the Configs: 2 × the longest ``zombieJobTimeoutSeconds`` (SPEC §7)."""
+        """Follow the Configs: twice the longest ``zombieJobTimeoutSeconds`` (SPEC §7)."""
         if ttl != self._dedupe.ttl:
             self._dedupe.ttl = ttl
 

@@ -48,7 +48,7 @@ class RecentFailures:
 
     @ttl.setter
     def ttl(self, ttl: timedelta) -> None:
-        """The TTL follows the Configs (2 × the longest Job timeout, SPEC §7).
+        """The TTL follows the Configs (twice the longest Job timeout, SPEC §7).
 
         It applies to the entries already held: expiry is judged at lookup.
         """
