@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -56,42 +57,16 @@ def build_cluster_informers(
     settings: InformerSettings | None = None,
 ) -> ClusterInformers:
     cache = cache if cache is not None else ClusterStateCache()
+    informer = functools.partial(
+        Informer, on_problem=on_problem, settings=settings,
+        api_client_factory=api_client_factory, namespace=namespace)
     return ClusterInformers(
         cache=cache,
-        jobs=Informer(
-            name="jobs",
-            codec=JOB,
-            calls_factory=job_calls,
-            apply=cache.apply_job,
-            on_event=on_job_event,
-            on_synced=cache.mark_jobs_synced,
-            on_problem=on_problem,
-            settings=settings,
-            api_client_factory=api_client_factory,
-            namespace=namespace,
-        ),
-        pods=Informer(
-            name="pods",
-            codec=POD,
-            calls_factory=pod_calls,
-            apply=cache.apply_pod,
-            on_event=on_pod_event,
-            on_synced=cache.mark_pods_synced,
-            on_problem=on_problem,
-            settings=settings,
-            api_client_factory=api_client_factory,
-            namespace=namespace,
-        ),
-        configs=Informer(
-            name="configs",
-            codec=CONFIG,
-            calls_factory=config_calls,
-            apply=cache.apply_config,
-            on_event=on_config_event,
-            on_synced=cache.mark_configs_synced,
-            on_problem=on_problem,
-            settings=settings,
-            api_client_factory=api_client_factory,
-            namespace=namespace,
-        ),
+        jobs=informer(name="jobs", codec=JOB, calls_factory=job_calls, apply=cache.apply_job,
+                      on_event=on_job_event, on_synced=cache.mark_jobs_synced),
+        pods=informer(name="pods", codec=POD, calls_factory=pod_calls, apply=cache.apply_pod,
+                      on_event=on_pod_event, on_synced=cache.mark_pods_synced),
+        configs=informer(name="configs", codec=CONFIG, calls_factory=config_calls,
+                         apply=cache.apply_config, on_event=on_config_event,
+                         on_synced=cache.mark_configs_synced),
     )
