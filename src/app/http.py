@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from zombiewatch.app.logs import log_event
 
@@ -91,12 +91,3 @@ class OpsServer:
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await writer.wait_closed()
 
-
-@contextlib.asynccontextmanager
-async def serving(server: OpsServer) -> AsyncIterator[OpsServer]:
-    """The server as a resource: started on enter, stopped on exit."""
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()

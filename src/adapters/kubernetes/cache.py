@@ -46,7 +46,6 @@ class ClusterStateCache:
         self._configs: dict[str, AgentConfigView] = {}
         self._jobs_synced = False
         self._pods_synced = False
-        self._configs_synced = False
 
     # ---------------------------------------------------------------- ClusterCache
 
@@ -76,9 +75,6 @@ class ClusterStateCache:
     def pod(self, uid: str) -> PodView | None:
         return self._pods.get(uid)
 
-    def configs_synced(self) -> bool:
-        return self._configs_synced
-
     # ---------------------------------------------------------------- mutation
 
     def mark_jobs_synced(self) -> None:
@@ -86,9 +82,6 @@ class ClusterStateCache:
 
     def mark_pods_synced(self) -> None:
         self._pods_synced = True
-
-    def mark_configs_synced(self) -> None:
-        self._configs_synced = True
 
     def apply_job(self, event: WatchEvent[JobView]) -> None:
         previous = self._jobs.get(event.view.name)

@@ -67,6 +67,5 @@ def build_cluster_informers(
         pods=informer(name="pods", codec=POD, calls_factory=pod_calls, apply=cache.apply_pod,
                       on_event=on_pod_event, on_synced=cache.mark_pods_synced),
         configs=informer(name="configs", codec=CONFIG, calls_factory=config_calls,
-                         apply=cache.apply_config, on_event=on_config_event,
-                         on_synced=cache.mark_configs_synced),
+                         apply=cache.apply_config, on_event=on_config_event),
     )

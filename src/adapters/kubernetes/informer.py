@@ -153,7 +153,6 @@ class Informer(Generic[V]):
         self._thread_done: asyncio.Future[None] | None = None
         self._synced = asyncio.Event()
         self._listed_once = False
-        self._relist_requested = threading.Event()
 
     # ------------------------------------------------------------------ loop side
 
@@ -196,11 +195,6 @@ class Informer(Generic[V]):
         self._queue.put_nowait(_Marker.STOP)
         if self._consumer is not None:
             await self._consumer
-
-    def request_relist(self) -> None:
-        """Ask for a re-list at the next opportunity (ends the current watch)."""
-        self._relist_requested.set()
-        self._interrupt()
 
     async def _consume(self) -> None:
         assert self._queue is not None
@@ -291,9 +285,6 @@ class Informer(Generic[V]):
         while not self._stopping.is_set():
             try:
                 with translated_errors():
-                    if self._relist_requested.is_set():
-                        self._relist_requested.clear()
-                        rv = None
                     if rv is None:
                         rv = self._relist(calls)
                         self._backoff.reset()
@@ -319,8 +310,6 @@ class Informer(Generic[V]):
                 # client, logged with its traceback. Either way the informer keeps going.
                 if self._stopping.is_set():
                     return
-                if self._relist_requested.is_set():
-                    continue
                 self.stats.reconnects += 1
                 delay = self._backoff.next_delay()
                 if isinstance(exc, KubernetesError):
@@ -412,7 +401,7 @@ class Informer(Generic[V]):
             lines = iter_lines(response.stream(None, decode_content=False))
             for event in iter_events(lines, self._codec):
                 received += 1
-                if self._stopping.is_set() or self._relist_requested.is_set():
+                if self._stopping.is_set():
                     break
                 if event.resource_version:
                     rv = event.resource_version
