@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 KUBE_VERSION = "v1.20.2"
+NODE_KUBE_VERSION = "v1.37.2"
 DEFAULT_KAFKA_VERSION = "4.1.1"
 
 
@@ -25,6 +26,16 @@ def bin_dir() -> Path:
 def kube_apiserver_bin() -> Path:
     """The cached kube-apiserver; its presence means the cold build is skipped."""
     return bin_dir() / "kube-apiserver"
+
+
+def node_cache_dir() -> Path:
+    """The real node's cache: Go caches, built binaries, images, pause source."""
+    return cache_dir() / "node"
+
+
+def node_bin_dir() -> Path:
+    """Kubernetes v1.37 and etcd binaries built from the Go module proxy."""
+    return node_cache_dir() / "bin"
 
 
 def build_dir() -> Path:
