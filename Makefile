@@ -19,7 +19,7 @@ install: $(BIN)/python
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts examples
-	$(BIN)/mypy typing_root/zombiewatch tests benchmarks scripts examples
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # System packages and cached builds of the real services (idempotent, cached in ~/.cache/zombiewatch).
