@@ -166,7 +166,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     kafka.add_argument("--kafka-sasl-mechanism", choices=SASL_MECHANISMS,
                        default=env("KAFKA_SASL_MECHANISM"), help="[env KAFKA_SASL_MECHANISM]")
     kafka.add_argument("--kafka-sasl-username", default=env("KAFKA_SASL_USERNAME"),
-                       help="[env KAFKA_SASL_USERNAME]")
+                       help="[env KAFKA_SASL_USERNAME; the password only from env "
+                       "KAFKA_SASL_PASSWORD]")
     leader = parser.add_argument_group("Leader election")
     leader.add_argument("--leader-election", action=argparse.BooleanOptionalAction,
                         default=_env_bool(env("LEADER_ELECTION", "true") or "true"),
@@ -176,11 +177,16 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     leader.add_argument("--identity", default=env("POD_NAME") or socket.gethostname(),
                         help="holder identity [env POD_NAME; default hostname]")
     leader.add_argument("--lease-duration", type=float,
-                        default=float(env("LEASE_DURATION_SECONDS", "15") or "15"))
+                        default=float(env("LEASE_DURATION_SECONDS", "15") or "15"),
+                        help="seconds followers wait after the last renewal "
+                        "[env LEASE_DURATION_SECONDS]")
     leader.add_argument("--renew-deadline", type=float,
-                        default=float(env("RENEW_DEADLINE_SECONDS", "10") or "10"))
+                        default=float(env("RENEW_DEADLINE_SECONDS", "10") or "10"),
+                        help="seconds the leader may fail to renew before it steps down "
+                        "[env RENEW_DEADLINE_SECONDS]")
     leader.add_argument("--retry-period", type=float,
-                        default=float(env("RETRY_PERIOD_SECONDS", "2") or "2"))
+                        default=float(env("RETRY_PERIOD_SECONDS", "2") or "2"),
+                        help="seconds between acquire/renew attempts [env RETRY_PERIOD_SECONDS]")
     ops = parser.add_argument_group("Operations")
     ops.add_argument("--listen", default=env("LISTEN", "127.0.0.1:8080"),
                      help="HOST:PORT for /healthz, /readyz, /metrics [env LISTEN]")
