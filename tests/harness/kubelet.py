@@ -155,19 +155,45 @@ def _job_condition(kind: str, reason: str, message: str) -> dict[str, Any]:
 
 
 def set_job_started(batch: Any, ns: str, job: Any, start_time: datetime | None = None) -> Any:
-    """Job started (``status.startTime``) with one active pod."""
+    """Job started (``status.startTime``, immutable once set) with one active pod."""
     stamp = rfc3339(start_time) if start_time else now()
     return patch_job_status(batch, ns, job, {"startTime": stamp, "active": 1})
 
 
+def _ensure_started(batch: Any, ns: str, job: Any) -> None:
+    """A finished Job needs ``startTime``; write it only if absent (it may not change)."""
+    current = batch.read_namespaced_job_status(_name(job), ns)
+    if current.status is None or current.status.start_time is None:
+        patch_job_status(batch, ns, job, {"startTime": now()})
+
+
 def set_job_failed(batch: Any, ns: str, job: Any, reason: str, message: str = "") -> Any:
-    """Failed condition (e.g. BackoffLimitExceeded, DeadlineExceeded)."""
+    """Failed (e.g. BackoffLimitExceeded, DeadlineExceeded) the way the Job controller does it.
+
+    The v1.37 API server rejects ``Failed=True`` without ``FailureTarget=True``; the real
+    controller writes ``FailureTarget`` first, with the same reason, and ``Failed`` once the
+    pods are gone: two writes here too.
+    """
+    _ensure_started(batch, ns, job)
+    text = message or reason
+    target = _job_condition("FailureTarget", reason, text)
+    patch_job_status(batch, ns, job, {"conditions": [target]})
+    # A strategic merge puts the patch's items first: repeating the earlier condition
+    # (unchanged) keeps the controller's order, FailureTarget before Failed.
     return patch_job_status(batch, ns, job, {"active": 0, "failed": 1, "conditions": [
-        _job_condition("Failed", reason, message or reason)]})
+        target, _job_condition("Failed", reason, text)]})
 
 
 def set_job_complete(batch: Any, ns: str, job: Any) -> Any:
-    """Complete condition, one succeeded pod."""
-    return patch_job_status(batch, ns, job, {"active": 0, "succeeded": 1,
-                                             "completionTime": now(), "conditions": [
-        _job_condition("Complete", "Completed", "Job completed")]})
+    """Complete with one succeeded pod: ``SuccessCriteriaMet`` first, then ``Complete``.
+
+    The order the real Job controller writes and the v1.37 API server enforces.
+    """
+    _ensure_started(batch, ns, job)
+    text = "Reached expected number of succeeded pods"
+    criteria = _job_condition("SuccessCriteriaMet", "CompletionsReached", text)
+    patch_job_status(batch, ns, job, {"conditions": [criteria]})
+    return patch_job_status(batch, ns, job, {
+        "active": 0, "succeeded": 1, "completionTime": now(),
+        "conditions": [criteria, _job_condition("Complete", "CompletionsReached", text)]})
+

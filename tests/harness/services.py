@@ -63,8 +63,16 @@ class Services:
         stack.start_ready(self._stack, "apiserver")
 
     def compact_etcd(self) -> int:
-        """Compact etcd to its current revision; returns that revision."""
+        """Compact etcd to its current revision; returns that revision.
+
+        A running API server keeps serving older resourceVersions from its watch cache;
+        410 Gone comes only once it restarts (``compact_etcd_across_restart``).
+        """
         return stack.compact_etcd(self._stack)
+
+    def compact_etcd_across_restart(self) -> int:
+        """Stop the API server, compact etcd, start it: older resourceVersions get 410 Gone."""
+        return stack.compact_etcd_across_restart(self._stack)
 
     def stop_kafka(self) -> None:
         """Graceful broker shutdown (data dir kept)."""

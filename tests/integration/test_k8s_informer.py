@@ -235,8 +235,7 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
         kubelet.set_evicted(core, namespace, "changes")
         core.delete_namespaced_pod("vanishes", namespace, grace_period_seconds=0)
         kubelet.create_agent_pod(core, namespace, job=job, task_id="task-c", name="appears")
-        services.compact_etcd()
-        await asyncio.to_thread(services.restart_apiserver)
+        await asyncio.to_thread(services.compact_etcd_across_restart)
         gated.open.set()
 
         await wait_until(lambda: len([e for e in recorder.events if e.synthetic]) >= 5)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 
-from .procs import run
+from .procs import ServiceError, run
 
-PACKAGES = (
-    "golang-go", "etcd-server", "dpkg-dev", "golang-github-modern-go-reflect2-dev",
-    "golang-github-json-iterator-go-dev", "openssl", "maven", "make", "rsync",
-)
+# Go itself is the machine's (the build needs a newer one than Debian ships); Kubernetes
+# and etcd are built from the Go module proxy by ``build_node``.
+PACKAGES = ("openssl", "maven", "make")
+
+# Several processes may call apt at once: wait for dpkg's lock rather than fail. That option
+# covers dpkg's lock only, so ``update`` (the lists lock) is retried for as long.
+LOCK_TIMEOUT_S = 600
+LOCK_WAIT = ("-o", f"DPkg::Lock::Timeout={LOCK_TIMEOUT_S}")
 
 
 def installed(name: str) -> bool:
@@ -37,6 +42,20 @@ def ensure(names: Sequence[str] = PACKAGES) -> list[str]:
     if not todo:
         return []
     env = noninteractive_env()
-    run(["apt-get", "update", "-qq"], env=env)
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *todo], env=env)
+    _update(env)
+    run(["apt-get", *LOCK_WAIT, "install", "-y", "-qq", "--no-install-recommends", *todo],
+        env=env)
     return todo
+
+
+def _update(env: dict[str, str]) -> None:
+    """``apt-get update``, retried while another apt holds the lists lock."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    while True:
+        try:
+            run(["apt-get", *LOCK_WAIT, "update", "-qq"], env=env)
+            return
+        except ServiceError as exc:
+            if "Could not get lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(5)

@@ -11,13 +11,16 @@ stay in the cache too, so a rebuild after a version bump reuses them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import paths
@@ -127,17 +130,31 @@ def missing_binaries() -> list[str]:
     return missing
 
 
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """One build at a time per cache: a second ``prepare`` waits, then finds the binaries."""
+    paths.node_cache_dir().mkdir(parents=True, exist_ok=True)
+    with (paths.node_cache_dir() / "build.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def ensure(log: Path) -> bool:
     """Build what is missing; True when something was built."""
-    missing = missing_binaries()
-    if not missing:
+    if not missing_binaries():
         return False
-    log.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    if "etcd" in missing:
-        build_etcd(log)
-    if set(missing) & set(KUBE_BINARIES):
-        build_kubernetes(log)
-    with log.open("a") as out:
-        out.write(f"built {missing} in {time.monotonic() - started:.0f}s\n")
+    with _build_lock():
+        missing = missing_binaries()
+        if not missing:
+            return False
+        if shutil.which("go") is None:
+            raise ServiceError("no `go` on PATH: building Kubernetes needs the machine's Go")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        if "etcd" in missing:
+            build_etcd(log)
+        if set(missing) & set(KUBE_BINARIES):
+            build_kubernetes(log)
+        with log.open("a") as out:
+            out.write(f"built {missing} in {time.monotonic() - started:.0f}s\n")
     return True

@@ -8,22 +8,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, build_kube, fetch_kafka, paths, stack, state
+from . import apt, build_node, fetch_kafka, paths, stack, state
 from .procs import ServiceError
 
 
 def cmd_prepare(_: argparse.Namespace) -> None:
-    """Install packages, build/cache kube-apiserver, fetch Kafka: each step skipped if done."""
+    """Install packages, fetch Kafka, build Kubernetes and etcd: each step skipped if done."""
     started = time.monotonic()
     installed = apt.ensure()
     print(f"apt: installed {' '.join(installed)}" if installed else "apt: all packages present")
     choice = fetch_kafka.ensure()  # before the long build, so a fallback warning shows early
     print(f"kafka: {choice.flavor} {choice.version} at {choice.libs}")
-    log = paths.cache_dir() / "build-kube.log"
-    if build_kube.ensure_apiserver(log):
-        print(f"kube-apiserver built in {time.monotonic() - started:.0f}s (log {log})")
+    log = paths.node_cache_dir() / "build.log"
+    built = time.monotonic()
+    if build_node.ensure(log):
+        print(f"Kubernetes {paths.NODE_KUBE_VERSION} and etcd {build_node.ETCD_VERSION} built "
+              f"in {time.monotonic() - built:.0f}s (log {log})")
     else:
-        print(f"kube-apiserver cached at {paths.kube_apiserver_bin()}")
+        print(f"Kubernetes {paths.NODE_KUBE_VERSION} and etcd cached in {paths.node_bin_dir()}")
     print(f"prepare done in {time.monotonic() - started:.1f}s")
 
 
@@ -75,6 +77,7 @@ HELPERS: dict[str, Callable[[state.Stack], object]] = {
     "kill-kafka": lambda s: stack.stop(s, "kafka", hard=True),
     "start-kafka": lambda s: stack.start_ready(s, "kafka"),
     "compact-etcd": stack.compact_etcd,
+    "compact-etcd-across-restart": stack.compact_etcd_across_restart,
 }
 
 

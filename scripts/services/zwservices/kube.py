@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
 import ssl
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ ADMIN_USER = "zombiewatch-admin"
 
 def etcd_proc(run_dir: Path, client_port: int, peer_port: int) -> Proc:
     """Single-member etcd on loopback; its data on tmpfs if possible (``paths.etcd_data_dir``)."""
-    etcd = shutil.which("etcd") or "/usr/bin/etcd"
+    etcd = str(paths.node_binary("etcd"))
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
     argv = [etcd, "--name=zw", f"--data-dir={paths.etcd_data_dir(run_dir)}",
             f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
@@ -45,10 +44,11 @@ def write_credentials(run_dir: Path) -> tuple[str, Path]:
 
 
 def apiserver_proc(run_dir: Path, etcd_port: int, port: int) -> Proc:
-    """The flags INFRA.md records as working: loopback only, token auth, RBAC, no kubelet."""
+    """A bare v1.37 API server: loopback only, token auth, RBAC, no kubelet, logs on stderr."""
     pki = run_dir / "pki"
-    argv = [str(paths.kube_apiserver_bin()), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1", f"--secure-port={port}", "--insecure-port=0",
+    argv = [str(paths.node_binary("kube-apiserver")),
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
             "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
             f"--cert-dir={run_dir / 'certs'}", "--service-cluster-ip-range=10.0.0.0/24",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -56,7 +56,7 @@ def apiserver_proc(run_dir: Path, etcd_port: int, port: int) -> Proc:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             f"--token-auth-file={pki / 'tokens.csv'}", "--authorization-mode=RBAC",
             "--disable-admission-plugins=ServiceAccount", "--allow-privileged=true",
-            "--profiling=false", "--logtostderr=true", "--v=1"]
+            "--profiling=false", "--v=1"]
     return Proc("apiserver", argv, run_dir / "logs" / "kube-apiserver.log")
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import shutil
 from pathlib import Path
 
-KUBE_VERSION = "v1.20.2"
 NODE_KUBE_VERSION = "v1.37.2"
 DEFAULT_KAFKA_VERSION = "4.1.1"
 
@@ -16,16 +15,6 @@ def cache_dir() -> Path:
     """Root of everything cached; overridable so CI or a test can use a scratch location."""
     override = os.environ.get("ZOMBIEWATCH_CACHE")
     return Path(override) if override else Path.home() / ".cache" / "zombiewatch"
-
-
-def bin_dir() -> Path:
-    """Built binaries survive here between runs; the build sources do not."""
-    return cache_dir() / "bin"
-
-
-def kube_apiserver_bin() -> Path:
-    """The cached kube-apiserver; its presence means the cold build is skipped."""
-    return bin_dir() / "kube-apiserver"
 
 
 def node_cache_dir() -> Path:
@@ -38,9 +27,9 @@ def node_bin_dir() -> Path:
     return node_cache_dir() / "bin"
 
 
-def build_dir() -> Path:
-    """Scratch space for the kube-apiserver build; emptied after a successful build."""
-    return cache_dir() / "build"
+def node_binary(name: str) -> Path:
+    """One cached binary (kube-apiserver, etcd, ...); ``build_node.ensure`` provides them."""
+    return node_bin_dir() / name
 
 
 def kafka_home(version: str) -> Path:
@@ -65,6 +54,7 @@ def default_env_file() -> Path:
 
 
 SHM = Path("/dev/shm")
+SHM_ETCD = SHM / "zombiewatch-etcd"
 
 
 def etcd_data_dir(run_dir: Path) -> Path:
@@ -73,14 +63,22 @@ def etcd_data_dir(run_dir: Path) -> Path:
     etcd fsyncs every write; on a VM disk that caps the API server at a few
     dozen writes per second, which makes a 1,000-pod burst a test of the disk.
     The data is thrown away with the run anyway, so tmpfs costs nothing.
+    The tmpfs path repeats the run dir's path: etcd's argv must name the run dir,
+    which is how a stop tells our etcd from a reused PID (``Stack.marker``).
     """
     if SHM.is_dir() and os.access(SHM, os.W_OK):
-        digest = hashlib.sha1(str(run_dir.resolve()).encode(), usedforsecurity=False)
-        return SHM / f"zombiewatch-etcd-{digest.hexdigest()[:12]}"
+        return SHM_ETCD / str(run_dir.absolute()).lstrip("/")
     return run_dir / "etcd"
 
 
 def remove_run_dir(run_dir: Path) -> None:
-    """Delete a run dir and etcd's data, wherever that lives."""
-    shutil.rmtree(etcd_data_dir(run_dir), ignore_errors=True)
+    """Delete a run dir and etcd's data, wherever that lives (and tmpfs dirs left empty)."""
+    data = etcd_data_dir(run_dir)
+    shutil.rmtree(data, ignore_errors=True)
+    if data.is_relative_to(SHM_ETCD):
+        for parent in data.parents:
+            if parent == SHM_ETCD.parent:
+                break
+            with contextlib.suppress(OSError):
+                parent.rmdir()  # only while empty: another run's data stays
     shutil.rmtree(run_dir, ignore_errors=True)

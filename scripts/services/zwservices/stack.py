@@ -95,14 +95,33 @@ def restart(stack: Stack, name: str, *, hard: bool = False) -> None:
 
 
 def compact_etcd(stack: Stack) -> int:
-    """Compact etcd to its current revision (provokes 410 Gone on old watches)."""
+    """Compact etcd to its current revision.
+
+    A running v1.37 API server still serves older resourceVersions from its watch cache
+    (since 1.34 even lists), so clients see 410 Gone only after it restarts: see
+    ``compact_etcd_across_restart``.
+    """
     return kube.compact_etcd(stack.values["ETCD_ENDPOINT"])
+
+
+def compact_etcd_across_restart(stack: Stack) -> int:
+    """Stop the API server, compact etcd, start it again: older resourceVersions now get 410.
+
+    The restarted server fills its watch cache from the compacted store, so a watch or a
+    list at a resourceVersion from before is answered 410 Gone, as after a long outage.
+    """
+    stop(stack, "apiserver")
+    try:
+        return compact_etcd(stack)
+    finally:
+        start_ready(stack, "apiserver")
 
 
 def _require_prepared() -> fetch_kafka.KafkaChoice:
     """``up`` never builds or downloads: that is ``prepare``'s job."""
     choice = fetch_kafka.load_choice()
-    if not paths.kube_apiserver_bin().is_file() or choice is None:
+    needed = ("etcd", "kube-apiserver")
+    if not all(paths.node_binary(name).is_file() for name in needed) or choice is None:
         raise ServiceError("services not prepared: run `scripts/services/services.py prepare`")
     return choice
 

@@ -115,5 +115,6 @@ async def test_compaction_forces_every_watch_to_relist_and_nothing_is_lost_or_do
            gone=",".join(f"{k}:{v}" for k, v in gone.items()),
            failures_read=len(rig.reader.failures()))
     assert all(count >= 1 for count in relists.values())
+    assert all(count >= 1 for count in gone.values()), gone  # each re-list came from a 410
     assert rig.reader.reasons_by_job() == rig.expected
     assert len(rig.reader.failures()) == 10
