@@ -1,8 +1,9 @@
 """One sweep over N in-flight Jobs, pure (no I/O), and the naive strategy it replaced.
 
-The real parts: ``ClusterStateCache`` filled through ``apply_job``/``apply_pod`` with
-``WatchEvent``s (as the informers do), the ``AttentionIndex`` refreshed after every event
-(as ``DetectionService`` does), ``Sweeper`` and ``Reporter`` (with a recording publisher;
+The real parts, from the production ``Container`` with its I/O providers overridden:
+``ClusterStateCache`` filled through ``apply_job``/``apply_pod`` with ``WatchEvent``s (as
+the informers do), the ``AttentionIndex`` refreshed after every event (as
+``DetectionService`` does), ``Sweeper`` and ``Reporter`` (with a recording publisher;
 detections stay pending, so every repeat judges the same Jobs: the worst case of a
 sweep that finds zombies it has not reported yet).
 
@@ -24,26 +25,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from dependency_injector import providers
+
 from benchmarks.common import Row, median, timed_runs
-from tests.fakes import FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
+from tests.containers import Fakes, faked_container, unit_settings
+from tests.fakes import FakeClock
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
-from zombiewatch.app.attention import AttentionIndex
-from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.classification import judge_in_flight
+from zombiewatch.domain.attention import AttentionIndex
+from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import resolve
-from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.views import (
-    ContainerView,
-    InFlightJob,
-    InFlightSource,
-    JobView,
-    PodPhase,
-    PodView,
-)
+from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
+from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 
 NAME = "sweep"
 NOW = datetime(2026, 6, 2, 12, 0, 0, tzinfo=UTC)
@@ -103,16 +99,12 @@ class World:
 
 
 def build_world(count: int) -> World:
+    container = faked_container(Fakes(clock=FakeClock(NOW)),
+                                unit_settings(grace_seconds=GRACE.total_seconds()))
     cache = ClusterStateCache()
-    attention = AttentionIndex(grace=GRACE)
-    book = InFlightBook()
-    metrics = Metrics()
-    clock = FakeClock(NOW)
-    reporter = Reporter(publisher=RecordingPublisher(), annotator=RecordingAnnotator(),
-                        cache=cache, leader=FakeLeader(), clock=clock, dedupe=RecentFailures(),
-                        book=book, metrics=metrics, namespace="agents")
-    sweeper = Sweeper(cache=cache, book=book, reporter=reporter, clock=clock, metrics=metrics,
-                      grace=GRACE, attention=attention)
+    container.cache.override(providers.Object(cache))
+    attention, book = container.attention(), container.book()
+    reporter, sweeper = container.reporter(), container.sweeper()
     all_pods: list[PodView] = []
     expected = 0
     for index, kind in enumerate(kinds(count)):
@@ -140,14 +132,12 @@ def naive_sweep(world: World) -> int:
         if job.complete or job.reported:
             continue
         pods = [p for p in all_pods if p.task_id == job.task_id]
-        record = InFlightJob(task_id=job.task_id, job_name=job.name, assignee=job.assignee,
-                             started_at=job.started_at or job.created_at,
-                             source=InFlightSource.CLUSTER)
-        verdict = judge_in_flight(
-            record, job=job, pods=pods, now=NOW, deadline=config.deadline_for(job.assignee),
-            heartbeat_window=config.heartbeat_for(job.assignee),
-            last_heartbeat=world.book.last_heartbeat(job.task_id), grace=GRACE)
-        detected += verdict is not None
+        verdict = decide(GateInputs(
+            job_name=job.name, job=job, pods=pods, now=NOW, grace=GRACE,
+            deadline=DeadlineInputs(deadline=config.deadline_for(job.assignee),
+                                    heartbeat_window=config.heartbeat_for(job.assignee),
+                                    last_heartbeat=world.book.last_heartbeat(job.task_id))))
+        detected += isinstance(verdict, Verdict)
     return detected
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from tests.fakes import T0
-from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
+from zombiewatch.domain.classification import GRACE, Verdict
+from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
+from zombiewatch.domain.views import ContainerView, InFlightJob, JobView, PodPhase, PodView
 
 
 def job_view(
@@ -49,3 +52,22 @@ def pod_view(
         created_at=created_at or job.created_at, scheduled=scheduled,
         init_containers=init, containers=containers,
     )
+
+
+def sweep_verdict(
+    record: InFlightJob,
+    *,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    now: datetime,
+    deadline: timedelta,
+    heartbeat_window: timedelta,
+    last_heartbeat: datetime | None,
+    grace: timedelta = GRACE,
+) -> Verdict | None:
+    """What a sweep decides for one in-flight Job: the gate's verdict, None for a hold."""
+    decision = decide(GateInputs(
+        job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
+        grace=grace, deadline=DeadlineInputs(
+            deadline=deadline, heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat)))
+    return decision if isinstance(decision, Verdict) else None

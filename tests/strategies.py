@@ -21,7 +21,6 @@ from zombiewatch.domain.views import (
     AgentConfigView,
     ContainerView,
     InFlightJob,
-    InFlightSource,
     JobView,
     PodPhase,
     PodView,
@@ -274,7 +273,6 @@ def in_flight_jobs() -> st.SearchStrategy[InFlightJob]:
         job_name=job_names(),
         assignee=assignees(),
         started_at=st.one_of(st.none(), utc_datetimes()),
-        source=st.sampled_from(InFlightSource),
     )
 
 

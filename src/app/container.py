@@ -36,9 +36,10 @@ from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_clus
 from zombiewatch.adapters.kubernetes.informer import Change, InformerSettings, WatchEvent
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
 from zombiewatch.adapters.kubernetes.translation import Skipped
-from zombiewatch.app.attention import AttentionIndex
-from zombiewatch.app.detection import DetectionService
+from zombiewatch.app.annotations import Annotations
+from zombiewatch.app.detection import DetectionService, call_later
 from zombiewatch.app.http import OpsServer
+from zombiewatch.app.judging import Judge
 from zombiewatch.app.leadership import AlwaysLeader
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
@@ -46,6 +47,7 @@ from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import KafkaOptions, Settings
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import CommandPublisher, LeaderStatus
 from zombiewatch.domain.views import JobView, PodView
@@ -142,10 +144,7 @@ async def watching(
         if event.change is Change.DELETED:
             detection.on_pod_deleted(event.view)
         else:
-            # A transition of a known pod is proof of life; the first sight is not
-            # (after a restart every pod is "added" by the initial list).
-            changed = event.previous is not None and event.previous != event.view
-            detection.on_pod(event.view, changed=changed)
+            detection.on_pod(event.view, previous=event.previous)
 
     async def on_job(event: WatchEvent[JobView]) -> None:
         if event.change is not Change.DELETED:
@@ -199,19 +198,21 @@ class Container(containers.DeclarativeContainer):
     annotator = providers.Singleton(KubernetesJobAnnotator, api_client)
 
     history = providers.Singleton(KafkaFailureHistory, kafka_settings)
+    judge = providers.Singleton(Judge, cache=cache, book=book, dedupe=dedupe, grace=grace)
+    annotations = providers.Singleton(
+        Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace)
     reporter = providers.Singleton(
-        Reporter, publisher=publisher, annotator=annotator, cache=cache, leader=leader,
-        clock=clock, dedupe=dedupe, book=book, metrics=metrics,
-        namespace=settings.provided.namespace, history=history,
-    )
+        Reporter, publisher=publisher, annotations=annotations, judge=judge, leader=leader,
+        clock=clock, history=history, metrics=metrics)
+    scheduler = providers.Object(call_later)
     detection = providers.Singleton(
-        DetectionService, cache=cache, reporter=reporter, book=book, clock=clock, grace=grace,
-        attention=attention)
+        DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,
+        attention=attention, schedule=scheduler)
     informers = providers.Resource(
         watching, settings, api_client_factory, cache, detection, metrics)
     sweeper = providers.Singleton(
-        Sweeper, cache=cache, book=book, reporter=reporter, clock=clock, metrics=metrics,
-        grace=grace, attention=attention)
+        Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
+        metrics=metrics, attention=attention)
 
     ops_server = providers.Factory(
         OpsServer, host=settings.provided.listen_host, port=settings.provided.listen_port,

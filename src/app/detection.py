@@ -1,8 +1,13 @@
-"""The informer path: pod and Job events -> classification -> the reporter.
+"""The event path: pod and Job events -> the gate -> the reporter.
 
 Runs on the event loop for every event the informers deliver, so it does
-only in-memory work: classify, check dedupe, queue. Publishing happens in
-the reporter's own task, in batches.
+only in-memory work: judge, queue. Publishing happens in the reporter's own
+task, in batches.
+
+A pod event judges the pod's Job; a Job event (added, or its labels or
+conditions changed) judges the Job with every pod the cache holds for it, so
+a pod whose failure arrived before its Job was known is reported when the Job
+arrives, not at the next sweep (SPEC §5, "Ordering across informers").
 
 A pod in a time-dependent state (unschedulable, container config error) that
 is still inside the grace window produces no further event when the window
@@ -13,15 +18,15 @@ grace window rather than at the next sweep.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from zombiewatch.app.attention import AttentionIndex
-from zombiewatch.app.reporting import Detection, Reporter
+from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.classification import Verdict, classify_job, classify_pod
+from zombiewatch.domain.attention import AttentionIndex
+from zombiewatch.domain.classification import Verdict
+from zombiewatch.domain.gate import Decision, is_heartbeat
 from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.views import JobView, PodView
 
@@ -37,7 +42,13 @@ GRACE_TIMER_SLACK_SECONDS = 0.05
 """Fire just after the window ends, so the re-judgement is past it on any clock."""
 
 
-def _call_later(delay: float, callback: Callable[[], None]) -> Timer:
+class DetectionSink(Protocol):
+    """Where detections go (the reporter)."""
+
+    def submit(self, detection: Detection) -> None: ...
+
+
+def call_later(delay: float, callback: Callable[[], None]) -> Timer:
     return asyncio.get_running_loop().call_later(delay, callback)
 
 
@@ -48,43 +59,30 @@ class DetectionService:
         self,
         *,
         cache: ClusterCache,
-        reporter: Reporter,
+        judge: Judge,
+        sink: DetectionSink,
         book: InFlightBook,
         clock: Clock,
-        grace: timedelta,
         attention: AttentionIndex,
-        schedule: Scheduler = _call_later,
+        schedule: Scheduler = call_later,
     ) -> None:
         self._cache = cache
-        self._schedule = schedule
-        self._grace_timers: dict[str, Timer] = {}
-        self._attention = attention
-        self._reporter = reporter
+        self._judge = judge
+        self._sink = sink
         self._book = book
         self._clock = clock
-        self._grace = grace
+        self._attention = attention
+        self._schedule = schedule
+        self._grace_timers: dict[str, Timer] = {}
 
-    def on_pod(self, pod: PodView, *, changed: bool = True) -> None:
-        """A pod was added or modified; ``changed`` means a transition of a known pod.
-
-        A transition is proof of life (a heartbeat) for the task.
-        """
+    def on_pod(self, pod: PodView, *, previous: PodView | None = None) -> None:
+        """A pod was added (``previous`` None) or modified; a transition is a heartbeat."""
         now = self._clock.now()
-        if changed:
+        if is_heartbeat(previous, pod):
             self._book.heartbeat(pod.task_id, at=now)
         self._refresh_attention(pod.job_name)
-        verdict = classify_pod(pod, now=now, grace=self._grace)
-        if verdict is None:
+        if not isinstance(self._judge_job(pod.job_name, now=now), Verdict):
             self._maybe_wait_for_grace(pod, now=now)
-            return
-        job = self._cache.job(pod.job_name)
-        if job is not None and (job.complete or job.reported):
-            return
-        started = (job.started_at or job.created_at) if job is not None else None
-        if self._book.is_resolved(pod.task_id, started_at=started):
-            return
-        self._submit(pod.task_id, pod.job_name, verdict,
-                     elapsed=(now - started) if started is not None else None)
 
     def on_pod_deleted(self, pod: PodView) -> None:
         """A pod is gone: its Job may no longer need attention."""
@@ -93,17 +91,30 @@ class DetectionService:
             timer.cancel()
         self._refresh_attention(pod.job_name)
 
+    def on_job(self, job: JobView) -> None:
+        """A Job was added or modified: judge it with its cached pods; Complete -> forget."""
+        self._refresh_attention(job.name)
+        if job.complete:  # the agent reported by itself
+            self._book.forget(job.name)
+        self._judge_job(job.name, now=self._clock.now())
+
     def close(self) -> None:
         """Cancel the pending grace timers (shutdown)."""
         for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
 
+    def _judge_job(self, job_name: str, *, now: datetime) -> Decision:
+        inputs, decision = self._judge.decide(job_name, now=now)
+        if isinstance(decision, Verdict):
+            self._sink.submit(Detection.of(inputs, decision, path="informer"))
+        return decision
+
     def _maybe_wait_for_grace(self, pod: PodView, *, now: datetime) -> None:
         """Re-judge a pod that only lacks age once its grace window has passed."""
         if pod.uid in self._grace_timers or not self._attention.pod_needs_attention(pod):
             return
-        delay = (pod.created_at + self._grace - now).total_seconds()
+        delay = (pod.created_at + self._attention.grace - now).total_seconds()
         if delay > 0:
             self._grace_timers[pod.uid] = self._schedule(
                 delay + GRACE_TIMER_SLACK_SECONDS,
@@ -113,33 +124,8 @@ class DetectionService:
         self._grace_timers.pop(uid, None)
         for current in self._cache.pods_of_job(job_name):
             if current.uid == uid:
-                self.on_pod(current, changed=False)
-
-    def on_job(self, job: JobView) -> None:
-        """A Job was added or modified: Failed -> report; Complete -> forget."""
-        self._refresh_attention(job.name)
-        outcome = classify_job(job)
-        if not isinstance(outcome, Verdict):
-            if outcome is not None:  # completed: the agent reported by itself
-                self._book.forget(job.name)
-            return
-        if job.reported:
-            return
-        started = job.started_at or job.created_at
-        if self._book.is_resolved(job.task_id, started_at=started):
-            return
-        self._submit(job.task_id, job.name, outcome,
-                     elapsed=self._clock.now() - started)
+                self.on_pod(current)
 
     def _refresh_attention(self, job_name: str) -> None:
         self._attention.refresh(job_name, job=self._cache.job(job_name),
                                 pods=self._cache.pods_of_job(job_name))
-
-    def _submit(
-        self, task_id: str, job_name: str, verdict: Verdict, *,
-        elapsed: timedelta | None,
-    ) -> None:
-        self._reporter.submit(Detection(
-            task_id=task_id, job_name=job_name, verdict=verdict,
-            path="informer", elapsed=elapsed, seen_monotonic=time.monotonic(),
-        ))

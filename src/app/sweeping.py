@@ -14,17 +14,17 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from zombiewatch.app.attention import AttentionIndex
+from zombiewatch.app.detection import DetectionSink
+from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.reporting import Detection, Reporter
 from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.classification import elapsed_since_start, judge_in_flight
+from zombiewatch.domain.attention import AttentionIndex
+from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import ConfigProblem, ResolvedConfig, resolve
+from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import Clock, ClusterCache
-from zombiewatch.domain.views import InFlightJob, InFlightSource
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +51,21 @@ class Sweeper:
         *,
         cache: ClusterCache,
         book: InFlightBook,
-        reporter: Reporter,
+        judge: Judge,
+        sink: DetectionSink,
+        dedupe: RecentFailures,
         clock: Clock,
         metrics: Metrics,
-        grace: timedelta,
         attention: AttentionIndex,
     ) -> None:
         self._cache = cache
         self._attention = attention
         self._book = book
-        self._reporter = reporter
+        self._judge = judge
+        self._sink = sink
+        self._dedupe = dedupe
         self._clock = clock
         self._metrics = metrics
-        self._grace = grace
         self._known_problems: frozenset[ConfigProblem] = frozenset()
         self._requested = asyncio.Event()
         self.ticks = 0
@@ -77,7 +79,8 @@ class Sweeper:
         """Resolve the Config cache now (the dedupe TTL follows it); log and count problems
         the first time they appear."""
         resolved = resolve(self._cache.configs())
-        self._reporter.set_dedupe_ttl(resolved.dedupe_ttl)
+        if resolved.dedupe_ttl != self._dedupe.ttl:
+            self._dedupe.ttl = resolved.dedupe_ttl
         problems = frozenset(resolved.problems)
         for problem in problems - self._known_problems:
             self._metrics.invalid_configs.labels(field=problem.field).inc()
@@ -91,83 +94,29 @@ class Sweeper:
         started = time.perf_counter()
         now = self._clock.now()
         config = self.resolve_config()
-        judged = detected = errors = 0
-        candidates, in_flight = self._in_flight(now, config)
-        for record in candidates:
-            judged += 1
+        candidates, in_flight = self._attention.sweep_candidates(
+            self._cache.jobs(), now=now, deadline_for=config.deadline_for)
+        names = [job.name for job in candidates]
+        for record in self._book.registrations():
+            if self._cache.job(record.job_name) is None:
+                in_flight += 1
+                names.append(record.job_name)
+        detected = errors = 0
+        for name in names:
             try:
-                detected += self._judge(record, now=now, config=config)
+                inputs, decision = self._judge.decide(name, now=now, config=config)
+                if isinstance(decision, Verdict):
+                    self._sink.submit(Detection.of(inputs, decision, path="sweeper"))
+                    detected += 1
             except Exception:  # one task's bad data never stops the sweep of the others
                 errors += 1
-                log.exception("sweep of job %s failed", record.job_name)
+                log.exception("sweep of job %s failed", name)
         seconds = time.perf_counter() - started
         self.ticks += 1
         self._metrics.sweep_duration.observe(seconds)
         self._metrics.in_flight_jobs.set(in_flight)
-        return SweepStats(in_flight=in_flight, judged=judged, detected=detected, errors=errors,
-                          seconds=seconds)
-
-    def _in_flight(
-        self, now: datetime, config: ResolvedConfig
-    ) -> tuple[list[InFlightJob], int]:
-        """Jobs that could be zombies now: suspicious ones, those past their deadline, lost ones.
-
-        A Job before its deadline with no pod needing attention and no Failed
-        condition cannot be a zombie (see ``attention``), so it is skipped
-        with two comparisons; everything else gets the full judgement.
-        """
-        cutoffs: dict[str, datetime] = {}
-        # The loop below runs once per cached Job (100,000 on a big cluster): locals
-        # instead of attribute lookups, the attention set itself instead of a Python
-        # ``__contains__``, and ``reported_reason`` instead of the ``reported`` property.
-        attention = self._attention.names
-        already_reported = self._reporter.already_reported
-        is_resolved = self._book.is_resolved
-        records: list[InFlightJob] = []
-        in_flight = 0
-        for job in self._cache.jobs():
-            if job.complete or job.reported_reason is not None:  # i.e. job.reported
-                continue
-            in_flight += 1
-            started = job.started_at or job.created_at
-            assignee = job.assignee
-            cutoff = cutoffs.get(assignee)
-            if cutoff is None:
-                cutoff = cutoffs[assignee] = now - config.deadline_for(assignee)
-            if started > cutoff and job.name not in attention:
-                continue
-            if already_reported(job.name, now=now) or is_resolved(
-                job.task_id, started_at=started
-            ):
-                continue
-            records.append(InFlightJob(task_id=job.task_id, job_name=job.name,
-                                       assignee=assignee, started_at=started,
-                                       source=InFlightSource.CLUSTER))
-        for record in self._book.registrations():
-            if self._cache.job(record.job_name) is None and not self._reporter.already_reported(
-                record.job_name, now=now
-            ):
-                in_flight += 1
-                records.append(record)
-        return records, in_flight
-
-    def _judge(self, record: InFlightJob, *, now: datetime, config: ResolvedConfig) -> int:
-        job = self._cache.job(record.job_name)
-        verdict = judge_in_flight(
-            record, job=job, pods=self._cache.pods_of_job(record.job_name), now=now,
-            deadline=config.deadline_for(record.assignee),
-            heartbeat_window=config.heartbeat_for(record.assignee),
-            last_heartbeat=self._book.last_heartbeat(record.task_id), grace=self._grace,
-        )
-        if verdict is None:
-            return 0
-        self._reporter.submit(Detection(
-            task_id=record.task_id, job_name=record.job_name,
-            verdict=verdict, path="sweeper",
-            elapsed=elapsed_since_start(record, job=job, now=now),
-            seen_monotonic=time.monotonic(),
-        ))
-        return 1
+        return SweepStats(in_flight=in_flight, judged=len(names), detected=detected,
+                          errors=errors, seconds=seconds)
 
     async def run(self) -> None:
         """Wait for the informers to sync, sweep at once, then every interval (re-read each tick).

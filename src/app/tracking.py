@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
-from zombiewatch.domain.views import InFlightJob, InFlightSource
+from zombiewatch.domain.views import InFlightJob
 
 
 class InFlightBook:
@@ -29,7 +29,6 @@ class InFlightBook:
         """The host spawned ``job_name`` for ``task_id``: judge it even if the Job never shows."""
         _bounded_put(self._registrations, job_name, InFlightJob(
             task_id=task_id, job_name=job_name, assignee=assignee, started_at=started_at,
-            source=InFlightSource.HOST,
         ), self._max_entries)
 
     def heartbeat(self, task_id: str, *, at: datetime) -> None:
@@ -45,18 +44,12 @@ class InFlightBook:
         for name in [n for n, r in self._registrations.items() if r.task_id == task_id]:
             del self._registrations[name]
 
-    def is_resolved(self, task_id: str, *, started_at: datetime | None) -> bool:
-        """True when a result was observed for the task after this Job started.
+    def result_at(self, task_id: str) -> datetime | None:
+        """When the host last observed a result of the task (the gate's RESOLVED hold)."""
+        return self._results.get(task_id)
 
-        A respawn of the same task (a later Job) is judged again.
-        """
-        result_at = self._results.get(task_id)
-        if result_at is None:
-            return False
-        return started_at is None or started_at <= result_at
-
-    def is_registered(self, job_name: str) -> bool:
-        return job_name in self._registrations
+    def registration(self, job_name: str) -> InFlightJob | None:
+        return self._registrations.get(job_name)
 
     def forget(self, job_name: str) -> None:
         """The Job was reported or completed: drop its host registration."""

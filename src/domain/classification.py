@@ -24,7 +24,7 @@ from enum import Enum, StrEnum
 from typing import Final
 
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.views import ContainerView, InFlightJob, JobView, PodPhase, PodView
+from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 
 GRACE: Final = timedelta(seconds=120)
 """How long a pod may stay unschedulable or fail to create its container before
@@ -132,71 +132,3 @@ def classify_job(job: JobView) -> JobOutcome:
     if job.failed_reason in DEADLINE_JOB_FAILED_REASONS:
         return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.JOB_FAILED_DEADLINE)
     return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.JOB_FAILED_OTHER)
-
-
-def elapsed_since_start(
-    record: InFlightJob, *, job: JobView | None, now: datetime
-) -> timedelta | None:
-    """Job ``startTime``, else its creation time, else the host's start; None if none is known."""
-    if job is not None:
-        start: datetime | None = job.started_at or job.created_at
-    else:
-        start = record.started_at
-    if start is None:
-        return None
-    return now - start
-
-
-def judge_in_flight(
-    record: InFlightJob,
-    *,
-    job: JobView | None,
-    pods: Sequence[PodView],
-    now: datetime,
-    deadline: timedelta,
-    heartbeat_window: timedelta,
-    last_heartbeat: datetime | None,
-    grace: timedelta = GRACE,
-) -> Verdict | None:
-    """The sweeper's judgement of one in-flight Job (SPEC §5, "Sweeper").
-
-    In order:
-
-    1. an already reported Job (durable annotation) or a completed Job → None;
-       completion is checked before the pods because SPEC §5 says a completed
-       Job is never published, whatever its pods look like;
-    2. the pod table over ``pods`` (the first pod with a verdict wins), which
-       catches missed pod events and the time-dependent rows;
-    3. the Job conditions (catches missed Job events);
-    4. once the elapsed time reaches ``deadline``: not a zombie while a pod is
-       ``Running`` or a heartbeat is within ``heartbeat_window``; otherwise
-       ``executor_watch_lost`` when no pod is known at all, else
-       ``deadline_exceeded``.
-
-    ``job`` is None when the record came from the host and the (synced) Job
-    informer does not know the Job.
-    """
-    if job is not None:
-        if job.reported:
-            return None
-        job_outcome = classify_job(job)
-        if job_outcome is COMPLETED:
-            return None
-    else:
-        job_outcome = None
-    for pod in pods:
-        verdict = classify_pod(pod, now=now, grace=grace)
-        if verdict is not None:
-            return verdict
-    if isinstance(job_outcome, Verdict):
-        return job_outcome
-    elapsed = elapsed_since_start(record, job=job, now=now)
-    if elapsed is None or elapsed < deadline:
-        return None
-    if any(pod.phase is PodPhase.RUNNING for pod in pods):
-        return None
-    if last_heartbeat is not None and now - last_heartbeat <= heartbeat_window:
-        return None
-    if not pods:
-        return Verdict(ZombieReason.EXECUTOR_WATCH_LOST, Rule.DEADLINE_NO_POD)
-    return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.DEADLINE_POD_NOT_RUNNING)

@@ -121,22 +121,12 @@ class AgentConfigView:
     env: tuple[tuple[str, str], ...] = ()
 
 
-class InFlightSource(StrEnum):
-    """Where an in-flight record came from (SPEC §6)."""
-
-    CLUSTER = "cluster"
-    """Built from the Job informer: survives restarts."""
-    HOST = "host"
-    """Registered by the embedding host right after a spawn."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InFlightJob:
-    """A Job believed to be running a task, judged by the sweeper."""
+    """A Job the host registered right after spawning it (SPEC §6)."""
 
     task_id: str
     job_name: str
     assignee: str
     started_at: datetime | None
-    """Job ``startTime``, else creation time, else the host's ``job_started_at``."""
-    source: InFlightSource
+    """The host's ``job_started_at`` (the gate prefers the Job's own times when cached)."""

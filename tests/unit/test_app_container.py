@@ -61,7 +61,9 @@ async def test_a_runtime_built_from_the_container_publishes_through_overridden_f
     await runtime.start()
 
     assert runtime.detection is not None
-    runtime.detection.on_pod(pod_view(job, waiting="ImagePullBackOff"))
+    pod = pod_view(job, waiting="ImagePullBackOff")
+    cache.put_pod(pod)
+    runtime.detection.on_pod(pod)
     await runtime.sweep_now()
     await runtime.stop()
 

@@ -9,64 +9,46 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.fakes import (
-    FakeCache,
-    FakeClock,
-    FakeLeader,
-    ManualScheduler,
-    RecordingAnnotator,
-    RecordingPublisher,
-    ScriptedHistory,
-)
-from zombiewatch.app.attention import AttentionIndex
-from zombiewatch.app.detection import DetectionService
-from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.reporting import Detection, Reporter
-from zombiewatch.app.tracking import InFlightBook
+from tests.containers import Fakes, faked_container
+from tests.fakes import FakeLeader
+from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
-from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.views import PodPhase
+from zombiewatch.domain.views import JobView, PodPhase, PodView
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 
 
 class World:
-    """A reporter and detection service wired to recording fakes."""
+    """The container's reporter and detection service, over recording fakes."""
 
     def __init__(self, *, leading: bool = True) -> None:
-        self.clock = FakeClock()
-        self.cache = FakeCache()
-        self.publisher = RecordingPublisher()
-        self.annotator = RecordingAnnotator(cache=self.cache)
-        self.leader = FakeLeader(leading)
-        self.dedupe = RecentFailures(ttl=timedelta(hours=1))
-        self.book = InFlightBook()
-        self.metrics = Metrics()
-        self.attention = AttentionIndex(grace=timedelta(seconds=120))
-        self.history = ScriptedHistory()
-        self.scheduler = ManualScheduler()
-        self.reporter = Reporter(
-            publisher=self.publisher,
-            annotator=self.annotator,
-            cache=self.cache,
-            leader=self.leader,
-            clock=self.clock,
-            dedupe=self.dedupe,
-            book=self.book,
-            metrics=self.metrics,
-            namespace="agents",
-            history=self.history,
-        )
-        self.detection = DetectionService(
-            cache=self.cache,
-            reporter=self.reporter,
-            book=self.book,
-            clock=self.clock,
-            grace=timedelta(seconds=120), attention=self.attention,
-            schedule=self.scheduler)
+        fakes = Fakes(leader=FakeLeader(leading))
+        self.clock = fakes.clock
+        self.cache = fakes.cache
+        self.publisher = fakes.publisher
+        self.annotator = fakes.annotator
+        self.history = fakes.history
+        self.scheduler = fakes.scheduler
+        container = faked_container(fakes)
+        self.dedupe = container.dedupe()
+        self.book = container.book()
+        self.metrics = container.metrics()
+        self.reporter = container.reporter()
+        self.detection = container.detection()
+        self.sweeper = container.sweeper()
+
+    def pod_event(self, pod: PodView, *, previous: PodView | None = None) -> None:
+        """Like the Pod informer: the store is updated, then the handler runs."""
+        self.cache.put_pod(pod)
+        self.detection.on_pod(pod, previous=previous)
+
+    def job_event(self, job: JobView) -> None:
+        """Like the Job informer: the store is updated, then the handler runs."""
+        self.cache.put_job(job)
+        self.detection.on_job(job)
 
     def detect(self, job_name: str, task_id: str = "t-1") -> None:
         self.reporter.submit(
@@ -94,10 +76,10 @@ async def test_a_failing_pod_is_published_once_recorded_and_annotated() -> None:
     job = job_view()
     world.cache.put_job(job)
 
-    world.detection.on_pod(pod_view(job, waiting="ImagePullBackOff"))
-    world.detection.on_pod(pod_view(job, waiting="ImagePullBackOff"))
+    world.pod_event(pod_view(job, waiting="ImagePullBackOff"))
+    world.pod_event(pod_view(job, waiting="ImagePullBackOff"))
     await world.settle()
-    world.detection.on_pod(pod_view(job, waiting="ErrImagePull"))
+    world.pod_event(pod_view(job, waiting="ErrImagePull"))
     await world.settle()
 
     assert world.publisher.reported_jobs() == [job.name]
@@ -200,8 +182,8 @@ async def test_a_completed_job_is_never_published_even_if_its_pod_looks_failed()
     job = job_view(complete=True)
     world.cache.put_job(job)
 
-    world.detection.on_job(job)
-    world.detection.on_pod(pod_view(job, phase=PodPhase.FAILED, exit_code=1))
+    world.job_event(job)
+    world.pod_event(pod_view(job, phase=PodPhase.FAILED, exit_code=1))
     await world.settle()
 
     assert world.publisher.published == []
@@ -212,7 +194,7 @@ async def test_a_failed_job_with_deadline_exceeded_is_reported_as_deadline_excee
     job = job_view(failed_reason="DeadlineExceeded")
     world.cache.put_job(job)
 
-    world.detection.on_job(job)
+    world.job_event(job)
     await world.settle()
 
     assert [f.reason for f in world.publisher.published] == [ZombieReason.DEADLINE_EXCEEDED]
@@ -224,7 +206,7 @@ async def test_a_result_observed_by_the_host_stops_reporting_of_that_job() -> No
     world.cache.put_job(job)
     world.book.result_observed(job.task_id, at=world.clock.now() + timedelta(seconds=1))
 
-    world.detection.on_pod(pod_view(job, waiting="CrashLoopBackOff"))
+    world.pod_event(pod_view(job, waiting="CrashLoopBackOff"))
     await world.settle()
 
     assert world.publisher.published == []
@@ -251,7 +233,7 @@ async def test_a_pod_whose_job_is_unknown_is_not_reported() -> None:
     world = World()
     orphan = pod_view(job_view("ghost-job"), waiting="ImagePullBackOff")
 
-    world.detection.on_pod(orphan)
+    world.pod_event(orphan)
     await world.settle()
 
     assert world.publisher.published == []
@@ -337,7 +319,7 @@ async def test_a_pod_unschedulable_inside_the_grace_window_is_judged_again_when_
     world.cache.put_pod(pod)
     world.clock.advance(30)
 
-    world.detection.on_pod(pod)
+    world.pod_event(pod)
     await world.settle()
     assert world.publisher.published == []
     assert [round(t.delay, 2) for t in world.scheduler.pending()] == [90.05]
@@ -356,9 +338,43 @@ async def test_a_deleted_pod_cancels_its_grace_timer() -> None:
     pod = pod_view(job, waiting="CreateContainerConfigError")
     world.cache.put_pod(pod)
 
-    world.detection.on_pod(pod)
-    world.detection.on_pod(pod)
+    world.pod_event(pod)
+    world.pod_event(pod)
     world.detection.on_pod_deleted(pod)
 
     assert len(world.scheduler.timers) == 1
     assert world.scheduler.pending() == []
+
+
+async def test_a_pod_failure_seen_before_its_job_is_committed_when_the_job_arrives() -> None:
+    world = World()
+    job = job_view("job-late")
+    world.pod_event(pod_view(job, waiting="ImagePullBackOff"))  # the Job is not cached yet
+    await world.settle()
+    assert world.publisher.published == []
+
+    world.clock.advance(30)
+    arrived = world.clock.now()
+    world.job_event(job)
+    await world.settle()
+
+    assert [(f.job_name, f.reason) for f in world.publisher.published] == [
+        ("job-late", ZombieReason.IMAGE_PULL_BACKOFF)]
+    assert world.publisher.published[0].occurred_at - arrived < timedelta(seconds=1)
+    assert world.sweeper.ticks == 0
+
+
+async def test_a_job_whose_conditions_change_judges_its_cached_pods_again() -> None:
+    world = World()
+    job = job_view("job-a")
+    world.job_event(job)
+    world.book.result_observed(job.task_id, at=world.clock.now() + timedelta(seconds=1))
+    world.pod_event(pod_view(job, phase=PodPhase.FAILED, exit_code=2))
+    await world.settle()
+    assert world.publisher.published == []  # resolved by the host
+
+    respawned = job_view("job-a", started_at=world.clock.now() + timedelta(seconds=5))
+    world.job_event(respawned)
+    await world.settle()
+
+    assert [f.reason for f in world.publisher.published] == [ZombieReason.POD_CRASH_NO_STDOUT]

@@ -9,13 +9,8 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
-from zombiewatch.app.attention import AttentionIndex
-from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.sweeping import Sweeper
-from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.dedupe import RecentFailures
+from tests.containers import Fakes, faked_container
+from tests.fakes import FakeCache
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
 
@@ -34,21 +29,20 @@ class ExplodingCache(FakeCache):
 
 
 class World:
+    """The container's sweeper and reporter, over recording fakes."""
+
     def __init__(self, cache: FakeCache | None = None) -> None:
-        self.clock = FakeClock()
-        self.cache = cache or FakeCache()
-        self.publisher = RecordingPublisher()
-        self.book = InFlightBook()
-        self.metrics = Metrics()
-        self.attention = AttentionIndex(grace=timedelta(seconds=120))
-        self.reporter = Reporter(
-            publisher=self.publisher, annotator=RecordingAnnotator(cache=self.cache),
-            cache=self.cache, leader=FakeLeader(), clock=self.clock,
-            dedupe=RecentFailures(), book=self.book, metrics=self.metrics, namespace="agents",
-        )
-        self.sweeper = Sweeper(cache=self.cache, book=self.book, reporter=self.reporter,
-                               clock=self.clock, metrics=self.metrics,
-                               grace=timedelta(seconds=120), attention=self.attention)
+        fakes = Fakes(cache=cache or FakeCache())
+        self.clock = fakes.clock
+        self.cache = fakes.cache
+        self.publisher = fakes.publisher
+        container = faked_container(fakes)
+        self.book = container.book()
+        self.dedupe = container.dedupe()
+        self.metrics = container.metrics()
+        self.attention = container.attention()
+        self.reporter = container.reporter()
+        self.sweeper = container.sweeper()
 
     def add_job(self, job: JobView) -> None:
         """Like the Job informer: the cache is updated, then the attention index."""
@@ -256,15 +250,15 @@ async def test_a_requested_sweep_runs_at_once_instead_of_waiting_for_the_interva
 
 async def test_the_dedupe_ttl_follows_twice_the_longest_configured_job_timeout() -> None:
     world = World()
-    assert world.reporter.already_reported("job-a", now=world.clock.now()) is False
+    assert world.dedupe.seen("job-a", now=world.clock.now()) is False
     world.cache.config_views.append(AgentConfigView(
         namespace="agents", name="slow", assignee="slow", zombie_job_timeout_seconds=7200))
     world.add_job(job_view("job-a"))
     world.clock.advance(DEADLINE)
     await world.sweep()
     world.add_job(job_view("job-a"))  # as if the annotation had not landed: memory only
-    assert world.reporter.already_reported("job-a", now=world.clock.now())
+    assert world.dedupe.seen("job-a", now=world.clock.now())
 
     world.clock.advance(3 * 3600)  # past the default 1 h TTL, inside 2 x 7200 s
 
-    assert world.reporter.already_reported("job-a", now=world.clock.now())
+    assert world.dedupe.seen("job-a", now=world.clock.now())

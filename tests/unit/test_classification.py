@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.builders import sweep_verdict
 from tests.strategies import (
     POD_TABLE_REASONS,
     REFERENCE_NOW,
@@ -28,13 +29,11 @@ from zombiewatch.domain.classification import (
     Verdict,
     classify_job,
     classify_pod,
-    judge_in_flight,
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import (
     ContainerView,
     InFlightJob,
-    InFlightSource,
     JobView,
     PodPhase,
     PodView,
@@ -110,7 +109,6 @@ def make_record(*, started_at: datetime | None = CREATED) -> InFlightJob:
         job_name="claude-3f2a9c1d-20260602094600",
         assignee="claude",
         started_at=started_at,
-        source=InFlightSource.HOST,
     )
 
 
@@ -435,7 +433,7 @@ def judge(
     record: InFlightJob | None = None,
     last_heartbeat: datetime | None = None,
 ) -> Verdict | None:
-    return judge_in_flight(
+    return sweep_verdict(
         record or make_record(),
         job=job,
         pods=pods,
@@ -613,7 +611,7 @@ def test_the_sweeper_is_total_and_never_reports_completed_or_reported_jobs(
     heartbeat = data.draw(durations(max_seconds=600))
     last_heartbeat = data.draw(st.one_of(st.none(), utc_datetimes()))
     # Act
-    verdict = judge_in_flight(
+    verdict = sweep_verdict(
         record,
         job=job,
         pods=pods,

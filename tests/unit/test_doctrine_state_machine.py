@@ -19,12 +19,12 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from tests.builders import sweep_verdict
 from zombiewatch.domain.classification import (
     COMPLETED,
     Verdict,
     classify_job,
     classify_pod,
-    judge_in_flight,
 )
 from zombiewatch.domain.commands import Command, FailureReport, UpdateFrontmatter
 from zombiewatch.domain.dedupe import RecentFailures
@@ -42,7 +42,6 @@ from zombiewatch.domain.taskfile import (
 from zombiewatch.domain.views import (
     ContainerView,
     InFlightJob,
-    InFlightSource,
     JobView,
     PodPhase,
     PodView,
@@ -249,9 +248,8 @@ class DoctrineMachine(RuleBasedStateMachine):
                 job_name=name,
                 assignee=job.view.assignee,
                 started_at=job.view.started_at,
-                source=InFlightSource.CLUSTER,
             )
-            verdict = judge_in_flight(
+            verdict = sweep_verdict(
                 record,
                 job=replace(job.view, reported_reason=None),
                 pods=() if job.pod is None else (job.pod,),

@@ -1,0 +1,84 @@
+"""The durable dedupe layer, written after the commit: annotate, retry until it lands.
+
+A committed failure whose annotation did not land (API server down, a crash
+right after the commit) is kept here and retried on every flush; the in-memory
+layer and the topic's read-back cover it meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from returns.result import Failure, Success
+
+from zombiewatch.app.logs import log_event
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.domain.ports import AnnotateErrorKind, JobAnnotator
+from zombiewatch.domain.reasons import ZombieReason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unannotated:
+    reason: ZombieReason
+    reported_at: datetime
+
+
+class Annotations:
+    """Annotations owed to committed failures, written at most ``concurrency`` at a time."""
+
+    def __init__(
+        self, *, annotator: JobAnnotator, metrics: Metrics, namespace: str, concurrency: int = 16
+    ) -> None:
+        self._annotator = annotator
+        self._metrics = metrics
+        self._namespace = namespace
+        self._slots = asyncio.Semaphore(concurrency)
+        self._owed: dict[str, _Unannotated] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def owe(self, job_name: str, *, reason: ZombieReason, reported_at: datetime) -> None:
+        """A failure for ``job_name`` is committed: annotate the Job (now, and until it lands)."""
+        self._owed[job_name] = _Unannotated(reason, reported_at)
+        self._start(job_name)
+
+    def retry(self) -> None:
+        """Try again every annotation still owed."""
+        for name in list(self._owed):
+            self._start(name)
+
+    async def close(self) -> None:
+        """Wait for the annotations in progress (bounded)."""
+        if self._running:
+            await asyncio.wait(self._running.values(), timeout=5)
+
+    def _start(self, job_name: str) -> None:
+        if job_name in self._running:
+            return
+        task = asyncio.get_running_loop().create_task(self._annotate(job_name))
+        self._running[job_name] = task
+        task.add_done_callback(lambda _: self._running.pop(job_name, None))
+
+    async def _annotate(self, job_name: str) -> None:
+        async with self._slots:
+            entry = self._owed.get(job_name)
+            if entry is None:
+                return
+            result = await self._annotator.annotate_reported(
+                namespace=self._namespace, job_name=job_name, reason=entry.reason,
+                reported_at=entry.reported_at)
+            match result:
+                case Success(_):
+                    self._owed.pop(job_name, None)
+                case Failure(error) if error.kind is AnnotateErrorKind.NOT_FOUND:
+                    self._owed.pop(job_name, None)
+                    log_event(log, logging.DEBUG, "annotate_skipped", job=job_name,
+                              why="job gone")
+                case Failure(error):
+                    self._metrics.annotate_errors.labels(kind=error.kind.value).inc()
+                    log_event(log, logging.WARNING, "annotate_failed", job=job_name,
+                              kind=error.kind.value, error=error.message)

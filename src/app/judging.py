@@ -1,0 +1,87 @@
+"""The gate's inputs for one Job, gathered from the cache, the host's book and the
+dedupe memory: the one place the event path, the sweeper and the reporter get
+them from, so they never judge the same state differently."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import Verdict
+from zombiewatch.domain.config import ResolvedConfig
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.gate import (
+    DeadlineInputs,
+    Decision,
+    GateInputs,
+    decide,
+    elapsed_since_start,
+)
+from zombiewatch.domain.ports import ClusterCache
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Detection:
+    """A Job judged a zombie, waiting to be reported."""
+
+    task_id: str
+    job_name: str
+    verdict: Verdict
+    path: str
+    """``informer`` or ``sweeper``: which path saw it (logs, latency metric)."""
+    elapsed: timedelta | None
+    """Time since the Job started, when known (logged)."""
+    seen_monotonic: float
+    """When it was detected, on the monotonic clock, for the latency metric."""
+
+    @classmethod
+    def of(cls, inputs: GateInputs, verdict: Verdict, *, path: str) -> Detection:
+        """The detection of a verdict the gate gave for ``inputs``."""
+        job, registration = inputs.job, inputs.registration
+        task_id = job.task_id if job is not None else (
+            registration.task_id if registration is not None else "")
+        return cls(task_id=task_id, job_name=inputs.job_name, verdict=verdict, path=path,
+                   elapsed=elapsed_since_start(job=job, registration=registration,
+                                               now=inputs.now),
+                   seen_monotonic=time.monotonic())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Judge:
+    """Reads the state of one Job and asks :func:`zombiewatch.domain.gate.decide`."""
+
+    cache: ClusterCache
+    book: InFlightBook
+    dedupe: RecentFailures
+    grace: timedelta
+
+    def inputs(
+        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None
+    ) -> GateInputs:
+        """The gate's inputs; with ``config`` (sweep ticks) the deadline inputs too."""
+        job = self.cache.job(job_name)
+        registration = self.book.registration(job_name)
+        task_id = job.task_id if job is not None else (
+            registration.task_id if registration is not None else None)
+        assignee = job.assignee if job is not None else (
+            registration.assignee if registration is not None else "")
+        deadline = None
+        if config is not None and task_id is not None:
+            deadline = DeadlineInputs(
+                deadline=config.deadline_for(assignee),
+                heartbeat_window=config.heartbeat_for(assignee),
+                last_heartbeat=self.book.last_heartbeat(task_id))
+        return GateInputs(
+            job_name=job_name, job=job, registration=registration,
+            pods=self.cache.pods_of_job(job_name),
+            recently_reported=self.dedupe.seen(job_name, now=now),
+            result_at=self.book.result_at(task_id) if task_id is not None else None,
+            now=now, grace=self.grace, deadline=deadline)
+
+    def decide(
+        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None
+    ) -> tuple[GateInputs, Decision]:
+        inputs = self.inputs(job_name, now=now, config=config)
+        return inputs, decide(inputs)

@@ -1,0 +1,74 @@
+"""Which in-flight Jobs a sweep must judge in full.
+
+Before its deadline a Job can only be a zombie through its pods (the pod
+table) or a Failed condition. A pod "needs attention" when the pod table would
+fire for it once past the grace window; that does not depend on the clock, so
+it is decided once per event instead of once per Job per sweep. A sweep then
+judges in full only these Jobs and the ones past their deadline, and the
+answer is exactly what judging every Job would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from zombiewatch.domain.classification import classify_pod
+from zombiewatch.domain.gate import elapsed_since_start, settled
+from zombiewatch.domain.views import JobView, PodView
+
+
+class AttentionIndex:
+    """Names of Jobs with a suspicious pod or a Failed condition."""
+
+    def __init__(self, *, grace: timedelta) -> None:
+        self._grace = grace
+        self._names: set[str] = set()
+
+    @property
+    def grace(self) -> timedelta:
+        return self._grace
+
+    def pod_needs_attention(self, pod: PodView) -> bool:
+        """True when the pod table fires for this pod once it is past the grace window."""
+        return classify_pod(pod, now=pod.created_at + self._grace, grace=self._grace) is not None
+
+    def refresh(self, job_name: str, *, job: JobView | None, pods: Sequence[PodView]) -> None:
+        """Re-decide one Job from its current cached state (after any pod or Job event)."""
+        failed = job is not None and job.failed_reason is not None
+        if failed or any(self.pod_needs_attention(p) for p in pods):
+            self._names.add(job_name)
+        else:
+            self._names.discard(job_name)
+
+    def sweep_candidates(
+        self, jobs: Iterable[JobView], *, now: datetime, deadline_for: Callable[[str], timedelta]
+    ) -> tuple[list[JobView], int]:
+        """The cached Jobs a sweep must judge, and how many are in flight at all.
+
+        In flight: not complete and not annotated. Judged: those needing
+        attention and those whose deadline is reached.
+        """
+        deadlines: dict[str, timedelta] = {}
+        names = self._names
+        candidates: list[JobView] = []
+        in_flight = 0
+        for job in jobs:
+            if settled(job):
+                continue
+            in_flight += 1
+            if job.name not in names:
+                deadline = deadlines.get(job.assignee)
+                if deadline is None:
+                    deadline = deadlines[job.assignee] = deadline_for(job.assignee)
+                elapsed = elapsed_since_start(job=job, registration=None, now=now)
+                if elapsed is not None and elapsed < deadline:
+                    continue
+            candidates.append(job)
+        return candidates, in_flight
+
+    def __contains__(self, job_name: object) -> bool:
+        return job_name in self._names
+
+    def __len__(self) -> int:
+        return len(self._names)

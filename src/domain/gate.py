@@ -1,0 +1,186 @@
+"""May this Job be reported now? The one rule the event path, the sweeper and the
+reporter all ask (SPEC §5-7).
+
+:func:`decide` takes everything the answer depends on in one frozen
+:class:`GateInputs`: the Job as the cache holds it (or None), its cached pods,
+what the host told us (registration, result, heartbeat), whether a failure was
+published recently, the time, and, on sweep ticks only, the deadline inputs.
+It answers with a :class:`~zombiewatch.domain.classification.Verdict` (report
+it), a :class:`Hold` (why it must not be reported, whatever its state), or
+None (nothing wrong now).
+
+In order:
+
+1. the holds (:func:`hold_of`): a Job that neither the cache nor the host
+   knows, a completed Job, an already reported one (memory or annotation), one
+   whose task the host saw resolved after the Job started, one that is no
+   longer its task's current Job (the task feed, when it is an input);
+2. the pod table over the cached pods (the first pod with a verdict wins);
+3. the Job conditions;
+4. with deadline inputs, once the elapsed time reaches the deadline: not a
+   zombie while a pod is ``Running`` or a heartbeat is within the window;
+   otherwise ``executor_watch_lost`` when no pod is known, else
+   ``deadline_exceeded``.
+
+The event path passes no deadline inputs: the deadline is the sweeper's rule,
+and a pod seen for the first time (every pod, after a restart) is no proof
+that its Job is dead. So the two paths can differ only by step 4: whatever the
+event path reports, a sweep of the same state reports too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from zombiewatch.domain.classification import (
+    COMPLETED,
+    GRACE,
+    Rule,
+    Verdict,
+    classify_job,
+    classify_pod,
+)
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
+
+
+class Hold(StrEnum):
+    """Why a Job must not be reported now, whatever its pods look like."""
+
+    RECENTLY_REPORTED = "recently_reported"
+    """The in-memory dedupe layer: this instance published it within the TTL."""
+    REPORTED = "reported"
+    """The durable layer: the Job carries the zombie annotations."""
+    UNKNOWN = "unknown"
+    """Neither the cache nor the host knows the Job: early (the Job informer has not
+    seen it yet; its arrival judges its pods) or orphaned (nothing to annotate, so
+    nothing would stop it being reported after every restart)."""
+    COMPLETE = "complete"
+    """``Complete=True``: the agent published its own result (SPEC §5: never publish)."""
+    RESOLVED = "resolved"
+    """The host observed the task's result after this Job started."""
+    SUPERSEDED = "superseded"
+    """The task feed names another Job as the task's current one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskState:
+    """The task's state as the task feed tells it (an input of the next issue)."""
+
+    current_job: str
+    """``current_job`` of the task file; "" when no Job is running for the task."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadlineInputs:
+    """What the deadline rule needs; the sweeper passes it, the event path does not."""
+
+    deadline: timedelta
+    """The assignee's ``zombieJobTimeoutSeconds``."""
+    heartbeat_window: timedelta
+    last_heartbeat: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateInputs:
+    """Everything :func:`decide` looks at, for one Job."""
+
+    job_name: str
+    job: JobView | None
+    """The cached Job, None when the Job informer does not know it."""
+    registration: InFlightJob | None = None
+    """The host's record of the spawn, if it registered one."""
+    pods: Sequence[PodView] = ()
+    recently_reported: bool = False
+    """The in-memory dedupe layer knows the Job."""
+    result_at: datetime | None = None
+    """When the host last observed a result of the Job's task."""
+    now: datetime
+    grace: timedelta = GRACE
+    deadline: DeadlineInputs | None = None
+    """Sweep ticks only (see the module docstring)."""
+    task: TaskState | None = None
+    """The task's state from the task feed, when that feed is wired in."""
+
+
+Decision = Verdict | Hold | None
+"""Report with this verdict, hold for this reason, or nothing wrong now."""
+
+
+def start_of(job: JobView | None, registration: InFlightJob | None) -> datetime | None:
+    """Job ``startTime``, else its creation time, else the host's start; None if unknown."""
+    if job is not None:
+        return job.started_at or job.created_at
+    return registration.started_at if registration is not None else None
+
+
+def elapsed_since_start(
+    *, job: JobView | None, registration: InFlightJob | None, now: datetime
+) -> timedelta | None:
+    """How long the Job has run (from :func:`start_of`); None if no start is known."""
+    start = start_of(job, registration)
+    return None if start is None else now - start
+
+
+def settled(job: JobView) -> bool:
+    """Complete or annotated: out of flight for good, whatever else is known."""
+    return job.complete or job.reported
+
+
+def is_heartbeat(previous: PodView | None, current: PodView) -> bool:
+    """A transition of a known pod is proof of life; the first sight is not (after a
+    restart every pod is "added" by the initial list)."""
+    return previous is not None and previous != current
+
+
+def hold_of(inputs: GateInputs) -> Hold | None:
+    """The first hold that applies, or None: step 1 of :func:`decide`."""
+    job = inputs.job
+    if inputs.recently_reported:
+        return Hold.RECENTLY_REPORTED
+    if job is None:
+        if inputs.registration is None:
+            return Hold.UNKNOWN
+    elif settled(job):
+        return Hold.REPORTED if job.reported else Hold.COMPLETE
+    if inputs.result_at is not None:
+        start = start_of(job, inputs.registration)
+        if start is None or start <= inputs.result_at:
+            return Hold.RESOLVED
+    if inputs.task is not None and inputs.task.current_job != inputs.job_name:
+        return Hold.SUPERSEDED
+    return None
+
+
+def decide(inputs: GateInputs) -> Decision:
+    """May the Job be reported now, and why (see the module docstring)."""
+    held = hold_of(inputs)
+    if held is not None:
+        return held
+    now, pods = inputs.now, inputs.pods
+    for pod in pods:
+        verdict = classify_pod(pod, now=now, grace=inputs.grace)
+        if verdict is not None:
+            return verdict
+    if inputs.job is not None:
+        outcome = classify_job(inputs.job)
+        if isinstance(outcome, Verdict):
+            return outcome
+        assert outcome is not COMPLETED  # held above
+    deadline = inputs.deadline
+    if deadline is None:
+        return None
+    elapsed = elapsed_since_start(job=inputs.job, registration=inputs.registration, now=now)
+    if elapsed is None or elapsed < deadline.deadline:
+        return None
+    if any(pod.phase is PodPhase.RUNNING for pod in pods):
+        return None
+    beat = deadline.last_heartbeat
+    if beat is not None and now - beat <= deadline.heartbeat_window:
+        return None
+    if not pods:
+        return Verdict(ZombieReason.EXECUTOR_WATCH_LOST, Rule.DEADLINE_NO_POD)
+    return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.DEADLINE_POD_NOT_RUNNING)
