@@ -1,11 +1,11 @@
 """One sweep over N in-flight Jobs, pure (no I/O), and the naive strategy it replaced.
 
 The real parts, from the production ``Container`` with its I/O providers overridden:
-``ClusterStateCache`` filled through ``apply_job``/``apply_pod`` with ``WatchEvent``s (as
-the informers do), the ``AttentionIndex`` refreshed after every event (as
-``DetectionService`` does), ``Sweeper`` and ``Reporter`` (with a recording publisher;
-detections stay pending, so every repeat judges the same Jobs: the worst case of a
-sweep that finds zombies it has not reported yet).
+``ClusterStateCache`` filled through its stores' ``put`` (as the informers do), the
+``AttentionIndex`` refreshed after every event (as ``DetectionService`` does),
+``Sweeper`` and ``Reporter`` (with a recording publisher; detections stay pending, so
+every repeat judges the same Jobs: the worst case of a sweep that finds zombies it has
+not reported yet).
 
 The mix (per 1,000 Jobs): 940 healthy running Jobs with a Running pod, 20 pending and
 unschedulable within the grace window (suspicious: fully judged, no verdict), 10 in
@@ -31,7 +31,6 @@ from benchmarks.common import Row, median, timed_runs
 from tests.containers import Fakes, faked_container, unit_settings
 from tests.fakes import FakeClock
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
-from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
@@ -68,7 +67,7 @@ def _job_and_pods(index: int, kind: str) -> tuple[JobView, list[PodView]]:
     started = NOW - (DEADLINE + timedelta(minutes=5) if late else timedelta(minutes=7))
     job = JobView(namespace="agents", name=name, uid=f"uid-{name}", task_id=task_id,
                   assignee="claude", created_at=started - timedelta(seconds=2),
-                  started_at=started, active_deadline_seconds=1800, failed_reason=None,
+                  started_at=started, failed_reason=None,
                   complete=kind == "complete")
     if kind == "late_no_pod":
         return job, []
@@ -101,7 +100,7 @@ class World:
 def build_world(count: int) -> World:
     container = faked_container(Fakes(clock=FakeClock(NOW)),
                                 unit_settings(grace_seconds=GRACE.total_seconds()))
-    cache = ClusterStateCache()
+    cache = ClusterStateCache(namespace="agents")
     container.cache.override(providers.Object(cache))
     attention, book = container.attention(), container.book()
     reporter, sweeper = container.reporter(), container.sweeper()
@@ -109,16 +108,16 @@ def build_world(count: int) -> World:
     expected = 0
     for index, kind in enumerate(kinds(count)):
         job, pods = _job_and_pods(index, kind)
-        cache.apply_job(WatchEvent(Change.ADDED, job, None, synthetic=True))
+        cache.jobs_store.put(f"agents/{job.name}", "1", job)
         attention.refresh(job.name, job=job, pods=cache.pods_of_job(job.name))
         for pod in pods:
-            cache.apply_pod(WatchEvent(Change.ADDED, pod, None, synthetic=True))
+            cache.pods_store.put(f"agents/{pod.name}", "1", pod)
             attention.refresh(pod.job_name, job=cache.job(pod.job_name),
                               pods=cache.pods_of_job(pod.job_name))
         all_pods.extend(pods)
         expected += kind in DETECTED_KINDS
-    cache.mark_jobs_synced()
-    cache.mark_pods_synced()
+    cache.jobs_store.mark_synced()
+    cache.pods_store.mark_synced()
     return World(cache, attention, reporter, sweeper, book, all_pods, expected)
 
 

@@ -25,7 +25,7 @@ def job_view(
 ) -> JobView:
     return JobView(
         namespace=namespace, name=name, uid=f"uid-{name}", task_id=task_id, assignee=assignee,
-        created_at=created_at, started_at=started_at, active_deadline_seconds=1800,
+        created_at=created_at, started_at=started_at,
         failed_reason=failed_reason, complete=complete, reported_reason=reported_reason,
     )
 

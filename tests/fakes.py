@@ -91,7 +91,7 @@ class RecordingAnnotator:
 def _annotated(job: JobView, reason: ZombieReason, at: datetime) -> JobView:
     from dataclasses import replace  # noqa: PLC0415
 
-    return replace(job, reported_reason=reason.value, reported_at=at.isoformat())
+    return replace(job, reported_reason=reason.value)
 
 
 @dataclass

@@ -255,14 +255,12 @@ def job_views(*, name: str | None = None) -> st.SearchStrategy[JobView]:
         assignee=assignees(),
         created_at=utc_datetimes(),
         started_at=st.one_of(st.none(), utc_datetimes()),
-        active_deadline_seconds=st.one_of(st.none(), st.integers(min_value=30, max_value=7200)),
         failed_reason=st.one_of(
             st.none(),
             st.sampled_from(["DeadlineExceeded", "BackoffLimitExceeded", "", "PodFailurePolicy"]),
         ),
         complete=st.booleans(),
         reported_reason=st.one_of(st.none(), st.sampled_from(ZombieReason).map(str)),
-        reported_at=st.none(),
     )
 
 

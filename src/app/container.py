@@ -157,12 +157,12 @@ async def watching(
     informers = build_cluster_informers(
         api_client_factory=factory, namespace=settings.namespace, cache=cache,
         on_job_event=on_job, on_pod_event=on_pod, on_problem=on_problem,
-        settings=InformerSettings(resync_period=settings.resync_seconds),
+        settings=InformerSettings(relist_period=settings.relist_seconds),
     )
     metrics.registry.register(InformerCollector(lambda: [
         InformerReading(name=i.name, synced=i.synced, relists=i.stats.relists,
                         problems=i.stats.problems, reconnects=i.stats.reconnects,
-                        events=i.stats.events)
+                        events=i.stats.events, errors=i.stats.errors)
         for i in informers.all
     ]))
     await informers.start()
@@ -179,7 +179,7 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     metrics = providers.Singleton(Metrics)
-    cache = providers.Singleton(ClusterStateCache)
+    cache = providers.Singleton(ClusterStateCache, namespace=settings.provided.namespace)
     book = providers.Singleton(InFlightBook)
     dedupe = providers.Singleton(RecentFailures)
     grace = providers.Callable(lambda s: timedelta(seconds=s.grace_seconds), settings)

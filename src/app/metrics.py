@@ -62,6 +62,7 @@ class InformerReading:
     problems: int
     reconnects: int
     events: int
+    errors: int
 
 
 class InformerCollector(Collector):
@@ -77,10 +78,11 @@ class InformerCollector(Collector):
         counters = {
             name: CounterMetricFamily(f"zombiewatch_informer_{name}", text, labels=["kind"])
             for name, text in (
-                ("relists", "Re-lists after the first list (410 Gone or resync)."),
+                ("relists", "Lists after the first one (410 Gone or periodic)."),
                 ("problems", "Malformed API objects skipped."),
                 ("reconnects", "Transport errors followed by a backoff and a new attempt."),
                 ("events", "Watch events received."),
+                ("errors", "Unexpected errors, logged with their traceback and retried."),
             )
         }
         for informer in self._informers():

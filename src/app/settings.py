@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zombiewatch.adapters.kubernetes.informer import DEFAULT_RELIST_PERIOD
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
@@ -75,8 +77,8 @@ class Settings:
     log_level: str = "INFO"
     grace_seconds: float = 120.0
     """Grace window of the two time-dependent pod rows (SPEC §5)."""
-    resync_seconds: float = 300.0
-    """Informer resync period: re-list to repair anything a watch might have missed."""
+    relist_seconds: float = DEFAULT_RELIST_PERIOD
+    """How often the informers list again to repair anything a watch might have missed."""
     serve_http: bool = True
     """Serve /healthz, /readyz, /metrics on ``listen_host:listen_port`` (port 0: any free)."""
 
@@ -196,9 +198,9 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     ops.add_argument("--grace-seconds", type=float,
                      default=float(env("GRACE_SECONDS", "120") or "120"),
                      help="grace window for unschedulable/config-error pods [env GRACE_SECONDS]")
-    ops.add_argument("--resync-seconds", type=float,
-                     default=float(env("RESYNC_SECONDS", "300") or "300"),
-                     help="informer resync period [env RESYNC_SECONDS]")
+    ops.add_argument("--relist-seconds", type=float,
+                     default=float(env("RELIST_SECONDS", "") or DEFAULT_RELIST_PERIOD),
+                     help="how often the informers list again [env RELIST_SECONDS]")
     return parser
 
 
@@ -215,7 +217,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"LOG_LEVEL invalid: {args.log_level!r}")
     for name in ("publish_timeout", "lease_duration", "renew_deadline", "retry_period",
-                 "resync_seconds"):
+                 "relist_seconds"):
         if getattr(args, name) <= 0:
             raise SettingsError(f"--{name.replace('_', '-')} must be > 0")
     if args.leader_election and not (
@@ -261,5 +263,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         log_format=args.log_format,
         log_level=level,
         grace_seconds=args.grace_seconds,
-        resync_seconds=args.resync_seconds,
+        relist_seconds=args.relist_seconds,
     )

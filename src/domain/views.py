@@ -86,15 +86,12 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     """``status.startTime``, when the Job controller has set it."""
-    active_deadline_seconds: int | None
     failed_reason: str | None
     """Reason of the ``Failed=True`` condition ("" if it has none); None when not failed."""
     complete: bool
     """True when the ``Complete=True`` condition is present."""
     reported_reason: str | None = None
     """The zombie-reason annotation: set once a failure was published for this Job."""
-    reported_at: str | None = None
-    """The zombie-reported-at annotation, verbatim."""
 
     @property
     def reported(self) -> bool:

@@ -28,10 +28,16 @@ from zombiewatch.adapters.kubernetes.informer import (
     WatchEvent,
 )
 from zombiewatch.adapters.kubernetes.resources import RawResponse, ResourceCalls, pod_calls
+from zombiewatch.adapters.kubernetes.store import KindStore
 from zombiewatch.adapters.kubernetes.translation import POD
 from zombiewatch.domain.ports import AnnotateErrorKind
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.views import AgentConfigView, PodPhase, PodView
+from zombiewatch.domain.views import (
+    ZOMBIE_REPORTED_AT_ANNOTATION,
+    AgentConfigView,
+    PodPhase,
+    PodView,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +47,7 @@ WAIT = 30.0
 FAST = InformerSettings(
     watch_timeout_seconds=30,
     backoff=BackoffSettings(initial=0.1, cap=1.0),
-    resync_period=None,
+    relist_period=None,
 )
 
 
@@ -115,7 +121,7 @@ async def start_synced(informers: ClusterInformers) -> None:
 async def test_the_initial_list_populates_the_cache_and_signals_synced(
     cluster: Any, core: Any, batch: Any, namespace: str
 ) -> None:
-    informers, recorder = cluster
+    informers, _ = cluster
     job = kubelet.create_agent_job(batch, namespace, task_id="task-a", name="job-a")
     kubelet.create_agent_pod(core, namespace, job=job, task_id="task-a", name="pod-a")
     kubelet.set_waiting(core, namespace, "pod-a", "ImagePullBackOff")
@@ -139,7 +145,7 @@ async def test_the_initial_list_populates_the_cache_and_signals_synced(
     (pod,) = cache.pods_of_job("job-a")
     assert pod.name == "pod-a"
     assert pod.containers[0].waiting_reason == "ImagePullBackOff"
-    assert all(e.synthetic for e in recorder.events)
+    assert [i.stats.events for i in informers.all] == [0, 0, 0]  # all from the list
     assert informers.pods.stats.lists == 1
 
 
@@ -176,7 +182,7 @@ async def test_creates_status_patches_and_deletes_arrive_in_order(
     assert failed is not None
     assert failed.failed_reason == "BackoffLimitExceeded"
     assert informers.cache.pods_of_job("job-b") == ()
-    assert not any(e.synthetic for e in recorder.events)
+    assert [i.stats.lists for i in informers.all] == [1, 1, 1]  # all from the watches
 
 
 class GatedCalls:
@@ -216,6 +222,7 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
     informer: Informer[PodView] = Informer(
         name="pods-gap",
         codec=POD,
+        store=KindStore(),
         calls_factory=gated.factory,
         api_client_factory=factory,
         namespace=namespace,
@@ -230,6 +237,7 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
         async with asyncio.timeout(WAIT):
             await informer.wait_synced()
         await wait_until(lambda: gated.watches >= 1)
+        listed = len(recorder.events)
 
         gated.drop_current_watch()
         kubelet.set_evicted(core, namespace, "changes")
@@ -238,14 +246,15 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
         await asyncio.to_thread(services.compact_etcd_across_restart)
         gated.open.set()
 
-        await wait_until(lambda: len([e for e in recorder.events if e.synthetic]) >= 5)
+        await wait_until(lambda: informer.stats.relists >= 1
+                         and len(recorder.events) >= listed + 3)
     finally:
         gated.open.set()
         await informer.stop()
 
-    assert informer.stats.gone >= 1
+    assert listed == 2
     assert informer.stats.relists >= 1
-    gap = [(e.change, e.view.name) for e in recorder.events if e.synthetic][2:]
+    gap = [(e.change, e.view.name) for e in recorder.events[listed:]]
     assert sorted(gap) == sorted(
         [(Change.ADDED, "appears"), (Change.MODIFIED, "changes"), (Change.DELETED, "vanishes")]
     )
@@ -266,7 +275,7 @@ async def test_an_api_server_restart_is_survived_and_caught_up(
 
     await wait_until(lambda: len(informers.cache.pods_of_job("job-d")) == 1)
     assert informers.cache.job("job-d") is not None
-    assert informers.pods.stats.reconnects + informers.pods.stats.gone >= 1
+    assert informers.pods.stats.reconnects + informers.pods.stats.relists >= 1
 
 
 async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(
@@ -347,9 +356,10 @@ async def test_the_annotation_patch_lands_on_the_job_and_reaches_the_cache(
     await wait_until(lambda: (informers.cache.job("job-e") or _never()).reported)
     job = informers.cache.job("job-e")
     assert job is not None
-    assert (job.reported_reason, job.reported_at) == ("deadline_exceeded", "2026-06-02T10:16:00Z")
-    labels = batch.read_namespaced_job("job-e", namespace).metadata.labels
-    assert labels[kubelet.TASK_ID_LABEL] == "task-e"
+    assert job.reported_reason == "deadline_exceeded"
+    metadata = batch.read_namespaced_job("job-e", namespace).metadata
+    assert metadata.annotations[ZOMBIE_REPORTED_AT_ANNOTATION] == "2026-06-02T10:16:00Z"
+    assert metadata.labels[kubelet.TASK_ID_LABEL] == "task-e"
 
 
 def _never() -> Any:
@@ -379,6 +389,7 @@ async def test_stop_is_prompt_and_leaves_no_thread(
     informer: Informer[PodView] = Informer(
         name="pods-stop",
         codec=POD,
+        store=KindStore(),
         calls_factory=pod_calls,
         api_client_factory=factory,
         namespace=namespace,

@@ -96,7 +96,6 @@ def make_job(
         assignee="claude",
         created_at=created_at,
         started_at=started_at,
-        active_deadline_seconds=1800,
         failed_reason=failed_reason,
         complete=complete,
         reported_reason=reported_reason,

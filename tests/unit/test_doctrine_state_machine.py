@@ -180,7 +180,6 @@ class DoctrineMachine(RuleBasedStateMachine):
                 assignee=assignee,
                 created_at=self.now,
                 started_at=self.now,
-                active_deadline_seconds=int(DEADLINE.total_seconds()),
                 failed_reason=None,
                 complete=False,
             )

@@ -17,7 +17,7 @@ from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 @dataclass(slots=True)
 class ClusterInformers:
-    """Start/stop the three informers together; the cache is applied before callbacks."""
+    """Start/stop the three informers together; each reflects into its store of ``cache``."""
 
     cache: ClusterStateCache
     jobs: Informer[JobView]
@@ -42,7 +42,7 @@ class ClusterInformers:
         CRD must not hold detection back; the defaults apply meanwhile.
         Bound it with ``asyncio.timeout``.
         """
-        await asyncio.gather(self.jobs.wait_synced(), self.pods.wait_synced())
+        await self.cache.wait_synced()
 
 
 def build_cluster_informers(
@@ -56,16 +56,16 @@ def build_cluster_informers(
     on_problem: Callable[[Skipped], None] | None = None,
     settings: InformerSettings | None = None,
 ) -> ClusterInformers:
-    cache = cache if cache is not None else ClusterStateCache()
+    cache = cache if cache is not None else ClusterStateCache(namespace=namespace)
     informer = functools.partial(
         Informer, on_problem=on_problem, settings=settings,
         api_client_factory=api_client_factory, namespace=namespace)
     return ClusterInformers(
         cache=cache,
-        jobs=informer(name="jobs", codec=JOB, calls_factory=job_calls, apply=cache.apply_job,
-                      on_event=on_job_event, on_synced=cache.mark_jobs_synced),
-        pods=informer(name="pods", codec=POD, calls_factory=pod_calls, apply=cache.apply_pod,
-                      on_event=on_pod_event, on_synced=cache.mark_pods_synced),
+        jobs=informer(name="jobs", codec=JOB, calls_factory=job_calls, store=cache.jobs_store,
+                      on_event=on_job_event),
+        pods=informer(name="pods", codec=POD, calls_factory=pod_calls, store=cache.pods_store,
+                      on_event=on_pod_event),
         configs=informer(name="configs", codec=CONFIG, calls_factory=config_calls,
-                         apply=cache.apply_config, on_event=on_config_event),
+                         store=cache.configs_store, on_event=on_config_event),
     )

@@ -1,8 +1,8 @@
-"""Listing: a full paginated list, and the diff of a re-list against what we knew."""
+"""Listing: one complete, paginated list of a collection (one snapshot)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -14,7 +14,6 @@ from zombiewatch.adapters.kubernetes.translation import (
 )
 
 V = TypeVar("V")
-K = TypeVar("K")
 
 FetchPage = Callable[[str | None], bytes]
 """continue token (None for the first page) -> the page's response body."""
@@ -47,23 +46,3 @@ def list_all(fetch: FetchPage, codec: KindCodec[Any, V]) -> Listing[V]:
         resource_version = page.resource_version
         items.extend(codec.decode_item(raw) for raw in page.items)
     return Listing(resource_version, tuple(items))
-
-
-@dataclass(frozen=True, slots=True)
-class RelistDiff(Generic[K]):
-    """What a re-list changed compared with what the cache held."""
-
-    added: tuple[K, ...]
-    updated: tuple[K, ...]
-    deleted: tuple[K, ...]
-
-
-def diff_relist(known: Mapping[K, str], listed: Mapping[K, str]) -> RelistDiff[K]:
-    """Keys -> resourceVersion, before and after: adds, updates (rv changed), deletes.
-
-    Order is stable: listed order for adds/updates, known order for deletes.
-    """
-    added = tuple(k for k in listed if k not in known)
-    updated = tuple(k for k, rv in listed.items() if k in known and known[k] != rv)
-    deleted = tuple(k for k in known if k not in listed)
-    return RelistDiff(added, updated, deleted)

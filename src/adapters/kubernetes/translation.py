@@ -26,7 +26,6 @@ from zombiewatch.domain.views import (
     ASSIGNEE_LABEL,
     TASK_ID_LABEL,
     ZOMBIE_REASON_ANNOTATION,
-    ZOMBIE_REPORTED_AT_ANNOTATION,
     AgentConfigView,
     ContainerView,
     JobView,
@@ -128,10 +127,6 @@ class RawPod(_RawObject, frozen=True):
     status: _PodStatus | None = None
 
 
-class _JobSpec(msgspec.Struct, frozen=True, rename="camel"):
-    active_deadline_seconds: int | None = None
-
-
 class _JobStatus(msgspec.Struct, frozen=True, rename="camel"):
     start_time: datetime | None = None
     conditions: list[_Condition] | None = None
@@ -139,7 +134,6 @@ class _JobStatus(msgspec.Struct, frozen=True, rename="camel"):
 
 class RawJob(_RawObject, frozen=True):
     metadata: _AnnotatedMeta | None = None
-    spec: _JobSpec | None = None
     status: _JobStatus | None = None
 
 
@@ -356,11 +350,9 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
         assignee=assignee,
         created_at=meta.creation_timestamp,
         started_at=started_at,
-        active_deadline_seconds=raw.spec.active_deadline_seconds if raw.spec else None,
         failed_reason=failed_reason,
         complete=complete,
         reported_reason=annotations.get(ZOMBIE_REASON_ANNOTATION),
-        reported_at=annotations.get(ZOMBIE_REPORTED_AT_ANNOTATION),
     )
 
 

@@ -1,12 +1,15 @@
-"""ClusterStateCache: indexes follow adds, updates, re-owned pods and deletes."""
+"""One store per kind: the re-list diff, the pod index, and the cache port over the stores."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
-from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
+from zombiewatch.adapters.kubernetes.store import Change, KindStore, Listed
 from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
 
 T0 = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
@@ -15,8 +18,7 @@ T0 = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 def job(name: str = "j1", task_id: str = "t1") -> JobView:
     return JobView(
         namespace="ns", name=name, uid=f"u-{name}", task_id=task_id, assignee="a",
-        created_at=T0, started_at=None, active_deadline_seconds=None,
-        failed_reason=None, complete=False,
+        created_at=T0, started_at=None, failed_reason=None, complete=False,
     )  # fmt: skip
 
 
@@ -28,73 +30,116 @@ def pod(name: str = "p1", uid: str = "pu1", job_name: str = "j1", task_id: str =
 
 
 def test_an_empty_cache_knows_nothing_and_is_not_synced() -> None:
-    cache = ClusterStateCache()
+    cache = ClusterStateCache(namespace="ns")
     assert (cache.job("j1"), tuple(cache.jobs()), cache.pods_of_job("j1")) == (None, (), ())
     assert not cache.synced()
 
 
 def test_synced_needs_both_jobs_and_pods() -> None:
-    cache = ClusterStateCache()
-    cache.mark_jobs_synced()
+    cache = ClusterStateCache(namespace="ns")
+    cache.jobs_store.mark_synced()
     assert not cache.synced()
-    cache.mark_pods_synced()
+    cache.pods_store.mark_synced()
     assert cache.synced()
 
 
-def test_jobs_are_found_by_name_and_task_and_forgotten_on_delete() -> None:
-    cache = ClusterStateCache()
-    cache.apply_job(WatchEvent(Change.ADDED, job(), None))
+def test_jobs_are_found_by_name_and_forgotten_on_delete() -> None:
+    cache = ClusterStateCache(namespace="ns")
+    added = cache.jobs_store.put("ns/j1", "1", job())
     moved = replace(job(), task_id="t2")
-    cache.apply_job(WatchEvent(Change.MODIFIED, moved, job()))
+    modified = cache.jobs_store.put("ns/j1", "2", moved)
 
+    assert (added.change, added.previous) == (Change.ADDED, None)
+    assert (modified.change, modified.previous) == (Change.MODIFIED, job())
     assert cache.job("j1") == moved
-    assert cache.jobs_of_task("t1") == ()
-    assert cache.jobs_of_task("t2") == (moved,)
 
-    cache.apply_job(WatchEvent(Change.DELETED, moved, moved))
-    assert (cache.job("j1"), tuple(cache.jobs()), cache.jobs_of_task("t2")) == (None, (), ())
+    deleted = cache.jobs_store.delete("ns/j1")
+    assert deleted is not None
+    assert (deleted.change, deleted.view) == (Change.DELETED, moved)
+    assert (cache.job("j1"), tuple(cache.jobs())) == (None, ())
+    assert cache.jobs_store.delete("ns/j1") is None
 
 
-def test_pods_are_indexed_by_job_and_task_and_updated_in_place() -> None:
-    cache = ClusterStateCache()
+def test_pods_are_indexed_by_job_and_updated_in_place() -> None:
+    cache = ClusterStateCache(namespace="ns")
     first, second = pod(), pod(name="p2", uid="pu2")
-    cache.apply_pod(WatchEvent(Change.ADDED, first, None))
-    cache.apply_pod(WatchEvent(Change.ADDED, second, None))
+    cache.pods_store.put("ns/p1", "1", first)
+    cache.pods_store.put("ns/p2", "1", second)
     running = replace(first, phase=PodPhase.RUNNING)
-    cache.apply_pod(WatchEvent(Change.MODIFIED, running, first))
+    cache.pods_store.put("ns/p1", "2", running)
 
     assert set(cache.pods_of_job("j1")) == {running, second}
-    assert set(cache.pods_of_task("t1")) == {running, second}
-    assert cache.pod("pu1") == running
 
 
-def test_a_pod_recreated_under_the_same_name_replaces_the_old_uid() -> None:
-    cache = ClusterStateCache()
+def test_a_pod_recreated_under_the_same_name_moves_to_its_new_job() -> None:
+    cache = ClusterStateCache(namespace="ns")
     old = pod()
     new = pod(uid="pu-new", job_name="j2", task_id="t2")
-    cache.apply_pod(WatchEvent(Change.ADDED, old, None))
-    cache.apply_pod(WatchEvent(Change.MODIFIED, new, old))
+    cache.pods_store.put("ns/p1", "1", old)
+    event = cache.pods_store.put("ns/p1", "2", new)
 
+    assert event.previous == old
     assert cache.pods_of_job("j1") == ()
-    assert cache.pods_of_task("t1") == ()
     assert cache.pods_of_job("j2") == (new,)
-    assert cache.pod("pu1") is None
 
 
 def test_deleted_pods_leave_no_index_entries() -> None:
-    cache = ClusterStateCache()
-    cache.apply_pod(WatchEvent(Change.ADDED, pod(), None))
-    cache.apply_pod(WatchEvent(Change.DELETED, pod(), pod()))
-    assert cache.pods_of_job("j1") == cache.pods_of_task("t1") == ()
-    assert cache.pod("pu1") is None
+    cache = ClusterStateCache(namespace="ns")
+    cache.pods_store.put("ns/p1", "1", pod())
+    cache.pods_store.delete("ns/p1")
+    assert cache.pods_of_job("j1") == ()
+    assert len(cache.pods_store) == 0
 
 
 def test_configs_are_kept_by_namespace_and_name() -> None:
-    cache = ClusterStateCache()
+    cache = ClusterStateCache(namespace="ns")
     cfg = AgentConfigView(namespace="ns", name="c", assignee="a")
-    cache.apply_config(WatchEvent(Change.ADDED, cfg, None))
+    cache.configs_store.put("ns/c", "1", cfg)
     updated = replace(cfg, zombie_job_timeout_seconds=60)
-    cache.apply_config(WatchEvent(Change.MODIFIED, updated, cfg))
+    cache.configs_store.put("ns/c", "2", updated)
     assert tuple(cache.configs()) == (updated,)
-    cache.apply_config(WatchEvent(Change.DELETED, updated, updated))
+    cache.configs_store.delete("ns/c")
     assert tuple(cache.configs()) == ()
+
+
+# ---------------------------------------------------------------- the re-list diff
+
+
+def listed(versions: dict[str, str]) -> list[Listed[str]]:
+    return [Listed(key, rv, f"{key}@{rv}") for key, rv in versions.items()]
+
+
+def test_a_relist_reports_adds_updates_and_deletes_against_the_store() -> None:
+    store: KindStore[str] = KindStore()
+    store.replace(listed({"ns/a": "1", "ns/b": "2", "ns/c": "3"}))
+
+    changes = store.replace(listed({"ns/b": "2", "ns/c": "9", "ns/d": "4"}))
+
+    assert [(c.change, c.view) for c in changes] == [
+        (Change.MODIFIED, "ns/c@9"), (Change.ADDED, "ns/d@4"), (Change.DELETED, "ns/a@1")]
+    assert changes[0].previous == "ns/c@3"
+
+
+def test_an_unchanged_relist_changes_nothing() -> None:
+    store: KindStore[str] = KindStore()
+    store.replace(listed({"ns/a": "1"}))
+    assert store.replace(listed({"ns/a": "1"})) == []
+
+
+@given(
+    st.dictionaries(st.text(max_size=3), st.sampled_from("123")),
+    st.dictionaries(st.text(max_size=3), st.sampled_from("123")),
+)
+def test_after_a_relist_the_store_holds_exactly_what_was_listed(
+    known: dict[str, str], relisted: dict[str, str]
+) -> None:
+    store: KindStore[str] = KindStore(index=lambda view: view[:1])
+    store.replace(listed(known))
+
+    changes = store.replace(listed(relisted))
+
+    assert sorted(store.values()) == sorted(f"{k}@{rv}" for k, rv in relisted.items())
+    assert len(changes) == len({c.view for c in changes if c.change is not Change.DELETED}) + len(
+        [c for c in changes if c.change is Change.DELETED])
+    by_index = sorted(v for key in {v[:1] for v in store.values()} for v in store.indexed(key))
+    assert by_index == sorted(store.values())

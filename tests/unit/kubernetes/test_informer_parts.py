@@ -1,4 +1,4 @@
-"""The informer's pure parts: re-list diff, backoff, stream splitting, watch events."""
+"""The informer's pure parts: listing, backoff, stream splitting, watch events."""
 
 from __future__ import annotations
 
@@ -12,45 +12,12 @@ from hypothesis import strategies as st
 from tests.unit.kubernetes.raw_json import raw_pod
 from zombiewatch.adapters.kubernetes.backoff import Backoff, BackoffSettings
 from zombiewatch.adapters.kubernetes.errors import GoneError, TransportError
-from zombiewatch.adapters.kubernetes.listing import diff_relist, list_all
+from zombiewatch.adapters.kubernetes.listing import list_all
 from zombiewatch.adapters.kubernetes.translation import POD, MalformedResponseError, Skipped
 from zombiewatch.adapters.kubernetes.watching import iter_events, iter_lines
 from zombiewatch.domain.views import PodView
 
-# ---------------------------------------------------------------- re-list diff
-
-
-def test_a_relist_diff_reports_adds_updates_and_deletes() -> None:
-    known = {"ns/a": "1", "ns/b": "2", "ns/c": "3"}
-    listed = {"ns/b": "2", "ns/c": "9", "ns/d": "4"}
-
-    diff = diff_relist(known, listed)
-
-    assert (diff.added, diff.updated, diff.deleted) == (("ns/d",), ("ns/c",), ("ns/a",))
-
-
-def test_an_unchanged_relist_is_an_empty_diff() -> None:
-    state = {"ns/a": "1"}
-    diff = diff_relist(state, dict(state))
-    assert diff.added == diff.updated == diff.deleted == ()
-
-
-@given(
-    st.dictionaries(st.text(max_size=3), st.sampled_from("123")),
-    st.dictionaries(st.text(max_size=3), st.sampled_from("123")),
-)
-def test_applying_a_relist_diff_to_the_old_state_yields_the_new_state(
-    known: dict[str, str], listed: dict[str, str]
-) -> None:
-    diff = diff_relist(known, listed)
-    state = dict(known)
-    for key in diff.deleted:
-        del state[key]
-    for key in (*diff.added, *diff.updated):
-        state[key] = listed[key]
-
-    assert state == listed
-    assert set(diff.added).isdisjoint(diff.updated)
+# ---------------------------------------------------------------- listing
 
 
 def test_list_all_follows_continue_tokens_and_keeps_the_last_resource_version() -> None:

@@ -223,11 +223,9 @@ def test_a_well_formed_job_becomes_a_job_view_with_every_field() -> None:
         assignee="claude",
         created_at=datetime(2026, 6, 2, 9, 46, tzinfo=UTC),
         started_at=datetime(2026, 6, 2, 9, 46, 1, tzinfo=UTC),
-        active_deadline_seconds=1800,
         failed_reason="DeadlineExceeded",
         complete=False,
         reported_reason="deadline_exceeded",
-        reported_at="2026-06-02T10:16:00Z",
     )
 
 
@@ -250,7 +248,7 @@ def test_job_conditions_count_only_when_true(
 
 def test_a_fresh_job_has_no_start_time_deadline_or_assignee() -> None:
     job = job_of(raw_job(status=DELETE, spec=DELETE, metadata__labels={TASK: "t"}))
-    assert (job.started_at, job.active_deadline_seconds, job.assignee) == (None, None, "")
+    assert (job.started_at, job.assignee) == (None, "")
     assert not job.reported
 
 
@@ -261,7 +259,7 @@ def test_a_fresh_job_has_no_start_time_deadline_or_assignee() -> None:
         ({"metadata__creationTimestamp": "2026-13-45T00:00:00Z"}, "RFC3339"),
         ({"status__startTime": "soon"}, "RFC3339"),
         ({"status__startTime": "2026-06-02T09:46:01"}, "time zone"),
-        ({"spec__activeDeadlineSeconds": "1800"}, "malformed"),
+        ({"status__conditions": "Failed"}, "malformed"),
         ({"metadata__annotations": {"agent.benjamin-borbe.de/zombie-reason": None}}, "malformed"),
     ],
 )
