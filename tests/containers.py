@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dependency_injector import providers
+from returns.result import Result, Success
 
 from tests.fakes import (
     FakeCache,
@@ -18,6 +20,7 @@ from tests.fakes import (
 )
 from zombiewatch.app.container import Container
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+from zombiewatch.domain.ports import StartError
 
 
 def unit_settings(**changes: object) -> Settings:
@@ -32,6 +35,59 @@ def unit_settings(**changes: object) -> Settings:
 
 
 @dataclass
+class ManualPause:
+    """The sweeper's pause between ticks, released by the test (or by a requested sweep)."""
+
+    intervals: list[float] = field(default_factory=list)
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set each time the sweeper has finished a tick and pauses."""
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, requested: asyncio.Event, seconds: float) -> None:
+        self.intervals.append(seconds)
+        self.reached.set()
+        release = asyncio.ensure_future(self._release.wait())
+        asked = asyncio.ensure_future(requested.wait())
+        await asyncio.wait({release, asked}, return_when=asyncio.FIRST_COMPLETED)
+        release.cancel()
+        asked.cancel()
+        self._release.clear()
+
+    async def next_tick(self) -> None:
+        """Wait until the sweeper pauses again after its next tick."""
+        self.reached.clear()
+        await self.reached.wait()
+
+    def interval_over(self) -> None:
+        self._release.set()
+
+
+class NoInformers:
+    """Stands in for the informers: the fake cache is filled by the test."""
+
+    async def start(self) -> Result[None, StartError]:
+        return Success(None)
+
+    async def stop(self) -> None:
+        return None
+
+    async def wait_synced(self) -> None:
+        return None
+
+
+class NoApiClient:
+    """Stands in for the shared API client: nothing to close."""
+
+    client = None
+
+    async def start(self) -> Result[None, StartError]:
+        return Success(None)
+
+    async def stop(self) -> None:
+        return None
+
+
+@dataclass
 class Fakes:
     """The recording fakes a container is built with (each test reads what it needs)."""
 
@@ -41,6 +97,7 @@ class Fakes:
     leader: FakeLeader = field(default_factory=FakeLeader)
     history: ScriptedHistory = field(default_factory=ScriptedHistory)
     scheduler: ManualScheduler = field(default_factory=ManualScheduler)
+    pause: ManualPause = field(default_factory=ManualPause)
     annotator: RecordingAnnotator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,7 +110,9 @@ def faked_container(fakes: Fakes, settings: Settings | None = None) -> Container
     container.settings.override(settings or unit_settings())
     container.clock.override(providers.Object(fakes.clock))
     container.cache.override(providers.Object(fakes.cache))
-    container.api_client.override(providers.Object(None))
+    container.api_client.override(providers.Object(NoApiClient()))
+    container.informers.override(providers.Object(NoInformers()))
+    container.pause.override(providers.Object(fakes.pause))
     container.publisher.override(providers.Object(fakes.publisher))
     container.leader.override(providers.Object(fakes.leader))
     container.annotator.override(providers.Object(fakes.annotator))

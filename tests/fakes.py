@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from zombiewatch.domain.ports import (
     AnnotateErrorKind,
     PublishError,
     PublishErrorKind,
+    StartError,
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
@@ -44,6 +46,24 @@ class RecordingPublisher:
     transactions: int = 0
     fail_next: int = 0
     failure_kind: PublishErrorKind = PublishErrorKind.UNAVAILABLE
+    starts: int = 0
+    """How often it was told to connect (each new leadership term, each reconnect)."""
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    committed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by every committed ``publish_failures``."""
+    fenced: bool = False
+
+    @property
+    def started(self) -> bool:
+        return self.connected.is_set()
+
+    async def start(self) -> Result[None, PublishError]:
+        self.starts += 1
+        self.connected.set()
+        return Success(None)
+
+    async def close(self) -> None:
+        self.connected.clear()
 
     async def publish_failures(
         self, failures: Sequence[FailureReport]
@@ -53,6 +73,7 @@ class RecordingPublisher:
             return Failure(PublishError(self.failure_kind, "broker down (fake)"))
         self.transactions += 1
         self.published.extend(failures)
+        self.committed.set()
         return Success(None)
 
     async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
@@ -101,7 +122,12 @@ class FakeCache:
     jobs_by_name: dict[str, JobView] = field(default_factory=dict)
     pods_by_job: dict[str, dict[str, PodView]] = field(default_factory=dict)
     config_views: list[AgentConfigView] = field(default_factory=list)
-    is_synced: bool = True
+    synced_event: asyncio.Event = field(default_factory=asyncio.Event)
+    sync_awaited: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once someone waits for the sync (the sweeper, before its first tick)."""
+
+    def __post_init__(self) -> None:
+        self.synced_event.set()
 
     def put_job(self, job: JobView) -> None:
         self.jobs_by_name[job.name] = job
@@ -122,15 +148,36 @@ class FakeCache:
         return self.config_views
 
     def synced(self) -> bool:
-        return self.is_synced
+        return self.synced_event.is_set()
+
+    async def wait_synced(self) -> None:
+        self.sync_awaited.set()
+        await self.synced_event.wait()
 
 
 @dataclass
 class FakeLeader:
+    """Leads or follows as the test says; ``set_leading`` is a leadership change."""
+
     leading: bool = True
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def is_leader(self) -> bool:
         return self.leading
+
+    def set_leading(self, leading: bool) -> None:
+        self.leading = leading
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+    def next_change(self) -> Awaitable[object]:
+        return self.changed.wait()
+
+    async def start(self) -> Result[None, StartError]:
+        return Success(None)
+
+    async def stop(self) -> None:
+        return None
 
 
 @dataclass

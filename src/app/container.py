@@ -1,26 +1,25 @@
 """The composition root: the only module that imports dependency_injector.
 
-Providers are named after what they give. I/O resources (API client, Kafka
-publisher, leader election, informers, HTTP server) are ``providers.Resource``
-over context managers, initialised inside the running loop by
-:class:`zombiewatch.app.runtime.Runtime` in a fixed order and shut down in the
-reverse one. Tests override providers with recording fakes
-(``container.publisher.override(providers.Object(fake))``).
+Providers are named after what they give. Every component is built unstarted;
+the ones with I/O (the shared API client, leader election, the Kafka publisher,
+the informers, the HTTP server) say themselves how to start and stop (the
+``Lifecycle`` port) and :class:`zombiewatch.app.runtime.Runtime` runs them in
+order inside the running loop, stopping them in reverse. Tests override
+providers with recording fakes (``container.publisher.override(providers.Object(fake))``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 from dependency_injector import containers, providers
+from returns.result import Result, Success
 
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
-from zombiewatch.adapters.kafka.publishing import open_publisher
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
     SaslMechanism,
@@ -31,7 +30,7 @@ from zombiewatch.adapters.kafka.settings import (
 from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
 from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
-from zombiewatch.adapters.kubernetes.client import ApiClientFactory, api_client_factory
+from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
 from zombiewatch.adapters.kubernetes.informer import Change, InformerSettings, WatchEvent
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
@@ -40,16 +39,16 @@ from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.detection import DetectionService, call_later
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.judging import Judge
-from zombiewatch.app.leadership import AlwaysLeader
+from zombiewatch.app.leadership import AlwaysLeader, Leadership
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import KafkaOptions, Settings
-from zombiewatch.app.sweeping import Sweeper
+from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import CommandPublisher, LeaderStatus
+from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.views import JobView, PodView
 
 log = logging.getLogger(__name__)
@@ -90,28 +89,27 @@ def make_api_client_factory(settings: Settings) -> ApiClientFactory:
     return api_client_factory(str(settings.kubeconfig) if settings.kubeconfig else None)
 
 
-@contextlib.contextmanager
-def open_api_client(factory: ApiClientFactory) -> Iterator[object]:
-    """One shared ApiClient (elector, annotator), closed on shutdown."""
-    client = factory()
-    try:
-        yield client
-    finally:
-        client.close()
+class SharedApiClient:
+    """The ApiClient the elector and the annotator share, as a ``Lifecycle``: closed on stop."""
+
+    def __init__(self, factory: ApiClientFactory) -> None:
+        self.client: ApiClient = factory()
+
+    async def start(self) -> Result[None, StartError]:
+        return Success(None)
+
+    async def stop(self) -> None:
+        self.client.close()
 
 
-@contextlib.asynccontextmanager
-async def lead_or_follow(
-    settings: Settings, api_client: object, metrics: Metrics
-) -> AsyncIterator[LeaderStatus]:
+def make_leader(settings: Settings, api_client: SharedApiClient, metrics: Metrics) -> Leadership:
     """Leader election on a Lease, or always-leader when disabled (single replica, embedded)."""
     if not settings.leader.enabled:
         metrics.leader.set(1)
-        yield AlwaysLeader()
-        return
+        return AlwaysLeader()
     options = settings.leader
-    elector = LeaderElector(
-        api_client,
+    return LeaderElector(
+        api_client.client,
         LeaderElectionSettings(
             lease_name=options.lease_name,
             namespace=settings.namespace,
@@ -123,21 +121,15 @@ async def lead_or_follow(
         on_started_leading=lambda: metrics.leader.set(1),
         on_stopped_leading=lambda: metrics.leader.set(0),
     )
-    await elector.start()
-    try:
-        yield elector
-    finally:
-        await elector.stop()
 
 
-@contextlib.asynccontextmanager
-async def watching(
+def make_informers(
     settings: Settings,
     factory: ApiClientFactory,
     cache: ClusterStateCache,
     detection: DetectionService,
     metrics: Metrics,
-) -> AsyncIterator[ClusterInformers]:
+) -> ClusterInformers:
     """The Job, Pod and Config informers feeding the cache and the detection service."""
 
     async def on_pod(event: WatchEvent[PodView]) -> None:
@@ -165,11 +157,7 @@ async def watching(
                         events=i.stats.events, errors=i.stats.errors)
         for i in informers.all
     ]))
-    await informers.start()
-    try:
-        yield informers
-    finally:
-        await informers.stop()
+    return informers
 
 
 class Container(containers.DeclarativeContainer):
@@ -186,16 +174,14 @@ class Container(containers.DeclarativeContainer):
     attention = providers.Singleton(AttentionIndex, grace=grace)
 
     api_client_factory = providers.Singleton(make_api_client_factory, settings)
-    api_client = providers.Resource(open_api_client, api_client_factory)
+    api_client = providers.Singleton(SharedApiClient, api_client_factory)
 
     kafka_settings = providers.Singleton(kafka_publisher_settings, settings)
-    # Not connected here: only the leader connects (Runtime), see open_publisher.
-    publisher: providers.Provider[CommandPublisher] = providers.Resource(
-        open_publisher, kafka_settings, clock=clock)
+    # Not connected here: only the leader connects (Runtime, on each new term).
+    publisher = providers.Singleton(KafkaCommandPublisher, settings=kafka_settings, clock=clock)
 
-    leader: providers.Provider[LeaderStatus] = providers.Resource(
-        lead_or_follow, settings, api_client, metrics)
-    annotator = providers.Singleton(KubernetesJobAnnotator, api_client)
+    leader = providers.Singleton(make_leader, settings, api_client, metrics)
+    annotator = providers.Singleton(KubernetesJobAnnotator, api_client.provided.client)
 
     history = providers.Singleton(KafkaFailureHistory, kafka_settings)
     judge = providers.Singleton(Judge, cache=cache, book=book, dedupe=dedupe, grace=grace)
@@ -208,11 +194,12 @@ class Container(containers.DeclarativeContainer):
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,
         attention=attention, schedule=scheduler)
-    informers = providers.Resource(
-        watching, settings, api_client_factory, cache, detection, metrics)
+    informers = providers.Singleton(
+        make_informers, settings, api_client_factory, cache, detection, metrics)
+    pause = providers.Object(pause_until)
     sweeper = providers.Singleton(
         Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
-        metrics=metrics, attention=attention)
+        metrics=metrics, attention=attention, pause=pause)
 
     ops_server = providers.Factory(
         OpsServer, host=settings.provided.listen_host, port=settings.provided.listen_port,

@@ -27,12 +27,11 @@ async def run_daemon(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runtime = Runtime(build_container(settings))
     try:
+        runtime = Runtime(build_container(settings))
         await runtime.start()
     except Exception as exc:  # configuration the adapters refuse (kubeconfig, TLS files...)
         log_event(log, logging.ERROR, "start_failed", error=f"{type(exc).__name__}: {exc}")
-        await runtime.stop()
         return 1
     await stop.wait()
     log_event(log, logging.INFO, "stopping", why="signal")

@@ -13,7 +13,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from returns.result import Failure, Result, Success
+
 from zombiewatch.app.logs import log_event
+from zombiewatch.domain.ports import StartError
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ _MAX_HEADER_LINES = 100
 
 
 class OpsServer:
-    """Serves health, readiness and metrics from callables the app provides."""
+    """Serves health, readiness and metrics from callables the app provides (a ``Lifecycle``)."""
 
     def __init__(
         self,
@@ -45,9 +48,13 @@ class OpsServer:
             return self._port
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+    async def start(self) -> Result[None, StartError]:
+        try:
+            self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        except OSError as exc:  # the port is taken, the address is not ours
+            return Failure(StartError("http", f"{self._host}:{self._port}: {exc}"))
         log_event(log, logging.INFO, "http_listening", host=self._host, port=self.port)
+        return Success(None)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -56,7 +63,8 @@ class OpsServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
-    def _route(self, method: str, path: str) -> tuple[int, str, bytes]:
+    def route(self, method: str, path: str) -> tuple[int, str, bytes]:
+        """The answer to one request: (status, content type, body)."""
         path = path.split("?", 1)[0]
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"method not allowed\n"
@@ -77,7 +85,7 @@ class OpsServer:
                     if (await reader.readline()) in (b"\r\n", b"\n", b""):
                         break
             method, path = [*request_line, "", ""][:2]
-            status, ctype, body = self._route(method, path)
+            status, ctype, body = self.route(method, path)
             head = (
                 f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -59,8 +59,6 @@ class ZombieWatch:
         (Without the Config CRD installed the Config informer never syncs: False.)
         """
         informers = self._runtime.informers
-        if informers is None:
-            raise RuntimeError("ZombieWatch is not started")
         try:
             async with asyncio.timeout(timeout):
                 await informers.wait_synced()
@@ -150,6 +148,6 @@ class ZombieWatch:
         return await self._runtime.sweep_now()
 
     def _publisher(self) -> CommandPublisher:
-        if self._runtime.publisher is None:
+        if not self._started:
             raise RuntimeError("ZombieWatch is not started")
         return self._runtime.publisher

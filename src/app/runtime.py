@@ -1,96 +1,122 @@
 """The daemon's lifecycle: start the parts in order, stop them in reverse, within a budget.
 
-Order matters: the HTTP server comes first (liveness from the start), then
-leadership, the publisher (not connected yet), the reporter and the
-informers, and the sweeper last (it waits for the informers to sync). On
-stop: no new events (informers), no new sweeps, the publish in progress is
-finished, the producer flushed and closed, the Lease released, the server
-closed — all within ``STOP_BUDGET_SECONDS`` so SIGTERM ends the process in
-under 10 s.
+Every part is built (unstarted) from the container when the ``Runtime`` is
+made; :meth:`Runtime.start` runs their ``start()`` in order on an
+``AsyncExitStack`` and pushes each ``stop()``, so stopping unwinds in reverse:
+no new events (informers), no new sweeps, the publish in progress finished,
+the producer flushed and closed, the Lease released, the HTTP server closed,
+the API client closed — all within ``STOP_BUDGET_SECONDS`` so SIGTERM ends the
+process in under 10 s. Order on start: the API client, the HTTP server
+(liveness from the start), leadership, the publisher (not connected: only a
+leader connects), the reporter, sweeper and leadership tasks, the informers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import Coroutine
-from typing import Any
 
-from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
+from returns.result import Failure
+
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
 from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.http import OpsServer
+from zombiewatch.app.leadership import Leadership
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper, SweepStats
 from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.ports import Clock, ClusterCache, CommandPublisher, LeaderStatus
+from zombiewatch.domain.ports import Clock, ClusterCache, CommandPublisher, Lifecycle, StartError
 
 log = logging.getLogger(__name__)
 
-LEADERSHIP_POLL_SECONDS = 0.2
-"""How quickly a new leader notices it leads (and sweeps)."""
+RECONNECT_SECONDS = 5.0
+"""While leading without a connected producer (the broker was down), try again this often."""
 
 STOP_BUDGET_SECONDS = 9.0
 """SIGTERM must end the process within 10 s (SPEC §10); keep a second in hand."""
 
 
+class StartFailedError(RuntimeError):
+    """A part could not start; the parts already started have been stopped again."""
+
+    def __init__(self, error: StartError) -> None:
+        super().__init__(f"{error.component}: {error.message}")
+        self.error = error
+
+
 class Runtime:
-    """A started daemon: its parts, its background tasks and its readiness."""
+    """A daemon's parts, their background tasks and its readiness."""
 
     def __init__(self, container: Container) -> None:
-        self.container = container
-        self.metrics: Metrics = container.metrics()
-        self.clock: Clock = container.clock()
-        self.book: InFlightBook = container.book()
-        self.cache: ClusterCache = container.cache()
-        self.publisher: CommandPublisher | None = None
-        self.leader: LeaderStatus | None = None
-        self.reporter: Reporter | None = None
-        self.detection: DetectionService | None = None
-        self.sweeper: Sweeper | None = None
-        self.informers: ClusterInformers | None = None
-        self.server: OpsServer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._started_resources: list[Any] = []
+        c = container
+        self.container = c
+        self.settings = c.settings()
+        self.metrics: Metrics = c.metrics()
+        self.clock: Clock = c.clock()
+        self.book: InFlightBook = c.book()
+        self.cache: ClusterCache = c.cache()
+        self.api_client: Lifecycle = c.api_client()
+        self.leader: Leadership = c.leader()
+        self.publisher: CommandPublisher = c.publisher()
+        self.reporter: Reporter = c.reporter()
+        self.detection: DetectionService = c.detection()
+        self.sweeper: Sweeper = c.sweeper()
+        self.informers: ClusterInformers = c.informers()
+        self.server: OpsServer = c.ops_server(ready=self.ready)
+        self.tasks: tuple[asyncio.Task[None], ...] = ()
+        """The background tasks (reporter, sweeper, leadership) once started."""
+        self._stack = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
-        c = self.container
-        settings = c.settings()
-        if settings.serve_http:
-            self.server = c.ops_server(ready=self.ready)
-            await self.server.start()
-        self.leader = await self._init(c.leader)
-        self.publisher = await self._init(c.publisher)
-        self.reporter = await _provided(c.reporter)
-        self.detection = await _provided(c.detection)
-        self.informers = await self._init(c.informers)
-        self.sweeper = await _provided(c.sweeper)
-        self._spawn(self.reporter.run(), "reporter")
-        self._spawn(self.sweeper.run(), "sweeper")
-        self._spawn(self._follow_leadership(), "leadership")
-        log_event(log, logging.INFO, "started", namespace=settings.namespace,
-                  leader_election=settings.leader.enabled,
-                  listen=f"{settings.listen_host}:{self.server.port}" if self.server else None)
+        """Start every part in order; :class:`StartFailedError` (all undone) if one cannot."""
+        try:
+            await self._start(self.api_client)
+            if self.settings.serve_http:
+                await self._start(self.server)
+            await self._start(self.leader)
+            self._stack.push_async_callback(self.publisher.close)
+            self.tasks = (
+                self._spawn(self.reporter.run(), "reporter"),
+                self._spawn(self.sweeper.run(), "sweeper"),
+                self._spawn(self._follow_leadership(), "leadership"),
+            )
+            self._stack.push_async_callback(self._stop_tasks, *self.tasks)
+            await self._start(self.informers)
+        except StartFailedError:
+            await self._stack.aclose()
+            raise
+        log_event(log, logging.INFO, "started", namespace=self.settings.namespace,
+                  leader_election=self.settings.leader.enabled,
+                  listen=(f"{self.settings.listen_host}:{self.server.port}"
+                          if self.settings.serve_http else None))
 
-    async def _init(self, provider: Any) -> Any:
-        value = await _provided(provider)
-        self._started_resources.append(provider)
-        return value
+    async def _start(self, part: Lifecycle) -> None:
+        match await part.start():
+            case Failure(error):
+                raise StartFailedError(error)
+            case _:
+                self._stack.push_async_callback(part.stop)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro, name=f"zombiewatch-{name}")
-        self._tasks.append(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(_log_death)
+        return task
 
-    @staticmethod
-    def _task_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s died", task.get_name(), exc_info=task.exception())
+    async def _stop_tasks(
+        self, reporter: asyncio.Task[None], *others: asyncio.Task[None]
+    ) -> None:
+        """No new detections; the reporter finishes the publish in progress, then returns."""
+        self.detection.close()
+        self.reporter.stop()
+        for task in others:
+            task.cancel()
+        await asyncio.gather(reporter, *others, return_exceptions=True)
+        await self.reporter.close()
 
     async def _follow_leadership(self) -> None:
         """React to becoming leader: sweep at once and connect the producer.
@@ -99,46 +125,39 @@ class Runtime:
         so the new leader sweeps immediately instead of waiting for its tick.
         The producer connects only while leading: connecting initialises the
         shared transactional id and would fence the current leader. A fenced
-        producer stays down until this instance starts a new term.
+        producer stays down until this instance starts a new term; one that
+        lost the broker is reconnected every ``RECONNECT_SECONDS``.
         """
         was_leading = False
         while True:
-            leading = self.leader is not None and self.leader.is_leader()
-            became_leader = leading and not was_leading
-            was_leading = leading
-            publisher = self.publisher
-            if became_leader:
-                if self.reporter is not None:
-                    self.reporter.start_term()
-                if self.sweeper is not None:
-                    self.sweeper.request_sweep()
-                if isinstance(publisher, KafkaCommandPublisher):
-                    await publisher.start()  # a fresh term: take the transactional id
-                if self.reporter is not None:
-                    await self.reporter.recall_history()  # before the first publish needs it
-            elif leading and isinstance(publisher, KafkaCommandPublisher) and not (
-                publisher.started or publisher.fenced
-            ):
+            change = self.leader.next_change()
+            leading = self.leader.is_leader()
+            if leading and not was_leading:
+                self.reporter.start_term()
+                self.sweeper.request_sweep()
+                await self.publisher.start()  # a fresh term: take the transactional id
+                await self.reporter.recall_history()  # before the first publish needs it
+            elif leading and not (self.publisher.started or self.publisher.fenced):
                 # Reconnect after a broker outage, but never after being fenced: another
                 # instance took the id, and taking it back would ping-pong between the two.
-                await publisher.start()
-            await asyncio.sleep(LEADERSHIP_POLL_SECONDS)
+                await self.publisher.start()
+            was_leading = leading
+            degraded = leading and not (self.publisher.started or self.publisher.fenced)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RECONNECT_SECONDS if degraded else None):
+                    await change
 
     def ready(self) -> tuple[bool, str]:
         """``/readyz``: informers synced and, while leading, the producer connected."""
         if not self.cache.synced():
             return False, "informers not synced"
-        leading = self.leader is not None and self.leader.is_leader()
-        if leading and isinstance(self.publisher, KafkaCommandPublisher) and (
-            not self.publisher.started
-        ):
+        leading = self.leader.is_leader()
+        if leading and not self.publisher.started:
             return False, "leader without a connected producer"
         return True, "ready (leader)" if leading else "ready (follower)"
 
     async def sweep_now(self) -> SweepStats:
         """One sweep right now, then report what it found (tests, embedding hosts)."""
-        if self.sweeper is None or self.reporter is None:
-            raise RuntimeError("not started")
         stats = self.sweeper.sweep_once()
         await self.reporter.flush()
         return stats
@@ -146,45 +165,12 @@ class Runtime:
     async def stop(self) -> None:
         try:
             async with asyncio.timeout(STOP_BUDGET_SECONDS):
-                await self._stop_in_order()
+                await self._stack.aclose()
         except TimeoutError:
             log_event(log, logging.ERROR, "stop_budget_exceeded", seconds=STOP_BUDGET_SECONDS)
         log_event(log, logging.INFO, "stopped")
 
-    async def _stop_in_order(self) -> None:
-        c = self.container
-        if self.informers is not None:
-            await _shutdown(c.informers)
-        if self.detection is not None:
-            self.detection.close()
-        if self.reporter is not None:
-            self.reporter.stop()
-        for task in self._tasks:
-            if task.get_name() != "zombiewatch-reporter":
-                task.cancel()
-        # The reporter finishes the publish in progress, then returns.
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.reporter is not None:
-            await self.reporter.close()
-        for provider in reversed(self._started_resources):
-            if provider is not c.informers:
-                with contextlib.suppress(Exception):
-                    await _shutdown(provider)
-        if self.server is not None:
-            await self.server.stop()
-        await _shutdown(c.api_client)
 
-
-async def _provided(provider: Any) -> Any:
-    """The provider's object; providers depending on async resources return awaitables."""
-    value = provider()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
-async def _shutdown(provider: Any) -> None:
-    """Shut a resource down, whether it is sync or async."""
-    result = provider.shutdown()
-    if inspect.isawaitable(result):
-        await result
+def _log_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s died", task.get_name(), exc_info=task.exception())

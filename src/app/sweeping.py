@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zombiewatch.app.detection import DetectionSink
@@ -28,8 +29,13 @@ from zombiewatch.domain.ports import Clock, ClusterCache
 
 log = logging.getLogger(__name__)
 
-SYNC_POLL_SECONDS = 0.05
-"""How often the sweeper checks whether the informers have synced before its first tick."""
+Pause = Callable[[asyncio.Event, float], Awaitable[None]]
+"""``(requested, seconds)``: return when a sweep is requested or the interval is over."""
+
+
+async def pause_until(requested: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(requested.wait(), seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class Sweeper:
         clock: Clock,
         metrics: Metrics,
         attention: AttentionIndex,
+        pause: Pause = pause_until,
     ) -> None:
         self._cache = cache
         self._attention = attention
@@ -66,6 +73,7 @@ class Sweeper:
         self._dedupe = dedupe
         self._clock = clock
         self._metrics = metrics
+        self._pause = pause
         self._known_problems: frozenset[ConfigProblem] = frozenset()
         self._requested = asyncio.Event()
         self.ticks = 0
@@ -119,20 +127,16 @@ class Sweeper:
                           errors=errors, seconds=seconds)
 
     async def run(self) -> None:
-        """Wait for the informers to sync, sweep at once, then every interval (re-read each tick).
-
-        The cache port offers a flag, not an event, so the wait polls it briefly.
-        """
-        while not self._cache.synced():  # noqa: ASYNC110 - see the docstring
-            await asyncio.sleep(SYNC_POLL_SECONDS)
+        """Wait for the informers to sync, sweep at once, then every interval (re-read
+        each tick) or at once when asked (:meth:`request_sweep`)."""
+        await self._cache.wait_synced()
         log_event(log, logging.INFO, "sweeper_started")
         while True:
+            self._requested.clear()
             stats = self.sweep_once()
             if stats.detected or stats.errors:
                 log_event(log, logging.INFO, "sweep", judged=stats.judged,
                           detected=stats.detected, errors=stats.errors,
                           ms=round(stats.seconds * 1000, 2))
             interval = self.resolve_config().sweeper_interval.total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._requested.wait(), interval)
-            self._requested.clear()
+            await self._pause(self._requested, interval)

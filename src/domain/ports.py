@@ -7,7 +7,7 @@ specific error type; programming errors still raise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,7 +56,40 @@ class Clock(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StartError:
+    """A component that could not start (a port in use, a kubeconfig it cannot read)."""
+
+    component: str
+    message: str
+
+
+class Lifecycle(Protocol):
+    """A component the composition root starts and stops, in order (stops in reverse)."""
+
+    async def start(self) -> Result[None, StartError]: ...
+
+    async def stop(self) -> None: ...
+
+
 class CommandPublisher(Protocol):
+    """Publishes on the topic; connecting is the explicit "we lead now" act.
+
+    ``start`` connects (taking the transactional id, which fences any other
+    holder), ``started`` says it is connected (readiness), ``fenced`` that
+    another producer took the id over, and ``close`` flushes and disconnects.
+    """
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def fenced(self) -> bool: ...
+
+    async def start(self) -> Result[None, PublishError]: ...
+
+    async def close(self) -> None: ...
+
     async def publish_failures(
         self, failures: Sequence[FailureReport]
     ) -> Result[None, PublishError]:
@@ -99,6 +132,14 @@ class ClusterCache(Protocol):
         """True once the Job and Pod informers have completed their first list."""
         ...
 
+    async def wait_synced(self) -> None:
+        """Return once :meth:`synced` is true."""
+        ...
+
 
 class LeaderStatus(Protocol):
     def is_leader(self) -> bool: ...
+
+    def next_change(self) -> Awaitable[object]:
+        """Completes at the first start or end of leadership after this call."""
+        ...

@@ -206,7 +206,7 @@ async def test_the_deploy_service_account_can_do_everything_the_daemon_needs(
 
     settings = replace(stage.settings, kubeconfig=_service_account_kubeconfig(stage))
     async with running(settings) as runtime:
-        await wait_until(lambda: runtime.leader is not None and runtime.leader.is_leader(),
+        await wait_until(runtime.leader.is_leader,
                          what="leadership with the SA token")
         name = stage.failing_job()
         await stage.reader.wait_for_failures(1)

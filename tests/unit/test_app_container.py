@@ -2,75 +2,95 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
+import pytest
 from dependency_injector import providers
+from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
-from tests.fakes import (
-    FakeCache,
-    FakeClock,
-    FakeLeader,
-    RecordingAnnotator,
-    RecordingPublisher,
-    ScriptedHistory,
-)
-from zombiewatch.app.container import Container, kafka_publisher_settings
-from zombiewatch.app.runtime import Runtime
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, parse_settings
+from tests.containers import Fakes, faked_container, unit_settings
+from tests.fakes import FakeLeader
+from zombiewatch.app.container import kafka_publisher_settings
+from zombiewatch.app.runtime import Runtime, StartFailedError
+from zombiewatch.app.settings import KafkaOptions, Settings, parse_settings
+from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.reasons import ZombieReason
 
 
-class FakeInformers:
-    """Stands in for the three informers (already synced: the fake cache is full)."""
-
-    async def wait_synced(self) -> None:
-        return None
-
-
 def settings(*, branch: str | None = None, topic_prefix: str | None = None) -> Settings:
-    return Settings(
-        namespace="agents", kubeconfig=Path("/nonexistent"),
-        kafka=KafkaOptions(brokers="127.0.0.1:9", branch=branch, topic_prefix=topic_prefix),
-        leader=LeaderOptions(enabled=False), serve_http=False,
-    )
-
-
-def faked_container() -> tuple[Container, FakeCache, RecordingPublisher, RecordingAnnotator]:
-    container = Container()
-    container.settings.override(settings())
-    cache = FakeCache()
-    publisher = RecordingPublisher()
-    annotator = RecordingAnnotator(cache=cache)
-    container.clock.override(providers.Object(FakeClock()))
-    container.cache.override(providers.Object(cache))
-    container.api_client.override(providers.Object(None))
-    container.publisher.override(providers.Object(publisher))
-    container.leader.override(providers.Object(FakeLeader()))
-    container.annotator.override(providers.Object(annotator))
-    container.informers.override(providers.Object(FakeInformers()))
-    container.history.override(providers.Object(ScriptedHistory()))
-    return container, cache, publisher, annotator
+    return unit_settings(
+        kafka=KafkaOptions(brokers="127.0.0.1:9", branch=branch, topic_prefix=topic_prefix))
 
 
 async def test_a_runtime_built_from_the_container_publishes_through_overridden_fakes() -> None:
-    container, cache, publisher, annotator = faked_container()
+    fakes = Fakes()
     job = job_view("job-a")
-    cache.put_job(job)
-    runtime = Runtime(container)
+    fakes.cache.put_job(job)
+    runtime = Runtime(faked_container(fakes))
     await runtime.start()
 
-    assert runtime.detection is not None
     pod = pod_view(job, waiting="ImagePullBackOff")
-    cache.put_pod(pod)
+    fakes.cache.put_pod(pod)
     runtime.detection.on_pod(pod)
     await runtime.sweep_now()
+    await fakes.publisher.connected.wait()  # the leadership task connected it
+    ready = runtime.ready()
     await runtime.stop()
 
-    assert [(f.job_name, f.reason) for f in publisher.published] == [
+    assert [(f.job_name, f.reason) for f in fakes.publisher.published] == [
         ("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
-    assert annotator.annotated == [("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
-    assert runtime.ready() == (True, "ready (leader)")
+    assert fakes.annotator.annotated == [("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
+    assert ready == (True, "ready (leader)")
+    assert fakes.publisher.starts == 1
+    assert not fakes.publisher.started  # closed on stop
+
+
+async def test_a_new_leadership_term_connects_the_publisher_and_sweeps_at_once() -> None:
+    fakes = Fakes(leader=FakeLeader(leading=False))
+    runtime = Runtime(faked_container(fakes))
+    await runtime.start()
+    await fakes.pause.reached.wait()  # the first sweep, as a follower
+    assert runtime.ready() == (True, "ready (follower)")
+
+    fakes.leader.set_leading(True)
+    await fakes.pause.next_tick()  # the requested sweep of the new term
+    await fakes.publisher.connected.wait()
+    await runtime.stop()
+
+    assert fakes.publisher.starts == 1
+    assert runtime.sweeper.ticks == 2
+
+
+class RefusingLeader(FakeLeader):
+    async def start(self) -> Result[None, StartError]:
+        return Failure(StartError("leader", "no RBAC for leases (fake)"))
+
+
+@dataclass
+class RecordingApiClient:
+    client: None = None
+    stopped: bool = False
+
+    async def start(self) -> Result[None, StartError]:
+        return Success(None)
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_part_that_cannot_start_undoes_the_parts_already_started() -> None:
+    fakes = Fakes(leader=RefusingLeader())
+    container = faked_container(fakes)
+    api_client = RecordingApiClient()
+    container.api_client.override(providers.Object(api_client))
+    runtime = Runtime(container)
+
+    with pytest.raises(StartFailedError, match="leader: no RBAC"):
+        await runtime.start()
+
+    assert api_client.stopped
+    assert fakes.publisher.starts == 0
 
 
 def test_a_legacy_branch_maps_to_the_topic_prefix() -> None:

@@ -16,15 +16,15 @@ def server(ready: bool) -> OpsServer:
 
 
 def test_health_readiness_and_metrics_are_routed() -> None:
-    assert server(True)._route("GET", "/healthz") == (200, "text/plain", b"ok\n")
-    assert server(True)._route("GET", "/readyz")[0] == 200
-    assert server(False)._route("GET", "/readyz") == (
+    assert server(True).route("GET", "/healthz") == (200, "text/plain", b"ok\n")
+    assert server(True).route("GET", "/readyz")[0] == 200
+    assert server(False).route("GET", "/readyz") == (
         503, "text/plain", b"informers not synced\n")
-    status, ctype, body = server(True)._route("GET", "/metrics?x=1")
+    status, ctype, body = server(True).route("GET", "/metrics?x=1")
     assert (status, body) == (200, b"zombiewatch_leader 1.0\n")
     assert ctype.startswith("text/plain; version=0.0.4")
-    assert server(True)._route("GET", "/nope")[0] == 404
-    assert server(True)._route("POST", "/healthz")[0] == 405
+    assert server(True).route("GET", "/nope")[0] == 404
+    assert server(True).route("POST", "/healthz")[0] == 405
 
 
 class Capture(logging.Handler):

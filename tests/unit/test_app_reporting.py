@@ -218,10 +218,7 @@ async def test_the_reporter_loop_drains_what_is_submitted_while_it_runs() -> Non
     loop_task = asyncio.create_task(world.reporter.run())
 
     world.detect("job-a")
-    for _ in range(100):
-        if world.publisher.published:
-            break
-        await asyncio.sleep(0.01)
+    await world.publisher.committed.wait()
     loop_task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await loop_task

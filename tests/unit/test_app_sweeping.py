@@ -43,6 +43,7 @@ class World:
         self.attention = container.attention()
         self.reporter = container.reporter()
         self.sweeper = container.sweeper()
+        self.pause = fakes.pause
 
     def add_job(self, job: JobView) -> None:
         """Like the Job informer: the cache is updated, then the attention index."""
@@ -183,18 +184,15 @@ async def test_an_invalid_config_value_is_counted_once_and_replaced_by_its_defau
 
 async def test_the_sweeper_does_not_tick_before_the_informers_have_synced() -> None:
     world = World()
-    world.cache.is_synced = False
+    world.cache.synced_event.clear()
     world.add_job(job_view("job-a"))
     world.clock.advance(DEADLINE)
-
     task = asyncio.create_task(world.sweeper.run())
-    await asyncio.sleep(0.2)
+
+    await world.cache.sync_awaited.wait()
     ticks_before_sync = world.sweeper.ticks
-    world.cache.is_synced = True
-    for _ in range(100):
-        if world.sweeper.ticks:
-            break
-        await asyncio.sleep(0.01)
+    world.cache.synced_event.set()
+    await world.pause.reached.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -231,21 +229,18 @@ async def test_a_pod_that_recovers_takes_its_job_out_of_the_attention_index() ->
 async def test_a_requested_sweep_runs_at_once_instead_of_waiting_for_the_interval() -> None:
     world = World()
     task = asyncio.create_task(world.sweeper.run())
-    for _ in range(100):
-        if world.sweeper.ticks:
-            break
-        await asyncio.sleep(0.01)
+    await world.pause.reached.wait()
 
     world.sweeper.request_sweep()
-    for _ in range(100):
-        if world.sweeper.ticks == 2:
-            break
-        await asyncio.sleep(0.01)
+    await world.pause.next_tick()
+    world.pause.interval_over()
+    await world.pause.next_tick()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert world.sweeper.ticks == 2  # the 60 s interval was not waited for
+    assert world.sweeper.ticks == 3
+    assert world.pause.intervals == [60.0, 60.0, 60.0]  # the interval was never waited out
 
 
 async def test_the_dedupe_ttl_follows_twice_the_longest_configured_job_timeout() -> None:

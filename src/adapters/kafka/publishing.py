@@ -424,7 +424,8 @@ async def open_publisher(
     producer_factory: ProducerFactory = aiokafka_producer,
     connect: bool = False,
 ) -> AsyncIterator[KafkaCommandPublisher]:
-    """The publisher as a resource (``providers.Resource(open_publisher, ...)``).
+    """The publisher as an async context manager (tests, tools; the daemon's runtime starts
+    and closes its own).
 
     Not connected by default: connecting initialises the transactional id,
     which fences any other instance holding it, so a follower must not connect

@@ -7,17 +7,20 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from returns.result import Result, Success
+
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClientFactory
 from zombiewatch.adapters.kubernetes.informer import Informer, InformerSettings, WatchEvent
 from zombiewatch.adapters.kubernetes.resources import config_calls, job_calls, pod_calls
 from zombiewatch.adapters.kubernetes.translation import CONFIG, JOB, POD, Skipped
+from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
 @dataclass(slots=True)
 class ClusterInformers:
-    """Start/stop the three informers together; each reflects into its store of ``cache``."""
+    """The three informers as one ``Lifecycle``; each reflects into its store of ``cache``."""
 
     cache: ClusterStateCache
     jobs: Informer[JobView]
@@ -28,9 +31,10 @@ class ClusterInformers:
     def all(self) -> tuple[Informer[JobView], Informer[PodView], Informer[AgentConfigView]]:
         return (self.jobs, self.pods, self.configs)
 
-    async def start(self) -> None:
+    async def start(self) -> Result[None, StartError]:
         for informer in self.all:
             await informer.start()
+        return Success(None)
 
     async def stop(self) -> None:
         await asyncio.gather(*(informer.stop() for informer in self.all))

@@ -14,12 +14,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 import msgspec
+from returns.result import Result, Success
 
 from zombiewatch.adapters.kubernetes.client import ApiClient, raw_request
 from zombiewatch.adapters.kubernetes.errors import (
@@ -27,6 +28,7 @@ from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     NotFoundError,
 )
+from zombiewatch.domain.ports import StartError
 
 logger = logging.getLogger(__name__)
 
@@ -126,12 +128,13 @@ class LeaseLock:
 
 
 class LeaderElector:
-    """Implements the ``LeaderStatus`` port.
+    """Implements the ``LeaderStatus`` and ``Lifecycle`` ports.
 
     ``run()`` loops until ``stop()``: acquire (retry every retry period), then
     renew every retry period; on a failed renew past the renew deadline it
     steps down and goes back to acquiring. ``leading`` is an ``asyncio.Event``
-    mirroring ``is_leader()``.
+    mirroring ``is_leader()``; ``next_change()`` completes at the next
+    transition, so the app waits for leadership instead of polling it.
     """
 
     def __init__(
@@ -158,8 +161,8 @@ class LeaderElector:
         self._monotonic = monotonic
         self._wall_clock = wall_clock
         self._observed: LeaseSpec | None = None
-        self._observed_rv: str | None = None
         self._observed_at = 0.0
+        self._changed = asyncio.Event()
         self._last_renew = 0.0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -167,8 +170,12 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self.leading.is_set()
 
-    async def start(self) -> None:
+    def next_change(self) -> Awaitable[object]:
+        return self._changed.wait()
+
+    async def start(self) -> Result[None, StartError]:
         self._task = asyncio.create_task(self.run(), name="leader-election")
+        return Success(None)
 
     async def stop(self) -> None:
         """Stop campaigning; release the Lease if we hold it."""
@@ -213,6 +220,8 @@ class LeaderElector:
             self.leading.clear()
             logger.info("event=leader_stopped identity=%s", self.settings.identity)
             callback = self._on_stopped
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         if callback is not None:
             try:
                 callback()
@@ -221,7 +230,7 @@ class LeaderElector:
 
     async def _attempt(self) -> bool:
         try:
-            return await asyncio.to_thread(self._try_acquire_or_renew)
+            return await asyncio.to_thread(self.try_acquire_or_renew)
         except KubernetesError as exc:
             logger.warning("event=leader_attempt_failed error=%s", exc)
             return False
@@ -229,8 +238,11 @@ class LeaderElector:
             logger.warning("event=leader_attempt_failed error=unreadable lease: %s", exc)
             return False
 
-    def _try_acquire_or_renew(self) -> bool:
-        """client-go's tryAcquireOrRenew, on a blocking thread."""
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt, blocking (client-go's tryAcquireOrRenew): True when we hold the Lease.
+
+        ``run()`` calls it on a worker thread every retry period.
+        """
         s = self.settings
         timeout = max(0.5, min(s.renew_deadline, s.retry_period * 2))
         now_wall = _micro_time(self._wall_clock())
@@ -248,11 +260,11 @@ class LeaderElector:
                 self._lock.create(spec, timeout)
             except ConflictError:
                 return False
-            self._observe(spec, None)
+            self._observe(spec)
             return True
         old = lease.spec
         if old != self._observed:
-            self._observe(old, lease.metadata.resource_version)
+            self._observe(old)
         held_by_other = bool(old.holder_identity) and old.holder_identity != s.identity
         self._held_by_other = held_by_other and not self._expired(old)
         if self._held_by_other:
@@ -269,12 +281,11 @@ class LeaderElector:
             self._lock.update(lease.metadata.resource_version or "", spec, timeout)
         except ConflictError:
             return False
-        self._observe(spec, None)
+        self._observe(spec)
         return True
 
-    def _observe(self, spec: LeaseSpec, resource_version: str | None) -> None:
+    def _observe(self, spec: LeaseSpec) -> None:
         self._observed = spec
-        self._observed_rv = resource_version
         self._observed_at = self._monotonic()
 
     def _expired(self, spec: LeaseSpec) -> bool:

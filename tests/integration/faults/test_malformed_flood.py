@@ -187,12 +187,11 @@ async def test_a_flood_of_malformed_objects_is_counted_and_every_real_zombie_rep
         await rig.wait_all(timeout=30)
         await runtime.sweep_now()
         await rig.reader.quiet(1.0)
-        assert runtime.informers is not None
         bad = set(flood.bad_pods) | set(flood.bad_jobs)
         await wait_until(lambda: _skipped_names(caplog) >= bad, timeout=10,
                          what="every skip logged")
         metrics = runtime.metrics.render().decode()
-        dead_tasks = [t.get_name() for t in runtime._tasks if t.done()]
+        dead_tasks = [t.get_name() for t in runtime.tasks if t.done()]
 
     problems = {k: sample(metrics, "zombiewatch_informer_problems_total", kind=k)
                 for k in ("pods", "jobs", "configs")}

@@ -74,7 +74,7 @@ def elector(
 def test_the_first_candidate_creates_the_lease_and_leads() -> None:
     lease, clock = FakeLease(), Clock()
 
-    assert elector(lease, clock, "a")._try_acquire_or_renew()
+    assert elector(lease, clock, "a").try_acquire_or_renew()
 
     assert lease.writes == [
         LeaseSpec(
@@ -89,14 +89,14 @@ def test_the_first_candidate_creates_the_lease_and_leads() -> None:
 
 def test_a_held_lease_is_not_taken_before_it_expires_on_the_observers_clock() -> None:
     lease, clock = FakeLease(), Clock()
-    elector(lease, clock, "a")._try_acquire_or_renew()
+    elector(lease, clock, "a").try_acquire_or_renew()
     b = elector(lease, clock, "b")
 
-    assert not b._try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
     clock.now += 14.9
-    assert not b._try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
     clock.now += 0.2
-    assert b._try_acquire_or_renew()
+    assert b.try_acquire_or_renew()
     assert lease.record is not None
     assert (lease.record.spec.holder_identity, lease.record.spec.lease_transitions) == ("b", 1)
 
@@ -105,23 +105,23 @@ def test_renewals_by_the_holder_keep_followers_waiting() -> None:
     lease, clock = FakeLease(), Clock()
     wall = WallClock()
     a, b = elector(lease, clock, "a", wall), elector(lease, clock, "b")
-    a._try_acquire_or_renew()
-    b._try_acquire_or_renew()
+    a.try_acquire_or_renew()
+    b.try_acquire_or_renew()
     for second in range(10):
         clock.now += 10
         wall.now = T0.replace(second=second + 1)  # each renewal writes a new renewTime
-        assert a._try_acquire_or_renew()
-        assert not b._try_acquire_or_renew()
+        assert a.try_acquire_or_renew()
+        assert not b.try_acquire_or_renew()
 
 
 def test_renewing_keeps_the_acquire_time_and_transitions() -> None:
     lease, clock = FakeLease(), Clock()
     wall = WallClock()
     a = elector(lease, clock, "a", wall)
-    a._try_acquire_or_renew()
+    a.try_acquire_or_renew()
     wall.now = datetime(2026, 6, 2, 9, 47, tzinfo=UTC)
 
-    assert a._try_acquire_or_renew()
+    assert a.try_acquire_or_renew()
 
     renewed = lease.writes[-1]
     assert renewed.acquire_time == "2026-06-02T09:46:00.000000Z"
@@ -131,19 +131,19 @@ def test_renewing_keeps_the_acquire_time_and_transitions() -> None:
 
 def test_a_released_lease_is_taken_at_once() -> None:
     lease, clock = FakeLease(), Clock()
-    elector(lease, clock, "a")._try_acquire_or_renew()
+    elector(lease, clock, "a").try_acquire_or_renew()
     b = elector(lease, clock, "b")
-    b._try_acquire_or_renew()
+    b.try_acquire_or_renew()
     assert lease.record is not None
     lease._store(LeaseSpec(holder_identity="", lease_duration_seconds=1, lease_transitions=0))
 
-    assert b._try_acquire_or_renew()
+    assert b.try_acquire_or_renew()
 
 
 def test_a_conflict_means_someone_else_won() -> None:
     lease, clock = FakeLease(), Clock()
     a = elector(lease, clock, "a")
-    a._try_acquire_or_renew()
+    a.try_acquire_or_renew()
     lease.stale_next_update = True
 
-    assert not a._try_acquire_or_renew()
+    assert not a.try_acquire_or_renew()
