@@ -22,7 +22,7 @@ from kubernetes import client as k8s_client
 
 from benchmarks.common import Row, median, timed_runs
 from benchmarks.podjson import pod_json, watch_line
-from zombiewatch.adapters.kubernetes.translation import POD, decode_watch_line
+from zombiewatch.adapters.kubernetes.decoding import POD, decode_watch_line
 from zombiewatch.domain.views import PodView
 
 NAME = "decode"

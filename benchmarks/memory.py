@@ -18,7 +18,7 @@ from benchmarks.common import Row
 from benchmarks.decode import client_deserializer
 from benchmarks.podjson import pod_json
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
-from zombiewatch.adapters.kubernetes.translation import POD
+from zombiewatch.adapters.kubernetes.decoding import POD
 from zombiewatch.domain.views import PodView
 
 NAME = "memory"
@@ -58,12 +58,12 @@ def run(*, quick: bool) -> list[Row]:
         return out
 
     def fill_cache() -> ClusterStateCache:
-        cache = ClusterStateCache(namespace="agents")
+        cache = ClusterStateCache()
         for index, body in enumerate(bodies):
             view = POD.decode(body)
             assert isinstance(view, PodView)
             # A distinct key and resourceVersion per pod, as the informer stores them.
-            cache.pods_store.put(f"{view.namespace}/{view.name}", str(1_000_000 + index), view)
+            cache.pods_store.put(view.name, str(1_000_000 + index), view)
         return cache
 
     def decode_v1pods() -> list[object]:

@@ -100,7 +100,7 @@ class World:
 def build_world(count: int) -> World:
     container = faked_container(Fakes(clock=FakeClock(NOW)),
                                 unit_settings(grace_seconds=GRACE.total_seconds()))
-    cache = ClusterStateCache(namespace="agents")
+    cache = ClusterStateCache()
     container.cache.override(providers.Object(cache))
     attention, book = container.attention(), container.book()
     reporter, sweeper = container.reporter(), container.sweeper()
@@ -108,10 +108,10 @@ def build_world(count: int) -> World:
     expected = 0
     for index, kind in enumerate(kinds(count)):
         job, pods = _job_and_pods(index, kind)
-        cache.jobs_store.put(f"agents/{job.name}", "1", job)
+        cache.jobs_store.put(job.name, "1", job)
         attention.refresh(job.name, job=job, pods=cache.pods_of_job(job.name))
         for pod in pods:
-            cache.pods_store.put(f"agents/{pod.name}", "1", pod)
+            cache.pods_store.put(pod.name, "1", pod)
             attention.refresh(pod.job_name, job=cache.job(pod.job_name),
                               pods=cache.pods_of_job(pod.job_name))
         all_pods.extend(pods)

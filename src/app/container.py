@@ -167,7 +167,7 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     metrics = providers.Singleton(Metrics)
-    cache = providers.Singleton(ClusterStateCache, namespace=settings.provided.namespace)
+    cache = providers.Singleton(ClusterStateCache)
     book = providers.Singleton(InFlightBook)
     dedupe = providers.Singleton(RecentFailures)
     grace = providers.Callable(lambda s: timedelta(seconds=s.grace_seconds), settings)

@@ -11,11 +11,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import yaml
 
-from zombiewatch.adapters.kubernetes.translation import JOB, POD, Skipped
+from zombiewatch.adapters.kubernetes.decoding import JOB, POD
+from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.domain.classification import GRACE, Verdict, classify_job, classify_pod
 from zombiewatch.domain.views import JobView, PodView
 
@@ -39,7 +39,7 @@ class Explanation:
         }
 
 
-def load_objects(text: str, *, source: str) -> list[Mapping[str, Any]]:
+def load_objects(text: str, *, source: str) -> list[Mapping[str, object]]:
     """JSON or YAML text -> the objects in it (a ``List`` is unpacked)."""
     try:
         document = json.loads(text)
@@ -61,7 +61,7 @@ def load_objects(text: str, *, source: str) -> list[Mapping[str, Any]]:
 
 
 def explain_object(
-    obj: Mapping[str, Any], *, now: datetime, grace: timedelta = GRACE
+    obj: Mapping[str, object], *, now: datetime, grace: timedelta = GRACE
 ) -> Explanation:
     """Classify one object, or raise ExplainError saying why it cannot be."""
     kind = obj.get("kind")

@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
 
 FieldValue = str | int | float | bool | None
 
@@ -40,7 +39,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         line = f"ts={ts} level={record.levelname.lower()} logger={record.name} "
-        fields: dict[str, Any] | None = getattr(record, _FIELDS_ATTR, None)
+        fields: dict[str, object] | None = getattr(record, _FIELDS_ATTR, None)
         line += record.getMessage() if fields is not None else f"msg={_quote(record.getMessage())}"
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info))
@@ -51,12 +50,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger and the event's fields (or msg)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
+        payload: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        fields: dict[str, Any] | None = getattr(record, _FIELDS_ATTR, None)
+        fields: dict[str, object] | None = getattr(record, _FIELDS_ATTR, None)
         if fields is not None:
             payload.update(fields)
         else:

@@ -15,9 +15,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from returns.result import Failure, Result, Success
 
 from zombiewatch.adapters.kafka.codec import CodecError, decode
@@ -63,12 +62,12 @@ class KafkaFailureHistory:
                 log.info("event=history_consumer_close_failed error=%s", exc)
         return Success(found)
 
-    async def _read(self, consumer: Any, since: datetime) -> list[ReportedFailure]:
+    async def _read(self, consumer: AIOKafkaConsumer, since: datetime) -> list[ReportedFailure]:
         partitions = await _assigned(consumer)
         starts = await consumer.offsets_for_times(
             {tp: int(since.timestamp() * 1000) for tp in partitions})
         ends = await consumer.end_offsets(partitions)
-        todo: dict[Any, int] = {}
+        todo: dict[TopicPartition, int] = {}
         for tp in partitions:
             start = starts.get(tp)
             if start is not None and start.offset < ends[tp]:
@@ -103,7 +102,7 @@ class KafkaFailureHistory:
         return parse_failure_section(command.body.section)
 
 
-async def _assigned(consumer: Any) -> list[Any]:
+async def _assigned(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
     """The topic's partitions, once the metadata has arrived (no group: all of them).
 
     Nothing is fetched before the caller seeks: ``getmany`` is not called here.

@@ -32,7 +32,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -95,7 +95,7 @@ class AiokafkaTransactionalProducer:
     transaction that will be aborted anyway.
     """
 
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
 
     async def start(self) -> None:
@@ -144,9 +144,9 @@ def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer
     return AiokafkaTransactionalProducer(AIOKafkaProducer(**options))
 
 
-def connection_options(settings: KafkaPublisherSettings) -> dict[str, Any]:
+def connection_options(settings: KafkaPublisherSettings) -> dict[str, object]:
     """How any aiokafka client of ours reaches the brokers: servers, timeouts, TLS, SASL."""
-    options: dict[str, Any] = {
+    options: dict[str, object] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "client_id": settings.client_id,
         "request_timeout_ms": settings.request_timeout_ms,

@@ -17,18 +17,17 @@ def _job_of(pod: PodView) -> str:
 class ClusterStateCache:
     """Implements the ``ClusterCache`` port over one store per kind.
 
-    Jobs and Configs by ``namespace/name``; pods by ``namespace/name`` and
-    indexed by their Job's name. ``namespace`` is the one the informers watch.
+    Jobs, pods and Configs by name (the informers watch one namespace); pods
+    also indexed by their Job's name.
     """
 
-    def __init__(self, *, namespace: str) -> None:
-        self._namespace = namespace
+    def __init__(self) -> None:
         self.jobs_store: KindStore[JobView] = KindStore()
         self.pods_store: KindStore[PodView] = KindStore(index=_job_of)
         self.configs_store: KindStore[AgentConfigView] = KindStore()
 
     def job(self, job_name: str) -> JobView | None:
-        return self.jobs_store.get(f"{self._namespace}/{job_name}")
+        return self.jobs_store.get(job_name)
 
     def jobs(self) -> Iterable[JobView]:
         return self.jobs_store.values()

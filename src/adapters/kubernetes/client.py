@@ -15,13 +15,13 @@ from zombiewatch.adapters.kubernetes.errors import (
     from_status,
 )
 
-ApiClient = Any
-"""``kubernetes.client.ApiClient`` (the client ships no type information)."""
+ApiClient = Any  # the client's own annotations are partial (untyped close(), ...)
+"""``kubernetes.client.ApiClient``."""
 
 ApiClientFactory = Callable[[], ApiClient]
 
 
-def load_configuration(kubeconfig: str | None) -> Any:
+def load_configuration(kubeconfig: str | None) -> k8s_client.Configuration:
     """A client ``Configuration`` from ``kubeconfig`` or, when None, in-cluster."""
     configuration = k8s_client.Configuration()
     if kubeconfig:

@@ -11,9 +11,10 @@ from returns.result import Result, Success
 
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClientFactory
+from zombiewatch.adapters.kubernetes.decoding import CONFIG, JOB, POD
 from zombiewatch.adapters.kubernetes.informer import Informer, InformerSettings, WatchEvent
 from zombiewatch.adapters.kubernetes.resources import config_calls, job_calls, pod_calls
-from zombiewatch.adapters.kubernetes.translation import CONFIG, JOB, POD, Skipped
+from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
@@ -60,7 +61,7 @@ def build_cluster_informers(
     on_problem: Callable[[Skipped], None] | None = None,
     settings: InformerSettings | None = None,
 ) -> ClusterInformers:
-    cache = cache if cache is not None else ClusterStateCache(namespace=namespace)
+    cache = cache if cache is not None else ClusterStateCache()
     informer = functools.partial(
         Informer, on_problem=on_problem, settings=settings,
         api_client_factory=api_client_factory, namespace=namespace)

@@ -22,7 +22,7 @@ class GoneError(KubernetesError):
 
 
 class ApiStatusError(KubernetesError):
-    """Any other non-2xx answer (403, 404, 409, 422...)."""
+    """Every other non-2xx answer (403, 404, 409, 422...)."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(f"{status} {reason}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from zombiewatch.adapters.kubernetes.translation import (
+from zombiewatch.adapters.kubernetes.decoding import (
+    Codec,
     DecodedItem,
-    KindCodec,
     ListPage,
     decode_list_page,
 )
@@ -38,7 +38,7 @@ def iter_pages(fetch: FetchPage) -> Iterator[ListPage]:
         token = page.continue_token
 
 
-def list_all(fetch: FetchPage, codec: KindCodec[Any, V]) -> Listing[V]:
+def list_all(fetch: FetchPage, codec: Codec[V]) -> Listing[V]:
     """List every page; the resourceVersion is the last page's (the snapshot's)."""
     items: list[DecodedItem[V]] = []
     resource_version = ""

@@ -6,10 +6,10 @@ it, and the handlers are told each change after the store holds it. It lives on
 the event loop (the informer's consumer task is its only writer), so it needs no
 locks.
 
-Objects are kept by ``namespace/name`` with the ``resourceVersion`` they came
-with (what a re-list compares); an optional index groups them by a derived key
-(pods by their Job's name) as tuples: a Job has one pod or a few, and a 1-tuple
-costs 48 bytes where a 1-entry dict costs 184.
+Objects are kept by name (an informer watches one namespace) with the
+``resourceVersion`` they came with (what a re-list compares); an optional index
+groups them by a derived key (pods by their Job's name) as tuples: a Job has one
+pod or a few, and a 1-tuple costs 48 bytes where a 1-entry dict costs 184.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Listed(Generic[V]):
 
 
 class KindStore(Generic[V]):
-    """The objects of one kind by ``namespace/name``, optionally indexed."""
+    """The objects of one kind by name, optionally indexed."""
 
     def __init__(self, *, index: Callable[[V], str] | None = None) -> None:
         self._items: dict[str, tuple[str, V]] = {}

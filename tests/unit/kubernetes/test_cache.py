@@ -30,13 +30,13 @@ def pod(name: str = "p1", uid: str = "pu1", job_name: str = "j1", task_id: str =
 
 
 def test_an_empty_cache_knows_nothing_and_is_not_synced() -> None:
-    cache = ClusterStateCache(namespace="ns")
+    cache = ClusterStateCache()
     assert (cache.job("j1"), tuple(cache.jobs()), cache.pods_of_job("j1")) == (None, (), ())
     assert not cache.synced()
 
 
 def test_synced_needs_both_jobs_and_pods() -> None:
-    cache = ClusterStateCache(namespace="ns")
+    cache = ClusterStateCache()
     cache.jobs_store.mark_synced()
     assert not cache.synced()
     cache.pods_store.mark_synced()
@@ -44,39 +44,39 @@ def test_synced_needs_both_jobs_and_pods() -> None:
 
 
 def test_jobs_are_found_by_name_and_forgotten_on_delete() -> None:
-    cache = ClusterStateCache(namespace="ns")
-    added = cache.jobs_store.put("ns/j1", "1", job())
+    cache = ClusterStateCache()
+    added = cache.jobs_store.put("j1", "1", job())
     moved = replace(job(), task_id="t2")
-    modified = cache.jobs_store.put("ns/j1", "2", moved)
+    modified = cache.jobs_store.put("j1", "2", moved)
 
     assert (added.change, added.previous) == (Change.ADDED, None)
     assert (modified.change, modified.previous) == (Change.MODIFIED, job())
     assert cache.job("j1") == moved
 
-    deleted = cache.jobs_store.delete("ns/j1")
+    deleted = cache.jobs_store.delete("j1")
     assert deleted is not None
     assert (deleted.change, deleted.view) == (Change.DELETED, moved)
     assert (cache.job("j1"), tuple(cache.jobs())) == (None, ())
-    assert cache.jobs_store.delete("ns/j1") is None
+    assert cache.jobs_store.delete("j1") is None
 
 
 def test_pods_are_indexed_by_job_and_updated_in_place() -> None:
-    cache = ClusterStateCache(namespace="ns")
+    cache = ClusterStateCache()
     first, second = pod(), pod(name="p2", uid="pu2")
-    cache.pods_store.put("ns/p1", "1", first)
-    cache.pods_store.put("ns/p2", "1", second)
+    cache.pods_store.put("p1", "1", first)
+    cache.pods_store.put("p2", "1", second)
     running = replace(first, phase=PodPhase.RUNNING)
-    cache.pods_store.put("ns/p1", "2", running)
+    cache.pods_store.put("p1", "2", running)
 
     assert set(cache.pods_of_job("j1")) == {running, second}
 
 
 def test_a_pod_recreated_under_the_same_name_moves_to_its_new_job() -> None:
-    cache = ClusterStateCache(namespace="ns")
+    cache = ClusterStateCache()
     old = pod()
     new = pod(uid="pu-new", job_name="j2", task_id="t2")
-    cache.pods_store.put("ns/p1", "1", old)
-    event = cache.pods_store.put("ns/p1", "2", new)
+    cache.pods_store.put("p1", "1", old)
+    event = cache.pods_store.put("p1", "2", new)
 
     assert event.previous == old
     assert cache.pods_of_job("j1") == ()
@@ -84,21 +84,21 @@ def test_a_pod_recreated_under_the_same_name_moves_to_its_new_job() -> None:
 
 
 def test_deleted_pods_leave_no_index_entries() -> None:
-    cache = ClusterStateCache(namespace="ns")
-    cache.pods_store.put("ns/p1", "1", pod())
-    cache.pods_store.delete("ns/p1")
+    cache = ClusterStateCache()
+    cache.pods_store.put("p1", "1", pod())
+    cache.pods_store.delete("p1")
     assert cache.pods_of_job("j1") == ()
     assert len(cache.pods_store) == 0
 
 
 def test_configs_are_kept_by_namespace_and_name() -> None:
-    cache = ClusterStateCache(namespace="ns")
+    cache = ClusterStateCache()
     cfg = AgentConfigView(namespace="ns", name="c", assignee="a")
-    cache.configs_store.put("ns/c", "1", cfg)
+    cache.configs_store.put("c", "1", cfg)
     updated = replace(cfg, zombie_job_timeout_seconds=60)
-    cache.configs_store.put("ns/c", "2", updated)
+    cache.configs_store.put("c", "2", updated)
     assert tuple(cache.configs()) == (updated,)
-    cache.configs_store.delete("ns/c")
+    cache.configs_store.delete("c")
     assert tuple(cache.configs()) == ()
 
 
@@ -111,19 +111,19 @@ def listed(versions: dict[str, str]) -> list[Listed[str]]:
 
 def test_a_relist_reports_adds_updates_and_deletes_against_the_store() -> None:
     store: KindStore[str] = KindStore()
-    store.replace(listed({"ns/a": "1", "ns/b": "2", "ns/c": "3"}))
+    store.replace(listed({"a": "1", "b": "2", "c": "3"}))
 
-    changes = store.replace(listed({"ns/b": "2", "ns/c": "9", "ns/d": "4"}))
+    changes = store.replace(listed({"b": "2", "c": "9", "d": "4"}))
 
     assert [(c.change, c.view) for c in changes] == [
-        (Change.MODIFIED, "ns/c@9"), (Change.ADDED, "ns/d@4"), (Change.DELETED, "ns/a@1")]
-    assert changes[0].previous == "ns/c@3"
+        (Change.MODIFIED, "c@9"), (Change.ADDED, "d@4"), (Change.DELETED, "a@1")]
+    assert changes[0].previous == "c@3"
 
 
 def test_an_unchanged_relist_changes_nothing() -> None:
     store: KindStore[str] = KindStore()
-    store.replace(listed({"ns/a": "1"}))
-    assert store.replace(listed({"ns/a": "1"})) == []
+    store.replace(listed({"a": "1"}))
+    assert store.replace(listed({"a": "1"})) == []
 
 
 @given(

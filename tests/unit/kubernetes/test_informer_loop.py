@@ -13,6 +13,7 @@ import pytest
 
 from tests.unit.kubernetes.raw_json import raw_pod
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
+from zombiewatch.adapters.kubernetes.decoding import POD
 from zombiewatch.adapters.kubernetes.errors import TransportError
 from zombiewatch.adapters.kubernetes.informer import (
     Delivery,
@@ -24,7 +25,7 @@ from zombiewatch.adapters.kubernetes.informer import (
 from zombiewatch.adapters.kubernetes.listing import Listing
 from zombiewatch.adapters.kubernetes.resources import ResourceCalls
 from zombiewatch.adapters.kubernetes.store import Change, KindStore, WatchEvent
-from zombiewatch.adapters.kubernetes.translation import POD, Skipped
+from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.domain.views import PodPhase, PodView
 
 NO_JITTER = BackoffSettings(initial=1.0, factor=2.0, cap=3.0, jitter=0.0)
@@ -313,7 +314,7 @@ async def test_a_relist_after_a_gap_yields_only_the_difference() -> None:
 
     assert sorted((c, n) for c, n, _ in handler.seen) == [
         (Change.ADDED, "appears"), (Change.DELETED, "vanishes"), (Change.MODIFIED, "changes")]
-    changed = store.get("agents/changes")
+    changed = store.get("changes")
     assert changed is not None
     assert changed.phase is PodPhase.RUNNING
 

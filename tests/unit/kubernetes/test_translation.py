@@ -20,16 +20,16 @@ from tests.unit.kubernetes.raw_json import (
     raw_job,
     raw_pod,
 )
-from zombiewatch.adapters.kubernetes.translation import (
+from zombiewatch.adapters.kubernetes.decoding import (
     CONFIG,
     JOB,
     POD,
     MalformedResponseError,
-    Skipped,
     decode_list_page,
     decode_status,
     decode_watch_line,
 )
+from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.domain.views import (
     AgentConfigView,
     ContainerView,
@@ -336,14 +336,14 @@ def test_malformed_configs_are_skipped_with_a_reason(
 
 def test_decode_item_carries_key_and_resource_version() -> None:
     item = POD.decode_item(enc(raw_pod()))
-    assert item.key == "agents/agent-1234abcd-20260602094600-x7k2p"
+    assert item.key == "agent-1234abcd-20260602094600-x7k2p"
     assert item.resource_version == "101"
     assert isinstance(item.result, PodView)
 
 
 def test_decode_item_of_a_refused_object_keeps_key_and_resource_version() -> None:
     item = POD.decode_item(enc(raw_pod(status__phase=1)))
-    assert item.key == "agents/agent-1234abcd-20260602094600-x7k2p"
+    assert item.key == "agent-1234abcd-20260602094600-x7k2p"
     assert item.resource_version == "101"
     assert isinstance(item.result, Skipped)
 
