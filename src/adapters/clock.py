@@ -1,4 +1,5 @@
-"""The real clock: the only place production code reads the time of day."""
+"""The real clock behind the ``Clock`` port (the leader elector keeps its own monotonic and
+wall clocks for Lease timing; the CLI reads the time for ``explain --now``)."""
 
 from __future__ import annotations
 

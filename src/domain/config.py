@@ -147,6 +147,19 @@ def _problem(view: AgentConfigView, field_name: str, message: str) -> ConfigProb
     )
 
 
+def _seconds_at_least(
+    view: AgentConfigView, value: int | None, *, minimum: int, default: int, field: str,
+    message: str, problems: list[ConfigProblem],
+) -> int:
+    """``value`` when set and at least ``minimum``; else ``default`` (and a problem if set)."""
+    if value is None:
+        return default
+    if value >= minimum:
+        return value
+    problems.append(_problem(view, field, message))
+    return default
+
+
 def effective_config(view: AgentConfigView) -> tuple[EffectiveConfig, list[ConfigProblem]]:
     """One Config's effective settings and the problems found (invalid → default)."""
     problems: list[ConfigProblem] = []
@@ -156,18 +169,14 @@ def effective_config(view: AgentConfigView) -> tuple[EffectiveConfig, list[Confi
             heartbeat = parse_heartbeat(view.heartbeat)
         except ConfigValueError as exc:
             problems.append(_problem(view, FIELD_HEARTBEAT, str(exc)))
-    interval = DEFAULT_SWEEPER_INTERVAL_SECONDS
-    if view.zombie_sweeper_interval_seconds is not None:
-        if view.zombie_sweeper_interval_seconds >= MIN_SWEEPER_INTERVAL_SECONDS:
-            interval = view.zombie_sweeper_interval_seconds
-        else:
-            problems.append(_problem(view, FIELD_SWEEPER_INTERVAL, SWEEPER_INTERVAL_MESSAGE))
-    timeout = DEFAULT_JOB_TIMEOUT_SECONDS
-    if view.zombie_job_timeout_seconds is not None:
-        if view.zombie_job_timeout_seconds >= MIN_JOB_TIMEOUT_SECONDS:
-            timeout = view.zombie_job_timeout_seconds
-        else:
-            problems.append(_problem(view, FIELD_JOB_TIMEOUT, JOB_TIMEOUT_MESSAGE))
+    interval = _seconds_at_least(
+        view, view.zombie_sweeper_interval_seconds, minimum=MIN_SWEEPER_INTERVAL_SECONDS,
+        default=DEFAULT_SWEEPER_INTERVAL_SECONDS, field=FIELD_SWEEPER_INTERVAL,
+        message=SWEEPER_INTERVAL_MESSAGE, problems=problems)
+    timeout = _seconds_at_least(
+        view, view.zombie_job_timeout_seconds, minimum=MIN_JOB_TIMEOUT_SECONDS,
+        default=DEFAULT_JOB_TIMEOUT_SECONDS, field=FIELD_JOB_TIMEOUT,
+        message=JOB_TIMEOUT_MESSAGE, problems=problems)
     config = EffectiveConfig(
         assignee=view.assignee,
         heartbeat=heartbeat,

@@ -17,7 +17,7 @@ would end the markdown bullet and could inject a heading.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from zombiewatch.domain.commands import (
@@ -29,7 +29,11 @@ from zombiewatch.domain.commands import (
 )
 from zombiewatch.domain.names import dns1123_label_problem, single_line_problem, task_id_problem
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.timestamps import NaiveDatetimeError, rfc3339_seconds
+from zombiewatch.domain.timestamps import (
+    NaiveDatetimeError,
+    parse_rfc3339_seconds,
+    rfc3339_seconds,
+)
 
 FAILURE_HEADING: Final = "## Failure"
 CURRENT_JOB: Final = "current_job"
@@ -193,7 +197,7 @@ def parse_failure_section(section: str) -> ReportedFailure | None:
     if stamp is None or job is None or reason is None:
         return None
     try:
-        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        at = parse_rfc3339_seconds(stamp)
         parsed_reason = ZombieReason(reason)
     except ValueError:
         return None

@@ -21,11 +21,6 @@ _DASH_RUNS = re.compile(r"-{2,}")
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
-def is_dns1123_label(name: str) -> bool:
-    """True for a valid DNS-1123 label: lowercase alphanumerics and '-', at most 63 chars."""
-    return len(name) <= DNS1123_LABEL_MAX and _DNS1123_LABEL.fullmatch(name) is not None
-
-
 def dns1123_label_problem(name: str, *, what: str = "job name") -> str | None:
     """Why ``name`` is not a valid DNS-1123 label, or None when it is."""
     if not name:

@@ -21,9 +21,18 @@ def as_utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
+RFC3339_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+"""RFC3339 in UTC, whole seconds, ``Z``: how the doctrine and the annotations write time."""
+
+
 def rfc3339_seconds(at: datetime) -> str:
     """RFC3339 in UTC with seconds precision and a ``Z`` suffix: ``2026-06-02T09:46:00Z``."""
-    return as_utc(at).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return as_utc(at).strftime(RFC3339_SECONDS)
+
+
+def parse_rfc3339_seconds(text: str) -> datetime:
+    """The inverse of :func:`rfc3339_seconds`; raises ValueError for anything else."""
+    return datetime.strptime(text, RFC3339_SECONDS).replace(tzinfo=UTC)
 
 
 def compact_utc(at: datetime) -> str:

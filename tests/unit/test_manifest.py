@@ -10,7 +10,7 @@ from hypothesis import given
 from tests.strategies import assignees, odd_assignees, task_ids, utc_datetimes
 from zombiewatch.domain.config import EffectiveConfig
 from zombiewatch.domain.manifest import ManifestError, build_job_manifest, job_name
-from zombiewatch.domain.names import is_dns1123_label
+from zombiewatch.domain.names import dns1123_label_problem
 
 AT = datetime(2026, 6, 2, 9, 46, 0, tzinfo=UTC)
 TASK = "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab"
@@ -53,7 +53,7 @@ def test_job_names_are_always_dns1123_labels_of_at_most_63_chars(
     # Act
     name = job_name(assignee=assignee, task_id=task_id, at=at)
     # Assert
-    assert is_dns1123_label(name)
+    assert dns1123_label_problem(name) is None
     assert len(name) <= 63
 
 

@@ -173,7 +173,7 @@ def encode(envelope: Envelope) -> bytes:
     return text.encode("utf-8")
 
 
-# --- decoding (tests and tooling) --------------------------------------------
+# --- decoding (the topic read-back in history.py, tests and tooling) ---------
 
 _ENVELOPE_KEYS: Final = (
     "requestID",

@@ -25,7 +25,3 @@ def request_topic(prefix: str) -> str:
     """``<prefix>-agent-task-v1-request``, or the bare name for an empty prefix."""
     return f"{prefix}-{REQUEST_TOPIC_BASE}" if prefix else REQUEST_TOPIC_BASE
 
-
-def request_topic_for_branch(branch: str) -> str:
-    """The request topic for a legacy ``BRANCH`` setting (``dev`` -> ``develop-...``)."""
-    return request_topic(prefix_for_branch(branch))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from returns.result import Failure, Result, Success
 
@@ -16,16 +16,12 @@ from zombiewatch.adapters.kubernetes.errors import (
 )
 from zombiewatch.domain.ports import AnnotateError, AnnotateErrorKind
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.timestamps import rfc3339_seconds
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION, ZOMBIE_REPORTED_AT_ANNOTATION
 
 logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def reported_at_text(reported_at: datetime) -> str:
-    """RFC3339 UTC with ``Z``, whole seconds, as the Go controller writes it."""
-    return reported_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def annotation_patch(reason: ZombieReason, reported_at: datetime) -> dict[str, object]:
@@ -34,7 +30,7 @@ def annotation_patch(reason: ZombieReason, reported_at: datetime) -> dict[str, o
         "metadata": {
             "annotations": {
                 ZOMBIE_REASON_ANNOTATION: str(reason),
-                ZOMBIE_REPORTED_AT_ANNOTATION: reported_at_text(reported_at),
+                ZOMBIE_REPORTED_AT_ANNOTATION: rfc3339_seconds(reported_at),  # as the Go controller
             }
         }
     }

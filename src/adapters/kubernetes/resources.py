@@ -80,33 +80,27 @@ method is held as ``Callable[..., object]``: its typed signature names every opt
 ours come as one dict of them."""
 
 
-def pod_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
-    list_pods: Callable[..., object] = k8s_client.CoreV1Api(api_client).list_namespaced_pod
+def _calls(
+    list_method: Callable[..., object], *args: str, label_selector: str | None
+) -> ResourceCalls:
+    """A client list method, curried on its leading arguments (namespace, ...)."""
 
     def call(**kwargs: object) -> RawResponse:
-        return cast(RawResponse, list_pods(namespace, **kwargs))
+        return cast(RawResponse, list_method(*args, **kwargs))
 
-    return ResourceCalls(call, TASK_ID_LABEL)
+    return ResourceCalls(call, label_selector)
+
+
+def pod_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
+    return _calls(k8s_client.CoreV1Api(api_client).list_namespaced_pod, namespace,
+                  label_selector=TASK_ID_LABEL)
 
 
 def job_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
-    list_jobs: Callable[..., object] = k8s_client.BatchV1Api(api_client).list_namespaced_job
-
-    def call(**kwargs: object) -> RawResponse:
-        return cast(RawResponse, list_jobs(namespace, **kwargs))
-
-    return ResourceCalls(call, TASK_ID_LABEL)
+    return _calls(k8s_client.BatchV1Api(api_client).list_namespaced_job, namespace,
+                  label_selector=TASK_ID_LABEL)
 
 
 def config_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
-    list_objects: Callable[..., object] = k8s_client.CustomObjectsApi(
-        api_client).list_namespaced_custom_object
-
-    def call(**kwargs: object) -> RawResponse:
-        response = cast(
-            RawResponse,
-            list_objects(CONFIG_GROUP, CONFIG_VERSION, namespace, CONFIG_PLURAL, **kwargs),
-        )
-        return response
-
-    return ResourceCalls(call, None)
+    return _calls(k8s_client.CustomObjectsApi(api_client).list_namespaced_custom_object,
+                  CONFIG_GROUP, CONFIG_VERSION, namespace, CONFIG_PLURAL, label_selector=None)

@@ -17,7 +17,6 @@ from zombiewatch.adapters.kafka.ids import (
 from zombiewatch.adapters.kafka.topics import (
     prefix_for_branch,
     request_topic,
-    request_topic_for_branch,
 )
 from zombiewatch.domain.commands import IncrementFrontmatter, Operation, UpdateFrontmatter
 
@@ -34,7 +33,7 @@ from zombiewatch.domain.commands import IncrementFrontmatter, Operation, UpdateF
     ],
 )
 def test_legacy_branch_maps_to_its_topic(branch: str, topic: str) -> None:
-    assert request_topic_for_branch(branch) == topic
+    assert request_topic(prefix_for_branch(branch)) == topic
 
 
 @pytest.mark.parametrize(
