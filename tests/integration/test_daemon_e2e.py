@@ -376,3 +376,33 @@ async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_p
 
     assert scene.reader.reasons_by_job() == {
         **{name: ["image_pull_backoff"] for name in crashed}, fresh: ["pod_evicted"]}
+
+
+async def test_a_pod_failure_seen_before_its_job_is_committed_when_the_job_arrives(
+    scene: Scene,
+) -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    task_id = str(uuid.uuid4())
+    name = f"claude-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+    not_yet = SimpleNamespace(metadata=SimpleNamespace(name=name, uid=str(uuid.uuid4())))
+    async with running(scene.settings) as runtime:
+        pod = kubelet.create_agent_pod(scene.core, scene.namespace, job=not_yet, task_id=task_id)
+        kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
+        await wait_until(lambda: any(p.containers and p.containers[0].waiting_reason
+                                     for p in runtime.cache.pods_of_job(name)),
+                         what="the failing pod in the cache")
+        await wait_until(lambda: runtime.sweeper.ticks >= 1, what="the first sweep")
+        await scene.reader.quiet(0.5)
+        assert scene.reader.failures() == []  # no Job yet: nothing to report
+        ticks = runtime.sweeper.ticks
+
+        arrived = time.monotonic()
+        kubelet.create_agent_job(scene.batch, scene.namespace, task_id=task_id, name=name)
+        await scene.reader.wait_for_failures(1, timeout=10)
+        latency = scene.reader.failures()[0].seen_at - arrived
+        swept = runtime.sweeper.ticks - ticks
+
+    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    assert swept == 0, "the sweeper ran: the Job's arrival did not judge its pods"
+    assert latency < 1.0

@@ -32,15 +32,15 @@ class FakeLease:
     def create(self, spec: LeaseSpec, timeout: float) -> None:
         if self.record is not None:
             raise ConflictError(409, "exists")
-        self._store(spec)
+        self.put(spec)
 
     def update(self, resource_version: str, spec: LeaseSpec, timeout: float) -> None:
         if self.stale_next_update or self.record is None or resource_version != str(self.version):
             self.stale_next_update = False
             raise ConflictError(409, "conflict")
-        self._store(spec)
+        self.put(spec)
 
-    def _store(self, spec: LeaseSpec) -> None:
+    def put(self, spec: LeaseSpec) -> None:
         self.version += 1
         self.writes.append(spec)
         self.record = LeaseRecord(metadata=LeaseMeta(resource_version=str(self.version)), spec=spec)
@@ -135,7 +135,7 @@ def test_a_released_lease_is_taken_at_once() -> None:
     b = elector(lease, clock, "b")
     b.try_acquire_or_renew()
     assert lease.record is not None
-    lease._store(LeaseSpec(holder_identity="", lease_duration_seconds=1, lease_transitions=0))
+    lease.put(LeaseSpec(holder_identity="", lease_duration_seconds=1, lease_transitions=0))
 
     assert b.try_acquire_or_renew()
 
