@@ -253,6 +253,7 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
         await informer.stop()
 
     assert listed == 2
+    assert informer.stats.gone >= 1
     assert informer.stats.relists >= 1
     gap = [(e.change, e.view.name) for e in recorder.events[listed:]]
     assert sorted(gap) == sorted(
@@ -275,7 +276,7 @@ async def test_an_api_server_restart_is_survived_and_caught_up(
 
     await wait_until(lambda: len(informers.cache.pods_of_job("job-d")) == 1)
     assert informers.cache.job("job-d") is not None
-    assert informers.pods.stats.reconnects + informers.pods.stats.relists >= 1
+    assert informers.pods.stats.reconnects + informers.pods.stats.gone >= 1
 
 
 async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(

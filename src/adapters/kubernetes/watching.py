@@ -103,6 +103,8 @@ class InformerStats:
     """Complete lists, the initial one included."""
     relists: int = 0
     """Lists after the first: after 410 Gone or every ``relist_period``."""
+    gone: int = 0
+    """410 Gone answers (each forces a re-list): tells a compaction from a periodic re-list."""
     events: int = 0
     """Watch events received (bookmarks not included)."""
     problems: int = 0
@@ -178,6 +180,7 @@ class ListWatchLoop(Generic[V]):
             except GoneError as exc:
                 if self._stopping.is_set():
                     return
+                self._stats.gone += 1
                 logger.info("event=informer_gone informer=%s detail=%s", self._name, exc)
                 rv = None
             except KubernetesError as exc:

@@ -103,6 +103,7 @@ async def test_compaction_forces_every_watch_to_relist_and_nothing_is_lost_or_do
         recovered = rig.reported_at(changed + created) - back
         await runtime.sweep_now()
         await rig.reader.quiet(3.0)
+        gone = {i.name: i.stats.gone for i in runtime.informers.all}
         after = runtime.metrics.render().decode()
 
     relists = {k: sample(after, "zombiewatch_informer_relists_total", kind=k) - relists_before[k]
@@ -110,6 +111,7 @@ async def test_compaction_forces_every_watch_to_relist_and_nothing_is_lost_or_do
     report("etcd compacted", zombies=len(rig.expected), compacted_revision=revision,
            all_relisted_after_restart_s=relisted, reported_after_restart_s=recovered,
            relists=",".join(f"{k}:{int(v)}" for k, v in relists.items()),
+           gone=",".join(f"{k}:{v}" for k, v in gone.items()),
            failures_read=len(rig.reader.failures()))
     assert all(count >= 1 for count in relists.values())
     assert all(count >= 1 for count in gone.values()), gone  # each re-list came from a 410

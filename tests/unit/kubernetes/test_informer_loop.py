@@ -165,7 +165,7 @@ def test_a_410_during_the_watch_lists_again_without_backing_off() -> None:
 
     assert listings(delivered) == ["10", "20"]
     assert calls.watched_from() == ["10", "20"]
-    assert (stats.lists, stats.relists, stats.reconnects) == (2, 1, 0)
+    assert (stats.lists, stats.relists, stats.gone, stats.reconnects) == (2, 1, 1, 0)
     assert stopping.waits == [1.0]  # only the empty stream of the last watch backs off
 
 
