@@ -87,7 +87,7 @@ class Runtime:
             )
             self._stack.push_async_callback(self._stop_tasks, *self.tasks)
             await self._start(self.informers)
-        except StartFailedError:
+        except BaseException:  # StartFailedError, or a bug: undo what started, then tell
             await self._stack.aclose()
             raise
         log_event(log, logging.INFO, "started", namespace=self.settings.namespace,
