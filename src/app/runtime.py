@@ -130,22 +130,24 @@ class Runtime:
         """
         was_leading = False
         while True:
-            change = self.leader.next_change()
-            leading = self.leader.is_leader()
-            if leading and not was_leading:
-                self.reporter.start_term()
-                self.sweeper.request_sweep()
-                await self.publisher.start()  # a fresh term: take the transactional id
-                await self.reporter.recall_history()  # before the first publish needs it
-            elif leading and not (self.publisher.started or self.publisher.fenced):
-                # Reconnect after a broker outage, but never after being fenced: another
-                # instance took the id, and taking it back would ping-pong between the two.
-                await self.publisher.start()
-            was_leading = leading
-            degraded = leading and not (self.publisher.started or self.publisher.fenced)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(RECONNECT_SECONDS if degraded else None):
-                    await change
+            # Subscribed before reading the state, so a change meanwhile is not missed.
+            change = asyncio.ensure_future(self.leader.next_change())
+            try:
+                leading = self.leader.is_leader()
+                if leading and not was_leading:
+                    self.reporter.start_term()
+                    self.sweeper.request_sweep()
+                    await self.publisher.start()  # a fresh term: take the transactional id
+                    await self.reporter.recall_history()  # before the first publish needs it
+                elif leading and not (self.publisher.started or self.publisher.fenced):
+                    # Reconnect after a broker outage, but never after being fenced: another
+                    # instance took the id, and taking it back would ping-pong between them.
+                    await self.publisher.start()
+                was_leading = leading
+                degraded = leading and not (self.publisher.started or self.publisher.fenced)
+                await asyncio.wait({change}, timeout=RECONNECT_SECONDS if degraded else None)
+            finally:
+                change.cancel()
 
     def ready(self) -> tuple[bool, str]:
         """``/readyz``: informers synced and, while leading, the producer connected."""
