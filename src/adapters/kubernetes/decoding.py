@@ -40,6 +40,14 @@ from zombiewatch.adapters.kubernetes.wire import (
 V = TypeVar("V")
 R = TypeVar("R", bound=RawObject)
 
+# Every decoder is built here, once, on the importing thread, so the informer threads
+# never resolve a type's annotations concurrently on first use (an interpreter crash was
+# seen once while three informers decoded their first list pages at the same moment).
+_IDENT = msgspec.json.Decoder(Ident)
+_LIST = msgspec.json.Decoder(ListBody)
+_WATCH_LINE = msgspec.json.Decoder(WatchLineBody)
+_STATUS = msgspec.json.Decoder(StatusBody)
+
 
 @dataclass(frozen=True, slots=True)
 class DecodedItem(Generic[V]):
@@ -168,7 +176,7 @@ class KindCodec(Generic[R, V]):
     def _refused(self, data: bytes | memoryview | msgspec.Raw, exc: Exception) -> Skipped:
         namespace, name = "", ""
         try:
-            ident = msgspec.json.decode(data, type=Ident)
+            ident = _IDENT.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             pass
         else:
@@ -194,7 +202,7 @@ def _ident_of_object(obj: object) -> tuple[str, str]:
 def resource_version_of(data: bytes | memoryview | msgspec.Raw) -> str | None:
     """``metadata.resourceVersion`` of one object's JSON, if readable."""
     try:
-        ident = msgspec.json.decode(data, type=Ident)
+        ident = _IDENT.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     if ident.metadata is None or not isinstance(ident.metadata.resource_version, str):
@@ -224,7 +232,7 @@ def decode_list_page(data: bytes) -> ListPage:
     *items* are decoded one by one later, so one bad object never costs the list.
     """
     try:
-        page = msgspec.json.decode(data, type=ListBody)
+        page = _LIST.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise MalformedResponseError(clip(f"list response: {exc}")) from exc
     if page.metadata is None or not page.metadata.resourceVersion:
@@ -256,7 +264,7 @@ class WatchError:
 def decode_watch_line(line: bytes) -> WatchLine:
     """One line of a watch stream; raises ``MalformedResponseError``."""
     try:
-        decoded = msgspec.json.decode(line, type=WatchLineBody)
+        decoded = _WATCH_LINE.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise MalformedResponseError(clip(f"watch line: {exc}")) from exc
     return WatchLine(decoded.type, decoded.object)
@@ -265,7 +273,7 @@ def decode_watch_line(line: bytes) -> WatchLine:
 def decode_status(raw: msgspec.Raw) -> WatchError:
     """The Status object of an ERROR event; never raises."""
     try:
-        status = msgspec.json.decode(raw, type=StatusBody)
+        status = _STATUS.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return WatchError(None, "", "unreadable Status")
     return WatchError(status.code, status.reason or "", clip(status.message or ""))

@@ -68,6 +68,10 @@ class LeaseRecord(msgspec.Struct):
     spec: LeaseSpec = msgspec.field(default_factory=LeaseSpec)
 
 
+_LEASE = msgspec.json.Decoder(LeaseRecord)
+"""Built once at import (see ``decoding``: no decoding plan is built on a worker thread)."""
+
+
 def _micro_time(now: datetime) -> str:
     """``MicroTime`` wire format: exactly six fractional digits, ``Z``."""
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -99,7 +103,7 @@ class LeaseLock:
             )
         except NotFoundError:
             return None
-        return msgspec.json.decode(data, type=LeaseRecord)
+        return _LEASE.decode(data)
 
     def _body(self, spec: LeaseSpec, resource_version: str | None) -> dict[str, object]:
         metadata: dict[str, object] = {"name": self._name, "namespace": self._namespace}
