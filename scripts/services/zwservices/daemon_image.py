@@ -19,6 +19,7 @@ with ``RepoTags``, a config with Entrypoint/User/Env, ``<diff id>/layer.tar``), 
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import io
 import json
@@ -61,11 +62,18 @@ TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
 PRUNE = ("kubernetes/aio",)
 EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp")  # the runtime mounts over these
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# What the wheel is built from (pyproject's package-dir and readme; setuptools' license files).
+WHEEL_INPUTS = ("pyproject.toml", "README.md", "src", "LICENSE", "LICENSE.txt", "COPYING")
 
 
 def cache_dir() -> Path:
     """Everything of the image lives under the node's cache."""
     return paths.node_cache_dir() / "daemon-image"
+
+
+def last_build_file() -> Path:
+    """Sources, tag, tar and wheel hash of the last build."""
+    return cache_dir() / "last-build.json"
 
 
 # --- the mirror ------------------------------------------------------------------------------
@@ -134,24 +142,18 @@ def add_user(root: Path) -> None:
         fh.write(f"{USER_NAME}:x:{GID}:\n")
 
 
+def _empty(folder: Path) -> None:
+    for child in folder.iterdir() if folder.is_dir() else []:
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def trim(root: Path) -> None:
     """Drop what no container reads; empty the directories the runtime mounts over."""
-    for rel in TRIM:
-        target = root / rel
-        if target.is_dir():
-            for child in target.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-    for rel in EMPTY_DIRS:
-        target = root / rel
-        if target.is_dir():
-            for child in target.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
+    for rel in (*TRIM, *EMPTY_DIRS):
+        _empty(root / rel)
 
 
 def ensure_rootfs(log: Path) -> tuple[Path, bool]:
@@ -168,7 +170,7 @@ def ensure_rootfs(log: Path) -> tuple[Path, bool]:
     try:
         argv = ["debootstrap", "--variant=minbase", "--include=python3",
                 SUITE, str(work), mirror.uri]
-        if mirror.keyring:
+        if mirror.keyring and Path(mirror.keyring).is_file():  # Signed-By may hold a key
             argv.insert(1, f"--keyring={mirror.keyring}")
         run(argv, log=log)
         if not (work / "usr" / "bin" / PYTHON).is_file():
@@ -209,7 +211,7 @@ def wheel_hash(wheel: Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata(wheel: Path) -> tuple[list[str], dict[str, str]]:
+def wheel_metadata(wheel: Path) -> tuple[list[str], dict[str, str]]:
     """The wheel's ``Requires-Dist`` (without extras) and its console scripts."""
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
@@ -278,26 +280,38 @@ def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+def unpack_wheel(wheel: Path, target: Path) -> None:
+    """Unpack a pure wheel and precompile it: the read-only root filesystem takes no .pyc.
+
+    The bytecode is written only by a 3.11 interpreter (the magic number must be bookworm's
+    python3.11's); another one leaves the sources, which then compile in memory at start.
+    """
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(target)
+    if sys.version_info[:2] == (3, 11):
+        compileall.compile_dir(str(target), ddir=f"/{SITE}", quiet=1)
+
+
 def write_layer(out: Path, rootfs: Path, deps: Path, wheel: Path) -> str:
     """One layer: rootfs + dependencies + unpacked wheel; returns its ``sha256:`` diff id."""
-    _, scripts = _metadata(wheel)
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for path in _walk(rootfs):
-            tar.add(path, arcname=str(path.relative_to(rootfs)), recursive=False)
-        for path in _walk(deps):
-            tar.add(path, arcname=f"{SITE}/{path.relative_to(deps)}", recursive=False,
-                    filter=_root_owned)
-        with zipfile.ZipFile(wheel) as zf:
-            for item in zf.infolist():
-                info = tarfile.TarInfo(f"{SITE}/{item.filename}")
-                info.size, info.mode, info.mtime = item.file_size, 0o644, 0
-                with zf.open(item) as data:
-                    tar.addfile(_root_owned(info), data)
-        for name, target in sorted(scripts.items()):
-            body = console_script(target)
-            info = tarfile.TarInfo(f"usr/local/bin/{name}")
-            info.size, info.mode, info.mtime = len(body), 0o755, 0
-            tar.addfile(_root_owned(info), io.BytesIO(body))
+    _, scripts = wheel_metadata(wheel)
+    app = out.with_name(out.name + ".app")
+    unpack_wheel(wheel, app)
+    try:
+        with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+            for path in _walk(rootfs):
+                tar.add(path, arcname=str(path.relative_to(rootfs)), recursive=False)
+            for source in (deps, app):
+                for path in _walk(source):
+                    tar.add(path, arcname=f"{SITE}/{path.relative_to(source)}",
+                            recursive=False, filter=_root_owned)
+            for name, target in sorted(scripts.items()):
+                body = console_script(target)
+                info = tarfile.TarInfo(f"usr/local/bin/{name}")
+                info.size, info.mode, info.mtime = len(body), 0o755, 0
+                tar.addfile(_root_owned(info), io.BytesIO(body))
+    finally:
+        shutil.rmtree(app, ignore_errors=True)
     return "sha256:" + _file_sha256(out)
 
 
@@ -354,10 +368,46 @@ class Built:
     steps: dict[str, float]  # step -> seconds, only for steps that ran
 
 
+def source_digest(root: Path = REPO_ROOT) -> str:
+    """Hash of what the wheel is built from, so a warm run can skip even ``pip wheel``."""
+    digest = hashlib.sha256()
+    files = [root / name for name in WHEEL_INPUTS if (root / name).is_file()]
+    for folder in (root / name for name in WHEEL_INPUTS if (root / name).is_dir()):
+        files += [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    for path in sorted(files):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def builder_digest() -> str:
+    """This module's own hash: a change to how the image is made makes a new tar."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _last_build() -> dict[str, str]:
+    try:
+        loaded: dict[str, str] = json.loads(last_build_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
 def ensure(tag: str = TAG, log: Path | None = None) -> Built:
-    """Build what is missing and return the image tar (cached by content hash)."""
+    """Build what is missing and return the image tar (cached by content hash).
+
+    The tar's key is the wheel's content hash (with the rootfs and dependency set); the
+    last build also records the hash of the sources it came from, and while those, the tag
+    and the tar are unchanged not even the wheel is rebuilt.
+    """
     log = log or cache_dir() / "build.log"
     cache_dir().mkdir(parents=True, exist_ok=True)
+    sources = source_digest()
+    last = _last_build()
+    if (last.get("source") == sources and last.get("tag") == tag
+            and last.get("builder") == builder_digest()
+            and (cache_dir() / last.get("tar", "-")).is_file()
+            and _complete(rootfs_dir()).is_file()):
+        return Built(cache_dir() / last["tar"], tag, last["wheel"], {})
     steps: dict[str, float] = {}
     started = time.monotonic()
     rootfs, built = ensure_rootfs(log)
@@ -368,12 +418,13 @@ def ensure(tag: str = TAG, log: Path | None = None) -> Built:
         wheel = build_wheel(Path(tmp))
         steps["wheel"] = time.monotonic() - mark
         content = wheel_hash(wheel)
-        requires, _ = _metadata(wheel)
+        requires, _ = wheel_metadata(wheel)
         mark = time.monotonic()
         deps, built = ensure_deps(requires, log)
         if built:
             steps["deps"] = time.monotonic() - mark
-        identity = "\n".join([content, _complete(rootfs).read_text(), deps.name, tag])
+        identity = "\n".join([content, _complete(rootfs).read_text(), deps.name, tag,
+                              builder_digest()])
         key = hashlib.sha256(identity.encode()).hexdigest()[:16]
         image = cache_dir() / f"zombiewatch-{key}.tar"
         if not image.is_file():
@@ -386,6 +437,9 @@ def ensure(tag: str = TAG, log: Path | None = None) -> Built:
                 old.unlink()
             partial.replace(image)
             steps["image"] = time.monotonic() - mark
+    last_build_file().write_text(json.dumps({"source": sources, "tag": tag, "tar": image.name,
+                                             "wheel": content, "builder": builder_digest()})
+                                 + "\n")
     return Built(image, tag, content, steps)
 
 
@@ -432,7 +486,7 @@ def cmd_daemon_image(args: argparse.Namespace) -> None:
     """Build (or find cached) the daemon's image tar; optionally smoke-test and import it."""
     started = time.monotonic()
     built = ensure(args.tag)
-    ran = ", ".join(f"{k} {v:.1f}s" for k, v in built.steps.items())
+    ran = ", ".join(f"{k} {v:.1f}s" for k, v in built.steps.items()) or "cached"
     print(f"{built.tag}: {built.tar} ({built.tar.stat().st_size / 2**20:.0f} MiB, wheel "
           f"{built.wheel_hash[:12]}) in {time.monotonic() - started:.1f}s ({ran})")
     if args.smoke:
