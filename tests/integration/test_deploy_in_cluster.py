@@ -135,6 +135,34 @@ class Cluster:
         match = re.fullmatch(r"(.+)-[0-9a-f]{6}", lease.spec.holder_identity or "")
         return match.group(1) if match else None
 
+    def describe(self) -> str:
+        """The daemon pods' states and log tails, for a failure message."""
+        lines = []
+        for pod in self.daemon_pods():
+            states = [(c.ready, c.restart_count, c.state) for c in
+                      pod.status.container_statuses or []]
+            lines.append(f"{pod.metadata.name} {pod.status.phase} {states}")
+            try:
+                log = self.core.read_namespaced_pod_log(pod.metadata.name, self.namespace,
+                                                        tail_lines=15)
+            except client.exceptions.ApiException as exc:
+                log = f"(no log: {exc.status})"
+            lines.append(log)
+        return "\n".join(lines)
+
+    async def until(self, fetch: Callable[[], Any], done: Callable[[Any], bool], *,
+                    timeout: float, what: str) -> Any:
+        """Poll without blocking the loop (the topic reader runs on it); explain a timeout."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = fetch()
+            if done(last):
+                return last
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; "
+                             f"last: {last}\n{self.describe()}")
+
     def zombie(self) -> str:
         """A Job of an agent whose image does not exist: the kubelet fails its pull."""
         name = workloads.unique("claude-nopull")
@@ -167,19 +195,6 @@ def process_security(pid: int) -> dict[str, str]:
             "root mount": root[5].split(",")[0]}
 
 
-async def until(fetch: Callable[[], Any], done: Callable[[Any], bool], *, timeout: float,
-                what: str) -> Any:
-    """Poll without blocking the loop (the topic reader runs on it)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if done(last):
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last}")
-
-
 @pytest.fixture
 def deployed(real_node: RealNode, node_api: Any, node_namespace: str, *, image: str,
              api_for_pods: str, tmp_path: Path) -> tuple[Cluster, str]:
@@ -201,29 +216,29 @@ async def test_deploy_runs_hardened_leads_reports_and_hands_over(
     cluster, topic = deployed
     socket = Path(real_node.handle.values["CONTAINERD_SOCKET"])
 
-    ready = await until(cluster.ready_pods, lambda names: len(names) == 2,
-                        timeout=READY_TIMEOUT, what="both zombiewatch replicas Ready")
+    ready = await cluster.until(cluster.ready_pods, lambda names: len(names) == 2,
+                                timeout=READY_TIMEOUT, what="both zombiewatch replicas Ready")
     for pod in cluster.daemon_pods():
         assert pod.spec.containers[0].image == image
         assert process_security(container_process(socket, pod)) == {
             "uid": str(UID), "gid": str(UID), "effective caps": "0000000000000000",
             "bounding caps": "0000000000000000", "no new privs": "1", "seccomp": "2",
             "root mount": "ro"}, pod.metadata.name
-    leader = await until(cluster.holder, lambda h: h in ready, timeout=HANDOVER_TIMEOUT,
-                         what="one replica holding the Lease")
+    leader = await cluster.until(cluster.holder, lambda h: h in ready,
+                                 timeout=HANDOVER_TIMEOUT, what="one replica holding the Lease")
 
     async with reading(real_node.bootstrap_servers, topic) as reader:
         first = cluster.zombie()
-        await until(reader.reasons_by_job, lambda seen: first in seen, timeout=REPORT_TIMEOUT,
-                    what=f"the failure pair of {first}")
+        await cluster.until(reader.reasons_by_job, lambda seen: first in seen,
+                            timeout=REPORT_TIMEOUT, what=f"the failure pair of {first}")
 
         cluster.core.delete_namespaced_pod(leader, cluster.namespace)
         (standby,) = set(ready) - {leader}
-        await until(cluster.holder, lambda h: h == standby, timeout=HANDOVER_TIMEOUT,
-                    what=f"{standby} taking the Lease from the deleted {leader}")
+        await cluster.until(cluster.holder, lambda h: h == standby, timeout=HANDOVER_TIMEOUT,
+                            what=f"{standby} taking the Lease from the deleted {leader}")
         second = cluster.zombie()
-        await until(reader.reasons_by_job, lambda seen: second in seen,
-                    timeout=REPORT_TIMEOUT, what=f"the failure pair of {second}")
+        await cluster.until(reader.reasons_by_job, lambda seen: second in seen,
+                            timeout=REPORT_TIMEOUT, what=f"the failure pair of {second}")
         await reader.quiet(5.0)  # a doubled pair (the new leader's read-back failing) shows
 
         assert reader.reasons_by_job() == {first: ["image_pull_backoff"],
