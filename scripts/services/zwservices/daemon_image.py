@@ -12,8 +12,9 @@ Three cached parts make one image:
 They are streamed into one layer and written as a ``docker save`` tar (``manifest.json``
 with ``RepoTags``, a config with Entrypoint/User/Env, ``<diff id>/layer.tar``), which
 ``ctr -n k8s.io images import`` takes. The tar's name carries a hash of the wheel's content
-(and of the two other parts), so a warm run only builds the wheel and finds the tar.
-``deploy/Dockerfile`` builds the same image with a normal docker.
+(and of the two other parts and of this module); a warm run whose sources are unchanged
+finds the tar without even building the wheel. ``deploy/Dockerfile`` builds an equivalent
+image with a normal docker.
 """
 
 from __future__ import annotations
@@ -46,13 +47,13 @@ TAG = "localhost/zombiewatch:dev"
 UID = GID = 65532  # deploy/deployment.yaml's runAsUser/runAsGroup
 USER_NAME = "nonroot"
 PYTHON = "python3.11"
-SITE = f"usr/local/lib/{PYTHON}/dist-packages"  # Debian's python3 reads this, pip's --user not
+SITE = f"usr/local/lib/{PYTHON}/dist-packages"  # on Debian's python3's path for local installs
 ENTRYPOINT = "usr/local/bin/zombiewatch"
 ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
        "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "HOME=/nonexistent")
 # CPython 3.11 binary wheels that run on bookworm's glibc 2.36; no sdist is ever built.
 WHEEL_PLATFORMS = ("manylinux_2_36_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
-                   "manylinux2014_x86_64", "manylinux1_x86_64", "linux_x86_64")
+                   "manylinux2014_x86_64", "manylinux1_x86_64")
 # Dropped from the rootfs: documentation and state no container reads.
 TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
         "usr/share/lintian", "var/cache/apt", "var/lib/apt/lists", "var/cache/debconf",
