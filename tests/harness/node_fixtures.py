@@ -74,6 +74,14 @@ class RealNode:
                     raise
             time.sleep(0.1)
 
+    def stop_kafka(self) -> None:
+        """Graceful broker shutdown (data kept); ``start_kafka`` brings it back."""
+        lifecycle.stop_kafka(self.handle)
+
+    def start_kafka(self) -> None:
+        """The broker on its old ports and data, blocking until it serves."""
+        lifecycle.start_kafka(self.handle)
+
     def close(self) -> None:
         if self.owned and self.handle.env_file.exists():
             lifecycle.stop_node(self.handle)

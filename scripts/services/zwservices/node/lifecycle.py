@@ -209,7 +209,8 @@ def _start_kafka(handle: NodeHandle) -> int:
     port, controller_port, pods_port = procs.free_ports(3)
     proc = broker.prepare(handle.run_dir, port, controller_port, pods_port)
     handle.values.update(KAFKA_PORT=str(port), KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
-                         KAFKA_BOOTSTRAP_PODS=f"{NODE_IP}:{pods_port}")
+                         KAFKA_BOOTSTRAP_PODS=f"{NODE_IP}:{pods_port}",
+                         KAFKA_CMD=shlex.join(proc.argv))
     handle.pids["kafka"] = procs.spawn(proc.argv, proc.log, tie_to_parent=False)
     handle.save()
     return pods_port
@@ -259,6 +260,26 @@ def _start_all(handle: NodeHandle, tars: list[Path], kafka_pods_port: int | None
         time.sleep(0.2)
     mark("node_ready")
     mark("schedulable")
+
+
+def stop_kafka(handle: NodeHandle) -> None:
+    """Stop the node's broker (data kept), e.g. to test a Kafka outage."""
+    procs.stop_pid(handle.pids.get("kafka"), marker=handle.layout.marker, timeout=30)
+    handle.pids["kafka"] = 0
+    handle.save()
+
+
+def start_kafka(handle: NodeHandle) -> None:
+    """Start the broker again with its recorded argv (same ports and data) and wait."""
+    if _ours(handle.layout, handle.pids.get("kafka", 0)):
+        return
+    log = handle.layout.logs / "kafka.log"
+    offset = log.stat().st_size if log.exists() else 0
+    handle.pids["kafka"] = procs.spawn(shlex.split(handle.values["KAFKA_CMD"]), log,
+                                       tie_to_parent=False)
+    handle.save()
+    port = int(handle.values["KAFKA_PORT"])
+    _wait(handle, "kafka", lambda: broker.ready(port, log, offset), 120)
 
 
 def _stop(layout: Layout, pid: int | None) -> None:
