@@ -30,7 +30,7 @@ from typing import Final, TypeAlias
 from zombiewatch.domain.commands import BodySection, Operation
 from zombiewatch.domain.taskfile import Value
 
-Json: TypeAlias = "str | float | bool | None | list[Json] | dict[str, Json]"
+Json: TypeAlias = "str | float | bool | list[Json] | dict[str, Json] | None"
 """A JSON value as Go decodes it into ``interface{}`` (numbers are floats)."""
 
 EXPIRY: Final = timedelta(minutes=5)
@@ -87,7 +87,7 @@ class IncrementRequest:
     delta: int
 
 
-class _Skip(Exception):
+class _UndecodableError(Exception):
     """The data does not decode into the command type."""
 
 
@@ -128,7 +128,7 @@ def _string(value: Json, *, previous: str = "") -> str:
     if value is None:
         return previous
     if not isinstance(value, str):
-        raise _Skip
+        raise _UndecodableError
     return value
 
 
@@ -145,12 +145,12 @@ def _delta(value: Json) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, float):
-        raise _Skip
+        raise _UndecodableError
     if not math.isfinite(value) or not value.is_integer() or abs(value) >= 1e21:
-        raise _Skip
+        raise _UndecodableError
     number = int(value)
     if not -(2**63) <= number < 2**63:
-        raise _Skip
+        raise _UndecodableError
     return number
 
 
@@ -158,7 +158,7 @@ def _object(value: Json) -> dict[str, Json] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _Skip
+        raise _UndecodableError
     return value
 
 
@@ -180,7 +180,7 @@ def decode_update(data: Json) -> UpdateRequest | None:
             updates=None if updates is None else {k: _value(v) for k, v in updates.items()},
             body=body,
         )
-    except _Skip:
+    except _UndecodableError:
         return None
 
 
@@ -194,5 +194,5 @@ def decode_increment(data: Json) -> IncrementRequest | None:
             field=_string(fields.get("field")),
             delta=_delta(fields.get("delta")),
         )
-    except _Skip:
+    except _UndecodableError:
         return None

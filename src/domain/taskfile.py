@@ -47,7 +47,7 @@ from zombiewatch.domain.commands import (
 )
 
 Value: TypeAlias = (
-    "str | int | float | bool | None | datetime | list[Value] | dict[str, Value]"
+    "str | int | float | bool | datetime | list[Value] | dict[str, Value] | None"
 )
 """One frontmatter value as the controller reads it."""
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+from zombiewatch.domain.commands import Operation
 from zombiewatch.domain.consumer import (
     IncrementRequest,
     Outcome,
@@ -33,7 +34,6 @@ from zombiewatch.domain.consumer import (
     envelope_outcome,
     is_expired,
 )
-from zombiewatch.domain.commands import Operation
 from zombiewatch.domain.taskfile import Frontmatter, TaskFile, increment, is_noop_update, update
 from zombiewatch.testing.envelope import EnvelopeError, decode_envelope
 from zombiewatch.testing.taskfile_text import (

@@ -89,8 +89,11 @@ _SPECIAL_FLOATS: Final = {
     **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
 }
 _OLD_BOOLS: Final = frozenset(
-    "y Y yes Yes YES on On ON n N no No NO off Off OFF".split()
-)
+    {
+        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
+        "n", "N", "no", "No", "NO", "off", "Off", "OFF",
+    }
+)  # fmt: skip
 _BASE60: Final = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
 _YAML_FLOAT: Final = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _DOT_FLOAT: Final = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
@@ -286,7 +289,7 @@ class _Builder:
         result: dict[str, Value] = {}
         merges: list[Node] = []
         for key_node, value_node in pairs:
-            if isinstance(key_node, ScalarNode) and key_node.tag == PLAIN and key_node.value == "<<":
+            if _is_plain(key_node, "<<"):
                 merges.append(value_node)
                 continue
             result[self.key(key_node)] = self.value(value_node)
@@ -307,10 +310,19 @@ class _Builder:
         return result
 
 
+def _is_plain(node: Node, text: str) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == PLAIN and node.value == text
+
+
+def _is_plain_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == PLAIN and node.value in _NULLS
+
+
 def _compose(text: str) -> Node | None:
     loader = _Loader(text)
     try:
-        return loader.get_single_node()  # type: ignore[no-any-return]
+        node: Node | None = loader.get_single_node()
+        return node
     finally:
         loader.dispose()
 
@@ -325,7 +337,7 @@ def load_frontmatter(text: str) -> Frontmatter:
         node = _compose(text)
         if node is None:
             return {}
-        if isinstance(node, ScalarNode) and node.tag == PLAIN and node.value in _NULLS:
+        if _is_plain_null(node):
             return {}
         if not isinstance(node, MappingNode):
             raise YamlError("frontmatter is not a map")
@@ -349,7 +361,7 @@ def task_identifier_text(text: str) -> str | None:
     if node is None:
         return ""
     if not isinstance(node, MappingNode):
-        return "" if isinstance(node, ScalarNode) and node.tag == PLAIN and node.value in _NULLS else None
+        return "" if _is_plain_null(node) else None
     builder = _Builder()
     names: set[str] = set()
     found = ""
@@ -489,9 +501,16 @@ def sorted_keys(keys: Mapping[str, Any]) -> list[str]:
     return sorted(keys, key=functools.cmp_to_key(_key_compare))
 
 
+_RAW_BREAKS: Final = re.compile("[\r\x85\u2028\u2029]")
+
+
 def _node(value: Value) -> Node:
     if isinstance(value, str):
-        style = "|" if "\n" in value else None
+        style = None
+        if _RAW_BREAKS.search(value) is not None:
+            style = '"'  # PyYAML would write these raw, and a reader folds them as line breaks
+        elif "\n" in value:
+            style = "|"
         return ScalarNode(STR, value, style=style)
     if isinstance(value, bool):
         return ScalarNode(BOOL, "true" if value else "false")
