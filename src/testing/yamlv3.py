@@ -318,8 +318,41 @@ def _is_plain_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == PLAIN and node.value in _NULLS
 
 
+class _DumpResolverBase(_ComposeResolver):
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return _dump_tag(value) if implicit[0] else STR
+        return SEQ if kind is SequenceNode else MAP
+
+
+class _Dumper(Emitter, Serializer, _DumpResolverBase):
+    def __init__(self, stream: Any) -> None:
+        Emitter.__init__(self, stream, allow_unicode=True, indent=4, width=2**30)
+        Serializer.__init__(self)
+
+
+try:  # libyaml (which yaml.v3 is a port of) when PyYAML was built with it; else pure Python
+    from yaml._yaml import CEmitter, CParser
+
+    class _CLoader(CParser, _ComposeResolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+
+    class _CDumper(CEmitter, _DumpResolverBase):
+        def __init__(self, stream: Any) -> None:
+            CEmitter.__init__(self, stream, allow_unicode=True, indent=4, width=2**30)
+
+    LOADER: type[Any] = _CLoader
+    DUMPER: type[Any] = _CDumper
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    LOADER = _Loader
+    DUMPER = _Dumper
+
+
 def _compose(text: str) -> Node | None:
-    loader = _Loader(text)
+    if _SURROGATES.search(text) is not None:
+        raise YamlError("the frontmatter is not valid UTF-8 (a lone surrogate)")
+    loader = LOADER(text)
     try:
         node: Node | None = loader.get_single_node()
         return node
@@ -356,7 +389,7 @@ def task_identifier_text(text: str) -> str | None:
     """
     try:
         node = _compose(text)
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, YamlError, RecursionError):
         return None
     if node is None:
         return ""
@@ -435,19 +468,6 @@ def _dump_tag(text: str) -> str:
     return resolve_plain(text)[0] if text else NULL
 
 
-class _DumpResolver(_ComposeResolver):
-    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
-        if kind is ScalarNode:
-            return _dump_tag(value) if implicit[0] else STR
-        return SEQ if kind is SequenceNode else MAP
-
-
-class _Dumper(Emitter, Serializer, _DumpResolver):
-    def __init__(self, stream: Any) -> None:
-        Emitter.__init__(self, stream, allow_unicode=True, indent=4, width=2**30)
-        Serializer.__init__(self)
-
-
 def _is_letter(char: str) -> bool:
     return unicodedata.category(char).startswith("L")
 
@@ -501,6 +521,7 @@ def sorted_keys(keys: Mapping[str, Any]) -> list[str]:
     return sorted(keys, key=functools.cmp_to_key(_key_compare))
 
 
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _RAW_BREAKS: Final = re.compile("[\r\x85\u2028\u2029]")
 
 
@@ -538,7 +559,7 @@ def _mapping_node(mapping: Mapping[str, Value]) -> MappingNode:
 def dump_frontmatter(frontmatter: Mapping[str, Value]) -> str:
     """The frontmatter as YAML text ending in a newline (``{}`` when empty)."""
     stream = io.StringIO()
-    dumper = _Dumper(stream)
+    dumper = DUMPER(stream)
     try:
         dumper.open()
         dumper.serialize(_mapping_node(frontmatter))
