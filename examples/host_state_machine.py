@@ -1,4 +1,4 @@
-"""Testing a host's own dispatch path with zombiewatch.testing (``pip install 'zombiewatch[testing]'``).
+"""Testing a host's own dispatch path with zombiewatch.testing (the ``testing`` extra).
 
 Run it with ``pytest examples/host_state_machine.py``; the project's suite runs
 it too (tests/unit/test_examples.py).
