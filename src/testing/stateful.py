@@ -406,7 +406,11 @@ class DispatchMachine(RuleBasedStateMachine):
     def the_api_server_refuses_annotations(self, down: bool) -> None:
         """While down, committed failures stay un-annotated; when it is back they are retried.
 
-        The retry is the reporter's own (every flush retries missing annotations).
+        The machine lets the reporter flush as soon as the API is back (every
+        flush retries missing annotations). The daemon itself retries only on
+        its next flush, which needs a new detection: if none comes before the
+        dedupe TTL runs out, the sweeper re-publishes the failed Job (a known
+        gap of the reporter, not of the doctrine).
         """
         self.annotator.unavailable = down
         if not down:

@@ -348,6 +348,10 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     LOADER = _Loader
     DUMPER = _Dumper
 
+PythonLoader: Final = _Loader
+PythonDumper: Final = _Dumper
+"""The pure-Python backend (the fallback without libyaml), for tests of both."""
+
 
 def _compose(text: str) -> Node | None:
     if _SURROGATES.search(text) is not None:

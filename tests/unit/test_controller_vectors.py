@@ -19,6 +19,7 @@ import pytest
 
 from zombiewatch.testing.controller import apply_record
 from zombiewatch.testing.envelope import parse_request_time
+from zombiewatch.testing import yamlv3
 from zombiewatch.testing.yamlv3 import format_timestamp
 
 VECTORS: Final = json.loads(
@@ -76,8 +77,21 @@ def test_the_vectors_are_the_complete_public_set() -> None:
     assert sum(len(case["steps"]) for case in cases) == 144
 
 
+@pytest.fixture(params=["libyaml", "pure-python"])
+def yaml_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both PyYAML builds: with libyaml (the default when present) and without."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(yamlv3, "LOADER", yamlv3.PythonLoader)
+        monkeypatch.setattr(yamlv3, "DUMPER", yamlv3.PythonDumper)
+    elif yamlv3.LOADER is yamlv3.PythonLoader:
+        pytest.fail("PyYAML was built without libyaml; the default backend is the Python one")
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("case", "index"), STEPS)
-def test_each_step_matches_the_real_controller(case: dict[str, Any], index: int) -> None:
+def test_each_step_matches_the_real_controller(
+    case: dict[str, Any], index: int, yaml_backend: str
+) -> None:
     # Arrange
     steps = case["steps"]
     step = steps[index]

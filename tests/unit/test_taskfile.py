@@ -55,10 +55,9 @@ def test_update_merges_shallowly_and_deletes_nothing() -> None:
     assert task.frontmatter["status"] == "in_progress", "the argument is not mutated"
 
 
-@pytest.mark.parametrize("phase", ["human_review"])
-def test_human_review_moves_the_assignee_to_previous_assignee(phase: str) -> None:
+def test_human_review_moves_the_assignee_to_previous_assignee() -> None:
     # Act
-    result = update(base(phase=phase), {"current_job": ""})
+    result = update(base(phase="human_review"), {"current_job": ""})
     # Assert
     assert result.frontmatter["assignee"] == ""
     assert result.frontmatter["previous_assignee"] == "claude"
