@@ -17,9 +17,9 @@ from typing import Any, Final
 
 import pytest
 
+from zombiewatch.testing import yamlv3
 from zombiewatch.testing.controller import apply_record
 from zombiewatch.testing.envelope import parse_request_time
-from zombiewatch.testing import yamlv3
 from zombiewatch.testing.yamlv3 import format_timestamp
 
 VECTORS: Final = json.loads(
