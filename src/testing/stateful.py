@@ -17,11 +17,12 @@ task files, and an independent model checks the doctrine's invariants:
   re-assigns, and then the next increment clears it again);
 - ``phase`` and ``status`` change only when an operator changes them, and
   ``human_review`` moves the assignee to ``previous_assignee``;
-- the body holds exactly one ``## Failure`` section, the latest failure's.
+- the body holds exactly one ``## Failure`` section, the latest failure's;
+- a type mismatch escalates at once and never moves ``trigger_count``.
 
 A host tests *its own* dispatch path by subclassing and overriding the hooks
 (:meth:`dispatch_records`, :meth:`result_records`, :meth:`on_spawned`,
-:meth:`on_heartbeat`, :meth:`on_result`); ``TestX = MyMachine.TestCase``.
+:meth:`on_heartbeat`, :meth:`on_result`, :meth:`on_type_mismatch`); ``TestX = MyMachine.TestCase``.
 The defaults are zombiewatch's own doctrine and codec.
 """
 
@@ -62,8 +63,10 @@ from zombiewatch.domain.doctrine import (
     increment_trigger_count,
     parse_failure_section,
     spawn_notification,
+    type_mismatch_failure,
 )
 from zombiewatch.domain.manifest import job_name as make_job_name
+from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import DEFAULT_MAX_TRIGGERS, TaskFile, Value, is_go_int
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 from zombiewatch.testing.controller import ReferenceController
@@ -203,6 +206,13 @@ class DispatchMachine(RuleBasedStateMachine):
         """The host tells zombiewatch about the spawn (``ZombieWatch.job_spawned``)."""
         self.book.register(task_id=task_id, job_name=job_name, assignee=assignee, started_at=at)
 
+    def on_type_mismatch(self, failure: FailureReport) -> None:
+        """The host reports a type mismatch (``ZombieWatch.report_type_mismatch``)."""
+        self._run(self._publish(failure))
+
+    async def _publish(self, failure: FailureReport) -> None:
+        await self.publisher.publish_failures([failure])
+
     def on_heartbeat(self, *, task_id: str) -> None:
         """The host saw the agent alive (``ZombieWatch.heartbeat``)."""
         self.book.heartbeat(task_id, at=self.clock.now())
@@ -263,6 +273,9 @@ class DispatchMachine(RuleBasedStateMachine):
             job = self.cache.job(report.job_name)
             assert job is None or not job.complete, f"completed {report.job_name} reported"
             model = self.models[report.task_id]
+            if report.reason is ZombieReason.TYPE_MISMATCH:
+                self._apply_type_mismatch(report, model)
+                continue
             for command in report.commands:
                 request_id = failure_request_id(job_name=report.job_name,
                                                 operation=command.operation)
@@ -278,6 +291,23 @@ class DispatchMachine(RuleBasedStateMachine):
             self.history.failures.append(ReportedFailure(
                 job_name=report.job_name, reason=report.reason, at=report.occurred_at))
             event(f"published {report.reason.value}")
+
+    def _apply_type_mismatch(self, report: FailureReport, model: TaskModel) -> None:
+        """The immediate escalation: one update, no ``trigger_count`` change."""
+        (update,) = report.commands
+        assert isinstance(update, UpdateFrontmatter)
+        count = self.task(report.task_id).frontmatter["trigger_count"]
+        self._apply(self.request(update, request_id=failure_request_id(
+            job_name=report.job_name, operation=update.operation)))
+        assert self.task(report.task_id).frontmatter["trigger_count"] == count
+        prior = update.updates.get("previous_assignee")
+        if isinstance(prior, str) and prior:
+            model.previous_assignee = prior
+        model.assignee = ""
+        model.current_job = ""
+        model.failures.append(report)
+        self._model_update(model)
+        event("published type_mismatch")
 
     def _running_jobs(self) -> list[str]:
         names = []
@@ -331,6 +361,22 @@ class DispatchMachine(RuleBasedStateMachine):
         self.on_spawned(task_id=task_id, job_name=name, assignee=assignee, at=at)
         self.cache.put_job(job)
         self.detection.on_job(job)
+        self._drain()
+
+    @rule(data=st.data())
+    def type_mismatch(self, data: st.DataObject) -> None:
+        """The host's dispatch finds that the agent does not take the task's type."""
+        task_id = data.draw(st.sampled_from(self.task_ids), label="task")
+        frontmatter = self.task(task_id).frontmatter
+        assignee = frontmatter.get("assignee")
+        if not isinstance(assignee, str) or not assignee or frontmatter.get("current_job"):
+            return
+        self.clock.advance(1)
+        at = self.clock.now()
+        failure = type_mismatch_failure(
+            task_id=task_id, job_name=make_job_name(assignee=assignee, task_id=task_id, at=at),
+            prior_assignee=assignee, detail=f"{assignee} does not take this task type", at=at)
+        self.on_type_mismatch(failure)
         self._drain()
 
     @precondition(lambda self: bool(self._running_jobs()))
@@ -453,12 +499,16 @@ class DispatchMachine(RuleBasedStateMachine):
         assert all(count == 1 for count in counts.values()), counts
 
     @invariant()
-    def our_failures_never_write_phase_status_or_assignee(self) -> None:
+    def our_failures_never_write_phase_or_status(self) -> None:
+        """Zombie failures leave the assignee too; only a type mismatch escalates."""
         for report in self.publisher.published:
+            allowed = (
+                {"assignee", "current_job", "previous_assignee"}
+                if report.reason is ZombieReason.TYPE_MISMATCH else {"current_job"}
+            )
             for command in report.commands:
                 if isinstance(command, UpdateFrontmatter):
-                    assert not {"phase", "status", "assignee", "previous_assignee"} & set(
-                        command.updates)
+                    assert set(command.updates) <= allowed, command.updates
 
     @invariant()
     def the_task_files_hold_what_the_doctrine_says(self) -> None:
@@ -482,7 +532,10 @@ class DispatchMachine(RuleBasedStateMachine):
                 continue
             latest = model.failures[-1]
             section = body[body.index(FAILURE_HEADING):]
-            parsed = parse_failure_section(section)
-            assert parsed is not None, section
-            assert (parsed.job_name, parsed.reason, parsed.at) == (
-                latest.job_name, latest.reason, latest.occurred_at.replace(microsecond=0))
+            (update,) = [c for c in latest.commands if isinstance(c, UpdateFrontmatter)]
+            assert update.body is not None
+            assert section == update.body.section, (section, latest)
+            if latest.reason is not ZombieReason.TYPE_MISMATCH:
+                parsed = parse_failure_section(section)
+                assert parsed is not None, section
+                assert (parsed.job_name, parsed.reason) == (latest.job_name, latest.reason)
