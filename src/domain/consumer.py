@@ -91,8 +91,8 @@ class _UndecodableError(Exception):
     """The data does not decode into the command type."""
 
 
-def _fold(text: str) -> str:
-    """Go's key folding for struct field matching (simple case folding per rune)."""
+def go_fold(text: str) -> str:
+    """Go's ``encoding/json`` key folding for struct field names (simple case folding per rune)."""
     out = []
     for char in text:
         upper = char.upper()
@@ -112,10 +112,10 @@ def _fields(obj: Mapping[str, Json], names: tuple[str, ...]) -> dict[str, Json]:
     ``obj`` is a Go map re-marshalled before the struct decode, so its keys
     come in byte order.
     """
-    folded = {_fold(name): name for name in names}
+    folded = {go_fold(name): name for name in names}
     found: dict[str, Json] = {}
     for key in sorted(obj, key=_go_key_order):
-        name = folded.get(_fold(key))
+        name = folded.get(go_fold(key))
         if name is None:
             continue
         # ``null`` resets a map or pointer field but leaves a string or int field as it was.

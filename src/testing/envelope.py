@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from zombiewatch.domain.consumer import Json
+from zombiewatch.domain.consumer import Json, go_fold
 
 ZERO_TIME: Final = datetime.min.replace(tzinfo=UTC)
 """Go's zero ``time.Time`` (year 1): older than any record's expiry."""
@@ -112,11 +112,7 @@ def parse_request_time(text: str) -> datetime:
         return ZERO_TIME if offset > timedelta(0) else datetime.max.replace(tzinfo=UTC)
 
 
-def _fold(name: str) -> str:
-    return name.lower()
-
-
-_FIELDS: Final = {_fold(n): n for n in (
+_FIELDS: Final = {go_fold(n): n for n in (
     "requestID", "requestTime", "initiator", "operation", "id", "data", "header")}
 
 
@@ -138,7 +134,7 @@ def decode_envelope(value: bytes) -> DecodedEnvelope:
         raise EnvelopeError("the value is not a JSON object")
     fields: dict[str, Json] = {}
     for key, item in raw.items():
-        name = _FIELDS.get(_fold(key))
+        name = _FIELDS.get(go_fold(key))
         if name is not None and (item is not None or name not in fields):
             fields[name] = item
     for name in ("data", "header"):
