@@ -28,8 +28,6 @@ from functools import partial
 from dependency_injector import providers
 
 from benchmarks.common import Row, median, timed_runs
-from tests.containers import Fakes, faked_container, unit_settings
-from tests.fakes import FakeClock
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper
@@ -39,6 +37,8 @@ from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
+from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
+from zombiewatch.testing.fakes import FakeClock
 
 NAME = "sweep"
 NOW = datetime(2026, 6, 2, 12, 0, 0, tzinfo=UTC)

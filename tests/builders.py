@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from tests.fakes import T0
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
 from zombiewatch.domain.views import ContainerView, InFlightJob, JobView, PodPhase, PodView
+from zombiewatch.testing.fakes import T0
 
 
 def job_view(

@@ -9,13 +9,13 @@ from dependency_injector import providers
 from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
-from tests.containers import Fakes, faked_container, unit_settings
-from tests.fakes import FakeLeader
 from zombiewatch.app.container import kafka_publisher_settings
 from zombiewatch.app.runtime import Runtime, StartFailedError
 from zombiewatch.app.settings import KafkaOptions, Settings, parse_settings
 from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
+from zombiewatch.testing.fakes import FakeLeader
 
 
 def settings(*, branch: str | None = None, topic_prefix: str | None = None) -> Settings:

@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.containers import Fakes, faked_container
-from tests.fakes import FakeLeader
 from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import JobView, PodPhase, PodView
+from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.testing.fakes import FakeLeader
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 

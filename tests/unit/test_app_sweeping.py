@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.containers import Fakes, faked_container
-from tests.fakes import FakeCache
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
+from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.testing.fakes import (
+    FakeCache,
+)
 
 DEADLINE = 1800
 

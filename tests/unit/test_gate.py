@@ -10,9 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import job_view, pod_view
-from tests.containers import Fakes, faked_container
-from tests.fakes import T0
-from tests.strategies import job_views, pod_views
 from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.gate import (
@@ -27,6 +24,9 @@ from zombiewatch.domain.gate import (
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, InFlightJob, PodPhase
+from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.testing.fakes import T0
+from zombiewatch.testing.strategies import job_views, pod_views
 
 NAME = "claude-4aa57614-20260602090000"
 DEADLINE_RULES = {Rule.DEADLINE_NO_POD, Rule.DEADLINE_POD_NOT_RUNNING}

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, build_node, fetch_kafka, paths, stack, state
+from . import apt, build_node, daemon_image, fetch_kafka, paths, stack, state
+from .node import cli as node_cli
 from .procs import ServiceError
 
 
@@ -89,8 +90,10 @@ def parser() -> argparse.ArgumentParser:
     for name, func in (("prepare", cmd_prepare), ("up", cmd_up), ("down", cmd_down),
                        ("status", cmd_status)):
         sub.add_parser(name, help=func.__doc__).set_defaults(func=func)
+    node_cli.register(sub)
     for name, action in HELPERS.items():
         sub.add_parser(name, help=f"{name} (same flags/port)").set_defaults(func=_on_stack(action))
+    daemon_image.register(sub)
     return root
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.unit.kubernetes.raw_json import raw_pod
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.decoding import POD
 from zombiewatch.adapters.kubernetes.errors import TransportError
@@ -27,6 +26,8 @@ from zombiewatch.adapters.kubernetes.resources import ResourceCalls
 from zombiewatch.adapters.kubernetes.store import Change, KindStore, WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.domain.views import PodPhase, PodView
+from zombiewatch.testing.fakes import FakeClock
+from zombiewatch.testing.raw_api import raw_pod
 
 NO_JITTER = BackoffSettings(initial=1.0, factor=2.0, cap=3.0, jitter=0.0)
 
@@ -124,23 +125,17 @@ def stream(*lines: bytes) -> FakeResponse:
     return FakeResponse(chunks=lambda: iter(lines))
 
 
-@dataclass
-class Clock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+Looped = tuple[ListWatchLoop[PodView], list[Delivery[PodView]], InformerStats]
 
 
 def loop_over(calls: ScriptedCalls, *, settings: InformerSettings | None = None,
-              clock: Clock | None = None) -> tuple[ListWatchLoop[PodView], list[Delivery[PodView]],
-                                                   InformerStats]:
+              clock: FakeClock | None = None) -> Looped:
     delivered: list[Delivery[PodView]] = []
     stats = InformerStats()
     loop = ListWatchLoop(
         name="pods", codec=POD, deliver=delivered.append, stopping=calls.stopping, stats=stats,
         settings=settings or InformerSettings(backoff=NO_JITTER, relist_period=None),
-        monotonic=clock or Clock())
+        monotonic=(clock or FakeClock()).monotonic)
     return loop, delivered, stats
 
 
@@ -226,10 +221,10 @@ def test_a_stop_during_a_watch_ends_the_loop_and_closes_the_stream() -> None:
 
 def test_every_relist_period_the_collection_is_listed_again() -> None:
     stopping = FakeStopping()
-    clock = Clock()
+    clock = FakeClock()
 
     def minute_long_stream() -> Iterator[bytes]:
-        clock.now += 60
+        clock.advance(60)
         yield bookmark("10")
 
     calls = ScriptedCalls(

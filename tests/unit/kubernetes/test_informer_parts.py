@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.kubernetes.raw_json import raw_pod
 from zombiewatch.adapters.kubernetes.backoff import Backoff, BackoffSettings
 from zombiewatch.adapters.kubernetes.decoding import POD, MalformedResponseError
 from zombiewatch.adapters.kubernetes.errors import GoneError, TransportError
@@ -17,6 +16,7 @@ from zombiewatch.adapters.kubernetes.listing import list_all
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.adapters.kubernetes.watching import iter_events, iter_lines
 from zombiewatch.domain.views import PodView
+from zombiewatch.testing.raw_api import raw_pod
 
 # ---------------------------------------------------------------- listing
 

@@ -1,4 +1,5 @@
-"""Worlds for unit tests: the one Container, its I/O providers overridden by recording fakes."""
+"""Worlds for tests and benchmarks: the one Container, its I/O providers overridden by
+recording fakes (``faked_container``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 from dependency_injector import providers
 from returns.result import Result, Success
 
-from tests.fakes import (
+from zombiewatch.app.container import Container
+from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+from zombiewatch.domain.ports import StartError
+from zombiewatch.testing.fakes import (
     FakeCache,
     FakeClock,
     FakeLeader,
@@ -18,9 +22,6 @@ from tests.fakes import (
     RecordingPublisher,
     ScriptedHistory,
 )
-from zombiewatch.app.container import Container
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
-from zombiewatch.domain.ports import StartError
 
 
 def unit_settings(**changes: object) -> Settings:
