@@ -22,7 +22,6 @@ from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
     aiokafka_producer,
     open_publisher,
-    translate_error,
 )
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
@@ -37,7 +36,7 @@ from zombiewatch.domain.commands import (
     Operation,
     UpdateFrontmatter,
 )
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeClock
 
@@ -430,16 +429,6 @@ async def test_open_publisher_connects_eagerly_only_when_asked() -> None:
     assert not lazy_started
     assert eager_started
     assert producers.kinds() == [(1, "start"), (1, "stop")]
-
-
-def test_errors_translate_to_the_ports_kinds() -> None:
-    assert translate_error(ProducerFenced()).kind is PublishErrorKind.FENCED
-    assert translate_error(KafkaConnectionError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(KafkaTimeoutError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(TimeoutError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(ConnectionRefusedError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(MessageSizeTooLargeError()).kind is PublishErrorKind.REJECTED
-    assert isinstance(translate_error(ProducerFenced()), PublishError)
 
 
 async def test_the_aiokafka_factory_accepts_sasl_and_tls_settings_without_connecting() -> None:
