@@ -6,13 +6,14 @@ import asyncio
 import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     ProducerFenced,
+    TransactionalIdAuthorizationFailed,
 )
 from returns.result import Failure, Success
 
@@ -449,3 +450,52 @@ def test_tls_settings_build_a_verifying_client_context() -> None:
 
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
+
+
+class SteppingClock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+async def test_reconnect_waits_out_a_doubling_backoff_and_reports_the_problem_meanwhile() -> None:
+    producers = FakeProducers(Script(fail_start=[TransactionalIdAuthorizationFailed("zw")] * 2))
+    clock = SteppingClock()
+    publisher = KafkaCommandPublisher(settings=SETTINGS, clock=clock, producer_factory=producers)
+
+    first = await publisher.start()
+    attempts = [producers.made]
+    for step in (0.0, 0.5, 0.5, 0.5):  # backoff 0.5 s, then 1.0 s
+        clock.advance(step)
+        await publisher.reconnect()
+        attempts.append(producers.made)
+    problem_while_down = publisher.problem
+    connected = publisher.started
+
+    assert isinstance(first, Failure)
+    assert first.failure().kind is PublishErrorKind.UNAUTHORIZED
+    assert "needs Write on TransactionalId zombiewatch-test" in first.failure().message
+    assert attempts == [1, 1, 2, 2, 3]
+    assert problem_while_down is None  # the third attempt connected
+    assert connected
+
+
+async def test_reconnect_never_takes_the_transactional_id_back_after_being_fenced() -> None:
+    producers = FakeProducers(Script(fail_commit=ProducerFenced()))
+    publisher = _publisher(producers)
+
+    await publisher.publish_failures([zombie_failure()])
+    made = producers.made
+    result = await publisher.reconnect()
+
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.FENCED
+    assert publisher.problem == result.failure()
+    assert producers.made == made
