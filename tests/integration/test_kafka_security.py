@@ -308,3 +308,41 @@ async def test_mutual_tls_authenticates_by_the_client_certificate(grant: Grant) 
     assert published == Success(None)
     assert isinstance(without, Failure)
     assert re.search(r"Connection at 127\.0\.0\.1:\d+ closed", without.failure().message)
+
+
+WRITE_ROWS = [row for row in ROWS if row.operation is not Operation.READ]
+
+
+@pytest.mark.parametrize("revoked", WRITE_ROWS,
+                         ids=lambda r: f"{r.operation.name}-{r.role[4:]}")
+async def test_an_acl_revoked_while_running_is_named_and_its_failure_lands_once_regranted(
+    grant: Grant, revoked: AclRow, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="zombiewatch")
+    grant.grant(ROWS)
+    recorder = Recorder()
+    publisher = KafkaCommandPublisher(settings=grant.settings(), clock=SystemClock(),
+                                      health=recorder.health)
+    before = await publisher.publish_failures([_failure("job-before")])
+    grant.revoke([revoked])
+    failure = _failure("job-while-revoked")
+
+    attempts = [await publisher.publish_failures([failure]) for _ in range(3)]
+    problem = publisher.problem
+    grant.grant([revoked])
+    await publisher.reconnect()
+    after = await publisher.publish_failures([failure])
+    await publisher.close()
+    jobs = await _published_jobs(grant.settings())
+
+    named = f"needs {grant.acl(revoked)}"
+    assert before == Success(None)
+    assert all(isinstance(a, Failure) and named in a.failure().message for a in attempts)
+    assert problem is not None
+    assert named in problem.message
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings  # three refusals, one line
+    assert named in warnings[0]
+    assert after == Success(None)
+    assert publisher.problem is None
+    assert sorted(jobs) == ["job-before", "job-while-revoked"]

@@ -197,18 +197,25 @@ class KafkaHealth:
 
     ``on_error`` is called for every error (the app counts them); the log gets a
     WARNING when a client's problem appears or changes, DEBUG while it repeats and
-    INFO when it is gone.
+    INFO when it is gone. A problem met while connecting is gone once a connection
+    succeeds; one met while working (a topic we may not write to) only once the
+    work succeeds: connecting proves nothing about a topic's ACL.
     """
 
     def __init__(self, on_error: Callable[[ClientRole, PublishError], None] | None = None) -> None:
         self._problems: dict[ClientRole, PublishError] = {}
+        self._while_connecting: set[ClientRole] = set()
         self._on_error = on_error
 
     def failed(self, role: ClientRole, error: PublishError, *, retry_in: float | None = None,
-               ) -> None:
+               connecting: bool = False) -> None:
         """Record ``error`` for ``role``; logs it if it is new."""
         previous = self._problems.get(role)
         self._problems[role] = error
+        if connecting:
+            self._while_connecting.add(role)
+        else:
+            self._while_connecting.discard(role)
         if self._on_error is not None:
             self._on_error(role, error)
         level = logging.DEBUG if previous == error else logging.WARNING
@@ -217,8 +224,11 @@ class KafkaHealth:
             log.log(level, "event=kafka_problem client=%s kind=%s error=%r%s",
                     role.value, error.kind.value, error.message, retry)
 
-    def ok(self, role: ClientRole) -> None:
-        """``role`` talked to Kafka successfully; logs the recovery if it had a problem."""
+    def ok(self, role: ClientRole, *, connected_only: bool = False) -> None:
+        """``role`` worked (or, ``connected_only``, connected); logs a recovery."""
+        if connected_only and role not in self._while_connecting:
+            return
+        self._while_connecting.discard(role)
         previous = self._problems.pop(role, None)
         if previous is not None:
             log.info("event=kafka_recovered client=%s after=%s", role.value, previous.kind.value)

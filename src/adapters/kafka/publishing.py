@@ -31,6 +31,7 @@ Semantics (docs/WIRE.md has the long form):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -114,7 +115,13 @@ class AiokafkaTransactionalProducer:
 
     async def close_now(self) -> None:
         # Private aiokafka API (pinned < 0.15); the only way to drop queued batches.
-        self._producer._message_accumulator.fail_all(KafkaError("producer discarded"))
+        accumulator = self._producer._message_accumulator
+        accumulator.fail_all(KafkaError("producer discarded"))
+        # A failed batch keeps its error in a future only the sender awaits; when the
+        # sender died first (e.g. the transactional id's ACL was revoked) nobody does.
+        for batch in [*itertools.chain(*accumulator._batches.values()),
+                      *accumulator._pending_batches]:
+            batch._drain_waiter.add_done_callback(_consume_outcome)
         await self._producer.stop()
         self._read_transaction_outcome()
 
@@ -245,7 +252,8 @@ class KafkaCommandPublisher:
             self._backoff = min(max(self._backoff * 2, RECONNECT_BACKOFF_SECONDS[0]),
                                 RECONNECT_BACKOFF_SECONDS[1])
             self._retry_at = self._clock.now() + timedelta(seconds=self._backoff)
-            self._health.failed(ClientRole.PRODUCER, error, retry_in=self._backoff)
+            self._health.failed(ClientRole.PRODUCER, error, retry_in=self._backoff,
+                                connecting=True)
             return Failure(error)
         return Success(None)
 
@@ -363,9 +371,7 @@ class KafkaCommandPublisher:
         log.info("event=producer_started transactional_id=%s", self._settings.transactional_id)
         self._producer = producer
         self._backoff, self._retry_at = 0.0, None
-        # Connected: whatever kept us out is resolved (a topic ACL still missing
-        # shows again at the next publish).
-        self._health.ok(ClientRole.PRODUCER)
+        self._health.ok(ClientRole.PRODUCER, connected_only=True)
         return producer
 
     async def _recover(self, error: PublishError) -> None:
@@ -378,6 +384,12 @@ class KafkaCommandPublisher:
             # The broker is unreachable or slow: an abort would only wait out
             # the cleanup timeout. The next producer's initialisation aborts
             # the open transaction on the broker side.
+            await self._discard_producer()
+            return
+        if error.kind is PublishErrorKind.UNAUTHORIZED:
+            # A refused topic leaves aiokafka's idempotence sequence numbers ahead of
+            # the broker's: the next transaction would fail OutOfOrderSequenceNumber.
+            # A new producer (new epoch) starts clean and aborts the open transaction.
             await self._discard_producer()
             return
         if not await self._abort():

@@ -172,3 +172,19 @@ def test_aiokafkas_per_attempt_bootstrap_errors_are_dropped(
 
     assert [r.getMessage() for r in caplog.records] == ["Unexpected error in sender routine"]
     assert len(client_log.filters) == 1
+
+
+def test_connecting_clears_only_a_problem_met_while_connecting() -> None:
+    health = KafkaHealth()
+    no_topic = PublishError(PublishErrorKind.UNAUTHORIZED, "needs Write on Topic t")
+    refused = PublishError(PublishErrorKind.UNAUTHENTICATED, "SASL ...")
+
+    health.failed(ClientRole.PRODUCER, no_topic)
+    health.ok(ClientRole.PRODUCER, connected_only=True)
+    after_connect_topic = health.problem(ClientRole.PRODUCER)
+    health.failed(ClientRole.PRODUCER, refused, connecting=True)
+    health.ok(ClientRole.PRODUCER, connected_only=True)
+    after_connect_refused = health.problem(ClientRole.PRODUCER)
+
+    assert after_connect_topic == no_topic
+    assert after_connect_refused is None
