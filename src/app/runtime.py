@@ -18,6 +18,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from returns.result import Success
+
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
@@ -113,10 +115,14 @@ class Runtime:
                     self.reporter.start_term()
                 if self.sweeper is not None:
                     self.sweeper.request_sweep()
+                connected = True
                 if isinstance(publisher, KafkaCommandPublisher):
-                    await publisher.start()  # a fresh term: take the transactional id
-                if self.reporter is not None:
-                    await self.reporter.recall_history()  # before the first publish needs it
+                    # A fresh term: take the transactional id.
+                    connected = isinstance(await publisher.start(), Success)
+                if self.reporter is not None and connected:
+                    # Before the first publish needs it; without a producer the first
+                    # publish recalls it (one clear error, not two, when Kafka refuses us).
+                    await self.reporter.recall_history()
             elif leading and isinstance(publisher, KafkaCommandPublisher) and not (
                 publisher.started or publisher.fenced
             ):

@@ -13,25 +13,49 @@ once the ACL is granted again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kubernetes import client
 from returns.result import Failure, Success
 
+from tests.harness import kubelet
 from tests.harness.fixtures import TopicFactory
 from tests.harness.kafka_security import Acl, Operation, ResourceType, SecuredKafka
 from tests.harness.services import Services
+from tests.integration.daemons import (
+    DaemonProcess,
+    daemon_processes,
+    daemon_settings,
+    free_port,
+    scrape,
+)
+from tests.integration.support import (
+    CommittedReader,
+    apply_config_crd,
+    create_config,
+    reading,
+    request_topic_for,
+)
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth, quiet_bootstrap_logs
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import (
+    KafkaPublisherSettings,
+    SecurityProtocol,
+    transactional_id_for,
+)
+from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
@@ -346,3 +370,201 @@ async def test_an_acl_revoked_while_running_is_named_and_its_failure_lands_once_
     assert after == Success(None)
     assert publisher.problem is None
     assert sorted(jobs) == ["job-before", "job-while-revoked"]
+
+
+# --- the daemon, as a least-privilege SCRAM user over SASL_SSL ----------------------
+
+
+@dataclass
+class SecuredStage:
+    """A namespace, its request topic, the daemon's ACLs and a committed-records reader."""
+
+    api_client: Any
+    namespace: str
+    reader: CommittedReader
+    grant: Grant
+    settings: Settings
+    tmp_path: Path
+
+    def failing_job(self) -> str:
+        core: Any = client.CoreV1Api(self.api_client)
+        batch: Any = client.BatchV1Api(self.api_client)
+        task_id = str(uuid.uuid4())
+        name = f"claude-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+        job = kubelet.create_agent_job(batch, self.namespace, task_id=task_id, name=name)
+        pod = kubelet.create_agent_pod(core, self.namespace, job=job, task_id=task_id)
+        kubelet.set_waiting(core, self.namespace, pod, "ImagePullBackOff")
+        return name
+
+
+def secured_daemon_settings(secured: SecuredKafka, *, kubeconfig: Path, namespace: str,
+                            prefix: str, leader: bool, **kafka: Any) -> Settings:
+    """The daemon's settings on SASL_SSL as the client user; ``kafka`` overrides options."""
+    base = daemon_settings(kubeconfig=kubeconfig, namespace=namespace,
+                           bootstrap=secured.sasl_ssl, topic_prefix=prefix, leader=leader)
+    options = replace(base.kafka, security_protocol=SecurityProtocol.SASL_SSL,
+                      ca_file=secured.ca_file, sasl_mechanism=secured.mechanism,
+                      sasl_username=secured.client_user, sasl_password=secured.client_password)
+    return replace(base, kafka=replace(options, **kafka))
+
+
+@pytest.fixture
+async def secured_stage(services: Services, api_client: Any, namespace: str,
+                        secured: SecuredKafka, tmp_path: Path) -> AsyncIterator[SecuredStage]:
+    bootstrap_servers = services.bootstrap_servers
+    apply_config_crd(api_client)
+    # The smallest sweep interval: a refused failure is retried every 10 s.
+    create_config(api_client, namespace, "claude",
+                  {"assignee": "claude", "zombieSweeperIntervalSeconds": 10})
+    prefix = f"sec-{uuid.uuid4().hex[:8]}"
+    topic = request_topic_for(bootstrap_servers, prefix)
+    grant = Grant(secured, topic, transactional_id_for(namespace), set())
+    settings = secured_daemon_settings(secured, kubeconfig=services.kubeconfig,
+                                       namespace=namespace, prefix=prefix, leader=True)
+    try:
+        async with reading(bootstrap_servers, topic) as reader:
+            yield SecuredStage(api_client=api_client, namespace=namespace, reader=reader,
+                               grant=grant, settings=settings, tmp_path=tmp_path)
+    finally:
+        if grant.granted:
+            secured.revoke(grant.granted)
+
+
+async def _wait_serving(proc: DaemonProcess, port: int) -> None:
+    """Until ``/readyz`` answers at all (200 or 503): the daemon is up."""
+    async def answers() -> bool:
+        return (await asyncio.to_thread(scrape, port, "/readyz"))[0] != 0
+
+    await wait_until_async(answers, proc, what="the daemon serving /readyz")
+
+
+async def wait_until_async(check: Callable[[], Awaitable[bool]], proc: DaemonProcess, *,
+                           what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert proc.alive, f"daemon died waiting for {what}:\n{proc.log_text()[-3000:]}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{proc.log_text()[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+def _metric(body: str, name: str, labels: dict[str, str]) -> float:
+    """One sample of a Prometheus text body, 0 when absent."""
+    for line in body.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_the_daemon_as_a_least_privilege_user_publishes_and_survives_each_acl_removed(
+    secured_stage: SecuredStage,
+) -> None:
+    stage = secured_stage
+    stage.grant.grant(ROWS)
+    port = free_port()
+    expected: dict[str, list[str]] = {}
+    observed: list[tuple[str, int, str, float]] = []
+    logs: list[str] = []
+    with daemon_processes(stage.tmp_path) as start:
+        proc = start(stage.settings, port=port)
+        await _wait_serving(proc, port)
+        first = stage.failing_job()
+        expected[first] = ["image_pull_backoff"]
+        await stage.reader.wait_for_failures(1, timeout=60)
+
+        for row in ROWS:
+            named = f"needs {stage.grant.acl(row)}"
+            stage.grant.revoke([row])
+            if row.operation is Operation.READ:
+                # Only a new term reads the topic back: restart the daemon.
+                proc.terminate()
+                logs.append(proc.log_text())
+                proc = start(stage.settings, port=port)
+            job = stage.failing_job()
+            expected[job] = ["image_pull_backoff"]
+
+            async def said(proc: DaemonProcess = proc, named: str = named) -> bool:
+                body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
+                return named in proc.log_text() and named in body
+
+            await wait_until_async(said, proc, what=f"the daemon naming {named!r}")
+            status, body = scrape(port, "/readyz")
+            metrics = scrape(port)[1]
+            client_role = "history" if row.operation is Operation.READ else "producer"
+            observed.append((named, status, body,
+                             _metric(metrics, "zombiewatch_kafka_errors_total",
+                                     {"client": client_role, "kind": "unauthorized"})))
+            stage.grant.grant([row])
+            await stage.reader.wait_for_failures(len(expected), timeout=90)
+            assert proc.alive
+        await stage.reader.quiet(2.0)
+        proc.terminate()
+        logs.append(proc.log_text())
+
+    for named, status, body, errors in observed:
+        read_back = "Read on Topic" in named
+        assert status == (200 if read_back else 503), (named, body)
+        assert named in body
+        assert errors >= 1, named
+    assert stage.reader.reasons_by_job() == expected  # every failure, exactly once
+    output = "\n".join(logs)
+    assert "Traceback" not in output
+    assert stage.grant.secured.client_password not in output
+
+
+def _key_material(path: Path) -> list[str]:
+    """The base64 lines of a PEM private key: none may ever be printed."""
+    return [line for line in path.read_text().splitlines()
+            if line and not line.startswith("-----")]
+
+
+@pytest.mark.parametrize("case", list(BAD_CREDENTIALS))
+async def test_the_daemon_with_bad_credentials_says_why_once_keeps_retrying_and_leaks_nothing(
+    secured_stage: SecuredStage, services: Services, case: str,
+) -> None:
+    stage = secured_stage
+    stage.grant.grant(ROWS)
+    secured = stage.grant.secured
+    bad = _bad_settings(stage.grant, case)
+    assert bad.sasl is not None
+    assert bad.tls is not None
+    wrong_password = bad.sasl.password
+    settings = secured_daemon_settings(
+        secured, kubeconfig=services.kubeconfig, namespace=stage.namespace,
+        prefix=stage.settings.kafka.topic_prefix or "", leader=False,
+        brokers=bad.bootstrap_servers, ca_file=Path(bad.tls.ca_file or ""),
+        sasl_username=bad.sasl.username, sasl_password=wrong_password,
+        # A client key the broker does not ask for: its material must not leak either.
+        cert_file=secured.client_cert_file, key_file=secured.client_key_file)
+    port = free_port()
+    expected = BAD_CREDENTIALS[case][1]
+    with daemon_processes(stage.tmp_path) as start:
+        proc = start(settings, port=port)
+
+        async def retried() -> bool:
+            metrics = (await asyncio.to_thread(scrape, port))[1]
+            return _metric(metrics, "zombiewatch_kafka_errors_total",
+                           {"client": "producer", "kind": "unauthenticated"}) >= 3
+
+        await wait_until_async(retried, proc, what="three refused connection attempts")
+        status, body = scrape(port, "/readyz")
+        metrics = scrape(port)[1]
+        alive = proc.alive
+        proc.terminate()
+        output = proc.log_text()
+
+    assert alive
+    assert status == 503
+    assert expected in body
+    problems = [line for line in output.splitlines()
+                if "level=warning" in line or "level=error" in line]
+    assert len(problems) == 1, problems  # one clear error, not one per retry
+    assert "event=kafka_problem" in problems[0]
+    assert expected in problems[0]
+    assert "Traceback" not in output
+    secrets = [secured.client_password, wrong_password, secured.admin_password,
+               *_key_material(secured.client_key_file)]
+    for secret in secrets:
+        assert secret not in output
+        assert secret not in metrics
+        assert secret not in body
