@@ -541,12 +541,15 @@ async def test_the_daemon_with_bad_credentials_says_why_once_keeps_retrying_and_
     with daemon_processes(stage.tmp_path) as start:
         proc = start(settings, port=port)
 
-        async def retried() -> bool:
+        async def retried_and_says_why() -> bool:
             metrics = (await asyncio.to_thread(scrape, port))[1]
-            return _metric(metrics, "zombiewatch_kafka_errors_total",
-                           {"client": "producer", "kind": "unauthenticated"}) >= 3
+            body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
+            return expected in body and _metric(
+                metrics, "zombiewatch_kafka_errors_total",
+                {"client": "producer", "kind": "unauthenticated"}) >= 3
 
-        await wait_until_async(retried, proc, what="three refused connection attempts")
+        await wait_until_async(retried_and_says_why, proc,
+                               what="three refused attempts and /readyz saying why")
         status, body = scrape(port, "/readyz")
         metrics = scrape(port)[1]
         alive = proc.alive
