@@ -241,17 +241,29 @@ class KafkaHealth:
         return dict(self._problems)
 
 
+_REPEATED_BY_HEALTH: Final = {
+    "aiokafka": "Unable connect to",
+    "aiokafka.consumer.fetcher": "Not authorized to read from topic",
+}
+"""aiokafka's per-attempt lines whose cause :class:`KafkaHealth` logs once (logger: prefix)."""
+
+
 def quiet_bootstrap_logs() -> None:
-    """Drop aiokafka's per-attempt "Unable connect to" ERROR lines.
+    """Drop aiokafka's per-attempt lines about refused connections and reads.
 
     The same cause reaches our log once, through :class:`KafkaHealth`; aiokafka
-    would repeat it at every reconnect. Idempotent.
+    would repeat it at every reconnect (and per partition). Idempotent.
     """
-    client_log = logging.getLogger("aiokafka")
-    if not any(isinstance(f, _BootstrapNoise) for f in client_log.filters):
-        client_log.addFilter(_BootstrapNoise())
+    for name, prefix in _REPEATED_BY_HEALTH.items():
+        client_log = logging.getLogger(name)
+        if not any(isinstance(f, _RepeatedByHealth) for f in client_log.filters):
+            client_log.addFilter(_RepeatedByHealth(prefix))
 
 
-class _BootstrapNoise(logging.Filter):
+class _RepeatedByHealth(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Unable connect to")
+        return not str(record.msg).startswith(self._prefix)
