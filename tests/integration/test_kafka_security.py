@@ -106,7 +106,11 @@ ROWS = readme_acls()
 
 @pytest.fixture(scope="session")
 def secured(services: Services) -> SecuredKafka:
-    return SecuredKafka.from_values(services.values)
+    values = services.values
+    if "KAFKA_SASL_SSL_BOOTSTRAP" not in values:
+        pytest.fail(f"the broker ({values.get('KAFKA_FLAVOR')}) has no secured listeners: "
+                    "only Apache Kafka gets them (scripts/services/zwservices/kafka_secure.py)")
+    return SecuredKafka.from_values(values)
 
 
 @dataclass
