@@ -18,6 +18,7 @@ from dependency_injector import containers, providers
 from returns.result import Result, Success
 
 from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kafka.settings import (
@@ -48,7 +49,7 @@ from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import StartError
+from zombiewatch.domain.ports import PublishError, StartError
 from zombiewatch.domain.views import JobView, PodView
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,16 @@ def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
     else:
         prefix = prefix_for_branch(kafka.branch or "")
     tls = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+    if kafka.security_protocol.uses_tls:
         tls = TlsSettings(
             ca_file=str(kafka.ca_file) if kafka.ca_file else None,
             cert_file=str(kafka.cert_file) if kafka.cert_file else None,
             key_file=str(kafka.key_file) if kafka.key_file else None,
         )
     sasl = None
-    if kafka.security_protocol.startswith("SASL"):
+    if kafka.security_protocol.uses_sasl:
         sasl = SaslSettings(
-            mechanism=SaslMechanism(kafka.sasl_mechanism or "PLAIN"),
+            mechanism=kafka.sasl_mechanism or SaslMechanism.PLAIN,
             username=kafka.sasl_username or "",
             password=kafka.sasl_password or "",
         )
@@ -83,6 +84,15 @@ def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
         tls=tls,
         sasl=sasl,
     )
+
+
+def make_kafka_health(metrics: Metrics) -> KafkaHealth:
+    """The Kafka clients' problems, counted in ``zombiewatch_kafka_errors_total``."""
+
+    def count(role: ClientRole, error: PublishError) -> None:
+        metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
+
+    return KafkaHealth(on_error=count)
 
 
 def make_api_client_factory(settings: Settings) -> ApiClientFactory:
@@ -177,13 +187,15 @@ class Container(containers.DeclarativeContainer):
     api_client = providers.Singleton(SharedApiClient, api_client_factory)
 
     kafka_settings = providers.Singleton(kafka_publisher_settings, settings)
+    kafka_health = providers.Singleton(make_kafka_health, metrics)
     # Not connected here: only the leader connects (Runtime, on each new term).
-    publisher = providers.Singleton(KafkaCommandPublisher, settings=kafka_settings, clock=clock)
+    publisher = providers.Singleton(
+        KafkaCommandPublisher, settings=kafka_settings, clock=clock, health=kafka_health)
 
     leader = providers.Singleton(make_leader, settings, api_client, metrics)
     annotator = providers.Singleton(KubernetesJobAnnotator, api_client.provided.client)
 
-    history = providers.Singleton(KafkaFailureHistory, kafka_settings)
+    history = providers.Singleton(KafkaFailureHistory, kafka_settings, health=kafka_health)
     judge = providers.Singleton(Judge, cache=cache, book=book, dedupe=dedupe, grace=grace)
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace)

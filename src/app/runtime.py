@@ -18,8 +18,9 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 
-from returns.result import Failure
+from returns.result import Failure, Success
 
+from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
 from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
@@ -63,6 +64,7 @@ class Runtime:
         self.api_client: Lifecycle = c.api_client()
         self.leader: Leadership = c.leader()
         self.publisher: CommandPublisher = c.publisher()
+        self.kafka_health: KafkaHealth = c.kafka_health()
         self.reporter: Reporter = c.reporter()
         self.detection: DetectionService = c.detection()
         self.sweeper: Sweeper = c.sweeper()
@@ -137,12 +139,16 @@ class Runtime:
                 if leading and not was_leading:
                     self.reporter.start_term()
                     self.sweeper.request_sweep()
-                    await self.publisher.start()  # a fresh term: take the transactional id
-                    await self.reporter.recall_history()  # before the first publish needs it
+                    # A fresh term: take the transactional id.
+                    if isinstance(await self.publisher.start(), Success):
+                        # Before the first publish needs it; without a producer the first
+                        # publish recalls it (one clear error, not two, when Kafka refuses).
+                        await self.reporter.recall_history()
                 elif leading and not (self.publisher.started or self.publisher.fenced):
-                    # Reconnect after a broker outage, but never after being fenced: another
-                    # instance took the id, and taking it back would ping-pong between them.
-                    await self.publisher.start()
+                    # Reconnect after a broker outage or refused credentials (the publisher
+                    # backs off), but never after being fenced: another instance took the
+                    # id, and taking it back would ping-pong between the two.
+                    await self.publisher.reconnect()
                 was_leading = leading
                 degraded = leading and not (self.publisher.started or self.publisher.fenced)
                 await asyncio.wait({change}, timeout=RECONNECT_SECONDS if degraded else None)
@@ -150,13 +156,26 @@ class Runtime:
                 change.cancel()
 
     def ready(self) -> tuple[bool, str]:
-        """``/readyz``: informers synced and, while leading, the producer connected."""
+        """``/readyz``: informers synced and, while leading, the producer usable.
+
+        The body says why not: the publisher's problem names the missing ACL or
+        the refused credentials. A refused read-back only degrades the leader
+        (at-least-once across a crash), so it is said but stays ready.
+        """
         if not self.cache.synced():
             return False, "informers not synced"
-        leading = self.leader.is_leader()
-        if leading and not self.publisher.started:
-            return False, "leader without a connected producer"
-        return True, "ready (leader)" if leading else "ready (follower)"
+        if not self.leader.is_leader():
+            return True, "ready (follower)"
+        problem = self.publisher.problem
+        if not self.publisher.started:
+            why = f": {problem.kind.value}: {problem.message}" if problem else ""
+            return False, f"leader without a connected producer{why}"
+        if problem is not None:
+            return False, f"leader, publishing fails: {problem.kind.value}: {problem.message}"
+        if (refused := self.kafka_health.problem(ClientRole.HISTORY)) is not None:
+            return True, (f"ready (leader); the read-back at the start of this term failed: "
+                          f"{refused.kind.value}: {refused.message}")
+        return True, "ready (leader)"
 
     async def sweep_now(self) -> SweepStats:
         """One sweep right now, then report what it found (tests, embedding hosts)."""

@@ -27,7 +27,12 @@ class PublishErrorKind(StrEnum):
     FENCED = "fenced"
     """Another producer with our transactional id took over: step down."""
     REJECTED = "rejected"
-    """The broker refused the records (authorisation, size, ...)."""
+    """The broker refused the records (size, invalid state, ...)."""
+    UNAUTHORIZED = "unauthorized"
+    """An ACL is missing: the message names it. Retried: an operator may grant it."""
+    UNAUTHENTICATED = "unauthenticated"
+    """Credentials or certificates refused, either way (wrong password, unknown user,
+    untrusted or expired broker certificate, hostname mismatch). Retried with backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,8 @@ class CommandPublisher(Protocol):
     """Publishes on the topic; connecting is the explicit "we lead now" act.
 
     ``start`` connects (taking the transactional id, which fences any other
-    holder), ``started`` says it is connected (readiness), ``fenced`` that
+    holder), ``reconnect`` tries again after a failure, ``started`` says it is
+    connected and ``problem`` why it cannot publish (readiness), ``fenced`` that
     another producer took the id over, and ``close`` flushes and disconnects.
     """
 
@@ -86,7 +92,16 @@ class CommandPublisher(Protocol):
     @property
     def fenced(self) -> bool: ...
 
+    @property
+    def problem(self) -> PublishError | None:
+        """Why publishing does not work now (fenced, refused, unreachable), if it does not."""
+        ...
+
     async def start(self) -> Result[None, PublishError]: ...
+
+    async def reconnect(self) -> Result[None, PublishError]:
+        """Connect again after a failure, at most once per backoff; never when fenced."""
+        ...
 
     async def close(self) -> None: ...
 

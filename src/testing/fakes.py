@@ -75,10 +75,16 @@ class RecordingPublisher:
     def started(self) -> bool:
         return self.connected.is_set()
 
+    problem: PublishError | None = None
+    """What readiness reports; set by the test."""
+
     async def start(self) -> Result[None, PublishError]:
         self.starts += 1
         self.connected.set()
         return Success(None)
+
+    async def reconnect(self) -> Result[None, PublishError]:
+        return await self.start()
 
     async def close(self) -> None:
         self.connected.clear()

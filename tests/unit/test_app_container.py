@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from aiokafka.errors import TransactionalIdAuthorizationFailed
 from dependency_injector import providers
 from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
+from zombiewatch.adapters.kafka.connection import ClientRole
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.app.container import kafka_publisher_settings
 from zombiewatch.app.runtime import Runtime, StartFailedError
 from zombiewatch.app.settings import KafkaOptions, Settings, parse_settings
-from zombiewatch.domain.ports import StartError
+from zombiewatch.domain.ports import PublishError, PublishErrorKind, StartError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
-from zombiewatch.testing.fakes import FakeLeader
+from zombiewatch.testing.fakes import FakeClock, FakeLeader
 
 
 def settings(*, branch: str | None = None, topic_prefix: str | None = None) -> Settings:
@@ -128,3 +131,53 @@ def test_sasl_settings_reach_the_publisher_without_the_password_in_its_repr() ->
     assert publisher_settings.sasl.password == "hunter2"
     assert "hunter2" not in repr(publisher_settings)
     assert "hunter2" not in repr(parsed)
+
+
+class RefusedProducer:
+    """A producer the broker refuses at start: the transactional id's ACL is missing."""
+
+    async def start(self) -> None:
+        raise TransactionalIdAuthorizationFailed("zombiewatch-agents")
+
+    async def close_now(self) -> None:
+        return None
+
+
+async def test_readyz_says_which_acl_a_leader_without_a_producer_lacks_and_it_is_counted(
+) -> None:
+    container = faked_container(Fakes())
+    publisher = KafkaCommandPublisher(
+        settings=kafka_publisher_settings(settings()), clock=FakeClock(),
+        producer_factory=lambda _: RefusedProducer(),  # type: ignore[arg-type,return-value]
+        health=container.kafka_health())
+    container.publisher.override(providers.Object(publisher))
+    runtime = Runtime(container)
+    await runtime.start()
+
+    await publisher.start()  # what the leadership loop does when the term starts
+    ready, why = runtime.ready()
+    counted = runtime.metrics.registry.get_sample_value(
+        "zombiewatch_kafka_errors_total", {"client": "producer", "kind": "unauthorized"})
+    await runtime.stop()
+
+    assert not ready
+    assert why.startswith("leader without a connected producer: unauthorized: not authorized: "
+                          "User:ANONYMOUS needs Write on TransactionalId zombiewatch-agents")
+    assert counted is not None
+    assert counted >= 1
+
+
+async def test_readyz_stays_ready_but_says_so_when_the_read_back_was_refused() -> None:
+    fakes = Fakes()
+    container = faked_container(fakes)
+    runtime = Runtime(container)
+    await runtime.start()
+    await fakes.publisher.connected.wait()  # the leadership task connected it
+
+    container.kafka_health().failed(ClientRole.HISTORY, PublishError(
+        PublishErrorKind.UNAUTHORIZED, "not authorized: User:zw needs Read on Topic t"))
+    answer = runtime.ready()
+    await runtime.stop()
+
+    assert answer == (True, "ready (leader); the read-back at the start of this term failed: "
+                            "unauthorized: not authorized: User:zw needs Read on Topic t")
