@@ -64,8 +64,9 @@ def test_missing_image_is_err_image_pull(node_api: Any, node_namespace: str) -> 
         name, image=workloads.MISSING_IMAGE))
     pod = workloads.wait_for(
         lambda: workloads.job_pods(node_api, node_namespace, name),
-        lambda pods: bool(pods) and bool(workloads.waiting_reasons(pods[0])),
-        timeout=120, what="a waiting reason on the pod")[0]
+        lambda pods: bool(pods) and bool(set(workloads.waiting_reasons(pods[0]))
+                                         - {"ContainerCreating"}),
+        timeout=120, what="a waiting reason past ContainerCreating")[0]
     assert workloads.waiting_reasons(pod)[0] in ("ErrImagePull", "ImagePullBackOff")
     assert pod.status.phase == "Pending"
 
@@ -81,8 +82,9 @@ def test_pods_reach_kafka_through_the_relay(real_node: RealNode, node_api: Any,
                                             node_namespace: str) -> None:
     host, port = real_node.kafka_bootstrap_pods.rsplit(":", 1)
     escaped = "".join(f"\\{b:03o}" for b in _api_versions_request())
-    script = (f"printf '{escaped}' | nc {host} {port} > /tmp/reply & sleep 3; kill $!; "
-              "od -An -tx1 /tmp/reply | tr -d ' \\n' | head -c 20")
+    # busybox nc stops reading at its stdin's end: keep stdin open until the reply is in
+    script = (f"(printf '{escaped}'; sleep 2) | nc {host} {port} | head -c 10 "
+              "| od -An -tx1 | tr -d ' \\n'")
     name = workloads.unique("kafka-probe")
     workloads.create_job(node_api, node_namespace,
                          workloads.job_manifest(name, args=["sh", "-c", script]))

@@ -259,10 +259,10 @@ def stop_node(handle: NodeHandle, *, keep_logs: bool = False) -> None:
         _stop(layout, handle.pids.get(name))
         if name == "kubelet":
             cgroups.kill_all(cgroup_name)
-    problems = wipe(layout, cgroup_name=cgroup_name, keep_logs=keep_logs)
     watchdog = handle.pids.get("watchdog")
-    if watchdog and watchdog != os.getpid():
+    if watchdog and watchdog != os.getpid():  # nothing left for it to guard
         _stop(layout, watchdog)
+    problems = wipe(layout, cgroup_name=cgroup_name, keep_logs=keep_logs)
     if problems:
         raise ServiceError("node not fully cleaned up: " + "; ".join(problems))
 
@@ -280,13 +280,40 @@ def wipe(layout: Layout, *, cgroup_name: str, keep_logs: bool = False) -> list[s
     if left := namespaces.mounts_under(layout.run_dir):
         problems.append(f"still mounted: {left}")
     if not problems and layout.run_dir.exists():
-        if keep_logs:
-            for child in layout.run_dir.iterdir():
-                if child.name != "logs":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
-        else:
-            shutil.rmtree(layout.run_dir)
+        keep = {"logs"} if keep_logs else set()
+        problems += _remove_tree(layout.run_dir, keep)
     return problems
+
+
+def _remove_tree(root: Path, keep: set[str], timeout: float = 10.0) -> list[str]:
+    """Delete ``root`` (but the top-level names in ``keep``), tolerating files that vanish.
+
+    The kernel tears a dead mount namespace's overlay mounts down asynchronously, and
+    overlayfs cleans its work dirs as it goes: a file listed a moment ago may be gone.
+    """
+    def ignore_vanished(_func: object, _path: str, exc: object) -> None:
+        error = exc[1] if isinstance(exc, tuple) else exc
+        if not isinstance(error, FileNotFoundError):
+            raise error  # type: ignore[misc]
+
+    deadline = time.monotonic() + timeout
+    while True:
+        children = [c for c in root.iterdir() if c.name not in keep] if root.exists() else []
+        if not children and (keep or not root.exists()):
+            return []
+        try:
+            if keep:
+                for child in children:
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, onerror=ignore_vanished)
+                    else:
+                        child.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(root, onerror=ignore_vanished)
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                return [f"cannot remove {root}: {exc}"]
+            time.sleep(0.2)
 
 
 def _is_watchdog(pid: int) -> bool:

@@ -86,9 +86,11 @@ def destroy(layout: Layout) -> list[str]:
     """Unmount the namespace files (the namespaces die with their last process); errors."""
     errors: list[str] = []
     for point in mounts_under(layout.run_dir):
+        if point not in mounts_under(layout.run_dir):
+            continue  # went with an earlier unmount
         result = subprocess.run(["umount", str(point)], capture_output=True, text=True,
                                 check=False)
-        if result.returncode != 0:
+        if result.returncode != 0 and point in mounts_under(layout.run_dir):
             lazy = subprocess.run(["umount", "-l", str(point)], capture_output=True, text=True,
                                   check=False)
             if lazy.returncode != 0:
