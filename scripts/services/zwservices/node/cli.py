@@ -33,8 +33,8 @@ def cmd_node_up(args: argparse.Namespace) -> None:
         return
     started = time.monotonic()
     handle = lifecycle.start_node(Path(args.node_dir), with_kafka=not args.no_kafka)
-    print(f"node Ready and schedulable in {time.monotonic() - started:.1f}s; "
-          f"env file {handle.env_file}")
+    print(f"node Ready and schedulable in {time.monotonic() - started:.1f}s "
+          f"({handle.values.get('NODE_PHASES', '')}); env file {handle.env_file}")
     print(handle.env_file.read_text(), end="")
 
 
@@ -50,8 +50,12 @@ def cmd_node_status(args: argparse.Namespace) -> None:
     if not alive:
         print("no node running")
         sys.exit(1)
+    rss = lifecycle.memory(Path(args.node_dir) / "node.env")
     for name, ok in alive.items():
-        print(f"{name:24} {'yes' if ok else 'NO'}")
+        mib = f"{rss[name]:7.0f} MiB" if name in rss else ""
+        print(f"{name:24} {'yes' if ok else 'NO ':3} {mib}")
+    node_total = sum(v for k, v in rss.items() if k not in ("kafka", "watchdog"))
+    print(f"{'node total (no kafka)':24} {'':3} {node_total:7.0f} MiB")
     sys.exit(0 if all(alive.values()) else 1)
 
 

@@ -216,13 +216,22 @@ def _start_kafka(handle: NodeHandle) -> int:
 
 
 def _start_all(handle: NodeHandle, tars: list[Path], kafka_pods_port: int | None) -> None:
+    """The node itself; ``NODE_PHASES`` in the env file records when each step was done."""
     layout = handle.layout
+    started = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def mark(phase: str) -> None:
+        phases.setdefault(phase, time.monotonic() - started)
+        handle.values["NODE_PHASES"] = " ".join(f"{k}={v:.1f}" for k, v in phases.items())
     pki.write_pki(layout)
     configs.write_all(layout)
     namespaces.create(layout)
     cgroups.create(layout.cgroup_name)
+    mark("pki_config_namespaces")
     _spawn(handle, "containerd", kafka_pods_port)
     _wait(handle, "containerd", lambda: _containerd_ready(layout), 60)
+    mark("containerd")
     _spawn(handle, "etcd", kafka_pods_port)
     _spawn(handle, "relay", kafka_pods_port)
     _wait(handle, "relay", lambda: _relay_port(layout) > 0, 30)
@@ -231,11 +240,15 @@ def _start_all(handle: NodeHandle, tars: list[Path], kafka_pods_port: int | None
     pki.write_kubeconfig(layout, layout.admin_kubeconfig, "admin", api_url)
     _spawn(handle, "kube-apiserver", kafka_pods_port)
     images.import_all(layout.containerd_socket, tars, layout.logs / "images.log")
+    mark("images_imported")
     _wait(handle, "kube-apiserver", lambda: readiness.apiserver_ready(layout, api_url), 120)
+    mark("apiserver")
     for name in ("kube-controller-manager", "kube-scheduler", "kubelet"):
         _spawn(handle, name, kafka_pods_port)
     deadline = time.monotonic() + READY_TIMEOUT
-    while not all(readiness.node_state(layout, api_url).values()):
+    while not all((node := readiness.node_state(layout, api_url)).values()):
+        if node["ready"]:
+            mark("node_ready")
         dead = [n for n, p in handle.pids.items() if not _ours(layout, p)]
         if dead:
             raise ServiceError(f"node processes exited during startup: {dead}; logs in "
@@ -244,6 +257,8 @@ def _start_all(handle: NodeHandle, tars: list[Path], kafka_pods_port: int | None
             raise ServiceError(f"node not Ready/schedulable after {READY_TIMEOUT:.0f}s: "
                                f"{readiness.node_state(layout, api_url)}; logs in {layout.logs}")
         time.sleep(0.2)
+    mark("node_ready")
+    mark("schedulable")
 
 
 def _stop(layout: Layout, pid: int | None) -> None:
@@ -339,6 +354,29 @@ def status(env_file: Path) -> dict[str, bool]:
     if alive.get("relay") and "KUBE_API_URL" in handle.values:
         alive.update(readiness.node_state(handle.layout, handle.api_url))
     return alive
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory(env_file: Path) -> dict[str, float]:
+    """RSS per node process, plus the pods' shims and containers, in MiB."""
+    handle = load(env_file)
+    out = {n: rss_mib(p) for n, p in handle.pids.items() if _ours(handle.layout, p)}
+    known = set(handle.pids.values())
+    shims = [p for p in processes_of(handle.layout) if p not in known]
+    out["shims"] = sum(rss_mib(p) for p in shims)
+    out["pods"] = sum(rss_mib(p) for p in cgroups.pids(handle.values.get(
+        "NODE_CGROUP", handle.layout.cgroup_name)))
+    return out
 
 
 def _start_time(pid: int) -> str:

@@ -8,13 +8,18 @@ Client identities are the ones Kubernetes' RBAC defaults and the Node authorizer
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 
+from scripts.services.zwservices import paths
 from scripts.services.zwservices.procs import run
 
 from .layout import APISERVER_PORT, FIRST_SERVICE_IP, NODE_IP, NODE_NAME, Layout
 
-DAYS = "30"
+DAYS = "365"
+CACHE_MAX_AGE = 300 * 86400  # regenerate well before the certificates expire
 # name -> (CN, O); the file stem of each cert and of its in-namespace kubeconfig.
 CLIENTS = {
     "admin": ("zombiewatch-admin", "system:masters"),
@@ -43,10 +48,33 @@ def _sign(pki: Path, name: str, subject: str, ext: str) -> None:
     extfile.unlink()
 
 
+def cache_dir() -> Path:
+    """Names and addresses are fixed, so one PKI serves every run (it only ever serves
+    loopback and the node's private namespace); generating it costs seconds on 2 cores."""
+    return paths.node_cache_dir() / "pki"
+
+
 def write_pki(layout: Layout) -> None:
-    """Everything the components need, in ``<run>/pki`` (0700)."""
-    pki = layout.pki
-    pki.mkdir(parents=True, mode=0o700, exist_ok=True)
+    """Copy the cached PKI (generated on first use) to ``<run>/pki`` and write kubeconfigs."""
+    cached = cache_dir()
+    stamp = cached / ".complete"
+    if not stamp.is_file() or time.time() - stamp.stat().st_mtime > CACHE_MAX_AGE:
+        shutil.rmtree(cached, ignore_errors=True)
+        tmp = cached.with_name(f"pki.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate(tmp)
+        (tmp / ".complete").touch()
+        tmp.replace(cached)
+    shutil.copytree(cached, layout.pki, ignore=shutil.ignore_patterns(".complete"))
+    layout.pki.chmod(0o700)
+    for name in IN_NAMESPACE:
+        write_kubeconfig(layout, layout.kubeconfig(name), name,
+                         f"https://127.0.0.1:{APISERVER_PORT}")
+
+
+def generate(pki: Path) -> None:
+    """A CA, the serving cert, the client certs and the service-account key pair."""
+    pki.mkdir(parents=True, mode=0o700)
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", DAYS,
          "-keyout", str(pki / "ca.key"), "-out", str(pki / "ca.crt"),
          "-subj", "/CN=zombiewatch-node-ca",
@@ -64,9 +92,6 @@ def write_pki(layout: Layout) -> None:
               "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")
     run(["openssl", "genrsa", "-out", str(pki / "sa.key"), "2048"])
     run(["openssl", "rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub")])
-    for name in IN_NAMESPACE:
-        write_kubeconfig(layout, layout.kubeconfig(name), name,
-                         f"https://127.0.0.1:{APISERVER_PORT}")
 
 
 def write_kubeconfig(layout: Layout, path: Path, user: str, server: str) -> Path:
