@@ -102,7 +102,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+# On a real cluster the Job controller marks the Job FailureTarget/DeadlineExceeded, then
+# kills the pod (exit 137, pod Failed) and writes Failed/DeadlineExceeded only once the pod is
+# terminal: the daemon sees the Failed pod first and publishes pod_crash_no_stdout. Fixing it
+# means letting a Job's FailureTarget reason beat the pod table (a classification change).
+KNOWN_WRONG = {"active_deadline_exceeded": "publishes pod_crash_no_stdout: the pod is Failed "
+                                           "(137) before the Job is Failed/DeadlineExceeded"}
+
+
+@pytest.mark.parametrize("scenario", [
+    pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[name])]
+                 if name in KNOWN_WRONG else []) for name in SCENARIOS])
 async def test_each_real_failure_publishes_exactly_its_reason(node_scene: NodeScene,
                                                               scenario: str) -> None:
     options, reason = SCENARIOS[scenario]
