@@ -5,6 +5,7 @@ Nothing here patches a status: the kubelet, scheduler and Job controller write e
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import struct
@@ -20,6 +21,7 @@ from kubernetes import client
 from scripts.services.zwservices import paths
 from scripts.services.zwservices.node import cgroups, lifecycle, namespaces
 from scripts.services.zwservices.node.layout import NODE_NAME, Layout
+from scripts.services.zwservices.procs import ServiceError
 from tests.harness import workloads
 from tests.harness.node_fixtures import RealNode
 
@@ -69,6 +71,29 @@ def test_missing_image_is_err_image_pull(node_api: Any, node_namespace: str) -> 
         timeout=120, what="a waiting reason past ContainerCreating")[0]
     assert workloads.waiting_reasons(pod)[0] in ("ErrImagePull", "ImagePullBackOff")
     assert pod.status.phase == "Pending"
+
+
+# What the kubelet always writes (pkg/kubelet/cm's kernel defaults).
+KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "vm/panic_on_oom": "0", "kernel/panic": "10",
+                   "kernel/panic_on_oops": "1", "kernel/keys/root_maxkeys": "1000000",
+                   "kernel/keys/root_maxbytes": "25000000"}
+
+
+def test_the_kubelet_changes_only_the_nodes_copy_of_the_sysctls(real_node: RealNode) -> None:
+    layout = real_node.handle.layout
+    inside = {name: subprocess.run(
+        ["nsenter", f"--mount={layout.mntns}", "cat", f"/proc/sys/{name}"], check=True,
+        capture_output=True, text=True).stdout.strip() for name in KUBELET_SYSCTLS}
+    assert inside == KUBELET_SYSCTLS
+    before = json.loads((layout.sysctl_dir / "host-values.json").read_text())
+    now = {name: (Path("/proc/sys") / name).read_text() for name in KUBELET_SYSCTLS}
+    assert now == before
+
+
+def test_a_second_start_in_the_same_run_dir_is_refused(real_node: RealNode) -> None:
+    with pytest.raises(ServiceError, match=r"still runs|already running"):
+        lifecycle.start_node(real_node.handle.run_dir)
+    assert lifecycle.status(real_node.handle.env_file)["kubelet"]
 
 
 def _api_versions_request() -> bytes:

@@ -9,6 +9,7 @@ stays in the namespace and disappears with it.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 from pathlib import Path
@@ -64,9 +65,12 @@ def create(layout: Layout) -> None:
         (layout.run_dir / rel).mkdir(parents=True, exist_ok=True)
     layout.etcd_dir.mkdir(parents=True, exist_ok=True)
     layout.sysctl_dir.mkdir(parents=True, exist_ok=True)
+    host_values = {}
     for name in FAKE_SYSCTLS:
-        real = Path("/proc/sys") / name
-        (layout.sysctl_dir / name.replace("/", "_")).write_text(real.read_text())
+        host_values[name] = (Path("/proc/sys") / name).read_text()
+        (layout.sysctl_dir / name.replace("/", "_")).write_text(host_values[name])
+    # What the machine had: the isolation test checks these never change.
+    (layout.sysctl_dir / "host-values.json").write_text(json.dumps(host_values))
     layout.ns_dir.mkdir(parents=True, exist_ok=True)
     try:
         # A mount-namespace file must sit on a private mount, or its bind mount would
