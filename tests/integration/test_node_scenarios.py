@@ -9,6 +9,7 @@ for the healthy Job, once it completed), to ``tests/data/node_corpus/<scenario>.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -28,6 +29,7 @@ from tests.integration.daemons import daemon_settings, running, wait_until
 from tests.integration.support import (
     CommittedReader,
     apply_config_crd,
+    create_config,
     reading,
     request_topic_for,
 )
@@ -138,3 +140,84 @@ async def test_a_healthy_job_is_never_published(node_scene: NodeScene) -> None:
         await node_scene.reader.quiet(GRACE + 1.0)
 
     assert node_scene.reader.failures() == []
+
+
+async def _running_pod(scene: NodeScene, job_name: str) -> str:
+    """Wait until the Job's pod runs; return its name."""
+    found: list[str] = []
+
+    def running_pod() -> bool:
+        pods = workloads.job_pods(scene.api, scene.namespace, job_name)
+        found[:] = [p.metadata.name for p in pods if p.status.phase == "Running"]
+        return bool(found)
+
+    await wait_until(running_pod, timeout=WAIT, what=f"a Running pod of {job_name}")
+    return found[0]
+
+
+async def test_oom_of_the_main_process_is_a_crash(node_scene: NodeScene) -> None:
+    hog = "x=$(head -c 67108864 /dev/zero | tr '\\000' a); echo never"
+    async with running(node_scene.settings):
+        name = node_scene.job("oom", args=["sh", "-c", hog], container={
+            "resources": {"limits": {"memory": "8Mi"}, "requests": {"memory": "8Mi"}}})
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+        node_scene.record("oom_main_process")
+        await node_scene.reader.quiet(2.0)
+
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+    pod = workloads.job_pods(node_scene.api, node_scene.namespace, name)[0]
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert (terminated.reason, terminated.exit_code) == ("OOMKilled", 137)
+
+
+async def test_eviction_api_is_published_as_a_crash_today(node_scene: NodeScene) -> None:
+    """A real eviction ends as pod Failed exit 137 with DisruptionTarget=True
+    (EvictionByEvictionAPI): today that is pod_crash_no_stdout (its own reason is the
+    next issue's classification change)."""
+    core: Any = client.CoreV1Api(node_scene.api)
+    async with running(node_scene.settings):
+        name = node_scene.job("evicted", args=["sleep", "3600"])
+        pod = await _running_pod(node_scene, name)
+        core.create_namespaced_pod_eviction(pod, node_scene.namespace, client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=pod, namespace=node_scene.namespace)))
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+        node_scene.record("eviction_api")
+        await node_scene.reader.quiet(2.0)
+
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+
+
+async def test_deleting_the_pod_is_published_once(node_scene: NodeScene) -> None:
+    core: Any = client.CoreV1Api(node_scene.api)
+    async with running(node_scene.settings):
+        name = node_scene.job("deleted", args=["sleep", "3600"])
+        pod = await _running_pod(node_scene, name)
+        core.delete_namespaced_pod(pod, node_scene.namespace)
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+        node_scene.record("delete_pod")
+        await node_scene.reader.quiet(3.0)
+
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+
+
+async def test_a_job_whose_pod_never_appears_is_lost_past_its_deadline(
+    node_scene: NodeScene,
+) -> None:
+    """The ServiceAccount admission refuses every pod of this Job: the Job controller
+    starts the Job but no pod ever exists; past the Config's deadline the sweeper reports."""
+    create_config(node_scene.api, node_scene.namespace, "claude", {
+        "assignee": "claude", "heartbeat": "1s", "zombieJobTimeoutSeconds": 30})
+    batch: Any = client.BatchV1Api(node_scene.api)
+    async with running(node_scene.settings) as runtime:
+        await wait_until(lambda: any(True for _ in runtime.cache.configs()), what="config")
+        name = node_scene.job("nopod", pod_spec={"serviceAccountName": "does-not-exist"})
+        await wait_until(lambda: batch.read_namespaced_job(
+            name, node_scene.namespace).status.start_time is not None, what="startTime")
+        await asyncio.sleep(31)
+        assert workloads.job_pods(node_scene.api, node_scene.namespace, name) == []
+        assert node_scene.reader.failures() == []
+        await runtime.sweep_now()
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+        node_scene.record("no_pod_past_deadline")
+
+    assert node_scene.reader.reasons_by_job() == {name: ["executor_watch_lost"]}
