@@ -3,12 +3,14 @@
 #   make test      - the whole suite CI runs (lint, types, contracts, unit + integration)
 #   make demo      - the demo against a real kube-apiserver and Kafka broker
 #   make services-up / services-down - the real services, for humans
+#   make node-up / node-down - the real single-node Kubernetes, for humans
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SERVICES := $(BIN)/python scripts/services/services.py
 
-.PHONY: install lint test unit integration services-deps services-up services-down demo bench
+.PHONY: install lint test unit integration services-deps services-up services-down demo bench \
+	node-up node-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,14 @@ services-up: services-deps
 
 services-down: $(BIN)/python
 	$(SERVICES) down
+
+# The real single-node Kubernetes v1.37 with its own Kafka broker (docs/SERVICES.md).
+node-up: install
+	$(SERVICES) node-prepare
+	$(SERVICES) node-up
+
+node-down: $(BIN)/python
+	$(SERVICES) node-down
 
 demo: services-deps
 	$(BIN)/python -m scripts.demo

@@ -20,6 +20,8 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.harness.services import Services, acquire
 
+pytest_plugins = ["tests.harness.node_fixtures"]
+
 T = TypeVar("T")
 TopicFactory = Callable[..., str]
 

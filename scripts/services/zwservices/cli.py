@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import apt, build_node, fetch_kafka, paths, stack, state
+from .node import cli as node_cli
 from .procs import ServiceError
 
 
@@ -89,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     for name, func in (("prepare", cmd_prepare), ("up", cmd_up), ("down", cmd_down),
                        ("status", cmd_status)):
         sub.add_parser(name, help=func.__doc__).set_defaults(func=func)
+    node_cli.register(sub)
     for name, action in HELPERS.items():
         sub.add_parser(name, help=f"{name} (same flags/port)").set_defaults(func=_on_stack(action))
     return root
