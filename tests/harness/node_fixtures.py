@@ -3,8 +3,9 @@
 ``real_node`` (session) starts one node with its own Kafka broker per test run, in a private
 run dir ``node-pytest-<pid>`` watched by a watchdog, or reuses the live node named by
 ``ZOMBIEWATCH_NODE_ENV`` (or ``services.py node-up``'s default env file) and leaves it
-running. ``node_namespace`` gives each test a fresh namespace, deleted afterwards (the real
-namespace controller then removes its Jobs and pods).
+running; ``ZOMBIEWATCH_NODE_ENV=private`` always starts a node of the run's own.
+``node_namespace`` gives each test a fresh namespace, deleted afterwards (the real namespace
+controller then removes its Jobs and pods).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class RealNode:
             lifecycle.stop_node(self.handle)
 
 
+PRIVATE = "private"  # ZOMBIEWATCH_NODE_ENV=private: always start a node of this run's own
+
+
 def _reap_stale_runs() -> None:
     """Stop private nodes whose test process died (the watchdog normally does it)."""
     for run_dir in paths.cache_dir().glob("node-pytest-*"):
@@ -90,13 +94,14 @@ def _reap_stale_runs() -> None:
 
 def acquire_node() -> RealNode:
     """Reuse a live node (env var or the CLI's env file) or start a private one."""
-    explicit = os.environ.get("ZOMBIEWATCH_NODE_ENV")
-    env_file = Path(explicit) if explicit else default_node_dir() / "node.env"
-    alive = lifecycle.status(env_file)
-    if alive and all(alive.values()):
-        return RealNode(lifecycle.load(env_file), owned=False)
-    if explicit:
-        raise ServiceError(f"ZOMBIEWATCH_NODE_ENV={explicit} names no live node: {alive}")
+    explicit = os.environ.get("ZOMBIEWATCH_NODE_ENV", "")
+    if explicit != PRIVATE:
+        env_file = Path(explicit) if explicit else default_node_dir() / "node.env"
+        alive = lifecycle.status(env_file)
+        if alive and all(alive.values()):
+            return RealNode(lifecycle.load(env_file), owned=False)
+        if explicit:
+            raise ServiceError(f"ZOMBIEWATCH_NODE_ENV={explicit} names no live node: {alive}")
     _reap_stale_runs()
     run_dir = paths.cache_dir() / f"node-pytest-{os.getpid()}"
     node = RealNode(lifecycle.start_node(run_dir, with_kafka=True, owner=f"pid:{os.getpid()}"),

@@ -192,3 +192,38 @@ def test_watchdog_cleans_up_after_a_killed_owner() -> None:
     proc.wait(timeout=10)
     workloads.wait_for(lambda: _leftovers(layout, cgroup_name), lambda left: left == NOTHING,
                        timeout=120, what="the watchdog's cleanup", interval=0.5)
+
+
+INTERRUPTED = """
+import time
+
+
+def test_waits_for_ctrl_c(real_node):
+    print("NODE-UP", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_ctrl_c_of_a_test_run_leaves_nothing(tmp_path: Path) -> None:
+    """A pytest run that owns a node gets SIGINT (Ctrl-C) while a test runs."""
+    test_file = tmp_path / "test_interrupted.py"
+    test_file.write_text(INTERRUPTED)
+    env = {**os.environ, "ZOMBIEWATCH_NODE_ENV": "private"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider",
+         "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO), str(test_file)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "NODE-UP" in line:
+            break
+    assert any("NODE-UP" in line for line in seen), "".join(seen)
+    layout = Layout(paths.cache_dir() / f"node-pytest-{proc.pid}")
+    cgroup_name = lifecycle.load(layout.env_file).values["NODE_CGROUP"]
+    os.kill(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=120)
+    workloads.wait_for(lambda: _leftovers(layout, cgroup_name), lambda left: left == NOTHING,
+                       timeout=60, what="cleanup after Ctrl-C", interval=0.5)
