@@ -100,6 +100,7 @@ class Reporter:
         self._annotations: set[asyncio.Task[None]] = set()
         self._annotating: set[str] = set()
         self._stopping = False
+        self._flushing = asyncio.Lock()
 
     def submit(self, detection: Detection) -> None:
         """Queue a detection; a Job already pending is queued once."""
@@ -150,12 +151,18 @@ class Reporter:
         self._wakeup.set()
 
     async def flush(self) -> None:
-        """Report everything pending now, in batches; also retry missing annotations."""
-        while self._pending and not self._stopping:
-            names = list(self._pending)[: self._max_batch]
-            batch = [self._pending.pop(name) for name in names]
-            await self._report(batch)
-        self._retry_annotations()
+        """Report everything pending now, in batches; also retry missing annotations.
+
+        One flush at a time: a Job is recorded only once its transaction committed, so a
+        second flush (``sweep_now``) admitted while the first awaits the commit would
+        publish a Job that is in flight a second time.
+        """
+        async with self._flushing:
+            while self._pending and not self._stopping:
+                names = list(self._pending)[: self._max_batch]
+                batch = [self._pending.pop(name) for name in names]
+                await self._report(batch)
+            self._retry_annotations()
 
     async def close(self) -> None:
         """Wait for the annotations started by committed publishes (bounded)."""

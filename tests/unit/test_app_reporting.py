@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from returns.result import Result
 
 from tests.builders import job_view, pod_view
 from tests.fakes import (
@@ -24,6 +27,7 @@ from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Detection, Reporter
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
@@ -36,10 +40,11 @@ IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 class World:
     """A reporter and detection service wired to recording fakes."""
 
-    def __init__(self, *, leading: bool = True) -> None:
+    def __init__(self, *, leading: bool = True,
+                 publisher: RecordingPublisher | None = None) -> None:
         self.clock = FakeClock()
         self.cache = FakeCache()
-        self.publisher = RecordingPublisher()
+        self.publisher = publisher or RecordingPublisher()
         self.annotator = RecordingAnnotator(cache=self.cache)
         self.leader = FakeLeader(leading)
         self.dedupe = RecentFailures(ttl=timedelta(hours=1))
@@ -245,6 +250,40 @@ async def test_the_reporter_loop_drains_what_is_submitted_while_it_runs() -> Non
         await loop_task
 
     assert world.publisher.reported_jobs() == ["job-a"]
+
+
+@dataclass
+class GatedPublisher(RecordingPublisher):
+    """Holds every transaction open until ``gate`` is set (a commit in progress)."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def publish_failures(
+        self, failures: Sequence[FailureReport]
+    ) -> Result[None, PublishError]:
+        self.entered.set()
+        await self.gate.wait()
+        return await super().publish_failures(failures)
+
+
+async def test_a_flush_during_the_commit_of_the_same_job_does_not_publish_it_again() -> None:
+    world = World(publisher=GatedPublisher())
+    publisher = world.publisher
+    assert isinstance(publisher, GatedPublisher)
+    world.cache.put_job(job_view("job-a"))
+    world.detect("job-a")
+    first = asyncio.create_task(world.reporter.flush())
+    await publisher.entered.wait()
+    world.detect("job-a")  # what sweep_now() submits while the commit is in flight
+    second = asyncio.create_task(world.reporter.flush())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    publisher.gate.set()
+    await asyncio.gather(first, second)
+    await world.reporter.close()
+
+    assert publisher.reported_jobs() == ["job-a"]
 
 
 async def test_a_pod_whose_job_is_unknown_is_not_reported() -> None:
