@@ -31,10 +31,10 @@ def _sign(name: str) -> Due:
 
 
 def _after_grace(name: str) -> Due:
-    """The state was seen and the pod is older than the grace window (counted from the
-    pod's first sight, which is its creation within the API server's fan-out)."""
+    """The state was seen and the pod is older than the grace window (counted, as the
+    daemon counts it, from the pod's ``creationTimestamp``)."""
     def due(obs: Observer, job: str) -> float | None:
-        seen, created = obs.first(job, name), obs.first(job, "pod")
+        seen, created = obs.first(job, name), obs.stamp(job, "pod_created")
         if seen is None or created is None:
             return None
         return max(seen, created + GRACE_SECONDS)
@@ -49,7 +49,7 @@ def _earliest(*names: str) -> Due:
 
 
 def _past_timeout(obs: Observer, job: str) -> float | None:
-    started = obs.first(job, "started")
+    started = obs.stamp(job, "job_started")
     return None if started is None else started + JOB_TIMEOUT_SECONDS
 
 
@@ -98,20 +98,21 @@ def cases() -> list[Case]:
         Case("missing_secret", "env from a missing Secret", "container_config_error",
              {"container": {"envFrom": [{"secretRef": {"name": "does-not-exist"}}]}},
              _after_grace("config_error"),
-             f"config error seen and pod {GRACE_SECONDS:.0f} s old"),
+             f"config error seen and creationTimestamp + {GRACE_SECONDS:.0f} s"),
         Case("no_node", "nodeSelector no node matches", "pod_not_scheduled",
              {"pod_spec": {"nodeSelector": {"zombiewatch.demo/no-such-node": "true"}}},
              _after_grace("unschedulable"),
-             f"Unschedulable seen and pod {GRACE_SECONDS:.0f} s old"),
+             f"Unschedulable seen and creationTimestamp + {GRACE_SECONDS:.0f} s"),
         Case("active_deadline", "activeDeadlineSeconds 5 passed", "deadline_exceeded",
              {"args": ["sh", "-c", POLITE], "active_deadline_seconds": 5},
              _earliest("FailureTarget:DeadlineExceeded", "Failed:DeadlineExceeded"),
              "Job's FailureTarget", job_end=True),
         Case("no_pod", "no pod ever admitted", "executor_watch_lost",
              {"pod_spec": {"serviceAccountName": "does-not-exist"}}, _past_timeout,
-             f"Job startTime + {JOB_TIMEOUT_SECONDS} s"),
+             f"Job startTime + {JOB_TIMEOUT_SECONDS} s (swept every {SWEEPER_INTERVAL_SECONDS} s)"),
         Case("registered_only", "host registered, Job never created", "executor_watch_lost",
-             None, None, f"registration + {JOB_TIMEOUT_SECONDS} s"),
+             None, None,
+             f"registration + {JOB_TIMEOUT_SECONDS} s (swept every {SWEEPER_INTERVAL_SECONDS} s)"),
         Case("healthy", "healthy, completes", None, {"args": ["echo", "done"]}, None, "-",
              job_end=True),
     ]

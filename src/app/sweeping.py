@@ -56,8 +56,10 @@ class Sweeper:
         metrics: Metrics,
         grace: timedelta,
         attention: AttentionIndex,
+        recheck_seconds: float = 1.0,
     ) -> None:
         self._cache = cache
+        self._recheck = recheck_seconds
         self._attention = attention
         self._book = book
         self._reporter = reporter
@@ -183,7 +185,20 @@ class Sweeper:
                 log_event(log, logging.INFO, "sweep", judged=stats.judged,
                           detected=stats.detected, errors=stats.errors,
                           ms=round(stats.seconds * 1000, 2))
-            interval = self.resolve_config().sweeper_interval.total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._requested.wait(), interval)
+            await self._until_next_tick(self._clock.now())
             self._requested.clear()
+
+    async def _until_next_tick(self, swept_at: datetime) -> None:
+        """Wait until the interval has passed since ``swept_at`` or a sweep is requested.
+
+        The interval is re-resolved every ``recheck_seconds``: a Config that arrives (or
+        changes) during the wait applies now, not after the interval that was in force;
+        the first sweep runs before the Config informer has listed, with the default 60 s.
+        """
+        while not self._requested.is_set():
+            interval = self.resolve_config().sweeper_interval
+            left = (swept_at + interval - self._clock.now()).total_seconds()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._requested.wait(), min(left, self._recheck))

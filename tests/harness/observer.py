@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from kubernetes import client
@@ -75,6 +76,7 @@ class Observer:
         self._lock = threading.Lock()
         self._first: dict[tuple[str, str], float] = {}
         self._last_job_signs: dict[str, set[str]] = {}
+        self._stamps: dict[tuple[str, str], float] = {}
         self._stopping = threading.Event()
         self._responses: list[Any] = []
         self._threads = [threading.Thread(target=self._run, args=(kind,), daemon=True,
@@ -94,6 +96,20 @@ class Observer:
         """When ``sign`` was first seen for ``job`` (monotonic), None if never."""
         with self._lock:
             return self._first.get((job, sign))
+
+    def stamp(self, job: str, name: str) -> float | None:
+        """A time the API server wrote, on the monotonic clock: ``pod_created`` (the first
+        pod's ``creationTimestamp``) or ``job_started`` (``status.startTime``). Both have
+        one-second resolution, as the daemon reads them too (its grace and deadline
+        count from them)."""
+        with self._lock:
+            wall = self._stamps.get((job, name))
+        return None if wall is None else wall - (time.time() - time.monotonic())
+
+    def _stamp(self, job: str, name: str, text: str | None) -> None:
+        if text:
+            with self._lock:
+                self._stamps.setdefault((job, name), datetime.fromisoformat(text).timestamp())
 
     def job_signs_now(self, job: str) -> set[str]:
         """The signs of the Job's latest state."""
@@ -142,8 +158,10 @@ class Observer:
             job = (meta.get("labels") or {}).get(JOB_NAME_LABEL)
             if job:
                 self._note(job, pod_signs(obj), arrived)
+                self._stamp(job, "pod_created", meta.get("creationTimestamp"))
             return
         name = meta.get("name", "")
+        self._stamp(name, "job_started", (obj.get("status") or {}).get("startTime"))
         signs = job_signs(obj)
         self._note(name, signs, arrived)
         with self._lock:

@@ -34,7 +34,7 @@ class ExplodingCache(FakeCache):
 
 
 class World:
-    def __init__(self, cache: FakeCache | None = None) -> None:
+    def __init__(self, cache: FakeCache | None = None, recheck_seconds: float = 1.0) -> None:
         self.clock = FakeClock()
         self.cache = cache or FakeCache()
         self.publisher = RecordingPublisher()
@@ -48,7 +48,8 @@ class World:
         )
         self.sweeper = Sweeper(cache=self.cache, book=self.book, reporter=self.reporter,
                                clock=self.clock, metrics=self.metrics,
-                               grace=timedelta(seconds=120), attention=self.attention)
+                               grace=timedelta(seconds=120), attention=self.attention,
+                               recheck_seconds=recheck_seconds)
 
     def add_job(self, job: JobView) -> None:
         """Like the Job informer: the cache is updated, then the attention index."""
@@ -171,6 +172,27 @@ async def test_the_interval_is_re_read_from_the_config_cache_every_tick() -> Non
         namespace="agents", name="b", assignee="b", zombie_sweeper_interval_seconds=45))
 
     assert world.sweeper.resolve_config().sweeper_interval == timedelta(seconds=15)
+
+
+async def test_a_config_that_arrives_during_the_wait_shortens_it_at_once() -> None:
+    world = World(recheck_seconds=0.01)
+    task = asyncio.create_task(world.sweeper.run())
+    for _ in range(100):
+        if world.sweeper.ticks:
+            break
+        await asyncio.sleep(0.01)
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="a", assignee="a", zombie_sweeper_interval_seconds=10))
+    world.clock.advance(10)  # the Config's interval has passed, the default 60 s has not
+    for _ in range(100):
+        if world.sweeper.ticks == 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert world.sweeper.ticks == 2
 
 
 async def test_an_invalid_config_value_is_counted_once_and_replaced_by_its_default() -> None:
