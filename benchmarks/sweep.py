@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from benchmarks.common import Row, median, timed_runs
-from tests.fakes import FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
 from zombiewatch.app.attention import AttentionIndex
@@ -44,6 +43,7 @@ from zombiewatch.domain.views import (
     PodPhase,
     PodView,
 )
+from zombiewatch.testing.fakes import FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
 
 NAME = "sweep"
 NOW = datetime(2026, 6, 2, 12, 0, 0, tzinfo=UTC)

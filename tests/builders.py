@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.fakes import T0
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
+from zombiewatch.testing.fakes import T0
 
 
 def job_view(

@@ -1,7 +1,8 @@
 """Pytest plugin: ``pytest_plugins = ["tests.harness.fixtures"]``.
 
 Fixtures: ``services`` (session), ``bootstrap_servers`` (session), ``api_client``,
-``namespace``, ``topic`` and ``topic_factory`` (function scope).
+``namespace``, ``topic`` and ``topic_factory`` (function scope); it also loads the real
+node's fixtures (``real_node``, ``node_api``, ``node_namespace``: ``node_fixtures``).
 """
 
 from __future__ import annotations

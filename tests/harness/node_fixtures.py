@@ -74,6 +74,14 @@ class RealNode:
                     raise
             time.sleep(0.1)
 
+    def stop_kafka(self) -> None:
+        """Graceful broker shutdown (data kept); ``start_kafka`` brings it back."""
+        lifecycle.stop_kafka(self.handle)
+
+    def start_kafka(self) -> None:
+        """The broker on its old ports and data, blocking until it serves."""
+        lifecycle.start_kafka(self.handle)
+
     def close(self) -> None:
         if self.owned and self.handle.env_file.exists():
             lifecycle.stop_node(self.handle)
@@ -99,7 +107,10 @@ def acquire_node() -> RealNode:
         env_file = Path(explicit) if explicit else default_node_dir() / "node.env"
         alive = lifecycle.status(env_file)
         if alive and all(alive.values()):
-            return RealNode(lifecycle.load(env_file), owned=False)
+            handle = lifecycle.load(env_file)
+            if "KAFKA_BOOTSTRAP" not in handle.values:
+                raise ServiceError(f"the node of {env_file} has no broker (node-up --no-kafka)")
+            return RealNode(handle, owned=False)
         if explicit:
             raise ServiceError(f"ZOMBIEWATCH_NODE_ENV={explicit} names no live node: {alive}")
     _reap_stale_runs()

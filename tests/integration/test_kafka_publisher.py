@@ -34,6 +34,7 @@ from zombiewatch.domain.commands import (
 )
 from zombiewatch.domain.ports import PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.fakes import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +42,8 @@ log = logging.getLogger(__name__)
 
 PARTITIONS = 3
 READ_TIMEOUT = 30.0
+NOW = datetime(2026, 6, 2, 9, 46, 0, 100000, tzinfo=UTC)
 
-
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2026, 6, 2, 9, 46, 0, 100000, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ def zombie_failure(task_id: str, job_name: str) -> FailureReport:
         task_id=task_id,
         job_name=job_name,
         reason=ZombieReason.DEADLINE_EXCEEDED,
-        occurred_at=FixedClock().now(),
+        occurred_at=FakeClock(NOW).now(),
         commands=(
             UpdateFrontmatter(
                 task_identifier=task_id,
@@ -132,7 +130,7 @@ def settings(bootstrap_servers: str, request_topic: str) -> KafkaPublisherSettin
 
 @pytest.fixture
 async def publisher(settings: KafkaPublisherSettings) -> AsyncIterator[KafkaCommandPublisher]:
-    async with open_publisher(settings, clock=FixedClock()) as opened:
+    async with open_publisher(settings, clock=FakeClock(NOW)) as opened:
         yield opened
 
 
@@ -216,7 +214,7 @@ async def test_a_failure_between_the_two_sends_leaves_nothing_visible(
 
     failure = new_failure()
     sentinel = zombie_failure(failure.task_id, "sentinel-job")  # same key, same partition
-    async with open_publisher(settings, clock=FixedClock(), producer_factory=factory) as pub:
+    async with open_publisher(settings, clock=FakeClock(NOW), producer_factory=factory) as pub:
         failed = await pub.publish_failures([failure])
         recovered = await pub.publish_failures([sentinel])
 
@@ -244,7 +242,7 @@ async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_
     after_connected, after_cold = new_failure(), new_failure()
     loop = asyncio.get_running_loop()
 
-    async with open_publisher(connected_settings, clock=FixedClock()) as connected:
+    async with open_publisher(connected_settings, clock=FakeClock(NOW)) as connected:
         assert await connected.publish_failures([before]) == Success(None)
         await asyncio.to_thread(services.stop_kafka)
         try:
@@ -253,7 +251,7 @@ async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_
             connected_elapsed = loop.time() - started
 
             started = loop.time()
-            async with open_publisher(cold_settings, clock=FixedClock(), connect=True) as cold:
+            async with open_publisher(cold_settings, clock=FakeClock(NOW), connect=True) as cold:
                 open_elapsed = loop.time() - started
                 started = loop.time()
                 cold_down = await cold.publish_failures([during_cold])
@@ -290,9 +288,9 @@ async def test_a_second_publisher_with_the_same_transactional_id_fences_the_firs
 ) -> None:
     first_failure, fenced_failure, second_failure = new_failure(), new_failure(), new_failure()
 
-    async with open_publisher(settings, clock=FixedClock()) as older:
+    async with open_publisher(settings, clock=FakeClock(NOW)) as older:
         assert await older.publish_failures([first_failure]) == Success(None)
-        async with open_publisher(settings, clock=FixedClock(), connect=True) as newer:
+        async with open_publisher(settings, clock=FakeClock(NOW), connect=True) as newer:
             fenced = await older.publish_failures([fenced_failure])
             taken_over = await newer.publish_failures([second_failure])
 

@@ -25,7 +25,14 @@ from kubernetes import client
 from scripts.services.zwservices import paths
 from tests.harness import workloads
 from tests.harness.node_fixtures import RealNode
-from tests.integration.daemons import daemon_settings, running, wait_until
+from tests.integration.daemons import (
+    daemon_processes,
+    daemon_settings,
+    free_port,
+    running,
+    scrape,
+    wait_until,
+)
 from tests.integration.support import (
     CommittedReader,
     apply_config_crd,
@@ -221,3 +228,91 @@ async def test_a_job_whose_pod_never_appears_is_lost_past_its_deadline(
         node_scene.record("no_pod_past_deadline")
 
     assert node_scene.reader.reasons_by_job() == {name: ["executor_watch_lost"]}
+
+
+async def test_a_restarted_daemon_does_not_publish_again_but_catches_what_happened_meanwhile(
+    node_scene: NodeScene,
+) -> None:
+    async with running(node_scene.settings):
+        first = node_scene.job("before", image=MISSING)
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+    batch: Any = client.BatchV1Api(node_scene.api)
+    second = node_scene.job("meanwhile", args=["false"])
+    await wait_until(lambda: "Failed" in workloads.job_condition_types(
+        batch.read_namespaced_job(second, node_scene.namespace)), timeout=WAIT,
+        what=f"Job {second} Failed while no daemon runs")
+
+    async with running(node_scene.settings) as runtime:
+        await node_scene.reader.wait_for_failures(2, timeout=WAIT)
+        await runtime.sweep_now()
+        await node_scene.reader.quiet(2.0)
+
+    # The second Job's pod is gone (the Job controller removes its tracking finalizer and
+    # the pod stays Failed): whichever the daemon reads first, the pod or the Job, wins.
+    reasons = node_scene.reader.reasons_by_job()
+    assert reasons[first] == ["image_pull_backoff"]
+    assert reasons[second] in (["pod_crash_no_stdout"], ["deadline_exceeded"])
+    assert set(reasons) == {first, second}
+
+
+async def test_kafka_down_publishes_nothing_then_publishes_once_when_back(
+    node_scene: NodeScene,
+) -> None:
+    async with running(node_scene.settings) as runtime:
+        node_scene.node.stop_kafka()
+        try:
+            name = node_scene.job("kafka-down", image=MISSING)
+            await wait_until(lambda: any(
+                workloads.waiting_reasons(p) and workloads.waiting_reasons(p)[0] in
+                ("ErrImagePull", "ImagePullBackOff")
+                for p in workloads.job_pods(node_scene.api, node_scene.namespace, name)),
+                timeout=WAIT, what="the pull failure")
+            await asyncio.sleep(node_scene.settings.kafka.publish_timeout_seconds + 2)
+            await runtime.sweep_now()
+        finally:
+            node_scene.node.start_kafka()
+        await runtime.sweep_now()
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+        await runtime.sweep_now()
+        await node_scene.reader.quiet(2.0)
+
+    assert node_scene.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+
+
+def _leader_of(ports: dict[str, int]) -> str | None:
+    for name, port in ports.items():
+        status, body = scrape(port)
+        if status == 200 and "\nzombiewatch_leader 1.0" in body:
+            return name
+    return None
+
+
+async def test_two_replicas_one_leader_publishes_and_the_other_takes_over(
+    node_scene: NodeScene, tmp_path: Path,
+) -> None:
+    settings = daemon_settings(
+        kubeconfig=node_scene.node.kubeconfig, namespace=node_scene.namespace,
+        bootstrap=node_scene.node.bootstrap_servers,
+        topic_prefix=node_scene.settings.kafka.topic_prefix or "", leader=True,
+        grace_seconds=GRACE)
+    ports = {"a": free_port(), "b": free_port()}
+    with daemon_processes(tmp_path) as start:
+        replicas = {n: start(settings, port=p, identity=f"replica-{n}")
+                    for n, p in ports.items()}
+        await wait_until(lambda: _leader_of(ports) is not None, what="a leader", timeout=90)
+        leader = _leader_of(ports)
+        assert leader is not None
+        follower = "b" if leader == "a" else "a"
+        first = node_scene.job("leader", image=MISSING)
+        await node_scene.reader.wait_for_failures(1, timeout=WAIT)
+
+        replicas[leader].kill()
+        second = node_scene.job("follower", args=["false"])
+        await node_scene.reader.wait_for_failures(
+            2, timeout=settings.leader.lease_duration_seconds + WAIT)
+        await node_scene.reader.quiet(2.0)
+        follower_metrics = scrape(ports[follower])[1]
+
+    assert node_scene.reader.reasons_by_job() == {
+        first: ["image_pull_backoff"], second: ["pod_crash_no_stdout"]}
+    assert "\nzombiewatch_leader 1.0" in follower_metrics

@@ -7,7 +7,11 @@ from pathlib import Path
 from dependency_injector import providers
 
 from tests.builders import job_view, pod_view
-from tests.fakes import (
+from zombiewatch.app.container import Container, kafka_publisher_settings
+from zombiewatch.app.runtime import Runtime
+from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, parse_settings
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.fakes import (
     FakeCache,
     FakeClock,
     FakeLeader,
@@ -15,10 +19,6 @@ from tests.fakes import (
     RecordingPublisher,
     ScriptedHistory,
 )
-from zombiewatch.app.container import Container, kafka_publisher_settings
-from zombiewatch.app.runtime import Runtime
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, parse_settings
-from zombiewatch.domain.reasons import ZombieReason
 
 
 class FakeInformers:

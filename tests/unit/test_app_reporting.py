@@ -12,15 +12,6 @@ import pytest
 from returns.result import Result
 
 from tests.builders import job_view, pod_view
-from tests.fakes import (
-    FakeCache,
-    FakeClock,
-    FakeLeader,
-    ManualScheduler,
-    RecordingAnnotator,
-    RecordingPublisher,
-    ScriptedHistory,
-)
 from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.metrics import Metrics
@@ -33,6 +24,15 @@ from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import PodPhase
+from zombiewatch.testing.fakes import (
+    FakeCache,
+    FakeClock,
+    FakeLeader,
+    ManualScheduler,
+    RecordingAnnotator,
+    RecordingPublisher,
+    ScriptedHistory,
+)
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 

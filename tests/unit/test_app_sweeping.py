@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.fakes import FakeCache, FakeClock, FakeLeader, RecordingAnnotator, RecordingPublisher
 from zombiewatch.app.attention import AttentionIndex
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
@@ -18,6 +17,13 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
+from zombiewatch.testing.fakes import (
+    FakeCache,
+    FakeClock,
+    FakeLeader,
+    RecordingAnnotator,
+    RecordingPublisher,
+)
 
 DEADLINE = 1800
 

@@ -9,17 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies import (
-    POD_TABLE_REASONS,
-    REFERENCE_NOW,
-    durations,
-    failing_pod_views,
-    healthy_pod_views,
-    in_flight_jobs,
-    job_views,
-    pod_views,
-    utc_datetimes,
-)
 from zombiewatch.domain.classification import (
     COMPLETED,
     GRACE,
@@ -38,6 +27,17 @@ from zombiewatch.domain.views import (
     JobView,
     PodPhase,
     PodView,
+)
+from zombiewatch.testing.strategies import (
+    POD_TABLE_REASONS,
+    REFERENCE_NOW,
+    durations,
+    failing_pod_views,
+    healthy_pod_views,
+    in_flight_jobs,
+    job_views,
+    pod_views,
+    utc_datetimes,
 )
 
 NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)

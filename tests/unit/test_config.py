@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies import agent_config_views
 from zombiewatch.domain.config import (
     ConfigProblem,
     ConfigValueError,
@@ -16,6 +15,7 @@ from zombiewatch.domain.config import (
     resolve,
 )
 from zombiewatch.domain.views import AgentConfigView
+from zombiewatch.testing.strategies import agent_config_views
 
 
 def config(name: str = "claude", **fields: object) -> AgentConfigView:

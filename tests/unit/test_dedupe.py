@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies import job_names
 from zombiewatch.domain.dedupe import DEFAULT_CAPACITY, DEFAULT_TTL, RecentFailures
+from zombiewatch.testing.strategies import job_names
 
 T0 = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 TTL = timedelta(hours=1)

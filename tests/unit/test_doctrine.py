@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies import job_names, task_ids, utc_datetimes
 from zombiewatch.domain.commands import (
     BodySection,
     IncrementFrontmatter,
@@ -26,6 +25,7 @@ from zombiewatch.domain.doctrine import (
     zombie_failure,
 )
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.strategies import job_names, task_ids, utc_datetimes
 
 AT = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 TASK = "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab"

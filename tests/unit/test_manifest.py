@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 
-from tests.strategies import assignees, odd_assignees, task_ids, utc_datetimes
 from zombiewatch.domain.config import EffectiveConfig
 from zombiewatch.domain.manifest import ManifestError, build_job_manifest, job_name
 from zombiewatch.domain.names import is_dns1123_label
+from zombiewatch.testing.strategies import assignees, odd_assignees, task_ids, utc_datetimes
 
 AT = datetime(2026, 6, 2, 9, 46, 0, tzinfo=UTC)
 TASK = "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab"

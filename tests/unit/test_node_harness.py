@@ -8,7 +8,14 @@ import json
 import tarfile
 from pathlib import Path
 
-from scripts.services.zwservices.node import broker, cgroups, configs, images, namespaces
+from scripts.services.zwservices.node import (
+    broker,
+    cgroups,
+    configs,
+    images,
+    lifecycle,
+    namespaces,
+)
 from scripts.services.zwservices.node.layout import NODE_IP, Layout
 
 MOUNTINFO = """\
@@ -92,3 +99,15 @@ def test_kubelet_config_has_what_this_machine_needs() -> None:
     cni = json.loads(configs.cni_conflist(layout))["plugins"][0]
     assert cni["ipMasq"] is False
     assert cni["ipam"]["routes"] == [{"dst": f"{NODE_IP}/32"}]
+
+
+def test_the_env_file_round_trips_and_is_shell_quoted(tmp_path: Path) -> None:
+    handle = lifecycle.NodeHandle(Layout(tmp_path), values={
+        "ZW_NODE_RUN_DIR": str(tmp_path), "KAFKA_CMD": "java -cp '/a b/*' kafka.Kafka"},
+        pids={"kafka": 11, "kube-apiserver": 12, "watchdog": 13})
+    handle.save()
+    assert "KUBE_APISERVER_PID=12" in handle.env_file.read_text()
+    loaded = lifecycle.load(handle.env_file)
+    assert loaded.values == handle.values
+    assert loaded.pids == handle.pids
+    assert loaded.run_dir == tmp_path

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, build_node, fetch_kafka, paths, stack, state
+from . import apt, build_node, daemon_image, fetch_kafka, paths, stack, state
 from .node import cli as node_cli
 from .procs import ServiceError
 
@@ -93,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     node_cli.register(sub)
     for name, action in HELPERS.items():
         sub.add_parser(name, help=f"{name} (same flags/port)").set_defaults(func=_on_stack(action))
+    daemon_image.register(sub)
     return root
 
 

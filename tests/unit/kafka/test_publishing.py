@@ -39,14 +39,11 @@ from zombiewatch.domain.commands import (
 )
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.fakes import FakeClock
 
 NOW = datetime(2026, 6, 2, 9, 46, 0, 100000, tzinfo=UTC)
 TOPIC = "develop-agent-task-v1-request"
 
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 @dataclass
@@ -149,7 +146,9 @@ SETTINGS = KafkaPublisherSettings(
 
 
 def _publisher(producers: FakeProducers) -> KafkaCommandPublisher:
-    return KafkaCommandPublisher(settings=SETTINGS, clock=FixedClock(), producer_factory=producers)
+    return KafkaCommandPublisher(
+        settings=SETTINGS, clock=FakeClock(NOW), producer_factory=producers
+    )
 
 
 def zombie_failure(task_id: str = "task-1", job: str = "job-1") -> FailureReport:
@@ -399,7 +398,7 @@ async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cle
     producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused")]))
 
     async with open_publisher(
-        SETTINGS, clock=FixedClock(), producer_factory=producers, connect=True
+        SETTINGS, clock=FakeClock(NOW), producer_factory=producers, connect=True
     ) as pub:
         started_at_open = pub.started
         result = await pub.publish_failures([zombie_failure()])
@@ -421,10 +420,10 @@ async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cle
 async def test_open_publisher_connects_eagerly_only_when_asked() -> None:
     producers = FakeProducers()
 
-    async with open_publisher(SETTINGS, clock=FixedClock(), producer_factory=producers) as lazy:
+    async with open_publisher(SETTINGS, clock=FakeClock(NOW), producer_factory=producers) as lazy:
         lazy_started = lazy.started
     async with open_publisher(
-        SETTINGS, clock=FixedClock(), producer_factory=producers, connect=True
+        SETTINGS, clock=FakeClock(NOW), producer_factory=producers, connect=True
     ) as eager:
         eager_started = eager.started
 

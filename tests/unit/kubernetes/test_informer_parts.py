@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.kubernetes.raw_json import raw_pod
 from zombiewatch.adapters.kubernetes.backoff import Backoff, BackoffSettings
 from zombiewatch.adapters.kubernetes.errors import GoneError, TransportError
 from zombiewatch.adapters.kubernetes.listing import diff_relist, list_all
 from zombiewatch.adapters.kubernetes.translation import POD, MalformedResponseError, Skipped
 from zombiewatch.adapters.kubernetes.watching import iter_events, iter_lines
 from zombiewatch.domain.views import PodView
+from zombiewatch.testing.raw_api import raw_pod
 
 # ---------------------------------------------------------------- re-list diff
 

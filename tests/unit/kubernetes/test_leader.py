@@ -13,6 +13,7 @@ from zombiewatch.adapters.kubernetes.leader import (
     LeaseRecord,
     LeaseSpec,
 )
+from zombiewatch.testing.fakes import FakeClock
 
 T0 = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 
@@ -46,33 +47,18 @@ class FakeLease:
         self.record = LeaseRecord(metadata=LeaseMeta(resource_version=str(self.version)), spec=spec)
 
 
-@dataclass
-class Clock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class WallClock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def elector(
-    lease: FakeLease, clock: Clock, identity: str, wall: WallClock | None = None
+    lease: FakeLease, clock: FakeClock, identity: str, wall: FakeClock | None = None
 ) -> LeaderElector:
     settings = LeaderElectionSettings(lease_name="zw", namespace="ns", identity=identity)
     return LeaderElector(
-        None, settings, monotonic=clock, wall_clock=wall or WallClock(), lock=lease
+        None, settings, monotonic=clock.monotonic, wall_clock=(wall or FakeClock(T0)).now,
+        lock=lease
     )
 
 
 def test_the_first_candidate_creates_the_lease_and_leads() -> None:
-    lease, clock = FakeLease(), Clock()
+    lease, clock = FakeLease(), FakeClock()
 
     assert elector(lease, clock, "a")._try_acquire_or_renew()
 
@@ -88,38 +74,38 @@ def test_the_first_candidate_creates_the_lease_and_leads() -> None:
 
 
 def test_a_held_lease_is_not_taken_before_it_expires_on_the_observers_clock() -> None:
-    lease, clock = FakeLease(), Clock()
+    lease, clock = FakeLease(), FakeClock()
     elector(lease, clock, "a")._try_acquire_or_renew()
     b = elector(lease, clock, "b")
 
     assert not b._try_acquire_or_renew()
-    clock.now += 14.9
+    clock.elapsed += 14.9
     assert not b._try_acquire_or_renew()
-    clock.now += 0.2
+    clock.elapsed += 0.2
     assert b._try_acquire_or_renew()
     assert lease.record is not None
     assert (lease.record.spec.holder_identity, lease.record.spec.lease_transitions) == ("b", 1)
 
 
 def test_renewals_by_the_holder_keep_followers_waiting() -> None:
-    lease, clock = FakeLease(), Clock()
-    wall = WallClock()
+    lease, clock = FakeLease(), FakeClock()
+    wall = FakeClock(T0)
     a, b = elector(lease, clock, "a", wall), elector(lease, clock, "b")
     a._try_acquire_or_renew()
     b._try_acquire_or_renew()
     for second in range(10):
-        clock.now += 10
-        wall.now = T0.replace(second=second + 1)  # each renewal writes a new renewTime
+        clock.elapsed += 10
+        wall.current = T0.replace(second=second + 1)  # each renewal writes a new renewTime
         assert a._try_acquire_or_renew()
         assert not b._try_acquire_or_renew()
 
 
 def test_renewing_keeps_the_acquire_time_and_transitions() -> None:
-    lease, clock = FakeLease(), Clock()
-    wall = WallClock()
+    lease, clock = FakeLease(), FakeClock()
+    wall = FakeClock(T0)
     a = elector(lease, clock, "a", wall)
     a._try_acquire_or_renew()
-    wall.now = datetime(2026, 6, 2, 9, 47, tzinfo=UTC)
+    wall.current = datetime(2026, 6, 2, 9, 47, tzinfo=UTC)
 
     assert a._try_acquire_or_renew()
 
@@ -130,7 +116,7 @@ def test_renewing_keeps_the_acquire_time_and_transitions() -> None:
 
 
 def test_a_released_lease_is_taken_at_once() -> None:
-    lease, clock = FakeLease(), Clock()
+    lease, clock = FakeLease(), FakeClock()
     elector(lease, clock, "a")._try_acquire_or_renew()
     b = elector(lease, clock, "b")
     b._try_acquire_or_renew()
@@ -141,7 +127,7 @@ def test_a_released_lease_is_taken_at_once() -> None:
 
 
 def test_a_conflict_means_someone_else_won() -> None:
-    lease, clock = FakeLease(), Clock()
+    lease, clock = FakeLease(), FakeClock()
     a = elector(lease, clock, "a")
     a._try_acquire_or_renew()
     lease.stale_next_update = True

@@ -11,15 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.kubernetes.raw_json import (
-    DELETE,
-    TASK,
-    api_shaped_json,
-    json_values,
-    raw_config,
-    raw_job,
-    raw_pod,
-)
 from zombiewatch.adapters.kubernetes.translation import (
     CONFIG,
     JOB,
@@ -36,6 +27,15 @@ from zombiewatch.domain.views import (
     JobView,
     PodPhase,
     PodView,
+)
+from zombiewatch.testing.raw_api import (
+    DELETE,
+    TASK,
+    api_shaped_json,
+    json_values,
+    raw_config,
+    raw_job,
+    raw_pod,
 )
 
 

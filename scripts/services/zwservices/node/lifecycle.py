@@ -1,9 +1,10 @@
 """Start, stop, inspect and guard one node; shared by ``services.py node-*`` and pytest.
 
-Start order: containerd, etcd, relay, kube-apiserver, controller-manager, scheduler,
-kubelet. Stop order (NODE.md): kubelet, the pods (SIGKILL by PID from the node's cgroups),
-relay, scheduler, controller-manager, apiserver, etcd, containerd, then any shim of this
-containerd; then the cgroups are removed, the namespace files unmounted and the run dir
+Start order: (the node's Kafka broker, if wanted,) containerd, etcd, relay,
+kube-apiserver, controller-manager, scheduler, kubelet. Stop order (NODE.md, after the
+broker): kubelet, the pods (SIGKILL by PID from the node's cgroups), relay, scheduler,
+controller-manager, apiserver, etcd, containerd, then any process still naming the run dir
+(the shims); then the cgroups are removed, the namespace files unmounted and the run dir
 wiped. The env file is rewritten after every spawn, so even a half-started node can be
 stopped from it; a watchdog stops the node when the process that started it dies.
 """
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,8 +133,8 @@ def _spawn(handle: NodeHandle, name: str, kafka_pods_port: int | None) -> None:
     handle.save()
 
 
-def _wait(handle: NodeHandle, name: str, check: object, timeout: float) -> None:
-    assert callable(check)
+def _wait(handle: NodeHandle, name: str, check: Callable[[], bool], timeout: float) -> None:
+    """Until ``check`` holds; fails at once with the log tail if ``name`` died."""
     procs.wait_until(check, timeout=timeout, pid=handle.pids[name], name=name,
                      log=handle.layout.logs / f"{name}.log")
 
@@ -209,7 +211,8 @@ def _start_kafka(handle: NodeHandle) -> int:
     port, controller_port, pods_port = procs.free_ports(3)
     proc = broker.prepare(handle.run_dir, port, controller_port, pods_port)
     handle.values.update(KAFKA_PORT=str(port), KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
-                         KAFKA_BOOTSTRAP_PODS=f"{NODE_IP}:{pods_port}")
+                         KAFKA_BOOTSTRAP_PODS=f"{NODE_IP}:{pods_port}",
+                         KAFKA_CMD=shlex.join(proc.argv))
     handle.pids["kafka"] = procs.spawn(proc.argv, proc.log, tie_to_parent=False)
     handle.save()
     return pods_port
@@ -259,6 +262,26 @@ def _start_all(handle: NodeHandle, tars: list[Path], kafka_pods_port: int | None
         time.sleep(0.2)
     mark("node_ready")
     mark("schedulable")
+
+
+def stop_kafka(handle: NodeHandle) -> None:
+    """Stop the node's broker (data kept), e.g. to test a Kafka outage."""
+    procs.stop_pid(handle.pids.get("kafka"), marker=handle.layout.marker, timeout=30)
+    handle.pids["kafka"] = 0
+    handle.save()
+
+
+def start_kafka(handle: NodeHandle) -> None:
+    """Start the broker again with its recorded argv (same ports and data) and wait."""
+    if _ours(handle.layout, handle.pids.get("kafka", 0)):
+        return
+    log = handle.layout.logs / "kafka.log"
+    offset = log.stat().st_size if log.exists() else 0
+    handle.pids["kafka"] = procs.spawn(shlex.split(handle.values["KAFKA_CMD"]), log,
+                                       tie_to_parent=False)
+    handle.save()
+    port = int(handle.values["KAFKA_PORT"])
+    _wait(handle, "kafka", lambda: broker.ready(port, log, offset), 120)
 
 
 def _stop(layout: Layout, pid: int | None) -> None:

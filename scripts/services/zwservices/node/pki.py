@@ -64,7 +64,10 @@ def write_pki(layout: Layout) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         generate(tmp)
         (tmp / ".complete").touch()
-        tmp.replace(cached)
+        try:
+            tmp.replace(cached)
+        except OSError:  # another run cached one meanwhile: use that
+            shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(cached, layout.pki, ignore=shutil.ignore_patterns(".complete"))
     layout.pki.chmod(0o700)
     for name in IN_NAMESPACE:

@@ -1,4 +1,7 @@
-"""Raw API JSON builders and strategies for the kubernetes adapter tests."""
+"""Raw Kubernetes API JSON: builders of agent Pods, Jobs and Configs, and strategies of odd JSON.
+
+What the API server sends, before translation; for tests of anything that
+reads API objects (the translators never raise on these)."""
 
 from __future__ import annotations
 

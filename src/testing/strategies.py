@@ -1,10 +1,19 @@
-"""Hypothesis strategies for the domain, named after what they generate."""
+"""Hypothesis strategies for zombiewatch's domain, named after what they generate.
+
+Pods and Jobs in every state (and the ones each row of the pod table fires
+on), Configs, task files as the controller reads them (typed frontmatter,
+bodies with look-alike headings), task file *texts* (broken ones included)
+and record values (any bytes up to well-formed envelopes of both commands).
+The views and :class:`~zombiewatch.domain.taskfile.TaskFile` are registered
+with ``st.register_type_strategy``, so ``st.from_type(PodView)`` works.
+"""
 
 from __future__ import annotations
 
+import json
 import string
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
@@ -14,9 +23,8 @@ from zombiewatch.domain.classification import (
     GRACE,
     IMAGE_PULL_WAITING_REASONS,
 )
-from zombiewatch.domain.commands import FrontmatterValue
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.taskfile import TaskFile
+from zombiewatch.domain.taskfile import TaskFile, Value
 from zombiewatch.domain.views import (
     AgentConfigView,
     ContainerView,
@@ -26,6 +34,7 @@ from zombiewatch.domain.views import (
     PodPhase,
     PodView,
 )
+from zombiewatch.testing.raw_api import json_values
 
 REFERENCE_NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 """The ``now`` that :func:`failing_pod_views` pods are built to fail at."""
@@ -310,33 +319,195 @@ def agent_config_views() -> st.SearchStrategy[AgentConfigView]:
 
 
 def frontmatter_keys() -> st.SearchStrategy[str]:
-    return st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,15}", fullmatch=True)
-
-
-def frontmatter_values() -> st.SearchStrategy[FrontmatterValue]:
-    """Strings (any, no surrogates), ints and bools, plus tricky look-alikes."""
+    """Keys a task file may carry: the project's, YAML look-alikes, and any text."""
     return st.one_of(
-        st.text(),
-        st.integers(),
-        st.booleans(),
         st.sampled_from(
-            ["", "true", "No", "null", "~", "42", "-7", "2026-06-02T09:46:00Z", "a: b", "x #y", " "]
+            ["task_identifier", "assignee", "phase", "status", "current_job", "trigger_count",
+             "max_triggers", "previous_assignee", "spawn_notification", "job_started_at"]
+        ),
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,15}", fullmatch=True),
+        st.sampled_from(["1", "true", "null", "~", "yes", "a b", "a: b", "#x", "-", "", "ä"]),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+    )
+
+
+LOOKALIKE_STRINGS = (
+    "", "true", "No", "yes", "on", "y", "null", "~", "42", "-7", "010", "0x1F", "1e3", "1.5",
+    ".5", "12:30", "2026-06-02", "2026-06-02T09:46:00Z", "2026-07-15 14:05:30", "a: b", "x #y",
+    " ", "-", "---", "...", "- x", "@bot", "it's", "multi\nline", "trailing \n", "\ttab",
+    "deploy \U0001F680", "\u2028", "NaN", ".inf",
+)
+"""Strings the controller's YAML must keep as strings."""
+
+
+def frontmatter_scalars() -> st.SearchStrategy[Value]:
+    """Every scalar kind yaml.v3 reads: str, int (uint64 too), float, bool, null, timestamp."""
+    return st.one_of(
+        st.text(alphabet=st.characters(codec="utf-8")),
+        st.sampled_from(LOOKALIKE_STRINGS),
+        st.integers(min_value=-(2**63), max_value=2**64 - 1),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.none(),
+        st.datetimes(
+            min_value=datetime(1000, 1, 1),
+            max_value=datetime(9999, 12, 31),
+            timezones=st.sampled_from(
+                [UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=5, minutes=30))]
+            ),
         ),
     )
 
 
+def frontmatter_values() -> st.SearchStrategy[Value]:
+    """Scalars, lists and string-keyed maps of them."""
+    return st.recursive(
+        frontmatter_scalars(),
+        lambda children: st.one_of(
+            st.lists(children, max_size=3),
+            st.dictionaries(frontmatter_keys(), children, max_size=3),
+        ),
+        max_leaves=8,
+    )
+
+
 def task_bodies() -> st.SearchStrategy[str]:
-    """Markdown bodies, sometimes with sections."""
+    """Markdown bodies, sometimes with sections, rules, CR characters or look-alike headings."""
     lines = st.one_of(
         st.text(alphabet=st.characters(exclude_characters="\n"), max_size=20),
-        st.sampled_from(["## Failure", "## Notes", "## Trigger Cap Escalation", "- item", ""]),
+        st.sampled_from(
+            ["## Failure", "## Failure (old)", "## Failure2", "## Notes", "### Sub", "# Title",
+             "---", "## Failure\r", "```", "- item", ""]
+        ),
     )
-    return st.lists(lines, max_size=8).map(lambda ls: "".join(f"{line}\n" for line in ls))
+    return st.lists(lines, max_size=8).map("\n".join)
 
 
 def task_files() -> st.SearchStrategy[TaskFile]:
+    """Typed task files (what the controller reads a file as)."""
     return st.builds(
         TaskFile,
         frontmatter=st.dictionaries(frontmatter_keys(), frontmatter_values(), max_size=8),
         body=st.one_of(task_bodies(), st.text()),
     )
+
+
+def project_task_files(
+    *, task_id: str | None = None, max_triggers: st.SearchStrategy[Value] | None = None
+) -> st.SearchStrategy[TaskFile]:
+    """Task files shaped like the agent system's: identifier, assignee, phase, counters."""
+    return st.builds(
+        lambda tid, assignee, phase, count, cap, body: TaskFile(
+            frontmatter={
+                "task_identifier": tid, "assignee": assignee, "phase": phase,
+                "status": "in_progress", "current_job": "", "trigger_count": count,
+                **({} if cap is None else {"max_triggers": cap}),
+            },
+            body=body,
+        ),
+        st.just(task_id) if task_id is not None else st.uuids().map(str),
+        assignees(),
+        st.sampled_from(["in_progress", "planning", "human_review", "done"]),
+        st.integers(min_value=0, max_value=6),
+        max_triggers
+        if max_triggers is not None
+        else st.one_of(
+            st.none(), st.integers(min_value=-1, max_value=6), st.just("5"), st.just(2.5)
+        ),
+        task_bodies(),
+    )
+
+
+def task_file_texts() -> st.SearchStrategy[str]:
+    """Task file texts: well-formed, hand-edited YAML, broken splits, and any text at all."""
+    hand_written = st.lists(
+        st.sampled_from(
+            ["task_identifier: t1", "assignee: claude", "trigger_count: 010", "max_triggers: 2.5",
+             "tags: [a, b]", "meta:\n  k: v", "note: |\n  a\n  b", "base: &b x", "alias: *b",
+             "<<: {m: 1}", "due: 2026-06-30", "dup: 1", "dup: 2", "bad: [", "# comment", "",
+             "---owner: x", "k: 'q'", 'e: "\\U0001F9DF"', "\t tab: x"]
+        ),
+        max_size=8,
+    ).map("\n".join)
+    delimiters = st.sampled_from(["---\n", "---\r\n", "", "\n---\n", "\ufeff---\n"])
+    closings = st.sampled_from(["\n---\n", "\n---\r\n", "\n--- \n", "\n---", ""])
+    return st.one_of(
+        st.tuples(delimiters, hand_written, closings, task_bodies()).map("".join),
+        st.text(),
+    )
+
+
+def envelope_values(data: st.SearchStrategy[object] | None = None) -> st.SearchStrategy[bytes]:
+    """Record values in the wire shape, with odd envelope fields and any data."""
+    fields = st.fixed_dictionaries(
+        {
+            "requestID": st.one_of(st.uuids().map(str), st.sampled_from(["", "x"])),
+            "requestTime": st.sampled_from(
+                ["2026-06-02T09:46:00Z", "2026-06-02T09:46:00.5+02:00", "yesterday", ""]
+            ),
+            "initiator": st.sampled_from(["executor", "", " "]),
+            "operation": st.sampled_from(
+                ["update-frontmatter", "increment-frontmatter", "delete-frontmatter",
+                 "Update-Frontmatter", ""]
+            ),
+            "data": data if data is not None else json_values(),
+        },
+        optional={
+            "id": st.text(max_size=4),
+            "header": st.dictionaries(st.text(max_size=4), st.text(max_size=4)),
+        },
+    )
+    return fields.map(lambda obj: json.dumps(obj).encode("utf-8"))
+
+
+def command_data() -> st.SearchStrategy[object]:
+    """``data`` objects of both commands, well and badly typed."""
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "taskIdentifier": st.one_of(st.just("t1"), st.none(), st.integers()),
+            "updates": st.one_of(
+                st.dictionaries(frontmatter_keys(), json_values(), max_size=4), st.none(),
+                st.lists(st.integers(), max_size=2),
+            ),
+            "body": st.one_of(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "heading": st.sampled_from(["## Failure", "", "#"]),
+                        "section": st.text(max_size=30),
+                    },
+                ),
+                st.none(),
+                st.text(max_size=3),
+            ),
+            "field": st.sampled_from(["trigger_count", "", "max_triggers"]),
+            "delta": st.one_of(
+                st.integers(),
+                st.floats(allow_nan=False, allow_infinity=False),
+                st.none(),
+                st.just("1"),
+            ),
+        },
+    )
+
+
+def record_values() -> st.SearchStrategy[bytes]:
+    """Any bytes, JSON that is not an envelope, and envelopes of both commands."""
+    return st.one_of(
+        st.binary(max_size=64),
+        json_values().map(lambda obj: json.dumps(obj).encode("utf-8")),
+        envelope_values(),
+        envelope_values(command_data()),
+    )
+
+
+for _view, _strategy in (
+    (TaskFile, task_files()),
+    (PodView, pod_views()),
+    (JobView, job_views()),
+    (ContainerView, container_views()),
+    (AgentConfigView, agent_config_views()),
+    (InFlightJob, in_flight_jobs()),
+):
+    st.register_type_strategy(_view, _strategy)

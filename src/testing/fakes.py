@@ -1,4 +1,10 @@
-"""Fakes for unit tests: they record what happened instead of mocking calls."""
+"""Recording fakes of zombiewatch's ports: they record what happened instead of mocking calls.
+
+For the project's own tests and for a host's: a publisher that keeps every
+committed failure (and can be told to fail), an annotator writing into a
+fake informers' cache, a leader switch, a scripted failure history, a manual
+timer scheduler, and the one clock every test uses.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +30,27 @@ T0 = datetime(2026, 6, 2, 9, 0, 0, tzinfo=UTC)
 
 @dataclass
 class FakeClock:
-    """A clock that moves only when told to."""
+    """The one test clock: wall time and a monotonic reading that move only when told to.
+
+    ``now`` is the :class:`~zombiewatch.domain.ports.Clock` port; pass
+    ``clock.now`` or ``clock.monotonic`` where a callable is wanted.
+    ``advance`` moves both; assigning ``current`` moves the wall time alone
+    (a wall-clock step, as NTP makes).
+    """
 
     current: datetime = T0
+    elapsed: float = 1000.0
+    """Monotonic seconds."""
 
     def now(self) -> datetime:
         return self.current
 
+    def monotonic(self) -> float:
+        return self.elapsed
+
     def advance(self, seconds: float) -> None:
         self.current += timedelta(seconds=seconds)
+        self.elapsed += seconds
 
 
 @dataclass

@@ -1,0 +1,247 @@
+"""The reference controller beyond the vectors: never raises, whole vaults, the YAML round trip."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zombiewatch.adapters.kafka.codec import Envelope, encode
+from zombiewatch.domain.commands import Command
+from zombiewatch.domain.consumer import Outcome
+from zombiewatch.domain.doctrine import increment_trigger_count, spawn_notification, zombie_failure
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.taskfile import TaskFile, Value
+from zombiewatch.testing.controller import ReferenceController, apply_record
+from zombiewatch.testing.strategies import record_values, task_file_texts, task_files
+from zombiewatch.testing.taskfile_text import read_task_text, write_task_text
+from zombiewatch.testing.yamlv3 import dump_frontmatter, go_float, load_frontmatter, sorted_keys
+
+NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
+TASK = "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab"
+JOB = "claude-3f2a9c1d-20260602094600"
+FILE = (
+    f"---\ntask_identifier: {TASK}\nassignee: claude\nphase: in_progress\n"
+    "trigger_count: 0\nmax_triggers: 2\n---\n# Task\n"
+)
+
+
+def record(command: Command, *, at: datetime = NOW, initiator: str = "executor") -> bytes:
+    from uuid import UUID  # noqa: PLC0415
+
+    return encode(Envelope(request_id=UUID(int=1), request_time=at, command=command,
+                           initiator=initiator))
+
+
+def raw(data: dict[str, Any], *, operation: str = "update-frontmatter", **envelope: Any) -> bytes:
+    return json.dumps({"requestID": "r1", "requestTime": "2026-06-02T09:46:00Z",
+                       "initiator": "executor", "operation": operation, "data": data,
+                       **envelope}).encode()
+
+
+def inc(delta: object) -> bytes:
+    data = {"taskIdentifier": TASK, "field": "n", "delta": delta}
+    return raw(data, operation="increment-frontmatter")
+
+
+@given(text=task_file_texts(), value=record_values())
+def test_apply_record_never_raises(text: str, value: bytes) -> None:
+    applied = apply_record(text, value, now=NOW)
+    assert applied.outcome in set(Outcome)
+    if applied.outcome is not Outcome.HANDLED:
+        assert applied.text == text
+
+
+@given(text=st.text(st.characters(exclude_categories=())), value=st.binary())
+def test_apply_record_never_raises_on_any_text_and_bytes(text: str, value: bytes) -> None:
+    assert apply_record(text, value, now=NOW).outcome in set(Outcome)
+
+
+def test_a_dispatch_then_failures_clear_the_assignee_at_the_cap() -> None:
+    # Arrange
+    vault = ReferenceController(files={"tasks/a.md": FILE})
+    failure = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED, at=NOW)
+    stream = [
+        record(increment_trigger_count(TASK)),
+        record(spawn_notification(task_id=TASK, job_name=JOB, started_at=NOW)),
+        *(record(c) for c in failure.commands),
+    ]
+    # Act
+    outcomes = [d.outcome for d in vault.apply_all(stream, now=NOW)]
+    # Assert
+    assert outcomes == [Outcome.HANDLED] * 4
+    task = vault.task(TASK)
+    assert task is not None
+    assert task.frontmatter["trigger_count"] == 2
+    assert task.frontmatter["assignee"] == ""
+    assert task.frontmatter["job_started_at"] == "2026-06-02T09:46:00Z"
+    assert task.frontmatter["spawn_notification"] is True
+    assert "previous_assignee" not in task.frontmatter
+    assert task.body.count("## Failure") == 1
+
+
+def test_the_lookup_reads_only_task_files_and_takes_the_first_by_path() -> None:
+    other = FILE.replace("assignee: claude", "assignee: codex")
+    vault = ReferenceController(
+        files={"notes/x.md": FILE, "tasks/b.md": other, "tasks/a.md": FILE, "tasks/c.txt": FILE}
+    )
+    dispatch = vault.apply(record(increment_trigger_count(TASK)), now=NOW)
+    assert dispatch.path == "tasks/a.md"
+    assert vault.files["tasks/b.md"] == other
+
+
+def test_unreadable_files_are_invisible_to_the_lookup() -> None:
+    vault = ReferenceController(files={"tasks/a.md": "\n" + FILE, "tasks/b.md": FILE.replace(
+        "phase: in_progress", "phase: [")})
+    assert vault.apply(record(increment_trigger_count(TASK)), now=NOW).outcome is (
+        Outcome.HANDLED_TASK_NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}), Outcome.HANDLED),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2026-06-02T09:40:59Z"),
+         Outcome.DROPPED_EXPIRED),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2026-06-02T09:41:00Z"),
+         Outcome.HANDLED),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2036-06-02T09:41:00Z"),
+         Outcome.HANDLED),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime=None),
+         Outcome.DROPPED_EXPIRED),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime=5),
+         Outcome.DROPPED_UNMARSHAL),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, initiator=" "), Outcome.HANDLED),
+        (raw({"TASKIDENTIFIER": TASK, "updates": {"a": 1}}), Outcome.HANDLED),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, operation="rename-task"),
+         Outcome.IGNORED_UNSUPPORTED_OPERATION),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, operation="update_frontmatter"),
+         Outcome.DROPPED_INVALID),
+        (inc(1e0),
+         Outcome.HANDLED),
+        (inc(True),
+         Outcome.SKIPPED),
+        (inc(1e21),
+         Outcome.SKIPPED),
+        (raw({"taskIdentifier": TASK, "body": "x"}), Outcome.SKIPPED),
+        (raw({"taskIdentifier": TASK, "body": {"heading": 1}}), Outcome.SKIPPED),
+        (raw({"taskIdentifier": TASK}), Outcome.HANDLED_NOOP),
+        (b"null", Outcome.DROPPED_EXPIRED),
+        (b"[]", Outcome.DROPPED_UNMARSHAL),
+        (b'{"requestID": NaN}', Outcome.DROPPED_UNMARSHAL),
+        (b'{"requestID": 1e999}', Outcome.DROPPED_UNMARSHAL),
+    ],
+)  # fmt: skip
+def test_the_consumer_rules(value: bytes, outcome: Outcome) -> None:
+    assert apply_record(FILE, value, now=NOW).outcome is outcome
+
+
+def test_a_redelivered_failure_counts_twice() -> None:
+    failure = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED, at=NOW)
+    vault = ReferenceController(files={"tasks/a.md": FILE})
+    values = [record(c) for c in failure.commands]
+    vault.apply_all(values * 2, now=NOW)
+    task = vault.task(TASK)
+    assert task is not None
+    assert task.frontmatter["trigger_count"] == 2
+    assert task.body.count("## Failure") == 1
+
+
+# --- the YAML round trip --------------------------------------------------------------------
+
+
+def _same(a: Value, b: Value) -> bool:
+    """Equal values of equal kinds (1 is not 1.0 nor True)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def _as_read(value: Value) -> Value:
+    """What writing then reading does by design: floats in %g form may come back as ints."""
+    if isinstance(value, float) and math.isfinite(value):
+        text = go_float(value)
+        if "." not in text and "e" not in text:
+            return int(text)
+    if isinstance(value, list):
+        return [_as_read(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_read(item) for key, item in value.items()}
+    return value
+
+
+@given(task=task_files())
+def test_a_written_task_file_reads_back_to_the_same_values_and_kinds(task: TaskFile) -> None:
+    text = write_task_text(task)
+    back = read_task_text(text)
+    assert _same(back.frontmatter, _as_read(task.frontmatter)), text
+    assert back.body == task.body
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("010", 8), ("0o17", 15), ("0x1F", 31), ("0b11", 3), ("+5", 5), ("1_000", 1000),
+        ("08", 8.0), ("1e3", 1000.0), ("2.50", 2.5), (".5", 0.5), ("9223372036854775808", 2**63),
+        ("yes", "yes"), ("on", "on"), ("y", "y"), ("True", True), ("FALSE", False), ("~", None),
+        ("", None), ("1:30", "1:30"), ("NaN", "NaN"), ("1e400", "1e400"), ("'010'", "010"),
+        ("2026-7-5", datetime(2026, 7, 5, tzinfo=UTC)),
+        ("2026-07-15 14:05:30", datetime(2026, 7, 15, 14, 5, 30, tzinfo=UTC)),
+        ("2026-07-15T14:05:30.25+02:00",
+         datetime(2026, 7, 15, 12, 5, 30, 250000, tzinfo=UTC)),
+        ("2026-02-30", "2026-02-30"), ('"2026-06-30"', "2026-06-30"),
+    ],
+)  # fmt: skip
+def test_scalars_read_as_yaml_v3_reads_them(text: str, expected: Value) -> None:
+    value = load_frontmatter(f"k: {text}")["k"]
+    assert _same(value, expected) or (
+        isinstance(value, datetime) and value == expected and type(expected) is datetime)
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [(3.0, "3"), (1e6, "1e+06"), (123456.0, "123456"), (1.5, "1.5"), (1e-7, "1e-07"),
+     (0.0001, "0.0001"), (2**53 + 1.0, "9.007199254740992e+15"), (-0.0, "-0")],
+)  # fmt: skip
+def test_floats_are_written_in_gos_shortest_g_form(number: float, text: str) -> None:
+    assert go_float(number) == text
+
+
+def test_keys_are_written_in_yaml_v3s_order() -> None:
+    keys = ["item10", "Zeta", "ab", "a_b", "item2", "v1_x", "v1x", "_private", "alpha", "item9"]
+    assert sorted_keys(dict.fromkeys(keys)) == [
+        "_private", "Zeta", "a_b", "ab", "alpha", "item2", "item9", "item10", "v1x", "v1_x"]
+
+
+def test_an_empty_frontmatter_is_written_as_an_empty_map() -> None:
+    assert dump_frontmatter({}) == "{}\n"
+    assert load_frontmatter("{}") == {}
+
+
+@pytest.mark.parametrize("text", ["a: 1\na: 2", "[1, 2]", "x", "a: [", "a: *nope",
+                                  "a: &x [*x]", "? [1]\n: v"])
+def test_what_yaml_v3_refuses_is_refused(text: str) -> None:
+    from zombiewatch.testing.yamlv3 import YamlError  # noqa: PLC0415
+
+    with pytest.raises(YamlError):
+        load_frontmatter(text)
+
+
+def test_merge_keys_never_override_keys_written_in_the_map() -> None:
+    assert load_frontmatter("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 9")["m"] == {"x": 9, "y": 2}
+
+
+def test_the_expiry_is_five_minutes_before_now() -> None:
+    late = record(increment_trigger_count(TASK), at=NOW - timedelta(minutes=5, microseconds=1))
+    assert apply_record(FILE, late, now=NOW).outcome is Outcome.DROPPED_EXPIRED
