@@ -19,6 +19,7 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import open_publisher
 from zombiewatch.adapters.kafka.settings import (
@@ -47,7 +48,7 @@ from zombiewatch.app.settings import KafkaOptions, Settings
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import CommandPublisher, LeaderStatus
+from zombiewatch.domain.ports import CommandPublisher, LeaderStatus, PublishError
 from zombiewatch.domain.views import JobView, PodView
 
 log = logging.getLogger(__name__)
@@ -61,16 +62,16 @@ def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
     else:
         prefix = prefix_for_branch(kafka.branch or "")
     tls = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+    if kafka.security_protocol.uses_tls:
         tls = TlsSettings(
             ca_file=str(kafka.ca_file) if kafka.ca_file else None,
             cert_file=str(kafka.cert_file) if kafka.cert_file else None,
             key_file=str(kafka.key_file) if kafka.key_file else None,
         )
     sasl = None
-    if kafka.security_protocol.startswith("SASL"):
+    if kafka.security_protocol.uses_sasl:
         sasl = SaslSettings(
-            mechanism=SaslMechanism(kafka.sasl_mechanism or "PLAIN"),
+            mechanism=kafka.sasl_mechanism or SaslMechanism.PLAIN,
             username=kafka.sasl_username or "",
             password=kafka.sasl_password or "",
         )
@@ -82,6 +83,15 @@ def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
         tls=tls,
         sasl=sasl,
     )
+
+
+def make_kafka_health(metrics: Metrics) -> KafkaHealth:
+    """The Kafka clients' problems, counted in ``zombiewatch_kafka_errors_total``."""
+
+    def count(role: ClientRole, error: PublishError) -> None:
+        metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
+
+    return KafkaHealth(on_error=count)
 
 
 def make_api_client_factory(settings: Settings) -> ApiClientFactory:
@@ -190,15 +200,16 @@ class Container(containers.DeclarativeContainer):
     api_client = providers.Resource(open_api_client, api_client_factory)
 
     kafka_settings = providers.Singleton(kafka_publisher_settings, settings)
+    kafka_health = providers.Singleton(make_kafka_health, metrics)
     # Not connected here: only the leader connects (Runtime), see open_publisher.
     publisher: providers.Provider[CommandPublisher] = providers.Resource(
-        open_publisher, kafka_settings, clock=clock)
+        open_publisher, kafka_settings, clock=clock, health=kafka_health)
 
     leader: providers.Provider[LeaderStatus] = providers.Resource(
         lead_or_follow, settings, api_client, metrics)
     annotator = providers.Singleton(KubernetesJobAnnotator, api_client)
 
-    history = providers.Singleton(KafkaFailureHistory, kafka_settings)
+    history = providers.Singleton(KafkaFailureHistory, kafka_settings, health=kafka_health)
     reporter = providers.Singleton(
         Reporter, publisher=publisher, annotator=annotator, cache=cache, leader=leader,
         clock=clock, dedupe=dedupe, book=book, metrics=metrics,

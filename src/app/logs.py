@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from zombiewatch.adapters.kafka.connection import quiet_bootstrap_logs
+
 FieldValue = str | int | float | bool | None
 
 _FIELDS_ATTR = "zw_fields"
@@ -76,3 +78,4 @@ def configure_logging(*, log_format: str, level: str) -> None:
     # The clients are chatty at INFO (every reconnect); our own events say what matters.
     for noisy in ("aiokafka", "kafka", "kubernetes", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    quiet_bootstrap_logs()

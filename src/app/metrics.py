@@ -29,6 +29,10 @@ class Metrics:
         self.publish_errors = Counter(
             "zombiewatch_publish_errors", "Publish attempts that failed, by error kind.",
             ["kind"], registry=r)
+        self.kafka_errors = Counter(
+            "zombiewatch_kafka_errors",
+            "Failed Kafka operations, by client (producer: connect and publish; history: "
+            "the read-back) and error kind.", ["client", "kind"], registry=r)
         self.annotate_errors = Counter(
             "zombiewatch_annotate_errors", "Job annotation patches that failed, by error kind.",
             ["kind"], registry=r)

@@ -40,6 +40,9 @@ from zombiewatch.domain.reasons import ZombieReason
 
 log = logging.getLogger(__name__)
 
+_TRY_LATER = (PublishErrorKind.UNAVAILABLE, PublishErrorKind.UNAUTHENTICATED)
+"""Read-back errors after which publishing would fail too: wait for the next attempt."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Detection:
@@ -217,11 +220,12 @@ class Reporter:
                           unannotated=repaired)
                 self._history_recalled = True
                 return True
-            case Failure(error) if error.kind is PublishErrorKind.UNAVAILABLE:
-                log_event(log, logging.WARNING, "history_unavailable", error=error.message)
+            case Failure(error) if error.kind in _TRY_LATER:
+                log_event(log, logging.WARNING, "history_unavailable", kind=error.kind.value,
+                          error=error.message)
                 return False
             case Failure(error):
-                # Not readable for good (e.g. no read ACL): carry on at-least-once; the
+                # Not readable now (e.g. no Read ACL): carry on at-least-once; the
                 # deterministic request ids still let consumers drop a re-publish.
                 log_event(log, logging.WARNING, "history_refused", kind=error.kind.value,
                           error=error.message)

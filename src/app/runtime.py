@@ -18,6 +18,9 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from returns.result import Success
+
+from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
 from zombiewatch.app.container import Container
@@ -112,28 +115,48 @@ class Runtime:
                     self.reporter.start_term()
                 if self.sweeper is not None:
                     self.sweeper.request_sweep()
+                connected = True
                 if isinstance(publisher, KafkaCommandPublisher):
-                    await publisher.start()  # a fresh term: take the transactional id
-                if self.reporter is not None:
-                    await self.reporter.recall_history()  # before the first publish needs it
+                    # A fresh term: take the transactional id.
+                    connected = isinstance(await publisher.start(), Success)
+                if self.reporter is not None and connected:
+                    # Before the first publish needs it; without a producer the first
+                    # publish recalls it (one clear error, not two, when Kafka refuses us).
+                    await self.reporter.recall_history()
             elif leading and isinstance(publisher, KafkaCommandPublisher) and not (
                 publisher.started or publisher.fenced
             ):
-                # Reconnect after a broker outage, but never after being fenced: another
-                # instance took the id, and taking it back would ping-pong between the two.
-                await publisher.start()
+                # Reconnect after a broker outage or refused credentials, with backoff,
+                # but never after being fenced: another instance took the id, and taking
+                # it back would ping-pong between the two.
+                await publisher.reconnect()
             await asyncio.sleep(LEADERSHIP_POLL_SECONDS)
 
     def ready(self) -> tuple[bool, str]:
-        """``/readyz``: informers synced and, while leading, the producer connected."""
+        """``/readyz``: informers synced and, while leading, the producer usable.
+
+        The body says why not: the publisher's problem names the missing ACL or
+        the refused credentials. A refused read-back only degrades the leader
+        (at-least-once across a crash), so it is said but stays ready.
+        """
         if not self.cache.synced():
             return False, "informers not synced"
         leading = self.leader is not None and self.leader.is_leader()
-        if leading and isinstance(self.publisher, KafkaCommandPublisher) and (
-            not self.publisher.started
-        ):
-            return False, "leader without a connected producer"
-        return True, "ready (leader)" if leading else "ready (follower)"
+        publisher = self.publisher
+        if leading and isinstance(publisher, KafkaCommandPublisher):
+            problem = publisher.problem
+            if not publisher.started:
+                why = f": {problem.kind.value}: {problem.message}" if problem else ""
+                return False, f"leader without a connected producer{why}"
+            if problem is not None:
+                return False, f"leader, publishing fails: {problem.kind.value}: {problem.message}"
+        if not leading:
+            return True, "ready (follower)"
+        health: KafkaHealth = self.container.kafka_health()
+        if (refused := health.problem(ClientRole.HISTORY)) is not None:
+            return True, (f"ready (leader); the read-back at the start of this term failed: "
+                          f"{refused.kind.value}: {refused.message}")
+        return True, "ready (leader)"
 
     async def sweep_now(self) -> SweepStats:
         """One sweep right now, then report what it found (tests, embedding hosts)."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
 
 
 class SettingsError(ValueError):
@@ -35,12 +36,13 @@ class KafkaOptions:
     transactional_id: str | None = None
     """Stable per namespace so a second instance fences the first; default derived from it."""
     publish_timeout_seconds: float = 10.0
-    """Upper bound for one publish (transaction begin to commit): never hang on a dead broker."""
-    security_protocol: str = "PLAINTEXT"
+    """Upper bound for one publish up to the commit (the commit has its own, longer
+    bound): never hang on a dead broker."""
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
-    sasl_mechanism: str | None = None
+    sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
 
@@ -124,6 +126,22 @@ def _parse_listen(value: str) -> tuple[str, int]:
     return (host or "0.0.0.0"), int(port)
 
 
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _enum(kind: type[_E]) -> Callable[[str], _E]:
+    """An argparse ``type`` for a StrEnum; an unknown value is reported by ``choices``."""
+
+    def parse(value: str) -> _E:
+        try:
+            return kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {value!r} (choose from {', '.join(kind)})") from None
+
+    return parse
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     """The ``run`` flags; each default comes from its environment variable."""
 
@@ -154,7 +172,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     kafka.add_argument("--publish-timeout", type=float,
                        default=float(env("KAFKA_PUBLISH_TIMEOUT_SECONDS", "10") or "10"),
                        help="seconds one publish may take [env KAFKA_PUBLISH_TIMEOUT_SECONDS]")
-    kafka.add_argument("--kafka-security-protocol", choices=SECURITY_PROTOCOLS,
+    kafka.add_argument("--kafka-security-protocol", choices=list(SecurityProtocol),
+                       type=_enum(SecurityProtocol),
                        default=env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
                        help="[env KAFKA_SECURITY_PROTOCOL]")
     kafka.add_argument("--kafka-ca-file", default=env("KAFKA_CA_FILE"),
@@ -163,7 +182,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                        help="client certificate for mutual TLS [env KAFKA_CERT_FILE]")
     kafka.add_argument("--kafka-key-file", default=env("KAFKA_KEY_FILE"),
                        help="client key for mutual TLS [env KAFKA_KEY_FILE]")
-    kafka.add_argument("--kafka-sasl-mechanism", choices=SASL_MECHANISMS,
+    kafka.add_argument("--kafka-sasl-mechanism", choices=list(SaslMechanism),
+                       type=_enum(SaslMechanism),
                        default=env("KAFKA_SASL_MECHANISM"), help="[env KAFKA_SASL_MECHANISM]")
     kafka.add_argument("--kafka-sasl-username", default=env("KAFKA_SASL_USERNAME"),
                        help="[env KAFKA_SASL_USERNAME; the password only from env "
@@ -225,7 +245,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if args.grace_seconds < 0:
         raise SettingsError("--grace-seconds must be >= 0")
     sasl_password = env.get("KAFKA_SASL_PASSWORD")
-    if args.kafka_security_protocol.startswith("SASL") and not (
+    if args.kafka_security_protocol.uses_sasl and not (
         args.kafka_sasl_mechanism and args.kafka_sasl_username and sasl_password
     ):
         raise SettingsError(

@@ -27,7 +27,12 @@ class PublishErrorKind(StrEnum):
     FENCED = "fenced"
     """Another producer with our transactional id took over: step down."""
     REJECTED = "rejected"
-    """The broker refused the records (authorisation, size, ...)."""
+    """The broker refused the records (size, invalid state, ...)."""
+    UNAUTHORIZED = "unauthorized"
+    """An ACL is missing: the message names it. Retried: an operator may grant it."""
+    UNAUTHENTICATED = "unauthenticated"
+    """Credentials or certificates refused, either way (wrong password, unknown user,
+    untrusted or expired broker certificate, hostname mismatch). Retried with backoff."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,11 @@ class Services:
                    ca_file=Path(val["KUBE_CA_FILE"]), etcd_endpoint=val["ETCD_ENDPOINT"],
                    env_file=st.env_file, owned=owned, _stack=st)
 
+    @property
+    def values(self) -> dict[str, str]:
+        """Everything the env file records, e.g. the secured Kafka's listeners and users."""
+        return dict(self._stack.values)
+
     def restart_apiserver(self) -> None:
         """SIGTERM the API server and start it again (same port/flags); open watches drop."""
         stack.restart(self._stack, "apiserver")

@@ -107,6 +107,14 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
         "--retry-period", str(settings.leader.retry_period_seconds),
     ]
     args.append("--leader-election" if settings.leader.enabled else "--no-leader-election")
+    kafka = settings.kafka
+    args += ["--kafka-security-protocol", kafka.security_protocol.value]
+    for flag, value in (("--kafka-ca-file", kafka.ca_file), ("--kafka-cert-file", kafka.cert_file),
+                        ("--kafka-key-file", kafka.key_file),
+                        ("--kafka-sasl-mechanism", kafka.sasl_mechanism),
+                        ("--kafka-sasl-username", kafka.sasl_username)):
+        if value is not None:
+            args += [flag, str(value)]
     return args
 
 
@@ -118,6 +126,8 @@ def daemon_processes(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     def start(settings: Settings, *, port: int, identity: str = "") -> DaemonProcess:
         env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
         env["POD_NAME"] = identity or f"proc-{uuid.uuid4().hex[:6]}"
+        if settings.kafka.sasl_password is not None:  # environment only, as in production
+            env["KAFKA_SASL_PASSWORD"] = settings.kafka.sasl_password
         proc = DaemonProcess(cli_args(settings, port=port), env,
                              tmp_path / f"daemon-{len(made)}.log")
         made.append(proc)

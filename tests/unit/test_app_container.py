@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiokafka.errors import TransactionalIdAuthorizationFailed
 from dependency_injector import providers
 
 from tests.builders import job_view, pod_view
+from zombiewatch.adapters.kafka.connection import ClientRole
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.app.container import Container, kafka_publisher_settings
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, parse_settings
+from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import (
     FakeCache,
@@ -106,3 +110,51 @@ def test_sasl_settings_reach_the_publisher_without_the_password_in_its_repr() ->
     assert publisher_settings.sasl.password == "hunter2"
     assert "hunter2" not in repr(publisher_settings)
     assert "hunter2" not in repr(parsed)
+
+
+class RefusedProducer:
+    """A producer the broker refuses at start: the transactional id's ACL is missing."""
+
+    async def start(self) -> None:
+        raise TransactionalIdAuthorizationFailed("zombiewatch-agents")
+
+    async def close_now(self) -> None:
+        return None
+
+
+async def test_readyz_says_which_acl_a_leader_without_a_producer_lacks_and_it_is_counted(
+) -> None:
+    container, _, _, _ = faked_container()
+    publisher = KafkaCommandPublisher(
+        settings=kafka_publisher_settings(settings()), clock=FakeClock(),
+        producer_factory=lambda _: RefusedProducer(),  # type: ignore[arg-type,return-value]
+        health=container.kafka_health())
+    container.publisher.override(providers.Object(publisher))
+    runtime = Runtime(container)
+    await runtime.start()
+
+    await publisher.start()  # what the leadership loop does when the term starts
+    ready, why = runtime.ready()
+    counted = runtime.metrics.registry.get_sample_value(
+        "zombiewatch_kafka_errors_total", {"client": "producer", "kind": "unauthorized"})
+    await runtime.stop()
+
+    assert not ready
+    assert why.startswith("leader without a connected producer: unauthorized: not authorized: "
+                          "User:ANONYMOUS needs Write on TransactionalId zombiewatch-agents")
+    assert counted is not None
+    assert counted >= 1
+
+
+async def test_readyz_stays_ready_but_says_so_when_the_read_back_was_refused() -> None:
+    container, _, _, _ = faked_container()
+    runtime = Runtime(container)
+    await runtime.start()
+
+    container.kafka_health().failed(ClientRole.HISTORY, PublishError(
+        PublishErrorKind.UNAUTHORIZED, "not authorized: User:zw needs Read on Topic t"))
+    answer = runtime.ready()
+    await runtime.stop()
+
+    assert answer == (True, "ready (leader); the read-back at the start of this term failed: "
+                            "unauthorized: not authorized: User:zw needs Read on Topic t")

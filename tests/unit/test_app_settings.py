@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
+from zombiewatch.app.container import kafka_publisher_settings
 from zombiewatch.app.settings import SettingsError, parse_settings
 
 REQUIRED = {"NAMESPACE": "agents", "KAFKA_BROKERS": "kafka:9092"}
@@ -50,3 +52,31 @@ def test_leader_election_can_be_disabled_from_the_environment() -> None:
     assert not parse_settings([], {**REQUIRED, "LEADER_ELECTION": "false"}).leader.enabled
     with pytest.raises(SettingsError, match="expected a boolean"):
         parse_settings([], {**REQUIRED, "LEADER_ELECTION": "perhaps"})
+
+
+def test_a_secured_broker_is_configured_by_one_protocol_name_and_a_password_from_the_env(
+) -> None:
+    parsed = parse_settings(
+        ["--kafka-security-protocol", "SASL_SSL", "--kafka-sasl-mechanism", "SCRAM-SHA-512",
+         "--kafka-sasl-username", "zombiewatch", "--kafka-ca-file", "/etc/ca.crt"],
+        {**REQUIRED, "KAFKA_SASL_PASSWORD": "pw-from-a-secret"})
+    adapter = kafka_publisher_settings(parsed)
+
+    assert parsed.kafka.security_protocol is SecurityProtocol.SASL_SSL
+    assert parsed.kafka.sasl_mechanism is SaslMechanism.SCRAM_SHA_512
+    assert adapter.security_protocol is SecurityProtocol.SASL_SSL
+    assert adapter.tls is not None
+    assert adapter.tls.ca_file == "/etc/ca.crt"
+    assert adapter.sasl is not None
+    assert (adapter.sasl.username, adapter.sasl.password) == ("zombiewatch", "pw-from-a-secret")
+    assert "pw-from-a-secret" not in repr(parsed)
+    assert "pw-from-a-secret" not in repr(adapter)
+
+
+def test_an_unknown_security_protocol_in_the_environment_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings([], {**REQUIRED, "KAFKA_SECURITY_PROTOCOL": "TLS"})
+
+    assert "invalid choice: 'TLS'" in capsys.readouterr().err

@@ -9,7 +9,9 @@ import socket
 import struct
 from pathlib import Path
 
+from . import kafka_secure
 from .fetch_kafka import KafkaChoice
+from .kafka_secure import Security
 from .procs import run
 from .state import Proc
 
@@ -35,11 +37,13 @@ log4j.logger.state.change.logger=WARN
 STARTED_LINE = b"Kafka Server started"
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+def server_properties(data_dir: Path, port: int, controller_port: int,
+                      security: Security | None = None) -> str:
     """Combined-mode config: loopback only, RF 1 for internal topics, fast group joins.
 
     Transaction timeouts stay at Kafka's defaults (abort sweep every 10 s, max 15 min) so
-    abandoned transactions behave as in production.
+    abandoned transactions behave as in production. ``security`` adds the secured
+    listeners and turns the authorizer on (:mod:`.kafka_secure`).
     """
     props = {
         "process.roles": "broker,controller", "node.id": "1",
@@ -60,6 +64,13 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
         "auto.create.topics.enable": "true", "delete.topic.enable": "true",
         "log.segment.bytes": "67108864", "log.retention.check.interval.ms": "60000",
     }
+    if security is not None:
+        secured = security.listeners()
+        props["listeners"] = ",".join([props["listeners"], *secured])
+        props["advertised.listeners"] = ",".join([props["advertised.listeners"], *secured])
+        props["listener.security.protocol.map"] += "".join(
+            f",{name}:{protocol}" for name, protocol in kafka_secure.LISTENERS.items())
+        props.update(security.properties())
     return "".join(f"{key}={val}\n" for key, val in props.items())
 
 
@@ -80,17 +91,23 @@ def _jvm_prefix(choice: KafkaChoice, conf: Path) -> list[str]:
             "-cp", f"{choice.libs}/*"]
 
 
-def prepare_apache(choice: KafkaChoice, run_dir: Path, port: int, controller_port: int) -> Proc:
-    """Write configs, format the KRaft storage (once per run dir) and return the broker argv."""
+def prepare_apache(choice: KafkaChoice, run_dir: Path, port: int, controller_port: int,
+                   security: Security | None = None) -> Proc:
+    """Write configs, format the KRaft storage (once per run dir) and return the broker argv.
+
+    With ``security`` the format also creates its SCRAM users.
+    """
     conf = run_dir / "kafka"
     conf.mkdir(parents=True, exist_ok=True)
     props = conf / "server.properties"
-    props.write_text(server_properties(conf / "data", port, controller_port))
+    props.write_text(server_properties(conf / "data", port, controller_port, security))
     (conf / "log4j2.properties").write_text(LOG4J2)
     (conf / "log4j.properties").write_text(LOG4J1)
     log = run_dir / "logs" / "kafka.log"
     run([*_jvm_prefix(choice, conf), "kafka.tools.StorageTool", "format", "--config",
-         str(props), f"--cluster-id={cluster_id()}", "--standalone", "--ignore-formatted"],
+         # one argument: a random id may start with "-", which the parser takes for a flag
+         str(props), f"--cluster-id={cluster_id()}", "--standalone", "--ignore-formatted",
+         *(security.format_args() if security is not None else [])],
         log=run_dir / "logs" / "kafka-format.log")
     return Proc("kafka", [*_jvm_prefix(choice, conf), "kafka.Kafka", str(props)], log)
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import fetch_kafka, kafka, kube, paths, procs, state
+from . import fetch_kafka, kafka, kafka_secure, kube, paths, procs, state
 from .procs import ServiceError
 from .state import Stack
 
@@ -155,7 +155,10 @@ def _new_stack(run_dir: Path, owner: str, choice: fetch_kafka.KafkaChoice) -> St
     stack.procs["etcd"] = kube.etcd_proc(run_dir, etcd_port, peer_port)
     stack.procs["apiserver"] = kube.apiserver_proc(run_dir, etcd_port, api_port)
     if choice.flavor == "apache":
-        stack.procs["kafka"] = kafka.prepare_apache(choice, run_dir, kafka_port, ctrl_port)
+        security = kafka_secure.prepare(run_dir)
+        stack.values.update(security.values())
+        stack.procs["kafka"] = kafka.prepare_apache(choice, run_dir, kafka_port, ctrl_port,
+                                                    security)
     else:
         stack.procs["kafka"] = kafka.prepare_noida(choice, run_dir, kafka_port)
     stack.save()

@@ -21,10 +21,12 @@ from aiokafka import AIOKafkaConsumer
 from returns.result import Failure, Result, Success
 
 from zombiewatch.adapters.kafka.codec import CodecError, decode
-from zombiewatch.adapters.kafka.publishing import (
+from zombiewatch.adapters.kafka.connection import (
     EXPECTED_ERRORS,
+    ClientRole,
+    KafkaHealth,
     connection_options,
-    translate_error,
+    explained,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.domain.commands import UpdateFrontmatter
@@ -37,10 +39,17 @@ log = logging.getLogger(__name__)
 class KafkaFailureHistory:
     """Implements ``FailureHistory`` with a short-lived ``read_committed`` consumer."""
 
-    def __init__(self, settings: KafkaPublisherSettings, *, timeout: float = 20.0) -> None:
+    def __init__(self, settings: KafkaPublisherSettings, *, timeout: float = 20.0,
+                 health: KafkaHealth | None = None) -> None:
         self._settings = settings
         self._timeout = timeout
         """Upper bound of one read-back; past it the caller proceeds without it."""
+        self._health = health if health is not None else KafkaHealth()
+
+    @property
+    def problem(self) -> PublishError | None:
+        """Why the last read-back failed, until one succeeds (``/readyz`` detail)."""
+        return self._health.problem(ClientRole.HISTORY)
 
     async def reported_since(
         self, since: datetime
@@ -54,13 +63,20 @@ class KafkaFailureHistory:
                 await consumer.start()
                 found = await self._read(consumer, since)
         except EXPECTED_ERRORS as exc:
-            return Failure(translate_error(exc))
+            error: PublishError | None = await explained(exc, self._settings, ClientRole.HISTORY)
+            found = []
+        else:
+            error = None
         finally:
             try:
                 async with asyncio.timeout(self._settings.cleanup_timeout):
                     await consumer.stop()
             except EXPECTED_ERRORS as exc:
                 log.info("event=history_consumer_close_failed error=%s", exc)
+        if error is not None:
+            self._health.failed(ClientRole.HISTORY, error)
+            return Failure(error)
+        self._health.ok(ClientRole.HISTORY)
         return Success(found)
 
     async def _read(self, consumer: Any, since: datetime) -> list[ReportedFailure]:

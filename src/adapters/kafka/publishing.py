@@ -7,14 +7,16 @@ Semantics (docs/WIRE.md has the long form):
   or none does. A failure's update/increment pair is therefore never split.
 - Records are queued without awaiting each one, then awaited together and the
   transaction committed: a burst of a thousand failures costs one commit.
-- Expected failures (broker down, fenced, records refused) come back as
-  ``Failure(PublishError)``, within ``publish_timeout`` plus cleanup; no Kafka,
+- Expected failures (broker down, fenced, records refused, an ACL missing,
+  credentials or certificates refused) come back as ``Failure(PublishError)``,
+  within ``publish_timeout`` plus cleanup; no Kafka,
   timeout or socket exception escapes. A ``Failure`` means "not known to be
   committed": after a timeout during the commit it may in rare cases have
   committed; the failure's re-publish then carries the same request ids.
 - The producer starts lazily (first publish, or :meth:`~KafkaCommandPublisher.start`)
   and is recreated after any failure it may not recover from, so the daemon
-  starts while the broker is down and publishes once it is back. Connecting
+  starts while the broker is down and publishes once it is back
+  (:meth:`~KafkaCommandPublisher.reconnect` retries with backoff). Connecting
   initialises the transactional id, which fences any other holder of it: a
   follower must not connect before it leads. Re-initialising with the same
   transactional id also makes the broker abort whatever transaction a
@@ -29,24 +31,25 @@ Semantics (docs/WIRE.md has the long form):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    IllegalOperation,
-    InvalidProducerEpoch,
-    KafkaConnectionError,
-    KafkaError,
-    KafkaTimeoutError,
-    KafkaUnavailableError,
-    ProducerFenced,
-)
+from aiokafka.errors import KafkaError
 from returns.result import Failure, Result, Success
 
 from zombiewatch.adapters.kafka.codec import Envelope, encode
+from zombiewatch.adapters.kafka.connection import (
+    EXPECTED_ERRORS,
+    ClientRole,
+    KafkaHealth,
+    connection_options,
+    explained,
+)
 from zombiewatch.adapters.kafka.ids import failure_request_id, message_key, random_request_id
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.domain.commands import Command, FailureReport
@@ -84,6 +87,12 @@ class TransactionalProducer(Protocol):
 
 ProducerFactory = Callable[[KafkaPublisherSettings], TransactionalProducer]
 
+RECONNECT_BACKOFF_SECONDS = (0.5, 10.0)
+"""First and longest wait between two connection attempts of :meth:`reconnect`.
+
+Doubled after each failure: a broker that refuses our credentials is not asked
+five times a second, and one that comes back is used again within seconds."""
+
 
 class AiokafkaTransactionalProducer:
     """``AIOKafkaProducer`` behind the :class:`TransactionalProducer` seam.
@@ -106,10 +115,23 @@ class AiokafkaTransactionalProducer:
 
     async def close_now(self) -> None:
         # Private aiokafka API (pinned < 0.15); the only way to drop queued batches.
-        self._producer._message_accumulator.fail_all(KafkaError("producer discarded"))
+        accumulator = self._producer._message_accumulator
+        accumulator.fail_all(KafkaError("producer discarded"))
+        # A failed batch keeps its error in a future only the sender awaits; when the
+        # sender died first (e.g. the transactional id's ACL was revoked) nobody does.
+        for batch in [*itertools.chain(*accumulator._batches.values()),
+                      *accumulator._pending_batches]:
+            batch._drain_waiter.add_done_callback(_consume_outcome)
         await self._producer.stop()
-        # After a fatal error (fenced) aiokafka leaves the transaction's outcome
-        # in a future nobody awaits; read it so asyncio does not log it as lost.
+        self._read_transaction_outcome()
+
+    def _read_transaction_outcome(self) -> None:
+        """Mark a failed transaction's outcome as seen.
+
+        After an error (fenced, or a topic we may not write to) aiokafka leaves the
+        transaction's outcome in a future nobody awaits, and replaces it when the
+        transaction is aborted; read it so asyncio does not log it as lost.
+        """
         txn_manager = self._producer._txn_manager
         waiter = getattr(txn_manager, "_transaction_waiter", None)
         if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
@@ -122,6 +144,7 @@ class AiokafkaTransactionalProducer:
         await self._producer.commit_transaction()
 
     async def abort_transaction(self) -> None:
+        self._read_transaction_outcome()
         await self._producer.abort_transaction()
 
     async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
@@ -144,41 +167,6 @@ def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer
     return AiokafkaTransactionalProducer(AIOKafkaProducer(**options))
 
 
-def connection_options(settings: KafkaPublisherSettings) -> dict[str, Any]:
-    """How any aiokafka client of ours reaches the brokers: servers, timeouts, TLS, SASL."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
-        "request_timeout_ms": settings.request_timeout_ms,
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.tls is not None:
-        options["ssl_context"] = settings.tls.ssl_context()
-    if settings.sasl is not None:
-        options["sasl_mechanism"] = settings.sasl.mechanism.value
-        options["sasl_plain_username"] = settings.sasl.username
-        options["sasl_plain_password"] = settings.sasl.password
-    return options
-
-
-_UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError, KafkaUnavailableError)
-"""Transport errors aiokafka does not mark ``retriable`` but which mean "try later"."""
-
-
-def translate_error(exc: BaseException) -> PublishError:
-    """The port's error for an exception raised while talking to Kafka."""
-    message = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ProducerFenced | InvalidProducerEpoch):
-        return PublishError(PublishErrorKind.FENCED, message)
-    if isinstance(exc, KafkaError) and not exc.retriable and not isinstance(exc, _UNREACHABLE):
-        return PublishError(PublishErrorKind.REJECTED, message)
-    return PublishError(PublishErrorKind.UNAVAILABLE, message)
-
-
-EXPECTED_ERRORS = (KafkaError, IllegalOperation, TimeoutError, OSError)
-"""What the Kafka client raises for conditions outside our control."""
-
-
 class KafkaCommandPublisher:
     """``CommandPublisher`` on a transactional aiokafka producer.
 
@@ -191,12 +179,16 @@ class KafkaCommandPublisher:
         settings: KafkaPublisherSettings,
         clock: Clock,
         producer_factory: ProducerFactory = aiokafka_producer,
+        health: KafkaHealth | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._producer_factory = producer_factory
+        self._health = health if health is not None else KafkaHealth()
         self._producer: TransactionalProducer | None = None
         self._fenced: PublishError | None = None
+        self._backoff = 0.0
+        self._retry_at: datetime | None = None
         self._closing: set[asyncio.Task[None]] = set()
         # One transaction at a time: aiokafka has one transaction per producer,
         # so concurrent callers must queue rather than interleave their records.
@@ -212,6 +204,14 @@ class KafkaCommandPublisher:
         """True after another producer took over our transactional id (until ``start()``)."""
         return self._fenced is not None
 
+    @property
+    def problem(self) -> PublishError | None:
+        """Why the last connection or publish failed, until one succeeds (``/readyz``).
+
+        The message names a missing ACL or the refused credentials, never a secret.
+        """
+        return self._fenced or self._health.problem(ClientRole.PRODUCER)
+
     async def start(self) -> Result[None, PublishError]:
         """Connect now rather than on the first publish; safe to call repeatedly.
 
@@ -221,12 +221,41 @@ class KafkaCommandPublisher:
         """
         async with self._lock:
             self._fenced = None
-            try:
-                async with asyncio.timeout(self._settings.publish_timeout):
-                    await self._ensure_producer()
-            except EXPECTED_ERRORS as exc:
-                return Failure(translate_error(exc))
-            return Success(None)
+            return await self._connect()
+
+    async def reconnect(self) -> Result[None, PublishError]:
+        """Connect again after a failure, but not before the backoff has passed.
+
+        For a leader whose producer is down (broker outage, refused credentials, a
+        missing ACL): called as often as liked, it asks the broker at most once per
+        backoff interval. Never after being fenced: only :meth:`start` (a new term)
+        takes the transactional id back.
+        """
+        async with self._lock:
+            if self._fenced is not None:
+                return Failure(self._fenced)
+            if self._producer is not None:
+                return Success(None)
+            problem = self._health.problem(ClientRole.PRODUCER)
+            if problem is not None and self._retry_at is not None and (
+                self._clock.now() < self._retry_at
+            ):
+                return Failure(problem)
+            return await self._connect()
+
+    async def _connect(self) -> Result[None, PublishError]:
+        try:
+            async with asyncio.timeout(self._settings.publish_timeout):
+                await self._ensure_producer()
+        except EXPECTED_ERRORS as exc:
+            error = await explained(exc, self._settings, ClientRole.PRODUCER)
+            self._backoff = min(max(self._backoff * 2, RECONNECT_BACKOFF_SECONDS[0]),
+                                RECONNECT_BACKOFF_SECONDS[1])
+            self._retry_at = self._clock.now() + timedelta(seconds=self._backoff)
+            self._health.failed(ClientRole.PRODUCER, error, retry_in=self._backoff,
+                                connecting=True)
+            return Failure(error)
+        return Success(None)
 
     async def publish_failures(
         self, failures: Sequence[FailureReport]
@@ -300,15 +329,11 @@ class KafkaCommandPublisher:
                 async with asyncio.timeout(self._settings.commit_timeout):
                     await producer.commit_transaction()
             except EXPECTED_ERRORS as exc:
-                error = translate_error(exc)
-                log.warning(
-                    "event=publish_failed kind=%s records=%d error=%s",
-                    error.kind.value,
-                    len(records),
-                    error.message,
-                )
+                error = await explained(exc, self._settings, ClientRole.PRODUCER)
+                self._health.failed(ClientRole.PRODUCER, error)
                 await self._recover(error)
                 return Failure(error)
+            self._health.ok(ClientRole.PRODUCER)
             return Success(None)
 
     async def _send_all(self, producer: TransactionalProducer, records: Sequence[Record]) -> None:
@@ -345,6 +370,8 @@ class KafkaCommandPublisher:
             raise
         log.info("event=producer_started transactional_id=%s", self._settings.transactional_id)
         self._producer = producer
+        self._backoff, self._retry_at = 0.0, None
+        self._health.ok(ClientRole.PRODUCER, connected_only=True)
         return producer
 
     async def _recover(self, error: PublishError) -> None:
@@ -357,6 +384,12 @@ class KafkaCommandPublisher:
             # The broker is unreachable or slow: an abort would only wait out
             # the cleanup timeout. The next producer's initialisation aborts
             # the open transaction on the broker side.
+            await self._discard_producer()
+            return
+        if error.kind is PublishErrorKind.UNAUTHORIZED:
+            # A refused topic leaves aiokafka's idempotence sequence numbers ahead of
+            # the broker's: the next transaction would fail OutOfOrderSequenceNumber.
+            # A new producer (new epoch) starts clean and aborts the open transaction.
             await self._discard_producer()
             return
         if not await self._abort():
@@ -422,6 +455,7 @@ async def open_publisher(
     *,
     clock: Clock,
     producer_factory: ProducerFactory = aiokafka_producer,
+    health: KafkaHealth | None = None,
     connect: bool = False,
 ) -> AsyncIterator[KafkaCommandPublisher]:
     """The publisher as a resource (``providers.Resource(open_publisher, ...)``).
@@ -434,16 +468,10 @@ async def open_publisher(
     progress, then flushes and closes the producer.
     """
     publisher = KafkaCommandPublisher(
-        settings=settings, clock=clock, producer_factory=producer_factory
+        settings=settings, clock=clock, producer_factory=producer_factory, health=health
     )
     if connect:
-        match await publisher.start():
-            case Failure(error):
-                log.warning(
-                    "event=producer_start_deferred kind=%s error=%s", error.kind, error.message
-                )
-            case _:
-                pass
+        await publisher.start()  # a failure is logged once by the health, retried later
     try:
         yield publisher
     finally:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from zombiewatch.adapters.kafka.codec import DEFAULT_INITIATOR
+
 _MASK: Final = "'***'"
 
 
@@ -24,9 +26,34 @@ def transactional_id_for(namespace: str) -> str:
 
 
 class SaslMechanism(StrEnum):
+    """The SASL mechanisms we support (the ``--kafka-sasl-mechanism`` choices)."""
+
     PLAIN = "PLAIN"
     SCRAM_SHA_256 = "SCRAM-SHA-256"
     SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class SecurityProtocol(StrEnum):
+    """Kafka's ``security.protocol``: whether TLS and whether SASL, in one name."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @classmethod
+    def of(cls, *, tls: bool, sasl: bool) -> SecurityProtocol:
+        if sasl:
+            return cls.SASL_SSL if tls else cls.SASL_PLAINTEXT
+        return cls.SSL if tls else cls.PLAINTEXT
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -83,12 +110,13 @@ class KafkaPublisherSettings:
     transactional_id: str
     """Stable per namespace (:func:`transactional_id_for`); see there why."""
     client_id: str = "zombiewatch"
-    initiator: str = "executor"
+    initiator: str = DEFAULT_INITIATOR
     """The envelope's ``initiator``; the controller knows the executor's name."""
     publish_timeout: float = 10.0
-    """Seconds one publish (lazy connect + begin + sends + commit) may take before
-    it is given up as UNAVAILABLE. Well below the sweep interval (>= 10 s floor
-    plus processing), so a dead broker never stalls a sweep for long."""
+    """Seconds a publish may take up to the commit (lazy connect + begin + sends and
+    their acknowledgements) before it is given up as UNAVAILABLE; the commit has its
+    own bound, ``commit_timeout``. Well below the sweep interval (>= 10 s floor plus
+    processing), so a dead broker never stalls a sweep for long."""
     commit_timeout: float = 30.0
     """Seconds to wait for the commit once every record is acknowledged. Longer than
     ``publish_timeout`` on purpose: a commit abandoned in flight may still succeed on
@@ -110,8 +138,6 @@ class KafkaPublisherSettings:
     sasl: SaslSettings | None = None
 
     @property
-    def security_protocol(self) -> str:
+    def security_protocol(self) -> SecurityProtocol:
         """Kafka's ``security.protocol`` for the configured TLS/SASL combination."""
-        if self.sasl is not None:
-            return "SASL_SSL" if self.tls is not None else "SASL_PLAINTEXT"
-        return "SSL" if self.tls is not None else "PLAINTEXT"
+        return SecurityProtocol.of(tls=self.tls is not None, sasl=self.sasl is not None)

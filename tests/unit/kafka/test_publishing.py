@@ -6,13 +6,14 @@ import asyncio
 import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     ProducerFenced,
+    TransactionalIdAuthorizationFailed,
 )
 from returns.result import Failure, Success
 
@@ -22,7 +23,6 @@ from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
     aiokafka_producer,
     open_publisher,
-    translate_error,
 )
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
@@ -37,7 +37,7 @@ from zombiewatch.domain.commands import (
     Operation,
     UpdateFrontmatter,
 )
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeClock
 
@@ -432,16 +432,6 @@ async def test_open_publisher_connects_eagerly_only_when_asked() -> None:
     assert producers.kinds() == [(1, "start"), (1, "stop")]
 
 
-def test_errors_translate_to_the_ports_kinds() -> None:
-    assert translate_error(ProducerFenced()).kind is PublishErrorKind.FENCED
-    assert translate_error(KafkaConnectionError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(KafkaTimeoutError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(TimeoutError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(ConnectionRefusedError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(MessageSizeTooLargeError()).kind is PublishErrorKind.REJECTED
-    assert isinstance(translate_error(ProducerFenced()), PublishError)
-
-
 async def test_the_aiokafka_factory_accepts_sasl_and_tls_settings_without_connecting() -> None:
     settings = replace(
         SETTINGS,
@@ -460,3 +450,52 @@ def test_tls_settings_build_a_verifying_client_context() -> None:
 
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
+
+
+class SteppingClock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+async def test_reconnect_waits_out_a_doubling_backoff_and_reports_the_problem_meanwhile() -> None:
+    producers = FakeProducers(Script(fail_start=[TransactionalIdAuthorizationFailed("zw")] * 2))
+    clock = SteppingClock()
+    publisher = KafkaCommandPublisher(settings=SETTINGS, clock=clock, producer_factory=producers)
+
+    first = await publisher.start()
+    attempts = [producers.made]
+    for step in (0.0, 0.5, 0.5, 0.5):  # backoff 0.5 s, then 1.0 s
+        clock.advance(step)
+        await publisher.reconnect()
+        attempts.append(producers.made)
+    problem_while_down = publisher.problem
+    connected = publisher.started
+
+    assert isinstance(first, Failure)
+    assert first.failure().kind is PublishErrorKind.UNAUTHORIZED
+    assert "needs Write on TransactionalId zombiewatch-test" in first.failure().message
+    assert attempts == [1, 1, 2, 2, 3]
+    assert problem_while_down is None  # the third attempt connected
+    assert connected
+
+
+async def test_reconnect_never_takes_the_transactional_id_back_after_being_fenced() -> None:
+    producers = FakeProducers(Script(fail_commit=ProducerFenced()))
+    publisher = _publisher(producers)
+
+    await publisher.publish_failures([zombie_failure()])
+    made = producers.made
+    result = await publisher.reconnect()
+
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.FENCED
+    assert publisher.problem == result.failure()
+    assert producers.made == made

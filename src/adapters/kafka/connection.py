@@ -1,0 +1,271 @@
+"""How our Kafka clients reach the brokers, and what their errors mean.
+
+Shared by the publisher (a transactional producer) and the history (a short-lived
+``read_committed`` consumer), so that both connect the same way (servers,
+timeouts, TLS, SASL) and an error means the same thing whoever met it:
+
+- :func:`connection_options` is the one place that turns settings into aiokafka
+  options;
+- :func:`translate_error` is the one place that turns an exception into the port's
+  :class:`~zombiewatch.domain.ports.PublishError`. An authorisation error names the
+  ACL that is missing (Kafka does not say which operation it checked; the client's
+  role does); an authentication or TLS error says what was refused, never with a
+  secret in it;
+- :func:`diagnose_bootstrap` recovers the reason aiokafka only logs when it cannot
+  bootstrap (wrong password, untrusted certificate, ...) by opening one connection
+  itself;
+- :class:`KafkaHealth` keeps the last problem of each client, logs a problem once
+  when it appears (repeats at DEBUG) and once when it is gone, so a broker that
+  refuses our credentials gives one clear line, not one per retry; ``/readyz``
+  reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any, Final
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    IllegalOperation,
+    IllegalSaslStateError,
+    InvalidProducerEpoch,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+    ProducerFenced,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+    UnsupportedSaslMechanismError,
+)
+
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.domain.ports import PublishError, PublishErrorKind
+
+log = logging.getLogger(__name__)
+
+
+class ClientRole(StrEnum):
+    """Which of our Kafka clients met an error: it decides which ACL was missing."""
+
+    PRODUCER = "producer"
+    """The transactional producer: publishes the commands."""
+    HISTORY = "history"
+    """The read-back consumer at leadership start."""
+    # The task feed's consumer (planned) gets a role here, its missing ACL in
+    # missing_acl ("Read on Topic <task event topic>") and its row in the README.
+
+
+EXPECTED_ERRORS: Final = (KafkaError, IllegalOperation, TimeoutError, OSError)
+"""What the Kafka client raises for conditions outside our control."""
+
+_UNREACHABLE: Final = (KafkaTimeoutError, KafkaConnectionError, KafkaUnavailableError)
+"""Transport errors that mean "try later", whatever aiokafka's ``retriable`` says."""
+
+_UNAUTHENTICATED: Final = (SaslAuthenticationFailed, IllegalSaslStateError,
+                           UnsupportedSaslMechanismError, ssl.SSLError)
+"""The broker refused who we are, or we refused the broker's certificate."""
+
+
+def connection_options(settings: KafkaPublisherSettings) -> dict[str, Any]:
+    """How any aiokafka client of ours reaches the brokers: servers, timeouts, TLS, SASL.
+
+    Reads the TLS files now: call it where the client is created.
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol.value,
+    }
+    if settings.tls is not None:
+        options["ssl_context"] = settings.tls.ssl_context()
+    if settings.sasl is not None:
+        options["sasl_mechanism"] = settings.sasl.mechanism.value
+        options["sasl_plain_username"] = settings.sasl.username
+        options["sasl_plain_password"] = settings.sasl.password
+    return options
+
+
+def missing_acl(exc: BaseException, settings: KafkaPublisherSettings,
+                role: ClientRole) -> str | None:
+    """The ACL an authorisation error says we lack, in the words of ``kafka-acls``.
+
+    Kafka answers "not authorised on this resource" without the operation; the
+    client's role says which one it checked (README: the ACLs the daemon needs).
+    """
+    topic = settings.topic
+    if isinstance(exc, TopicAuthorizationFailedError):
+        operation = "Write" if role is ClientRole.PRODUCER else "Read"
+        return f"{operation} on Topic {topic}"
+    if isinstance(exc, TransactionalIdAuthorizationFailed):
+        return f"Write on TransactionalId {settings.transactional_id}"
+    if isinstance(exc, ClusterAuthorizationFailedError):
+        return "IdempotentWrite on Cluster"
+    if isinstance(exc, GroupAuthorizationFailedError):
+        return "Read on Group"
+    return None
+
+
+def _principal(settings: KafkaPublisherSettings) -> str:
+    if settings.sasl is not None:
+        return f"User:{settings.sasl.username}"
+    if settings.tls is not None and settings.tls.cert_file is not None:
+        return "the client certificate's principal"
+    return "User:ANONYMOUS"
+
+
+def translate_error(exc: BaseException, settings: KafkaPublisherSettings | None = None,
+                    role: ClientRole = ClientRole.PRODUCER) -> PublishError:
+    """The port's error for an exception raised while talking to Kafka.
+
+    With ``settings`` the message names the principal and the missing ACL or the
+    refused credentials; it never contains a password or key material (the
+    exceptions aiokafka and ``ssl`` raise do not carry them).
+    """
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ProducerFenced | InvalidProducerEpoch):
+        return PublishError(PublishErrorKind.FENCED, detail)
+    if settings is not None and (acl := missing_acl(exc, settings, role)) is not None:
+        return PublishError(PublishErrorKind.UNAUTHORIZED,
+                            f"not authorized: {_principal(settings)} needs {acl} ({detail})")
+    if isinstance(exc, _UNAUTHENTICATED):
+        return PublishError(PublishErrorKind.UNAUTHENTICATED, _refusal(exc, settings, detail))
+    if isinstance(exc, KafkaError) and not exc.retriable and not isinstance(exc, _UNREACHABLE):
+        return PublishError(PublishErrorKind.REJECTED, detail)
+    return PublishError(PublishErrorKind.UNAVAILABLE, detail)
+
+
+def _refusal(exc: BaseException, settings: KafkaPublisherSettings | None, detail: str) -> str:
+    """What an authentication or TLS failure means for the operator."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate was refused: {exc.verify_message} ({detail})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({detail})"
+    if isinstance(exc, SaslAuthenticationFailed) and settings is not None and settings.sasl:
+        sasl = settings.sasl
+        return (f"SASL {sasl.mechanism.value} authentication failed for user "
+                f"{sasl.username!r}: wrong password or unknown user ({detail})")
+    return f"SASL refused: does the listener speak the configured security protocol? ({detail})"
+
+
+async def diagnose_bootstrap(settings: KafkaPublisherSettings) -> BaseException | None:
+    """Why the first bootstrap server cannot be reached, or ``None`` if it can.
+
+    aiokafka reports a failed bootstrap as "Unable to bootstrap" and only logs
+    the cause (a refused password, an expired certificate); one connection of our
+    own, with the same options, raises it. Bounded by ``cleanup_timeout``.
+    """
+    options = connection_options(settings)
+    first = str(options.pop("bootstrap_servers")).split(",", 1)[0].strip()
+    host, _, port = first.rpartition(":")
+    try:
+        async with asyncio.timeout(settings.cleanup_timeout):
+            connection = await create_conn(host.strip("[]") or first, int(port or 9092),
+                                           **options)
+    except EXPECTED_ERRORS as exc:
+        return exc
+    connection.close()
+    return None
+
+
+async def explained(exc: BaseException, settings: KafkaPublisherSettings,
+                    role: ClientRole) -> PublishError:
+    """:func:`translate_error`, after asking the broker why a secured bootstrap failed.
+
+    Only TLS and SASL hide a cause worth the extra connection; a plaintext
+    bootstrap fails for being unreachable, which the error already says.
+    """
+    protocol = settings.security_protocol
+    if (protocol.uses_tls or protocol.uses_sasl) and isinstance(exc, KafkaConnectionError) and (
+        "bootstrap" in str(exc)
+    ):
+        cause = await diagnose_bootstrap(settings)
+        if cause is not None:
+            exc = cause
+    return translate_error(exc, settings, role)
+
+
+class KafkaHealth:
+    """The last problem of each of our Kafka clients; each change logged once.
+
+    ``on_error`` is called for every error (the app counts them); the log gets a
+    WARNING when a client's problem appears or changes, DEBUG while it repeats and
+    INFO when it is gone. A problem met while connecting is gone once a connection
+    succeeds; one met while working (a topic we may not write to) only once the
+    work succeeds: connecting proves nothing about a topic's ACL.
+    """
+
+    def __init__(self, on_error: Callable[[ClientRole, PublishError], None] | None = None) -> None:
+        self._problems: dict[ClientRole, PublishError] = {}
+        self._while_connecting: set[ClientRole] = set()
+        self._on_error = on_error
+
+    def failed(self, role: ClientRole, error: PublishError, *, retry_in: float | None = None,
+               connecting: bool = False) -> None:
+        """Record ``error`` for ``role``; logs it if it is new."""
+        previous = self._problems.get(role)
+        self._problems[role] = error
+        if connecting:
+            self._while_connecting.add(role)
+        else:
+            self._while_connecting.discard(role)
+        if self._on_error is not None:
+            self._on_error(role, error)
+        level = logging.DEBUG if previous == error else logging.WARNING
+        if log.isEnabledFor(level):
+            retry = f" retry_in_s={retry_in:.1f}" if retry_in is not None else ""
+            log.log(level, "event=kafka_problem client=%s kind=%s error=%r%s",
+                    role.value, error.kind.value, error.message, retry)
+
+    def ok(self, role: ClientRole, *, connected_only: bool = False) -> None:
+        """``role`` worked (or, ``connected_only``, connected); logs a recovery."""
+        if connected_only and role not in self._while_connecting:
+            return
+        self._while_connecting.discard(role)
+        previous = self._problems.pop(role, None)
+        if previous is not None:
+            log.info("event=kafka_recovered client=%s after=%s", role.value, previous.kind.value)
+
+    def problem(self, role: ClientRole) -> PublishError | None:
+        return self._problems.get(role)
+
+    @property
+    def problems(self) -> Mapping[ClientRole, PublishError]:
+        return dict(self._problems)
+
+
+_REPEATED_BY_HEALTH: Final = {
+    "aiokafka": "Unable connect to",
+    "aiokafka.consumer.fetcher": "Not authorized to read from topic",
+}
+"""aiokafka's per-attempt lines whose cause :class:`KafkaHealth` logs once (logger: prefix)."""
+
+
+def quiet_bootstrap_logs() -> None:
+    """Drop aiokafka's per-attempt lines about refused connections and reads.
+
+    The same cause reaches our log once, through :class:`KafkaHealth`; aiokafka
+    would repeat it at every reconnect (and per partition). Idempotent.
+    """
+    for name, prefix in _REPEATED_BY_HEALTH.items():
+        client_log = logging.getLogger(name)
+        if not any(isinstance(f, _RepeatedByHealth) for f in client_log.filters):
+            client_log.addFilter(_RepeatedByHealth(prefix))
+
+
+class _RepeatedByHealth(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._prefix)

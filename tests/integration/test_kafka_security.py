@@ -1,0 +1,580 @@
+"""A secured broker for real: TLS, SASL/SCRAM-SHA-512, mutual TLS and ACLs, least privilege.
+
+The harness's broker has a SASL_SSL listener (a CA and broker certificate made by
+openssl, SCRAM users made by ``StorageTool format --add-scram``), listeners with an
+expired and a wrong-host certificate, a mutual-TLS listener, and the StandardAuthorizer
+with ``allow.everyone.if.no.acl.found=false``. The daemon's user starts with no ACL.
+
+Least privilege is proven, not asserted: the tests grant exactly the ACL table of the
+README (parsed from it), show that it is enough, and then that each row is needed —
+without it the failure is refused with the missing ACL named, counted, and published
+once the ACL is granted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from returns.result import Failure, Success
+
+from tests.harness import kubelet
+from tests.harness.fixtures import TopicFactory
+from tests.harness.kafka_security import Acl, Operation, ResourceType, SecuredKafka
+from tests.harness.services import Services
+from tests.integration.daemons import (
+    DaemonProcess,
+    daemon_processes,
+    daemon_settings,
+    free_port,
+    scrape,
+)
+from tests.integration.support import (
+    CommittedReader,
+    apply_config_crd,
+    create_config,
+    reading,
+    request_topic_for,
+)
+from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth, quiet_bootstrap_logs
+from zombiewatch.adapters.kafka.history import KafkaFailureHistory
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
+from zombiewatch.adapters.kafka.settings import (
+    KafkaPublisherSettings,
+    SecurityProtocol,
+    transactional_id_for,
+)
+from zombiewatch.app.settings import Settings
+from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.doctrine import zombie_failure
+from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.reasons import ZombieReason
+
+pytestmark = pytest.mark.integration
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+_ROLES = {"the request topic": ResourceType.TOPIC,
+          "the transactional id": ResourceType.TRANSACTIONAL_ID}
+_OPERATIONS = {"Read": Operation.READ, "Write": Operation.WRITE,
+               "Describe": Operation.DESCRIBE, "IdempotentWrite": Operation.IDEMPOTENT_WRITE}
+_TYPES = {"Topic": ResourceType.TOPIC, "TransactionalId": ResourceType.TRANSACTIONAL_ID,
+          "Cluster": ResourceType.CLUSTER, "Group": ResourceType.GROUP}
+
+
+@dataclass(frozen=True, slots=True)
+class AclRow:
+    """One row of the README's ACL table: a resource by its role, an operation."""
+
+    resource: ResourceType
+    role: str
+    operation: Operation
+
+    def acl(self, *, topic: str, transactional_id: str, principal: str) -> Acl:
+        name = {"the request topic": topic, "the transactional id": transactional_id,
+                "the cluster": "kafka-cluster"}[self.role]
+        return Acl(self.resource, name, self.operation, principal)
+
+
+def readme_acls() -> list[AclRow]:
+    """The ACL table between the README's ``kafka-acls`` markers."""
+    text = README.read_text()
+    table = text.split("<!-- kafka-acls:", 1)[1].split("<!-- /kafka-acls -->", 1)[0]
+    rows = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in _TYPES:
+            resource = _TYPES[cells[0]]
+            assert _ROLES.get(cells[1], resource) is resource, line
+            rows.append(AclRow(resource, cells[1], _OPERATIONS[cells[2]]))
+    assert rows, "README has no ACL table between the kafka-acls markers"
+    return rows
+
+
+ROWS = readme_acls()
+
+
+@pytest.fixture(scope="session")
+def secured(services: Services) -> SecuredKafka:
+    values = services.values
+    if "KAFKA_SASL_SSL_BOOTSTRAP" not in values:
+        pytest.fail(f"the broker ({values.get('KAFKA_FLAVOR')}) has no secured listeners: "
+                    "only Apache Kafka gets them (scripts/services/zwservices/kafka_secure.py)")
+    return SecuredKafka.from_values(values)
+
+
+@dataclass
+class Grant:
+    """A fresh topic and transactional id, and the client user's ACLs on them."""
+
+    secured: SecuredKafka
+    topic: str
+    transactional_id: str
+    granted: set[Acl]
+
+    def acl(self, row: AclRow) -> Acl:
+        return row.acl(topic=self.topic, transactional_id=self.transactional_id,
+                       principal=self.secured.client_principal)
+
+    def grant(self, rows: list[AclRow], principal: str | None = None) -> None:
+        acls = [self._for(row, principal) for row in rows]
+        self.secured.grant(acls)
+        self.granted.update(acls)
+
+    def revoke(self, rows: list[AclRow]) -> None:
+        acls = [self.acl(row) for row in rows]
+        self.secured.revoke(acls)
+        self.granted.difference_update(acls)
+
+    def _for(self, row: AclRow, principal: str | None) -> Acl:
+        return row.acl(topic=self.topic, transactional_id=self.transactional_id,
+                       principal=principal or self.secured.client_principal)
+
+    def settings(self, **overrides: object) -> KafkaPublisherSettings:
+        return self.secured.client_settings(topic=self.topic,
+                                            transactional_id=self.transactional_id,
+                                            **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def grant(secured: SecuredKafka, topic_factory: TopicFactory) -> Iterator[Grant]:
+    topic = topic_factory(1, "zw-secure")
+    handle = Grant(secured, topic, f"zombiewatch-{topic}", set())
+    try:
+        yield handle
+    finally:
+        if handle.granted:
+            secured.revoke(handle.granted)
+
+
+def _failure(job: str) -> FailureReport:
+    return zombie_failure(task_id=str(uuid.uuid4()), job_name=job,
+                          reason=ZombieReason.IMAGE_PULL_BACKOFF, at=datetime.now(UTC))
+
+
+class Recorder:
+    """A KafkaHealth whose errors are kept, as the daemon's metric counts them."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[ClientRole, PublishError]] = []
+        self.health = KafkaHealth(on_error=lambda role, e: self.errors.append((role, e)))
+
+
+async def _published_jobs(settings: KafkaPublisherSettings) -> list[str]:
+    history = KafkaFailureHistory(settings, timeout=30)
+    result = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
+    assert isinstance(result, Success), result
+    return [f.job_name for f in result.unwrap()]
+
+
+async def test_the_readme_acls_are_exactly_what_publishing_and_the_read_back_need(
+    grant: Grant,
+) -> None:
+    grant.grant(ROWS)
+    publisher = KafkaCommandPublisher(settings=grant.settings(), clock=SystemClock())
+
+    started = await publisher.start()
+    published = await publisher.publish_failures([_failure("job-least-privilege")])
+    jobs = await _published_jobs(grant.settings())
+    await publisher.close()
+    held = grant.secured.acls_of(grant.secured.client_principal)
+
+    assert started == Success(None)
+    assert published == Success(None)
+    assert jobs == ["job-least-privilege"]
+    # No other ACL (no Describe, no IdempotentWrite on the cluster) was needed.
+    assert held == {grant.acl(row) for row in ROWS}
+
+
+@pytest.mark.parametrize("missing", ROWS, ids=lambda r: f"{r.operation.name}-{r.role[4:]}")
+async def test_without_each_readme_acl_the_failure_is_refused_named_and_lands_once_granted(
+    grant: Grant, missing: AclRow, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="zombiewatch")
+    grant.grant([row for row in ROWS if row != missing])
+    recorder = Recorder()
+    settings = grant.settings()
+    publisher = KafkaCommandPublisher(settings=settings, clock=SystemClock(),
+                                      health=recorder.health)
+    history = KafkaFailureHistory(settings, timeout=30, health=recorder.health)
+    failure = _failure(f"job-without-{missing.operation.name.lower()}")
+
+    published_without = await publisher.publish_failures([failure])
+    read_back_without = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
+    refused = [(role, error) for role, error in recorder.errors
+               if error.kind is PublishErrorKind.UNAUTHORIZED]
+    problem_without = publisher.problem
+    grant.grant([missing])
+    published_with = published_without
+    if isinstance(published_without, Failure):
+        published_with = await publisher.reconnect()
+        if published_with == Success(None):
+            published_with = await publisher.publish_failures([failure])
+    jobs = await _published_jobs(settings)
+    await publisher.close()
+
+    named = str(grant.acl(missing))
+    assert refused, f"nothing refused without {named}: {recorder.errors}"
+    assert all(named in error.message for _, error in refused), refused
+    assert f"User:{grant.secured.client_user} needs {named}" in refused[0][1].message
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "kind=unauthorized" in r.getMessage()]
+    assert len(warnings) == len({role for role, _ in refused}), warnings
+    if missing.operation is Operation.READ:
+        # Only the read-back needs Read: publishing went on (at-least-once meanwhile).
+        assert published_without == Success(None)
+        assert isinstance(read_back_without, Failure)
+        assert problem_without is None
+    else:
+        assert isinstance(published_without, Failure)
+        assert published_without.failure().kind is PublishErrorKind.UNAUTHORIZED
+        assert problem_without is not None
+        assert named in problem_without.message
+        assert published_with == Success(None)
+    assert jobs == [failure.job_name], "the failure must land exactly once"
+    assert publisher.problem is None
+
+
+BAD_CREDENTIALS = {
+    "wrong-password": ({"password": "not-the-password"},
+                       "SASL SCRAM-SHA-512 authentication failed for user 'zombiewatch': "
+                       "wrong password or unknown user"),
+    "unknown-user": ({"username": "nobody-here"},
+                     "SASL SCRAM-SHA-512 authentication failed for user 'nobody-here'"),
+    "untrusted-ca": ({"ca_file": "other"}, "TLS: the broker's certificate was refused: "
+                     "self-signed certificate in certificate chain"),
+    "expired-certificate": ({"bootstrap": "expired"},
+                            "TLS: the broker's certificate was refused: certificate has expired"),
+    "hostname-mismatch": ({"bootstrap": "wronghost"},
+                          "TLS: the broker's certificate was refused: IP address mismatch, "
+                          "certificate is not valid for '127.0.0.1'"),
+}
+
+
+def _bad_settings(grant: Grant, case: str) -> KafkaPublisherSettings:
+    overrides: dict[str, object] = dict(BAD_CREDENTIALS[case][0])
+    secured = grant.secured
+    if overrides.get("ca_file") == "other":
+        overrides["ca_file"] = secured.other_ca_file
+    if "bootstrap" in overrides:
+        overrides["bootstrap"] = {"expired": secured.expired,
+                                  "wronghost": secured.wronghost}[str(overrides["bootstrap"])]
+    return grant.settings(**overrides)
+
+
+@pytest.mark.parametrize("case", list(BAD_CREDENTIALS))
+async def test_bad_credentials_and_certificates_give_one_clear_error_and_are_retried(
+    grant: Grant, case: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    quiet_bootstrap_logs()  # as the daemon's logging set-up does
+    grant.grant(ROWS)
+    recorder = Recorder()
+    settings = _bad_settings(grant, case)
+    clock = SteppingClock()
+    publisher = KafkaCommandPublisher(settings=settings, clock=clock, health=recorder.health)
+
+    first = await publisher.start()
+    for _ in range(3):
+        clock.advance(30)  # past any backoff: every reconnect asks the broker again
+        await publisher.reconnect()
+    await publisher.close()
+
+    expected = BAD_CREDENTIALS[case][1]
+    assert isinstance(first, Failure)
+    assert first.failure().kind is PublishErrorKind.UNAUTHENTICATED
+    assert expected in first.failure().message
+    assert [e.kind for _, e in recorder.errors] == [PublishErrorKind.UNAUTHENTICATED] * 4
+    output = caplog.text
+    kafka_warnings = [r for r in caplog.records
+                      if r.levelno >= logging.WARNING and "kafka" in r.name]
+    assert len(kafka_warnings) == 1, output
+    assert "Traceback" not in output
+    assert "Unable connect to" not in output  # aiokafka's per-attempt line is dropped
+    assert grant.secured.client_password not in output
+    assert grant.secured.admin_password not in output
+    assert publisher.problem is not None
+    assert expected in publisher.problem.message
+
+
+class SteppingClock:
+    """Wall time that the test moves, so the backoff never makes it wait."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+async def test_mutual_tls_authenticates_by_the_client_certificate(grant: Grant) -> None:
+    secured = grant.secured
+    grant.grant(ROWS, principal=f"User:{secured.mtls_user}")
+    with_cert = secured.mtls_settings(topic=grant.topic, transactional_id=grant.transactional_id)
+    without_cert = secured.mtls_settings(topic=grant.topic,
+                                         transactional_id=grant.transactional_id,
+                                         with_certificate=False)
+    publisher = KafkaCommandPublisher(settings=with_cert, clock=SystemClock())
+    refused = KafkaCommandPublisher(settings=without_cert, clock=SystemClock())
+
+    published = await publisher.publish_failures([_failure("job-mtls")])
+    without = await refused.start()
+    await publisher.close()
+    await refused.close()
+
+    assert published == Success(None)
+    assert isinstance(without, Failure)
+    assert re.search(r"Connection at 127\.0\.0\.1:\d+ closed", without.failure().message)
+
+
+WRITE_ROWS = [row for row in ROWS if row.operation is not Operation.READ]
+
+
+@pytest.mark.parametrize("revoked", WRITE_ROWS,
+                         ids=lambda r: f"{r.operation.name}-{r.role[4:]}")
+async def test_an_acl_revoked_while_running_is_named_and_its_failure_lands_once_regranted(
+    grant: Grant, revoked: AclRow, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="zombiewatch")
+    grant.grant(ROWS)
+    recorder = Recorder()
+    publisher = KafkaCommandPublisher(settings=grant.settings(), clock=SystemClock(),
+                                      health=recorder.health)
+    before = await publisher.publish_failures([_failure("job-before")])
+    grant.revoke([revoked])
+    failure = _failure("job-while-revoked")
+
+    attempts = [await publisher.publish_failures([failure]) for _ in range(3)]
+    problem = publisher.problem
+    grant.grant([revoked])
+    await publisher.reconnect()
+    after = await publisher.publish_failures([failure])
+    await publisher.close()
+    jobs = await _published_jobs(grant.settings())
+
+    named = f"needs {grant.acl(revoked)}"
+    assert before == Success(None)
+    assert all(isinstance(a, Failure) and named in a.failure().message for a in attempts)
+    assert problem is not None
+    assert named in problem.message
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.WARNING and r.name.startswith("zombiewatch")]
+    assert len(warnings) == 1, warnings  # three refusals, one line
+    assert named in warnings[0]
+    assert after == Success(None)
+    assert publisher.problem is None
+    assert sorted(jobs) == ["job-before", "job-while-revoked"]
+
+
+# --- the daemon, as a least-privilege SCRAM user over SASL_SSL ----------------------
+
+
+@dataclass
+class SecuredStage:
+    """A namespace, its request topic, the daemon's ACLs and a committed-records reader."""
+
+    api_client: Any
+    namespace: str
+    reader: CommittedReader
+    grant: Grant
+    settings: Settings
+    tmp_path: Path
+
+    def failing_job(self) -> str:
+        core: Any = client.CoreV1Api(self.api_client)
+        batch: Any = client.BatchV1Api(self.api_client)
+        task_id = str(uuid.uuid4())
+        name = f"claude-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+        job = kubelet.create_agent_job(batch, self.namespace, task_id=task_id, name=name)
+        pod = kubelet.create_agent_pod(core, self.namespace, job=job, task_id=task_id)
+        kubelet.set_waiting(core, self.namespace, pod, "ImagePullBackOff")
+        return name
+
+
+def secured_daemon_settings(secured: SecuredKafka, *, kubeconfig: Path, namespace: str,
+                            prefix: str, leader: bool, **kafka: Any) -> Settings:
+    """The daemon's settings on SASL_SSL as the client user; ``kafka`` overrides options."""
+    base = daemon_settings(kubeconfig=kubeconfig, namespace=namespace,
+                           bootstrap=secured.sasl_ssl, topic_prefix=prefix, leader=leader)
+    options = replace(base.kafka, security_protocol=SecurityProtocol.SASL_SSL,
+                      ca_file=secured.ca_file, sasl_mechanism=secured.mechanism,
+                      sasl_username=secured.client_user, sasl_password=secured.client_password)
+    return replace(base, kafka=replace(options, **kafka))
+
+
+@pytest.fixture
+async def secured_stage(services: Services, api_client: Any, namespace: str,
+                        secured: SecuredKafka, tmp_path: Path) -> AsyncIterator[SecuredStage]:
+    bootstrap_servers = services.bootstrap_servers
+    apply_config_crd(api_client)
+    # The smallest sweep interval: a refused failure is retried every 10 s.
+    create_config(api_client, namespace, "claude",
+                  {"assignee": "claude", "zombieSweeperIntervalSeconds": 10})
+    prefix = f"sec-{uuid.uuid4().hex[:8]}"
+    topic = request_topic_for(bootstrap_servers, prefix)
+    grant = Grant(secured, topic, transactional_id_for(namespace), set())
+    settings = secured_daemon_settings(secured, kubeconfig=services.kubeconfig,
+                                       namespace=namespace, prefix=prefix, leader=True)
+    try:
+        async with reading(bootstrap_servers, topic) as reader:
+            yield SecuredStage(api_client=api_client, namespace=namespace, reader=reader,
+                               grant=grant, settings=settings, tmp_path=tmp_path)
+    finally:
+        if grant.granted:
+            secured.revoke(grant.granted)
+
+
+async def _wait_serving(proc: DaemonProcess, port: int) -> None:
+    """Until ``/readyz`` answers at all (200 or 503): the daemon is up."""
+    async def answers() -> bool:
+        return (await asyncio.to_thread(scrape, port, "/readyz"))[0] != 0
+
+    await wait_until_async(answers, proc, what="the daemon serving /readyz")
+
+
+async def wait_until_async(check: Callable[[], Awaitable[bool]], proc: DaemonProcess, *,
+                           what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert proc.alive, f"daemon died waiting for {what}:\n{proc.log_text()[-3000:]}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{proc.log_text()[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+def _metric(body: str, name: str, labels: dict[str, str]) -> float:
+    """One sample of a Prometheus text body, 0 when absent."""
+    for line in body.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_the_daemon_as_a_least_privilege_user_publishes_and_survives_each_acl_removed(
+    secured_stage: SecuredStage,
+) -> None:
+    stage = secured_stage
+    stage.grant.grant(ROWS)
+    port = free_port()
+    expected: dict[str, list[str]] = {}
+    observed: list[tuple[str, int, str, float]] = []
+    logs: list[str] = []
+    with daemon_processes(stage.tmp_path) as start:
+        proc = start(stage.settings, port=port)
+        await _wait_serving(proc, port)
+        first = stage.failing_job()
+        expected[first] = ["image_pull_backoff"]
+        await stage.reader.wait_for_failures(1, timeout=60)
+
+        for row in ROWS:
+            named = f"needs {stage.grant.acl(row)}"
+            stage.grant.revoke([row])
+            if row.operation is Operation.READ:
+                # Only a new term reads the topic back: restart the daemon.
+                proc.terminate()
+                logs.append(proc.log_text())
+                proc = start(stage.settings, port=port)
+            job = stage.failing_job()
+            expected[job] = ["image_pull_backoff"]
+
+            async def said(proc: DaemonProcess = proc, named: str = named) -> bool:
+                body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
+                return named in proc.log_text() and named in body
+
+            await wait_until_async(said, proc, what=f"the daemon naming {named!r}")
+            status, body = scrape(port, "/readyz")
+            metrics = scrape(port)[1]
+            client_role = "history" if row.operation is Operation.READ else "producer"
+            observed.append((named, status, body,
+                             _metric(metrics, "zombiewatch_kafka_errors_total",
+                                     {"client": client_role, "kind": "unauthorized"})))
+            stage.grant.grant([row])
+            await stage.reader.wait_for_failures(len(expected), timeout=90)
+            assert proc.alive
+        await stage.reader.quiet(2.0)
+        proc.terminate()
+        logs.append(proc.log_text())
+
+    for named, status, body, errors in observed:
+        read_back = "Read on Topic" in named
+        assert status == (200 if read_back else 503), (named, body)
+        assert named in body
+        assert errors >= 1, named
+    assert stage.reader.reasons_by_job() == expected  # every failure, exactly once
+    output = "\n".join(logs)
+    assert "Traceback" not in output
+    assert stage.grant.secured.client_password not in output
+
+
+def _key_material(path: Path) -> list[str]:
+    """The base64 lines of a PEM private key: none may ever be printed."""
+    return [line for line in path.read_text().splitlines()
+            if line and not line.startswith("-----")]
+
+
+@pytest.mark.parametrize("case", list(BAD_CREDENTIALS))
+async def test_the_daemon_with_bad_credentials_says_why_once_keeps_retrying_and_leaks_nothing(
+    secured_stage: SecuredStage, services: Services, case: str,
+) -> None:
+    stage = secured_stage
+    stage.grant.grant(ROWS)
+    secured = stage.grant.secured
+    bad = _bad_settings(stage.grant, case)
+    assert bad.sasl is not None
+    assert bad.tls is not None
+    wrong_password = bad.sasl.password
+    settings = secured_daemon_settings(
+        secured, kubeconfig=services.kubeconfig, namespace=stage.namespace,
+        prefix=stage.settings.kafka.topic_prefix or "", leader=False,
+        brokers=bad.bootstrap_servers, ca_file=Path(bad.tls.ca_file or ""),
+        sasl_username=bad.sasl.username, sasl_password=wrong_password,
+        # A client key the broker does not ask for: its material must not leak either.
+        cert_file=secured.client_cert_file, key_file=secured.client_key_file)
+    port = free_port()
+    expected = BAD_CREDENTIALS[case][1]
+    with daemon_processes(stage.tmp_path) as start:
+        proc = start(settings, port=port)
+
+        async def retried_and_says_why() -> bool:
+            metrics = (await asyncio.to_thread(scrape, port))[1]
+            body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
+            return expected in body and _metric(
+                metrics, "zombiewatch_kafka_errors_total",
+                {"client": "producer", "kind": "unauthenticated"}) >= 3
+
+        await wait_until_async(retried_and_says_why, proc,
+                               what="three refused attempts and /readyz saying why")
+        status, body = scrape(port, "/readyz")
+        metrics = scrape(port)[1]
+        alive = proc.alive
+        proc.terminate()
+        output = proc.log_text()
+
+    assert alive
+    assert status == 503
+    assert expected in body
+    problems = [line for line in output.splitlines()
+                if ("level=warning" in line or "level=error" in line) and "kafka" in line]
+    assert len(problems) == 1, problems  # one clear error, not one per retry
+    assert "event=kafka_problem" in problems[0]
+    assert expected in problems[0]
+    assert "Traceback" not in output
+    secrets = [secured.client_password, wrong_password, secured.admin_password,
+               *_key_material(secured.client_key_file)]
+    for secret in secrets:
+        assert secret not in output
+        assert secret not in metrics
+        assert secret not in body
