@@ -106,7 +106,7 @@ def cases() -> list[Case]:
         Case("active_deadline", "activeDeadlineSeconds 5 passed", "deadline_exceeded",
              {"args": ["sh", "-c", POLITE], "active_deadline_seconds": 5},
              _earliest("FailureTarget:DeadlineExceeded", "Failed:DeadlineExceeded"),
-             "Job's FailureTarget", job_end=True),
+             "the Job's FailureTarget (Failed follows once the pod ended)", job_end=True),
         Case("no_pod", "no pod ever admitted", "executor_watch_lost",
              {"pod_spec": {"serviceAccountName": "does-not-exist"}}, _past_timeout,
              f"Job startTime + {JOB_TIMEOUT_SECONDS} s (swept every {SWEEPER_INTERVAL_SECONDS} s)"),
