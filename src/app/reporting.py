@@ -100,6 +100,10 @@ class Reporter:
         self._annotations: set[asyncio.Task[None]] = set()
         self._annotating: set[str] = set()
         self._stopping = False
+        # One flush at a time: the run loop's and sweep_now's may overlap, and a Job popped
+        # by each (resubmitted meanwhile) would otherwise be admitted twice before either
+        # commit records it in the dedupe memory.
+        self._flushing = asyncio.Lock()
 
     def submit(self, detection: Detection) -> None:
         """Queue a detection; a Job already pending is queued once."""
@@ -151,11 +155,12 @@ class Reporter:
 
     async def flush(self) -> None:
         """Report everything pending now, in batches; also retry missing annotations."""
-        while self._pending and not self._stopping:
-            names = list(self._pending)[: self._max_batch]
-            batch = [self._pending.pop(name) for name in names]
-            await self._report(batch)
-        self._retry_annotations()
+        async with self._flushing:
+            while self._pending and not self._stopping:
+                names = list(self._pending)[: self._max_batch]
+                batch = [self._pending.pop(name) for name in names]
+                await self._report(batch)
+            self._retry_annotations()
 
     async def close(self) -> None:
         """Wait for the annotations started by committed publishes (bounded)."""
