@@ -40,9 +40,6 @@ from zombiewatch.domain.reasons import ZombieReason
 
 log = logging.getLogger(__name__)
 
-_TRY_LATER = (PublishErrorKind.UNAVAILABLE, PublishErrorKind.UNAUTHENTICATED)
-"""Read-back errors after which publishing would fail too: wait for the next attempt."""
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Detection:
@@ -103,6 +100,9 @@ class Reporter:
         self._annotations: set[asyncio.Task[None]] = set()
         self._annotating: set[str] = set()
         self._stopping = False
+        # One flush at a time: the run loop's and sweep_now's may overlap, and a Job popped
+        # by each (resubmitted meanwhile) would otherwise be admitted twice before either
+        # commit records it in the dedupe memory.
         self._flushing = asyncio.Lock()
 
     def submit(self, detection: Detection) -> None:
@@ -154,12 +154,7 @@ class Reporter:
         self._wakeup.set()
 
     async def flush(self) -> None:
-        """Report everything pending now, in batches; also retry missing annotations.
-
-        One flush at a time: a Job is recorded only once its transaction committed, so a
-        second flush (``sweep_now``) admitted while the first awaits the commit would
-        publish a Job that is in flight a second time.
-        """
+        """Report everything pending now, in batches; also retry missing annotations."""
         async with self._flushing:
             while self._pending and not self._stopping:
                 names = list(self._pending)[: self._max_batch]
@@ -220,12 +215,11 @@ class Reporter:
                           unannotated=repaired)
                 self._history_recalled = True
                 return True
-            case Failure(error) if error.kind in _TRY_LATER:
-                log_event(log, logging.WARNING, "history_unavailable", kind=error.kind.value,
-                          error=error.message)
+            case Failure(error) if error.kind is PublishErrorKind.UNAVAILABLE:
+                log_event(log, logging.WARNING, "history_unavailable", error=error.message)
                 return False
             case Failure(error):
-                # Not readable now (e.g. no Read ACL): carry on at-least-once; the
+                # Not readable for good (e.g. no read ACL): carry on at-least-once; the
                 # deterministic request ids still let consumers drop a re-publish.
                 log_event(log, logging.WARNING, "history_refused", kind=error.kind.value,
                           error=error.message)
