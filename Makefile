@@ -1,7 +1,7 @@
 # One obvious way to set up, test and demo zombiewatch.
 #   make install   - virtualenv + the package with its dev tools
 #   make test      - the whole suite CI runs (lint, types, contracts, unit + integration)
-#   make demo      - the demo against a real kube-apiserver and Kafka broker
+#   make demo      - the demo on a real single-node Kubernetes v1.37 and Kafka broker
 #   make services-up / services-down - the real services, for humans
 #   make node-up / node-down - the real single-node Kubernetes, for humans
 PYTHON ?= python3
@@ -51,8 +51,11 @@ node-up: install
 node-down: $(BIN)/python
 	$(SERVICES) node-down
 
+# The demo and the node benchmarks run on the real node: its packages and images too.
 demo: services-deps
+	$(SERVICES) node-prepare
 	$(BIN)/python -m scripts.demo
 
 bench: services-deps
+	$(SERVICES) node-prepare
 	$(BIN)/python -m benchmarks

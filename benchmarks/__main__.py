@@ -1,7 +1,8 @@
 """``python -m benchmarks [--only NAME] [--quick]``: run, print a table, write JSON.
 
-Benchmarks: sweep, decode, memory (pure, in-process) and e2e (real kube-apiserver and
-Kafka via ``tests.harness.services.acquire()``). Results go to stdout and to
+Benchmarks: sweep, decode, memory (pure, in-process), e2e (real kube-apiserver and
+Kafka via ``tests.harness.services.acquire()``) and node (the real single-node
+Kubernetes v1.37 and its broker via ``scripts.demo_node``). Results go to stdout and to
 ``benchmarks/results/latest.json``. Exit status 1 when a target was missed.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, table, write_json
 
-BENCHMARKS = ("sweep", "decode", "memory", "e2e")
+BENCHMARKS = ("sweep", "decode", "memory", "e2e", "node")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

@@ -1,169 +1,123 @@
-"""The demo: zombiewatch against a real kube-apiserver and a real Kafka broker.
+"""The demo: zombiewatch against a real single-node Kubernetes v1.37 and a real Kafka broker.
 
-``make demo`` (``python -m scripts.demo``) starts the services (building or
-fetching them on first use), runs the daemon in-process, creates one agent
-Job per failure mode plus a healthy one, plays the kubelet by patching pod
-status, prints every failure command as a ``read_committed`` consumer receives
-it, and ends with a table: job, expected reason, published reason, latency.
-It exits non-zero if any expectation fails, and tears everything down.
+``make demo`` (``python -m scripts.demo``) brings the node up (building it on first use,
+or reusing the live node of ``services.py node-up``), embeds zombiewatch in-process
+through the library (``ZombieWatch``), creates one real agent Job per failure mode plus a
+healthy one and lets Kubernetes do the rest: no status is patched. It prints every
+failure command as a ``read_uncommitted`` consumer (the controller's isolation) receives
+it and ends with a table: job, case, expected reason, published reason, latency, and how
+the Job itself ended. It exits non-zero if any expectation failed, and tears everything
+down (its namespace; the node too when it started it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from tests.harness import kubelet
-from tests.harness.fixtures import create_topics
-from tests.harness.services import Services, acquire
-from tests.integration.support import CommittedReader, apply_config_crd, create_config
-from zombiewatch.app.daemon import build_container
+from scripts.demo_cases import (
+    GRACE_SECONDS,
+    JOB_TIMEOUT_SECONDS,
+    SWEEPER_INTERVAL_SECONDS,
+    Case,
+    cases,
+)
+from scripts.demo_node import node_for_demo
+from scripts.demo_reader import UncommittedReader
+from tests.harness import workloads
+from tests.harness.node_fixtures import RealNode
+from tests.harness.observer import Observer
+from tests.integration.support import apply_config_crd, create_config, request_topic_for
+from zombiewatch.app.library import ZombieWatch
 from zombiewatch.app.logs import configure_logging
-from zombiewatch.app.runtime import Runtime
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+from zombiewatch.app.settings import Settings
 
-GRACE_SECONDS = 3.0
-"""The demo's grace window (120 s in production) so the time-dependent rows show quickly."""
-WAIT_SECONDS = 60.0
-QUIET_SECONDS = 3.0
 ASSIGNEE = "claude"
-
-
-@dataclass
-class Case:
-    """One Job of the demo and what should become of it."""
-
-    title: str
-    expected: str | None
-    play: Callable[[Any, Any, str, Any, Any], object]
-    """(core, batch, namespace, job, pod) -> None: the kubelet's part."""
-    with_pod: bool = True
-    started_ago: float | None = None
-    job_name: str = ""
-    played_at: float = 0.0
-    published: list[str] = field(default_factory=list)
-    seen_at: float | None = None
-
-
-def _nothing(*_: Any) -> None:
-    return None
-
-
-def cases() -> list[Case]:
-    return [
-        Case("image pull backoff", "image_pull_backoff",
-             lambda c, b, ns, j, p: kubelet.set_waiting(c, ns, p, "ImagePullBackOff")),
-        Case("init container cannot pull", "image_pull_backoff",
-             lambda c, b, ns, j, p: kubelet.set_waiting(c, ns, p, "ErrImagePull", init=True,
-                                                        container="init")),
-        Case("crash loop", "pod_crash_no_stdout",
-             lambda c, b, ns, j, p: kubelet.set_waiting(c, ns, p, "CrashLoopBackOff",
-                                                        restart_count=4)),
-        Case("evicted", "pod_evicted", lambda c, b, ns, j, p: kubelet.set_evicted(c, ns, p)),
-        Case("OOM killed before output", "pod_crash_no_stdout",
-             lambda c, b, ns, j, p: kubelet.set_terminated(c, ns, p, 137, reason="OOMKilled")),
-        Case("never scheduled", "pod_not_scheduled",
-             lambda c, b, ns, j, p: kubelet.set_unschedulable(c, ns, p)),
-        Case("missing secret", "container_config_error",
-             lambda c, b, ns, j, p: kubelet.set_waiting(c, ns, p, "CreateContainerConfigError")),
-        Case("job deadline exceeded", "deadline_exceeded",
-             lambda c, b, ns, j, p: kubelet.set_job_failed(b, ns, j, "DeadlineExceeded"),
-             started_ago=10),
-        Case("stuck pending past the deadline", "deadline_exceeded", _nothing, started_ago=120),
-        Case("job lost (no pod at all)", "executor_watch_lost", _nothing, with_pod=False,
-             started_ago=120),
-        Case("healthy, completes", None, _complete),
-    ]
-
-
-def _complete(core: Any, batch: Any, ns: str, job: Any, pod: Any) -> None:
-    kubelet.set_running(core, ns, pod)
-    kubelet.set_terminated(core, ns, pod, 0, phase="Succeeded", reason="Completed")
-    kubelet.set_job_complete(batch, ns, job)
+WAIT_SECONDS = 240.0
+"""Every row is due within ~45 s on an idle machine; a loaded 2-core one starts pods slowly."""
+QUIET_SECONDS = 3.0
 
 
 class Demo:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        new_client: Any = config.new_client_from_config
-        self.api = new_client(config_file=str(services.kubeconfig))
-        self.core: Any = client.CoreV1Api(self.api)
-        self.batch: Any = client.BatchV1Api(self.api)
-        self.namespace = f"zombiewatch-demo-{uuid.uuid4().hex[:6]}"
+    def __init__(self, node: RealNode) -> None:
+        self.node = node
+        self.api = node.api_client()
+        self.namespace = ""
         self.prefix = f"demo-{uuid.uuid4().hex[:6]}"
-        self.topic = f"{self.prefix}-agent-task-v1-request"
         self.cases = cases()
+        self.registered_at = 0.0
 
-    def prepare_cluster(self) -> None:
-        self.core.create_namespace({"metadata": {"name": self.namespace}})
+    def prepare_cluster(self) -> str:
+        self.namespace = self.node.create_namespace(self.api, "zw-demo")
         apply_config_crd(self.api)
         create_config(self.api, self.namespace, ASSIGNEE, {
-            "assignee": ASSIGNEE, "heartbeat": "1s", "zombieJobTimeoutSeconds": 60,
-            "zombieSweeperIntervalSeconds": 10, "taskTypes": ["code"]})
-        create_topics(self.services.bootstrap_servers, [self.topic], 3)
+            "assignee": ASSIGNEE, "heartbeat": "1s",
+            "zombieJobTimeoutSeconds": JOB_TIMEOUT_SECONDS,
+            "zombieSweeperIntervalSeconds": SWEEPER_INTERVAL_SECONDS, "taskTypes": ["code"]})
+        return request_topic_for(self.node.bootstrap_servers, self.prefix)
 
     def settings(self) -> Settings:
-        return Settings(
-            namespace=self.namespace, kubeconfig=self.services.kubeconfig,
-            kafka=KafkaOptions(brokers=self.services.bootstrap_servers,
-                               topic_prefix=self.prefix),
-            leader=LeaderOptions(enabled=True, identity="demo"),
-            listen_host="127.0.0.1", listen_port=0, grace_seconds=GRACE_SECONDS)
+        return Settings.for_embedding(
+            namespace=self.namespace, kafka_brokers=self.node.bootstrap_servers,
+            kubeconfig=self.node.kubeconfig, topic_prefix=self.prefix,
+            grace_seconds=GRACE_SECONDS)
 
-    def spawn(self, case: Case) -> tuple[Any, Any]:
-        task_id = str(uuid.uuid4())
-        case.job_name = f"{ASSIGNEE}-{task_id[:8]}-{datetime.now(UTC):%Y%m%d%H%M%S}"
-        job = kubelet.create_agent_job(self.batch, self.namespace, task_id=task_id,
-                                       name=case.job_name, assignee=ASSIGNEE)
-        if case.started_ago is not None:
-            kubelet.set_job_started(self.batch, self.namespace, job,
-                                    datetime.now(UTC) - timedelta(seconds=case.started_ago))
-        case.played_at = time.monotonic()  # cases without a kubelet part count from here
-        pod = None
-        if case.with_pod:
-            pod = kubelet.create_agent_pod(
-                self.core, self.namespace, job=job, task_id=task_id, assignee=ASSIGNEE,
-                init_container="init" if "init" in case.title else None)
-        return job, pod
+    def spawn(self, watch: ZombieWatch, case: Case) -> None:
+        case.task_id = str(uuid.uuid4())
+        case.job_name = (
+            watch.job_name(assignee=ASSIGNEE, task_id=case.task_id, at=datetime.now(UTC))
+            if case.options is None else workloads.unique(case.key.replace("_", "-")))
+        if case.options is None:  # the host's Job creation was lost: only the registration
+            watch.job_spawned(task_id=case.task_id, job_name=case.job_name, assignee=ASSIGNEE)
+            self.registered_at = time.monotonic()
+            return
+        manifest = workloads.job_manifest(case.job_name, task_id=case.task_id, **case.options)
+        workloads.create_job(self.api, self.namespace, manifest)
 
     async def run(self) -> bool:
-        self.prepare_cluster()
-        print(f"namespace {self.namespace}, topic {self.topic}\n")
-        runtime = Runtime(build_container(self.settings()))
-        await runtime.start()
-        try:
-            async with CommittedReader(self.services.bootstrap_servers, self.topic) as reader:
-                await self._play(reader)
-        finally:
-            await runtime.stop()
-        return self._summary()
+        topic = self.prepare_cluster()
+        print(f"namespace {self.namespace}, topic {topic}; grace {GRACE_SECONDS:.0f} s, "
+              f"Config: timeout {JOB_TIMEOUT_SECONDS} s, sweeper every "
+              f"{SWEEPER_INTERVAL_SECONDS} s\n")
+        with Observer(self.api, self.namespace) as observer:
+            async with ZombieWatch(self.settings()) as watch, \
+                    UncommittedReader(self.node.bootstrap_servers, topic) as reader:
+                if not await watch.wait_synced(60):
+                    raise RuntimeError("zombiewatch did not sync with the node")
+                for case in self.cases:
+                    self.spawn(watch, case)
+                await self._follow(watch, reader, observer)
+            return self._summary(observer)
 
-    async def _play(self, reader: CommittedReader) -> None:
-        spawned = [(case, *self.spawn(case)) for case in self.cases]
-        await asyncio.sleep(1.5)  # past the 1 s heartbeat window of the creations
-        for case, job, pod in spawned:
-            if case.play is not _nothing:
-                case.played_at = time.monotonic()
-                case.play(self.core, self.batch, self.namespace, job, pod)
-        expected = sum(1 for c in self.cases if c.expected)
+    def _settled(self, reader: UncommittedReader, observer: Observer) -> bool:
+        published = {f.job_name for f in reader.failures()}
+        for case in self.cases:
+            if case.expected and case.job_name not in published:
+                return False
+            ended = observer.job_signs_now(case.job_name) & {"Failed", "Complete"}
+            if case.job_end and not ended:
+                return False
+        return True
+
+    async def _follow(self, watch: ZombieWatch, reader: UncommittedReader,
+                      observer: Observer) -> None:
         printed = 0
         deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            printed = self._print_new(reader, printed)
-            if len(reader.failures()) >= expected:
-                break
+        while time.monotonic() < deadline and not self._settled(reader, observer):
+            printed = reader.print_new(printed)
             await asyncio.sleep(0.1)
-        await asyncio.sleep(QUIET_SECONDS)  # duplicates, if any, would show up now
-        self._print_new(reader, printed)
+        await watch.sweep_now()  # a verdict the events missed would show now, or twice
+        await asyncio.sleep(QUIET_SECONDS)
+        reader.print_new(printed)
         by_name = {c.job_name: c for c in self.cases}
         for failure in reader.failures():
             target = by_name.get(failure.job_name)
@@ -171,60 +125,80 @@ class Demo:
                 target.published.append(failure.reason)
                 target.seen_at = target.seen_at or failure.seen_at
 
-    @staticmethod
-    def _print_new(reader: CommittedReader, printed: int) -> int:
-        for key, envelope, partition, _ in reader.records[printed:]:
-            command = envelope.command
-            print(f"<- partition {partition} key {key.decode()} {command.operation.value}: "
-                  f"{_describe(command)}")
-        return len(reader.records)
+    def _latency(self, case: Case, observer: Observer) -> str:
+        if case.seen_at is None or not case.expected:
+            return "-"
+        due = (self.registered_at + JOB_TIMEOUT_SECONDS if case.options is None
+               else case.due(observer, case.job_name) if case.due else None)
+        return "?" if due is None else f"{(case.seen_at - due) * 1000:,.0f} ms"
 
-    def _summary(self) -> bool:
-        rows = [("job", "case", "expected", "published", "latency")]
+    def _summary(self, observer: Observer) -> bool:
+        rows = [("job", "case", "expected", "published", "latency", "the Job's own end")]
         ok = True
         for case in self.cases:
-            published = ",".join(case.published) or "-"
+            published = ",".join(case.published) or "(nothing)"
             good = case.published == ([case.expected] if case.expected else [])
             ok = ok and good
-            latency = (f"{(case.seen_at - case.played_at) * 1000:.0f} ms"
-                       if case.seen_at is not None and case.expected else "-")
-            rows.append((case.job_name, case.title, case.expected or "(none)",
-                         published + ("" if good else "  <-- WRONG"), latency))
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+            ends = sorted(s for s in observer.job_signs_now(case.job_name)
+                          if s.startswith(("Failed:", "Complete:", "FailureTarget:",
+                                           "SuccessCriteriaMet:")))
+            end = ", ".join(ends) or ("(no Job)" if case.options is None else "(running)")
+            rows.append((case.job_name, case.title, case.expected or "(nothing)",
+                         published + ("" if good else "  <-- WRONG"),
+                         self._latency(case, observer), end))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         print()
         for i, row in enumerate(rows):
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
             if i == 0:
                 print("  ".join("-" * w for w in widths))
+        print("\nlatency: pair read by the consumer minus when the state that makes the verdict "
+              "due was first seen on an\nindependent watch of the namespace:")
+        for case in self.cases:
+            if case.expected:
+                print(f"  {case.title}: {case.due_from}")
+        print("A Job that fails after its pod was reported (BackoffLimitExceeded, "
+              "DeadlineExceeded) publishes nothing more:\none failure per Job.")
         print(f"\n{'all expectations met' if ok else 'SOME EXPECTATIONS FAILED'}")
         return ok
 
     def close(self) -> None:
+        if self.namespace:
+            delete_namespace(self.api, self.namespace)
         self.api.close()
 
 
-def _describe(command: Any) -> str:
-    if hasattr(command, "updates"):
-        text = f"updates={dict(command.updates)}"
-        if command.body is not None:
-            reason = [line for line in command.body.section.splitlines() if "Reason" in line]
-            text += f" body={command.body.heading!r} {reason[0] if reason else ''}"
-        return text
-    return f"{command.field} += {command.delta}"
+def delete_namespace(api: Any, namespace: str, timeout: float = 120.0) -> None:
+    """Delete the namespace and wait until it is gone (its pods' containers with it)."""
+    core: Any = client.CoreV1Api(api)
+    with contextlib.suppress(ApiException):
+        core.delete_namespace(namespace)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    print(f"warning: namespace {namespace} still terminating after {timeout:.0f} s",
+          file=sys.stderr)
 
 
 async def main_async() -> int:
     configure_logging(log_format="text", level="WARNING")
     # A fresh topic's first offset fetch may hit a leader election: harmless, retried.
     logging.getLogger("aiokafka.consumer.fetcher").setLevel(logging.CRITICAL)
-    print("zombiewatch demo: starting the real services (first run builds them) ...")
-    services = acquire()
-    demo = Demo(services)
+    node = node_for_demo()
+    demo = Demo(node)
     try:
         return 0 if await demo.run() else 1
     finally:
         demo.close()
-        services.close()
+        if node.owned:
+            print("stopping the node this demo started ...")
+        node.close()
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import PublishError, StartError
-from zombiewatch.domain.views import JobView, PodView
+from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,14 @@ def make_informers(
     cache: ClusterStateCache,
     detection: DetectionService,
     metrics: Metrics,
+    sweeper: Sweeper,
 ) -> ClusterInformers:
-    """The Job, Pod and Config informers feeding the cache and the detection service."""
+    """The Job, Pod and Config informers feeding the cache, the detection service and the sweeper.
+
+    A Config event asks for a sweep: the sweeper interval (and the deadlines) it sets apply
+    at once, not after the interval in force when it arrived (the first sweep runs before
+    the Config informer has listed, with the default 60 s).
+    """
 
     async def on_pod(event: WatchEvent[PodView]) -> None:
         if event.change is Change.DELETED:
@@ -152,13 +158,17 @@ def make_informers(
         if event.change is not Change.DELETED:
             detection.on_job(event.view)
 
+    async def on_config(_: WatchEvent[AgentConfigView]) -> None:
+        sweeper.request_sweep()
+
     def on_problem(skipped: Skipped) -> None:
         log_event(log, logging.DEBUG, "object_skipped", kind=skipped.kind,
                   namespace=skipped.namespace, name=skipped.name, reason=skipped.reason)
 
     informers = build_cluster_informers(
         api_client_factory=factory, namespace=settings.namespace, cache=cache,
-        on_job_event=on_job, on_pod_event=on_pod, on_problem=on_problem,
+        on_job_event=on_job, on_pod_event=on_pod, on_config_event=on_config,
+        on_problem=on_problem,
         settings=InformerSettings(relist_period=settings.relist_seconds),
     )
     metrics.registry.register(InformerCollector(lambda: [
@@ -206,12 +216,12 @@ class Container(containers.DeclarativeContainer):
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,
         attention=attention, schedule=scheduler)
-    informers = providers.Singleton(
-        make_informers, settings, api_client_factory, cache, detection, metrics)
     pause = providers.Object(pause_until)
     sweeper = providers.Singleton(
         Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
         metrics=metrics, attention=attention, pause=pause)
+    informers = providers.Singleton(
+        make_informers, settings, api_client_factory, cache, detection, metrics, sweeper)
 
     ops_server = providers.Factory(
         OpsServer, host=settings.provided.listen_host, port=settings.provided.listen_port,

@@ -105,7 +105,8 @@ def prepare_apache(choice: KafkaChoice, run_dir: Path, port: int, controller_por
     (conf / "log4j.properties").write_text(LOG4J1)
     log = run_dir / "logs" / "kafka.log"
     run([*_jvm_prefix(choice, conf), "kafka.tools.StorageTool", "format", "--config",
-         str(props), "--cluster-id", cluster_id(), "--standalone", "--ignore-formatted",
+         # one argument: a random id may start with "-", which the parser takes for a flag
+         str(props), f"--cluster-id={cluster_id()}", "--standalone", "--ignore-formatted",
          *(security.format_args() if security is not None else [])],
         log=run_dir / "logs" / "kafka-format.log")
     return Proc("kafka", [*_jvm_prefix(choice, conf), "kafka.Kafka", str(props)], log)

@@ -66,6 +66,11 @@ def cni_conflist(layout: Layout) -> str:
     return json.dumps(conf, indent=2) + "\n"
 
 
+MAX_PODS = 250
+"""Room for the node benchmark's burst of 200 pods next to a few others (the pod CIDR, a
+/24, holds 253 addresses); Kubernetes' default of 110 would leave 90 of them Pending."""
+
+
 def kubelet_config(layout: Layout) -> str:
     """KubeletConfiguration (JSON is YAML); each non-default here is needed on this machine.
 
@@ -85,7 +90,7 @@ def kubelet_config(layout: Layout) -> str:
                            "webhook": {"enabled": True}, "anonymous": {"enabled": False}},
         "authorization": {"mode": "Webhook"},
         "readOnlyPort": 0, "address": NODE_IP, "healthzBindAddress": "127.0.0.1",
-        "nodeStatusUpdateFrequency": "5s", "maxPods": 110,
+        "nodeStatusUpdateFrequency": "5s", "maxPods": MAX_PODS,
         "serializeImagePulls": False, "protectKernelDefaults": False,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
                          "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
