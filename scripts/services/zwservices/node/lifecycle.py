@@ -1,9 +1,10 @@
 """Start, stop, inspect and guard one node; shared by ``services.py node-*`` and pytest.
 
-Start order: containerd, etcd, relay, kube-apiserver, controller-manager, scheduler,
-kubelet. Stop order (NODE.md): kubelet, the pods (SIGKILL by PID from the node's cgroups),
-relay, scheduler, controller-manager, apiserver, etcd, containerd, then any shim of this
-containerd; then the cgroups are removed, the namespace files unmounted and the run dir
+Start order: (the node's Kafka broker, if wanted,) containerd, etcd, relay,
+kube-apiserver, controller-manager, scheduler, kubelet. Stop order (NODE.md, after the
+broker): kubelet, the pods (SIGKILL by PID from the node's cgroups), relay, scheduler,
+controller-manager, apiserver, etcd, containerd, then any process still naming the run dir
+(the shims); then the cgroups are removed, the namespace files unmounted and the run dir
 wiped. The env file is rewritten after every spawn, so even a half-started node can be
 stopped from it; a watchdog stops the node when the process that started it dies.
 """
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,8 +133,8 @@ def _spawn(handle: NodeHandle, name: str, kafka_pods_port: int | None) -> None:
     handle.save()
 
 
-def _wait(handle: NodeHandle, name: str, check: object, timeout: float) -> None:
-    assert callable(check)
+def _wait(handle: NodeHandle, name: str, check: Callable[[], bool], timeout: float) -> None:
+    """Until ``check`` holds; fails at once with the log tail if ``name`` died."""
     procs.wait_until(check, timeout=timeout, pid=handle.pids[name], name=name,
                      log=handle.layout.logs / f"{name}.log")
 
