@@ -79,6 +79,10 @@ class Reporter:
         self._pending: dict[str, Detection] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
+        # One flush at a time: the run loop's and sweep_now's may overlap, and a Job popped
+        # by each (resubmitted meanwhile) would otherwise be admitted twice before either
+        # commit records it in the dedupe memory.
+        self._flushing = asyncio.Lock()
 
     @property
     def _dedupe(self) -> RecentFailures:
@@ -130,11 +134,12 @@ class Reporter:
 
     async def flush(self) -> None:
         """Report everything pending now, in batches; also retry missing annotations."""
-        while self._pending and not self._stopping:
-            names = list(self._pending)[: self._limits.max_batch]
-            batch = [self._pending.pop(name) for name in names]
-            await self._report(batch)
-        self._annotations.retry()
+        async with self._flushing:
+            while self._pending and not self._stopping:
+                names = list(self._pending)[: self._limits.max_batch]
+                batch = [self._pending.pop(name) for name in names]
+                await self._report(batch)
+            self._annotations.retry()
 
     async def close(self) -> None:
         """Wait for the annotations started by committed publishes (bounded)."""

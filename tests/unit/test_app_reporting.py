@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
+from returns.result import Result
 
 from tests.builders import job_view, pod_view
 from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import JobView, PodPhase, PodView
 from zombiewatch.testing.containers import Fakes, faked_container
-from zombiewatch.testing.fakes import FakeLeader
+from zombiewatch.testing.fakes import FakeLeader, RecordingPublisher
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 
@@ -24,8 +27,9 @@ IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 class World:
     """The container's reporter and detection service, over recording fakes."""
 
-    def __init__(self, *, leading: bool = True) -> None:
-        fakes = Fakes(leader=FakeLeader(leading))
+    def __init__(self, *, leading: bool = True,
+                 publisher: RecordingPublisher | None = None) -> None:
+        fakes = Fakes(leader=FakeLeader(leading), publisher=publisher or RecordingPublisher())
         self.clock = fakes.clock
         self.cache = fakes.cache
         self.publisher = fakes.publisher
@@ -92,6 +96,41 @@ async def test_a_failing_pod_is_published_once_recorded_and_annotated() -> None:
         )
         == 1
     )
+
+
+class GatedPublisher(RecordingPublisher):
+    """A transaction that commits only when the test opens the gate (a slow broker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def publish_failures(
+        self, failures: Sequence[FailureReport]
+    ) -> Result[None, PublishError]:
+        self.entered.set()
+        await self.gate.wait()
+        return await super().publish_failures(failures)
+
+
+async def test_overlapping_flushes_publish_a_resubmitted_job_once() -> None:
+    """Seen on the real node: the run loop's flush waits on its transaction, the Job is
+    detected again, ``sweep_now``'s flush takes it: both must not publish it."""
+    publisher = GatedPublisher()
+    world = World(publisher=publisher)
+    world.cache.put_job(job_view("job-a"))
+    world.detect("job-a")
+    first = asyncio.create_task(world.reporter.flush())
+    await publisher.entered.wait()
+    world.detect("job-a")
+    second = asyncio.create_task(world.reporter.flush())
+    await asyncio.sleep(0)
+    publisher.gate.set()
+    await asyncio.gather(first, second)
+    await world.reporter.close()
+
+    assert world.publisher.reported_jobs() == ["job-a"]
 
 
 async def test_a_failed_publish_records_nothing_and_the_next_attempt_publishes() -> None:
