@@ -2,8 +2,8 @@
 #   make install   - virtualenv + the package with its dev tools
 #   make test      - the whole suite CI runs (lint, types, contracts, unit + integration)
 #   make demo      - the demo on a real single-node Kubernetes v1.37 and Kafka broker
-#   make services-up / services-down - the real services, for humans
-#   make node-up / node-down - the real single-node Kubernetes, for humans
+#   make services-up / services-down - the real services (bare API server, Kafka, the node), for humans
+#   make node-up / node-down - the real single-node Kubernetes alone, for humans
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -27,6 +27,7 @@ lint: install
 # System packages and cached builds of the real services (idempotent, cached in ~/.cache/zombiewatch).
 services-deps: install
 	$(SERVICES) prepare
+	$(SERVICES) node-prepare
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -39,23 +40,22 @@ test: lint services-deps
 
 services-up: services-deps
 	$(SERVICES) up
+	$(SERVICES) node-up
 
 services-down: $(BIN)/python
+	$(SERVICES) node-down
 	$(SERVICES) down
 
 # The real single-node Kubernetes v1.37 with its own Kafka broker (docs/SERVICES.md).
-node-up: install
-	$(SERVICES) node-prepare
+node-up: services-deps
 	$(SERVICES) node-up
 
 node-down: $(BIN)/python
 	$(SERVICES) node-down
 
-# The demo and the node benchmarks run on the real node: its packages and images too.
+# The demo and the node benchmarks run on the real node (services-deps prepares it too).
 demo: services-deps
-	$(SERVICES) node-prepare
 	$(BIN)/python -m scripts.demo
 
 bench: services-deps
-	$(SERVICES) node-prepare
 	$(BIN)/python -m benchmarks
