@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from zombiewatch import __version__
-from zombiewatch.app.explain import ExplainError, explain_object, load_objects
+from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
 from zombiewatch.app.settings import SettingsError, build_parser, parse_settings
 from zombiewatch.domain.classification import GRACE
 
@@ -42,8 +42,10 @@ def _top_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain", help="classify a Pod or Job (kubectl get -o json|yaml) and name the rule",
         description="Classify a Pod or Job as 'kubectl get -o json' or '-o yaml' prints it (a "
-        "List too) and print one JSON object per item: "
-        '{"kind", "name", "reason", "rule"}; reason and rule are null when healthy.',
+        "List too, or the stream of 'kubectl get -w --output-watch-events -o json', where a "
+        "DELETED event is judged as a deleted pod's last state) and print one JSON object "
+        'per item: {"kind", "name", "reason", "rule"}; reason and rule are null when healthy '
+        "or not decided yet. A failed Job given with its pods is judged with them.",
     )
     explain.add_argument("file", help="the object file, or - for standard input")
     explain.add_argument("--now", type=_parse_now, default=None,
@@ -59,8 +61,7 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
         objects = load_objects(text, source=source)
-        answers = [explain_object(o, now=now, grace=timedelta(seconds=args.grace_seconds))
-                   for o in objects]
+        answers = explain_objects(objects, now=now, grace=timedelta(seconds=args.grace_seconds))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"zombiewatch explain: cannot read {source}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -159,6 +159,10 @@ class FakeCache:
     def put_pod(self, pod: PodView) -> None:
         self.pods_by_job.setdefault(pod.job_name, {})[pod.name] = pod
 
+    def drop_pod(self, pod: PodView) -> None:
+        """The pod was deleted (the informer removes it before the callbacks run)."""
+        self.pods_by_job.get(pod.job_name, {}).pop(pod.name, None)
+
     def job(self, job_name: str) -> JobView | None:
         return self.jobs_by_name.get(job_name)
 
