@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
 
 from tests.unit.test_app_sweeping import World
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
@@ -38,12 +39,9 @@ def exported_names() -> set[str]:
     metrics.registry.register(InformerCollector(lambda: [
         InformerReading(name="pods", synced=True, relists=0, problems=0, reconnects=0,
                         events=0)]))
-    metrics.failures_published.labels(reason="pod_evicted", path="informer")
-    metrics.dedupe_hits.labels(layer="memory")
-    metrics.publish_errors.labels(kind="unavailable")
-    metrics.annotate_errors.labels(kind="unavailable")
-    metrics.detection_latency.labels(path="informer")
-    metrics.invalid_configs.labels(field="heartbeat")
+    for instrument in vars(metrics).values():  # a labelled metric shows samples once used
+        if isinstance(instrument, MetricWrapperBase) and instrument._labelnames:
+            instrument.labels(*("x" for _ in instrument._labelnames))
     return {sample.name for family in metrics.registry.collect() for sample in family.samples}
 
 
