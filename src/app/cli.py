@@ -14,7 +14,7 @@ from pathlib import Path
 from zombiewatch import __version__
 from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
 from zombiewatch.app.settings import SettingsError, build_parser, parse_settings
-from zombiewatch.domain.classification import GRACE
+from zombiewatch.domain.classification import GRACE, Rule
 
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
@@ -47,6 +47,9 @@ def _top_parser() -> argparse.ArgumentParser:
         "DELETED event is judged as a deleted pod's last state) and print one JSON object "
         'per item: {"kind", "name", "reason", "rule"}; reason and rule are null when healthy '
         "or not decided yet. A failed Job given with its pods is judged with them.",
+        epilog="Rules (the pod table in order, the Job conditions, the sweeper's deadline "
+        "rows): " + ", ".join(rule.value for rule in Rule)
+        + ".",
     )
     explain.add_argument("file", help="the object file, or - for standard input")
     explain.add_argument("--now", type=_parse_now, default=None,
