@@ -137,7 +137,10 @@ def test_scan_under_a_get_list_role_names_each_jobs_verdict_and_changes_nothing(
     assert (rows[names["image"]]["reason"], rows[names["image"]]["rule"]) == (
         "image_pull_backoff", "waiting_image_pull")
     assert rows[names["image"]]["reported"] is None
-    assert re.fullmatch(r"unschedulable, grace ends in \d+ s", rows[names["unschedulable"]]["why"])
+    unschedulable = rows[names["unschedulable"]]
+    assert unschedulable["why"].startswith("unschedulable, grace ends in ")
+    assert unschedulable["waiting"] == "unschedulable"
+    assert 0 < unschedulable["remaining_seconds"] <= 120
     assert re.fullmatch(r"running, deadline in \d+ min", rows[names["running"]]["why"])
     assert rows[names["reported"]]["reason"] == "pod_crash_no_stdout"
     assert rows[names["reported"]]["reported"]["reason"] == "pod_crash_no_stdout"
