@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies import durations, in_flight_jobs, job_views, pod_views, utc_datetimes
 from zombiewatch.domain.classification import Rule, Verdict, judge_in_flight
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.triage import NotYet, Waiting, format_duration, triage
@@ -20,6 +19,13 @@ from zombiewatch.domain.views import (
     JobView,
     PodPhase,
     PodView,
+)
+from zombiewatch.testing.strategies import (
+    durations,
+    in_flight_jobs,
+    job_views,
+    pod_views,
+    utc_datetimes,
 )
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
