@@ -25,7 +25,7 @@ from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_name
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.triage import NotYet, Triage, format_duration, triage
-from zombiewatch.domain.views import InFlightJob, InFlightSource, JobView, PodView
+from zombiewatch.domain.views import InFlightJob, JobView, PodView
 
 EXIT_NO_ZOMBIES = 0
 EXIT_ZOMBIES = 1
@@ -110,7 +110,7 @@ def scan(
         pods = pods_by_job.get(job.name, [])
         started = job.started_at or job.created_at
         record = InFlightJob(task_id=job.task_id, job_name=job.name, assignee=job.assignee,
-                             started_at=started, source=InFlightSource.CLUSTER)
+                             started_at=started)
         outcome = triage(record, job=job, pods=pods, now=now,
                          deadline=config.deadline_for(job.assignee),
                          heartbeat_window=config.heartbeat_for(job.assignee),

@@ -1,9 +1,10 @@
 """Triage of one in-flight Job: its verdict now, or why it is not (yet) a zombie.
 
 ``zombiewatch scan`` shows this for every Job; the verdict itself comes from
-:func:`zombiewatch.domain.classification.judge_in_flight` (the one home of the
-rules), and this module only explains a None: which row is still waiting and
-until when ("unschedulable, grace ends in 47 s", "deadline in 12 min").
+:func:`zombiewatch.domain.gate.decide` with the deadline inputs (the one home
+of the rules, as on a sweep tick), and this module only explains the rest:
+which row is still waiting and until when ("unschedulable, grace ends in 47 s",
+"deadline in 12 min").
 Pure: ``now`` is a parameter, the text is built from the values given.
 """
 
@@ -21,10 +22,9 @@ from zombiewatch.domain.classification import (
     Verdict,
     awaits_pod_end,
     classify_job,
-    elapsed_since_start,
     is_terminal,
-    judge_in_flight,
 )
+from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide, elapsed_since_start
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
 
 
@@ -118,12 +118,13 @@ def triage(
     """
     if job is not None and job.reported:
         job = replace(job, reported_reason=None)
-    verdict = judge_in_flight(
-        record, job=job, pods=pods, now=now, deadline=deadline,
-        heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat, grace=grace,
-    )
-    if verdict is not None:
-        return verdict
+    decision = decide(GateInputs(
+        job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
+        grace=grace, deadline=DeadlineInputs(deadline=deadline,
+                                             heartbeat_window=heartbeat_window,
+                                             last_heartbeat=last_heartbeat)))
+    if isinstance(decision, Verdict):
+        return decision
     return _why_not(record, job=job, pods=pods, now=now, deadline=deadline,
                     heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat,
                     grace=grace)
@@ -157,7 +158,7 @@ def _why_not(
                         if c.waiting_reason in CONTAINER_CONFIG_WAITING_REASONS), None)
         if waiting is not None:
             return NotYet(Waiting.CONFIG_ERROR, ends, waiting)
-    elapsed = elapsed_since_start(record, job=job, now=now)
+    elapsed = elapsed_since_start(job=job, registration=record, now=now)
     if elapsed is None:
         return NotYet(Waiting.NO_START)
     running = any(pod.phase is PodPhase.RUNNING for pod in pods)

@@ -22,6 +22,8 @@ from zombiewatch.domain.ports import (
     AnnotateErrorKind,
     PublishError,
     PublishErrorKind,
+    ReapError,
+    ReapErrorKind,
     StartError,
 )
 from zombiewatch.domain.reasons import ZombieReason
@@ -253,3 +255,18 @@ class ManualScheduler:
         for timer in self.pending():
             timer.cancelled = True
             timer.callback()
+
+
+@dataclass
+class RecordingReaper:
+    """The JobReaper port: records each reap patch; can be told to fail with a kind."""
+
+    reaped: list[tuple[str, int]] = field(default_factory=list)
+    error: ReapErrorKind | None = None
+
+    async def reap(self, *, namespace: str, job_name: str, active_deadline_seconds: int,
+                   reaped_at: datetime) -> Result[None, ReapError]:
+        if self.error is not None:
+            return Failure(ReapError(self.error, "refused (fake)"))
+        self.reaped.append((job_name, active_deadline_seconds))
+        return Success(None)

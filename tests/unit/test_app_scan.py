@@ -73,8 +73,8 @@ def test_a_zombie_already_reported_does_not_set_the_exit_status() -> None:
 
 def test_the_table_has_one_line_per_job_and_a_summary() -> None:
     # Act
-    table = scan.render_table(scan.scan(snapshot(skipped=(Skipped("Pod", "agents", "x", "bad"),),
-                                                 configs_missing=True),
+    bad = Skipped(kind="Pod", namespace="agents", name="x", reason="bad")
+    table = scan.render_table(scan.scan(snapshot(skipped=(bad,), configs_missing=True),
                                         namespace="agents", now=NOW))
     # Assert
     lines = table.splitlines()

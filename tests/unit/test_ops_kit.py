@@ -38,7 +38,7 @@ def exported_names() -> set[str]:
     metrics = Metrics()
     metrics.registry.register(InformerCollector(lambda: [
         InformerReading(name="pods", synced=True, relists=0, problems=0, reconnects=0,
-                        events=0)]))
+                        events=0, errors=0)]))
     for instrument in vars(metrics).values():  # a labelled metric shows samples once used
         if isinstance(instrument, MetricWrapperBase) and instrument._labelnames:
             instrument.labels(*("x" for _ in instrument._labelnames))

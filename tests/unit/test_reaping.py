@@ -68,7 +68,8 @@ def world_with_reaper(port: RecordingReaper) -> World:
     world = World()
     reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock, metrics=world.metrics,
                     namespace="agents")
-    world.reporter._on_annotated = reaper.annotated  # what the container passes as on_annotated
+    # What the container passes as the annotations' on_annotated, with this test's port.
+    world.reporter._annotations._on_annotated = reaper.annotated
     return world
 
 

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zombiewatch.domain.classification import Rule, Verdict, judge_in_flight
+from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.triage import NotYet, Waiting, format_duration, triage
 from zombiewatch.domain.views import (
     ContainerView,
     InFlightJob,
-    InFlightSource,
     JobView,
     PodPhase,
     PodView,
@@ -48,8 +48,7 @@ def pod(*, created: datetime, phase: PodPhase = PodPhase.PENDING, **changes: obj
 
 
 def record(created: datetime) -> InFlightJob:
-    return InFlightJob(task_id="t", job_name="claude-1", assignee="claude", started_at=created,
-                       source=InFlightSource.CLUSTER)
+    return InFlightJob(task_id="t", job_name="claude-1", assignee="claude", started_at=created)
 
 
 def judge(the_job: JobView, pods: tuple[PodView, ...], *,
@@ -149,9 +148,11 @@ def test_triage_is_total_and_agrees_with_the_sweeper(data: st.DataObject) -> Non
                      heartbeat_window=heartbeat, last_heartbeat=last)
     # Assert: a verdict exactly when the sweeper (ignoring the annotation) finds one
     unannotated = replace(the_job, reported_reason=None) if the_job is not None else None
-    swept = judge_in_flight(the_record, job=unannotated, pods=pods, now=now, deadline=deadline,
-                            heartbeat_window=heartbeat, last_heartbeat=last)
-    if swept is None:
+    swept = decide(GateInputs(
+        job_name=the_record.job_name, job=unannotated, registration=the_record, pods=pods,
+        now=now, deadline=DeadlineInputs(deadline=deadline, heartbeat_window=heartbeat,
+                                         last_heartbeat=last)))
+    if not isinstance(swept, Verdict):
         assert isinstance(outcome, NotYet)
         assert outcome.describe()
     else:

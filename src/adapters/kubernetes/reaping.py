@@ -9,7 +9,7 @@ from datetime import datetime
 
 from returns.result import Failure, Result, Success
 
-from zombiewatch.adapters.kubernetes.annotating import MERGE_PATCH, reported_at_text
+from zombiewatch.adapters.kubernetes.annotating import MERGE_PATCH
 from zombiewatch.adapters.kubernetes.client import ApiClient, raw_request
 from zombiewatch.adapters.kubernetes.errors import (
     ApiStatusError,
@@ -19,6 +19,7 @@ from zombiewatch.adapters.kubernetes.errors import (
     NotFoundError,
 )
 from zombiewatch.domain.ports import ReapError, ReapErrorKind
+from zombiewatch.domain.timestamps import rfc3339_seconds
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 def reap_patch(active_deadline_seconds: int, reaped_at: datetime) -> dict[str, object]:
     """The JSON merge patch: the deadline and the annotation, nothing else touched."""
     return {
-        "metadata": {"annotations": {ZOMBIE_REAPED_AT_ANNOTATION: reported_at_text(reaped_at)}},
+        "metadata": {"annotations": {ZOMBIE_REAPED_AT_ANNOTATION: rfc3339_seconds(reaped_at)}},
         "spec": {"activeDeadlineSeconds": active_deadline_seconds},
     }
 

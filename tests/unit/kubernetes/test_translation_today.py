@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from zombiewatch.adapters.kubernetes.translation import JOB, POD
+from zombiewatch.adapters.kubernetes.decoding import JOB, POD
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION, JobView, PodView
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
