@@ -142,6 +142,7 @@ def make_leader(settings: Settings, api_client: SharedApiClient, metrics: Metric
 
 
 def make_informers(
+    *,
     settings: Settings,
     factory: ApiClientFactory,
     cache: ClusterStateCache,
@@ -234,7 +235,8 @@ class Container(containers.DeclarativeContainer):
         Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
         metrics=metrics, attention=attention, pause=pause)
     informers = providers.Singleton(
-        make_informers, settings, api_client_factory, cache, detection, metrics, sweeper)
+        make_informers, settings=settings, factory=api_client_factory, cache=cache,
+        detection=detection, metrics=metrics, sweeper=sweeper)
 
     ops_server = providers.Factory(
         OpsServer, host=settings.provided.listen_host, port=settings.provided.listen_port,
