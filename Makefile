@@ -1,6 +1,7 @@
 # One obvious way to set up, test and demo zombiewatch.
 #   make install   - virtualenv + the package with its dev tools
-#   make test      - the whole suite CI runs (lint, types, contracts, unit + integration)
+#   make test      - the whole suite CI runs (lint, types, contracts, ops-check, unit + integration)
+#   make ops-check - promtool over deploy/monitoring's alerts and their unit tests (part of lint)
 #   make demo      - the demo on a real single-node Kubernetes v1.37 and Kafka broker
 #   make services-up / services-down - the real services (bare API server, Kafka, the node), for humans
 #   make node-up / node-down - the real single-node Kubernetes alone, for humans
@@ -9,8 +10,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SERVICES := $(BIN)/python scripts/services/services.py
 
-.PHONY: install lint test unit integration services-deps services-up services-down demo bench \
-	node-up node-down
+.PHONY: install lint ops-check test unit integration services-deps services-up services-down \
+	demo bench node-up node-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +20,14 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
-lint: install
+lint: install ops-check
 	$(BIN)/ruff check src tests benchmarks scripts examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# promtool check rules + promtool test rules (installs Debian's prometheus package if missing).
+ops-check: install
+	$(BIN)/python scripts/ops_check.py
 
 # System packages and cached builds of the real services (idempotent, cached in ~/.cache/zombiewatch).
 services-deps: install

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,8 +33,10 @@ class Annotations:
     """Annotations owed to committed failures, written at most ``concurrency`` at a time."""
 
     def __init__(
-        self, *, annotator: JobAnnotator, metrics: Metrics, namespace: str, concurrency: int = 16
+        self, *, annotator: JobAnnotator, metrics: Metrics, namespace: str, concurrency: int = 16,
+        on_annotated: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_annotated = on_annotated  # after a Job's annotation landed (SPEC §14 reaping)
         self._annotator = annotator
         self._metrics = metrics
         self._namespace = namespace
@@ -74,6 +77,8 @@ class Annotations:
             match result:
                 case Success(_):
                     self._owed.pop(job_name, None)
+                    if self._on_annotated is not None:
+                        await self._on_annotated(job_name)
                 case Failure(error) if error.kind is AnnotateErrorKind.NOT_FOUND:
                     self._owed.pop(job_name, None)
                     log_event(log, logging.DEBUG, "annotate_skipped", job=job_name,

@@ -1,19 +1,20 @@
-"""The ``zombiewatch`` console script: ``run`` (the daemon) and ``explain FILE``."""
+"""The ``zombiewatch`` console script: ``run`` (the daemon), ``explain FILE`` and ``scan``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from zombiewatch import __version__
-from zombiewatch.app.explain import ExplainError, explain_object, load_objects
+from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
 from zombiewatch.app.settings import SettingsError, build_parser, parse_settings
-from zombiewatch.domain.classification import GRACE
+from zombiewatch.domain.classification import GRACE, Rule
 
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
@@ -37,19 +38,44 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="Run 'zombiewatch run --help' for the daemon's flags and environment variables.",
     )
     parser.add_argument("--version", action="version", version=f"zombiewatch {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,explain}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,explain,scan}")
     sub.add_parser("run", add_help=False, help="run the daemon (flags: zombiewatch run --help)")
     explain = sub.add_parser(
         "explain", help="classify a Pod or Job (kubectl get -o json|yaml) and name the rule",
         description="Classify a Pod or Job as 'kubectl get -o json' or '-o yaml' prints it (a "
-        "List too) and print one JSON object per item: "
-        '{"kind", "name", "reason", "rule"}; reason and rule are null when healthy.',
+        "List too, or the stream of 'kubectl get -w --output-watch-events -o json', where a "
+        "DELETED event is judged as a deleted pod's last state) and print one JSON object "
+        'per item: {"kind", "name", "reason", "rule"}; reason and rule are null when healthy '
+        "or not decided yet. A failed Job given with its pods is judged with them.",
+        epilog="Rules (the pod table in order, the Job conditions, the sweeper's deadline "
+        "rows): " + ", ".join(rule.value for rule in Rule)
+        + ".",
     )
     explain.add_argument("file", help="the object file, or - for standard input")
     explain.add_argument("--now", type=_parse_now, default=None,
                          help="judge as of this RFC3339 time (default: now)")
     explain.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
                          help="grace window of the time-dependent pod rows (default 120)")
+    scan = sub.add_parser(
+        "scan", help="list every in-flight Job with its verdict now, or why not yet (read-only)",
+        description="Read-only: one list of the namespace's agent Jobs, Pods and Configs, and "
+        "for every Job not completed its verdict now and the rule, or why it is not a zombie "
+        "(yet), and whether it was reported or reaped. Publishes and patches nothing; needs "
+        "only get/list. Heartbeats live in the daemon, so a Job past its deadline is judged "
+        "without them.",
+        epilog="Exit status: 0 no zombie waiting to be reported, 1 at least one zombie not "
+        "reported yet, 2 usage error, 3 the namespace could not be read.",
+    )
+    scan.add_argument("--namespace", default=os.environ.get("NAMESPACE"),
+                      help="the namespace to scan [env NAMESPACE; required]")
+    scan.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                      help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    scan.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                      help="a table for humans (default) or one JSON document")
+    scan.add_argument("--now", type=_parse_now, default=None,
+                      help="judge as of this RFC3339 time (default: now)")
+    scan.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
+                      help="grace window of the time-dependent pod rows (default 120)")
     return parser
 
 
@@ -59,8 +85,7 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
         objects = load_objects(text, source=source)
-        answers = [explain_object(o, now=now, grace=timedelta(seconds=args.grace_seconds))
-                   for o in objects]
+        answers = explain_objects(objects, now=now, grace=timedelta(seconds=args.grace_seconds))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"zombiewatch explain: cannot read {source}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -70,6 +95,26 @@ def _explain(args: argparse.Namespace) -> int:
     for answer in answers:
         print(json.dumps(answer.as_json(), ensure_ascii=False))
     return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from zombiewatch.app import scan  # noqa: PLC0415 - the client only for commands that need it
+
+    if not args.namespace:
+        print("zombiewatch scan: NAMESPACE is required (--namespace or env NAMESPACE)",
+              file=sys.stderr)
+        return scan.EXIT_USAGE
+    now: datetime = args.now or datetime.now(UTC)
+    try:
+        snapshot = scan.read_namespace(args.kubeconfig, args.namespace)
+    except scan.ScanError as exc:
+        print(f"zombiewatch scan: {exc}", file=sys.stderr)
+        return scan.EXIT_UNREADABLE
+    report = scan.scan(snapshot, namespace=args.namespace, now=now,
+                       grace=timedelta(seconds=args.grace_seconds))
+    render = scan.render_json if args.output == "json" else scan.render_table
+    sys.stdout.write(render(report))
+    return report.exit_code
 
 
 def _run(argv: Sequence[str]) -> int:
@@ -93,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _top_parser().parse_args(args_list)
     if args.command == "explain":
         return _explain(args)
+    if args.command == "scan":
+        return _scan(args)
     _top_parser().print_help()
     return EXIT_USAGE
 

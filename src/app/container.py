@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -35,6 +36,7 @@ from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, 
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
 from zombiewatch.adapters.kubernetes.informer import Change, InformerSettings, WatchEvent
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
+from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.detection import DetectionService, call_later
@@ -43,6 +45,7 @@ from zombiewatch.app.judging import Judge
 from zombiewatch.app.leadership import AlwaysLeader, Leadership
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
+from zombiewatch.app.reaping import Reaper
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import KafkaOptions, Settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
@@ -93,6 +96,11 @@ def make_kafka_health(metrics: Metrics) -> KafkaHealth:
         metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
 
     return KafkaHealth(on_error=count)
+
+
+def reap_hook(settings: Settings, reaper: Reaper) -> Callable[[str], Awaitable[None]] | None:
+    """The reporter's after-annotation hook: reaping, unless ``--no-reap``."""
+    return reaper.annotated if settings.reap else None
 
 
 def make_api_client_factory(settings: Settings) -> ApiClientFactory:
@@ -208,8 +216,13 @@ class Container(containers.DeclarativeContainer):
 
     history = providers.Singleton(KafkaFailureHistory, kafka_settings, health=kafka_health)
     judge = providers.Singleton(Judge, cache=cache, book=book, dedupe=dedupe, grace=grace)
+    job_reaper = providers.Singleton(KubernetesJobReaper, api_client.provided.client)
+    reaper = providers.Singleton(
+        Reaper, reaper=job_reaper, cache=cache, clock=clock, metrics=metrics,
+        namespace=settings.provided.namespace)
     annotations = providers.Singleton(
-        Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace)
+        Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
+        on_annotated=providers.Callable(reap_hook, settings, reaper))
     reporter = providers.Singleton(
         Reporter, publisher=publisher, annotations=annotations, judge=judge, leader=leader,
         clock=clock, history=history, metrics=metrics)

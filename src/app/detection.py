@@ -85,11 +85,17 @@ class DetectionService:
             self._maybe_wait_for_grace(pod, now=now)
 
     def on_pod_deleted(self, pod: PodView) -> None:
-        """A pod is gone: its Job may no longer need attention."""
+        """A pod is gone (``pod`` is its last state): judge its Job with that state.
+
+        A drained pod's DELETED event may be the last thing seen of it, and a failed
+        Job's verdict may be waiting for its end (the gate settles a failed Job with
+        its pods). Its Job may no longer need attention.
+        """
         timer = self._grace_timers.pop(pod.uid, None)
         if timer is not None:
             timer.cancel()
         self._refresh_attention(pod.job_name)
+        self._judge_job(pod.job_name, now=self._clock.now(), deleted=(pod,))
 
     def on_job(self, job: JobView) -> None:
         """A Job was added or modified: judge it with its cached pods; Complete -> forget."""
@@ -104,8 +110,10 @@ class DetectionService:
             timer.cancel()
         self._grace_timers.clear()
 
-    def _judge_job(self, job_name: str, *, now: datetime) -> Decision:
-        inputs, decision = self._judge.decide(job_name, now=now)
+    def _judge_job(
+        self, job_name: str, *, now: datetime, deleted: tuple[PodView, ...] = ()
+    ) -> Decision:
+        inputs, decision = self._judge.decide(job_name, now=now, deleted=deleted)
         if isinstance(decision, Verdict):
             self._sink.submit(Detection.of(inputs, decision, path="informer"))
         return decision

@@ -20,6 +20,7 @@ from zombiewatch.domain.gate import (
     elapsed_since_start,
 )
 from zombiewatch.domain.ports import ClusterCache
+from zombiewatch.domain.views import PodView
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +59,8 @@ class Judge:
     grace: timedelta
 
     def inputs(
-        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None
+        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
+        deleted: tuple[PodView, ...] = (),
     ) -> GateInputs:
         """The gate's inputs; with ``config`` (sweep ticks) the deadline inputs too."""
         job = self.cache.job(job_name)
@@ -75,13 +77,14 @@ class Judge:
                 last_heartbeat=self.book.last_heartbeat(task_id))
         return GateInputs(
             job_name=job_name, job=job, registration=registration,
-            pods=self.cache.pods_of_job(job_name),
+            pods=self.cache.pods_of_job(job_name), deleted=deleted,
             recently_reported=self.dedupe.seen(job_name, now=now),
             result_at=self.book.result_at(task_id) if task_id is not None else None,
             now=now, grace=self.grace, deadline=deadline)
 
     def decide(
-        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None
+        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
+        deleted: tuple[PodView, ...] = (),
     ) -> tuple[GateInputs, Decision]:
-        inputs = self.inputs(job_name, now=now, config=config)
+        inputs = self.inputs(job_name, now=now, config=config, deleted=deleted)
         return inputs, decide(inputs)

@@ -36,9 +36,19 @@ class Metrics:
         self.annotate_errors = Counter(
             "zombiewatch_annotate_errors", "Job annotation patches that failed, by error kind.",
             ["kind"], registry=r)
+        self.jobs_reaped = Counter(
+            "zombiewatch_jobs_reaped", "Reported Jobs whose deadline was shortened to stop "
+            "their pods.", registry=r)
+        self.reap_errors = Counter(
+            "zombiewatch_reap_errors", "Reap patches that failed, by error kind.", ["kind"],
+            registry=r)
         self.sweep_duration = Histogram(
             "zombiewatch_sweep_duration_seconds", "Duration of one sweep over in-flight Jobs.",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
+        self.sweep_interval = Gauge(
+            "zombiewatch_sweep_interval_seconds",
+            "The sweeper interval in force (the smallest zombieSweeperIntervalSeconds).",
+            registry=r)
         self.in_flight_jobs = Gauge(
             "zombiewatch_in_flight_jobs", "In-flight Jobs judged by the last sweep.", registry=r)
         self.leader = Gauge(

@@ -82,6 +82,8 @@ class Settings:
     """How often the informers list again to repair anything a watch might have missed."""
     serve_http: bool = True
     """Serve /healthz, /readyz, /metrics on ``listen_host:listen_port`` (port 0: any free)."""
+    reap: bool = True
+    """Shorten a reported Job's deadline so its pods stop (SPEC §14)."""
 
     @classmethod
     def for_embedding(
@@ -217,6 +219,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     ops.add_argument("--grace-seconds", type=float,
                      default=float(env("GRACE_SECONDS", "120") or "120"),
                      help="grace window for unschedulable/config-error pods [env GRACE_SECONDS]")
+    ops.add_argument("--reap", action=argparse.BooleanOptionalAction,
+                     default=_env_bool(env("REAP", "true") or "true"),
+                     help="after reporting a Job whose pods may still run, shorten its "
+                     "activeDeadlineSeconds so Kubernetes stops them [env REAP; default on]")
     ops.add_argument("--relist-seconds", type=float,
                      default=float(env("RELIST_SECONDS", "") or DEFAULT_RELIST_PERIOD),
                      help="how often the informers list again [env RELIST_SECONDS]")
@@ -283,4 +289,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         log_level=level,
         grace_seconds=args.grace_seconds,
         relist_seconds=args.relist_seconds,
+        reap=args.reap,
     )

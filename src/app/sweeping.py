@@ -139,4 +139,5 @@ class Sweeper:
                           detected=stats.detected, errors=stats.errors,
                           ms=round(stats.seconds * 1000, 2))
             interval = self.resolve_config().sweeper_interval.total_seconds()
+            self._metrics.sweep_interval.set(interval)
             await self._pause(self._requested, interval)

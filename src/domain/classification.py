@@ -13,6 +13,15 @@ Boundary choices (see docs/DOMAIN.md):
   if malformed input has both, ``Complete=True`` wins, because the agent has
   published its own result and SPEC §5 says "never publish" for it; a false
   failure would bump trigger_count of a finished task.
+- Disruption (``DisruptionTarget=True``) is decided once the pod is terminal or
+  deleted, never while it is still terminating: within its grace period the
+  agent may still finish and report.
+- A failed Job and its pods (:func:`settle_job_failure`): the pods' verdicts
+  are better than the Job's (``BackoffLimitExceeded`` only says "a pod
+  failed"), except that the Job's own ``DeadlineExceeded`` explains the exit
+  code 137 of the pods it killed. While a pod of a Job that failed for any
+  other reason is still terminating, the Job's verdict waits for that pod's
+  end (at most :data:`POD_END_WAIT` after the failure condition appeared).
 """
 
 from __future__ import annotations
@@ -41,6 +50,20 @@ CONTAINER_CONFIG_WAITING_REASONS: Final = frozenset(
 )
 EVICTED_STATUS_REASON: Final = "Evicted"
 DEADLINE_JOB_FAILED_REASONS: Final = frozenset({"DeadlineExceeded", "BackoffLimitExceeded"})
+JOB_DEADLINE_REASON: Final = "DeadlineExceeded"
+"""The Job's own ``activeDeadlineSeconds`` ran out: the Job controller killed its pods."""
+DISRUPTION_REASONS: Final = frozenset({
+    "EvictionByEvictionAPI", "PreemptionByScheduler", "DeletionByTaintManager",
+    "TerminationByKubelet", "DeletionByPodGC",
+})
+"""The reasons Kubernetes writes on ``DisruptionTarget``; any ``DisruptionTarget=True``
+counts, these are the ones known today (for docs and the corpus)."""
+TERMINAL_PHASES: Final = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
+
+POD_END_WAIT: Final = timedelta(seconds=120)
+"""How long a failed Job's verdict waits for a terminating pod to end (its end names the
+better reason). Pods get 30 s to terminate by default; a pod stuck terminating (its
+node gone) must not hold the report back for ever."""
 
 
 class Rule(StrEnum):
@@ -50,12 +73,19 @@ class Rule(StrEnum):
     WAITING_IMAGE_PULL = "waiting_image_pull"
     WAITING_CRASH_LOOP = "waiting_crash_loop"
     EVICTED = "evicted"
+    DISRUPTED = "disrupted"
+    """``DisruptionTarget=True`` and the pod ended (or was deleted): drain, Eviction API,
+    preemption, taint manager, kubelet shutdown."""
     FAILED_NONZERO_EXIT = "failed_nonzero_exit"
     UNSCHEDULABLE_PAST_GRACE = "unschedulable_past_grace"
     CONTAINER_CONFIG_ERROR_PAST_GRACE = "container_config_error_past_grace"
     # Job conditions.
     JOB_FAILED_DEADLINE = "job_failed_deadline"
     JOB_FAILED_OTHER = "job_failed_other"
+    JOB_FAILURE_TARGET_DEADLINE = "job_failure_target_deadline"
+    """As ``job_failed_deadline``, read from ``FailureTarget`` (seconds before ``Failed``)."""
+    JOB_FAILURE_TARGET_OTHER = "job_failure_target_other"
+    """As ``job_failed_other``, read from ``FailureTarget``."""
     # Sweeper, once the deadline is reached.
     DEADLINE_NO_POD = "deadline_no_pod"
     DEADLINE_POD_NOT_RUNNING = "deadline_pod_not_running"
@@ -92,12 +122,31 @@ def _past_grace(pod: PodView, *, now: datetime, grace: timedelta) -> bool:
     return now - pod.created_at >= grace
 
 
-def classify_pod(pod: PodView, *, now: datetime, grace: timedelta = GRACE) -> Verdict | None:
+def is_terminal(pod: PodView) -> bool:
+    """``Succeeded`` or ``Failed``: the pod's containers will not run again."""
+    return pod.phase in TERMINAL_PHASES
+
+
+def _disrupted_and_ended(pod: PodView, *, deleted: bool) -> bool:
+    if pod.disruption_reason is None:
+        return False
+    if pod.phase is PodPhase.FAILED:
+        return True
+    return deleted and pod.phase is not PodPhase.SUCCEEDED
+
+
+def classify_pod(
+    pod: PodView, *, now: datetime, grace: timedelta = GRACE, deleted: bool = False
+) -> Verdict | None:
     """Apply the SPEC §5 pod table; the first matching row wins.
 
     Rows are tried in table order and each row looks at every container, init
     containers included, so a pod with one container in ``CrashLoopBackOff``
     and another in ``ImagePullBackOff`` is ``image_pull_backoff``.
+
+    ``deleted``: ``pod`` is the last state of a pod that is gone (its DELETED
+    event). A disrupted pod is decided then even if its ``Failed`` was never
+    seen; a pod that ``Succeeded`` finished its work whatever disrupted it.
     """
     containers = pod.all_containers
     if _any_waiting(containers, IMAGE_PULL_WAITING_REASONS):
@@ -106,6 +155,8 @@ def classify_pod(pod: PodView, *, now: datetime, grace: timedelta = GRACE) -> Ve
         return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.WAITING_CRASH_LOOP)
     if pod.status_reason == EVICTED_STATUS_REASON:
         return Verdict(ZombieReason.POD_EVICTED, Rule.EVICTED)
+    if _disrupted_and_ended(pod, deleted=deleted):
+        return Verdict(ZombieReason.POD_EVICTED, Rule.DISRUPTED)
     if pod.phase is PodPhase.FAILED and any(
         c.terminated_exit_code is not None and c.terminated_exit_code != 0 for c in containers
     ):
@@ -130,5 +181,57 @@ def classify_job(job: JobView) -> JobOutcome:
     if job.failed_reason is None:
         return None
     if job.failed_reason in DEADLINE_JOB_FAILED_REASONS:
-        return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.JOB_FAILED_DEADLINE)
-    return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.JOB_FAILED_OTHER)
+        rule = Rule.JOB_FAILURE_TARGET_DEADLINE if job.failure_target else Rule.JOB_FAILED_DEADLINE
+        return Verdict(ZombieReason.DEADLINE_EXCEEDED, rule)
+    rule = Rule.JOB_FAILURE_TARGET_OTHER if job.failure_target else Rule.JOB_FAILED_OTHER
+    return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, rule)
+
+
+def awaits_pod_end(job: JobView, pods: Sequence[PodView], *, now: datetime,
+                   pod_end_wait: timedelta = POD_END_WAIT) -> datetime | None:
+    """When the failed Job's verdict stops waiting for its terminating pods; None: it does not.
+
+    It waits when the Job failed for a reason its pods explain better (not its own
+    ``DeadlineExceeded``), a pod is not terminal yet, and the failure condition's
+    time is known and less than ``pod_end_wait`` ago.
+    """
+    if job.failed_reason is None or job.failed_reason == JOB_DEADLINE_REASON:
+        return None
+    if job.failed_at is None or not any(not is_terminal(p) for p in pods):
+        return None
+    until = job.failed_at + pod_end_wait
+    return until if now < until else None
+
+
+def settle_job_failure(
+    job: JobView,
+    failure: Verdict,
+    pods: Sequence[PodView],
+    *,
+    now: datetime,
+    grace: timedelta = GRACE,
+    deleted: Sequence[PodView] = (),
+    pod_end_wait: timedelta = POD_END_WAIT,
+) -> Verdict | None:
+    """The verdict for a failed Job (``failure`` from :func:`classify_job`) given its pods.
+
+    ``pods`` are the Job's current pods; ``deleted`` the last states of pods just
+    deleted. A pod's verdict wins (the first pod with one), except that the
+    Job's own ``DeadlineExceeded`` explains a pod killed with a non-zero exit.
+    None while the verdict waits for a terminating pod (see :func:`awaits_pod_end`):
+    a drained pod ends ``Failed`` with ``DisruptionTarget`` seconds after the Job's
+    ``FailureTarget`` (``BackoffLimitExceeded``), and a ``kubectl delete pod`` ends
+    with exit code 137: both name their reason only at their end.
+    """
+    judged = [(p, False) for p in pods] + [(p, True) for p in deleted]
+    for pod, gone in judged:
+        verdict = classify_pod(pod, now=now, grace=grace, deleted=gone)
+        if verdict is None:
+            continue
+        if job.failed_reason == JOB_DEADLINE_REASON and verdict.rule is Rule.FAILED_NONZERO_EXIT:
+            return failure
+        return verdict
+    if awaits_pod_end(job, pods, now=now, pod_end_wait=pod_end_wait) is not None:
+        return None
+    return failure
+

@@ -15,8 +15,12 @@ In order:
    knows, a completed Job, an already reported one (memory or annotation), one
    whose task the host saw resolved after the Job started, one that is no
    longer its task's current Job (the task feed, when it is an input);
-2. the pod table over the cached pods (the first pod with a verdict wins);
-3. the Job conditions;
+2. a failed Job (the Job conditions) settled with its pods
+   (:func:`~zombiewatch.domain.classification.settle_job_failure`: a pod's verdict
+   wins, the Job's own ``DeadlineExceeded`` explains its pods' exit 137, and the
+   verdict waits — None — while a pod is still terminating);
+3. the pod table over the cached pods and the last states of pods just deleted
+   (the first pod with a verdict wins);
 4. with deadline inputs, once the elapsed time reaches the deadline: not a
    zombie while a pod is ``Running`` or a heartbeat is within the window;
    otherwise ``executor_watch_lost`` when no pod is known, else
@@ -42,6 +46,7 @@ from zombiewatch.domain.classification import (
     Verdict,
     classify_job,
     classify_pod,
+    settle_job_failure,
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
@@ -94,6 +99,9 @@ class GateInputs:
     registration: InFlightJob | None = None
     """The host's record of the spawn, if it registered one."""
     pods: Sequence[PodView] = ()
+    deleted: Sequence[PodView] = ()
+    """Last states of pods of the Job just deleted (their DELETED events): a drained
+    pod is decided there when its ``Failed`` was never seen."""
     recently_reported: bool = False
     """The in-memory dedupe layer knows the Job."""
     result_at: datetime | None = None
@@ -161,15 +169,20 @@ def decide(inputs: GateInputs) -> Decision:
     if held is not None:
         return held
     now, pods = inputs.now, inputs.pods
+    if inputs.job is not None:
+        outcome = classify_job(inputs.job)
+        if isinstance(outcome, Verdict):
+            return settle_job_failure(inputs.job, outcome, pods, now=now, grace=inputs.grace,
+                                      deleted=inputs.deleted)
+        assert outcome is not COMPLETED  # held above
     for pod in pods:
         verdict = classify_pod(pod, now=now, grace=inputs.grace)
         if verdict is not None:
             return verdict
-    if inputs.job is not None:
-        outcome = classify_job(inputs.job)
-        if isinstance(outcome, Verdict):
-            return outcome
-        assert outcome is not COMPLETED  # held above
+    for pod in inputs.deleted:
+        verdict = classify_pod(pod, now=now, grace=inputs.grace, deleted=True)
+        if verdict is not None:
+            return verdict
     deadline = inputs.deadline
     if deadline is None:
         return None

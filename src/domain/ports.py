@@ -55,6 +55,32 @@ class AnnotateError:
     message: str
 
 
+class ReapErrorKind(StrEnum):
+    NOT_FOUND = "not_found"
+    """The Job is gone: nothing left to stop."""
+    CONFLICT = "conflict"
+    FORBIDDEN = "forbidden"
+    REJECTED = "rejected"
+    """The API server refused the patch (e.g. 422)."""
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class ReapError:
+    kind: ReapErrorKind
+    message: str
+
+
+class JobReaper(Protocol):
+    async def reap(
+        self, *, namespace: str, job_name: str, active_deadline_seconds: int,
+        reaped_at: datetime,
+    ) -> Result[None, ReapError]:
+        """Shorten the Job's ``activeDeadlineSeconds`` and mark it zombie-reaped-at, in one
+        patch."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

@@ -24,6 +24,9 @@ ZOMBIE_REASON_ANNOTATION = "agent.benjamin-borbe.de/zombie-reason"
 ZOMBIE_REPORTED_AT_ANNOTATION = "agent.benjamin-borbe.de/zombie-reported-at"
 """Durable dedupe: when (RFC3339 UTC) the failure for this Job was published."""
 
+ZOMBIE_REAPED_AT_ANNOTATION = "agent.benjamin-borbe.de/zombie-reaped-at"
+"""When (RFC3339 UTC) zombiewatch shortened the reported Job's deadline to stop its pods."""
+
 
 class PodPhase(StrEnum):
     """The pod phases the API defines; anything else is malformed input."""
@@ -66,6 +69,13 @@ class PodView:
     """The PodScheduled condition: True, False, or None when absent/Unknown."""
     init_containers: tuple[ContainerView, ...] = ()
     containers: tuple[ContainerView, ...] = ()
+    disruption_reason: str | None = None
+    """Reason of the ``DisruptionTarget=True`` condition ("" if it has none), None without it.
+
+    Kubernetes writes it before it kills a pod for a drain/Eviction API call, a
+    preemption, a taint or the kubelet's own shutdown: the pod ends ``Failed``
+    with exit code 137, like any killed process, so only this condition tells
+    an eviction from a crash."""
 
     @property
     def all_containers(self) -> tuple[ContainerView, ...]:
@@ -87,11 +97,23 @@ class JobView:
     started_at: datetime | None
     """``status.startTime``, when the Job controller has set it."""
     failed_reason: str | None
-    """Reason of the ``Failed=True`` condition ("" if it has none); None when not failed."""
+    """Reason of the ``Failed=True`` (or, earlier, ``FailureTarget=True``) condition ("" if
+    it has none); None when not failed."""
     complete: bool
-    """True when the ``Complete=True`` condition is present."""
+    """True when ``Complete=True`` (or, earlier, ``SuccessCriteriaMet=True``) is present."""
     reported_reason: str | None = None
     """The zombie-reason annotation: set once a failure was published for this Job."""
+    reported_at: str | None = None
+    """The zombie-reported-at annotation, verbatim."""
+    failure_target: bool = False
+    """The failure was read from ``FailureTarget``: the Job controller has decided the Job
+    fails but writes ``Failed`` only once its pods have terminated (Kubernetes >= 1.31)."""
+    failed_at: datetime | None = None
+    """``lastTransitionTime`` of the condition ``failed_reason`` came from, when given."""
+    reaped_at: str | None = None
+    """The zombie-reaped-at annotation, verbatim: zombiewatch stopped this Job's pods."""
+    active_deadline_seconds: int | None = None
+    """``spec.activeDeadlineSeconds``: reaping shortens it (SPEC §14)."""
 
     @property
     def reported(self) -> bool:

@@ -20,6 +20,7 @@ from zombiewatch.testing.fakes import (
     ManualScheduler,
     RecordingAnnotator,
     RecordingPublisher,
+    RecordingReaper,
     ScriptedHistory,
 )
 
@@ -99,6 +100,7 @@ class Fakes:
     history: ScriptedHistory = field(default_factory=ScriptedHistory)
     scheduler: ManualScheduler = field(default_factory=ManualScheduler)
     pause: ManualPause = field(default_factory=ManualPause)
+    reaper: RecordingReaper = field(default_factory=RecordingReaper)
     annotator: RecordingAnnotator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +119,7 @@ def faked_container(fakes: Fakes, settings: Settings | None = None) -> Container
     container.publisher.override(providers.Object(fakes.publisher))
     container.leader.override(providers.Object(fakes.leader))
     container.annotator.override(providers.Object(fakes.annotator))
+    container.job_reaper.override(providers.Object(fakes.reaper))
     container.history.override(providers.Object(fakes.history))
     container.scheduler.override(providers.Object(fakes.scheduler))
     return container

@@ -22,6 +22,8 @@ from zombiewatch.domain.ports import (
     AnnotateErrorKind,
     PublishError,
     PublishErrorKind,
+    ReapError,
+    ReapErrorKind,
     StartError,
 )
 from zombiewatch.domain.reasons import ZombieReason
@@ -159,6 +161,10 @@ class FakeCache:
     def put_pod(self, pod: PodView) -> None:
         self.pods_by_job.setdefault(pod.job_name, {})[pod.name] = pod
 
+    def drop_pod(self, pod: PodView) -> None:
+        """The pod was deleted (the informer removes it before the callbacks run)."""
+        self.pods_by_job.get(pod.job_name, {}).pop(pod.name, None)
+
     def job(self, job_name: str) -> JobView | None:
         return self.jobs_by_name.get(job_name)
 
@@ -249,3 +255,18 @@ class ManualScheduler:
         for timer in self.pending():
             timer.cancelled = True
             timer.callback()
+
+
+@dataclass
+class RecordingReaper:
+    """The JobReaper port: records each reap patch; can be told to fail with a kind."""
+
+    reaped: list[tuple[str, int]] = field(default_factory=list)
+    error: ReapErrorKind | None = None
+
+    async def reap(self, *, namespace: str, job_name: str, active_deadline_seconds: int,
+                   reaped_at: datetime) -> Result[None, ReapError]:
+        if self.error is not None:
+            return Failure(ReapError(self.error, "refused (fake)"))
+        self.reaped.append((job_name, active_deadline_seconds))
+        return Success(None)

@@ -77,6 +77,7 @@ from zombiewatch.testing.fakes import (
     ManualScheduler,
     RecordingAnnotator,
     RecordingPublisher,
+    RecordingReaper,
     ScriptedHistory,
 )
 from zombiewatch.testing.taskfile_text import read_task_text, write_task_text
@@ -166,6 +167,7 @@ class DispatchMachine(RuleBasedStateMachine):
         container.publisher.override(providers.Object(self.publisher))
         container.leader.override(providers.Object(FakeLeader()))
         container.annotator.override(providers.Object(self.annotator))
+        container.job_reaper.override(providers.Object(RecordingReaper()))
         container.history.override(providers.Object(self.history))
         container.detection.add_kwargs(schedule=self.scheduler)
         self.container = container

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from zombiewatch.domain.classification import (
     CONTAINER_CONFIG_WAITING_REASONS,
     CRASH_LOOP_WAITING_REASONS,
+    DISRUPTION_REASONS,
     GRACE,
     IMAGE_PULL_WAITING_REASONS,
 )
@@ -49,6 +50,9 @@ ALL_WAITING_REASONS = (
 )
 
 _DNS_CHARS = string.ascii_lowercase + string.digits
+
+DISRUPTION_REASON_SAMPLES = (*sorted(DISRUPTION_REASONS), "")
+"""``DisruptionTarget`` reasons Kubernetes writes, and none at all."""
 
 
 def utc_datetimes() -> st.SearchStrategy[datetime]:
@@ -145,6 +149,7 @@ def pod_views(
         scheduled=st.one_of(st.none(), st.booleans()),
         init_containers=st.lists(items, max_size=2).map(tuple),
         containers=st.lists(items, max_size=3).map(tuple),
+        disruption_reason=st.one_of(st.none(), st.sampled_from(DISRUPTION_REASON_SAMPLES)),
     )
 
 
@@ -199,7 +204,8 @@ def failing_pod_views(reason: ZombieReason) -> st.SearchStrategy[PodView]:
         timezones=st.just(UTC),
     )
     init = st.booleans()
-    base = pod_views(containers=neutral_container_views(), created_at=old)
+    base = pod_views(containers=neutral_container_views(), created_at=old).map(
+        lambda pod: _replace_pod(pod, disruption_reason=None))
 
     def combine(
         pod: PodView,
@@ -232,7 +238,12 @@ def failing_pod_views(reason: ZombieReason) -> st.SearchStrategy[PodView]:
             triggered(crashed, phase=PodPhase.FAILED),
         )
     if reason is ZombieReason.POD_EVICTED:
-        return base.map(lambda pod: _replace_pod(pod, status_reason="Evicted"))
+        return st.one_of(
+            base.map(lambda pod: _replace_pod(pod, status_reason="Evicted")),
+            st.tuples(base, st.sampled_from(DISRUPTION_REASON_SAMPLES)).map(
+                lambda t: _replace_pod(t[0], status_reason=None, phase=PodPhase.FAILED,
+                                       disruption_reason=t[1])),
+        )
     if reason is ZombieReason.POD_NOT_SCHEDULED:
         return base.map(
             lambda pod: _replace_pod(
@@ -270,6 +281,10 @@ def job_views(*, name: str | None = None) -> st.SearchStrategy[JobView]:
         ),
         complete=st.booleans(),
         reported_reason=st.one_of(st.none(), st.sampled_from(ZombieReason).map(str)),
+        reported_at=st.none(),
+        failure_target=st.booleans(),
+        failed_at=st.one_of(st.none(), utc_datetimes()),
+        reaped_at=st.one_of(st.none(), st.just("2026-06-02T09:47:00Z")),
     )
 
 

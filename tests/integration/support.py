@@ -21,6 +21,20 @@ from zombiewatch.adapters.kafka.codec import Envelope, decode
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY_BASE = DEPLOY / "base"
+"""The daemon's objects (everything but the CRD)."""
+CRD_FILE = DEPLOY / "components" / "crd" / "crd-config.yaml"
+
+
+def kustomize_files(folder: Path = DEPLOY) -> list[Path]:
+    """The manifest files a kustomization assembles: its resources (folders followed) and
+    its components', in kustomize's order. Only what deploy/ uses: no remote bases."""
+    body = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    files: list[Path] = []
+    for entry in [*body.get("resources", []), *body.get("components", [])]:
+        path = (folder / entry).resolve()
+        files.extend(kustomize_files(path) if path.is_dir() else [path])
+    return files
 CRD_NAME = "configs.agent.benjamin-borbe.de"
 WAIT = 30.0
 
@@ -31,7 +45,7 @@ _REASON = re.compile(r"^- \*\*Reason:\*\* (.+)$", re.MULTILINE)
 def apply_config_crd(api_client: Any, *, body: dict[str, Any] | None = None) -> None:
     """Create or replace the Config CRD (deploy/ by default) and wait until Established."""
     ext: Any = client.ApiextensionsV1Api(api_client)
-    manifest = body or yaml.safe_load((DEPLOY / "crd-config.yaml").read_text())
+    manifest = body or yaml.safe_load(CRD_FILE.read_text())
     try:
         ext.create_custom_resource_definition(manifest)
     except ApiException as exc:

@@ -294,9 +294,9 @@ async def test_an_invalid_config_from_an_old_schema_falls_back_to_defaults_witho
 ) -> None:
     import yaml  # noqa: PLC0415
 
-    from tests.integration.support import DEPLOY  # noqa: PLC0415
+    from tests.integration.support import CRD_FILE  # noqa: PLC0415
 
-    strict = yaml.safe_load((DEPLOY / "crd-config.yaml").read_text())
+    strict = yaml.safe_load(CRD_FILE.read_text())
     relaxed = _without_minimums(strict)
     apply_config_crd(scene.api_client, body=relaxed)
     try:

@@ -24,7 +24,7 @@ from tests.integration.daemons import (
     wait_until,
 )
 from tests.integration.support import (
-    DEPLOY,
+    DEPLOY_BASE,
     CommittedReader,
     apply_config_crd,
     reading,
@@ -170,7 +170,7 @@ async def test_two_replicas_one_leader_publishes_and_the_other_takes_over_when_i
 def _service_account_kubeconfig(stage: Stage) -> Path:
     """Apply deploy/'s ServiceAccount, Role and RoleBinding; a kubeconfig with its token."""
     for file_name in ("serviceaccount.yaml", "role.yaml", "rolebinding.yaml"):
-        body = yaml.safe_load((DEPLOY / file_name).read_text())
+        body = yaml.safe_load((DEPLOY_BASE / file_name).read_text())
         body["metadata"]["namespace"] = stage.namespace
         kind = body["kind"]
         if kind == "ServiceAccount":

@@ -9,19 +9,16 @@ import yaml
 from kubernetes import utils
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.support import DEPLOY
+from tests.integration.support import CRD_FILE, DEPLOY_BASE, kustomize_files
 
 pytestmark = pytest.mark.integration
 
 
-def kustomization() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    return loaded
-
-
-def test_the_kustomization_lists_every_manifest_in_deploy() -> None:
-    listed = set(kustomization()["resources"])
-    on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+def test_the_kustomization_assembles_every_manifest_of_the_base_and_the_crd() -> None:
+    listed = set(kustomize_files())
+    on_disk = {p.resolve() for folder in (DEPLOY_BASE, CRD_FILE.parent)
+               for p in folder.glob("*.yaml")} - {
+        DEPLOY_BASE / "kustomization.yaml", CRD_FILE.parent / "kustomization.yaml"}
 
     assert listed == on_disk
 
@@ -34,8 +31,8 @@ def test_every_deploy_object_is_accepted_by_the_api_server(
 ) -> None:
     accepted: list[str] = []
     refused: dict[str, set[int]] = {}
-    for file_name in kustomization()["resources"]:
-        body = yaml.safe_load((DEPLOY / file_name).read_text())
+    for path in kustomize_files():
+        body = yaml.safe_load(path.read_text())
         try:
             create_from_dict(api_client, body, namespace=namespace, dry_run="All")
         except utils.FailToCreateError as exc:
@@ -48,11 +45,11 @@ def test_every_deploy_object_is_accepted_by_the_api_server(
     assert refused in ({}, {"CustomResourceDefinition": {409}})
     assert sorted(accepted + list(refused)) == sorted([
         "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding", "Deployment",
-        "Service"])
+        "Service", "PodDisruptionBudget"])
 
 
 def test_the_deployment_is_hardened_and_probed() -> None:
-    deployment = yaml.safe_load((DEPLOY / "deployment.yaml").read_text())
+    deployment = yaml.safe_load((DEPLOY_BASE / "deployment.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
 
@@ -68,7 +65,7 @@ def test_the_deployment_is_hardened_and_probed() -> None:
 
 
 def test_the_role_grants_exactly_what_the_daemon_uses() -> None:
-    role = yaml.safe_load((DEPLOY / "role.yaml").read_text())
+    role = yaml.safe_load((DEPLOY_BASE / "role.yaml").read_text())
     grants = {(r["apiGroups"][0], r["resources"][0]): sorted(r["verbs"]) for r in role["rules"]}
 
     assert grants == {

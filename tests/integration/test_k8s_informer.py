@@ -80,7 +80,7 @@ def batch(api_client: Any) -> Any:
 
 @pytest.fixture
 def config_crd(api_client: Any) -> None:
-    """deploy/crd-config.yaml applied (cluster-wide, kept) and Established."""
+    """deploy/components/crd/crd-config.yaml applied (cluster-wide, kept) and Established."""
     apply_config_crd(api_client)
 
 

@@ -113,15 +113,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str]] = {
 
 # On a real cluster the Job controller marks the Job FailureTarget/DeadlineExceeded, then
 # kills the pod (exit 137, pod Failed) and writes Failed/DeadlineExceeded only once the pod is
-# terminal: the daemon sees the Failed pod first and publishes pod_crash_no_stdout. Fixing it
-# means letting a Job's FailureTarget reason beat the pod table (a classification change).
-KNOWN_WRONG = {"active_deadline_exceeded": "publishes pod_crash_no_stdout: the pod is Failed "
-                                           "(137) before the Job is Failed/DeadlineExceeded"}
-
-
-@pytest.mark.parametrize("scenario", [
-    pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[name])]
-                 if name in KNOWN_WRONG else []) for name in SCENARIOS])
+# terminal: FailureTarget counts as Failed, and the Job's own deadline explains its pod's 137.
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_each_real_failure_publishes_exactly_its_reason(node_scene: NodeScene,
                                                               scenario: str) -> None:
     options, reason = SCENARIOS[scenario]
@@ -177,10 +170,10 @@ async def test_oom_of_the_main_process_is_a_crash(node_scene: NodeScene) -> None
     assert (terminated.reason, terminated.exit_code) == ("OOMKilled", 137)
 
 
-async def test_eviction_api_is_published_as_a_crash_today(node_scene: NodeScene) -> None:
-    """A real eviction ends as pod Failed exit 137 with DisruptionTarget=True
-    (EvictionByEvictionAPI): today that is pod_crash_no_stdout (its own reason is the
-    next issue's classification change)."""
+async def test_eviction_api_is_pod_evicted(node_scene: NodeScene) -> None:
+    """A real eviction: DisruptionTarget=True (EvictionByEvictionAPI) while the pod still
+    runs, the Job's FailureTarget (BackoffLimitExceeded) about a second later, then the pod
+    Failed exit 137 and deleted. The Job's verdict waits for the pod's end: pod_evicted."""
     core: Any = client.CoreV1Api(node_scene.api)
     async with running(node_scene.settings):
         name = node_scene.job("evicted", args=["sleep", "3600"])
@@ -191,7 +184,7 @@ async def test_eviction_api_is_published_as_a_crash_today(node_scene: NodeScene)
         node_scene.record("eviction_api")
         await node_scene.reader.quiet(2.0)
 
-    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_evicted"]}
 
 
 async def test_deleting_the_pod_is_published_once(node_scene: NodeScene) -> None:

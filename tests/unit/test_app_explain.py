@@ -110,3 +110,13 @@ def test_a_missing_file_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFix
 
     assert code == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_explain_help_names_every_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(rule in text for rule in (
+        "disrupted", "job_failure_target_deadline", "job_failure_target_other",
+        "waiting_image_pull", "deadline_pod_not_running"))

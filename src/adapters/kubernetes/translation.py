@@ -14,6 +14,7 @@ from typing import TypeAlias, TypeVar
 from zombiewatch.adapters.kubernetes.wire import (
     Condition,
     ContainerStatus,
+    JobCondition,
     ObjectMeta,
     RawConfig,
     RawJob,
@@ -22,7 +23,9 @@ from zombiewatch.adapters.kubernetes.wire import (
 from zombiewatch.domain.views import (
     ASSIGNEE_LABEL,
     TASK_ID_LABEL,
+    ZOMBIE_REAPED_AT_ANNOTATION,
     ZOMBIE_REASON_ANNOTATION,
+    ZOMBIE_REPORTED_AT_ANNOTATION,
     AgentConfigView,
     ContainerView,
     JobView,
@@ -148,16 +151,20 @@ def _containers(statuses: list[ContainerStatus] | None) -> tuple[ContainerView, 
     return tuple(out)
 
 
-def _scheduled(conditions: list[Condition] | None) -> bool | None:
+def _pod_conditions(conditions: list[Condition] | None) -> tuple[bool | None, str | None]:
+    """One pass: the PodScheduled condition (True, False, None when absent/Unknown) and the
+    reason of ``DisruptionTarget=True`` ("" without one; None when absent)."""
+    scheduled: bool | None = None
+    disruption: str | None = None
     if conditions:
         for cond in conditions:
-            if cond.type == "PodScheduled":
-                if cond.status == "True":
-                    return True
-                if cond.status == "False":
-                    return False
-                return None
-    return None
+            kind = cond.type
+            if kind == "PodScheduled":
+                status = cond.status
+                scheduled = True if status == "True" else False if status == "False" else None
+            elif kind == "DisruptionTarget" and cond.status == "True":
+                disruption = clip(cond.reason or "")
+    return scheduled, disruption
 
 
 def translate_pod(raw: RawPod) -> Translated[PodView]:
@@ -192,6 +199,7 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
     regular = _containers(status.container_statuses)
     if isinstance(regular, str):
         return Skipped(kind="Pod", namespace=namespace, name=name, reason=regular)
+    scheduled, disruption = _pod_conditions(status.conditions)
     return PodView(
         namespace=sys.intern(namespace),
         name=name,
@@ -201,9 +209,10 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
         phase=phase,
         status_reason=status.reason,
         created_at=meta.creation_timestamp,
-        scheduled=_scheduled(status.conditions),
+        scheduled=scheduled,
         init_containers=init,
         containers=regular,
+        disruption_reason=disruption,
     )
 
 
@@ -224,15 +233,24 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
     if started_at is not None and started_at.tzinfo is None:
         return Skipped(kind="Job", namespace=namespace, name=name,
                        reason="status.startTime without time zone")
-    failed_reason: str | None = None
+    failed: JobCondition | None = None
+    failure_target: JobCondition | None = None
     complete = False
     for cond in (status.conditions if status is not None else None) or ():
         if cond.status != "True":
             continue
-        if cond.type == "Failed" and failed_reason is None:
-            failed_reason = cond.reason or ""
-        elif cond.type == "Complete":
+        if cond.type == "Failed" and failed is None:
+            failed = cond
+        elif cond.type == "FailureTarget" and failure_target is None:
+            failure_target = cond
+        elif cond.type in ("Complete", "SuccessCriteriaMet"):
             complete = True
+    # Kubernetes >= 1.31 writes FailureTarget (same reason) seconds before Failed, and
+    # SuccessCriteriaMet before Complete: the early condition already decides.
+    failure = failed or failure_target
+    failed_at = failure.last_transition_time if failure is not None else None
+    if failed_at is not None and failed_at.tzinfo is None:
+        failed_at = None
     annotations = (raw.metadata.annotations if raw.metadata else None) or {}
     return JobView(
         namespace=namespace,
@@ -242,9 +260,14 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
         assignee=assignee,
         created_at=meta.creation_timestamp,
         started_at=started_at,
-        failed_reason=failed_reason,
+        failed_reason=(failure.reason or "") if failure is not None else None,
         complete=complete,
         reported_reason=annotations.get(ZOMBIE_REASON_ANNOTATION),
+        reported_at=annotations.get(ZOMBIE_REPORTED_AT_ANNOTATION),
+        failure_target=failure is not None and failed is None,
+        failed_at=failed_at,
+        reaped_at=annotations.get(ZOMBIE_REAPED_AT_ANNOTATION),
+        active_deadline_seconds=raw.spec.active_deadline_seconds if raw.spec else None,
     )
 
 

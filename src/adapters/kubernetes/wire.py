@@ -42,6 +42,12 @@ class Condition(msgspec.Struct, frozen=True):
     reason: str | None = None
 
 
+class JobCondition(Condition, frozen=True, rename="camel"):
+    """Job conditions also carry their time (pods' do not need it: not decoded there)."""
+
+    last_transition_time: datetime | None = None
+
+
 class Present(msgspec.Struct, frozen=True):
     """A JSON object of whatever shape; we only care that it is there."""
 
@@ -81,13 +87,18 @@ class RawPod(RawObject, frozen=True):
     status: PodStatus | None = None
 
 
+class JobSpec(msgspec.Struct, frozen=True, rename="camel"):
+    active_deadline_seconds: int | None = None
+
+
 class JobStatus(msgspec.Struct, frozen=True, rename="camel"):
     start_time: datetime | None = None
-    conditions: list[Condition] | None = None
+    conditions: list[JobCondition] | None = None
 
 
 class RawJob(RawObject, frozen=True):
     metadata: AnnotatedMeta | None = None
+    spec: JobSpec | None = None
     status: JobStatus | None = None
 
 

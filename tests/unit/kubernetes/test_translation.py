@@ -226,6 +226,8 @@ def test_a_well_formed_job_becomes_a_job_view_with_every_field() -> None:
         failed_reason="DeadlineExceeded",
         complete=False,
         reported_reason="deadline_exceeded",
+        reported_at="2026-06-02T10:16:00Z",
+        active_deadline_seconds=1800,
     )
 
 

@@ -1,0 +1,171 @@
+"""Triage of one in-flight Job: its verdict now, or why it is not (yet) a zombie.
+
+``zombiewatch scan`` shows this for every Job; the verdict itself comes from
+:func:`zombiewatch.domain.gate.decide` with the deadline inputs (the one home
+of the rules, as on a sweep tick), and this module only explains the rest:
+which row is still waiting and until when ("unschedulable, grace ends in 47 s",
+"deadline in 12 min").
+Pure: ``now`` is a parameter, the text is built from the values given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from zombiewatch.domain.classification import (
+    COMPLETED,
+    CONTAINER_CONFIG_WAITING_REASONS,
+    GRACE,
+    Verdict,
+    awaits_pod_end,
+    classify_job,
+    is_terminal,
+)
+from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide, elapsed_since_start
+from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
+
+
+class Waiting(StrEnum):
+    """Why a Job is not a zombie now; the values are what ``scan -o json`` prints."""
+
+    COMPLETED = "completed"
+    """The agent reported its own result (``Complete``/``SuccessCriteriaMet``)."""
+    POD_ENDING = "pod_ending"
+    """The Job failed; its verdict waits for a terminating pod's end."""
+    DISRUPTED = "disrupted"
+    """A pod is being evicted/preempted; decided once it ends (it may still finish)."""
+    UNSCHEDULABLE = "unschedulable"
+    """A pod cannot be scheduled; reported when its grace window ends."""
+    CONFIG_ERROR = "container_config_error"
+    """A container cannot be created; reported when the pod's grace window ends."""
+    RUNNING = "running"
+    """A pod is running, before the deadline (or past it: a running pod keeps it alive)."""
+    HEARTBEAT = "heartbeat"
+    """Past the deadline, but a heartbeat was seen within the window."""
+    BEFORE_DEADLINE = "before_deadline"
+    """Nothing running yet and nothing wrong yet: judged at the deadline."""
+    NO_START = "no_start"
+    """No start time is known, so no deadline either."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotYet:
+    """Not a zombie now: why, and when that changes (``remaining``), when it is known."""
+
+    waiting: Waiting
+    remaining: timedelta | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """One line for a human: ``unschedulable, grace ends in 47 s``."""
+        text = {
+            Waiting.COMPLETED: "completed",
+            Waiting.POD_ENDING: "job failed, waiting for its pod to end",
+            Waiting.DISRUPTED: "disrupted, pod still terminating",
+            Waiting.UNSCHEDULABLE: "unschedulable",
+            Waiting.CONFIG_ERROR: "container config error",
+            Waiting.RUNNING: "running",
+            Waiting.HEARTBEAT: "past deadline, heartbeat",
+            Waiting.BEFORE_DEADLINE: "not running yet",
+            Waiting.NO_START: "no start time known",
+        }[self.waiting]
+        if self.detail:
+            text = f"{text} ({self.detail})"
+        if self.remaining is None:
+            return text
+        ends = {
+            Waiting.UNSCHEDULABLE: "grace ends in",
+            Waiting.CONFIG_ERROR: "grace ends in",
+            Waiting.POD_ENDING: "decided in at most",
+            Waiting.HEARTBEAT: "window ends in",
+        }.get(self.waiting, "deadline in")
+        return f"{text}, {ends} {format_duration(self.remaining)}"
+
+
+Triage = Verdict | NotYet
+
+
+def format_duration(span: timedelta) -> str:
+    """``47 s``, ``12 min``, ``3 h 5 min``: rounded up, so "in 0 s" never shows too early."""
+    seconds = max(0, int(-(-span.total_seconds() // 1)))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = -(-seconds // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def triage(
+    record: InFlightJob,
+    *,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    now: datetime,
+    deadline: timedelta,
+    heartbeat_window: timedelta,
+    last_heartbeat: datetime | None,
+    grace: timedelta = GRACE,
+) -> Triage:
+    """The sweeper's verdict now, or why not, for ``record``.
+
+    An annotated (already reported) Job is judged as if it were not: the
+    caller shows "reported" next to the verdict the rules give today.
+    """
+    if job is not None and job.reported:
+        job = replace(job, reported_reason=None)
+    decision = decide(GateInputs(
+        job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
+        grace=grace, deadline=DeadlineInputs(deadline=deadline,
+                                             heartbeat_window=heartbeat_window,
+                                             last_heartbeat=last_heartbeat)))
+    if isinstance(decision, Verdict):
+        return decision
+    return _why_not(record, job=job, pods=pods, now=now, deadline=deadline,
+                    heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat,
+                    grace=grace)
+
+
+def _why_not(
+    record: InFlightJob,
+    *,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    now: datetime,
+    deadline: timedelta,
+    heartbeat_window: timedelta,
+    last_heartbeat: datetime | None,
+    grace: timedelta,
+) -> NotYet:
+    if job is not None:
+        if classify_job(job) is COMPLETED:
+            return NotYet(Waiting.COMPLETED)
+        until = awaits_pod_end(job, pods, now=now)
+        if until is not None:
+            return NotYet(Waiting.POD_ENDING, until - now, job.failed_reason or "")
+    for pod in pods:
+        if pod.disruption_reason is not None and not is_terminal(pod):
+            return NotYet(Waiting.DISRUPTED, None, pod.disruption_reason)
+    for pod in pods:
+        ends = pod.created_at + grace - now
+        if pod.phase is PodPhase.PENDING and pod.scheduled is False:
+            return NotYet(Waiting.UNSCHEDULABLE, ends)
+        waiting = next((c.waiting_reason for c in pod.all_containers
+                        if c.waiting_reason in CONTAINER_CONFIG_WAITING_REASONS), None)
+        if waiting is not None:
+            return NotYet(Waiting.CONFIG_ERROR, ends, waiting)
+    elapsed = elapsed_since_start(job=job, registration=record, now=now)
+    if elapsed is None:
+        return NotYet(Waiting.NO_START)
+    running = any(pod.phase is PodPhase.RUNNING for pod in pods)
+    if elapsed < deadline:
+        return NotYet(Waiting.RUNNING if running else Waiting.BEFORE_DEADLINE, deadline - elapsed)
+    if running:
+        return NotYet(Waiting.RUNNING, None, "past its deadline")
+    if last_heartbeat is not None:
+        return NotYet(Waiting.HEARTBEAT, last_heartbeat + heartbeat_window - now)
+    return NotYet(Waiting.BEFORE_DEADLINE, deadline - elapsed)  # not reached: judged above
