@@ -93,18 +93,22 @@ class PublishedFailure:
 
 
 class CommittedReader:
-    """Collects every committed record of a topic from the beginning (read_committed)."""
+    """Collects every committed record of a topic from the beginning (read_committed; with
+    ``isolation_level="read_uncommitted"`` aborted transactions' records too, to prove a
+    failure was not even attempted twice)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *,
+                 isolation_level: str = "read_committed") -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.isolation_level = isolation_level
         self.records: list[tuple[bytes, Envelope, int, float]] = []
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> CommittedReader:
         self._consumer = AIOKafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap, isolation_level="read_committed",
+            self.topic, bootstrap_servers=self.bootstrap, isolation_level=self.isolation_level,
             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
             retry_backoff_ms=200, metadata_max_age_ms=2000,
             # A read_committed fetch parked at the broker is not woken when the commit
@@ -184,6 +188,7 @@ def _failure(
 
 
 @contextlib.asynccontextmanager
-async def reading(bootstrap: str, topic: str) -> AsyncIterator[CommittedReader]:
-    async with CommittedReader(bootstrap, topic) as reader:
+async def reading(bootstrap: str, topic: str, *,
+                  isolation_level: str = "read_committed") -> AsyncIterator[CommittedReader]:
+    async with CommittedReader(bootstrap, topic, isolation_level=isolation_level) as reader:
         yield reader
