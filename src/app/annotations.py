@@ -1,8 +1,11 @@
 """The durable dedupe layer, written after the commit: annotate, retry until it lands.
 
 A committed failure whose annotation did not land (API server down, a crash
-right after the commit) is kept here and retried on every flush; the in-memory
-layer and the topic's read-back cover it meanwhile.
+right after the commit) is kept here and retried on every sweep tick and every
+flush. While it is owed the Job counts as reported (:meth:`Annotations.owes`,
+a gate input): no TTL expires a debt, so the Job is never published twice
+however long the API server stays away. After a restart the topic's read-back
+owes it again.
 """
 
 from __future__ import annotations
@@ -49,8 +52,12 @@ class Annotations:
         self._owed[job_name] = _Unannotated(reason, reported_at)
         self._start(job_name)
 
+    def owes(self, job_name: str) -> bool:
+        """A failure of ``job_name`` was committed and its annotation has not landed yet."""
+        return job_name in self._owed
+
     def retry(self) -> None:
-        """Try again every annotation still owed."""
+        """Try again every annotation still owed (not one already in progress)."""
         for name in list(self._owed):
             self._start(name)
 

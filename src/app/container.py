@@ -215,7 +215,6 @@ class Container(containers.DeclarativeContainer):
     annotator = providers.Singleton(KubernetesJobAnnotator, api_client.provided.client)
 
     history = providers.Singleton(KafkaFailureHistory, kafka_settings, health=kafka_health)
-    judge = providers.Singleton(Judge, cache=cache, book=book, dedupe=dedupe, grace=grace)
     job_reaper = providers.Singleton(KubernetesJobReaper, api_client.provided.client)
     reaper = providers.Singleton(
         Reaper, reaper=job_reaper, cache=cache, clock=clock, metrics=metrics,
@@ -223,6 +222,8 @@ class Container(containers.DeclarativeContainer):
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
         on_annotated=providers.Callable(reap_hook, settings, reaper))
+    judge = providers.Singleton(
+        Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations)
     reporter = providers.Singleton(
         Reporter, publisher=publisher, annotations=annotations, judge=judge, leader=leader,
         clock=clock, history=history, metrics=metrics)
@@ -233,7 +234,7 @@ class Container(containers.DeclarativeContainer):
     pause = providers.Object(pause_until)
     sweeper = providers.Singleton(
         Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
-        metrics=metrics, attention=attention, pause=pause)
+        metrics=metrics, attention=attention, pause=pause, annotations=annotations)
     informers = providers.Singleton(
         make_informers, settings=settings, factory=api_client_factory, cache=cache,
         detection=detection, metrics=metrics, sweeper=sweeper)

@@ -1,6 +1,7 @@
-"""The gate's inputs for one Job, gathered from the cache, the host's book and the
-dedupe memory: the one place the event path, the sweeper and the reporter get
-them from, so they never judge the same state differently."""
+"""The gate's inputs for one Job, gathered from the cache, the host's book, the
+dedupe memory and the annotations still owed: the one place the event path, the
+sweeper and the reporter get them from, so they never judge the same state
+differently."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import ResolvedConfig
@@ -57,6 +59,8 @@ class Judge:
     book: InFlightBook
     dedupe: RecentFailures
     grace: timedelta
+    annotations: Annotations | None = None
+    """Failures committed but not yet annotated count as reported (no TTL expires them)."""
 
     def inputs(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
@@ -79,6 +83,7 @@ class Judge:
             job_name=job_name, job=job, registration=registration,
             pods=self.cache.pods_of_job(job_name), deleted=deleted,
             recently_reported=self.dedupe.seen(job_name, now=now),
+            annotation_owed=self.annotations is not None and self.annotations.owes(job_name),
             result_at=self.book.result_at(task_id) if task_id is not None else None,
             now=now, grace=self.grace, deadline=deadline)
 

@@ -4,7 +4,9 @@ It catches what no event announces (a pod that stays unschedulable, a Job
 past its deadline, a Job the host spawned that never appeared) and anything
 the informer path missed. It reads only the informers' caches, so a tick
 makes no API request, and it re-reads its interval from the Config cache
-every tick (hot reload; the original read it once at start).
+every tick (hot reload; the original read it once at start). Each tick also
+retries the annotations still owed to committed failures: after an API-server
+outage they land within one interval, detection or not.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.detection import DetectionSink
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
@@ -64,6 +67,7 @@ class Sweeper:
         metrics: Metrics,
         attention: AttentionIndex,
         pause: Pause = pause_until,
+        annotations: Annotations | None = None,
     ) -> None:
         self._cache = cache
         self._attention = attention
@@ -74,6 +78,7 @@ class Sweeper:
         self._clock = clock
         self._metrics = metrics
         self._pause = pause
+        self._annotations = annotations
         self._known_problems: frozenset[ConfigProblem] = frozenset()
         self._requested = asyncio.Event()
         self.ticks = 0
@@ -128,12 +133,15 @@ class Sweeper:
 
     async def run(self) -> None:
         """Wait for the informers to sync, sweep at once, then every interval (re-read
-        each tick) or at once when asked (:meth:`request_sweep`)."""
+        each tick) or at once when asked (:meth:`request_sweep`); each tick retries the
+        annotations still owed."""
         await self._cache.wait_synced()
         log_event(log, logging.INFO, "sweeper_started")
         while True:
             self._requested.clear()
             stats = self.sweep_once()
+            if self._annotations is not None:
+                self._annotations.retry()
             if stats.detected or stats.errors:
                 log_event(log, logging.INFO, "sweep", judged=stats.judged,
                           detected=stats.detected, errors=stats.errors,

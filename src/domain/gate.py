@@ -12,7 +12,8 @@ None (nothing wrong now).
 In order:
 
 1. the holds (:func:`hold_of`): a Job that neither the cache nor the host
-   knows, a completed Job, an already reported one (memory or annotation), one
+   knows, a completed Job, an already reported one (memory, annotation, or an
+   annotation still owed to a committed failure), one
    whose task the host saw resolved after the Job started, one that is no
    longer its task's current Job (the task feed, when it is an input);
 2. a failed Job (the Job conditions) settled with its pods
@@ -56,7 +57,8 @@ class Hold(StrEnum):
     """Why a Job must not be reported now, whatever its pods look like."""
 
     RECENTLY_REPORTED = "recently_reported"
-    """The in-memory dedupe layer: this instance published it within the TTL."""
+    """The in-memory dedupe layer: this instance published it within the TTL, or its
+    annotation is still owed (for as long as it is, whatever the TTL)."""
     REPORTED = "reported"
     """The durable layer: the Job carries the zombie annotations."""
     UNKNOWN = "unknown"
@@ -104,6 +106,9 @@ class GateInputs:
     pod is decided there when its ``Failed`` was never seen."""
     recently_reported: bool = False
     """The in-memory dedupe layer knows the Job."""
+    annotation_owed: bool = False
+    """A failure of the Job was committed and its annotation has not landed yet: the Job
+    counts as reported until it does (the TTL of the memory layer does not apply)."""
     result_at: datetime | None = None
     """When the host last observed a result of the Job's task."""
     now: datetime
@@ -147,7 +152,7 @@ def is_heartbeat(previous: PodView | None, current: PodView) -> bool:
 def hold_of(inputs: GateInputs) -> Hold | None:
     """The first hold that applies, or None: step 1 of :func:`decide`."""
     job = inputs.job
-    if inputs.recently_reported:
+    if inputs.recently_reported or inputs.annotation_owed:
         return Hold.RECENTLY_REPORTED
     if job is None:
         if inputs.registration is None:

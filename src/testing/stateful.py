@@ -152,6 +152,7 @@ class DispatchMachine(RuleBasedStateMachine):
         """Job name → task id, for every Job spawned."""
         self.applied = 0
         self.restarts = 0
+        self.outage_spans_a_restart = False
         self._reads: dict[str, TaskFile] = {}
         self._wire()
 
@@ -211,6 +212,9 @@ class DispatchMachine(RuleBasedStateMachine):
     def on_type_mismatch(self, failure: FailureReport) -> None:
         """The host reports a type mismatch (``ZombieWatch.report_type_mismatch``)."""
         self._run(self._publish(failure))
+
+    async def _recall(self) -> None:
+        await self.reporter.recall_history()
 
     async def _publish(self, failure: FailureReport) -> None:
         await self.publisher.publish_failures([failure])
@@ -430,10 +434,14 @@ class DispatchMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 30, 119, 121, 600, 1799, 1801, 3600]))
     def advance_time(self, seconds: int) -> None:
-        if self.annotator.unavailable:
-            # An API-server outage ends before the dedupe TTL (2 x the Job timeout) runs
-            # out: an outage that outlasts it can re-publish a failure by design.
-            self.the_api_server_refuses_annotations(down=False)
+        if self.annotator.unavailable and self.outage_spans_a_restart:
+            # An outage that spans a restart ends (and its annotations land) before the
+            # dedupe TTL runs out: a restart recalls only one TTL of the topic, so an
+            # un-annotated failure older than that can be re-published by design. Without
+            # a restart an owed annotation holds the Job for as long as the outage lasts.
+            self.annotator.unavailable = False
+            self.outage_spans_a_restart = False
+            self._drain()
         self.clock.advance(seconds)
 
     @rule()
@@ -452,17 +460,13 @@ class DispatchMachine(RuleBasedStateMachine):
 
     @rule(down=st.booleans())
     def the_api_server_refuses_annotations(self, down: bool) -> None:
-        """While down, committed failures stay un-annotated; when it is back they are retried.
-
-        The machine lets the reporter flush as soon as the API is back (every
-        flush retries missing annotations). The daemon itself retries only on
-        its next flush, which needs a new detection: if none comes before the
-        dedupe TTL runs out, the sweeper re-publishes the failed Job (a known
-        gap of the reporter, not of the doctrine).
+        """While down, committed failures stay un-annotated; once it is back they are
+        retried by the next sweep or flush, like the daemon (nothing flushes here: the
+        owed annotations must keep their Jobs reported however much time passes first).
         """
         self.annotator.unavailable = down
         if not down:
-            self._drain()
+            self.outage_spans_a_restart = False
 
     @rule()
     def restart(self) -> None:
@@ -471,7 +475,11 @@ class DispatchMachine(RuleBasedStateMachine):
         self.detection.close()
         self.restarts += 1
         event("restarted")
+        if self.annotator.unavailable:
+            self.outage_spans_a_restart = True
         self._wire()
+        # The daemon's first term starts with the topic's read-back (Runtime).
+        self._run(self._recall())
 
     @rule(data=st.data())
     def operator_reassigns(self, data: st.DataObject) -> None:

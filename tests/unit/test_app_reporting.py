@@ -36,6 +36,7 @@ class World:
         self.annotator = fakes.annotator
         self.history = fakes.history
         self.scheduler = fakes.scheduler
+        self.pause = fakes.pause
         container = faked_container(fakes)
         self.dedupe = container.dedupe()
         self.book = container.book()
@@ -189,6 +190,39 @@ async def test_a_missing_annotation_is_retried_until_it_lands() -> None:
 
     assert world.annotator.annotated == [("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
     assert world.cache.jobs_by_name["job-a"].reported
+
+
+async def test_an_owed_annotation_holds_the_job_past_the_ttl_and_lands_on_the_next_tick() -> None:
+    """API down at the commit, back later, no new detection before the dedupe TTL runs
+    out: the sweeper's tick holds the Job (its annotation is owed) and retries it."""
+    world = World()
+    job = job_view()
+    world.cache.put_job(job)
+    world.annotator.unavailable = True
+    world.pod_event(pod_view(job, waiting="ImagePullBackOff"))
+    await world.settle()
+    assert world.publisher.reported_jobs() == [job.name]
+    assert world.metric("zombiewatch_annotate_errors_total", kind="unavailable") == 1
+
+    world.annotator.unavailable = False
+    world.clock.advance(world.dedupe.ttl.total_seconds() + 1)
+    assert not world.dedupe.seen(job.name, now=world.clock.now())
+    assert world.sweeper.sweep_once().detected == 0  # held: the annotation is owed
+    assert world.reporter.pending == 0
+    sweeping = asyncio.create_task(world.sweeper.run())
+    try:
+        await world.pause.reached.wait()  # a tick, and no flush since the API is back
+        await world.reporter.close()
+        assert world.annotator.annotated == [(job.name, ZombieReason.IMAGE_PULL_BACKOFF)]
+        world.pause.interval_over()
+        await world.pause.next_tick()
+        await world.settle()
+    finally:
+        sweeping.cancel()
+
+    assert world.publisher.reported_jobs() == [job.name]
+    assert world.cache.jobs_by_name[job.name].reported
+    assert world.metric("zombiewatch_annotate_errors_total", kind="unavailable") == 1
 
 
 async def test_a_follower_publishes_nothing_and_records_nothing() -> None:
