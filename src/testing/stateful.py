@@ -169,6 +169,7 @@ class DispatchMachine(RuleBasedStateMachine):
         container.annotator.override(providers.Object(self.annotator))
         container.job_reaper.override(providers.Object(RecordingReaper()))
         container.history.override(providers.Object(self.history))
+        container.task_feed.override(providers.Object(None))  # no task feed: cluster only
         container.detection.add_kwargs(schedule=self.scheduler)
         self.container = container
         self.detection: DetectionService = container.detection()
