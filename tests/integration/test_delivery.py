@@ -38,12 +38,11 @@ from zombiewatch.adapters.kafka.publishing import (
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
-from zombiewatch.app.attention import AttentionIndex
+from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
+from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.reporting import Detection, Reporter
-from zombiewatch.app.sweeping import Sweeper
-from zombiewatch.app.taskfeed import TaskView
+from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.confirmation import RepairPolicy
@@ -116,7 +115,6 @@ class Delivery:
     cache: FakeCache
     metrics: Metrics
     commit_failures: list[int]
-    sweeper: Sweeper
     zombies: dict[str, str] = field(default_factory=dict)
     """task id -> job name."""
 
@@ -196,19 +194,17 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
                           feed_ready=lambda: feed.up and feed.caught_up, leader=FakeLeader(),
                           clock=WallClock(), metrics=ConfirmationMetrics(metrics),
                           policy=RepairPolicy(window=WINDOW))
-    view = TaskView(states, feed)
-    book = InFlightBook()
-    reporter = Reporter(publisher=publisher, annotator=RecordingAnnotator(cache=cache),
-                        cache=cache, leader=FakeLeader(), clock=WallClock(),
-                        dedupe=RecentFailures(ttl=timedelta(hours=1)), book=book,
-                        metrics=metrics, namespace="agents",
-                        history=KafkaFailureHistory(settings), confirmer=confirmer, tasks=view)
-    sweeper = Sweeper(cache=cache, book=book, reporter=reporter, clock=WallClock(),
-                      metrics=metrics, grace=timedelta(seconds=120),
-                      attention=AttentionIndex(grace=timedelta(seconds=120)), tasks=view)
+    reporter = Reporter(
+        publisher=publisher,
+        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
+                                namespace="agents"),
+        judge=Judge(cache=cache, book=InFlightBook(),
+                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
+        leader=FakeLeader(), clock=WallClock(), metrics=metrics,
+        history=KafkaFailureHistory(settings), confirmer=confirmer)
     follow = asyncio.get_running_loop().create_task(feed.run())
     world = Delivery(controller, vault, reporter, confirmer, publisher, feed, cache, metrics,
-                     commit_failures, sweeper)
+                     commit_failures)
     try:
         yield world
     finally:
@@ -311,50 +307,6 @@ async def test_an_abort_after_the_records_reached_the_log_bumps_once(
 
     assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
                              "lost": 0}
-
-
-async def test_a_late_failure_of_an_old_job_after_its_task_moved_on_publishes_nothing(
-    delivery: Delivery,
-) -> None:
-    world = delivery
-    task_id = str(uuid.uuid4())
-    old, new = f"claude-{task_id[:8]}-20260602080000", f"claude-{task_id[:8]}-20260602090000"
-    world.vault.put(task_id, {"assignee": "claude", "current_job": new, "trigger_count": 1,
-                              "job_started_at": datetime.now(UTC).isoformat()})
-    world.cache.put_job(job_view(old, task_id=task_id))  # the old Job fails late
-    await world.controller.start()
-    await until(lambda: world.feed.caught_up and task_id in world.feed.states, "feed")
-
-    world.reporter.submit(Detection(
-        task_id=task_id, job_name=old, path="informer", elapsed=None,
-        verdict=Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL),
-        seen_monotonic=time.monotonic()))
-    await world.reporter.flush()
-    await asyncio.sleep(2)
-
-    task = world.vault.task(task_id)
-    assert task is not None
-    assert (task.frontmatter["current_job"], task.frontmatter["trigger_count"]) == (new, 1)
-    assert world.controller.stats.outcomes()["handled"] == 0
-
-
-async def test_a_task_whose_job_is_gone_is_reported_from_the_feed(delivery: Delivery) -> None:
-    world = delivery
-    task_id = str(uuid.uuid4())
-    job = f"claude-{task_id[:8]}-20260602080000"
-    started = datetime.now(UTC) - timedelta(hours=1)  # past the default 30-minute deadline
-    world.vault.put(task_id, {"assignee": "claude", "current_job": job, "trigger_count": 0,
-                              "job_started_at": started.isoformat().replace("+00:00", "Z")})
-    world.zombies[task_id] = job
-    await world.controller.start()
-    await until(lambda: world.feed.caught_up and task_id in world.feed.states, "feed")
-
-    stats = world.sweeper.sweep_once()  # no Job in the cluster, no host registration
-    await world.reporter.flush()
-    await until(world.freed, "freed from the feed alone")
-
-    assert stats.detected == 1
-    assert world.table() == {"zombies": 1, "freed_once": 1, "doubled": 0, "lost": 0}
 
 
 async def test_malformed_and_oversized_task_events_are_skipped_and_every_task_freed_once(

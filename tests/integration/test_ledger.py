@@ -30,8 +30,10 @@ from zombiewatch.adapters.kafka.publishing import (
     aiokafka_producer,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.app.annotations import Annotations
+from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.reporting import Detection, Reporter
+from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.commands import Operation
@@ -138,9 +140,12 @@ async def test_a_retry_after_a_failed_transaction_sends_only_what_the_consumer_l
     publisher = KafkaCommandPublisher(settings=settings, clock=WallClock(),
                                       producer_factory=factory)
     reporter = Reporter(
-        publisher=publisher, annotator=RecordingAnnotator(cache=cache), cache=cache,
-        leader=FakeLeader(), clock=WallClock(), dedupe=RecentFailures(ttl=timedelta(hours=1)),
-        book=InFlightBook(), metrics=metrics, namespace="agents",
+        publisher=publisher,
+        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
+                                namespace="agents"),
+        judge=Judge(cache=cache, book=InFlightBook(),
+                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
+        leader=FakeLeader(), clock=WallClock(), metrics=metrics,
         history=KafkaFailureHistory(settings))
     try:
         for _ in range(3):  # the failed attempt, then two more detections of the same Job

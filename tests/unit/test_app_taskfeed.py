@@ -10,9 +10,9 @@ from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
 from zombiewatch.app.taskfeed import (
     TaskFeedCollector,
+    TaskFeedPart,
     feed_detail,
     feed_topic,
-    follow_task_feed,
 )
 from zombiewatch.domain.tasks import TaskStates
 
@@ -57,6 +57,7 @@ def test_the_feed_metrics_read_its_counters() -> None:
 
 
 async def test_no_feed_is_started_with_task_events_off() -> None:
-    async with follow_task_feed(settings(task_events=False), KAFKA, TaskStates(),
-                                Metrics()) as feed:
-        assert feed is None
+    part = TaskFeedPart(settings(task_events=False), KAFKA, TaskStates(), Metrics())
+    assert part.feed is None
+    assert (await part.start()).unwrap() is None
+    await part.stop()
