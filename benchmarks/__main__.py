@@ -1,6 +1,7 @@
 """``python -m benchmarks [--only NAME] [--quick]``: run, print a table, write JSON.
 
-Benchmarks: sweep, decode, memory (pure, in-process), e2e (real kube-apiserver and
+Benchmarks: sweep, decode, memory (pure, in-process), taskfeed (memory in process, catch-up
+on the real broker), e2e (real kube-apiserver and
 Kafka via ``tests.harness.services.acquire()``) and node (the real single-node
 Kubernetes v1.37 and its broker via ``scripts.demo_node``). Results go to stdout and to
 ``benchmarks/results/latest.json``. Exit status 1 when a target was missed.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, table, write_json
 
-BENCHMARKS = ("sweep", "decode", "memory", "e2e", "node")
+BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "node")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

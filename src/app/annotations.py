@@ -56,6 +56,13 @@ class Annotations:
         """A failure of ``job_name`` was committed and its annotation has not landed yet."""
         return job_name in self._owed
 
+    def owe_unless_owed(self, job_name: str, *, reason: ZombieReason,
+                        reported_at: datetime) -> None:
+        """Like :meth:`owe`, keeping the reason already owed (the one read on the topic)."""
+        if job_name not in self._owed:
+            self._owed[job_name] = _Unannotated(reason, reported_at)
+        self._start(job_name)
+
     def retry(self) -> None:
         """Try again every annotation still owed (not one already in progress)."""
         for name in list(self._owed):

@@ -39,6 +39,7 @@ from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, Leade
 from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.app.annotations import Annotations
+from zombiewatch.app.confirming import open_confirmer
 from zombiewatch.app.detection import DetectionService, call_later
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.judging import Judge
@@ -49,10 +50,12 @@ from zombiewatch.app.reaping import Reaper
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import KafkaOptions, Settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
+from zombiewatch.app.taskfeed import TaskFeedPart
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import PublishError, StartError
+from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
         publish_timeout=kafka.publish_timeout_seconds,
         tls=tls,
         sasl=sasl,
+        consumer_isolation=kafka.consumer_isolation,
     )
 
 
@@ -224,9 +228,18 @@ class Container(containers.DeclarativeContainer):
         on_annotated=providers.Callable(reap_hook, settings, reaper))
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations)
+
+    # The controller's task event topic (every replica follows it, leader or not).
+    task_states = providers.Singleton(TaskStates)
+    task_feed = providers.Singleton(TaskFeedPart, settings, kafka_settings, task_states, metrics)
+    confirmer = providers.Singleton(
+        open_confirmer, feed=task_feed.provided.feed, publisher=publisher, states=task_states,
+        leader=leader, clock=clock, metrics=metrics,
+        window_seconds=settings.provided.confirm_window_seconds)
+
     reporter = providers.Singleton(
         Reporter, publisher=publisher, annotations=annotations, judge=judge, leader=leader,
-        clock=clock, history=history, metrics=metrics)
+        clock=clock, history=history, metrics=metrics, confirmer=confirmer)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,

@@ -22,14 +22,16 @@ from datetime import datetime
 from returns.result import Failure, Success
 
 from zombiewatch.app.annotations import Annotations
+from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.doctrine import DoctrineError, zombie_failure
 from zombiewatch.domain.gate import Hold, hold_of
+from zombiewatch.domain.ledger import LEDGER_MARGIN, DeliveredCommands, undelivered
 from zombiewatch.domain.ports import (
     Clock,
     ClusterCache,
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 __all__ = ["Detection", "Reporter", "ReportingLimits"]
 _TRY_LATER = (PublishErrorKind.UNAVAILABLE, PublishErrorKind.UNAUTHENTICATED)
 """Read-back errors after which publishing would fail too: wait for the next attempt."""
+
+_ZOMBIE_PARTS = frozenset(Operation)
+"""Both commands of a zombie failure (update and increment)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +71,7 @@ class Reporter:
         history: FailureHistory,
         metrics: Metrics,
         limits: ReportingLimits = ReportingLimits(),
+        confirmer: Confirmer | None = None,
     ) -> None:
         self._publisher = publisher
         self._annotations = annotations
@@ -76,6 +82,10 @@ class Reporter:
         self._metrics = metrics
         self._limits = limits
         self._history_recalled = False
+        self._confirmer = confirmer
+        self._delivered = DeliveredCommands()
+        self._ledger_stale_since: datetime | None = None
+        """Set by a publish whose outcome is unknown: re-read the ledger before the next."""
         self._pending: dict[str, Detection] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -157,9 +167,11 @@ class Reporter:
         if not self._history_recalled:
             if not await self._recall_history(now):
                 return  # Kafka unreachable: publishing would fail too; the sweeper retries
-            reports = [(d, r) for d, r in reports if not self._dedupe.seen(r.job_name, now=now)]
-            if not reports:
-                return
+        elif self._ledger_stale_since is not None and not await self._reread_ledger(now):
+            return  # outcome of the last attempt still unknown: never risk a second send
+        reports = self._undelivered(reports, now=now)
+        if not reports:
+            return
         result = await self._publisher.publish_failures([r for _, r in reports])
         match result:
             case Success(_):
@@ -167,6 +179,10 @@ class Reporter:
                 for detection, report in reports:
                     self._committed(detection, report, committed_monotonic=committed)
             case Failure(error):
+                # Some records may have reached the log (read_uncommitted consumers
+                # applied them): the ledger decides before anything is sent again.
+                stale = self._ledger_stale_since
+                self._ledger_stale_since = now if stale is None else min(stale, now)
                 self._metrics.publish_errors.labels(kind=error.kind.value).inc()
                 level = logging.ERROR if error.kind is PublishErrorKind.FENCED else logging.WARNING
                 log_event(log, level, "publish_failed", kind=error.kind.value,
@@ -174,33 +190,88 @@ class Reporter:
 
     async def _recall_history(self, now: datetime) -> bool:
         """Learn the failures already on the topic; False when Kafka cannot be read now."""
-        result = await self._history.reported_since(now - self._dedupe.ttl)
-        match result:
-            case Success(failures):
+        window = self._dedupe.ttl
+        if self._confirmer is not None:  # far enough back to resume every repair in progress
+            window = max(window, self._confirmer.policy.horizon)
+        if await self._read_ledger(now - window, now=now, why="term"):
+            self._history_recalled = True
+            return True
+        return False
+
+    async def _reread_ledger(self, now: datetime) -> bool:
+        """After a publish with an unknown outcome: read the ledger from that attempt on."""
+        since = self._ledger_stale_since
+        if since is None:
+            return True
+        return await self._read_ledger(since - LEDGER_MARGIN, now=now, why="retry")
+
+    async def _read_ledger(self, since: datetime, *, now: datetime, why: str) -> bool:
+        """Settle our transactions, then read the topic since ``since``; False: try later."""
+        match await self._publisher.settle():
+            case Failure(error):
+                log_event(log, logging.WARNING, "ledger_unsettled", kind=error.kind.value,
+                          why=why, error=error.message)
+                return False
+            case _:
+                pass
+        match await self._history.reported_since(since):
+            case Success(reading):
+                self._delivered.forget_before(now - self._dedupe.ttl)
+                self._delivered.learn(reading.request_ids)
+                if self._confirmer is not None:
+                    self._confirmer.learn(reading, now=now)
                 repaired = 0
-                for failure in failures:
+                for failure in reading.failures:
+                    if self._delivered.delivered(failure.job_name) != _ZOMBIE_PARTS:
+                        continue  # half delivered: completed when the Job is judged again
                     self._dedupe.record(failure.job_name, now=now)
-                    job = self._cache.job(failure.job_name)
-                    if job is not None and not job.reported:
+                    if self._needs_annotation(failure.job_name):
                         repaired += 1
                         self._annotations.owe(failure.job_name, reason=failure.reason,
                                               reported_at=failure.at)
-                log_event(log, logging.INFO, "history_recalled", failures=len(failures),
+                log_event(log, logging.INFO, "history_recalled", why=why,
+                          failures=len(reading.failures), commands=len(reading.request_ids),
                           unannotated=repaired)
-                self._history_recalled = True
+                self._ledger_stale_since = None
                 return True
             case Failure(error) if error.kind in _TRY_LATER:
                 log_event(log, logging.WARNING, "history_unavailable", kind=error.kind.value,
-                          error=error.message)
+                          why=why, error=error.message)
                 return False
             case Failure(error):
                 # Not readable now (e.g. no Read ACL): carry on at-least-once; the
                 # deterministic request ids still let consumers drop a re-publish.
                 log_event(log, logging.WARNING, "history_refused", kind=error.kind.value,
-                          error=error.message)
-                self._history_recalled = True
+                          why=why, error=error.message)
+                self._ledger_stale_since = None
                 return True
         return False
+
+    def _needs_annotation(self, job_name: str) -> bool:
+        job = self._cache.job(job_name)
+        return job is not None and not job.reported
+
+    def _undelivered(
+        self, reports: Sequence[tuple[Detection, FailureReport]], *, now: datetime
+    ) -> list[tuple[Detection, FailureReport]]:
+        """Only what the ledger does not hold: whole failures, or the missing part of one."""
+        kept: list[tuple[Detection, FailureReport]] = []
+        for detection, report in reports:
+            rest = undelivered(report, self._delivered.delivered(report.job_name))
+            if rest is None:
+                self._metrics.dedupe_hits.labels(layer="ledger").inc()
+                log_event(log, logging.INFO, "failure_already_delivered", job=report.job_name)
+                self._dedupe.record(report.job_name, now=now)
+                if self._needs_annotation(report.job_name):
+                    # The reason on the topic (learnt by the read) wins over today's verdict.
+                    self._annotations.owe_unless_owed(report.job_name, reason=report.reason,
+                                                      reported_at=now)
+                continue
+            if rest is not report:
+                log_event(log, logging.INFO, "failure_completed", job=report.job_name,
+                          missing=",".join(c.operation.value for c in rest.commands))
+            kept.append((detection, rest))
+        return kept
 
     def _admit(self, detection: Detection, *, now: datetime) -> FailureReport | None:
         name = detection.job_name
@@ -231,6 +302,9 @@ class Reporter:
         self, detection: Detection, report: FailureReport, *, committed_monotonic: float
     ) -> None:
         self._dedupe.record(report.job_name, now=report.occurred_at)
+        self._delivered.learn_report(report, at=report.occurred_at)
+        if self._confirmer is not None:
+            self._confirmer.published(report)
         self._book.forget(report.job_name)
         latency = max(0.0, committed_monotonic - detection.seen_monotonic)
         self._metrics.failures_published.labels(

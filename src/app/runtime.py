@@ -22,6 +22,7 @@ from returns.result import Failure, Success
 
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
+from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.http import OpsServer
@@ -30,6 +31,7 @@ from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper, SweepStats
+from zombiewatch.app.taskfeed import TaskFeedPart, feed_detail
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.ports import Clock, ClusterCache, CommandPublisher, Lifecycle, StartError
 
@@ -65,6 +67,8 @@ class Runtime:
         self.leader: Leadership = c.leader()
         self.publisher: CommandPublisher = c.publisher()
         self.kafka_health: KafkaHealth = c.kafka_health()
+        self.task_feed: TaskFeedPart = c.task_feed()
+        self.confirmer: Confirmer | None = c.confirmer()
         self.reporter: Reporter = c.reporter()
         self.detection: DetectionService = c.detection()
         self.sweeper: Sweeper = c.sweeper()
@@ -82,10 +86,13 @@ class Runtime:
                 await self._start(self.server)
             await self._start(self.leader)
             self._stack.push_async_callback(self.publisher.close)
+            await self._start(self.task_feed)
             self.tasks = (
                 self._spawn(self.reporter.run(), "reporter"),
                 self._spawn(self.sweeper.run(), "sweeper"),
                 self._spawn(self._follow_leadership(), "leadership"),
+                *((self._spawn(self.confirmer.run(), "confirmer"),)
+                  if self.confirmer is not None else ()),
             )
             self._stack.push_async_callback(self._stop_tasks, *self.tasks)
             await self._start(self.informers)
@@ -160,8 +167,13 @@ class Runtime:
 
         The body says why not: the publisher's problem names the missing ACL or
         the refused credentials. A refused read-back only degrades the leader
-        (at-least-once across a crash), so it is said but stays ready.
+        (at-least-once across a crash), so it is said but stays ready. The task
+        feed's state is always said, and never makes the daemon unready.
         """
+        ready, why = self._ready()
+        return ready, f"{why}; {feed_detail(self.task_feed.feed)}"
+
+    def _ready(self) -> tuple[bool, str]:
         if not self.cache.synced():
             return False, "informers not synced"
         if not self.leader.is_leader():

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
 from zombiewatch.adapters.kubernetes.informer import DEFAULT_RELIST_PERIOD
+from zombiewatch.domain.ledger import ConsumerIsolation
 
 
 class SettingsError(ValueError):
@@ -46,6 +47,10 @@ class KafkaOptions:
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
+    consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED
+    """How the controller reads the request topic; the ledger is read back the same way."""
+    task_events: bool = True
+    """Follow the controller's task event topic (``<prefix>-agent-task-v1-event``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +86,8 @@ class Settings:
     relist_seconds: float = DEFAULT_RELIST_PERIOD
     """How often the informers list again to repair anything a watch might have missed."""
     serve_http: bool = True
+    confirm_window_seconds: float = 600.0
+    """A published failure the task feed has not confirmed by then is published again."""
     """Serve /healthz, /readyz, /metrics on ``listen_host:listen_port`` (port 0: any free)."""
     reap: bool = True
     """Shorten a reported Job's deadline so its pods stop (SPEC §14)."""
@@ -96,6 +103,8 @@ class Settings:
         topic_prefix: str | None = None,
         transactional_id: str | None = None,
         grace_seconds: float = 120.0,
+        consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
+        task_events: bool = True,
     ) -> Settings:
         """Settings for a host that embeds zombiewatch: one instance, no HTTP server.
 
@@ -106,7 +115,8 @@ class Settings:
             namespace=namespace,
             kubeconfig=kubeconfig,
             kafka=KafkaOptions(brokers=kafka_brokers, branch=branch, topic_prefix=topic_prefix,
-                               transactional_id=transactional_id),
+                               transactional_id=transactional_id,
+                               consumer_isolation=consumer_isolation, task_events=task_events),
             leader=LeaderOptions(enabled=False),
             grace_seconds=grace_seconds,
             serve_http=False,
@@ -175,6 +185,15 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     kafka.add_argument("--publish-timeout", type=float,
                        default=float(env("KAFKA_PUBLISH_TIMEOUT_SECONDS", "10") or "10"),
                        help="seconds one publish may take [env KAFKA_PUBLISH_TIMEOUT_SECONDS]")
+    kafka.add_argument("--consumer-isolation", choices=[i.value for i in ConsumerIsolation],
+                       default=env("CONSUMER_ISOLATION", ConsumerIsolation.READ_UNCOMMITTED),
+                       help="how the controller reads the request topic; the topic is read "
+                       "back the same way to decide what is already delivered (the real "
+                       "controller: read_uncommitted) [env CONSUMER_ISOLATION]")
+    kafka.add_argument("--task-events", action=argparse.BooleanOptionalAction,
+                       default=_env_bool(env("TASK_EVENTS", "true") or "true"),
+                       help="follow the controller's task event topic "
+                       "<prefix>-agent-task-v1-event [env TASK_EVENTS; default on]")
     kafka.add_argument("--kafka-security-protocol", choices=list(SecurityProtocol),
                        type=_enum(SecurityProtocol),
                        default=env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
@@ -226,6 +245,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     ops.add_argument("--relist-seconds", type=float,
                      default=float(env("RELIST_SECONDS", "") or DEFAULT_RELIST_PERIOD),
                      help="how often the informers list again [env RELIST_SECONDS]")
+    ops.add_argument("--confirm-window", type=float,
+                     default=float(env("CONFIRM_WINDOW_SECONDS", "600") or "600"),
+                     help="seconds after which a failure the task feed has not confirmed is "
+                     "published again [env CONFIRM_WINDOW_SECONDS]")
     return parser
 
 
@@ -242,7 +265,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"LOG_LEVEL invalid: {args.log_level!r}")
     for name in ("publish_timeout", "lease_duration", "renew_deadline", "retry_period",
-                 "relist_seconds"):
+                 "relist_seconds", "confirm_window"):
         if getattr(args, name) <= 0:
             raise SettingsError(f"--{name.replace('_', '-')} must be > 0")
     if args.leader_election and not (
@@ -251,6 +274,12 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         raise SettingsError("leader election needs lease-duration > renew-deadline > retry-period")
     if args.grace_seconds < 0:
         raise SettingsError("--grace-seconds must be >= 0")
+    try:
+        isolation = ConsumerIsolation(args.consumer_isolation)
+    except ValueError:
+        raise SettingsError(
+            f"CONSUMER_ISOLATION invalid: {args.consumer_isolation!r} "
+            f"(read_uncommitted or read_committed)") from None
     sasl_password = env.get("KAFKA_SASL_PASSWORD")
     if args.kafka_security_protocol.uses_sasl and not (
         args.kafka_sasl_mechanism and args.kafka_sasl_username and sasl_password
@@ -274,6 +303,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
             sasl_mechanism=args.kafka_sasl_mechanism,
             sasl_username=args.kafka_sasl_username,
             sasl_password=sasl_password,
+            consumer_isolation=isolation,
+            task_events=args.task_events,
         ),
         leader=LeaderOptions(
             enabled=args.leader_election,
@@ -290,4 +321,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         grace_seconds=args.grace_seconds,
         relist_seconds=args.relist_seconds,
         reap=args.reap,
+        confirm_window_seconds=args.confirm_window,
     )

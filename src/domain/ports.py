@@ -16,7 +16,7 @@ from typing import Protocol
 from returns.result import Result
 
 from zombiewatch.domain.commands import Command, FailureReport
-from zombiewatch.domain.doctrine import ReportedFailure
+from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
@@ -141,12 +141,22 @@ class CommandPublisher(Protocol):
         """Publish helper commands of the host's dispatch path (random request ids)."""
         ...
 
+    async def settle(self) -> Result[None, PublishError]:
+        """Close the books on earlier failed publishes before the ledger is read.
+
+        When it succeeds, every record of an earlier failed attempt is either in
+        the log (and visible to a ``read_uncommitted`` reader) or never will be:
+        no transaction of ours is still open. Fails ``FENCED`` once another
+        instance took the transactional id (it leads now; publish nothing).
+        """
+        ...
+
 
 class FailureHistory(Protocol):
-    async def reported_since(
-        self, since: datetime
-    ) -> Result[Sequence[ReportedFailure], PublishError]:
-        """Zombie failures committed on the topic since ``since`` (by any instance)."""
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
+        """Our failure records on the request topic since ``since`` (by any instance),
+        read at the consumer's isolation level: with ``read_uncommitted`` the records
+        of aborted transactions are included, because the controller applied them."""
         ...
 
 

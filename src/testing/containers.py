@@ -89,6 +89,18 @@ class NoApiClient:
         return None
 
 
+class NoTaskFeed:
+    """Stands in for the task feed: off, the cluster alone decides (no Kafka consumer)."""
+
+    feed = None
+
+    async def start(self) -> Result[None, StartError]:
+        return Success(None)
+
+    async def stop(self) -> None:
+        return None
+
+
 @dataclass
 class Fakes:
     """The recording fakes a container is built with (each test reads what it needs)."""
@@ -122,4 +134,5 @@ def faked_container(fakes: Fakes, settings: Settings | None = None) -> Container
     container.job_reaper.override(providers.Object(fakes.reaper))
     container.history.override(providers.Object(fakes.history))
     container.scheduler.override(providers.Object(fakes.scheduler))
+    container.task_feed.override(providers.Object(NoTaskFeed()))
     return container

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from returns.result import Failure, Result, Success
 
-from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.commands import Command, FailureReport, Operation
 from zombiewatch.domain.doctrine import ReportedFailure
+from zombiewatch.domain.ledger import LedgerReading, failure_request_id
 from zombiewatch.domain.ports import (
     AnnotateError,
     AnnotateErrorKind,
@@ -90,13 +91,27 @@ class RecordingPublisher:
 
     async def close(self) -> None:
         self.connected.clear()
+    settled: int = 0
+    fail_settle: bool = False
+    attempts: list[list[FailureReport]] = field(default_factory=list)
+    topic: ScriptedHistory | None = None
+    """When set, what is published lands there (the ledger the reporter reads)."""
+    reach_log_on_failure: bool = False
+    """A failed publish still leaves its records in the log (abort after the sends)."""
 
     async def publish_failures(
         self, failures: Sequence[FailureReport]
     ) -> Result[None, PublishError]:
+        self.attempts.append(list(failures))
         if self.fail_next > 0:
             self.fail_next -= 1
+            if self.topic is not None and self.reach_log_on_failure:
+                for failure in failures:  # aborted after the records reached the log
+                    self.topic.deliver(failure, at=failure.occurred_at)
             return Failure(PublishError(self.failure_kind, "broker down (fake)"))
+        if self.topic is not None:
+            for failure in failures:
+                self.topic.deliver(failure, at=failure.occurred_at)
         self.transactions += 1
         self.published.extend(failures)
         self.committed.set()
@@ -107,6 +122,12 @@ class RecordingPublisher:
             self.fail_next -= 1
             return Failure(PublishError(self.failure_kind, "broker down (fake)"))
         self.commands.extend(commands)
+        return Success(None)
+
+    async def settle(self) -> Result[None, PublishError]:
+        self.settled += 1
+        if self.fail_settle:
+            return Failure(PublishError(self.failure_kind, "broker down (fake)"))
         return Success(None)
 
     def reported_jobs(self) -> list[str]:
@@ -212,19 +233,44 @@ class FakeLeader:
 
 @dataclass
 class ScriptedHistory:
-    """The topic's memory of failures: answers from a list, or fails as told."""
+    """The topic's memory of failures: answers from lists, or fails as told.
+
+    ``failures`` are whole failures (both commands on the topic); ``parts`` are
+    single commands (what an aborted transaction read ``read_uncommitted`` may
+    leave), added with :meth:`deliver`.
+    """
 
     failures: list[ReportedFailure] = field(default_factory=list)
+    parts: list[tuple[str, Operation, datetime, ZombieReason]] = field(default_factory=list)
+    task_of: dict[str, str] = field(default_factory=dict)
+    """Task id of each job's failure (``t-1`` when not said)."""
     error: PublishError | None = None
     calls: list[datetime] = field(default_factory=list)
 
-    async def reported_since(
-        self, since: datetime
-    ) -> Result[Sequence[ReportedFailure], PublishError]:
+    def deliver(self, report: FailureReport, *, at: datetime,
+                operations: Iterable[Operation] | None = None) -> None:
+        """Put the commands of ``report`` (all, or only ``operations``) on the topic."""
+        wanted = set(Operation) if operations is None else set(operations)
+        self.task_of[report.job_name] = report.task_id
+        for command in report.commands:
+            if command.operation in wanted:
+                self.parts.append((report.job_name, command.operation, at, report.reason))
+
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
         self.calls.append(since)
         if self.error is not None:
             return Failure(self.error)
-        return Success([f for f in self.failures if f.at >= since])
+        failures = [f for f in self.failures if f.at >= since]
+        ids = [(failure_request_id(job_name=f.job_name, operation=op), f.at)
+               for f in failures for op in Operation]
+        for job, op, at, reason in self.parts:
+            if at >= since:
+                ids.append((failure_request_id(job_name=job, operation=op), at))
+                if op is Operation.UPDATE_FRONTMATTER:
+                    failures.append(ReportedFailure(job_name=job, reason=reason, at=at))
+        tasks = tuple((f.job_name, self.task_of.get(f.job_name, "t-1")) for f in failures)
+        return Success(LedgerReading(failures=tuple(failures), request_ids=tuple(ids),
+                                     tasks=tasks))
 
 
 @dataclass

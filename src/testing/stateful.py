@@ -69,6 +69,7 @@ from zombiewatch.domain.manifest import job_name as make_job_name
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import DEFAULT_MAX_TRIGGERS, TaskFile, Value, is_go_int
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
+from zombiewatch.testing.containers import NoTaskFeed
 from zombiewatch.testing.controller import ReferenceController
 from zombiewatch.testing.fakes import (
     FakeCache,
@@ -170,6 +171,7 @@ class DispatchMachine(RuleBasedStateMachine):
         container.annotator.override(providers.Object(self.annotator))
         container.job_reaper.override(providers.Object(RecordingReaper()))
         container.history.override(providers.Object(self.history))
+        container.task_feed.override(providers.Object(NoTaskFeed()))  # cluster only
         container.detection.add_kwargs(schedule=self.scheduler)
         self.container = container
         self.detection: DetectionService = container.detection()

@@ -16,6 +16,7 @@ from pathlib import Path
 from zombiewatch.app.daemon import build_container
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+from zombiewatch.domain.ledger import ConsumerIsolation
 
 WAIT = 30.0
 
@@ -23,12 +24,14 @@ WAIT = 30.0
 def daemon_settings(
     *, kubeconfig: Path, namespace: str, bootstrap: str, topic_prefix: str,
     leader: bool = False, grace_seconds: float = 2.0, publish_timeout: float = 3.0,
+    consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
 ) -> Settings:
     """Settings for a test daemon: loopback only, any free port, short timeouts."""
     return Settings(
         namespace=namespace, kubeconfig=kubeconfig,
         kafka=KafkaOptions(brokers=bootstrap, topic_prefix=topic_prefix,
-                           publish_timeout_seconds=publish_timeout),
+                           publish_timeout_seconds=publish_timeout,
+                           consumer_isolation=consumer_isolation),
         leader=LeaderOptions(enabled=leader, identity="test", lease_duration_seconds=4.0,
                              renew_deadline_seconds=3.0, retry_period_seconds=0.5),
         listen_host="127.0.0.1", listen_port=0, grace_seconds=grace_seconds,
@@ -105,7 +108,10 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
         "--lease-duration", str(settings.leader.lease_duration_seconds),
         "--renew-deadline", str(settings.leader.renew_deadline_seconds),
         "--retry-period", str(settings.leader.retry_period_seconds),
+        "--consumer-isolation", settings.kafka.consumer_isolation.value,
+        "--confirm-window", str(settings.confirm_window_seconds),
     ]
+    args.append("--task-events" if settings.kafka.task_events else "--no-task-events")
     args.append("--leader-election" if settings.leader.enabled else "--no-leader-election")
     kafka = settings.kafka
     args += ["--kafka-security-protocol", kafka.security_protocol.value]

@@ -44,7 +44,7 @@ async def test_a_runtime_built_from_the_container_publishes_through_overridden_f
     assert [(f.job_name, f.reason) for f in fakes.publisher.published] == [
         ("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
     assert fakes.annotator.annotated == [("job-a", ZombieReason.IMAGE_PULL_BACKOFF)]
-    assert ready == (True, "ready (leader)")
+    assert ready == (True, "ready (leader); task feed: off (cluster only)")
     assert fakes.publisher.starts == 1
     assert not fakes.publisher.started  # closed on stop
 
@@ -54,7 +54,7 @@ async def test_a_new_leadership_term_connects_the_publisher_and_sweeps_at_once()
     runtime = Runtime(faked_container(fakes))
     await runtime.start()
     await fakes.pause.reached.wait()  # the first sweep, as a follower
-    assert runtime.ready() == (True, "ready (follower)")
+    assert runtime.ready() == (True, "ready (follower); task feed: off (cluster only)")
 
     fakes.leader.set_leading(True)
     await fakes.pause.next_tick()  # the requested sweep of the new term
@@ -180,4 +180,13 @@ async def test_readyz_stays_ready_but_says_so_when_the_read_back_was_refused() -
     await runtime.stop()
 
     assert answer == (True, "ready (leader); the read-back at the start of this term failed: "
-                            "unauthorized: not authorized: User:zw needs Read on Topic t")
+                            "unauthorized: not authorized: User:zw needs Read on Topic t; "
+                            "task feed: off (cluster only)")
+
+
+def test_the_consumer_isolation_reaches_the_ledger_reader() -> None:
+    parsed = parse_settings(["--namespace", "a", "--kafka-brokers", "k:9092",
+                             "--consumer-isolation", "read_committed"], {})
+    assert kafka_publisher_settings(parsed).consumer_isolation.value == "read_committed"
+    default = parse_settings(["--namespace", "a", "--kafka-brokers", "k:9092"], {})
+    assert kafka_publisher_settings(default).consumer_isolation.value == "read_uncommitted"

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
+from dependency_injector import providers
 from returns.result import Result
 
 from tests.builders import job_view, pod_view
+from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.commands import FailureReport
@@ -27,8 +29,8 @@ IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 class World:
     """The container's reporter and detection service, over recording fakes."""
 
-    def __init__(self, *, leading: bool = True,
-                 publisher: RecordingPublisher | None = None) -> None:
+    def __init__(self, *, leading: bool = True, publisher: RecordingPublisher | None = None,
+                 confirmer: Confirmer | None = None) -> None:
         fakes = Fakes(leader=FakeLeader(leading), publisher=publisher or RecordingPublisher())
         self.clock = fakes.clock
         self.cache = fakes.cache
@@ -38,6 +40,8 @@ class World:
         self.scheduler = fakes.scheduler
         self.pause = fakes.pause
         container = faked_container(fakes)
+        if confirmer is not None:
+            container.confirmer.override(providers.Object(confirmer))
         self.dedupe = container.dedupe()
         self.book = container.book()
         self.metrics = container.metrics()

@@ -9,6 +9,7 @@ import pytest
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
 from zombiewatch.app.container import kafka_publisher_settings
 from zombiewatch.app.settings import SettingsError, parse_settings
+from zombiewatch.domain.ledger import ConsumerIsolation
 
 REQUIRED = {"NAMESPACE": "agents", "KAFKA_BROKERS": "kafka:9092"}
 
@@ -80,3 +81,21 @@ def test_an_unknown_security_protocol_in_the_environment_is_refused(
         parse_settings([], {**REQUIRED, "KAFKA_SECURITY_PROTOCOL": "TLS"})
 
     assert "invalid choice: 'TLS'" in capsys.readouterr().err
+
+
+def test_the_ledger_is_read_as_the_real_controller_reads_by_default() -> None:
+    assert parse_settings([], REQUIRED).kafka.consumer_isolation is (
+        ConsumerIsolation.READ_UNCOMMITTED)
+    committed = parse_settings([], {**REQUIRED, "CONSUMER_ISOLATION": "read_committed"})
+    assert committed.kafka.consumer_isolation is ConsumerIsolation.READ_COMMITTED
+    flag = parse_settings(["--consumer-isolation", "read_uncommitted"],
+                          {**REQUIRED, "CONSUMER_ISOLATION": "read_committed"})
+    assert flag.kafka.consumer_isolation is ConsumerIsolation.READ_UNCOMMITTED
+    with pytest.raises(SettingsError, match="CONSUMER_ISOLATION invalid"):
+        parse_settings([], {**REQUIRED, "CONSUMER_ISOLATION": "serializable"})
+
+
+def test_the_task_feed_is_on_by_default_and_can_be_turned_off() -> None:
+    assert parse_settings([], REQUIRED).kafka.task_events
+    assert not parse_settings(["--no-task-events"], REQUIRED).kafka.task_events
+    assert not parse_settings([], {**REQUIRED, "TASK_EVENTS": "false"}).kafka.task_events

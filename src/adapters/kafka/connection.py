@@ -60,8 +60,8 @@ class ClientRole(StrEnum):
     """The transactional producer: publishes the commands."""
     HISTORY = "history"
     """The read-back consumer at leadership start."""
-    # The task feed's consumer (planned) gets a role here, its missing ACL in
-    # missing_acl ("Read on Topic <task event topic>") and its row in the README.
+    FEED = "feed"
+    """The task feed's consumer of the event topic (settings.topic is that topic then)."""
 
 
 EXPECTED_ERRORS: Final = (KafkaError, IllegalOperation, TimeoutError, OSError)

@@ -1,20 +1,26 @@
-"""What was already published: zombie failures read back from the request topic.
+"""What was already delivered: our failure records read back from the request topic.
 
 A failure is committed on Kafka first and recorded on its Job (the durable
 annotation) just after. A process that dies in between — or a leader killed
-during a burst — leaves failures that are committed but not annotated; the
+during a burst — leaves failures that are on the topic but not annotated; the
 next leader would publish them again. Before it publishes anything, a new
-leader reads the topic back over the dedupe window (``read_committed``, from
-``offsets_for_times``) and learns which Jobs already have a failure, so
-nothing is published twice, and it repairs their missing annotations.
+leader reads the topic back over the dedupe window (from ``offsets_for_times``)
+and learns which failure commands are already there, so nothing is sent twice,
+and it repairs the missing annotations. The same read, from the moment of the
+attempt, follows every publish whose outcome is unknown (abort, timeout).
+
+The read uses the *controller's* isolation level (``consumer_isolation``): the
+real controller reads ``read_uncommitted``, so the records of an aborted
+transaction were applied and count as delivered (SPEC §13, domain/ledger.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from returns.result import Failure, Result, Success
@@ -28,15 +34,21 @@ from zombiewatch.adapters.kafka.connection import (
     explained,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.domain.commands import UpdateFrontmatter
-from zombiewatch.domain.doctrine import FAILURE_HEADING, ReportedFailure, parse_failure_section
+from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
+from zombiewatch.domain.doctrine import (
+    FAILURE_HEADING,
+    TRIGGER_COUNT,
+    ReportedFailure,
+    parse_failure_section,
+)
+from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.ports import PublishError
 
 log = logging.getLogger(__name__)
 
 
 class KafkaFailureHistory:
-    """Implements ``FailureHistory`` with a short-lived ``read_committed`` consumer."""
+    """Implements ``FailureHistory`` with a short-lived consumer at the controller's isolation."""
 
     def __init__(self, settings: KafkaPublisherSettings, *, timeout: float = 20.0,
                  health: KafkaHealth | None = None) -> None:
@@ -50,12 +62,11 @@ class KafkaFailureHistory:
         """Why the last read-back failed, until one succeeds (``/readyz`` detail)."""
         return self._health.problem(ClientRole.HISTORY)
 
-    async def reported_since(
-        self, since: datetime
-    ) -> Result[Sequence[ReportedFailure], PublishError]:
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
         consumer = AIOKafkaConsumer(
             self._settings.topic,
-            **connection_options(self._settings), isolation_level="read_committed",
+            **connection_options(self._settings),
+            isolation_level=self._settings.consumer_isolation.value,
             enable_auto_commit=False, group_id=None, auto_offset_reset="latest")
         try:
             async with asyncio.timeout(self._timeout):
@@ -63,7 +74,7 @@ class KafkaFailureHistory:
                 found = await self._read(consumer, since)
         except EXPECTED_ERRORS as exc:
             error: PublishError | None = await explained(exc, self._settings, ClientRole.HISTORY)
-            found = []
+            found = LedgerReading(failures=(), request_ids=())
         else:
             error = None
         finally:
@@ -78,7 +89,7 @@ class KafkaFailureHistory:
         self._health.ok(ClientRole.HISTORY)
         return Success(found)
 
-    async def _read(self, consumer: AIOKafkaConsumer, since: datetime) -> list[ReportedFailure]:
+    async def _read(self, consumer: AIOKafkaConsumer, since: datetime) -> LedgerReading:
         partitions = await _assigned(consumer)
         starts = await consumer.offsets_for_times(
             {tp: int(since.timestamp() * 1000) for tp in partitions})
@@ -89,33 +100,44 @@ class KafkaFailureHistory:
             if start is not None and start.offset < ends[tp]:
                 consumer.seek(tp, start.offset)
                 todo[tp] = ends[tp]
-        found: list[ReportedFailure] = []
+        failures: list[ReportedFailure] = []
+        request_ids: list[tuple[UUID, datetime]] = []
+        tasks: dict[str, str] = {}
         while todo:
             batches = await consumer.getmany(*todo, timeout_ms=500)
             for records in batches.values():
-                found.extend(f for r in records if (f := self._failure(r.value)) is not None)
+                for record in records:
+                    self._note(record, failures, request_ids, tasks)
             for tp in list(todo):
                 if await consumer.position(tp) >= todo[tp]:
                     del todo[tp]
-        return found
+        return LedgerReading(failures=tuple(failures), request_ids=tuple(request_ids),
+                             tasks=tuple(tasks.items()))
 
-    def _failure(self, value: bytes | None) -> ReportedFailure | None:
-        """Our zombie failures only; the topic also carries everyone else's commands."""
-        if value is None:
-            return None
+    def _note(self, record: Any, failures: list[ReportedFailure],
+              request_ids: list[tuple[UUID, datetime]], tasks: dict[str, str]) -> None:
+        """Our failure commands only; the topic also carries everyone else's commands."""
+        if record.value is None:
+            return
         try:
-            envelope = decode(value)
+            envelope = decode(record.value)
         except CodecError:
-            return None
+            return
+        if envelope.initiator != self._settings.initiator:
+            return
         command = envelope.command
-        if (
-            envelope.initiator != self._settings.initiator
-            or not isinstance(command, UpdateFrontmatter)
-            or command.body is None
-            or command.body.heading != FAILURE_HEADING
-        ):
-            return None
-        return parse_failure_section(command.body.section)
+        at = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
+        if isinstance(command, UpdateFrontmatter):
+            if command.body is None or command.body.heading != FAILURE_HEADING:
+                return  # a spawn notification
+            failure = parse_failure_section(command.body.section)
+            if failure is None:
+                return
+            failures.append(failure)
+            tasks[failure.job_name] = command.task_identifier
+        elif not isinstance(command, IncrementFrontmatter) or command.field != TRIGGER_COUNT:
+            return
+        request_ids.append((envelope.request_id, at))
 
 
 async def _assigned(consumer: AIOKafkaConsumer) -> list[TopicPartition]:

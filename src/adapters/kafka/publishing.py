@@ -257,6 +257,21 @@ class KafkaCommandPublisher:
             return Failure(error)
         return Success(None)
 
+    async def settle(self) -> Result[None, PublishError]:
+        """No transaction of ours left open, so the ledger can be read (``CommandPublisher``).
+
+        A producer kept after a failed publish has aborted its transaction. A
+        discarded one is replaced here: initialising a producer with our
+        transactional id makes the broker finish what the old one left open
+        (completing a commit already requested, aborting anything else) and
+        refuse its late records, before it answers. Unlike :meth:`start` this
+        never clears a sticky ``FENCED``.
+        """
+        async with self._lock:
+            if self._fenced is not None:
+                return Failure(self._fenced)
+            return await self._connect()
+
     async def publish_failures(
         self, failures: Sequence[FailureReport]
     ) -> Result[None, PublishError]:

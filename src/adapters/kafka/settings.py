@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Final
 
 from zombiewatch.adapters.kafka.codec import DEFAULT_INITIATOR
+from zombiewatch.domain.ledger import ConsumerIsolation
 
 _MASK: Final = "'***'"
 
@@ -136,6 +137,9 @@ class KafkaPublisherSettings:
     ``read_committed`` consumer of the partitions it touched."""
     tls: TlsSettings | None = None
     sasl: SaslSettings | None = None
+    consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED
+    """How the controller reads the request topic, so how the ledger is read back:
+    the real controller reads ``read_uncommitted`` and applies aborted records."""
 
     @property
     def security_protocol(self) -> SecurityProtocol:

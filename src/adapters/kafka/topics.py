@@ -12,6 +12,9 @@ from typing import Final
 REQUEST_TOPIC_BASE: Final = "agent-task-v1-request"
 """The unprefixed topic name the controller consumes commands from."""
 
+EVENT_TOPIC_BASE: Final = "agent-task-v1-event"
+"""The unprefixed topic the controller publishes every changed task on (the task feed)."""
+
 _LEGACY_BRANCH_PREFIXES: Final = {"dev": "develop", "prod": "master"}
 """The two branch names the original deployment renamed; every other branch is verbatim."""
 
@@ -25,3 +28,8 @@ def request_topic(prefix: str) -> str:
     """``<prefix>-agent-task-v1-request``, or the bare name for an empty prefix."""
     return f"{prefix}-{REQUEST_TOPIC_BASE}" if prefix else REQUEST_TOPIC_BASE
 
+
+
+def event_topic(prefix: str) -> str:
+    """``<prefix>-agent-task-v1-event``, or the bare name for an empty prefix."""
+    return f"{prefix}-{EVENT_TOPIC_BASE}" if prefix else EVENT_TOPIC_BASE

@@ -2,7 +2,8 @@
 
 Every scenario creates agent Jobs whose pods the test puts into a failure state
 (the test plays the kubelet), injects a fault, and ends by reading the topic
-back with a ``read_committed`` consumer: one failure pair per zombie, none twice.
+back at the controller's isolation (one failure pair per zombie, none twice) and
+with the controller's vault (every zombie task freed exactly once).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from typing import Any
 from kubernetes import client
 
 from tests.harness import kubelet
+from tests.harness.controller import KafkaController
 from tests.harness.services import Services
+from tests.harness.vault import ReferenceVault
 from tests.integration.daemons import DaemonProcess, scrape
 from tests.integration.support import CommittedReader, create_config
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import UpdateFrontmatter
+from zombiewatch.domain.ledger import ConsumerIsolation
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION
 
 SWEEP_SECONDS = 10
@@ -83,10 +87,15 @@ class Rig:
     reader: CommittedReader
     settings: Settings
     tmp_path: Path
+    controller: KafkaController
+    vault: ReferenceVault
+    isolation: ConsumerIsolation
     core: Any = field(init=False)
     batch: Any = field(init=False)
     expected: dict[str, list[str]] = field(default_factory=dict)
     """job name -> [reason] for every zombie made failing so far."""
+    tasks: dict[str, str] = field(default_factory=dict)
+    """job name -> task id, for every agent whose task is in the controller's vault."""
 
     def __post_init__(self) -> None:
         self.core = client.CoreV1Api(self.api_client)
@@ -98,9 +107,16 @@ class Rig:
         """A Job and its healthy-looking (Pending) pod."""
         task_id = str(uuid.uuid4())
         name = f"{prefix}-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+        self.track(name, task_id, assignee=prefix)
         job = kubelet.create_agent_job(self.batch, self.namespace, task_id=task_id, name=name)
         pod = kubelet.create_agent_pod(self.core, self.namespace, job=job, task_id=task_id)
         return Agent(name, task_id, job, pod, mode)
+
+    def track(self, job_name: str, task_id: str, *, assignee: str = "claude") -> None:
+        """The task of ``job_name`` in the controller's vault, with the Job in flight."""
+        self.vault.put(task_id, {"assignee": assignee, "phase": "in_progress",
+                                 "current_job": job_name, "trigger_count": 0})
+        self.tasks[job_name] = task_id
 
     def fail(self, agent: Agent) -> str:
         """Put the agent's pod into its failure state; it is now an expected zombie."""
@@ -170,6 +186,34 @@ class Rig:
                     f"after {timeout}s: {missing[:10]}")
             await asyncio.sleep(0.05)
         return time.monotonic() - started
+
+    def vault_table(self) -> dict[str, int]:
+        """For every expected zombie's task: freed exactly once, doubled, or lost."""
+        table = {"zombies": len(self.expected), "freed_once": 0, "doubled": 0, "lost": 0}
+        for job in self.expected:
+            task = self.vault.task(self.tasks[job])
+            assert task is not None, job
+            bumps = task.frontmatter.get("trigger_count")
+            if bumps == 1 and task.frontmatter.get("current_job") == "":
+                table["freed_once"] += 1
+            elif isinstance(bumps, int) and bumps > 1:
+                table["doubled"] += 1
+            else:
+                table["lost"] += 1
+        return table
+
+    async def assert_freed_once(self, title: str, *, timeout: float = 30.0) -> None:
+        """End of every scenario: the controller's vault has each zombie task freed once."""
+        deadline = time.monotonic() + timeout
+        while self.vault_table()["freed_once"] < len(self.expected):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # a second bump would be applied by now
+        table = self.vault_table()
+        print(f"\n[vault] {title} ({self.isolation.value}): {table}")
+        assert table == {"zombies": len(self.expected), "freed_once": len(self.expected),
+                         "doubled": 0, "lost": 0}
 
     def reported_at(self, names: Iterable[str]) -> float:
         """Monotonic time the last of ``names`` was read back (committed)."""

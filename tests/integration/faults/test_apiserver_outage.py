@@ -49,6 +49,7 @@ async def test_a_killed_api_server_loses_no_zombie_and_duplicates_none(rig: Rig)
                   for k in KINDS}
     annotate_errors = sum(sample(metrics, "zombiewatch_annotate_errors_total", kind=k)
                           for k in ("unavailable", "forbidden"))
+    await rig.assert_freed_once("api server killed")
     report("api server killed", zombies=len(rig.expected), outage_s=back - killed,
            apiserver_start_s=back - restarted,
            changed_and_new_reported_after_restart_s=recovered,
@@ -108,6 +109,7 @@ async def test_compaction_forces_every_watch_to_relist_and_nothing_is_lost_or_do
 
     relists = {k: sample(after, "zombiewatch_informer_relists_total", kind=k) - relists_before[k]
                for k in KINDS}
+    await rig.assert_freed_once("etcd compacted")
     report("etcd compacted", zombies=len(rig.expected), compacted_revision=revision,
            all_relisted_after_restart_s=relisted, reported_after_restart_s=recovered,
            relists=",".join(f"{k}:{int(v)}" for k, v in relists.items()),

@@ -75,6 +75,7 @@ async def test_a_daemon_killed_mid_burst_reports_every_zombie_once_after_restart
         survived = second.alive
 
     counted = tally(rig.reader)
+    await rig.assert_freed_once("daemon SIGKILLed mid-burst")
     report("daemon SIGKILLed mid-burst", zombies=BURST, patched_at_kill=patched,
            failures_read_at_kill=read, committed_before_kill=first_published,
            annotated_before_kill=first_annotated, restart_to_all_reported_s=recovered,
@@ -127,6 +128,7 @@ async def test_the_leader_killed_mid_burst_the_follower_reports_every_zombie_onc
         survived = procs[new].alive
 
     counted = tally(rig.reader)
+    await rig.assert_freed_once("leader SIGKILLed mid-burst")
     report("leader SIGKILLed mid-burst", zombies=BURST, patched_at_kill=patched,
            failures_read_at_kill=read, committed_before_kill=old_published,
            annotated_before_kill=old_annotated, takeover_s=takeover,

@@ -45,6 +45,7 @@ async def test_a_killed_broker_loses_no_failure_and_duplicates_none(rig: Rig) ->
 
     errors = sum(sample(metrics, "zombiewatch_publish_errors_total", kind=kind)
                  for kind in ("unavailable", "fenced", "rejected"))
+    await rig.assert_freed_once("kafka killed")
     report("kafka killed", zombies=len(rig.expected), outage_s=back - killed,
            broker_start_s=back - restarted, during_reported_after_restart_s=recovered,
            after_reported_after_restart_s=after_latency, publish_errors=int(errors),

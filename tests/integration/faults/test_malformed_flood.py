@@ -141,6 +141,7 @@ def odd_zombies(rig: Rig) -> list[str]:
     names = []
     task_id = "Odd_Task.ID-42"
     name = f"odd-{_uid()}"
+    rig.track(name, task_id, assignee="odd")
     job = kubelet.create_agent_job(rig.batch, rig.namespace, task_id=task_id, name=name,
                                    annotations={"note": ODD, "blob": "z" * HUGE})
     pod = kubelet.create_agent_pod(rig.core, rig.namespace, job=job, task_id=task_id)
@@ -196,6 +197,7 @@ async def test_a_flood_of_malformed_objects_is_counted_and_every_real_zombie_rep
     problems = {k: sample(metrics, "zombiewatch_informer_problems_total", kind=k)
                 for k in ("pods", "jobs", "configs")}
     skipped = _skipped_names(caplog)
+    await rig.assert_freed_once("malformed flood")
     report("malformed flood", real_zombies=len(rig.expected), bad_pods=len(flood.bad_pods),
            bad_jobs=len(flood.bad_jobs), odd_valid=len(flood.odd),
            rejected_by_api=";".join(flood.rejected) or "none", flood_s=flooded,

@@ -499,3 +499,49 @@ async def test_reconnect_never_takes_the_transactional_id_back_after_being_fence
     assert result.failure().kind is PublishErrorKind.FENCED
     assert publisher.problem == result.failure()
     assert producers.made == made
+
+
+async def test_settling_after_a_lost_connection_initialises_a_new_producer_first() -> None:
+    """The new producer's init closes the old transaction before the ledger is read."""
+    producers = FakeProducers(Script(fail_send_at=1))
+    publisher = _publisher(producers)
+    assert isinstance(await publisher.publish_failures([zombie_failure()]), Failure)
+    assert publisher.started is False
+
+    assert await publisher.settle() == Success(None)
+
+    assert producers.made == 2
+    assert producers.kinds()[-2:] == [(1, "close_now"), (2, "start")]
+
+
+async def test_settling_a_healthy_publisher_touches_nothing() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+    assert await publisher.publish_failures([zombie_failure()]) == Success(None)
+    before = producers.kinds()
+
+    assert await publisher.settle() == Success(None)
+
+    assert producers.kinds() == before
+
+
+async def test_settling_while_the_broker_is_down_fails_unavailable() -> None:
+    producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused")]))
+    publisher = _publisher(producers)
+
+    result = await publisher.settle()
+
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.UNAVAILABLE
+
+
+async def test_a_fenced_publisher_does_not_settle_and_does_not_reconnect() -> None:
+    producers = FakeProducers(Script(fail_commit=ProducerFenced()))
+    publisher = _publisher(producers)
+    assert isinstance(await publisher.publish_failures([zombie_failure()]), Failure)
+
+    result = await publisher.settle()
+
+    assert isinstance(result, Failure)
+    assert result.failure().kind is PublishErrorKind.FENCED
+    assert producers.made == 1

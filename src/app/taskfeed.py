@@ -1,0 +1,136 @@
+"""The task feed as a part of the daemon: started with it, measured, shown in ``/readyz``.
+
+On by default (``--task-events``); off, or while the topic cannot be read, the
+daemon works from the cluster alone, as before the feed existed, and says so:
+a loud warning at the first failure, ``zombiewatch_task_feed_up 0`` and a
+``/readyz`` detail. Readiness itself never depends on the feed (SPEC §13).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from returns.result import Result, Success
+
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.topics import event_topic, prefix_for_branch
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.settings import Settings
+from zombiewatch.domain.ports import StartError
+from zombiewatch.domain.tasks import TaskState, TaskStates
+
+
+def feed_topic(settings: Settings) -> str:
+    """``<prefix>-agent-task-v1-event`` for the same prefix as the request topic."""
+    kafka = settings.kafka
+    prefix = kafka.topic_prefix if kafka.topic_prefix is not None else prefix_for_branch(
+        kafka.branch or "")
+    return event_topic(prefix)
+
+
+class TaskFeedPart:
+    """The task feed as a part the runtime starts and stops (``feed`` None when off)."""
+
+    def __init__(self, settings: Settings, kafka_settings: KafkaPublisherSettings,
+                 states: TaskStates, metrics: Metrics) -> None:
+        self.feed: KafkaTaskFeed | None = None
+        if settings.kafka.task_events:
+            self.feed = KafkaTaskFeed(kafka_settings, topic=feed_topic(settings), states=states)
+            metrics.registry.register(TaskFeedCollector(self.feed))
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> Result[None, StartError]:
+        """Follow the topic in the background; a missing topic is not a start failure."""
+        if self.feed is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self.feed.run(), name="zombiewatch-task-feed")
+        return Success(None)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class FeedStatus(Protocol):
+    """Whether the feed can be trusted now (``KafkaTaskFeed`` is one)."""
+
+    @property
+    def up(self) -> bool: ...
+
+    @property
+    def caught_up(self) -> bool: ...
+
+
+class TaskView:
+    """What the task feed says, only while it can be trusted: up and caught up.
+
+    Before the feed caught up a missing task may just not be read yet, so every
+    answer is "unknown" (None, nothing in flight): the cluster-only behaviour.
+    """
+
+    def __init__(self, states: TaskStates, feed: FeedStatus | None) -> None:
+        self._states = states
+        self._feed = feed
+
+    def ready(self) -> bool:
+        return self._feed is not None and self._feed.up and self._feed.caught_up
+
+    def task(self, task_id: str) -> TaskState | None:
+        return self._states.get(task_id) if self.ready() else None
+
+    def in_flight(self) -> Iterator[tuple[str, TaskState]]:
+        """Tasks whose ``current_job`` names a Job (none while not ready)."""
+        if self.ready():
+            yield from self._states.in_flight()
+
+
+def feed_detail(feed: KafkaTaskFeed | None) -> str:
+    """One line for ``/readyz``: what the feed contributes right now."""
+    if feed is None:
+        return "task feed: off (cluster only)"
+    if not feed.up:
+        return f"task feed: DOWN, cluster only ({feed.topic}: {feed.problem})"
+    if not feed.caught_up:
+        return f"task feed: catching up ({feed.topic})"
+    return f"task feed: up ({len(feed.states)} tasks)"
+
+
+class TaskFeedCollector(Collector):
+    """Reads the feed's counters at scrape time."""
+
+    def __init__(self, feed: KafkaTaskFeed) -> None:
+        self._feed = feed
+
+    def collect(self) -> Iterator[Metric]:
+        feed = self._feed
+        yield GaugeMetricFamily("zombiewatch_task_feed_up",
+                                "1 while the task event topic is assigned and readable.",
+                                value=1.0 if feed.up else 0.0)
+        yield GaugeMetricFamily("zombiewatch_task_feed_caught_up",
+                                "1 once the feed read every partition to its end offset.",
+                                value=1.0 if feed.caught_up else 0.0)
+        yield GaugeMetricFamily("zombiewatch_task_feed_tasks", "Tasks the feed knows.",
+                                value=float(len(feed.states)))
+        yield CounterMetricFamily("zombiewatch_task_feed_events",
+                                  "Task events applied (tombstones included).",
+                                  value=float(feed.stats.events))
+        yield CounterMetricFamily("zombiewatch_task_feed_rebuilds",
+                                  "Times the feed jumped back and was read again.",
+                                  value=float(feed.stats.rebuilds))
+        malformed = CounterMetricFamily("zombiewatch_task_feed_malformed",
+                                        "Task events skipped, by why.", labels=["why"])
+        for why, count in sorted(feed.stats.malformed.items()):
+            malformed.add_metric([why], float(count))
+        yield malformed
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())

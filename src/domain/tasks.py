@@ -1,0 +1,193 @@
+"""The task as the controller last published it: a compact state per task (SPEC §6, §13).
+
+The controller publishes every changed task on its event topic. Of the whole
+task (frontmatter and markdown body) zombiewatch keeps six values, enough to
+tell whether a Job is still its task's ``current_job`` and when it started:
+:class:`TaskState`. The values are read the way the controller reads them
+(``trigger_count`` / ``max_triggers`` as integers, a float truncated, anything
+else 0 / 3), so the state agrees with what the controller will do next.
+
+:class:`TaskStates` holds the states of every task of the vault: tens of
+thousands in a large one, so it is built for size. Task ids that are canonical
+UUIDs are kept as 128-bit integers, the few distinct idle states (no
+``current_job``) are shared between tasks, and repeated strings (assignees,
+phases) are interned. ``make bench`` prints the bytes per task.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+DEFAULT_MAX_TRIGGERS: Final = 3
+"""The controller's default when ``max_triggers`` is missing or not a number."""
+
+_SHARED_STATES_LIMIT: Final = 4096
+"""Distinct idle states shared at most (assignee x phase x counters is small in practice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    """What the feed knows of one task."""
+
+    current_job: str
+    """The Job in flight for the task, ``""`` when none."""
+    job_started_at: datetime | None
+    """When ``current_job`` was spawned (the host's ``job_started_at``), if known."""
+    assignee: str
+    trigger_count: int
+    max_triggers: int
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskProblem:
+    """Why a task event was not understood (a label value for the metric)."""
+
+    why: str
+
+
+def task_state(
+    *,
+    current_job: object,
+    job_started_at: object,
+    assignee: object,
+    trigger_count: object,
+    max_triggers: object,
+    phase: object,
+) -> TaskState | TaskProblem:
+    """The state of a task from its frontmatter values as the event carried them.
+
+    Strings that are missing (``None``) count as empty; a string field holding
+    another type, or a start time that is not RFC 3339, makes the event a
+    problem: guessing would let a wrong ``current_job`` silence a zombie.
+    """
+    job = _text(current_job)
+    if job is None:
+        return TaskProblem("current_job")
+    who = _text(assignee)
+    if who is None:
+        return TaskProblem("assignee")
+    where = _text(phase)
+    if where is None:
+        return TaskProblem("phase")
+    try:
+        started = _moment(job_started_at)
+    except ValueError:
+        return TaskProblem("job_started_at")
+    return TaskState(
+        current_job=job,
+        job_started_at=started,
+        assignee=sys.intern(who),
+        trigger_count=controller_int(trigger_count, default=0),
+        max_triggers=controller_int(max_triggers, default=DEFAULT_MAX_TRIGGERS),
+        phase=sys.intern(where),
+    )
+
+
+def controller_int(value: object, *, default: int) -> int:
+    """An integer field as the controller reads it: int, float truncated, else ``default``."""
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return default
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None
+
+
+def _moment(value: object) -> datetime | None:
+    """An RFC 3339 time with its offset; ValueError for anything else that is not empty."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r}")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"no offset: {value!r}")
+    return moment.astimezone(UTC)
+
+
+TaskKey = int | str
+"""A task id as stored: the UUID's integer for canonical UUIDs (smaller), else the text."""
+
+
+def task_key(task_id: str) -> TaskKey:
+    """The stored form of ``task_id``; reversible, so keys of both forms never collide."""
+    if len(task_id) == 36:
+        try:
+            parsed = uuid.UUID(task_id)
+        except ValueError:
+            return task_id
+        if str(parsed) == task_id:
+            return parsed.int
+    return task_id
+
+
+def task_id_of(key: TaskKey) -> str:
+    return key if isinstance(key, str) else str(uuid.UUID(int=key))
+
+
+class TaskStates:
+    """Every task the feed knows, by task id (mutable, pure; owned by the feed)."""
+
+    __slots__ = ("_shared", "_states")
+
+    def __init__(self) -> None:
+        self._states: dict[TaskKey, TaskState] = {}
+        self._shared: dict[TaskState, TaskState] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_key(task_id) in self._states
+
+    def get(self, task_id: str) -> TaskState | None:
+        return self._states.get(task_key(task_id))
+
+    def put(self, task_id: str, state: TaskState) -> None:
+        if not state.current_job:
+            shared = self._shared.get(state)
+            if shared is not None:
+                state = shared
+            elif len(self._shared) < _SHARED_STATES_LIMIT:
+                self._shared[state] = state
+        self._states[task_key(task_id)] = state
+
+    def remove(self, task_id: str) -> None:
+        self._states.pop(task_key(task_id), None)
+
+    def clear(self) -> None:
+        self._states.clear()
+        self._shared.clear()
+
+    def items(self) -> Iterator[tuple[str, TaskState]]:
+        for key, state in self._states.items():
+            yield task_id_of(key), state
+
+    def in_flight(self) -> Iterator[tuple[str, TaskState]]:
+        """Tasks whose ``current_job`` names a Job."""
+        for key, state in self._states.items():
+            if state.current_job:
+                yield task_id_of(key), state
+
+
+def superseded(job_name: str, task: TaskState | None) -> bool:
+    """True when the feed knows the task and its ``current_job`` is another Job (or none).
+
+    Such a Job is never reported: the task moved on (finished, freed, dispatched
+    again), and a late failure would clear the *new* Job's ``current_job``.
+    """
+    return task is not None and task.current_job != job_name

@@ -1,0 +1,75 @@
+"""A vault of task files the harness controller applies records to, with the controller's rules.
+
+:class:`ReferenceVault` is :class:`zombiewatch.testing.controller.ReferenceController`
+(the consumer's rules and the executors' rules of the real controller, proven by
+the conformance vectors) over files mirrored into ``vault_dir/tasks/<task id>.md``,
+plus what the event topic needs: each task's created/modified times and its
+event value.
+
+The reference controller drops a record 5 minutes after its ``requestTime``,
+like the real one. A shorter ``expiry`` (tests) is had by consuming with a
+clock moved forward by the difference, so the rule itself stays the
+reference's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.harness.controller import Dispatched, task_event, write_file
+from zombiewatch.domain.consumer import EXPIRY, Outcome
+from zombiewatch.domain.taskfile import TaskFile, Value
+from zombiewatch.testing.controller import ReferenceController, vault
+from zombiewatch.testing.taskfile_text import render
+
+
+class ReferenceVault:
+    """Task files by task id, mirrored into ``vault_dir``."""
+
+    def __init__(self, vault_dir: Path) -> None:
+        self.vault_dir = vault_dir
+        self.controller = ReferenceController()
+        self._times: dict[str, tuple[datetime, datetime]] = {}
+
+    def put(self, task_id: str, frontmatter: dict[str, Value], body: str = "") -> None:
+        path = f"tasks/{task_id}.md"
+        text = render({"task_identifier": task_id, **frontmatter}, body)
+        self.controller.put(path, text)
+        now = datetime.now(UTC)
+        self._times[task_id] = (now, now)
+        write_file(self.vault_dir, path, text)
+
+    def task(self, task_id: str) -> TaskFile | None:
+        return self.controller.task(task_id)
+
+    def task_ids(self) -> list[str]:
+        return sorted(self._times)
+
+    def would_write(self, value: bytes, *, now: datetime, expiry: timedelta) -> bool:
+        trial = vault(self.controller.files)
+        return trial.apply(value, now=_as_seen(now, expiry)).outcome is Outcome.HANDLED
+
+    def apply(self, value: bytes, *, now: datetime, expiry: timedelta) -> Dispatched:
+        dispatch = self.controller.apply(value, now=_as_seen(now, expiry))
+        changed = dispatch.outcome is Outcome.HANDLED and dispatch.path is not None
+        task_id = dispatch.task_identifier
+        if changed and dispatch.path is not None:
+            write_file(self.vault_dir, dispatch.path, self.controller.files[dispatch.path])
+            if task_id is not None and task_id in self._times:
+                self._times[task_id] = (self._times[task_id][0], now)
+        return Dispatched(dispatch.outcome.value, task_id, changed)
+
+    def event(self, task_id: str) -> bytes | None:
+        path = self.controller.find(task_id)
+        task = self.controller.task(task_id)
+        if path is None or task is None:
+            return None
+        created, modified = self._times.get(task_id, (datetime.now(UTC), datetime.now(UTC)))
+        return task_event(task_id=task_id, path=path, frontmatter=task.frontmatter,
+                          body=task.body, created=created, modified=modified)
+
+
+def _as_seen(now: datetime, expiry: timedelta) -> datetime:
+    """The clock the reference consumer is given so its 5-minute rule acts as ``expiry``."""
+    return now + (EXPIRY - expiry)

@@ -1,0 +1,358 @@
+"""Delivery as the controller sees it: every zombie task freed exactly once, in its vault.
+
+The reporter, the ledger, the task feed and the confirmer run for real against
+the real broker; the harness controller (read_uncommitted like the real one, or
+read_committed) applies the request topic to its vault and publishes the event
+topic. Each scenario injects one fault of the delivery path and ends by reading
+the vault: every zombie task's ``trigger_count`` exactly +1 and ``current_job``
+cleared — 0 doubled, 0 lost. The table of each scenario is printed.
+
+The cluster side (detection) is not what is tested here: the reporter is handed
+the detections directly, over a fake cache holding the Jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+
+from tests.builders import job_view
+from tests.harness.controller import KafkaController
+from tests.harness.fixtures import TopicFactory
+from tests.harness.vault import ReferenceVault
+from zombiewatch.adapters.kafka.history import KafkaFailureHistory
+from zombiewatch.adapters.kafka.publishing import (
+    KafkaCommandPublisher,
+    TransactionalProducer,
+    aiokafka_producer,
+)
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.app.annotations import Annotations
+from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
+from zombiewatch.app.judging import Detection, Judge
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.confirmation import RepairPolicy
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.ledger import ConsumerIsolation
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskStates
+from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
+
+pytestmark = pytest.mark.integration
+
+ZOMBIES = 10
+WAIT = 60.0
+EXPIRY = timedelta(seconds=3)
+WINDOW = timedelta(seconds=6)
+"""The confirm window, shortened like the controller's expiry (10 min and 5 min for real)."""
+FEED_LIMIT = 64 * 1024
+"""The feed's event size limit, lowered (1 MiB for real) so an oversized event fits the broker."""
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class CommitFails:
+    """A real producer whose next ``armed`` commits fail after every record was written."""
+
+    def __init__(self, inner: TransactionalProducer, armed: list[int]) -> None:
+        self._inner = inner
+        self._armed = armed
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+    async def close_now(self) -> None:
+        await self._inner.close_now()
+
+    async def begin_transaction(self) -> None:
+        await self._inner.begin_transaction()
+
+    async def commit_transaction(self) -> None:
+        if self._armed[0] > 0:
+            self._armed[0] -= 1
+            raise KafkaConnectionError("injected at the commit: the records are in the log")
+        await self._inner.commit_transaction()
+
+    async def abort_transaction(self) -> None:
+        await self._inner.abort_transaction()
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+        # The publisher awaits every acknowledgement before it commits: when the
+        # commit fails, every record of the transaction is in the log.
+        return await self._inner.send(topic, value=value, key=key)
+
+
+@dataclass
+class Delivery:
+    """zombiewatch's delivery path and the controller, wired to one set of topics."""
+
+    controller: KafkaController
+    vault: ReferenceVault
+    reporter: Reporter
+    confirmer: Confirmer
+    publisher: KafkaCommandPublisher
+    feed: KafkaTaskFeed
+    cache: FakeCache
+    metrics: Metrics
+    commit_failures: list[int]
+    zombies: dict[str, str] = field(default_factory=dict)
+    """task id -> job name."""
+
+    def add_zombies(self, count: int) -> None:
+        for n in range(count):
+            task_id = str(uuid.uuid4())
+            job = f"claude-{task_id[:8]}-2026060209{n:04d}"
+            self.vault.put(task_id, {"assignee": "claude", "current_job": job,
+                                     "trigger_count": 0, "phase": "in_progress"})
+            self.cache.put_job(job_view(job, task_id=task_id))
+            self.zombies[task_id] = job
+
+    def detect_all(self) -> None:
+        for task_id, job in self.zombies.items():
+            self.reporter.submit(Detection(
+                task_id=task_id, job_name=job, path="informer", elapsed=None,
+                verdict=Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL),
+                seen_monotonic=time.monotonic()))
+
+    def table(self) -> dict[str, int]:
+        """freed once / doubled / lost, from the vault."""
+        counts = {"zombies": len(self.zombies), "freed_once": 0, "doubled": 0, "lost": 0}
+        for task_id in self.zombies:
+            task = self.vault.task(task_id)
+            assert task is not None
+            bumps = task.frontmatter.get("trigger_count")
+            cleared = task.frontmatter.get("current_job") == ""
+            if bumps == 1 and cleared:
+                counts["freed_once"] += 1
+            elif isinstance(bumps, int) and bumps > 1:
+                counts["doubled"] += 1
+            else:
+                counts["lost"] += 1
+        return counts
+
+    def freed(self) -> bool:
+        return self.table()["freed_once"] == len(self.zombies)
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def until(condition: Callable[[], bool], what: str, *,
+                every: Callable[[], Awaitable[None]] | None = None) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        if every is not None:
+            await every()
+        await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, tmp_path: Path,
+                *, isolation: ConsumerIsolation, ledger: ConsumerIsolation,
+                ) -> AsyncIterator[Delivery]:
+    """The controller reading at ``isolation``, zombiewatch's ledger read at ``ledger``."""
+    requests, events, results = (topic_factory(1, p) for p in ("zw-req", "zw-evt", "zw-res"))
+    vault = ReferenceVault(tmp_path / "vault")
+    controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
+                                 event_topic=events, result_topic=results, vault=vault,
+                                 expiry=EXPIRY, poll_interval=2.0, isolation=isolation.value)
+    settings = KafkaPublisherSettings(
+        bootstrap_servers=bootstrap_servers, topic=requests,
+        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}", publish_timeout=15.0,
+        cleanup_timeout=2.0, request_timeout_ms=5_000, consumer_isolation=ledger)
+    commit_failures = [0]
+    publisher = KafkaCommandPublisher(
+        settings=settings, clock=WallClock(),
+        producer_factory=lambda s: CommitFails(aiokafka_producer(s), commit_failures))
+    states = TaskStates()
+    feed = KafkaTaskFeed(settings, topic=events, states=states, retry_seconds=0.5,
+                         max_value_bytes=FEED_LIMIT)
+    metrics = Metrics()
+    cache = FakeCache()
+    confirmer = Confirmer(publisher=publisher, states=states,
+                          feed_ready=lambda: feed.up and feed.caught_up, leader=FakeLeader(),
+                          clock=WallClock(), metrics=ConfirmationMetrics(metrics),
+                          policy=RepairPolicy(window=WINDOW))
+    reporter = Reporter(
+        publisher=publisher,
+        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
+                                namespace="agents"),
+        judge=Judge(cache=cache, book=InFlightBook(),
+                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
+        leader=FakeLeader(), clock=WallClock(), metrics=metrics,
+        history=KafkaFailureHistory(settings), confirmer=confirmer)
+    follow = asyncio.get_running_loop().create_task(feed.run())
+    world = Delivery(controller, vault, reporter, confirmer, publisher, feed, cache, metrics,
+                     commit_failures)
+    try:
+        yield world
+    finally:
+        print(f"\n[controller {isolation.value}, ledger {ledger.value}] {name}: "
+              f"{world.table()}")
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        await controller.close()
+        await reporter.close()
+        await publisher.close()
+
+
+@pytest.fixture(params=list(ConsumerIsolation), ids=lambda i: i.value)
+async def delivery(request: pytest.FixtureRequest, bootstrap_servers: str,
+                   topic_factory: TopicFactory, tmp_path: Path) -> AsyncIterator[Delivery]:
+    """zombiewatch configured for the controller's real isolation (both kinds)."""
+    isolation: ConsumerIsolation = request.param
+    async with wired(request.node.name, bootstrap_servers, topic_factory, tmp_path,
+                     isolation=isolation, ledger=isolation) as world:
+        yield world
+
+
+async def report_all(world: Delivery) -> None:
+    world.detect_all()
+    await world.reporter.flush()
+
+
+async def test_a_controller_down_past_its_expiry_gets_every_failure_by_re_publish(
+    delivery: Delivery,
+) -> None:
+    world = delivery
+    world.add_zombies(ZOMBIES)
+    await world.controller.start()
+    await until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed")
+    await world.controller.stop()
+
+    await report_all(world)
+    await asyncio.sleep(EXPIRY.total_seconds() + 1)
+    await world.controller.start()  # every queued command is expired now: dropped
+    await until(lambda: world.controller.stats.outcomes()["dropped_expired"] == 2 * ZOMBIES,
+                "dropped as expired")
+    assert world.table()["freed_once"] == 0
+
+    await until(world.freed, "freed by re-publish", every=world.confirmer.tick)
+    await until(lambda: world.confirmer.pending == {}, "confirmed",
+                every=world.confirmer.tick)
+    assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
+                             "lost": 0}
+    assert world.metric("zombiewatch_failures_republished_total", part="increment") == ZOMBIES
+    assert world.metric("zombiewatch_failures_confirmed_total") == ZOMBIES
+
+
+async def test_write_errors_on_the_first_attempt_are_repaired(delivery: Delivery) -> None:
+    world = delivery
+    world.add_zombies(ZOMBIES)
+    world.controller.fail_next_writes(2 * ZOMBIES)  # every write of the first attempt fails
+    await world.controller.start()
+    await until(lambda: world.feed.caught_up, "feed")
+
+    await report_all(world)
+    await until(lambda: world.controller.stats.failed_writes == 2 * ZOMBIES, "all failed")
+    await until(world.freed, "re-published", every=world.confirmer.tick)
+
+    assert world.table()["doubled"] == 0
+    assert world.metric("zombiewatch_failures_republished_total", part="update") == ZOMBIES
+    assert world.metric("zombiewatch_failures_republished_total", part="increment") == ZOMBIES
+
+
+async def test_a_failed_update_whose_increment_applied_gets_the_update_only(
+    delivery: Delivery,
+) -> None:
+    world = delivery
+    world.add_zombies(1)
+    world.controller.fail_next_writes(1)  # the update fails; the increment right after applies
+    await world.controller.start()
+    await until(lambda: world.feed.caught_up, "feed")
+
+    await report_all(world)
+    await until(world.freed, "update re-published", every=world.confirmer.tick)
+    await asyncio.sleep(2)
+
+    assert world.table() == {"zombies": 1, "freed_once": 1, "doubled": 0, "lost": 0}
+    assert world.metric("zombiewatch_failures_republished_total", part="update") == 1
+    assert world.metric("zombiewatch_failures_republished_total", part="increment") == 0
+
+
+async def test_an_abort_after_the_records_reached_the_log_bumps_once(
+    delivery: Delivery,
+) -> None:
+    world = delivery
+    world.add_zombies(ZOMBIES)
+    await world.controller.start()
+    await until(lambda: world.feed.caught_up, "feed")
+    world.commit_failures[0] = 1
+
+    await report_all(world)  # the commit fails: read_uncommitted, the records were applied
+    await report_all(world)  # the retry: the ledger decides
+    await until(world.freed, "freed", every=world.confirmer.tick)
+    await asyncio.sleep(2)  # anything sent twice would be applied by now
+
+    assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
+                             "lost": 0}
+
+
+async def test_malformed_and_oversized_task_events_are_skipped_and_every_task_freed_once(
+    delivery: Delivery,
+) -> None:
+    world = delivery
+    world.add_zombies(ZOMBIES)
+    junk_task = str(uuid.uuid4())
+    await world.controller.start()
+    producer = AIOKafkaProducer(bootstrap_servers=world.controller.bootstrap)
+    await producer.start()
+    try:
+        for key, value in [
+            (junk_task, b"not json"), (junk_task, b'{"content": "no frontmatter"}'),
+            (next(iter(world.zombies)), b'{"frontmatter": {"current_job": 42}}'),
+            (junk_task, b'{"frontmatter": {"current_job": "x"}, "content": "'
+             + b"y" * (FEED_LIMIT + 1) + b'"}'),
+        ]:
+            await producer.send_and_wait(world.controller.event_topic, key=key.encode(),
+                                         value=value)
+    finally:
+        await producer.stop()
+    await world.controller.publish_all()  # the vault's next poll: every task again
+    await until(lambda: world.feed.caught_up and len(world.feed.states) == ZOMBIES, "feed")
+
+    await report_all(world)
+    await until(world.freed, "freed", every=world.confirmer.tick)
+
+    assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
+                             "lost": 0}
+    assert dict(world.feed.stats.malformed) == {"not_json": 1, "wrong_shape": 1,
+                                                "current_job": 1, "too_large": 1}
+
+
+async def test_a_ledger_read_committed_against_the_real_controller_bumps_twice(
+    bootstrap_servers: str, topic_factory: TopicFactory, tmp_path: Path,
+) -> None:
+    """Why the setting exists: the same abort, with the ledger at the wrong isolation."""
+    async with wired("wrong isolation", bootstrap_servers, topic_factory, tmp_path,
+                     isolation=ConsumerIsolation.READ_UNCOMMITTED,
+                     ledger=ConsumerIsolation.READ_COMMITTED) as world:
+        world.add_zombies(ZOMBIES)
+        await world.controller.start()
+        await until(lambda: world.feed.caught_up, "feed")
+        world.commit_failures[0] = 1
+
+        await report_all(world)
+        await report_all(world)
+        await until(lambda: world.table()["doubled"] == ZOMBIES, "every task bumped twice")

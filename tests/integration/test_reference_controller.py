@@ -1,0 +1,225 @@
+"""The harness controller over the real broker behaves as the real controller does.
+
+read_uncommitted (an aborted transaction's records are applied), no request-id
+dedupe (the same failure sent twice bumps twice), an expiry, injected write
+errors that consume the record, the changed task on the event topic, and a
+restart that resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from tests.harness.controller import KafkaController
+from tests.harness.fixtures import TopicFactory
+from tests.harness.vault import ReferenceVault
+from zombiewatch.adapters.kafka.publishing import (
+    KafkaCommandPublisher,
+    TransactionalProducer,
+    aiokafka_producer,
+)
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.doctrine import zombie_failure
+from zombiewatch.domain.ports import Clock
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskStates
+
+pytestmark = pytest.mark.integration
+
+WAIT = 30.0
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class LateClock:
+    """Stamps requestTime ten minutes in the past: records already expired on arrival."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) - timedelta(minutes=10)
+
+
+@dataclass
+class World:
+    controller: KafkaController
+    vault: ReferenceVault
+    settings: KafkaPublisherSettings
+    feed: KafkaTaskFeed
+
+    def publisher(self, *, clock: Clock | None = None,
+                  factory: Callable[[KafkaPublisherSettings], TransactionalProducer] | None = None
+                  ) -> KafkaCommandPublisher:
+        return KafkaCommandPublisher(settings=self.settings, clock=clock or WallClock(),
+                                     producer_factory=factory or aiokafka_producer)
+
+    def trigger_count(self, task_id: str) -> object:
+        task = self.vault.task(task_id)
+        assert task is not None
+        return task.frontmatter.get("trigger_count")
+
+    def current_job(self, task_id: str) -> object:
+        task = self.vault.task(task_id)
+        assert task is not None
+        return task.frontmatter.get("current_job")
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    async with asyncio.timeout(WAIT):
+        while not condition():  # noqa: ASYNC110 - a real broker: poll what it shows
+            await asyncio.sleep(0.05)
+    assert condition(), what
+
+
+@pytest.fixture
+async def world(bootstrap_servers: str, topic_factory: TopicFactory,
+                tmp_path: Path) -> AsyncIterator[World]:
+    requests, events, results = (topic_factory(1, p) for p in ("zw-req", "zw-evt", "zw-res"))
+    vault = ReferenceVault(tmp_path / "vault")
+    controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
+                                 event_topic=events, result_topic=results, vault=vault,
+                                 expiry=timedelta(minutes=5), poll_interval=3600)
+    settings = KafkaPublisherSettings(
+        bootstrap_servers=bootstrap_servers, topic=requests,
+        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}", publish_timeout=5.0,
+        cleanup_timeout=2.0, request_timeout_ms=3_000)
+    feed = KafkaTaskFeed(settings, topic=events, states=TaskStates(), retry_seconds=0.5)
+    follow = asyncio.get_running_loop().create_task(feed.run())
+    try:
+        yield World(controller, vault, settings, feed)
+    finally:
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        await controller.close()
+
+
+def zombie(world: World, job: str = "claude-4aa57614-20260602091530") -> tuple[str, FailureReport]:
+    task_id = str(uuid.uuid4())
+    world.vault.put(task_id, {"assignee": "claude", "current_job": job, "trigger_count": 0})
+    return task_id, zombie_failure(task_id=task_id, job_name=job,
+                                   reason=ZombieReason.IMAGE_PULL_BACKOFF,
+                                   at=datetime.now(UTC))
+
+
+async def publish(publisher: KafkaCommandPublisher, report: FailureReport) -> None:
+    try:
+        assert (await publisher.publish_failures([report])).unwrap() is None
+    finally:
+        await publisher.close()
+
+
+async def test_a_failure_frees_the_task_and_the_change_reaches_the_event_topic(
+    world: World,
+) -> None:
+    task_id, report = zombie(world)
+    await world.controller.start()
+    await publish(world.publisher(), report)
+
+    await until(lambda: world.trigger_count(task_id) == 1, "applied")
+    assert world.current_job(task_id) == ""
+    await until(lambda: (s := world.feed.states.get(task_id)) is not None
+                and s.current_job == "" and s.trigger_count == 1, "published on the event topic")
+    assert (world.vault.vault_dir / f"tasks/{task_id}.md").read_text().count("## Failure") == 1
+
+
+async def test_the_same_failure_sent_twice_is_applied_twice(world: World) -> None:
+    task_id, report = zombie(world)
+    await world.controller.start()
+    await publish(world.publisher(), report)
+    await publish(world.publisher(), report)
+
+    await until(lambda: world.trigger_count(task_id) == 2, "no request-id dedupe")
+
+
+async def test_the_records_of_an_aborted_transaction_are_applied(world: World) -> None:
+    task_id, report = zombie(world)
+    armed = [True]
+
+    class FailingCommit:
+        def __init__(self, inner: TransactionalProducer) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        async def commit_transaction(self) -> None:
+            if armed.pop():
+                raise KafkaConnectionError("injected at the commit")
+            await self._inner.commit_transaction()
+
+    await world.controller.start()
+    publisher = world.publisher(factory=lambda s: FailingCommit(aiokafka_producer(s)))  # type: ignore[arg-type,return-value]
+    try:
+        assert (await publisher.publish_failures([report])).failure() is not None
+        assert (await publisher.settle()).unwrap() is None  # the broker aborts it
+    finally:
+        await publisher.close()
+
+    await until(lambda: world.trigger_count(task_id) == 1, "read_uncommitted applies it")
+
+
+async def test_an_expired_record_is_dropped(world: World) -> None:
+    task_id, report = zombie(world)
+    await world.controller.start()
+    await publish(world.publisher(clock=LateClock()), report)
+    _, marker = zombie(world)
+    await publish(world.publisher(), marker)  # processed after the expired one
+
+    await until(lambda: world.controller.stats.outcomes()["handled"] == 2, "marker applied")
+    assert world.controller.stats.outcomes()["dropped_expired"] == 2
+    assert world.trigger_count(task_id) == 0
+
+
+async def test_a_failed_write_consumes_the_record(world: World) -> None:
+    task_id, report = zombie(world)
+    world.controller.fail_next_writes(1)
+    await world.controller.start()
+    await publish(world.publisher(), report)
+
+    await until(lambda: world.controller.stats.outcomes()["handled"] == 1, "increment applied")
+    assert world.controller.stats.failed_writes == 1
+    assert world.current_job(task_id) != ""  # the update was the one that failed
+    assert world.trigger_count(task_id) == 1
+
+
+async def test_a_stopped_controller_resumes_where_it_stopped(world: World) -> None:
+    task_id, report = zombie(world)
+    await world.controller.start()
+    await publish(world.publisher(), report)
+    await until(lambda: world.trigger_count(task_id) == 1, "applied")
+    await world.controller.stop()
+
+    second_id, second = zombie(world, "claude-aaaaaaaa-20260602091530")
+    await publish(world.publisher(), second)
+    await asyncio.sleep(1)
+    assert world.trigger_count(second_id) == 0  # stopped: nothing consumed
+
+    await world.controller.start()
+    await until(lambda: world.trigger_count(second_id) == 1, "resumed")
+    assert world.trigger_count(task_id) == 1  # not applied again
+
+
+async def test_a_paused_controller_holds_its_records(world: World) -> None:
+    task_id, report = zombie(world)
+    await world.controller.start()
+    world.controller.pause()
+    await publish(world.publisher(), report)
+    await asyncio.sleep(1)
+    assert world.trigger_count(task_id) == 0
+
+    world.controller.resume()
+    await until(lambda: world.trigger_count(task_id) == 1, "resumed")
+
+
+

@@ -1,0 +1,295 @@
+"""The task feed: decoding at the edge, catching up, tombstones, bad events, jumps back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.taskfeed import (
+    FeedJumpedError,
+    KafkaTaskFeed,
+    Malformed,
+    Tombstone,
+    TopicMissingError,
+    Upsert,
+    decode_event,
+)
+from zombiewatch.domain.tasks import TaskStates
+
+TOPIC = "develop-agent-task-v1-event"
+SETTINGS = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t",
+                                  transactional_id="x", cleanup_timeout=0.1)
+TASK = "4aa57614-2026-4602-8915-30aabbccddee"
+
+
+def event(task_id: str = TASK, **frontmatter: object) -> bytes:
+    fm: dict[str, object] = {"task_identifier": task_id, "assignee": "claude",
+                             "phase": "in_progress", "current_job": "claude-4aa57614-1",
+                             "job_started_at": "2026-06-02T09:15:30Z", "trigger_count": 0,
+                             "status": "todo", "tags": ["a", "b"]}
+    fm.update(frontmatter)
+    return json.dumps({"identifier": f"tasks/{task_id}.md", "created": "2026-06-01T00:00:00Z",
+                       "modified": "2026-06-02T09:15:30Z", "taskIdentifier": task_id,
+                       "frontmatter": fm, "content": "## Goal\n\nDo it.\n" * 10}).encode()
+
+
+@dataclass
+class Record:
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class FakeConsumer:
+    """A topic in memory; ``getmany`` hands out what was appended since the last call."""
+
+    logs: dict[int, list[Record]] = field(default_factory=lambda: {0: []})
+    visible: bool = True
+    positions: dict[int, int] = field(default_factory=dict)
+    stopped: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    block_when_idle: bool = False
+    out_of_range_errors: bool = False
+    """Raise as aiokafka does (auto_offset_reset="none") for a position past the log's end."""
+
+    def append(self, key: str | None, value: bytes | None, partition: int = 0) -> None:
+        self.logs[partition].append(Record(None if key is None else key.encode(), value))
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def partitions(self, topic: str) -> set[int] | None:
+        return set(self.logs) if topic == TOPIC and self.visible else None
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.positions = {tp.partition: self.positions.get(tp.partition, 0) for tp in partitions}
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.positions[tp.partition] = 0
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
+        return {tp: len(self.logs[tp.partition]) for tp in partitions}
+
+    async def position(self, partition: TopicPartition) -> int:
+        return self.positions[partition.partition]
+
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
+                      max_records: int | None = None) -> Mapping[TopicPartition, list[Any]]:
+        out: dict[TopicPartition, list[Any]] = {}
+        for p, at in self.positions.items():
+            if self.out_of_range_errors and at > len(self.logs[p]):
+                raise FeedJumpedError(f"offset {at} out of range")
+            records = self.logs[p][at:at + 2]  # small batches: catching up takes several polls
+            if records:
+                out[TopicPartition(TOPIC, p)] = records
+                self.positions[p] = at + len(records)
+        if not out and self.block_when_idle:
+            self.idle.set()
+            await asyncio.Event().wait()
+        return out
+
+
+async def catch_up(f: KafkaTaskFeed) -> None:
+    """Poll until the feed says it caught up (a fake topic: a few polls)."""
+    for _ in range(100):
+        if f.caught_up:
+            return
+        await f.poll()
+    raise AssertionError("never caught up")
+
+
+def feed(**kwargs: Any) -> KafkaTaskFeed:
+    return KafkaTaskFeed(SETTINGS, topic=TOPIC, states=TaskStates(), **kwargs)
+
+
+def test_a_tombstone_is_a_deletion_and_a_record_without_key_is_malformed() -> None:
+    assert decode_event(TASK.encode(), None) == Tombstone(TASK)
+    assert decode_event(None, event()) == Malformed(None, "no_key")
+    assert decode_event(b"\xff", event()) == Malformed(None, "key_not_utf8")
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    (b"not json at all", "not_json"),
+    (b'{"frontmatter": {"current_job": "x"', "not_json"),
+    (b'["a list"]', "wrong_shape"),
+    (b'{"identifier": "x", "content": ""}', "wrong_shape"),
+    (b'{"frontmatter": "a string"}', "wrong_shape"),
+    (b'{"frontmatter": {}, "content": 7}', "wrong_shape"),
+    (b'{"frontmatter": {"current_job": 7}}', "current_job"),
+    (b'{"frontmatter": {"job_started_at": "soon"}}', "job_started_at"),
+])
+def test_malformed_events_say_why(value: bytes, why: str) -> None:
+    assert decode_event(TASK.encode(), value) == Malformed(TASK, why)
+
+
+def test_an_event_larger_than_the_limit_is_refused_unread() -> None:
+    assert decode_event(TASK.encode(), event(), max_value_bytes=100) == Malformed(
+        TASK, "too_large")
+
+
+def test_a_well_formed_event_keeps_the_frontmatter_values_only() -> None:
+    decoded = decode_event(TASK.encode(), event(trigger_count=2.0, max_triggers=5))
+    assert isinstance(decoded, Upsert)
+    assert (decoded.state.current_job, decoded.state.assignee, decoded.state.trigger_count,
+            decoded.state.max_triggers) == ("claude-4aa57614-1", "claude", 2, 5)
+
+
+@given(st.binary(max_size=300), st.one_of(st.none(), st.binary(max_size=300)))
+def test_decoding_never_raises(key: bytes, value: bytes | None) -> None:
+    assert isinstance(decode_event(key, value), Upsert | Tombstone | Malformed)
+
+
+async def test_the_feed_reads_from_the_beginning_and_says_when_it_caught_up() -> None:
+    consumer = FakeConsumer(logs={0: [], 1: []})
+    for n in range(5):
+        consumer.append(f"task-{n}", event(f"task-{n}"), partition=n % 2)
+    consumer.append("task-0", None, partition=0)
+    f = feed()
+
+    await f.open(consumer)
+    assert f.up
+    assert not f.caught_up
+    await catch_up(f)
+
+    assert sorted(task for task, _ in f.states.items()) == ["task-1", "task-2", "task-3",
+                                                            "task-4"]
+    assert (f.stats.events, f.stats.tombstones) == (6, 1)
+
+
+async def test_the_latest_event_of_a_task_wins_and_following_goes_on_after_catching_up() -> None:
+    consumer = FakeConsumer()
+    consumer.append(TASK, event(current_job="job-1"))
+    f = feed()
+    await f.open(consumer)
+    await f.poll()
+    assert f.caught_up
+
+    consumer.append(TASK, event(current_job="job-2"))
+    await f.poll()
+
+    state = f.states.get(TASK)
+    assert state is not None
+    assert state.current_job == "job-2"
+
+
+async def test_bad_events_are_counted_skipped_and_logged_once_per_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer = FakeConsumer()
+    consumer.append("task-a", event("task-a"))
+    consumer.append("task-a", b"{oops")
+    consumer.append("task-a", b"{oops again")
+    consumer.append("task-b", b'{"frontmatter": {"assignee": 1}}')
+    consumer.append("task-c", event("task-c"))
+    f = feed()
+
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.taskfeed"):
+        await f.open(consumer)
+        await catch_up(f)
+
+    assert dict(f.stats.malformed) == {"not_json": 2, "assignee": 1}
+    assert "task-a" not in f.states  # its state is no longer known
+    assert "task-c" in f.states
+    skipped = [r.getMessage() for r in caplog.records if "task_event_skipped" in r.getMessage()]
+    assert len(skipped) == 2
+    assert any("task=task-a why=not_json" in line for line in skipped)
+
+
+async def test_a_feed_that_jumps_back_is_rebuilt_from_the_beginning() -> None:
+    consumer = FakeConsumer()
+    for n in range(4):
+        consumer.append(f"old-{n}", event(f"old-{n}"))
+    f = feed(check_every=1)
+    await f.open(consumer)
+    await catch_up(f)
+    assert len(f.states) == 4
+
+    consumer.logs[0] = []  # the topic was deleted and created again
+    consumer.append("new-0", event("new-0"))
+    await f.poll()  # notices the end offset (1) below its position (4): rebuild
+    await catch_up(f)
+    await f.poll()
+
+    assert [task for task, _ in f.states.items()] == ["new-0"]
+    assert f.stats.rebuilds == 1
+
+
+async def test_a_position_out_of_the_log_rebuilds_the_feed() -> None:
+    consumer = FakeConsumer(out_of_range_errors=True)
+    for n in range(4):
+        consumer.append(f"old-{n}", event(f"old-{n}"))
+    f = feed()
+    await f.open(consumer)
+    await catch_up(f)
+
+    consumer.logs[0] = [Record(b"new-0", event("new-0"))]
+    await f.poll()  # out of range: rebuilt at once
+    await catch_up(f)
+
+    assert [task for task, _ in f.states.items()] == ["new-0"]
+    assert f.stats.rebuilds == 1
+
+
+async def test_new_partitions_rebuild_the_feed() -> None:
+    consumer = FakeConsumer()
+    consumer.append("a", event("a"))
+    f = feed(check_every=1)
+    await f.open(consumer)
+    await f.poll()
+    consumer.logs[1] = [Record(b"b", event("b"))]
+
+    await f.poll()
+    await catch_up(f)
+
+    assert sorted(task for task, _ in f.states.items()) == ["a", "b"]
+    assert f.stats.rebuilds == 1
+
+
+async def test_a_missing_topic_is_refused_at_open() -> None:
+    with pytest.raises(TopicMissingError):
+        await feed().open(FakeConsumer(visible=False))
+
+
+async def test_a_missing_topic_keeps_the_feed_down_and_it_comes_up_once_created(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumers = [FakeConsumer(visible=False), FakeConsumer(visible=False),
+                 FakeConsumer(block_when_idle=True)]
+    consumers[2].append(TASK, event())
+    made: list[FakeConsumer] = []
+
+    def factory(_: KafkaPublisherSettings) -> FakeConsumer:
+        made.append(consumers[len(made)])
+        return made[-1]
+
+    f = feed(consumer_factory=factory, retry_seconds=0)
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.taskfeed"):
+        task = asyncio.get_running_loop().create_task(f.run())
+        await f.wait_caught_up()
+        await consumers[2].idle.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    assert f.up
+    assert f.problem is None
+    assert TASK in f.states
+    assert f.stats.failures == 2
+    assert made[0].stopped
+    assert made[1].stopped
+    down = [r for r in caplog.records if "task_feed_down" in r.getMessage()]
+    assert len(down) == 1  # loud once per outage, not once per retry

@@ -1,0 +1,200 @@
+"""The confirmer: watches committed failures until the feed confirms them, repairs, gives up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from tests.builders import job_view
+from tests.unit.test_app_reporting import World
+from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.domain.commands import Operation
+from zombiewatch.domain.confirmation import RepairPolicy
+from zombiewatch.domain.doctrine import zombie_failure
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskState, TaskStates
+from zombiewatch.testing.fakes import FakeClock, FakeLeader, RecordingPublisher, ScriptedHistory
+
+TASK = "4aa57614-2026-4602-8915-30aabbccddee"
+JOB = "claude-4aa57614-20260602085000"
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.states = TaskStates()
+        self.publisher = RecordingPublisher()
+        self.leader = FakeLeader()
+        self.metrics = Metrics()
+        self.ready = True
+        self.confirmer = Confirmer(
+            publisher=self.publisher, states=self.states, feed_ready=lambda: self.ready,
+            leader=self.leader, clock=self.clock, metrics=ConfirmationMetrics(self.metrics),
+            policy=RepairPolicy())
+
+    def task(self, *, current_job: str = JOB, trigger_count: int = 1) -> None:
+        self.states.put(TASK, TaskState(current_job=current_job, job_started_at=None,
+                                        assignee="claude", trigger_count=trigger_count,
+                                        max_triggers=3, phase="in_progress"))
+
+    def publish(self) -> None:
+        self.confirmer.published(zombie_failure(
+            task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED, at=self.clock.now()))
+
+    def sample(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    def sent(self) -> list[set[Operation]]:
+        return [{c.operation for c in f.commands} for f in self.publisher.published]
+
+
+async def test_a_failure_is_confirmed_when_its_task_moves_on() -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    rig.clock.advance(90)
+    rig.task(current_job="", trigger_count=2)
+
+    await rig.confirmer.tick()
+
+    assert rig.confirmer.pending == {}
+    assert rig.sample("zombiewatch_failures_confirmed_total") == 1
+    assert rig.sample("zombiewatch_confirmation_latency_seconds_sum") == 90
+    assert rig.publisher.published == []
+
+
+async def test_unconfirmed_past_the_window_both_parts_are_sent_again_with_the_same_job() -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    rig.clock.advance(9 * 60)
+    await rig.confirmer.tick()
+    assert rig.publisher.published == []
+    assert rig.sample("zombiewatch_failures_unconfirmed") == 0
+
+    rig.clock.advance(60)
+    await rig.confirmer.tick()
+
+    assert rig.sent() == [set(Operation)]
+    assert rig.publisher.published[0].job_name == JOB
+    assert rig.sample("zombiewatch_failures_republished_total", part="update") == 1
+    assert rig.sample("zombiewatch_failures_republished_total", part="increment") == 1
+    assert rig.sample("zombiewatch_failures_unconfirmed") == 1
+
+
+async def test_the_increment_is_not_sent_again_once_the_count_moved() -> None:
+    rig = Rig()
+    rig.task(trigger_count=1)
+    rig.publish()
+    rig.task(trigger_count=2)  # the increment was applied, the update lost
+    rig.clock.advance(600)
+
+    await rig.confirmer.tick()
+
+    assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
+
+
+async def test_after_the_last_re_publish_it_is_given_up_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    with caplog.at_level(logging.ERROR):
+        for _ in range(200):
+            rig.clock.advance(60)
+            await rig.confirmer.tick()
+
+    assert len(rig.publisher.published) == 3
+    assert rig.sample("zombiewatch_failures_given_up_total") == 1
+    assert rig.confirmer.pending == {}
+    assert any("failure_given_up" in r.getMessage() for r in caplog.records)
+
+
+async def test_nothing_is_judged_without_the_feed_and_old_failures_are_given_up() -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    rig.ready = False
+    rig.clock.advance(30 * 60)
+    await rig.confirmer.tick()
+    assert rig.publisher.published == []
+    assert rig.sample("zombiewatch_failures_unconfirmed") == 1
+
+    rig.clock.advance(60 * 60)
+    await rig.confirmer.tick()
+    assert rig.sample("zombiewatch_failures_given_up_total") == 1
+    assert rig.publisher.published == []
+
+
+async def test_a_follower_does_not_repair() -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    rig.leader.leading = False
+    rig.clock.advance(600)
+
+    await rig.confirmer.tick()
+
+    assert rig.publisher.published == []
+
+
+async def test_a_failed_re_publish_still_counts_as_an_attempt() -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    rig.publisher.fail_next = 1
+    rig.clock.advance(600)
+    await rig.confirmer.tick()
+    rig.clock.advance(60)
+    await rig.confirmer.tick()
+
+    assert rig.publisher.published == []  # the next one is due 10 minutes later
+    assert rig.confirmer.pending[JOB].repairs == 1
+
+
+async def test_a_new_leader_derives_the_pending_failures_from_the_ledger() -> None:
+    rig = Rig()
+    rig.task()
+    history = ScriptedHistory()
+    report = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED,
+                            at=rig.clock.now() - timedelta(minutes=25))
+    history.deliver(report, at=report.occurred_at)
+    history.deliver(report, at=report.occurred_at + timedelta(minutes=10),
+                    operations=[Operation.UPDATE_FRONTMATTER])  # one repair already done
+    reading = (await history.reported_since(rig.clock.now() - timedelta(hours=2))).unwrap()
+
+    rig.confirmer.learn(reading, now=rig.clock.now())
+    state = rig.confirmer.pending[JOB]
+    assert (state.repairs, state.trigger_count_at_publish) == (1, None)
+    await rig.confirmer.tick()  # the second repair is due 10 min after the first
+    assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
+
+
+async def test_the_reporter_hands_every_committed_failure_to_the_confirmer() -> None:
+    rig = Rig()
+    world = World(confirmer=rig.confirmer)
+    world.cache.put_job(job_view("job-a", task_id=TASK))
+
+    world.detect("job-a", task_id=TASK)
+    await world.settle()
+
+    assert list(rig.confirmer.pending) == ["job-a"]
+
+
+async def test_a_completion_without_the_increment_never_re_sends_the_increment() -> None:
+    rig = Rig()
+    rig.task(trigger_count=2)  # the earlier increment may or may not be in this count
+    whole = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED,
+                           at=rig.clock.now())
+    update_only = [c for c in whole.commands if c.operation is Operation.UPDATE_FRONTMATTER]
+    rig.confirmer.published(replace(whole, commands=tuple(update_only)))
+    rig.clock.advance(600)
+    await rig.confirmer.tick()
+
+    assert rig.confirmer.pending[JOB].trigger_count_at_publish is None
+    assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
