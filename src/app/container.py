@@ -226,11 +226,11 @@ class Container(containers.DeclarativeContainer):
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
         on_annotated=providers.Callable(reap_hook, settings, reaper))
-    judge = providers.Singleton(
-        Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations)
-
     # The controller's task event topic (every replica follows it, leader or not).
     task_states = providers.Singleton(TaskStates)
+    judge = providers.Singleton(
+        Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
+        tasks=task_states)
     task_feed = providers.Singleton(TaskFeedPart, settings, kafka_settings, task_states, metrics)
     confirmer = providers.Singleton(
         open_confirmer, feed=task_feed.provided.feed, publisher=publisher, states=task_states,

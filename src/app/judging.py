@@ -22,6 +22,7 @@ from zombiewatch.domain.gate import (
     elapsed_since_start,
 )
 from zombiewatch.domain.ports import ClusterCache
+from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.views import PodView
 
 
@@ -61,6 +62,8 @@ class Judge:
     grace: timedelta
     annotations: Annotations | None = None
     """Failures committed but not yet annotated count as reported (no TTL expires them)."""
+    tasks: TaskStates | None = None
+    """The task feed's state per task, when the feed is followed (SPEC §6)."""
 
     def inputs(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
@@ -85,7 +88,8 @@ class Judge:
             recently_reported=self.dedupe.seen(job_name, now=now),
             annotation_owed=self.annotations is not None and self.annotations.owes(job_name),
             result_at=self.book.result_at(task_id) if task_id is not None else None,
-            now=now, grace=self.grace, deadline=deadline)
+            now=now, grace=self.grace, deadline=deadline,
+            task=self.tasks.get(task_id) if self.tasks is not None and task_id else None)
 
     def decide(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,

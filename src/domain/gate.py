@@ -50,6 +50,7 @@ from zombiewatch.domain.classification import (
     settle_job_failure,
 )
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
 
 
@@ -70,15 +71,7 @@ class Hold(StrEnum):
     RESOLVED = "resolved"
     """The host observed the task's result after this Job started."""
     SUPERSEDED = "superseded"
-    """The task feed names another Job as the task's current one."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TaskState:
-    """The task's state as the task feed tells it (an input of the next issue)."""
-
-    current_job: str
-    """``current_job`` of the task file; "" when no Job is running for the task."""
+    """The task feed names a newer Job as the task's current one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,9 +156,23 @@ def hold_of(inputs: GateInputs) -> Hold | None:
         start = start_of(job, inputs.registration)
         if start is None or start <= inputs.result_at:
             return Hold.RESOLVED
-    if inputs.task is not None and inputs.task.current_job != inputs.job_name:
+    if superseded(inputs.task, job_name=inputs.job_name, start=start_of(job, inputs.registration)):
         return Hold.SUPERSEDED
     return None
+
+
+def superseded(task: TaskState | None, *, job_name: str, start: datetime | None) -> bool:
+    """The task feed names a *newer* Job as the task's current one.
+
+    A late failure of this Job would clear that Job's ``current_job``. Only a
+    provably newer Job counts: the feed lags the host by up to the controller's
+    poll interval, so a task still naming no Job, or a Job spawned before this
+    one, is no proof that this Job was replaced (holding it would delay or lose
+    a real zombie).
+    """
+    if task is None or task.current_job in ("", job_name):
+        return False
+    return task.job_started_at is not None and start is not None and task.job_started_at > start
 
 
 def decide(inputs: GateInputs) -> Decision:

@@ -19,9 +19,10 @@ from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import ReportedFailure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import JobView, PodPhase, PodView
 from zombiewatch.testing.containers import Fakes, faked_container
-from zombiewatch.testing.fakes import FakeLeader, RecordingPublisher
+from zombiewatch.testing.fakes import T0, FakeLeader, RecordingPublisher
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
 
@@ -48,6 +49,7 @@ class World:
         self.reporter = container.reporter()
         self.detection = container.detection()
         self.sweeper = container.sweeper()
+        self.tasks = container.task_states()
 
     def pod_event(self, pod: PodView, *, previous: PodView | None = None) -> None:
         """Like the Pod informer: the store is updated, then the handler runs."""
@@ -78,6 +80,25 @@ class World:
     def metric(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)
         return 0.0 if value is None else value
+
+
+async def test_a_late_failure_of_a_job_its_task_replaced_is_never_published() -> None:
+    """The task was re-dispatched (the feed names a newer Job): reporting the old one would
+    clear the new Job's current_job. A Job the feed still names is reported as usual."""
+    old, new = job_view("claude-4aa57614-20260602090000"), job_view(
+        "claude-4aa57614-20260602093000", started_at=T0 + timedelta(minutes=30))
+    world = World()
+    world.tasks.put(old.task_id, TaskState(
+        current_job=new.name, job_started_at=T0 + timedelta(minutes=30), assignee="claude",
+        trigger_count=2, max_triggers=3, phase="in_progress"))
+    world.cache.put_job(old)
+    world.cache.put_job(new)
+
+    world.pod_event(pod_view(old, waiting="ImagePullBackOff"))
+    world.pod_event(pod_view(new, waiting="ImagePullBackOff"))
+    await world.settle()
+
+    assert world.publisher.reported_jobs() == [new.name]
 
 
 async def test_a_failing_pod_is_published_once_recorded_and_annotated() -> None:

@@ -16,13 +16,13 @@ from zombiewatch.domain.gate import (
     DeadlineInputs,
     GateInputs,
     Hold,
-    TaskState,
     decide,
     elapsed_since_start,
     hold_of,
     is_heartbeat,
 )
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import AgentConfigView, InFlightJob, PodPhase
 from zombiewatch.testing.containers import Fakes, faked_container
 from zombiewatch.testing.fakes import T0
@@ -70,11 +70,30 @@ def test_a_result_after_the_start_resolves_the_job_and_a_later_respawn_is_judged
     assert decide(respawn) == Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
 
 
-def test_a_job_that_is_no_longer_its_tasks_current_job_is_superseded() -> None:
-    inputs = GateInputs(job_name=NAME, job=job_view(NAME), now=T0,
-                        task=TaskState(current_job="claude-4aa57614-20260602100000"))
+def feed_task(current_job: str, started_at: datetime | None) -> TaskState:
+    return TaskState(current_job=current_job, job_started_at=started_at, assignee="claude",
+                     trigger_count=1, max_triggers=3, phase="in_progress")
+
+
+def test_a_job_whose_task_names_a_newer_job_is_superseded() -> None:
+    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1),)
+    newer = feed_task("claude-4aa57614-20260602100000", T0 + timedelta(minutes=5))
+    inputs = GateInputs(job_name=NAME, job=job_view(NAME), pods=failing, now=T0, task=newer)
+
     assert decide(inputs) is Hold.SUPERSEDED
-    assert decide(replace(inputs, task=TaskState(current_job=NAME))) is None
+    assert decide(replace(inputs, task=feed_task(NAME, T0))) == Verdict(
+        ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+
+
+def test_a_lagging_feed_holds_nothing() -> None:
+    """The feed lags the host: no current Job yet, an older Job, or an unknown start."""
+    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1),)
+    inputs = GateInputs(job_name=NAME, job=job_view(NAME), pods=failing, now=T0)
+    verdict = Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+    older = feed_task("claude-4aa57614-20260601000000", T0 - timedelta(days=1))
+
+    for task in (feed_task("", None), older, feed_task("claude-other", None)):
+        assert decide(replace(inputs, task=task)) == verdict
 
 
 def test_the_deadline_is_judged_only_with_deadline_inputs() -> None:
