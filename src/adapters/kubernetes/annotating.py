@@ -24,6 +24,18 @@ logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 
 
+def merge_patch_job(
+    api_client: ApiClient, *, namespace: str, job_name: str, body: dict[str, object],
+    timeout: float,
+) -> None:
+    """JSON-merge-patch one Job, blocking; raises the adapter's ``KubernetesError`` family.
+
+    The one PATCH both the annotator and the reaper send (they differ only in the body).
+    """
+    raw_request(api_client, "PATCH", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}",
+                body=body, content_type=MERGE_PATCH, timeout=timeout)
+
+
 def annotation_patch(reason: ZombieReason, reported_at: datetime) -> dict[str, object]:
     """The JSON merge patch: only the two annotations, nothing else touched."""
     return {
@@ -48,7 +60,8 @@ class KubernetesJobAnnotator:
     ) -> Result[None, AnnotateError]:
         body = annotation_patch(reason, reported_at)
         try:
-            await asyncio.to_thread(self._patch, namespace, job_name, body)
+            await asyncio.to_thread(merge_patch_job, self._api_client, namespace=namespace,
+                                    job_name=job_name, body=body, timeout=self._timeout)
         except NotFoundError as exc:
             return Failure(AnnotateError(AnnotateErrorKind.NOT_FOUND, str(exc)))
         except ForbiddenError as exc:
@@ -57,13 +70,3 @@ class KubernetesJobAnnotator:
             return Failure(AnnotateError(AnnotateErrorKind.UNAVAILABLE, str(exc)))
         logger.info("event=job_annotated job=%s reason=%s", job_name, reason)
         return Success(None)
-
-    def _patch(self, namespace: str, job_name: str, body: dict[str, object]) -> None:
-        raw_request(
-            self._api_client,
-            "PATCH",
-            f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}",
-            body=body,
-            content_type=MERGE_PATCH,
-            timeout=self._timeout,
-        )

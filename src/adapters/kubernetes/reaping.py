@@ -9,8 +9,8 @@ from datetime import datetime
 
 from returns.result import Failure, Result, Success
 
-from zombiewatch.adapters.kubernetes.annotating import MERGE_PATCH
-from zombiewatch.adapters.kubernetes.client import ApiClient, raw_request
+from zombiewatch.adapters.kubernetes.annotating import merge_patch_job
+from zombiewatch.adapters.kubernetes.client import ApiClient
 from zombiewatch.adapters.kubernetes.errors import (
     ApiStatusError,
     ConflictError,
@@ -52,14 +52,8 @@ class KubernetesJobReaper:
     ) -> Result[None, ReapError]:
         """The PATCH itself, blocking (``reap`` runs it in a worker thread)."""
         try:
-            raw_request(
-                self._api_client,
-                "PATCH",
-                f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}",
-                body=body,
-                content_type=MERGE_PATCH,
-                timeout=self._timeout,
-            )
+            merge_patch_job(self._api_client, namespace=namespace, job_name=job_name, body=body,
+                            timeout=self._timeout)
         except NotFoundError as exc:
             return Failure(ReapError(ReapErrorKind.NOT_FOUND, str(exc)))
         except ConflictError as exc:
