@@ -174,7 +174,7 @@ async def _published_jobs(settings: KafkaPublisherSettings) -> list[str]:
     history = KafkaFailureHistory(settings, timeout=30)
     result = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
     assert isinstance(result, Success), result
-    return [f.job_name for f in result.unwrap()]
+    return [f.job_name for f in result.unwrap().failures]
 
 
 async def test_the_readme_acls_are_exactly_what_publishing_and_the_read_back_need(
