@@ -21,7 +21,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
 lint: install ops-check
-	$(BIN)/ruff check src tests benchmarks scripts examples
+	$(BIN)/ruff check src harness tests benchmarks scripts examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

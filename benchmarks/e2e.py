@@ -1,10 +1,10 @@
 """End to end against the real kube-apiserver and Kafka: latency, burst, API load of sweeping.
 
-Services come from ``tests.harness.services.acquire()`` (a live stack named by
+Services come from ``harness.services.acquire()`` (a live stack named by
 ``~/.cache/zombiewatch/run/services.env`` / ``ZOMBIEWATCH_SERVICES_ENV``, else a private
-one, stopped at the end). The daemon runs in-process (``tests.integration.daemons``), a
+one, stopped at the end). The daemon runs in-process (``harness.daemons``), a
 ``read_committed`` consumer (``CommittedReader``) reads the request topic, and the test
-plays the kubelet (``tests.harness.kubelet``). Jobs and pods are created before any clock
+plays the kubelet (``harness.kubelet``). Jobs and pods are created before any clock
 starts, from a thread pool (one ``ApiClient`` per thread), and the daemon is started once
 they exist (its initial list syncs them). Patches run in threads, never on the event loop
 the daemon and the consumer share.
@@ -31,10 +31,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from benchmarks.common import Row, median, percentile
-from tests.harness import kubelet
-from tests.harness.services import Services, acquire
-from tests.integration.daemons import daemon_settings, running, wait_until
-from tests.integration.support import CommittedReader, apply_config_crd, request_topic_for
+from harness import kubelet
+from harness.daemons import daemon_settings, running, wait_until
+from harness.services import Services, acquire
+from harness.support import CommittedReader, apply_config_crd, request_topic_for
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.domain.commands import IncrementFrontmatter
 

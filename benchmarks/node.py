@@ -3,7 +3,7 @@
 The node (Kubernetes v1.37 with its Kafka broker) comes from ``scripts.demo_node``: the
 live node of ``services.py node-up`` (or ``ZOMBIEWATCH_NODE_ENV``) is reused, else one is
 started for the run and stopped at its end. The daemon runs as ``zombiewatch run`` in a
-process of its own (``tests.integration.daemons.DaemonProcess``); the benchmark's process
+process of its own (``harness.daemons.DaemonProcess``); the benchmark's process
 holds a ``read_committed`` reader of its topic and the observer's watch. Jobs whose image
 does not exist are created and Kubernetes does the rest (scheduler, kubelet, containerd:
 nothing is patched).
@@ -11,7 +11,7 @@ nothing is patched).
 **The daemon's share** of one detection is ``pair read - ErrImagePull seen``:
 *ErrImagePull seen* is when the first watch event showing the pod's container waiting
 in ``ErrImagePull`` arrived on an independent watch of the namespace
-(``tests.harness.observer``, in the benchmark's process, on the same API server); *pair
+(``harness.observer``, in the benchmark's process, on the same API server); *pair
 read* is when the reader received the pair's second record (the transaction committed).
 Both are ``time.monotonic()`` of one process. The daemon gets the same event over its own
 watch at about the same moment, so the share covers the API server's fan-out to the
@@ -43,11 +43,8 @@ from kubernetes.client.exceptions import ApiException
 
 from benchmarks.common import Row, median, percentile
 from benchmarks.e2e import Committed
-from scripts.demo_node import node_for_demo
-from tests.harness import workloads
-from tests.harness.node_fixtures import RealNode
-from tests.harness.observer import Observer
-from tests.integration.daemons import (
+from harness import workloads
+from harness.daemons import (
     DaemonProcess,
     cli_args,
     daemon_settings,
@@ -55,7 +52,10 @@ from tests.integration.daemons import (
     scrape,
     wait_until,
 )
-from tests.integration.support import CommittedReader, apply_config_crd, request_topic_for
+from harness.node_fixtures import RealNode
+from harness.observer import Observer
+from harness.support import CommittedReader, apply_config_crd, request_topic_for
+from scripts.demo_node import node_for_demo
 
 NAME = "node"
 THREADS = 8

@@ -6,7 +6,7 @@ only what the feed keeps is counted: the ``TaskStates`` dict, its keys and the
 states. Two vaults: a typical one (1 task in 20 has a Job in flight, the rest idle,
 spread over 5 agents and 4 phases) and the worst case (every task in flight).
 
-Catch-up (the real broker from ``tests.harness.services.acquire()``): 100,000
+Catch-up (the real broker from ``harness.services.acquire()``): 100,000
 events of 1.2 KB (frontmatter with 12 keys and a markdown body) on a 3-partition
 topic; the figure is from creating the feed to ``wait_caught_up()`` returning:
 connect, metadata, end offsets, fetch, decode, apply.
@@ -25,8 +25,8 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaProducer
 
 from benchmarks.common import Row
-from tests.harness.fixtures import create_topics, delete_topics, unique_name
-from tests.harness.services import acquire
+from harness.fixtures import create_topics, delete_topics, unique_name
+from harness.services import acquire
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates

@@ -24,6 +24,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from harness import workloads
+from harness.node_fixtures import RealNode
+from harness.observer import Observer
+from harness.support import apply_config_crd, create_config, request_topic_for
 from scripts.demo_cases import (
     GRACE_SECONDS,
     JOB_TIMEOUT_SECONDS,
@@ -33,10 +37,6 @@ from scripts.demo_cases import (
 )
 from scripts.demo_node import node_for_demo
 from scripts.demo_reader import UncommittedReader
-from tests.harness import workloads
-from tests.harness.node_fixtures import RealNode
-from tests.harness.observer import Observer
-from tests.integration.support import apply_config_crd, create_config, request_topic_for
 from zombiewatch.app.library import ZombieWatch
 from zombiewatch.app.logs import configure_logging
 from zombiewatch.app.settings import Settings

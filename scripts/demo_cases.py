@@ -1,5 +1,5 @@
 """The demo's cases: one real workload per failure mode, what it should publish, and
-from which first-seen state (``tests.harness.observer`` signs) its latency counts.
+from which first-seen state (``harness.observer`` signs) its latency counts.
 
 Every state comes from Kubernetes itself (kubelet, scheduler, Job controller, admission):
 nothing here writes a status.
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.harness import workloads
-from tests.harness.observer import Observer
+from harness import workloads
+from harness.observer import Observer
 
 GRACE_SECONDS = 5.0
 """The daemon's grace window (``grace_seconds``; 120 s in production), so the

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.node_fixtures import PRIVATE, RealNode, acquire_node
 from scripts.services.zwservices import paths
 from scripts.services.zwservices.node import lifecycle
 from scripts.services.zwservices.node.cli import default_node_dir
 from scripts.services.zwservices.procs import ServiceError
-from tests.harness.node_fixtures import PRIVATE, RealNode, acquire_node
 
 
 def other_kubelets() -> list[tuple[int, str]]:

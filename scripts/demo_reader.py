@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from tests.integration.support import CommittedReader
+from harness.support import CommittedReader
 
 
 class UncommittedReader(CommittedReader):

@@ -2,7 +2,7 @@
 """Real kube-apiserver + etcd and Apache Kafka for zombiewatch: prepare | up | down | status.
 
 A thin CLI over the importable ``scripts.services.zwservices`` package (also used by the
-pytest plugin in ``tests/harness``). See docs/SERVICES.md.
+pytest plugin in ``harness``). See docs/SERVICES.md.
 """
 
 from __future__ import annotations

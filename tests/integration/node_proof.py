@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from harness.node_fixtures import RealNode
+from harness.support import DEPLOY_BASE
 from scripts.services.zwservices import paths
-from tests.harness.node_fixtures import RealNode
-from tests.integration.support import DEPLOY_BASE
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 NODE_NAME = "zw-node"

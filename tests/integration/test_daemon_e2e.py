@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.harness import kubelet
-from tests.harness.services import Services
-from tests.integration.daemons import daemon_settings, running, wait_until
-from tests.integration.support import (
+from harness import kubelet
+from harness.daemons import daemon_settings, running, wait_until
+from harness.services import Services
+from harness.support import (
     CommittedReader,
     apply_config_crd,
     create_config,
@@ -294,7 +294,7 @@ async def test_an_invalid_config_from_an_old_schema_falls_back_to_defaults_witho
 ) -> None:
     import yaml  # noqa: PLC0415
 
-    from tests.integration.support import CRD_FILE  # noqa: PLC0415
+    from harness.support import CRD_FILE  # noqa: PLC0415
 
     strict = yaml.safe_load(CRD_FILE.read_text())
     relaxed = _without_minimums(strict)

@@ -12,9 +12,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.harness import kubelet
-from tests.harness.services import Services
-from tests.integration.daemons import (
+from harness import kubelet
+from harness.daemons import (
     DaemonProcess,
     daemon_processes,
     daemon_settings,
@@ -23,7 +22,8 @@ from tests.integration.daemons import (
     scrape,
     wait_until,
 )
-from tests.integration.support import (
+from harness.services import Services
+from harness.support import (
     DEPLOY_BASE,
     CommittedReader,
     apply_config_crd,

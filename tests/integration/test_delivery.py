@@ -26,10 +26,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from harness.controller import KafkaController
+from harness.fixtures import TopicFactory
+from harness.vault import ReferenceVault
 from tests.builders import job_view
-from tests.harness.controller import KafkaController
-from tests.harness.fixtures import TopicFactory
-from tests.harness.vault import ReferenceVault
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,

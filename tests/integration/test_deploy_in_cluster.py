@@ -33,12 +33,12 @@ import pytest
 import yaml
 from kubernetes import client
 
+from harness import workloads
+from harness.node_fixtures import RealNode
+from harness.support import DEPLOY, reading, request_topic_for
 from scripts.services.zwservices import daemon_image, paths, procs
 from scripts.services.zwservices.node import relay
 from scripts.services.zwservices.node.layout import APISERVER_PORT, NODE_IP
-from tests.harness import workloads
-from tests.harness.node_fixtures import RealNode
-from tests.integration.support import DEPLOY, reading, request_topic_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
 

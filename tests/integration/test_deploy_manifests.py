@@ -9,7 +9,7 @@ import yaml
 from kubernetes import utils
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.support import CRD_FILE, DEPLOY_BASE, kustomize_files
+from harness.support import CRD_FILE, DEPLOY_BASE, kustomize_files
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client
 
 from examples import embed
-from tests.harness.services import Services
-from tests.integration.support import apply_config_crd, create_config, reading, request_topic_for
+from harness.services import Services
+from harness.support import apply_config_crd, create_config, reading, request_topic_for
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 from zombiewatch.domain.views import TASK_ID_LABEL
 

@@ -14,9 +14,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from returns.result import Failure, Success
 
-from tests.harness import kubelet
-from tests.harness.services import Services
-from tests.integration.support import apply_config_crd
+from harness import kubelet
+from harness.services import Services
+from harness.support import apply_config_crd
 from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.client import ApiClient, api_client_factory

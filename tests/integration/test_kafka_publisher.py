@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from returns.result import Failure, Success
 
-from tests.harness.fixtures import TopicFactory
-from tests.harness.services import Services
+from harness.fixtures import TopicFactory
+from harness.services import Services
 from zombiewatch.adapters.kafka.codec import decode
 from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.adapters.kafka.publishing import (

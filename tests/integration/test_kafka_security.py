@@ -28,18 +28,18 @@ import pytest
 from kubernetes import client
 from returns.result import Failure, Success
 
-from tests.harness import kubelet
-from tests.harness.fixtures import TopicFactory
-from tests.harness.kafka_security import Acl, Operation, ResourceType, SecuredKafka
-from tests.harness.services import Services
-from tests.integration.daemons import (
+from harness import kubelet
+from harness.daemons import (
     DaemonProcess,
     daemon_processes,
     daemon_settings,
     free_port,
     scrape,
 )
-from tests.integration.support import (
+from harness.fixtures import TopicFactory
+from harness.kafka_security import Acl, Operation, ResourceType, SecuredKafka
+from harness.services import Services
+from harness.support import (
     CommittedReader,
     apply_config_crd,
     create_config,

@@ -20,8 +20,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from harness.fixtures import TopicFactory
 from tests.builders import job_view
-from tests.harness.fixtures import TopicFactory
 from zombiewatch.adapters.kafka.codec import decode
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import (

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from harness import workloads
+from harness.node_fixtures import RealNode
 from scripts.services.zwservices import paths
 from scripts.services.zwservices.node import cgroups, lifecycle, namespaces
 from scripts.services.zwservices.node.layout import NODE_NAME, Layout
 from scripts.services.zwservices.procs import ServiceError
-from tests.harness import workloads
-from tests.harness.node_fixtures import RealNode
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
 
@@ -143,7 +143,7 @@ STARTER = textwrap.dedent("""
     from pathlib import Path
     from kubernetes import client, config
     from scripts.services.zwservices.node import lifecycle
-    from tests.harness import workloads
+    from harness import workloads
     handle = lifecycle.start_node(Path(sys.argv[2]), owner=f"pid:{os.getpid()}")
     api = config.new_client_from_config(config_file=str(handle.kubeconfig))
     workloads.create_job(api, "default", workloads.job_manifest("sleeper",

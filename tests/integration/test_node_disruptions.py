@@ -29,9 +29,15 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness import workloads
-from tests.harness.node_fixtures import RealNode
-from tests.integration.daemons import daemon_settings, running, wait_until
+from harness import workloads
+from harness.daemons import daemon_settings, running, wait_until
+from harness.node_fixtures import RealNode
+from harness.support import (
+    CommittedReader,
+    apply_config_crd,
+    reading,
+    request_topic_for,
+)
 from tests.integration.node_proof import (
     NODE_NAME,
     PodWatch,
@@ -45,12 +51,6 @@ from tests.integration.node_proof import (
     record_objects,
     record_stream,
     requested_millicpu,
-)
-from tests.integration.support import (
-    CommittedReader,
-    apply_config_crd,
-    reading,
-    request_topic_for,
 )
 from zombiewatch.app.cli import main
 from zombiewatch.app.runtime import Runtime

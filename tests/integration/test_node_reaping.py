@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.harness import workloads
-from tests.integration.daemons import running, wait_until
+from harness import workloads
+from harness.daemons import running, wait_until
 from tests.integration.test_node_scenarios import WAIT, NodeScene, node_scene
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
 

@@ -22,10 +22,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from scripts.services.zwservices import paths
-from tests.harness import workloads
-from tests.harness.node_fixtures import RealNode
-from tests.integration.daemons import (
+from harness import workloads
+from harness.daemons import (
     daemon_processes,
     daemon_settings,
     free_port,
@@ -33,13 +31,15 @@ from tests.integration.daemons import (
     scrape,
     wait_until,
 )
-from tests.integration.support import (
+from harness.node_fixtures import RealNode
+from harness.support import (
     CommittedReader,
     apply_config_crd,
     create_config,
     reading,
     request_topic_for,
 )
+from scripts.services.zwservices import paths
 from zombiewatch.app.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]

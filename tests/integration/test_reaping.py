@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import kubelet
-from tests.integration.daemons import running, wait_until
+from harness import kubelet
+from harness.daemons import running, wait_until
 from tests.integration.test_daemon_process import (  # the stage and its SA token
     Stage,
     _service_account_kubeconfig,

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from tests.harness.controller import KafkaController
-from tests.harness.fixtures import TopicFactory
-from tests.harness.vault import ReferenceVault
+from harness.controller import KafkaController
+from harness.fixtures import TopicFactory
+from harness.vault import ReferenceVault
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
     TransactionalProducer,

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.harness import kubelet
-from tests.harness.fixtures import unique_name
-from tests.harness.services import Services
-from tests.integration.support import apply_config_crd
+from harness import kubelet
+from harness.fixtures import unique_name
+from harness.services import Services
+from harness.support import apply_config_crd
 from zombiewatch.app.cli import main
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION, ZOMBIE_REPORTED_AT_ANNOTATION
 

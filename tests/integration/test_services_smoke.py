@@ -14,8 +14,8 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness import kubelet
-from tests.harness.services import Services
+from harness import kubelet
+from harness.services import Services
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.harness.fixtures import create_topics, delete_topics, unique_name
-from tests.harness.services import Services
+from harness.fixtures import create_topics, delete_topics, unique_name
+from harness.services import Services
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.harness.controller import KafkaController
-from tests.harness.fixtures import create_topics, delete_topics
-from tests.harness.services import Services
-from tests.harness.vault import ReferenceVault
-from tests.integration.daemons import daemon_settings
+from harness.controller import KafkaController
+from harness.daemons import daemon_settings
+from harness.fixtures import create_topics, delete_topics
+from harness.services import Services
+from harness.support import apply_config_crd, reading, request_topic_for
+from harness.vault import ReferenceVault
 from tests.integration.faults.rig import Rig
-from tests.integration.support import apply_config_crd, reading, request_topic_for
 from zombiewatch.domain.ledger import ConsumerIsolation
 
 

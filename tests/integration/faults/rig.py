@@ -24,12 +24,12 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.harness import kubelet
-from tests.harness.controller import KafkaController
-from tests.harness.services import Services
-from tests.harness.vault import ReferenceVault
-from tests.integration.daemons import DaemonProcess, scrape
-from tests.integration.support import CommittedReader, create_config
+from harness import kubelet
+from harness.controller import KafkaController
+from harness.daemons import DaemonProcess, scrape
+from harness.services import Services
+from harness.support import CommittedReader, create_config
+from harness.vault import ReferenceVault
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import UpdateFrontmatter
 from zombiewatch.domain.ledger import ConsumerIsolation

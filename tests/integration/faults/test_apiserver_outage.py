@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.daemons import running, wait_until
+from harness.daemons import running, wait_until
 from tests.integration.faults.rig import Rig, report, sample
 
 pytestmark = pytest.mark.integration

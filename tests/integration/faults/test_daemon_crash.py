@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.integration.daemons import DaemonProcess, daemon_processes, free_port, wait_until
+from harness.daemons import DaemonProcess, daemon_processes, free_port, wait_until
 from tests.integration.faults.rig import (
     Agent,
     Rig,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.daemons import running
+from harness.daemons import running
 from tests.integration.faults.rig import Rig, report, sample
 
 pytestmark = pytest.mark.integration

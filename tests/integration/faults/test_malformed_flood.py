@@ -23,8 +23,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness import kubelet
-from tests.integration.daemons import running, wait_until
+from harness import kubelet
+from harness.daemons import running, wait_until
 from tests.integration.faults.rig import Rig, report, sample
 
 pytestmark = pytest.mark.integration

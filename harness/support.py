@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness.fixtures import create_topics
+from harness.fixtures import create_topics
 from zombiewatch.adapters.kafka.codec import Envelope, decode
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 

@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
-from tests.harness.fixtures import run_async
+from harness.fixtures import run_async
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
     SaslMechanism,

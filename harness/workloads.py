@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.harness.kubelet import agent_labels
+from harness.kubelet import agent_labels
 
 BUSYBOX = "localhost/busybox:1"
 MISSING_IMAGE = "localhost/does-not-exist:1"

@@ -1,4 +1,5 @@
-"""Pytest harness for zombiewatch's integration tests: real kube-apiserver and Kafka.
+"""The real-services harness: the bare kube-apiserver, the real node and Kafka, for the
+tests, the demo and the benchmarks alike (it never imports the tests).
 
 ``fixtures`` is the pytest plugin, ``services`` starts/reuses the stack, ``kubelet`` plays the
 kubelet (and the Job controller) by patching status subresources.

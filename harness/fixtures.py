@@ -1,4 +1,4 @@
-"""Pytest plugin: ``pytest_plugins = ["tests.harness.fixtures"]``.
+"""Pytest plugin: ``pytest_plugins = ["harness.fixtures"]``.
 
 Fixtures: ``services`` (session), ``bootstrap_servers`` (session), ``api_client``,
 ``namespace``, ``topic`` and ``topic_factory`` (function scope); it also loads the real
@@ -19,9 +19,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness.services import Services, acquire
+from harness.services import Services, acquire
 
-pytest_plugins = ["tests.harness.node_fixtures"]
+pytest_plugins = ["harness.node_fixtures"]
 
 T = TypeVar("T")
 TopicFactory = Callable[..., str]

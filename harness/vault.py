@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.harness.controller import Dispatched, task_event, write_file
+from harness.controller import Dispatched, task_event, write_file
 from zombiewatch.domain.consumer import EXPIRY, Outcome
 from zombiewatch.domain.taskfile import TaskFile, Value
 from zombiewatch.testing.controller import ReferenceController, vault
