@@ -20,7 +20,7 @@ from harness.fixtures import create_topics
 from zombiewatch.adapters.kafka.codec import Envelope, decode
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 DEPLOY_BASE = DEPLOY / "base"
 """The daemon's objects (everything but the CRD)."""
 CRD_FILE = DEPLOY / "components" / "crd" / "crd-config.yaml"
