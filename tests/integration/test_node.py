@@ -195,7 +195,13 @@ def test_watchdog_cleans_up_after_a_killed_owner() -> None:
 
 
 INTERRUPTED = """
+import signal
 import time
+
+# A terminal's Ctrl-C reaches a process whose SIGINT has its default disposition; a run
+# started in the background of a non-interactive shell (as CI may be) inherits SIGINT
+# ignored, and Python then never raises KeyboardInterrupt. Restore what a terminal gives.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def test_waits_for_ctrl_c(real_node):
