@@ -419,7 +419,7 @@ async def test_scan_of_the_node_names_each_state_and_writes_nothing(
     assert re.fullmatch(r"running, deadline in \d+ min", rows[sleeper]["why"])
     assert (rows[zombie]["reason"], rows[zombie]["rule"], rows[zombie]["reported"]) == (
         "image_pull_backoff", "waiting_image_pull", None)
-    assert re.fullmatch(r"unschedulable, grace ends in \d+ s", rows[pending]["why"])
+    assert re.fullmatch(r"unschedulable, grace ends in \d+ (s|min)", rows[pending]["why"])
     for name in (reported, reaped, sleeper, zombie, pending):
         assert name in table
     assert re.search(r"5 in flight, \d zombies \(1 not reported\)", table), table
