@@ -20,6 +20,7 @@ from zombiewatch.domain.ports import ReapError, ReapErrorKind
 from zombiewatch.domain.reaping import REAPED_DEADLINE_SECONDS, reaped_deadline, should_reap
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION, PodPhase
+from zombiewatch.testing.fakes import RecordingReaper
 
 JOB = job_view()
 PENDING = pod_view(JOB, scheduled=False)
@@ -47,21 +48,6 @@ def test_the_deadline_is_shortened_to_the_smallest_the_api_accepts() -> None:
     assert reaped_deadline(JOB) == REAPED_DEADLINE_SECONDS == 1
     assert reaped_deadline(replace(JOB, active_deadline_seconds=None)) == 1
     assert reaped_deadline(replace(JOB, active_deadline_seconds=1)) is None
-
-
-@dataclass
-class RecordingReaper:
-    """The JobReaper port: records each patch; can be told to fail."""
-
-    reaped: list[tuple[str, int]] = field(default_factory=list)
-    error: ReapErrorKind | None = None
-
-    async def reap(self, *, namespace: str, job_name: str, active_deadline_seconds: int,
-                   reaped_at: datetime) -> Result[None, ReapError]:
-        if self.error is not None:
-            return Failure(ReapError(self.error, "refused (fake)"))
-        self.reaped.append((job_name, active_deadline_seconds))
-        return Success(None)
 
 
 def world_with_reaper(port: RecordingReaper) -> World:
