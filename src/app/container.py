@@ -50,7 +50,7 @@ from zombiewatch.app.reaping import Reaper
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import KafkaOptions, Settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
-from zombiewatch.app.taskfeed import TaskFeedPart
+from zombiewatch.app.taskfeed import TaskFeedPart, TaskView
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
@@ -228,10 +228,11 @@ class Container(containers.DeclarativeContainer):
         on_annotated=providers.Callable(reap_hook, settings, reaper))
     # The controller's task event topic (every replica follows it, leader or not).
     task_states = providers.Singleton(TaskStates)
+    task_feed = providers.Singleton(TaskFeedPart, settings, kafka_settings, task_states, metrics)
+    task_view = providers.Singleton(TaskView, task_states, task_feed.provided.feed)
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
-        tasks=task_states)
-    task_feed = providers.Singleton(TaskFeedPart, settings, kafka_settings, task_states, metrics)
+        tasks=task_view)
     confirmer = providers.Singleton(
         open_confirmer, feed=task_feed.provided.feed, publisher=publisher, states=task_states,
         leader=leader, clock=clock, metrics=metrics,
@@ -247,7 +248,8 @@ class Container(containers.DeclarativeContainer):
     pause = providers.Object(pause_until)
     sweeper = providers.Singleton(
         Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
-        metrics=metrics, attention=attention, pause=pause, annotations=annotations)
+        metrics=metrics, attention=attention, pause=pause, annotations=annotations,
+        tasks=task_view)
     informers = providers.Singleton(
         make_informers, settings=settings, factory=api_client_factory, cache=cache,
         detection=detection, metrics=metrics, sweeper=sweeper)

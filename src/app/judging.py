@@ -22,7 +22,7 @@ from zombiewatch.domain.gate import (
     elapsed_since_start,
 )
 from zombiewatch.domain.ports import ClusterCache
-from zombiewatch.domain.tasks import TaskStates
+from zombiewatch.domain.tasks import TaskSource, feed_registration
 from zombiewatch.domain.views import PodView
 
 
@@ -62,16 +62,27 @@ class Judge:
     grace: timedelta
     annotations: Annotations | None = None
     """Failures committed but not yet annotated count as reported (no TTL expires them)."""
-    tasks: TaskStates | None = None
+    tasks: TaskSource | None = None
     """The task feed's state per task, when the feed is followed (SPEC §6)."""
 
     def inputs(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
-        deleted: tuple[PodView, ...] = (),
+        deleted: tuple[PodView, ...] = (), task_id: str | None = None,
     ) -> GateInputs:
-        """The gate's inputs; with ``config`` (sweep ticks) the deadline inputs too."""
+        """The gate's inputs; with ``config`` (sweep ticks) the deadline inputs too.
+
+        ``task_id`` names the task whose ``current_job`` the Job may be: for a Job that
+        neither the cache nor the host knows, the feed's state of that task then stands
+        in for a registration (the sweeper's feed-only Jobs, and the reporter's re-check
+        of their detections).
+        """
         job = self.cache.job(job_name)
         registration = self.book.registration(job_name)
+        if (job is None and registration is None and task_id and self.tasks is not None
+                and self.tasks.ready()):
+            named = self.tasks.get(task_id)
+            if named is not None and named.current_job == job_name:
+                registration = feed_registration(task_id, named)
         task_id = job.task_id if job is not None else (
             registration.task_id if registration is not None else None)
         assignee = job.assignee if job is not None else (
@@ -93,7 +104,7 @@ class Judge:
 
     def decide(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
-        deleted: tuple[PodView, ...] = (),
+        deleted: tuple[PodView, ...] = (), task_id: str | None = None,
     ) -> tuple[GateInputs, Decision]:
-        inputs = self.inputs(job_name, now=now, config=config, deleted=deleted)
+        inputs = self.inputs(job_name, now=now, config=config, deleted=deleted, task_id=task_id)
         return inputs, decide(inputs)

@@ -275,7 +275,7 @@ class Reporter:
 
     def _admit(self, detection: Detection, *, now: datetime) -> FailureReport | None:
         name = detection.job_name
-        held = hold_of(self._judge.inputs(name, now=now))
+        held = hold_of(self._judge.inputs(name, now=now, task_id=detection.task_id))
         if held is Hold.RECENTLY_REPORTED:
             self._metrics.dedupe_hits.labels(layer="memory").inc()
             log_event(log, logging.DEBUG, "zombie_dedupe", job=name, layer="memory")

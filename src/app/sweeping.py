@@ -1,8 +1,9 @@
 """The sweeper: the safety net that judges every in-flight Job on a timer.
 
 It catches what no event announces (a pod that stays unschedulable, a Job
-past its deadline, a Job the host spawned that never appeared) and anything
-the informer path missed. It reads only the informers' caches, so a tick
+past its deadline, a Job the host spawned that never appeared, a Job the task
+feed names that the cluster does not have) and anything the informer path
+missed. It reads only the informers' caches, so a tick
 makes no API request, and it re-reads its interval from the Config cache
 every tick (hot reload; the original read it once at start). Each tick also
 retries the annotations still owed to committed failures: after an API-server
@@ -24,11 +25,13 @@ from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.absence import AbsentJobs
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import ConfigProblem, ResolvedConfig, resolve
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import Clock, ClusterCache
+from zombiewatch.domain.tasks import TaskSource
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ async def pause_until(requested: asyncio.Event, seconds: float) -> None:
 @dataclass(frozen=True, slots=True)
 class SweepStats:
     in_flight: int
-    """Jobs not complete and not reported (plus host records without a Job)."""
+    """Jobs not complete and not reported (plus host records and feed tasks without a Job)."""
     judged: int
     """Of those, the ones that got the full judgement."""
     detected: int
@@ -68,6 +71,7 @@ class Sweeper:
         attention: AttentionIndex,
         pause: Pause = pause_until,
         annotations: Annotations | None = None,
+        tasks: TaskSource | None = None,
     ) -> None:
         self._cache = cache
         self._attention = attention
@@ -79,6 +83,8 @@ class Sweeper:
         self._metrics = metrics
         self._pause = pause
         self._annotations = annotations
+        self._tasks = tasks
+        self._absent = AbsentJobs()
         self._known_problems: frozenset[ConfigProblem] = frozenset()
         self._requested = asyncio.Event()
         self.ticks = 0
@@ -109,15 +115,21 @@ class Sweeper:
         config = self.resolve_config()
         candidates, in_flight = self._attention.sweep_candidates(
             self._cache.jobs(), now=now, deadline_for=config.deadline_for)
-        names = [job.name for job in candidates]
+        names: list[tuple[str, str | None]] = [(job.name, None) for job in candidates]
         for record in self._book.registrations():
             if self._cache.job(record.job_name) is None:
                 in_flight += 1
-                names.append(record.job_name)
+                names.append((record.job_name, None))
+        if self._tasks is not None:
+            missing = self._absent.missing(self._tasks.in_flight(), exists=self._exists,
+                                           now=now, settle=self._judge.grace)
+            in_flight += len(self._absent)
+            names.extend((state.current_job, task_id) for task_id, state in missing)
         detected = errors = 0
-        for name in names:
+        for name, task_id in names:
             try:
-                inputs, decision = self._judge.decide(name, now=now, config=config)
+                inputs, decision = self._judge.decide(name, now=now, config=config,
+                                                      task_id=task_id)
                 if isinstance(decision, Verdict):
                     self._sink.submit(Detection.of(inputs, decision, path="sweeper"))
                     detected += 1
@@ -130,6 +142,11 @@ class Sweeper:
         self._metrics.in_flight_jobs.set(in_flight)
         return SweepStats(in_flight=in_flight, judged=len(names), detected=detected,
                           errors=errors, seconds=seconds)
+
+    def _exists(self, job_name: str) -> bool:
+        """Known to the cluster or to the host (a host record is judged on its own)."""
+        return (self._cache.job(job_name) is not None
+                or self._book.registration(job_name) is not None)
 
     async def run(self) -> None:
         """Wait for the informers to sync, sweep at once, then every interval (re-read

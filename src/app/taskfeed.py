@@ -71,10 +71,12 @@ class FeedStatus(Protocol):
 
 
 class TaskView:
-    """What the task feed says, only while it can be trusted: up and caught up.
+    """The task feed as a :class:`~zombiewatch.domain.tasks.TaskSource`: its states, and
+    whether they can be trusted to be current (the feed up and caught up).
 
-    Before the feed caught up a missing task may just not be read yet, so every
-    answer is "unknown" (None, nothing in flight): the cluster-only behaviour.
+    Before the feed caught up a missing task may just not be read yet, and while
+    it is down its states go stale: nothing is then in flight through the feed
+    (the cluster-only behaviour).
     """
 
     def __init__(self, states: TaskStates, feed: FeedStatus | None) -> None:
@@ -84,11 +86,10 @@ class TaskView:
     def ready(self) -> bool:
         return self._feed is not None and self._feed.up and self._feed.caught_up
 
-    def task(self, task_id: str) -> TaskState | None:
-        return self._states.get(task_id) if self.ready() else None
+    def get(self, task_id: str) -> TaskState | None:
+        return self._states.get(task_id)
 
     def in_flight(self) -> Iterator[tuple[str, TaskState]]:
-        """Tasks whose ``current_job`` names a Job (none while not ready)."""
         if self.ready():
             yield from self._states.in_flight()
 

@@ -22,7 +22,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
+
+from zombiewatch.domain.views import InFlightJob
 
 DEFAULT_MAX_TRIGGERS: Final = 3
 """The controller's default when ``max_triggers`` is missing or not a number."""
@@ -184,10 +186,28 @@ class TaskStates:
                 yield task_id_of(key), state
 
 
-def superseded(job_name: str, task: TaskState | None) -> bool:
-    """True when the feed knows the task and its ``current_job`` is another Job (or none).
+class TaskSource(Protocol):
+    """The task feed as the judge and the sweeper read it.
 
-    Such a Job is never reported: the task moved on (finished, freed, dispatched
-    again), and a late failure would clear the *new* Job's ``current_job``.
+    :meth:`get` answers from whatever was read, even while the feed is down or
+    catching up: good enough to know a Job was replaced (a replaced Job never
+    becomes current again). :meth:`ready` says whether the states are current
+    (the feed is up and has read to the end); only then may a task's
+    ``current_job`` stand for a Job in flight (:meth:`in_flight`), since a
+    stale one may name a Job whose task was freed meanwhile.
     """
-    return task is not None and task.current_job != job_name
+
+    def get(self, task_id: str) -> TaskState | None: ...
+
+    def ready(self) -> bool: ...
+
+    def in_flight(self) -> Iterator[tuple[str, TaskState]]:
+        """Tasks whose ``current_job`` names a Job; none while not :meth:`ready`."""
+        ...
+
+
+def feed_registration(task_id: str, state: TaskState) -> InFlightJob:
+    """The task's ``current_job`` as an in-flight record, like the host's registration
+    (SPEC §6): the third source of in-flight work, for a Job the cluster does not have."""
+    return InFlightJob(task_id=task_id, job_name=state.current_job, assignee=state.assignee,
+                       started_at=state.job_started_at)

@@ -12,11 +12,14 @@ from returns.result import Result, Success
 
 from zombiewatch.app.container import Container
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+from zombiewatch.app.taskfeed import TaskView
 from zombiewatch.domain.ports import StartError
+from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import (
     FakeCache,
     FakeClock,
     FakeLeader,
+    FeedSwitch,
     ManualScheduler,
     RecordingAnnotator,
     RecordingPublisher,
@@ -90,7 +93,8 @@ class NoApiClient:
 
 
 class NoTaskFeed:
-    """Stands in for the task feed: off, the cluster alone decides (no Kafka consumer)."""
+    """Stands in for the task feed's consumer: none runs; the test fills ``Fakes.tasks``
+    (empty: the cluster alone decides) and sets ``Fakes.feed``. No confirmer is built."""
 
     feed = None
 
@@ -113,6 +117,9 @@ class Fakes:
     scheduler: ManualScheduler = field(default_factory=ManualScheduler)
     pause: ManualPause = field(default_factory=ManualPause)
     reaper: RecordingReaper = field(default_factory=RecordingReaper)
+    tasks: TaskStates = field(default_factory=TaskStates)
+    """The task feed's states, as if read from the event topic."""
+    feed: FeedSwitch = field(default_factory=FeedSwitch)
     annotator: RecordingAnnotator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,4 +142,6 @@ def faked_container(fakes: Fakes, settings: Settings | None = None) -> Container
     container.history.override(providers.Object(fakes.history))
     container.scheduler.override(providers.Object(fakes.scheduler))
     container.task_feed.override(providers.Object(NoTaskFeed()))
+    container.task_states.override(providers.Object(fakes.tasks))
+    container.task_view.override(providers.Object(TaskView(fakes.tasks, fakes.feed)))
     return container

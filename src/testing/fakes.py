@@ -316,3 +316,12 @@ class RecordingReaper:
             return Failure(ReapError(self.error, "refused (fake)"))
         self.reaped.append((job_name, active_deadline_seconds))
         return Success(None)
+
+
+@dataclass
+class FeedSwitch:
+    """The task feed's status, set by the test (``TaskView`` reads it): up and caught up
+    by default, like a feed that has read its topic to the end."""
+
+    up: bool = True
+    caught_up: bool = True
