@@ -23,6 +23,7 @@ import pytest
 from harness import kubelet
 from harness.daemons import daemon_processes, free_port, wait_until
 from tests.integration.faults.rig import SWEEP_SECONDS, Rig, metrics_of, report, sample, wait_ready
+from zombiewatch.domain.taskfile import Value
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ DEADLINE = timedelta(seconds=1800)
 """The default ``zombieJobTimeoutSeconds`` (no Config sets another)."""
 
 
-def in_flight(job: str, started: datetime, *, trigger_count: int = 0) -> dict[str, object]:
+def in_flight(job: str, started: datetime, *, trigger_count: int = 0) -> dict[str, Value]:
     return {"assignee": "claude", "phase": "in_progress", "current_job": job,
             "job_started_at": kubelet.rfc3339(started), "trigger_count": trigger_count}
 
