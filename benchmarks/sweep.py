@@ -13,6 +13,11 @@ ImagePullBackOff (detected), 10 past their deadline with a Pending pod (detected
 deadline_exceeded), 5 past their deadline without a pod (detected: executor_watch_lost),
 5 past their deadline with a Running pod (judged, healthy) and 10 complete.
 
+With the task feed: the same Jobs, each named by its task's ``current_job`` in the
+feed's ``TaskStates`` (complete ones idle), plus 1 task in 100 naming a Job that does
+not exist (judged once settled; the clock does not move here, so they stay settling:
+the sweep pays for listing and tracking them, and for the lookup of every other).
+
 The naive strategy is the original's: every in-flight Job is judged, and its pods are
 found by scanning every cached pod of the namespace for its task-id label.
 """
@@ -36,6 +41,7 @@ from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
+from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
 from zombiewatch.testing.fakes import FakeClock
@@ -97,9 +103,9 @@ class World:
     expected_detections: int
 
 
-def build_world(count: int) -> World:
-    container = faked_container(Fakes(clock=FakeClock(NOW)),
-                                unit_settings(grace_seconds=GRACE.total_seconds()))
+def build_world(count: int, *, feed: bool = False) -> World:
+    fakes = Fakes(clock=FakeClock(NOW))
+    container = faked_container(fakes, unit_settings(grace_seconds=GRACE.total_seconds()))
     cache = ClusterStateCache()
     container.cache.override(providers.Object(cache))
     attention, book = container.attention(), container.book()
@@ -116,9 +122,19 @@ def build_world(count: int) -> World:
                               pods=cache.pods_of_job(pod.job_name))
         all_pods.extend(pods)
         expected += kind in DETECTED_KINDS
+        if feed:
+            fakes.tasks.put(job.task_id, _task(job.name if not job.complete else "",
+                                               job.started_at))
+            if index % 100 == 0:
+                fakes.tasks.put(str(uuid.uuid4()), _task(f"{job.name}-lost", job.started_at))
     cache.jobs_store.mark_synced()
     cache.pods_store.mark_synced()
     return World(cache, attention, reporter, sweeper, book, all_pods, expected)
+
+
+def _task(current_job: str, started_at: datetime | None) -> TaskState:
+    return TaskState(current_job=current_job, job_started_at=started_at if current_job else None,
+                     assignee="claude", trigger_count=0, max_triggers=3, phase="in_progress")
 
 
 def naive_sweep(world: World) -> int:
@@ -160,6 +176,14 @@ def run(*, quick: bool) -> list[Row]:
             "ms", target_ms, "<=",
             f"median of {repeats}; {len(world.attention)} Jobs in the attention index, "
             f"{world.expected_detections} detected per sweep", tuple(samples)))
+    world = build_world(100_000, feed=True)
+    _check(world, [world.sweeper.sweep_once().detected])
+    samples = [s * 1000 for s in timed_runs(world.sweeper.sweep_once, repeats)]
+    rows.append(Row(
+        NAME, "one sweep, 100,000 in-flight Jobs with the task feed (101,000 tasks)",
+        median(samples), "ms", 250.0, "<=",
+        f"median of {repeats}; every Job named by its task, 1,000 tasks naming a missing "
+        "Job (settling); no API request", tuple(samples)))
     for count in (1_000, 10_000):
         world = build_world(count)
         _check(world, [world.sweeper.sweep_once().detected, naive_sweep(world)])

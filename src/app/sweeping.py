@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.detection import DetectionSink
@@ -121,10 +122,8 @@ class Sweeper:
                 in_flight += 1
                 names.append((record.job_name, None))
         if self._tasks is not None:
-            missing = self._absent.missing(self._tasks.in_flight(), exists=self._exists,
-                                           now=now, settle=self._judge.grace)
+            names.extend(self._feed_only(now))
             in_flight += len(self._absent)
-            names.extend((state.current_job, task_id) for task_id, state in missing)
         detected = errors = 0
         for name, task_id in names:
             try:
@@ -143,10 +142,19 @@ class Sweeper:
         return SweepStats(in_flight=in_flight, judged=len(names), detected=detected,
                           errors=errors, seconds=seconds)
 
-    def _exists(self, job_name: str) -> bool:
-        """Known to the cluster or to the host (a host record is judged on its own)."""
-        return (self._cache.job(job_name) is not None
-                or self._book.registration(job_name) is not None)
+    def _feed_only(self, now: datetime) -> list[tuple[str, str | None]]:
+        """Jobs the feed names that the cluster and the host do not know, once settled
+        (``domain/absence.py``), with their task ids."""
+        assert self._tasks is not None
+        absent = self._tasks.jobs_in_flight() - self._cache.job_names()
+        if absent:
+            absent = {job for job in absent if self._book.registration(job) is None}
+        due: list[tuple[str, str | None]] = []
+        for job in self._absent.missing(absent, now=now, settle=self._judge.grace):
+            named = self._tasks.naming(job)
+            if named is not None:
+                due.append((job, named[0]))
+        return due
 
     async def run(self) -> None:
         """Wait for the informers to sync, sweep at once, then every interval (re-read

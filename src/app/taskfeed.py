@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -89,9 +89,11 @@ class TaskView:
     def get(self, task_id: str) -> TaskState | None:
         return self._states.get(task_id)
 
-    def in_flight(self) -> Iterator[tuple[str, TaskState]]:
-        if self.ready():
-            yield from self._states.in_flight()
+    def jobs_in_flight(self) -> Set[str]:
+        return self._states.jobs_in_flight() if self.ready() else frozenset()
+
+    def naming(self, job_name: str) -> tuple[str, TaskState] | None:
+        return self._states.naming(job_name)
 
 
 def feed_detail(feed: KafkaTaskFeed | None) -> str:

@@ -13,10 +13,8 @@ restarts whenever the Job is seen, and after a restart of the daemon.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-
-from zombiewatch.domain.tasks import TaskState
 
 
 class AbsentJobs:
@@ -27,32 +25,16 @@ class AbsentJobs:
     def __init__(self) -> None:
         self._since: dict[str, datetime] = {}
 
-    def missing(
-        self,
-        named: Iterable[tuple[str, TaskState]],
-        *,
-        exists: Callable[[str], bool],
-        now: datetime,
-        settle: timedelta,
-    ) -> list[tuple[str, TaskState]]:
-        """The tasks of ``named`` whose ``current_job`` has been absent for ``settle``.
+    def missing(self, absent: Iterable[str], *, now: datetime, settle: timedelta) -> list[str]:
+        """Of the Jobs ``absent`` now, those absent on every sweep for ``settle``.
 
-        ``named`` is every task the feed has in flight, ``exists`` whether the
-        cluster (or the host) knows a Job. Jobs no longer named, or present
-        again, are forgotten, so memory follows the feed.
+        ``absent`` is every Job the feed names that neither the cluster nor the
+        host knows, this sweep. Jobs not in it (present again, or no longer
+        named) are forgotten, so memory follows the feed.
         """
-        since: dict[str, datetime] = {}
-        due: list[tuple[str, TaskState]] = []
-        for task_id, state in named:
-            job = state.current_job
-            if exists(job):
-                continue
-            first = self._since.get(job, now)
-            since[job] = first
-            if now - first >= settle:
-                due.append((task_id, state))
-        self._since = since
-        return due
+        previous = self._since
+        self._since = {job: previous.get(job, now) for job in absent}
+        return [job for job, first in self._since.items() if now - first >= settle]
 
     def __len__(self) -> int:
         return len(self._since)

@@ -7,7 +7,7 @@ specific error type; programming errors still raise.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -174,6 +174,10 @@ class ClusterCache(Protocol):
     def job(self, job_name: str) -> JobView | None: ...
 
     def jobs(self) -> Iterable[JobView]: ...
+
+    def job_names(self) -> Set[str]:
+        """Names of the cached Jobs (a set view: the sweeper subtracts it from the feed's)."""
+        ...
 
     def pods_of_job(self, job_name: str) -> Sequence[PodView]: ...
 

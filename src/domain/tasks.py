@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -142,13 +142,19 @@ def task_id_of(key: TaskKey) -> str:
 
 
 class TaskStates:
-    """Every task the feed knows, by task id (mutable, pure; owned by the feed)."""
+    """Every task the feed knows, by task id (mutable, pure; owned by the feed).
 
-    __slots__ = ("_shared", "_states")
+    Tasks with a Job in flight are also indexed by that Job's name (the key
+    shares the state's string), so a sweep finds the Jobs the cluster lacks by
+    one set difference instead of a lookup per task.
+    """
+
+    __slots__ = ("_by_job", "_shared", "_states")
 
     def __init__(self) -> None:
         self._states: dict[TaskKey, TaskState] = {}
         self._shared: dict[TaskState, TaskState] = {}
+        self._by_job: dict[str, TaskKey] = {}
 
     def __len__(self) -> int:
         return len(self._states)
@@ -166,14 +172,21 @@ class TaskStates:
                 state = shared
             elif len(self._shared) < _SHARED_STATES_LIMIT:
                 self._shared[state] = state
-        self._states[task_key(task_id)] = state
+        key = task_key(task_id)
+        self._unindex(key)
+        self._states[key] = state
+        if state.current_job:
+            self._by_job[state.current_job] = key
 
     def remove(self, task_id: str) -> None:
-        self._states.pop(task_key(task_id), None)
+        key = task_key(task_id)
+        self._unindex(key)
+        self._states.pop(key, None)
 
     def clear(self) -> None:
         self._states.clear()
         self._shared.clear()
+        self._by_job.clear()
 
     def items(self) -> Iterator[tuple[str, TaskState]]:
         for key, state in self._states.items():
@@ -181,9 +194,22 @@ class TaskStates:
 
     def in_flight(self) -> Iterator[tuple[str, TaskState]]:
         """Tasks whose ``current_job`` names a Job."""
-        for key, state in self._states.items():
-            if state.current_job:
-                yield task_id_of(key), state
+        for key in self._by_job.values():
+            yield task_id_of(key), self._states[key]
+
+    def jobs_in_flight(self) -> KeysView[str]:
+        """The Jobs named by some task's ``current_job`` (a live view)."""
+        return self._by_job.keys()
+
+    def naming(self, job_name: str) -> tuple[str, TaskState] | None:
+        """The task whose ``current_job`` is ``job_name`` (the latest to name it)."""
+        key = self._by_job.get(job_name)
+        return None if key is None else (task_id_of(key), self._states[key])
+
+    def _unindex(self, key: TaskKey) -> None:
+        old = self._states.get(key)
+        if old is not None and old.current_job and self._by_job.get(old.current_job) == key:
+            del self._by_job[old.current_job]
 
 
 class TaskSource(Protocol):
@@ -193,7 +219,7 @@ class TaskSource(Protocol):
     catching up: good enough to know a Job was replaced (a replaced Job never
     becomes current again). :meth:`ready` says whether the states are current
     (the feed is up and has read to the end); only then may a task's
-    ``current_job`` stand for a Job in flight (:meth:`in_flight`), since a
+    ``current_job`` stand for a Job in flight (:meth:`jobs_in_flight`), since a
     stale one may name a Job whose task was freed meanwhile.
     """
 
@@ -201,8 +227,12 @@ class TaskSource(Protocol):
 
     def ready(self) -> bool: ...
 
-    def in_flight(self) -> Iterator[tuple[str, TaskState]]:
-        """Tasks whose ``current_job`` names a Job; none while not :meth:`ready`."""
+    def jobs_in_flight(self) -> Set[str]:
+        """The Jobs some task names as its ``current_job``; none while not :meth:`ready`."""
+        ...
+
+    def naming(self, job_name: str) -> tuple[str, TaskState] | None:
+        """The task (id, state) whose ``current_job`` is ``job_name``, if any."""
         ...
 
 

@@ -9,7 +9,7 @@ timer scheduler, and the one clock every test uses.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -191,6 +191,9 @@ class FakeCache:
 
     def jobs(self) -> Iterable[JobView]:
         return self.jobs_by_name.values()
+
+    def job_names(self) -> Set[str]:
+        return self.jobs_by_name.keys()
 
     def pods_of_job(self, job_name: str) -> Sequence[PodView]:
         return list(self.pods_by_job.get(job_name, {}).values())

@@ -124,3 +124,42 @@ def test_in_flight_lists_tasks_with_a_current_job_and_remove_forgets() -> None:
     states.remove("never-there")
     assert "task-busy" not in states
     assert [task for task, _ in states.items()] == ["task-idle"]
+
+
+def test_the_job_index_follows_every_change_of_current_job() -> None:
+    states = TaskStates()
+    task = str(uuid.UUID(int=7))
+
+    def put(job: str) -> None:
+        value = state(current_job=job)
+        assert isinstance(value, TaskState)
+        states.put(task, value)
+
+    put("job-1")
+    assert set(states.jobs_in_flight()) == {"job-1"}
+    assert states.naming("job-1") == (task, states.get(task))
+    put("job-2")  # re-dispatched
+    assert set(states.jobs_in_flight()) == {"job-2"}
+    assert states.naming("job-1") is None
+    put("")  # freed
+    assert set(states.jobs_in_flight()) == set()
+    put("job-3")
+    states.remove(task)  # tombstone
+    assert set(states.jobs_in_flight()) == set()
+    assert list(states.in_flight()) == []
+
+
+def test_a_job_named_by_two_tasks_stays_indexed_until_neither_names_it() -> None:
+    states = TaskStates()
+    busy = state(current_job="job-x")
+    assert isinstance(busy, TaskState)
+    states.put("task-a", busy)
+    states.put("task-b", busy)
+    assert states.naming("job-x") == ("task-b", busy)
+    states.remove("task-a")  # not the one indexed: the index keeps task-b
+    assert states.naming("job-x") == ("task-b", busy)
+    states.remove("task-b")
+    assert states.naming("job-x") is None
+    states.put("task-a", busy)
+    states.clear()
+    assert set(states.jobs_in_flight()) == set()

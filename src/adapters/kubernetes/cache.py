@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from zombiewatch.adapters.kubernetes.store import KindStore
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
@@ -31,6 +31,9 @@ class ClusterStateCache:
 
     def jobs(self) -> Iterable[JobView]:
         return self.jobs_store.values()
+
+    def job_names(self) -> Set[str]:
+        return self.jobs_store.keys()
 
     def pods_of_job(self, job_name: str) -> Sequence[PodView]:
         return self.pods_store.indexed(job_name)

@@ -15,7 +15,7 @@ pod or a few, and a 1-tuple costs 48 bytes where a 1-entry dict costs 184.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -63,6 +63,9 @@ class KindStore(Generic[V]):
     def get(self, key: str) -> V | None:
         entry = self._items.get(key)
         return entry[1] if entry is not None else None
+
+    def keys(self) -> KeysView[str]:
+        return self._items.keys()
 
     def values(self) -> tuple[V, ...]:
         return tuple(view for _, view in self._items.values())
