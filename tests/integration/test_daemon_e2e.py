@@ -1,7 +1,11 @@
 """The daemon end to end: real kube-apiserver, real Kafka, the kubelet played by the test.
 
 Every scenario reads the topic back with a ``read_committed`` consumer and checks
-the exact failures published (job, reason), and that nothing came twice.
+the exact failures published (job, reason), and that nothing came twice. The
+harness controller (``read_uncommitted``, like the real one) applies the topic to
+its vault, where every Job made by ``Scene.job`` has its task; each scenario ends
+with that vault: the task of every reported Job freed exactly once, every other
+task untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import pytest
 from kubernetes import client
 
 from harness import kubelet
+from harness.controller import KafkaController
 from harness.daemons import daemon_settings, running, wait_until
+from harness.fixtures import create_topics, delete_topics
 from harness.services import Services
 from harness.support import (
     CommittedReader,
@@ -28,6 +34,7 @@ from harness.support import (
     reading,
     request_topic_for,
 )
+from harness.vault import ReferenceVault
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION
 
@@ -39,9 +46,12 @@ log = logging.getLogger(__name__)
 class Scene:
     """One namespace, one topic, the APIs, a reader and the daemon's settings."""
 
-    def __init__(self, services: Services, api_client: Any, namespace: str,
-                 reader: CommittedReader, settings: Settings) -> None:
+    def __init__(self, services: Services, api_client: Any, namespace: str,  # noqa: PLR0917
+                 reader: CommittedReader, settings: Settings, vault: ReferenceVault) -> None:
         self.services = services
+        self.vault = vault
+        self.tasks: dict[str, str] = {}
+        """job name -> task id, for every Job whose task is in the vault."""
         self.core: Any = client.CoreV1Api(api_client)
         self.batch: Any = client.BatchV1Api(api_client)
         self.api_client = api_client
@@ -54,6 +64,9 @@ class Scene:
         """An agent Job (and its pod); ``started_ago`` sets status.startTime in the past."""
         task_id = str(uuid.uuid4())
         name = f"{assignee}-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+        self.vault.put(task_id, {"assignee": assignee, "phase": "in_progress",
+                                 "current_job": name, "trigger_count": 0})
+        self.tasks[name] = task_id
         job = kubelet.create_agent_job(self.batch, self.namespace, task_id=task_id, name=name,
                                        assignee=assignee)
         if started_ago is not None:
@@ -74,17 +87,66 @@ class Scene:
         await wait_until(lambda: self.annotation(job_name) == reason,
                          what=f"annotation on {job_name}")
 
+    def vault_table(self) -> dict[str, int]:
+        """Tasks of reported Jobs freed once / doubled / lost; other tasks untouched / hit."""
+        reported = set(self.reader.reasons_by_job())
+        table = {"freed_once": 0, "doubled": 0, "lost": 0, "untouched": 0, "hit": 0}
+        for job, task_id in self.tasks.items():
+            task = self.vault.task(task_id)
+            assert task is not None, job
+            count, current = task.frontmatter.get("trigger_count"), task.frontmatter.get(
+                "current_job")
+            if job not in reported:
+                table["untouched" if (count, current) == (0, job) else "hit"] += 1
+            elif (count, current) == (1, ""):
+                table["freed_once"] += 1
+            elif isinstance(count, int) and count > 1:
+                table["doubled"] += 1
+            else:
+                table["lost"] += 1
+        return table
+
+    async def assert_vault(self) -> None:
+        """The end of every scenario: the controller's vault agrees with the topic."""
+        reported = len(set(self.reader.reasons_by_job()) & set(self.tasks))
+        want = {"freed_once": reported, "doubled": 0, "lost": 0,
+                "untouched": len(self.tasks) - reported, "hit": 0}
+        deadline = time.monotonic() + 30
+        while self.vault_table() != want:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # a second bump would be applied by now
+        table = self.vault_table()
+        print(f"\n[vault] {table}")
+        assert table == want
+
 
 @pytest.fixture
 async def scene(services: Services, api_client: Any, namespace: str,
-                bootstrap_servers: str) -> AsyncIterator[Scene]:
+                bootstrap_servers: str, tmp_path: Path) -> AsyncIterator[Scene]:
     apply_config_crd(api_client)
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     topic = request_topic_for(bootstrap_servers, prefix)
     settings = daemon_settings(kubeconfig=services.kubeconfig, namespace=namespace,
                                bootstrap=bootstrap_servers, topic_prefix=prefix)
-    async with reading(bootstrap_servers, topic) as reader:
-        yield Scene(services, api_client, namespace, reader, settings)
+    events, results = f"{prefix}-agent-task-v1-event", f"{prefix}-agent-task-v1-result"
+    create_topics(bootstrap_servers, [events, results], 1)
+    vault = ReferenceVault(tmp_path / "vault")
+    controller = KafkaController(bootstrap=bootstrap_servers, request_topic=topic,
+                                 event_topic=events, result_topic=results, vault=vault,
+                                 expiry=timedelta(minutes=5), poll_interval=10.0,
+                                 isolation="read_uncommitted")
+    try:
+        await controller.start()
+        async with reading(bootstrap_servers, topic) as reader:
+            scene = Scene(services, api_client, namespace, reader, settings, vault)
+            yield scene
+            await scene.assert_vault()
+    finally:
+        services.ensure_running()
+        await controller.close()
+        delete_topics(bootstrap_servers, [events, results])
 
 
 PodState = Callable[[Scene, Any], object]
