@@ -47,7 +47,7 @@ def test_each_in_flight_job_gets_its_verdict_or_why_not_and_completed_ones_are_c
     assert report.completed == 1
     oldest_first = [job_of(load(f)).name
                     for f in ("image-job-active.json", "drain-job-failure-target.json")]
-    assert [row.job.name for row in report.rows] == oldest_first
+    assert [row.job_name for row in report.rows] == oldest_first
     image, drained = (row.outcome for row in report.rows)
     assert isinstance(image, Verdict)
     assert image.rule.value == "waiting_image_pull"

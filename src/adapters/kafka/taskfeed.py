@@ -311,17 +311,23 @@ class KafkaTaskFeed:
         that cannot be read raises :class:`FeedUnreadableError` with the explanation
         ``run`` would log. Not bounded in time: the caller sets the timeout.
         """
-        consumer = self._factory(self._settings)
+        try:
+            consumer = self._factory(self._settings)  # reads the TLS files
+        except EXPECTED_ERRORS as exc:
+            raise await self._unreadable(exc) from exc
         try:
             await self.open(consumer)
             while not self.caught_up:
                 await self.poll()
         except (TopicMissingError, *EXPECTED_ERRORS) as exc:
-            self.up = False
-            self.problem = await self._problem_of(exc)
-            raise FeedUnreadableError(self.problem) from exc
+            raise await self._unreadable(exc) from exc
         finally:
             await self._close(consumer)
+
+    async def _unreadable(self, exc: BaseException) -> FeedUnreadableError:
+        self.up = False
+        self.problem = await self._problem_of(exc)
+        return FeedUnreadableError(self.problem)
 
     async def _problem_of(self, exc: BaseException) -> str:
         """Why the topic cannot be read, for an operator (never with a secret in it)."""
