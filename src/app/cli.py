@@ -91,7 +91,8 @@ def _top_parser() -> argparse.ArgumentParser:
         "patches nothing; needs only get/list, and Read on the event topic. Heartbeats live "
         "in the daemon, so a Job past its deadline is judged without them.",
         epilog="Exit status: 0 no zombie waiting to be reported, 1 at least one zombie not "
-        "reported yet, 2 usage error, 3 the namespace could not be read. A task event topic "
+        "reported yet (a missing Job the task feed names, past its deadline, is one), 2 usage "
+        "error, 3 the namespace could not be read. A task event topic "
         "that cannot be read (or not within --feed-timeout) is a one-line warning on stderr "
         "and does not change the exit status: the Jobs are then judged from the cluster only.",
     )
