@@ -39,7 +39,6 @@ from zombiewatch.adapters.kubernetes.errors import ForbiddenError, KubernetesErr
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_namespace
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_publisher_settings
 from zombiewatch.app.taskfeed import feed_topic
-from zombiewatch.domain.absence import AbsentJobs
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.tasks import TaskStates
@@ -222,11 +221,11 @@ def scan(
                             job=job, since=job.created_at, pods=len(pods),
                             age=now - job.created_at, outcome=outcome))
     if states is not None:
-        names = {job.name for job in snapshot.jobs}
-        # No memory of earlier scans: missing now, without the daemon's settling period.
-        missing = AbsentJobs().missing(states.in_flight(), exists=names.__contains__, now=now,
-                                       settle=timedelta(0))
-        for task_id, state in missing:
+        # As the sweep finds them, less its settling period (scan has no earlier looks):
+        # the Jobs some task names that the namespace does not have, each with its task.
+        absent = states.jobs_in_flight() - {job.name for job in snapshot.jobs}
+        named = (states.naming(name) for name in sorted(absent))
+        for task_id, state in (pair for pair in named if pair is not None):
             pods = pods_by_job.get(state.current_job, [])
             outcome = triage_missing(task_id, state, pods=pods, now=now,
                                      deadline=config.deadline_for(state.assignee),
