@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,11 +14,22 @@ from pathlib import Path
 
 from zombiewatch import __version__
 from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
-from zombiewatch.app.settings import SettingsError, build_parser, parse_settings
+from zombiewatch.app.settings import (
+    SettingsError,
+    add_kafka_security_arguments,
+    add_kafka_topic_arguments,
+    add_task_events_argument,
+    build_parser,
+    kafka_connection,
+    parse_settings,
+)
 from zombiewatch.domain.classification import GRACE, Rule
 
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
+
+FEED_TIMEOUT_SECONDS = 30.0
+"""How long ``scan`` may take to read the task event topic to its end (``--feed-timeout``)."""
 
 
 def _parse_now(text: str) -> datetime:
@@ -28,6 +40,16 @@ def _parse_now(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError("--now: give a time zone, e.g. 2026-06-02T09:46:00Z")
     return moment.astimezone(UTC)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return seconds
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -60,11 +82,19 @@ def _top_parser() -> argparse.ArgumentParser:
         "scan", help="list every in-flight Job with its verdict now, or why not yet (read-only)",
         description="Read-only: one list of the namespace's agent Jobs, Pods and Configs, and "
         "for every Job not completed its verdict now and the rule, or why it is not a zombie "
-        "(yet), and whether it was reported or reaped. Publishes and patches nothing; needs "
-        "only get/list. Heartbeats live in the daemon, so a Job past its deadline is judged "
-        "without them.",
+        "(yet), and whether it was reported or reaped. Given Kafka brokers it also reads the "
+        "controller's task event topic once to its end (no consumer group, nothing "
+        "committed): a Job its task no longer names is shown 'superseded by' the newer one "
+        "and is no zombie, and a task naming a Job the namespace does not have is a row of "
+        "its own, a zombie (executor_watch_lost) past its deadline from job_started_at (the "
+        "daemon reports it only after seeing it missing for the pod grace). Publishes and "
+        "patches nothing; needs only get/list, and Read on the event topic. Heartbeats live "
+        "in the daemon, so a Job past its deadline is judged without them.",
         epilog="Exit status: 0 no zombie waiting to be reported, 1 at least one zombie not "
-        "reported yet, 2 usage error, 3 the namespace could not be read.",
+        "reported yet (a missing Job the task feed names, past its deadline, is one), 2 usage "
+        "error, 3 the namespace could not be read. A task event topic "
+        "that cannot be read (or not within --feed-timeout) is a one-line warning on stderr "
+        "and does not change the exit status: the Jobs are then judged from the cluster only.",
     )
     scan.add_argument("--namespace", default=os.environ.get("NAMESPACE"),
                       help="the namespace to scan [env NAMESPACE; required]")
@@ -76,6 +106,17 @@ def _top_parser() -> argparse.ArgumentParser:
                       help="judge as of this RFC3339 time (default: now)")
     scan.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
                       help="grace window of the time-dependent pod rows (default 120)")
+    feed = scan.add_argument_group(
+        "Task feed", "the daemon's Kafka flags and variables; without brokers, the cluster only")
+    add_kafka_topic_arguments(feed, os.environ,
+                              brokers_help="bootstrap servers, comma separated: read the task "
+                              "event topic [env KAFKA_BROKERS; default: none, cluster only]")
+    add_task_events_argument(feed, os.environ, verb="read")
+    feed.add_argument("--feed-timeout", type=_positive_seconds,
+                      default=FEED_TIMEOUT_SECONDS,
+                      help="seconds to read the task event topic to its end "
+                      f"(default {FEED_TIMEOUT_SECONDS:g})")
+    add_kafka_security_arguments(feed, os.environ)
     return parser
 
 
@@ -104,17 +145,38 @@ def _scan(args: argparse.Namespace) -> int:
         print("zombiewatch scan: NAMESPACE is required (--namespace or env NAMESPACE)",
               file=sys.stderr)
         return scan.EXIT_USAGE
+    try:
+        source = scan.feed_source(kafka_connection(args, os.environ), args.namespace)
+    except SettingsError as exc:
+        print(f"zombiewatch scan: {exc}", file=sys.stderr)
+        return scan.EXIT_USAGE
     now: datetime = args.now or datetime.now(UTC)
     try:
         snapshot = scan.read_namespace(args.kubeconfig, args.namespace)
     except scan.ScanError as exc:
         print(f"zombiewatch scan: {exc}", file=sys.stderr)
         return scan.EXIT_UNREADABLE
+    feed = None
+    if source is not None:  # after the list: a Job created since is no "missing" zombie
+        _quiet_client_logs()
+        feed = asyncio.run(scan.read_task_feed(source, timeout=args.feed_timeout))
+        warning = scan.feed_warning(feed)
+        if warning is not None:
+            print(f"zombiewatch scan: {warning}", file=sys.stderr)
     report = scan.scan(snapshot, namespace=args.namespace, now=now,
-                       grace=timedelta(seconds=args.grace_seconds))
+                       grace=timedelta(seconds=args.grace_seconds), feed=feed)
     render = scan.render_json if args.output == "json" else scan.render_table
     sys.stdout.write(render(report))
     return report.exit_code
+
+
+def _quiet_client_logs() -> None:
+    """Keep stderr to scan's own lines: without a handler Python prints every WARNING
+    (aiokafka's per-retry lines, each malformed event) there; scan says what matters once
+    (the feed warning, the count of malformed events)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
 
 
 def _run(argv: Sequence[str]) -> int:

@@ -22,14 +22,6 @@ from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
-from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
-    SaslMechanism,
-    SaslSettings,
-    TlsSettings,
-    transactional_id_for,
-)
-from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
 from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
@@ -48,7 +40,7 @@ from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
 from zombiewatch.app.reaping import Reaper
 from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.settings import KafkaOptions, Settings
+from zombiewatch.app.settings import Settings, kafka_publisher_settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.taskfeed import TaskFeedPart, TaskView
 from zombiewatch.app.tracking import InFlightBook
@@ -59,38 +51,6 @@ from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 log = logging.getLogger(__name__)
-
-
-def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
-    """The daemon's Kafka options as the adapter's settings (topic, transactional id, TLS, SASL)."""
-    kafka: KafkaOptions = settings.kafka
-    if kafka.topic_prefix is not None:
-        prefix = kafka.topic_prefix
-    else:
-        prefix = prefix_for_branch(kafka.branch or "")
-    tls = None
-    if kafka.security_protocol.uses_tls:
-        tls = TlsSettings(
-            ca_file=str(kafka.ca_file) if kafka.ca_file else None,
-            cert_file=str(kafka.cert_file) if kafka.cert_file else None,
-            key_file=str(kafka.key_file) if kafka.key_file else None,
-        )
-    sasl = None
-    if kafka.security_protocol.uses_sasl:
-        sasl = SaslSettings(
-            mechanism=kafka.sasl_mechanism or SaslMechanism.PLAIN,
-            username=kafka.sasl_username or "",
-            password=kafka.sasl_password or "",
-        )
-    return KafkaPublisherSettings(
-        bootstrap_servers=kafka.brokers,
-        topic=request_topic(prefix),
-        transactional_id=kafka.transactional_id or transactional_id_for(settings.namespace),
-        publish_timeout=kafka.publish_timeout_seconds,
-        tls=tls,
-        sasl=sasl,
-        consumer_isolation=kafka.consumer_isolation,
-    )
 
 
 def make_kafka_health(metrics: Metrics) -> KafkaHealth:

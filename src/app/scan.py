@@ -5,32 +5,60 @@ adapter), then the same rules the sweeper applies (``domain.triage``). It
 publishes nothing and patches nothing, so it can run with a Role that may only
 get/list, next to the daemon or instead of it.
 
+Given Kafka brokers it also reads the controller's task event topic once, from
+the beginning to its end offsets (no consumer group, nothing committed), as the
+daemon's feed does: a Job its task no longer names is "superseded", and a task
+naming a Job the namespace does not have is a row of its own. A topic it cannot
+read is a warning; the scan then judges from the cluster only.
+
 Exit status (``EXIT_*``): 0 no zombie waiting to be reported, 1 at least one
-Job is a zombie now that no one has reported (no annotation), 2 usage error,
-3 the namespace could not be read (forbidden, unreachable, bad kubeconfig).
+Job is a zombie now that no one has reported (no annotation; a Job the feed
+names that does not exist cannot carry one), 2 usage error, 3 the namespace
+could not be read (forbidden, unreachable, bad kubeconfig). An unreadable task
+topic does not change it: the cluster-only verdicts set it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kubernetes.config.config_exception import ConfigException
 
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.taskfeed import (
+    FeedUnreadableError,
+    KafkaTaskFeed,
+    aiokafka_feed_consumer,
+)
 from zombiewatch.adapters.kubernetes.client import api_client_factory
 from zombiewatch.adapters.kubernetes.errors import ForbiddenError, KubernetesError
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_namespace
+from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_publisher_settings
+from zombiewatch.app.taskfeed import feed_topic
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
-from zombiewatch.domain.triage import NotYet, Triage, format_duration, triage
+from zombiewatch.domain.tasks import TaskStates
+from zombiewatch.domain.triage import (
+    NotYet,
+    Triage,
+    Waiting,
+    format_duration,
+    triage,
+    triage_missing,
+)
 from zombiewatch.domain.views import InFlightJob, JobView, PodView
 
 EXIT_NO_ZOMBIES = 0
 EXIT_ZOMBIES = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
+
+FEED_CLIENT_ID = "zombiewatch-scan"
+"""The consumer's client id, so the broker's logs tell scan from the daemon."""
 
 
 class ScanError(Exception):
@@ -56,13 +84,73 @@ def read_namespace(kubeconfig: str | None, namespace: str) -> NamespaceSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanRow:
-    """One in-flight Job as ``scan`` shows it."""
+class FeedSource:
+    """Where the task event topic is and how to reach it (the daemon's settings)."""
 
-    job: JobView
+    topic: str
+    settings: KafkaPublisherSettings
+
+
+def feed_source(kafka: KafkaOptions, namespace: str) -> FeedSource | None:
+    """The daemon's feed topic and client settings for these options; None without
+    brokers or with ``--no-task-events`` (the cluster only, as before the feed)."""
+    if not kafka.brokers or not kafka.task_events:
+        return None
+    settings = Settings(namespace=namespace, kubeconfig=None, kafka=kafka,
+                        leader=LeaderOptions(enabled=False), serve_http=False)
+    return FeedSource(topic=feed_topic(settings),
+                      settings=replace(kafka_publisher_settings(settings),
+                                       client_id=FEED_CLIENT_ID))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRead:
+    """What ``scan`` got from the task event topic."""
+
+    topic: str
+    states: TaskStates | None
+    """Every task read, to the end offsets; None when the topic could not be read."""
+    problem: str | None = None
+    """Why it could not be read (then the scan is the cluster's only)."""
+    malformed: int = 0
+    """Task events skipped as malformed (their tasks count as unknown)."""
+
+
+async def read_task_feed(source: FeedSource, *, timeout: float) -> FeedRead:
+    """Read the topic once to its end within ``timeout`` seconds; never raises for Kafka."""
+    feed = KafkaTaskFeed(source.settings, topic=source.topic, states=TaskStates(),
+                         consumer_factory=aiokafka_feed_consumer)
+    try:
+        async with asyncio.timeout(timeout):
+            await feed.read_to_end()
+    except FeedUnreadableError as exc:
+        return FeedRead(source.topic, None, str(exc))
+    except TimeoutError:
+        return FeedRead(source.topic, None, f"not read to its end within {timeout:g} s")
+    return FeedRead(source.topic, feed.states, None, sum(feed.stats.malformed.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRow:
+    """One in-flight Job as ``scan`` shows it: a Job of the namespace, or one that the
+    task feed names as its task's current Job and the namespace does not have."""
+
+    job_name: str
+    task_id: str
+    assignee: str
+    job: JobView | None
+    """None: the namespace has no such Job (a row from the task feed)."""
+    since: datetime | None
+    """The Job's creation, or (no Job) the task's ``job_started_at`` when known."""
     pods: int
-    age: timedelta
+    age: timedelta | None
     outcome: Triage
+    settle: timedelta | None = None
+    """No Job: how long the daemon waits after first seeing it missing (the pod grace)."""
+
+    @property
+    def missing(self) -> bool:
+        return self.job is None
 
     @property
     def zombie(self) -> bool:
@@ -70,7 +158,15 @@ class ScanRow:
 
     @property
     def unreported_zombie(self) -> bool:
-        return self.zombie and not self.job.reported
+        """A zombie without the annotation (a Job that does not exist can never have it)."""
+        return self.zombie and (self.job is None or not self.job.reported)
+
+    @property
+    def superseded_by(self) -> str | None:
+        outcome = self.outcome
+        if isinstance(outcome, NotYet) and outcome.waiting is Waiting.SUPERSEDED:
+            return outcome.detail
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +179,8 @@ class ScanReport:
     skipped: int
     """Objects the translator refused (malformed)."""
     configs_missing: bool
+    feed: FeedRead | None = None
+    """The task event topic, when brokers were given."""
 
     @property
     def exit_code(self) -> int:
@@ -90,14 +188,17 @@ class ScanReport:
 
 
 def scan(
-    snapshot: NamespaceSnapshot, *, namespace: str, now: datetime, grace: timedelta = GRACE
+    snapshot: NamespaceSnapshot, *, namespace: str, now: datetime, grace: timedelta = GRACE,
+    feed: FeedRead | None = None,
 ) -> ScanReport:
-    """Triage every labelled Job that has not completed, oldest first.
+    """Triage every labelled Job that has not completed, and with the feed read every task
+    naming a Job the namespace does not have; oldest first.
 
     The daemon's heartbeats (pod transitions it saw, the host's reports) are
     not in the cluster, so a Job past its deadline is judged without them.
     """
     config = resolve(snapshot.configs)
+    states = feed.states if feed is not None else None
     pods_by_job: dict[str, list[PodView]] = {}
     for pod in snapshot.pods:
         pods_by_job.setdefault(pod.job_name, []).append(pod)
@@ -114,23 +215,78 @@ def scan(
         outcome = triage(record, job=job, pods=pods, now=now,
                          deadline=config.deadline_for(job.assignee),
                          heartbeat_window=config.heartbeat_for(job.assignee),
-                         last_heartbeat=None, grace=grace)
-        rows.append(ScanRow(job=job, pods=len(pods), age=now - job.created_at, outcome=outcome))
-    rows.sort(key=lambda r: (r.job.created_at, r.job.name))
+                         last_heartbeat=None, grace=grace,
+                         task=states.get(job.task_id) if states is not None else None)
+        rows.append(ScanRow(job_name=job.name, task_id=job.task_id, assignee=job.assignee,
+                            job=job, since=job.created_at, pods=len(pods),
+                            age=now - job.created_at, outcome=outcome))
+    if states is not None:
+        # As the sweep finds them, less its settling period (scan has no earlier looks):
+        # the Jobs some task names that the namespace does not have, each with its task.
+        absent = states.jobs_in_flight() - {job.name for job in snapshot.jobs}
+        named = (states.naming(name) for name in sorted(absent))
+        for task_id, state in (pair for pair in named if pair is not None):
+            pods = pods_by_job.get(state.current_job, [])
+            outcome = triage_missing(task_id, state, pods=pods, now=now,
+                                     deadline=config.deadline_for(state.assignee),
+                                     heartbeat_window=config.heartbeat_for(state.assignee),
+                                     grace=grace)
+            since = state.job_started_at
+            rows.append(ScanRow(job_name=state.current_job, task_id=task_id,
+                                assignee=state.assignee, job=None, since=since,
+                                pods=len(pods), age=None if since is None else now - since,
+                                outcome=outcome, settle=grace))
+    rows.sort(key=lambda r: (r.since is None, r.since or now, r.job_name))
     return ScanReport(namespace=namespace, now=now, rows=tuple(rows), completed=completed,
-                      skipped=len(snapshot.skipped), configs_missing=snapshot.configs_missing)
+                      skipped=len(snapshot.skipped), configs_missing=snapshot.configs_missing,
+                      feed=feed)
 
 
-def _verdict_cells(outcome: Triage) -> tuple[str, str]:
+def _missing_note(row: ScanRow) -> str:
+    settle = format_duration(row.settle or timedelta(0))
+    return f"the daemon waits {settle} after first seeing it missing"
+
+
+def _verdict_cells(row: ScanRow) -> tuple[str, str]:
+    outcome = row.outcome
     if isinstance(outcome, Verdict):
-        return outcome.reason.value, outcome.rule.value
-    return "-", outcome.describe()
+        verdict, why = outcome.reason.value, outcome.rule.value
+        if row.missing:
+            why = f"{why}: job not in the namespace ({_missing_note(row)})"
+        return verdict, why
+    why = outcome.describe()
+    if row.missing:
+        why = f"{why} ({_missing_note(row)})"
+    return "-", why
 
 
-def _reported_cell(job: JobView) -> str:
-    if job.reported_reason is None:
+def _reported_cell(job: JobView | None) -> str:
+    if job is None or job.reported_reason is None:
         return "-"
     return f"{job.reported_reason} at {job.reported_at or '?'}"
+
+
+def feed_warning(feed: FeedRead) -> str | None:
+    """The one line for stderr when the topic could not be read, else None."""
+    if feed.states is not None:
+        return None
+    return (f"warning: task feed {feed.topic} not read ({feed.problem}); judging from the "
+            "cluster only")
+
+
+def _feed_summary(report: ScanReport) -> list[str]:
+    feed = report.feed
+    if feed is None:
+        return []
+    if feed.states is None:
+        return [f"task feed {feed.topic}: not read, cluster only ({feed.problem})"]
+    superseded = sum(r.superseded_by is not None for r in report.rows)
+    missing = sum(r.missing for r in report.rows)
+    lines = [f"task feed {feed.topic}: {len(feed.states)} tasks, {superseded} Jobs superseded, "
+             f"{missing} named Jobs not in the namespace"]
+    if feed.malformed:
+        lines.append(f"{feed.malformed} malformed task events skipped")
+    return lines
 
 
 def render_table(report: ScanReport) -> str:
@@ -139,10 +295,11 @@ def render_table(report: ScanReport) -> str:
               "REAPED")
     lines: list[Sequence[str]] = [header]
     for row in report.rows:
-        verdict, why = _verdict_cells(row.outcome)
-        lines.append((row.job.name, row.job.assignee or "-", format_duration(row.age),
+        verdict, why = _verdict_cells(row)
+        lines.append((row.job_name, row.assignee or "-",
+                      "-" if row.age is None else format_duration(row.age),
                       str(row.pods), verdict, why, _reported_cell(row.job),
-                      row.job.reaped_at or "-"))
+                      (row.job.reaped_at if row.job is not None else None) or "-"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
            for line in lines]
@@ -151,6 +308,7 @@ def render_table(report: ScanReport) -> str:
     out.append("")
     out.append(f"namespace {report.namespace}: {len(report.rows)} in flight, {zombies} zombies "
                f"({unreported} not reported), {report.completed} completed not shown")
+    out.extend(_feed_summary(report))
     if report.skipped:
         out.append(f"{report.skipped} malformed objects skipped")
     if report.configs_missing:
@@ -158,23 +316,31 @@ def render_table(report: ScanReport) -> str:
     return "\n".join(out) + "\n"
 
 
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
 def _row_json(row: ScanRow) -> dict[str, object]:
     job = row.job
     outcome = row.outcome
     entry: dict[str, object] = {
-        "job": job.name, "task_id": job.task_id, "assignee": job.assignee,
-        "created_at": job.created_at.isoformat().replace("+00:00", "Z"),
-        "age_seconds": int(row.age.total_seconds()), "pods": row.pods, "zombie": row.zombie,
+        "job": row.job_name, "task_id": row.task_id, "assignee": row.assignee,
+        "created_at": _time(job.created_at if job is not None else None),
+        "started_at": _time(job.started_at if job is not None else row.since),
+        "age_seconds": None if row.age is None else int(row.age.total_seconds()),
+        "pods": row.pods, "zombie": row.zombie,
         "reason": None, "rule": None, "waiting": None, "why": None, "remaining_seconds": None,
         "reported": ({"reason": job.reported_reason, "at": job.reported_at}
-                     if job.reported_reason is not None else None),
-        "reaped_at": job.reaped_at,
+                     if job is not None and job.reported_reason is not None else None),
+        "reaped_at": job.reaped_at if job is not None else None,
+        "missing": row.missing,
+        "superseded_by": row.superseded_by,
+        "settle_seconds": None if row.settle is None else int(row.settle.total_seconds()),
     }
     if isinstance(outcome, Verdict):
         entry["reason"] = outcome.reason.value
         entry["rule"] = outcome.rule.value
     else:
-        assert isinstance(outcome, NotYet)
         entry["waiting"] = outcome.waiting.value
         entry["why"] = outcome.describe()
         if outcome.remaining is not None:
@@ -182,16 +348,25 @@ def _row_json(row: ScanRow) -> dict[str, object]:
     return entry
 
 
+def _feed_json(feed: FeedRead | None) -> dict[str, object] | None:
+    if feed is None:
+        return None
+    return {"topic": feed.topic, "read": feed.states is not None,
+            "tasks": None if feed.states is None else len(feed.states),
+            "malformed": feed.malformed, "problem": feed.problem}
+
+
 def render_json(report: ScanReport) -> str:
     """One JSON document for machines (stable keys)."""
     document = {
         "namespace": report.namespace,
-        "now": report.now.isoformat().replace("+00:00", "Z"),
+        "now": _time(report.now),
         "jobs": [_row_json(row) for row in report.rows],
         "zombies": sum(r.zombie for r in report.rows),
         "unreported_zombies": sum(r.unreported_zombie for r in report.rows),
         "completed": report.completed,
         "skipped": report.skipped,
         "configs_missing": report.configs_missing,
+        "task_feed": _feed_json(report.feed),
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

@@ -11,12 +11,20 @@ import argparse
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
-from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
+from zombiewatch.adapters.kafka.settings import (
+    KafkaPublisherSettings,
+    SaslMechanism,
+    SaslSettings,
+    SecurityProtocol,
+    TlsSettings,
+    transactional_id_for,
+)
+from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
 from zombiewatch.adapters.kubernetes.informer import DEFAULT_RELIST_PERIOD
 from zombiewatch.domain.ledger import ConsumerIsolation
 
@@ -155,6 +163,79 @@ def _enum(kind: type[_E]) -> Callable[[str], _E]:
     return parse
 
 
+def add_kafka_topic_arguments(group: argparse._ActionsContainer,
+                              environ: Mapping[str, str], *, brokers_help: str) -> None:
+    """``--kafka-brokers``, ``--branch``, ``--topic-prefix``: where the topics are (``run``
+    and ``scan`` take the same flags and variables)."""
+    group.add_argument("--kafka-brokers", default=environ.get("KAFKA_BROKERS"),
+                       help=brokers_help)
+    group.add_argument("--branch", default=environ.get("BRANCH"),
+                       help="legacy topic prefix: dev->develop, prod->master [env BRANCH]")
+    group.add_argument("--topic-prefix", default=environ.get("TOPIC_PREFIX"),
+                       help="explicit topic prefix, wins over --branch; '' = unprefixed "
+                       "[env TOPIC_PREFIX]")
+
+
+def add_task_events_argument(group: argparse._ActionsContainer,
+                             environ: Mapping[str, str], *, verb: str) -> None:
+    """``--task-events`` / ``--no-task-events`` [env TASK_EVENTS]; ``verb`` says what the
+    command does with the topic (``run`` follows it, ``scan`` reads it once)."""
+    group.add_argument("--task-events", action=argparse.BooleanOptionalAction,
+                       default=_env_bool(environ.get("TASK_EVENTS", "true") or "true"),
+                       help=f"{verb} the controller's task event topic "
+                       "<prefix>-agent-task-v1-event [env TASK_EVENTS; default on]")
+
+
+def add_kafka_security_arguments(group: argparse._ActionsContainer,
+                                 environ: Mapping[str, str]) -> None:
+    """TLS and SASL to the brokers (the password only from env KAFKA_SASL_PASSWORD)."""
+    group.add_argument("--kafka-security-protocol", choices=list(SecurityProtocol),
+                       type=_enum(SecurityProtocol),
+                       default=environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+                       help="[env KAFKA_SECURITY_PROTOCOL]")
+    group.add_argument("--kafka-ca-file", default=environ.get("KAFKA_CA_FILE"),
+                       help="CA bundle for TLS [env KAFKA_CA_FILE]")
+    group.add_argument("--kafka-cert-file", default=environ.get("KAFKA_CERT_FILE"),
+                       help="client certificate for mutual TLS [env KAFKA_CERT_FILE]")
+    group.add_argument("--kafka-key-file", default=environ.get("KAFKA_KEY_FILE"),
+                       help="client key for mutual TLS [env KAFKA_KEY_FILE]")
+    group.add_argument("--kafka-sasl-mechanism", choices=list(SaslMechanism),
+                       type=_enum(SaslMechanism),
+                       default=environ.get("KAFKA_SASL_MECHANISM"),
+                       help="[env KAFKA_SASL_MECHANISM]")
+    group.add_argument("--kafka-sasl-username", default=environ.get("KAFKA_SASL_USERNAME"),
+                       help="[env KAFKA_SASL_USERNAME; the password only from env "
+                       "KAFKA_SASL_PASSWORD]")
+
+
+def kafka_connection(args: argparse.Namespace, environ: Mapping[str, str]) -> KafkaOptions:
+    """The parsed topic, feed and security flags as :class:`KafkaOptions`, validated.
+
+    The producer's own options keep their defaults (``run`` sets them with
+    :func:`dataclasses.replace`); ``brokers`` is ``""`` when none were given.
+    """
+    sasl_password = environ.get("KAFKA_SASL_PASSWORD")
+    if args.kafka_security_protocol.uses_sasl and not (
+        args.kafka_sasl_mechanism and args.kafka_sasl_username and sasl_password
+    ):
+        raise SettingsError(
+            "SASL needs --kafka-sasl-mechanism, --kafka-sasl-username and env KAFKA_SASL_PASSWORD"
+        )
+    return KafkaOptions(
+        brokers=args.kafka_brokers or "",
+        branch=args.branch,
+        topic_prefix=args.topic_prefix,
+        security_protocol=args.kafka_security_protocol,
+        ca_file=Path(args.kafka_ca_file) if args.kafka_ca_file else None,
+        cert_file=Path(args.kafka_cert_file) if args.kafka_cert_file else None,
+        key_file=Path(args.kafka_key_file) if args.kafka_key_file else None,
+        sasl_mechanism=args.kafka_sasl_mechanism,
+        sasl_username=args.kafka_sasl_username,
+        sasl_password=sasl_password,
+        task_events=args.task_events,
+    )
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     """The ``run`` flags; each default comes from its environment variable."""
 
@@ -172,13 +253,9 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     k8s.add_argument("--namespace", default=env("NAMESPACE"),
                      help="namespace to watch [env NAMESPACE; required]")
     kafka = parser.add_argument_group("Kafka")
-    kafka.add_argument("--kafka-brokers", default=env("KAFKA_BROKERS"),
-                       help="bootstrap servers, comma separated [env KAFKA_BROKERS; required]")
-    kafka.add_argument("--branch", default=env("BRANCH"),
-                       help="legacy topic prefix: dev->develop, prod->master [env BRANCH]")
-    kafka.add_argument("--topic-prefix", default=env("TOPIC_PREFIX"),
-                       help="explicit topic prefix, wins over --branch; '' = unprefixed "
-                       "[env TOPIC_PREFIX]")
+    add_kafka_topic_arguments(kafka, environ,
+                              brokers_help="bootstrap servers, comma separated "
+                              "[env KAFKA_BROKERS; required]")
     kafka.add_argument("--transactional-id", default=env("KAFKA_TRANSACTIONAL_ID"),
                        help="producer transactional id [env KAFKA_TRANSACTIONAL_ID; "
                        "default zombiewatch-<namespace>]")
@@ -190,26 +267,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                        help="how the controller reads the request topic; the topic is read "
                        "back the same way to decide what is already delivered (the real "
                        "controller: read_uncommitted) [env CONSUMER_ISOLATION]")
-    kafka.add_argument("--task-events", action=argparse.BooleanOptionalAction,
-                       default=_env_bool(env("TASK_EVENTS", "true") or "true"),
-                       help="follow the controller's task event topic "
-                       "<prefix>-agent-task-v1-event [env TASK_EVENTS; default on]")
-    kafka.add_argument("--kafka-security-protocol", choices=list(SecurityProtocol),
-                       type=_enum(SecurityProtocol),
-                       default=env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
-                       help="[env KAFKA_SECURITY_PROTOCOL]")
-    kafka.add_argument("--kafka-ca-file", default=env("KAFKA_CA_FILE"),
-                       help="CA bundle for TLS [env KAFKA_CA_FILE]")
-    kafka.add_argument("--kafka-cert-file", default=env("KAFKA_CERT_FILE"),
-                       help="client certificate for mutual TLS [env KAFKA_CERT_FILE]")
-    kafka.add_argument("--kafka-key-file", default=env("KAFKA_KEY_FILE"),
-                       help="client key for mutual TLS [env KAFKA_KEY_FILE]")
-    kafka.add_argument("--kafka-sasl-mechanism", choices=list(SaslMechanism),
-                       type=_enum(SaslMechanism),
-                       default=env("KAFKA_SASL_MECHANISM"), help="[env KAFKA_SASL_MECHANISM]")
-    kafka.add_argument("--kafka-sasl-username", default=env("KAFKA_SASL_USERNAME"),
-                       help="[env KAFKA_SASL_USERNAME; the password only from env "
-                       "KAFKA_SASL_PASSWORD]")
+    add_task_events_argument(kafka, environ, verb="follow")
+    add_kafka_security_arguments(kafka, environ)
     leader = parser.add_argument_group("Leader election")
     leader.add_argument("--leader-election", action=argparse.BooleanOptionalAction,
                         default=_env_bool(env("LEADER_ELECTION", "true") or "true"),
@@ -280,31 +339,14 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         raise SettingsError(
             f"CONSUMER_ISOLATION invalid: {args.consumer_isolation!r} "
             f"(read_uncommitted or read_committed)") from None
-    sasl_password = env.get("KAFKA_SASL_PASSWORD")
-    if args.kafka_security_protocol.uses_sasl and not (
-        args.kafka_sasl_mechanism and args.kafka_sasl_username and sasl_password
-    ):
-        raise SettingsError(
-            "SASL needs --kafka-sasl-mechanism, --kafka-sasl-username and env KAFKA_SASL_PASSWORD"
-        )
     return Settings(
         namespace=args.namespace,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
-        kafka=KafkaOptions(
-            brokers=args.kafka_brokers,
-            branch=args.branch,
-            topic_prefix=args.topic_prefix,
+        kafka=replace(
+            kafka_connection(args, env),
             transactional_id=args.transactional_id,
             publish_timeout_seconds=args.publish_timeout,
-            security_protocol=args.kafka_security_protocol,
-            ca_file=Path(args.kafka_ca_file) if args.kafka_ca_file else None,
-            cert_file=Path(args.kafka_cert_file) if args.kafka_cert_file else None,
-            key_file=Path(args.kafka_key_file) if args.kafka_key_file else None,
-            sasl_mechanism=args.kafka_sasl_mechanism,
-            sasl_username=args.kafka_sasl_username,
-            sasl_password=sasl_password,
             consumer_isolation=isolation,
-            task_events=args.task_events,
         ),
         leader=LeaderOptions(
             enabled=args.leader_election,
@@ -322,4 +364,36 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         relist_seconds=args.relist_seconds,
         reap=args.reap,
         confirm_window_seconds=args.confirm_window,
+    )
+
+
+def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
+    """The daemon's Kafka options as the adapter's settings (topic, transactional id, TLS, SASL)."""
+    kafka: KafkaOptions = settings.kafka
+    if kafka.topic_prefix is not None:
+        prefix = kafka.topic_prefix
+    else:
+        prefix = prefix_for_branch(kafka.branch or "")
+    tls = None
+    if kafka.security_protocol.uses_tls:
+        tls = TlsSettings(
+            ca_file=str(kafka.ca_file) if kafka.ca_file else None,
+            cert_file=str(kafka.cert_file) if kafka.cert_file else None,
+            key_file=str(kafka.key_file) if kafka.key_file else None,
+        )
+    sasl = None
+    if kafka.security_protocol.uses_sasl:
+        sasl = SaslSettings(
+            mechanism=kafka.sasl_mechanism or SaslMechanism.PLAIN,
+            username=kafka.sasl_username or "",
+            password=kafka.sasl_password or "",
+        )
+    return KafkaPublisherSettings(
+        bootstrap_servers=kafka.brokers,
+        topic=request_topic(prefix),
+        transactional_id=kafka.transactional_id or transactional_id_for(settings.namespace),
+        publish_timeout=kafka.publish_timeout_seconds,
+        tls=tls,
+        sasl=sasl,
+        consumer_isolation=kafka.consumer_isolation,
     )

@@ -5,6 +5,12 @@
 of the rules, as on a sweep tick), and this module only explains the rest:
 which row is still waiting and until when ("unschedulable, grace ends in 47 s",
 "deadline in 12 min").
+
+With the task feed, two more rows: a Job its task no longer names
+(:func:`~zombiewatch.domain.gate.superseded`, asked through ``decide``) is
+"superseded by" the newer one and never a zombie, and a task naming a Job the
+namespace does not have (:func:`triage_missing`) is judged like the daemon's
+feed-only work, at its deadline from ``job_started_at``.
 Pure: ``now`` is a parameter, the text is built from the values given.
 """
 
@@ -24,7 +30,14 @@ from zombiewatch.domain.classification import (
     classify_job,
     is_terminal,
 )
-from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide, elapsed_since_start
+from zombiewatch.domain.gate import (
+    DeadlineInputs,
+    GateInputs,
+    Hold,
+    decide,
+    elapsed_since_start,
+)
+from zombiewatch.domain.tasks import TaskState, feed_registration
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
 
 
@@ -49,6 +62,11 @@ class Waiting(StrEnum):
     """Nothing running yet and nothing wrong yet: judged at the deadline."""
     NO_START = "no_start"
     """No start time is known, so no deadline either."""
+    SUPERSEDED = "superseded"
+    """The task feed names a newer Job as the task's current one: never reported."""
+    JOB_MISSING = "job_missing"
+    """The task feed names this Job as current and the namespace does not have it:
+    judged at the deadline from the task's ``job_started_at``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +79,8 @@ class NotYet:
 
     def describe(self) -> str:
         """One line for a human: ``unschedulable, grace ends in 47 s``."""
+        if self.waiting is Waiting.SUPERSEDED:
+            return f"superseded by {self.detail}"
         text = {
             Waiting.COMPLETED: "completed",
             Waiting.POD_ENDING: "job failed, waiting for its pod to end",
@@ -71,6 +91,7 @@ class NotYet:
             Waiting.HEARTBEAT: "past deadline, heartbeat",
             Waiting.BEFORE_DEADLINE: "not running yet",
             Waiting.NO_START: "no start time known",
+            Waiting.JOB_MISSING: "job not in the namespace",
         }[self.waiting]
         if self.detail:
             text = f"{text} ({self.detail})"
@@ -110,11 +131,13 @@ def triage(
     heartbeat_window: timedelta,
     last_heartbeat: datetime | None,
     grace: timedelta = GRACE,
+    task: TaskState | None = None,
 ) -> Triage:
     """The sweeper's verdict now, or why not, for ``record``.
 
     An annotated (already reported) Job is judged as if it were not: the
     caller shows "reported" next to the verdict the rules give today.
+    ``task`` is the task feed's state of the Job's task, when the feed was read.
     """
     if job is not None and job.reported:
         job = replace(job, reported_reason=None)
@@ -122,9 +145,13 @@ def triage(
         job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
         grace=grace, deadline=DeadlineInputs(deadline=deadline,
                                              heartbeat_window=heartbeat_window,
-                                             last_heartbeat=last_heartbeat)))
+                                             last_heartbeat=last_heartbeat),
+        task=task))
     if isinstance(decision, Verdict):
         return decision
+    if decision is Hold.SUPERSEDED:
+        assert task is not None  # only the feed's state supersedes a Job
+        return NotYet(Waiting.SUPERSEDED, None, task.current_job)
     return _why_not(record, job=job, pods=pods, now=now, deadline=deadline,
                     heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat,
                     grace=grace)
@@ -169,3 +196,32 @@ def _why_not(
     if last_heartbeat is not None:
         return NotYet(Waiting.HEARTBEAT, last_heartbeat + heartbeat_window - now)
     return NotYet(Waiting.BEFORE_DEADLINE, deadline - elapsed)  # not reached: judged above
+
+
+def triage_missing(
+    task_id: str,
+    task: TaskState,
+    *,
+    pods: Sequence[PodView],
+    now: datetime,
+    deadline: timedelta,
+    heartbeat_window: timedelta,
+    grace: timedelta = GRACE,
+) -> Triage:
+    """The verdict now, or why not, for a task whose ``current_job`` the namespace lacks.
+
+    The task's state stands in for the host's registration, as in the daemon's
+    sweep (:func:`~zombiewatch.domain.tasks.feed_registration`): past its
+    deadline from ``job_started_at`` it is ``executor_watch_lost``; without a
+    start time it is never judged. The daemon's settling period (it reports
+    only once the Job has been missing for the pod grace) needs a memory of
+    earlier sweeps; the caller says so next to the row.
+    """
+    outcome = triage(feed_registration(task_id, task), job=None, pods=pods, now=now,
+                     deadline=deadline, heartbeat_window=heartbeat_window,
+                     last_heartbeat=None, grace=grace, task=task)
+    if isinstance(outcome, NotYet) and outcome.waiting is Waiting.NO_START:
+        return NotYet(Waiting.JOB_MISSING, None, "no job_started_at, never judged")
+    if isinstance(outcome, NotYet) and outcome.waiting is Waiting.BEFORE_DEADLINE:
+        return NotYet(Waiting.JOB_MISSING, outcome.remaining)
+    return outcome

@@ -411,7 +411,7 @@ async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_p
 ) -> None:
     from zombiewatch.adapters.clock import SystemClock  # noqa: PLC0415
     from zombiewatch.adapters.kafka.publishing import open_publisher  # noqa: PLC0415
-    from zombiewatch.app.container import kafka_publisher_settings  # noqa: PLC0415
+    from zombiewatch.app.settings import kafka_publisher_settings  # noqa: PLC0415
     from zombiewatch.domain.doctrine import zombie_failure  # noqa: PLC0415
     from zombiewatch.domain.reasons import ZombieReason  # noqa: PLC0415
 

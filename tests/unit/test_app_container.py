@@ -12,9 +12,13 @@ from returns.result import Failure, Result, Success
 from tests.builders import job_view, pod_view
 from zombiewatch.adapters.kafka.connection import ClientRole
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
-from zombiewatch.app.container import kafka_publisher_settings
 from zombiewatch.app.runtime import Runtime, StartFailedError
-from zombiewatch.app.settings import KafkaOptions, Settings, parse_settings
+from zombiewatch.app.settings import (
+    KafkaOptions,
+    Settings,
+    kafka_publisher_settings,
+    parse_settings,
+)
 from zombiewatch.domain.ports import PublishError, PublishErrorKind, StartError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings

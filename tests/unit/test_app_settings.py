@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
-from zombiewatch.app.container import kafka_publisher_settings
-from zombiewatch.app.settings import SettingsError, parse_settings
+from zombiewatch.app.settings import SettingsError, kafka_publisher_settings, parse_settings
 from zombiewatch.domain.ledger import ConsumerIsolation
 
 REQUIRED = {"NAMESPACE": "agents", "KAFKA_BROKERS": "kafka:9092"}

@@ -10,8 +10,7 @@ from typing import Any
 import yaml
 
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
-from zombiewatch.app.container import kafka_publisher_settings
-from zombiewatch.app.settings import parse_settings
+from zombiewatch.app.settings import kafka_publisher_settings, parse_settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "KAFKA.md"
 

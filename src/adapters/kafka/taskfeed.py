@@ -26,6 +26,8 @@ How it is followed:
   behaviour). Never fatal.
 - A missing or unreadable topic (or broker) is a loud warning, ``up`` false and
   a retry every ``retry_seconds``; the daemon carries on with the cluster only.
+- ``zombiewatch scan`` reads the topic once instead (:meth:`KafkaTaskFeed.read_to_end`):
+  to the end offsets, then closed; a topic it cannot read is an error, not a retry.
 """
 
 from __future__ import annotations
@@ -242,6 +244,10 @@ class TopicMissingError(Exception):
     """The event topic does not exist (or we may not see it)."""
 
 
+class FeedUnreadableError(Exception):
+    """:meth:`KafkaTaskFeed.read_to_end` could not read the topic; the message says why."""
+
+
 class KafkaTaskFeed:
     """Follows the event topic into :class:`TaskStates`; ``run()`` until cancelled."""
 
@@ -292,16 +298,44 @@ class KafkaTaskFeed:
                 await self.open(consumer)
                 while True:
                     await self.poll()
-            except TopicMissingError as exc:
-                self._lost(str(exc))
-            except EXPECTED_ERRORS as exc:
-                # The event topic in the settings, so a refusal names its missing ACL.
-                error = await explained(exc, replace(self._settings, topic=self.topic),
-                                        ClientRole.FEED)
-                self._lost(f"{error.kind.value}: {error.message}")
+            except (TopicMissingError, *EXPECTED_ERRORS) as exc:
+                self._lost(await self._problem_of(exc))
             finally:
                 await self._close(consumer)
             await asyncio.sleep(self._retry_seconds)
+
+    async def read_to_end(self) -> None:
+        """Read the topic once, from the beginning to the end offsets it has now, and close.
+
+        For ``zombiewatch scan``: no group, nothing committed, and no retry; a topic
+        that cannot be read raises :class:`FeedUnreadableError` with the explanation
+        ``run`` would log. Not bounded in time: the caller sets the timeout.
+        """
+        try:
+            consumer = self._factory(self._settings)  # reads the TLS files
+        except EXPECTED_ERRORS as exc:
+            raise await self._unreadable(exc) from exc
+        try:
+            await self.open(consumer)
+            while not self.caught_up:
+                await self.poll()
+        except (TopicMissingError, *EXPECTED_ERRORS) as exc:
+            raise await self._unreadable(exc) from exc
+        finally:
+            await self._close(consumer)
+
+    async def _unreadable(self, exc: BaseException) -> FeedUnreadableError:
+        self.up = False
+        self.problem = await self._problem_of(exc)
+        return FeedUnreadableError(self.problem)
+
+    async def _problem_of(self, exc: BaseException) -> str:
+        """Why the topic cannot be read, for an operator (never with a secret in it)."""
+        if isinstance(exc, TopicMissingError):
+            return str(exc)
+        # The event topic in the settings, so a refusal names its missing ACL.
+        error = await explained(exc, replace(self._settings, topic=self.topic), ClientRole.FEED)
+        return f"{error.kind.value}: {error.message}"
 
     async def open(self, consumer: FeedConsumer) -> None:
         """Connect, assign every partition and start reading from the beginning."""
