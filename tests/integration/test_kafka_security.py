@@ -665,6 +665,10 @@ async def _without(stage: SecuredStage, row: AclRow, proc: DaemonProcess, port: 
     named = f"needs {stage.grant.acl(row)}"
     job = stage.failing_job()
     expected[job] = ["image_pull_backoff"]
+    if row.client is ClientRole.FEED:
+        # The feed is not needed for publishing: the failure lands without it (and
+        # the leader, its producer connected, is then ready whatever the feed says).
+        await stage.reader.wait_for_failures(len(expected), timeout=90)
 
     async def said() -> bool:
         body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
@@ -673,9 +677,6 @@ async def _without(stage: SecuredStage, row: AclRow, proc: DaemonProcess, port: 
     await wait_until_async(said, proc, what=f"the daemon naming {named!r}")
     status, body = scrape(port, "/readyz")
     metrics = scrape(port)[1]
-    if row.client is ClientRole.FEED:
-        # The feed is not needed for publishing: the failure lands without it.
-        await stage.reader.wait_for_failures(len(expected), timeout=90)
     return Seen(named, row.client, status, body,
                 _metric(metrics, "zombiewatch_kafka_errors_total",
                         {"client": row.client.value, "kind": "unauthorized"}),
@@ -690,7 +691,7 @@ def _assert_each_missing_acl_said(observed: list[Seen]) -> None:
     for seen in observed:
         # Only the producer's ACLs make the leader unready; the read-back and the feed
         # are said, and the daemon stays ready.
-        assert seen.status == (503 if seen.client is ClientRole.PRODUCER else 200), seen
+        assert seen.status == (503 if seen.client is ClientRole.PRODUCER else 200), seen.body
         assert seen.named in seen.body
         assert seen.errors >= 1, seen
         if seen.client is ClientRole.FEED:
