@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes import client
 from returns.result import Failure, Success
 
@@ -41,7 +42,7 @@ from harness.daemons import (
     free_port,
     scrape,
 )
-from harness.fixtures import TopicFactory, create_topics
+from harness.fixtures import TopicFactory, create_topics, unique_name
 from harness.kafka_security import (
     Acl,
     Operation,
@@ -537,6 +538,37 @@ async def test_the_feed_acl_revoked_while_running_downs_the_feed_named_not_publi
     assert jobs == ["job-feed-revoked"]
     assert sorted(task for task, _ in feed.states.items()) == sorted([first, second])
     assert feed.problem is None
+
+
+async def _topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def test_the_feed_asking_for_its_topic_by_name_never_creates_it(
+    services: Services,
+) -> None:
+    """To tell "refused" from "missing" the feed asks for the topic by name, and this
+    broker creates topics asked for by name (``auto.create.topics.enable``): asked as
+    the plaintext super user (who may create anything), the topic must stay missing."""
+    missing = unique_name("zw-secure-no-events")
+    settings = KafkaPublisherSettings(bootstrap_servers=services.bootstrap_servers,
+                                      topic="unused", transactional_id="unused",
+                                      request_timeout_ms=3_000)
+    feed = KafkaTaskFeed(settings, topic=missing, states=TaskStates(), retry_seconds=0.2)
+
+    async with running(feed):
+        await until(lambda: feed.stats.failures >= 3 or feed.up, "three attempts of the feed")
+    topics = await _topics(services.bootstrap_servers)
+
+    assert not feed.up
+    assert feed.problem is not None
+    assert "does not exist" in feed.problem
+    assert missing not in topics
 
 
 # --- the daemon, as a least-privilege SCRAM user over SASL_SSL ----------------------
