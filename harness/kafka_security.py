@@ -13,13 +13,16 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
+from harness.controller import task_event
 from harness.fixtures import run_async
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
@@ -209,3 +212,20 @@ class SecuredKafka:
                 found.add(Acl(ResourceType(resource_type), name, Operation(operation),
                               entry_principal))
         return found
+
+
+async def write_task_event(bootstrap: str, topic: str, task_id: str) -> None:
+    """One task on the event topic, as the controller writes it (over the plaintext
+    listener, which needs no ACL): what the daemon's task feed must be able to read."""
+    now = datetime.now(UTC)
+    value = task_event(task_id=task_id, path=f"tasks/{task_id}.md", body="## Goal\n",
+                       frontmatter={"task_identifier": task_id, "assignee": "claude",
+                                    "phase": "in_progress", "current_job": "",
+                                    "trigger_count": 0, "max_triggers": 3},
+                       created=now, modified=now)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, key=task_id.encode(), value=value)
+    finally:
+        await producer.stop()

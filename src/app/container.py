@@ -188,7 +188,8 @@ class Container(containers.DeclarativeContainer):
         on_annotated=providers.Callable(reap_hook, settings, reaper))
     # The controller's task event topic (every replica follows it, leader or not).
     task_states = providers.Singleton(TaskStates)
-    task_feed = providers.Singleton(TaskFeedPart, settings, kafka_settings, task_states, metrics)
+    task_feed = providers.Singleton(
+        TaskFeedPart, settings, kafka_settings, task_states, metrics, kafka_health)
     task_view = providers.Singleton(TaskView, task_states, task_feed.provided.feed)
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,

@@ -32,7 +32,8 @@ class Metrics:
         self.kafka_errors = Counter(
             "zombiewatch_kafka_errors",
             "Failed Kafka operations, by client (producer: connect and publish; history: "
-            "the read-back) and error kind.", ["client", "kind"], registry=r)
+            "the read-back; feed: the task event topic) and error kind.", ["client", "kind"],
+            registry=r)
         self.annotate_errors = Counter(
             "zombiewatch_annotate_errors", "Job annotation patches that failed, by error kind.",
             ["kind"], registry=r)

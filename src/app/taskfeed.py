@@ -3,7 +3,10 @@
 On by default (``--task-events``); off, or while the topic cannot be read, the
 daemon works from the cluster alone, as before the feed existed, and says so:
 a loud warning at the first failure, ``zombiewatch_task_feed_up 0`` and a
-``/readyz`` detail. Readiness itself never depends on the feed (SPEC §13).
+``/readyz`` detail. Its Kafka errors (a missing Read ACL on the event topic,
+refused credentials) go to the daemon's :class:`KafkaHealth` as the ``feed``
+client: named once in the log, counted in ``zombiewatch_kafka_errors_total``.
+Readiness itself never depends on the feed (SPEC §13).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from returns.result import Result, Success
 
+from zombiewatch.adapters.kafka.connection import KafkaHealth
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic, prefix_for_branch
@@ -38,10 +42,12 @@ class TaskFeedPart:
     """The task feed as a part the runtime starts and stops (``feed`` None when off)."""
 
     def __init__(self, settings: Settings, kafka_settings: KafkaPublisherSettings,
-                 states: TaskStates, metrics: Metrics) -> None:
+                 states: TaskStates, metrics: Metrics,
+                 health: KafkaHealth | None = None) -> None:
         self.feed: KafkaTaskFeed | None = None
         if settings.kafka.task_events:
-            self.feed = KafkaTaskFeed(kafka_settings, topic=feed_topic(settings), states=states)
+            self.feed = KafkaTaskFeed(kafka_settings, topic=feed_topic(settings), states=states,
+                                      health=health)
             metrics.registry.register(TaskFeedCollector(self.feed))
         self._task: asyncio.Task[None] | None = None
 

@@ -6,25 +6,31 @@ expired and a wrong-host certificate, a mutual-TLS listener, and the StandardAut
 with ``allow.everyone.if.no.acl.found=false``. The daemon's user starts with no ACL.
 
 Least privilege is proven, not asserted: the tests grant exactly the ACL table of the
-README (parsed from it), show that it is enough, and then that each row is needed —
-without it the failure is refused with the missing ACL named, counted, and published
-once the ACL is granted again.
+README (parsed from it), show that it is enough — publishing, the read-back and the
+task feed all work, the event topic existing and the feed on — and then that each row
+is needed: without it the client that needs it (and only that one) is refused with
+the missing ACL named, counted, and works once the ACL is granted again. The task
+feed's row is not needed for publishing: without it the feed is down (the daemon
+carries on with the cluster only) and comes up by itself once it is granted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes import client
 from returns.result import Failure, Success
 
@@ -36,8 +42,14 @@ from harness.daemons import (
     free_port,
     scrape,
 )
-from harness.fixtures import TopicFactory
-from harness.kafka_security import Acl, Operation, ResourceType, SecuredKafka
+from harness.fixtures import TopicFactory, create_topics, unique_name
+from harness.kafka_security import (
+    Acl,
+    Operation,
+    ResourceType,
+    SecuredKafka,
+    write_task_event,
+)
 from harness.services import Services
 from harness.support import (
     CommittedReader,
@@ -55,17 +67,26 @@ from zombiewatch.adapters.kafka.settings import (
     SecurityProtocol,
     transactional_id_for,
 )
+from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 _ROLES = {"the request topic": ResourceType.TOPIC,
+          "the task event topic": ResourceType.TOPIC,
           "the transactional id": ResourceType.TRANSACTIONAL_ID}
+_CLIENTS = {("the request topic", Operation.WRITE): ClientRole.PRODUCER,
+            ("the request topic", Operation.READ): ClientRole.HISTORY,
+            ("the transactional id", Operation.WRITE): ClientRole.PRODUCER,
+            ("the task event topic", Operation.READ): ClientRole.FEED}
+"""Which of the daemon's Kafka clients needs a row (the README's "Needed for")."""
 _OPERATIONS = {"Read": Operation.READ, "Write": Operation.WRITE,
                "Describe": Operation.DESCRIBE, "IdempotentWrite": Operation.IDEMPOTENT_WRITE}
 _TYPES = {"Topic": ResourceType.TOPIC, "TransactionalId": ResourceType.TRANSACTIONAL_ID,
@@ -80,8 +101,14 @@ class AclRow:
     role: str
     operation: Operation
 
-    def acl(self, *, topic: str, transactional_id: str, principal: str) -> Acl:
-        name = {"the request topic": topic, "the transactional id": transactional_id,
+    @property
+    def client(self) -> ClientRole:
+        """The client that needs this row: without it, only that one is refused."""
+        return _CLIENTS[(self.role, self.operation)]
+
+    def acl(self, *, topic: str, events: str, transactional_id: str, principal: str) -> Acl:
+        name = {"the request topic": topic, "the task event topic": events,
+                "the transactional id": transactional_id,
                 "the cluster": "kafka-cluster"}[self.role]
         return Acl(self.resource, name, self.operation, principal)
 
@@ -96,12 +123,18 @@ def readme_acls() -> list[AclRow]:
         if len(cells) == 4 and cells[0] in _TYPES:
             resource = _TYPES[cells[0]]
             assert _ROLES.get(cells[1], resource) is resource, line
+            assert (cells[1], _OPERATIONS[cells[2]]) in _CLIENTS, f"which client needs {line}?"
             rows.append(AclRow(resource, cells[1], _OPERATIONS[cells[2]]))
     assert rows, "README has no ACL table between the kafka-acls markers"
     return rows
 
 
 ROWS = readme_acls()
+FEED_ROWS = [row for row in ROWS if row.client is ClientRole.FEED]
+
+
+def _row_id(row: AclRow) -> str:
+    return f"{row.operation.name}-{row.role.removeprefix('the ').replace(' ', '-')}"
 
 
 @pytest.fixture(scope="session")
@@ -115,16 +148,17 @@ def secured(services: Services) -> SecuredKafka:
 
 @dataclass
 class Grant:
-    """A fresh topic and transactional id, and the client user's ACLs on them."""
+    """A fresh request topic, event topic and transactional id, and the client user's
+    ACLs on them."""
 
     secured: SecuredKafka
     topic: str
+    events: str
     transactional_id: str
     granted: set[Acl]
 
     def acl(self, row: AclRow) -> Acl:
-        return row.acl(topic=self.topic, transactional_id=self.transactional_id,
-                       principal=self.secured.client_principal)
+        return self._for(row, None)
 
     def grant(self, rows: list[AclRow], principal: str | None = None) -> None:
         acls = [self._for(row, principal) for row in rows]
@@ -137,7 +171,8 @@ class Grant:
         self.granted.difference_update(acls)
 
     def _for(self, row: AclRow, principal: str | None) -> Acl:
-        return row.acl(topic=self.topic, transactional_id=self.transactional_id,
+        return row.acl(topic=self.topic, events=self.events,
+                       transactional_id=self.transactional_id,
                        principal=principal or self.secured.client_principal)
 
     def settings(self, **overrides: object) -> KafkaPublisherSettings:
@@ -145,11 +180,17 @@ class Grant:
                                             transactional_id=self.transactional_id,
                                             **overrides)  # type: ignore[arg-type]
 
+    def feed(self, health: KafkaHealth) -> KafkaTaskFeed:
+        """The task feed on the event topic as the daemon's user (retrying quickly)."""
+        return KafkaTaskFeed(self.settings(), topic=self.events, states=TaskStates(),
+                             retry_seconds=0.5, health=health)
+
 
 @pytest.fixture
 def grant(secured: SecuredKafka, topic_factory: TopicFactory) -> Iterator[Grant]:
     topic = topic_factory(1, "zw-secure")
-    handle = Grant(secured, topic, f"zombiewatch-{topic}", set())
+    events = topic_factory(1, "zw-secure-events")
+    handle = Grant(secured, topic, events, f"zombiewatch-{topic}", set())
     try:
         yield handle
     finally:
@@ -177,70 +218,147 @@ async def _published_jobs(settings: KafkaPublisherSettings) -> list[str]:
     return [f.job_name for f in result.unwrap().failures]
 
 
-async def test_the_readme_acls_are_exactly_what_publishing_and_the_read_back_need(
-    grant: Grant,
+FEED_WAIT = 60.0
+
+
+@asynccontextmanager
+async def running(feed: KafkaTaskFeed) -> AsyncIterator[KafkaTaskFeed]:
+    task = asyncio.get_running_loop().create_task(feed.run())
+    try:
+        yield feed
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(condition: Callable[[], bool], what: str, *,
+                timeout: float = FEED_WAIT) -> None:
+    """Until ``condition`` holds: what a running feed shows changes in the background."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _feed_ready(feed: KafkaTaskFeed) -> bool:
+    return feed.up and feed.caught_up
+
+
+async def test_the_readme_acls_are_exactly_what_publishing_the_read_back_and_the_feed_need(
+    grant: Grant, services: Services,
 ) -> None:
     grant.grant(ROWS)
-    publisher = KafkaCommandPublisher(settings=grant.settings(), clock=SystemClock())
+    task_id = str(uuid.uuid4())
+    await write_task_event(services.bootstrap_servers, grant.events, task_id)
+    recorder = Recorder()
+    publisher = KafkaCommandPublisher(settings=grant.settings(), clock=SystemClock(),
+                                      health=recorder.health)
+    feed = grant.feed(recorder.health)
 
-    started = await publisher.start()
-    published = await publisher.publish_failures([_failure("job-least-privilege")])
-    jobs = await _published_jobs(grant.settings())
+    async with running(feed):
+        started = await publisher.start()
+        published = await publisher.publish_failures([_failure("job-least-privilege")])
+        jobs = await _published_jobs(grant.settings())
+        await until(lambda: _feed_ready(feed), "the task feed up and caught up")
+        tasks = [task for task, _ in feed.states.items()]
     await publisher.close()
     held = grant.secured.acls_of(grant.secured.client_principal)
 
     assert started == Success(None)
     assert published == Success(None)
     assert jobs == ["job-least-privilege"]
-    # No other ACL (no Describe, no IdempotentWrite on the cluster) was needed.
+    assert tasks == [task_id]
+    assert feed.stats.failures == 0
+    assert recorder.errors == []
+    # No other ACL (no Describe on either topic, no IdempotentWrite on the cluster)
+    # was needed: Kafka 4.1 implies Describe from Read and Write.
     assert held == {grant.acl(row) for row in ROWS}
 
 
-@pytest.mark.parametrize("missing", ROWS, ids=lambda r: f"{r.operation.name}-{r.role[4:]}")
-async def test_without_each_readme_acl_the_failure_is_refused_named_and_lands_once_granted(
-    grant: Grant, missing: AclRow, caplog: pytest.LogCaptureFixture,
+def _assert_refused_only_by(client: ClientRole, refused: list[tuple[ClientRole, PublishError]],
+                            principal: str, named: str,
+                            caplog: pytest.LogCaptureFixture) -> None:
+    """Only ``client`` was refused, every time naming the ACL, in one log line."""
+    assert refused, f"nothing refused without {named}"
+    assert {role for role, _ in refused} == {client}, refused
+    assert all(named in error.message for _, error in refused), refused
+    assert f"not authorized: {principal} needs {named}" in refused[0][1].message
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "kind=unauthorized" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # one line per refused client, not per retry
+    assert f"client={client.value}" in warnings[0]
+
+
+def _assert_feed_down_said_once(named: str, caplog: pytest.LogCaptureFixture) -> None:
+    down = [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and "event=task_feed_down" in r.getMessage()]
+    assert len(down) == 1, down
+    assert named in down[0]
+
+
+@pytest.mark.parametrize("missing", ROWS, ids=_row_id)
+async def test_without_each_readme_acl_its_client_is_refused_named_and_works_once_granted(
+    grant: Grant, services: Services, missing: AclRow, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="zombiewatch")
     grant.grant([row for row in ROWS if row != missing])
+    task_id = str(uuid.uuid4())
+    await write_task_event(services.bootstrap_servers, grant.events, task_id)
     recorder = Recorder()
     settings = grant.settings()
     publisher = KafkaCommandPublisher(settings=settings, clock=SystemClock(),
                                       health=recorder.health)
     history = KafkaFailureHistory(settings, timeout=30, health=recorder.health)
-    failure = _failure(f"job-without-{missing.operation.name.lower()}")
+    feed = grant.feed(recorder.health)
+    failure = _failure(f"job-without-{_row_id(missing).lower()}")
 
-    published_without = await publisher.publish_failures([failure])
-    read_back_without = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
-    refused = [(role, error) for role, error in recorder.errors
-               if error.kind is PublishErrorKind.UNAUTHORIZED]
-    problem_without = publisher.problem
-    grant.grant([missing])
-    published_with = published_without
-    if isinstance(published_without, Failure):
-        published_with = await publisher.reconnect()
-        if published_with == Success(None):
-            published_with = await publisher.publish_failures([failure])
+    async with running(feed):
+        published_without = await publisher.publish_failures([failure])
+        read_back_without = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
+        # The feed's first attempt is over: it is up, or it said why not.
+        await until(lambda: _feed_ready(feed) or feed.stats.failures >= 1,
+                    "the task feed's first attempt")
+        feed_ready_without, feed_problem_without = _feed_ready(feed), feed.problem
+        refused = [(role, error) for role, error in recorder.errors
+                   if error.kind is PublishErrorKind.UNAUTHORIZED]
+        problem_without = publisher.problem
+        grant.grant([missing])
+        published_with = published_without
+        if isinstance(published_without, Failure):
+            published_with = await publisher.reconnect()
+            if published_with == Success(None):
+                published_with = await publisher.publish_failures([failure])
+        # Granted, the feed comes up by itself (it retries), no restart.
+        await until(lambda: _feed_ready(feed), "the task feed up once granted")
+        tasks = [task for task, _ in feed.states.items()]
     jobs = await _published_jobs(settings)
     await publisher.close()
 
     named = str(grant.acl(missing))
-    assert refused, f"nothing refused without {named}: {recorder.errors}"
-    assert all(named in error.message for _, error in refused), refused
-    assert f"User:{grant.secured.client_user} needs {named}" in refused[0][1].message
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.WARNING and "kind=unauthorized" in r.getMessage()]
-    assert len(warnings) == len({role for role, _ in refused}), warnings
-    if missing.operation is Operation.READ:
-        # Only the read-back needs Read: publishing went on (at-least-once meanwhile).
-        assert published_without == Success(None)
-        assert isinstance(read_back_without, Failure)
-        assert problem_without is None
-    else:
+    _assert_refused_only_by(missing.client, refused, f"User:{grant.secured.client_user}",
+                            named, caplog)
+    if missing.client is ClientRole.PRODUCER:
         assert isinstance(published_without, Failure)
         assert published_without.failure().kind is PublishErrorKind.UNAUTHORIZED
         assert problem_without is not None
         assert named in problem_without.message
         assert published_with == Success(None)
+    else:
+        # Only the read-back or the feed needs it: publishing went on.
+        assert published_without == Success(None)
+        assert problem_without is None
+    assert isinstance(read_back_without, Failure) is (missing.client is ClientRole.HISTORY)
+    if missing.client is ClientRole.FEED:
+        assert not feed_ready_without
+        assert feed_problem_without is not None
+        assert f"needs {named}" in feed_problem_without
+        _assert_feed_down_said_once(f"needs {named}", caplog)
+    else:
+        assert feed_ready_without
+    assert tasks == [task_id]
+    assert feed.problem is None
     assert jobs == [failure.job_name], "the failure must land exactly once"
     assert publisher.problem is None
 
@@ -340,11 +458,10 @@ async def test_mutual_tls_authenticates_by_the_client_certificate(grant: Grant) 
     assert re.search(r"Connection at 127\.0\.0\.1:\d+ closed", without.failure().message)
 
 
-WRITE_ROWS = [row for row in ROWS if row.operation is not Operation.READ]
+WRITE_ROWS = [row for row in ROWS if row.client is ClientRole.PRODUCER]
 
 
-@pytest.mark.parametrize("revoked", WRITE_ROWS,
-                         ids=lambda r: f"{r.operation.name}-{r.role[4:]}")
+@pytest.mark.parametrize("revoked", WRITE_ROWS, ids=_row_id)
 async def test_an_acl_revoked_while_running_is_named_and_its_failure_lands_once_regranted(
     grant: Grant, revoked: AclRow, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -379,12 +496,88 @@ async def test_an_acl_revoked_while_running_is_named_and_its_failure_lands_once_
     assert sorted(jobs) == ["job-before", "job-while-revoked"]
 
 
+async def test_the_feed_acl_revoked_while_running_downs_the_feed_named_not_publishing(
+    grant: Grant, services: Services, caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert FEED_ROWS, "the README's table has no row for the task feed"
+    (revoked,) = FEED_ROWS
+    caplog.set_level(logging.INFO, logger="zombiewatch")
+    grant.grant(ROWS)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    await write_task_event(services.bootstrap_servers, grant.events, first)
+    recorder = Recorder()
+    publisher = KafkaCommandPublisher(settings=grant.settings(), clock=SystemClock(),
+                                      health=recorder.health)
+    feed = grant.feed(recorder.health)
+    named = f"needs {grant.acl(revoked)}"
+
+    async with running(feed):
+        await until(lambda: _feed_ready(feed), "the task feed up")
+        grant.revoke([revoked])
+        await until(lambda: not feed.up, "the task feed down once revoked")
+        problem = feed.problem
+        published = await publisher.publish_failures([_failure("job-feed-revoked")])
+        await write_task_event(services.bootstrap_servers, grant.events, second)
+        grant.grant([revoked])
+        await until(lambda: _feed_ready(feed) and second in feed.states,
+                    "the task feed back and reading once re-granted")
+    await publisher.close()
+    jobs = await _published_jobs(grant.settings())
+
+    assert problem is not None
+    assert named in problem
+    assert [(role, e.kind) for role, e in recorder.errors][:1] == [
+        (ClientRole.FEED, PublishErrorKind.UNAUTHORIZED)]
+    assert all(role is ClientRole.FEED and named in e.message for role, e in recorder.errors)
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.WARNING and r.name.startswith("zombiewatch")]
+    # The cause once (the health's) and the consequence once (the feed down), not per retry.
+    assert len(warnings) == 2, warnings
+    assert all(named in w for w in warnings), warnings
+    assert published == Success(None)  # publishing never needed the feed
+    assert jobs == ["job-feed-revoked"]
+    assert sorted(task for task, _ in feed.states.items()) == sorted([first, second])
+    assert feed.problem is None
+
+
+async def _topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def test_the_feed_asking_for_its_topic_by_name_never_creates_it(
+    services: Services,
+) -> None:
+    """To tell "refused" from "missing" the feed asks for the topic by name, and this
+    broker creates topics asked for by name (``auto.create.topics.enable``): asked as
+    the plaintext super user (who may create anything), the topic must stay missing."""
+    missing = unique_name("zw-secure-no-events")
+    settings = KafkaPublisherSettings(bootstrap_servers=services.bootstrap_servers,
+                                      topic="unused", transactional_id="unused",
+                                      request_timeout_ms=3_000)
+    feed = KafkaTaskFeed(settings, topic=missing, states=TaskStates(), retry_seconds=0.2)
+
+    async with running(feed):
+        await until(lambda: feed.stats.failures >= 3 or feed.up, "three attempts of the feed")
+    topics = await _topics(services.bootstrap_servers)
+
+    assert not feed.up
+    assert feed.problem is not None
+    assert "does not exist" in feed.problem
+    assert missing not in topics
+
+
 # --- the daemon, as a least-privilege SCRAM user over SASL_SSL ----------------------
 
 
 @dataclass
 class SecuredStage:
-    """A namespace, its request topic, the daemon's ACLs and a committed-records reader."""
+    """A namespace, its request and event topics, the daemon's ACLs and a committed-records
+    reader."""
 
     api_client: Any
     namespace: str
@@ -425,7 +618,11 @@ async def secured_stage(services: Services, api_client: Any, namespace: str,
                   {"assignee": "claude", "zombieSweeperIntervalSeconds": 10})
     prefix = f"sec-{uuid.uuid4().hex[:8]}"
     topic = request_topic_for(bootstrap_servers, prefix)
-    grant = Grant(secured, topic, transactional_id_for(namespace), set())
+    # The controller's event topic exists, with one task in it: the feed (on) reads it.
+    events = event_topic(prefix)
+    create_topics(bootstrap_servers, [events], 1)
+    await write_task_event(bootstrap_servers, events, str(uuid.uuid4()))
+    grant = Grant(secured, topic, events, transactional_id_for(namespace), set())
     settings = secured_daemon_settings(secured, kubeconfig=services.kubeconfig,
                                        namespace=namespace, prefix=prefix, leader=True)
     try:
@@ -455,12 +652,83 @@ async def wait_until_async(check: Callable[[], Awaitable[bool]], proc: DaemonPro
         await asyncio.sleep(0.2)
 
 
-def _metric(body: str, name: str, labels: dict[str, str]) -> float:
+def _metric(body: str, name: str, labels: dict[str, str] | None = None) -> float:
     """One sample of a Prometheus text body, 0 when absent."""
     for line in body.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+        if not labels and line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+        if line.startswith(name + "{") and all(
+            f'{k}="{v}"' in line for k, v in (labels or {}).items()
+        ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def _wait_feed_up(proc: DaemonProcess, port: int) -> None:
+    """Until the daemon's task feed is up and caught up with the one task of the topic.
+
+    The feed retries every 30 s: a re-granted ACL is seen within that, no restart.
+    """
+    async def up() -> bool:
+        metrics = (await asyncio.to_thread(scrape, port))[1]
+        return (_metric(metrics, "zombiewatch_task_feed_up") == 1
+                and _metric(metrics, "zombiewatch_task_feed_caught_up") == 1
+                and _metric(metrics, "zombiewatch_task_feed_tasks") == 1)
+
+    await wait_until_async(up, proc, what="the task feed up and caught up", timeout=90)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the daemon showed while one ACL was missing."""
+
+    named: str
+    client: ClientRole
+    status: int
+    body: str
+    errors: float
+    feed_up: float
+
+
+async def _without(stage: SecuredStage, row: AclRow, proc: DaemonProcess, port: int,
+                   expected: dict[str, list[str]]) -> Seen:
+    """A failing Job while ``row`` is missing: the daemon names the ACL (log,
+    ``/readyz``, metric); a failure that does not need the row still lands."""
+    named = f"needs {stage.grant.acl(row)}"
+    job = stage.failing_job()
+    expected[job] = ["image_pull_backoff"]
+    if row.client is ClientRole.FEED:
+        # The feed is not needed for publishing: the failure lands without it (and
+        # the leader, its producer connected, is then ready whatever the feed says).
+        await stage.reader.wait_for_failures(len(expected), timeout=90)
+
+    async def said() -> bool:
+        body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
+        return named in proc.log_text() and named in body
+
+    await wait_until_async(said, proc, what=f"the daemon naming {named!r}")
+    status, body = scrape(port, "/readyz")
+    metrics = scrape(port)[1]
+    return Seen(named, row.client, status, body,
+                _metric(metrics, "zombiewatch_kafka_errors_total",
+                        {"client": row.client.value, "kind": "unauthorized"}),
+                _metric(metrics, "zombiewatch_task_feed_up"))
+
+
+def _assert_each_missing_acl_said(observed: list[Seen]) -> None:
+    """Every row was missing once (the feed's twice: while running, at start), and said."""
+    assert [seen.client for seen in observed] == [
+        client for row in ROWS
+        for client in [row.client] * (2 if row.client is ClientRole.FEED else 1)]
+    for seen in observed:
+        # Only the producer's ACLs make the leader unready; the read-back and the feed
+        # are said, and the daemon stays ready.
+        assert seen.status == (503 if seen.client is ClientRole.PRODUCER else 200), seen.body
+        assert seen.named in seen.body
+        assert seen.errors >= 1, seen
+        if seen.client is ClientRole.FEED:
+            assert seen.feed_up == 0, seen
+            assert "task feed: DOWN, cluster only" in seen.body, seen
 
 
 async def test_the_daemon_as_a_least_privilege_user_publishes_and_survives_each_acl_removed(
@@ -470,51 +738,50 @@ async def test_the_daemon_as_a_least_privilege_user_publishes_and_survives_each_
     stage.grant.grant(ROWS)
     port = free_port()
     expected: dict[str, list[str]] = {}
-    observed: list[tuple[str, int, str, float]] = []
+    observed: list[Seen] = []
     logs: list[str] = []
+
+    async def without(row: AclRow, proc: DaemonProcess) -> None:
+        observed.append(await _without(stage, row, proc, port, expected))
+
     with daemon_processes(stage.tmp_path) as start:
         proc = start(stage.settings, port=port)
         await _wait_serving(proc, port)
+        await _wait_feed_up(proc, port)  # every row granted: the feed is up
         first = stage.failing_job()
         expected[first] = ["image_pull_backoff"]
         await stage.reader.wait_for_failures(1, timeout=60)
 
         for row in ROWS:
-            named = f"needs {stage.grant.acl(row)}"
             stage.grant.revoke([row])
-            if row.operation is Operation.READ:
+            if row.client is ClientRole.HISTORY:
                 # Only a new term reads the topic back: restart the daemon.
                 proc.terminate()
                 logs.append(proc.log_text())
                 proc = start(stage.settings, port=port)
-            job = stage.failing_job()
-            expected[job] = ["image_pull_backoff"]
-
-            async def said(proc: DaemonProcess = proc, named: str = named) -> bool:
-                body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
-                return named in proc.log_text() and named in body
-
-            await wait_until_async(said, proc, what=f"the daemon naming {named!r}")
-            status, body = scrape(port, "/readyz")
-            metrics = scrape(port)[1]
-            client_role = "history" if row.operation is Operation.READ else "producer"
-            observed.append((named, status, body,
-                             _metric(metrics, "zombiewatch_kafka_errors_total",
-                                     {"client": client_role, "kind": "unauthorized"})))
+            await without(row, proc)
+            if row.client is ClientRole.FEED:
+                # Removed while running (above), and missing at start (a restart).
+                proc.terminate()
+                logs.append(proc.log_text())
+                proc = start(stage.settings, port=port)
+                await without(row, proc)
             stage.grant.grant([row])
             await stage.reader.wait_for_failures(len(expected), timeout=90)
+            if row.client is ClientRole.FEED:
+                await _wait_feed_up(proc, port)  # re-granted: up again, no restart
             assert proc.alive
         await stage.reader.quiet(2.0)
         proc.terminate()
         logs.append(proc.log_text())
 
-    for named, status, body, errors in observed:
-        read_back = "Read on Topic" in named
-        assert status == (200 if read_back else 503), (named, body)
-        assert named in body
-        assert errors >= 1, named
+    _assert_each_missing_acl_said(observed)
     assert stage.reader.reasons_by_job() == expected  # every failure, exactly once
     output = "\n".join(logs)
+    for row in FEED_ROWS:
+        down = [line for line in output.splitlines()
+                if "event=task_feed_down" in line and f"needs {stage.grant.acl(row)}" in line]
+        assert len(down) == 2, down  # once while running, once at the start: not per retry
     assert "Traceback" not in output
     assert stage.grant.secured.client_password not in output
 

@@ -1,8 +1,9 @@
 """How our Kafka clients reach the brokers, and what their errors mean.
 
-Shared by the publisher (a transactional producer) and the history (a short-lived
-``read_committed`` consumer), so that both connect the same way (servers,
-timeouts, TLS, SASL) and an error means the same thing whoever met it:
+Shared by the publisher (a transactional producer), the history (a short-lived
+``read_committed`` consumer) and the task feed (a consumer of the event topic),
+so that all connect the same way (servers, timeouts, TLS, SASL) and an error
+means the same thing whoever met it:
 
 - :func:`connection_options` is the one place that turns settings into aiokafka
   options;

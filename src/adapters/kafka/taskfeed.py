@@ -26,6 +26,10 @@ How it is followed:
   behaviour). Never fatal.
 - A missing or unreadable topic (or broker) is a loud warning, ``up`` false and
   a retry every ``retry_seconds``; the daemon carries on with the cluster only.
+  A refusal names the ACL that is missing ("needs Read on Topic <event topic>",
+  by :func:`~zombiewatch.adapters.kafka.connection.missing_acl`, the rule the
+  producer and the history use) and goes to the shared :class:`KafkaHealth`
+  as the ``feed`` client, which counts it.
 - ``zombiewatch scan`` reads the topic once instead (:meth:`KafkaTaskFeed.read_to_end`):
   to the end offsets, then closed; a topic it cannot read is an error, not a retry.
 """
@@ -41,15 +45,22 @@ from typing import Any, Final, Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import OffsetOutOfRangeError
+from aiokafka.errors import (
+    IncompatibleBrokerVersion,
+    OffsetOutOfRangeError,
+    TopicAuthorizationFailedError,
+)
+from aiokafka.protocol.metadata import MetadataRequest
 
 from zombiewatch.adapters.kafka.connection import (
     EXPECTED_ERRORS,
     ClientRole,
+    KafkaHealth,
     connection_options,
     explained,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.tasks import TaskProblem, TaskState, TaskStates, task_state
 
 log = logging.getLogger(__name__)
@@ -162,6 +173,8 @@ class FeedConsumer(Protocol):
     async def partitions(self, topic: str) -> set[int] | None:
         """The topic's partitions from fresh metadata; None when it does not exist.
 
+        Raises ``TopicAuthorizationFailedError`` when the broker refuses to describe
+        it (no Read ACL): the feed then names the ACL instead of a missing topic.
         Must never create the topic (brokers may auto-create topics asked for by name).
         """
         ...
@@ -198,8 +211,11 @@ class AiokafkaFeedConsumer:
         # A metadata request for *all* topics (what ``topics()`` sends) never creates
         # one; asking for the topic by name could, on a broker with auto-creation on.
         # Private aiokafka API (pinned < 0.15): ``topics()`` drops the partitions.
-        cluster = await self._consumer._client.fetch_all_metadata()
+        kafka_client = self._consumer._client
+        cluster = await kafka_client.fetch_all_metadata()
         partitions: set[int] | None = cluster.partitions_for_topic(topic)
+        if partitions is None:
+            await _refused_or_missing(kafka_client, topic)
         return partitions
 
     def assign(self, partitions: list[TopicPartition]) -> None:
@@ -224,6 +240,43 @@ class AiokafkaFeedConsumer:
         except OffsetOutOfRangeError as exc:
             raise FeedJumpedError(str(exc)) from exc
         return batches
+
+
+class _MetadataWithoutCreation:
+    """A metadata request for one topic by name that can never create it.
+
+    ``allow_auto_topic_creation`` exists from Metadata v4 (Kafka 1.0); an older
+    broker could create the topic, so the request is refused before it is sent.
+    Built by aiokafka's ``Request.prepare`` per connection (the 0.14 protocol API).
+    """
+
+    def __init__(self, topic: str) -> None:
+        self._request = MetadataRequest([topic], allow_auto_topic_creation=False)
+
+    def prepare(self, versions: dict[int, tuple[int, int]]) -> Any:
+        struct = self._request.prepare(versions)
+        if struct.API_VERSION < 4:
+            raise IncompatibleBrokerVersion("metadata v4+ is needed to ask without creating")
+        return struct
+
+
+async def _refused_or_missing(kafka_client: Any, topic: str) -> None:
+    """Raise ``TopicAuthorizationFailedError`` if a topic absent from the metadata is refused.
+
+    The answer for all topics silently leaves out those we may not describe; asked
+    by name, the broker says TOPIC_AUTHORIZATION_FAILED (whether the topic exists
+    or not: Kafka does not tell an unauthorised client). Otherwise it is missing.
+    """
+    node = kafka_client.get_random_node()
+    if node is None:
+        return
+    try:
+        response = await kafka_client.send(node, _MetadataWithoutCreation(topic))
+    except IncompatibleBrokerVersion:
+        return  # a broker older than Kafka 1.0: it stays "does not exist or is not visible"
+    for entry in response.topics:  # (error_code, topic, ...) in every version
+        if entry[1] == topic and entry[0] == TopicAuthorizationFailedError.errno:
+            raise TopicAuthorizationFailedError(topic)
 
 
 def aiokafka_feed_consumer(settings: KafkaPublisherSettings) -> FeedConsumer:
@@ -261,6 +314,7 @@ class KafkaTaskFeed:
         max_value_bytes: int = MAX_VALUE_BYTES,
         retry_seconds: float = 30.0,
         check_every: int = 20,
+        health: KafkaHealth | None = None,
     ) -> None:
         self._settings = settings
         self.topic = topic
@@ -270,6 +324,8 @@ class KafkaTaskFeed:
         self._retry_seconds = retry_seconds
         self._check_every = check_every
         """Polls between two checks of the end offsets and partitions (jump-back detection)."""
+        self._health = health
+        """Where a Kafka error of the feed is recorded (and counted) as the ``feed`` client."""
         self.stats = FeedStats()
         self.up = False
         """True while the topic is assigned and readable."""
@@ -298,8 +354,13 @@ class KafkaTaskFeed:
                 await self.open(consumer)
                 while True:
                     await self.poll()
-            except (TopicMissingError, *EXPECTED_ERRORS) as exc:
-                self._lost(await self._problem_of(exc))
+            except TopicMissingError as exc:
+                self._lost(str(exc))
+            except EXPECTED_ERRORS as exc:
+                error = await self._explained(exc)
+                if self._health is not None:
+                    self._health.failed(ClientRole.FEED, error, retry_in=self._retry_seconds)
+                self._lost(f"{error.kind.value}: {error.message}")
             finally:
                 await self._close(consumer)
             await asyncio.sleep(self._retry_seconds)
@@ -333,9 +394,13 @@ class KafkaTaskFeed:
         """Why the topic cannot be read, for an operator (never with a secret in it)."""
         if isinstance(exc, TopicMissingError):
             return str(exc)
-        # The event topic in the settings, so a refusal names its missing ACL.
-        error = await explained(exc, replace(self._settings, topic=self.topic), ClientRole.FEED)
+        error = await self._explained(exc)
         return f"{error.kind.value}: {error.message}"
+
+    async def _explained(self, exc: BaseException) -> PublishError:
+        """The error as an operator reads it; the event topic in the settings, so a
+        refusal names its missing ACL."""
+        return await explained(exc, replace(self._settings, topic=self.topic), ClientRole.FEED)
 
     async def open(self, consumer: FeedConsumer) -> None:
         """Connect, assign every partition and start reading from the beginning."""
@@ -365,6 +430,8 @@ class KafkaTaskFeed:
                         self.topic, str(exc))
             await self._from_the_beginning(consumer, clear=True)
             return
+        if self._health is not None:
+            self._health.ok(ClientRole.FEED)  # a fetch answered: the topic is readable
         for records in batches.values():
             for record in records:
                 self.apply(record.key, record.value)

@@ -6,16 +6,24 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
+from aiokafka.protocol.metadata import MetadataResponse_v5
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
+from zombiewatch.adapters.kafka.settings import (
+    KafkaPublisherSettings,
+    SaslMechanism,
+    SaslSettings,
+)
 from zombiewatch.adapters.kafka.taskfeed import (
+    AiokafkaFeedConsumer,
     FeedJumpedError,
     KafkaTaskFeed,
     Malformed,
@@ -24,6 +32,7 @@ from zombiewatch.adapters.kafka.taskfeed import (
     Upsert,
     decode_event,
 )
+from zombiewatch.domain.ports import PublishError, PublishErrorKind
 from zombiewatch.domain.tasks import TaskStates
 
 TOPIC = "develop-agent-task-v1-event"
@@ -55,6 +64,8 @@ class FakeConsumer:
 
     logs: dict[int, list[Record]] = field(default_factory=lambda: {0: []})
     visible: bool = True
+    refused: bool = False
+    """The broker refuses to describe the topic (no Read ACL), as the real consumer raises."""
     positions: dict[int, int] = field(default_factory=dict)
     stopped: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -72,6 +83,8 @@ class FakeConsumer:
         self.stopped = True
 
     async def partitions(self, topic: str) -> set[int] | None:
+        if self.refused:
+            raise TopicAuthorizationFailedError(topic)
         return set(self.logs) if topic == TOPIC and self.visible else None
 
     def assign(self, partitions: list[TopicPartition]) -> None:
@@ -293,3 +306,111 @@ async def test_a_missing_topic_keeps_the_feed_down_and_it_comes_up_once_created(
     assert made[1].stopped
     down = [r for r in caplog.records if "task_feed_down" in r.getMessage()]
     assert len(down) == 1  # loud once per outage, not once per retry
+
+
+async def test_a_refused_topic_names_the_missing_read_acl_counts_it_and_recovers_once_granted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = replace(SETTINGS, sasl=SaslSettings(mechanism=SaslMechanism.SCRAM_SHA_512,
+                                                     username="zombiewatch", password="pw"))
+    consumers = [FakeConsumer(refused=True), FakeConsumer(refused=True),
+                 FakeConsumer(block_when_idle=True)]
+    consumers[2].append(TASK, event())
+    made: list[FakeConsumer] = []
+    counted: list[tuple[ClientRole, PublishError]] = []
+    health = KafkaHealth(on_error=lambda role, error: counted.append((role, error)))
+    problems: list[str | None] = []
+
+    def factory(_: KafkaPublisherSettings) -> FakeConsumer:
+        problems.append(f.problem)  # what the feed said before this attempt
+        made.append(consumers[len(made)])
+        return made[-1]
+
+    f = KafkaTaskFeed(settings, topic=TOPIC, states=TaskStates(), consumer_factory=factory,
+                      retry_seconds=0, health=health)
+    with caplog.at_level(logging.INFO, logger="zombiewatch.adapters.kafka"):
+        task = asyncio.get_running_loop().create_task(f.run())
+        await f.wait_caught_up()
+        await consumers[2].idle.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    named = f"not authorized: User:zombiewatch needs Read on Topic {TOPIC}"
+    assert problems[2] is not None
+    assert problems[2].startswith(f"unauthorized: {named}")
+    assert [(role, error.kind) for role, error in counted] == [
+        (ClientRole.FEED, PublishErrorKind.UNAUTHORIZED)] * 2
+    assert all(named in error.message for _, error in counted)
+    assert f.up
+    assert f.problem is None
+    assert health.problem(ClientRole.FEED) is None  # the fetch that came back cleared it
+    assert TASK in f.states
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    warnings = [message for level, message in lines if level == "WARNING"]
+    assert len(warnings) == 2, warnings  # the cause (the health's) and the feed down, once
+    assert all(named in message for message in warnings), warnings
+    assert warnings[0].startswith("event=kafka_problem client=feed kind=unauthorized")
+    assert warnings[1].startswith("event=task_feed_down")
+    assert ("INFO", "event=kafka_recovered client=feed after=unauthorized") in lines
+
+
+@dataclass
+class FakeKafkaClient:
+    """The slice of aiokafka's client ``partitions()`` uses; records what it was sent."""
+
+    known: dict[str, set[int]]
+    answer_code: int = 3
+    """The by-name answer's error code for an absent topic (3: unknown, 29: refused)."""
+    broker_versions: tuple[int, int] = (0, 12)
+    sent: list[Any] = field(default_factory=list)
+
+    async def fetch_all_metadata(self) -> Any:
+        known = self.known
+
+        class Cluster:
+            def partitions_for_topic(self, topic: str) -> set[int] | None:
+                return known.get(topic)
+
+        return Cluster()
+
+    def get_random_node(self) -> int:
+        return 1
+
+    async def send(self, node: int, request: Any) -> Any:
+        struct = request.prepare({3: self.broker_versions})  # what the connection does
+        self.sent.append(struct)
+        return MetadataResponse_v5(0, [], None, 1, [(self.answer_code, TOPIC, False, [])])
+
+
+@dataclass
+class ConsumerWithClient:
+    _client: FakeKafkaClient
+
+
+async def test_partitions_come_from_the_all_topics_metadata_without_asking_by_name() -> None:
+    client = FakeKafkaClient(known={TOPIC: {0, 1}})
+
+    assert await AiokafkaFeedConsumer(ConsumerWithClient(client)).partitions(TOPIC) == {0, 1}
+    assert client.sent == []
+
+
+async def test_a_topic_absent_from_the_metadata_is_asked_by_name_never_creating_it() -> None:
+    missing = FakeKafkaClient(known={}, answer_code=3)
+    refused = FakeKafkaClient(known={}, answer_code=29)
+
+    assert await AiokafkaFeedConsumer(ConsumerWithClient(missing)).partitions(TOPIC) is None
+    with pytest.raises(TopicAuthorizationFailedError):
+        await AiokafkaFeedConsumer(ConsumerWithClient(refused)).partitions(TOPIC)
+
+    for client in (missing, refused):
+        (struct,) = client.sent
+        assert (struct.API_VERSION, struct.topics, struct.allow_auto_topic_creation) == (
+            5, [TOPIC], False)
+
+
+async def test_a_broker_that_cannot_be_asked_without_creating_is_not_asked() -> None:
+    old = FakeKafkaClient(known={}, answer_code=29, broker_versions=(0, 3))
+
+    assert await AiokafkaFeedConsumer(ConsumerWithClient(old)).partitions(TOPIC) is None
+    assert old.sent == []  # refused before it was sent: "does not exist or is not visible"
