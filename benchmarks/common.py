@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,6 +92,25 @@ def timed_runs(action: Callable[[], object], repeats: int, *, warmup: int = 1) -
         finally:
             gc.enable()
     return samples
+
+
+def traced_bytes(build: Callable[[], object]) -> int:
+    """Bytes still allocated after ``build()``, with its result kept alive (tracemalloc).
+
+    Whatever ``build`` reads must exist before the call: only what it allocates and keeps
+    is counted.
+    """
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del kept
+    return after - before
 
 
 def machine() -> dict[str, Any]:
