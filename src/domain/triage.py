@@ -100,6 +100,21 @@ def format_duration(span: timedelta) -> str:
     return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
+def sweep_inputs(
+    record: InFlightJob,
+    *,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    now: datetime,
+    limits: DeadlineInputs,
+    grace: timedelta = GRACE,
+) -> GateInputs:
+    """The gate's inputs for one in-flight Job as a sweep tick gives them: its host record,
+    the Job and its pods, and the deadline ``limits`` (what :func:`triage` decides on)."""
+    return GateInputs(job_name=record.job_name, job=job, registration=record, pods=pods,
+                      now=now, grace=grace, deadline=limits)
+
+
 def triage(
     record: InFlightJob,
     *,
@@ -118,29 +133,19 @@ def triage(
     """
     if job is not None and job.reported:
         job = replace(job, reported_reason=None)
-    decision = decide(GateInputs(
-        job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
-        grace=grace, deadline=DeadlineInputs(deadline=deadline,
-                                             heartbeat_window=heartbeat_window,
-                                             last_heartbeat=last_heartbeat)))
+    limits = DeadlineInputs(deadline=deadline, heartbeat_window=heartbeat_window,
+                            last_heartbeat=last_heartbeat)
+    inputs = sweep_inputs(record, job=job, pods=pods, now=now, limits=limits, grace=grace)
+    decision = decide(inputs)
     if isinstance(decision, Verdict):
         return decision
-    return _why_not(record, job=job, pods=pods, now=now, deadline=deadline,
-                    heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat,
-                    grace=grace)
+    return _why_not(record, inputs, limits)
 
 
-def _why_not(
-    record: InFlightJob,
-    *,
-    job: JobView | None,
-    pods: Sequence[PodView],
-    now: datetime,
-    deadline: timedelta,
-    heartbeat_window: timedelta,
-    last_heartbeat: datetime | None,
-    grace: timedelta,
-) -> NotYet:
+def _why_not(record: InFlightJob, inputs: GateInputs, limits: DeadlineInputs) -> NotYet:
+    job, pods, now, grace = inputs.job, inputs.pods, inputs.now, inputs.grace
+    deadline, heartbeat_window = limits.deadline, limits.heartbeat_window
+    last_heartbeat = limits.last_heartbeat
     if job is not None:
         if classify_job(job) is COMPLETED:
             return NotYet(Waiting.COMPLETED)
