@@ -1,4 +1,5 @@
-"""What every benchmark shares: result rows, timing, the machine description."""
+"""What every benchmark shares: result rows, timing, tracemalloc, per-thread clients, the
+machine description."""
 
 from __future__ import annotations
 
@@ -6,13 +7,24 @@ import gc
 import os
 import platform
 import statistics
+import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 Comparison = Literal["<=", ">="]
+
+
+class Closable(Protocol):
+    """What :class:`PerThread` holds: a client it closes at the end."""
+
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,50 @@ def timed_runs(action: Callable[[], object], repeats: int, *, warmup: int = 1) -
         finally:
             gc.enable()
     return samples
+
+
+def traced_bytes(build: Callable[[], object]) -> int:
+    """Bytes still allocated after ``build()``, with its result kept alive (tracemalloc).
+
+    Whatever ``build`` reads must exist before the call: only what it allocates and keeps
+    is counted.
+    """
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del kept
+    return after - before
+
+
+class PerThread(Generic[C]):
+    """One client per thread, made by ``make`` on the thread's first :meth:`get` (a
+    kubernetes ``ApiClient`` is not thread-safe: the simplest way to share none)."""
+
+    def __init__(self, make: Callable[[], C]) -> None:
+        self._make = make
+        self._local = threading.local()
+        self._all: list[C] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> C:
+        made: C | None = getattr(self._local, "client", None)
+        if made is None:
+            made = self._make()
+            self._local.client = made
+            with self._lock:
+                self._all.append(made)
+        return made
+
+    def close(self) -> None:
+        """Close every client made (call it once the threads are done)."""
+        for made in self._all:
+            made.close()
 
 
 def machine() -> dict[str, Any]:

@@ -17,7 +17,6 @@ import contextlib
 import json
 import ssl
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -25,17 +24,19 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from benchmarks.common import Row, median, percentile
+from benchmarks.common import PerThread, Row, median, percentile
 from harness import kubelet
 from harness.daemons import daemon_settings, running, wait_until
 from harness.services import Services, acquire
 from harness.support import CommittedReader, apply_config_crd, request_topic_for
 from zombiewatch.app.runtime import Runtime
+from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import IncrementFrontmatter
 
 NAME = "e2e"
@@ -49,34 +50,18 @@ class AgentPod:
     pod_name: str
 
 
-class Clients:
-    """One ``ApiClient`` per thread (the simplest way to be thread-safe)."""
+class Clients(PerThread[Any]):
+    """One ``ApiClient`` per thread, on the services' kubeconfig."""
 
     def __init__(self, services: Services) -> None:
-        self._services = services
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        api = getattr(self._local, "api", None)
-        if api is None:
-            new_client: Any = config.new_client_from_config
-            api = new_client(config_file=str(self._services.kubeconfig))
-            self._local.api = api
-            with self._lock:
-                self._all.append(api)
-        return api
+        new_client: Any = config.new_client_from_config
+        super().__init__(lambda: new_client(config_file=str(services.kubeconfig)))
 
     def core(self) -> Any:
         return client.CoreV1Api(self.get())
 
     def batch(self) -> Any:
         return client.BatchV1Api(self.get())
-
-    def close(self) -> None:
-        for api in self._all:
-            api.close()
 
 
 class Committed:
@@ -168,15 +153,23 @@ def scratch_namespace(clients: Clients, prefix: str) -> Iterator[str]:
             core.delete_namespace(name)
 
 
+def bench_daemon_settings(kubeconfig: Path, namespace: str, bootstrap: str,
+                          stem: str) -> tuple[str, Settings]:
+    """A benchmark daemon's request topic (created, on a fresh prefix ``<stem>-<hex>``) and
+    its settings, the same for ``e2e`` and ``node``: grace 120 s, publish timeout 10 s."""
+    prefix = f"{stem}-{uuid.uuid4().hex[:8]}"
+    topic = request_topic_for(bootstrap, prefix)
+    return topic, daemon_settings(kubeconfig=kubeconfig, namespace=namespace,
+                                  bootstrap=bootstrap, topic_prefix=prefix,
+                                  grace_seconds=120.0, publish_timeout=10.0)
+
+
 @contextlib.asynccontextmanager
 async def daemon(services: Services, namespace: str,
                  agents: list[AgentPod]) -> AsyncIterator[tuple[Runtime, Committed]]:
     """A synced, ready daemon that sees every agent pod, and a reader of its topic."""
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    topic = request_topic_for(services.bootstrap_servers, prefix)
-    settings = daemon_settings(kubeconfig=services.kubeconfig, namespace=namespace,
-                               bootstrap=services.bootstrap_servers, topic_prefix=prefix,
-                               grace_seconds=120.0, publish_timeout=10.0)
+    topic, settings = bench_daemon_settings(services.kubeconfig, namespace,
+                                            services.bootstrap_servers, "bench")
     async with CommittedReader(services.bootstrap_servers, topic) as reader, \
             running(settings) as runtime:
         cache = runtime.cache

@@ -9,12 +9,9 @@ Each pod belongs to its own Job, the worst case for the per-Job index buckets.
 
 from __future__ import annotations
 
-import gc
 import sys
-import tracemalloc
-from collections.abc import Callable
 
-from benchmarks.common import Row
+from benchmarks.common import Row, traced_bytes
 from benchmarks.decode import client_deserializer
 from benchmarks.podjson import pod_json
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
@@ -24,21 +21,6 @@ from zombiewatch.domain.views import PodView
 NAME = "memory"
 VIEWS = 10_000
 V1PODS = 1_000
-
-
-def _traced(build: Callable[[], object]) -> int:
-    """Bytes still allocated after ``build()``, with its result kept alive."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        kept = build()
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    del kept
-    return after - before
 
 
 def run(*, quick: bool) -> list[Row]:
@@ -70,9 +52,9 @@ def run(*, quick: bool) -> list[Row]:
         return [deserialize(text) for text in texts]
 
     list_overhead = sys.getsizeof([None] * views)
-    per_view = (_traced(decode_views) - list_overhead) / views
-    per_cached = _traced(fill_cache) / views
-    per_v1pod = (_traced(decode_v1pods) - sys.getsizeof([None] * v1pods)) / v1pods
+    per_view = (traced_bytes(decode_views) - list_overhead) / views
+    per_cached = traced_bytes(fill_cache) / views
+    per_v1pod = (traced_bytes(decode_v1pods) - sys.getsizeof([None] * v1pods)) / v1pods
     return [
         Row(NAME, "per pod view (PodView with its strings, datetime, containers)", per_view,
             "bytes", 1024, "<=", f"tracemalloc over {views:,} distinct views"),

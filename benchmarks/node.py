@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import os
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -41,20 +40,19 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from benchmarks.common import Row, median, percentile
-from benchmarks.e2e import Committed
+from benchmarks.common import PerThread, Row, median, percentile
+from benchmarks.e2e import Committed, bench_daemon_settings
 from harness import workloads
 from harness.daemons import (
     DaemonProcess,
     cli_args,
-    daemon_settings,
     free_port,
     scrape,
     wait_until,
 )
 from harness.node_fixtures import RealNode
 from harness.observer import Observer
-from harness.support import CommittedReader, apply_config_crd, request_topic_for
+from harness.support import CommittedReader, apply_config_crd
 from scripts.demo_node import node_for_demo
 
 NAME = "node"
@@ -69,29 +67,6 @@ class AgentJob:
     name: str
     created: float
     """When the create request was sent (monotonic)."""
-
-
-class PerThread:
-    """One ``ApiClient`` per thread (the simplest way to be thread-safe)."""
-
-    def __init__(self, node: RealNode) -> None:
-        self._node = node
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        api = getattr(self._local, "api", None)
-        if api is None:
-            api = self._node.api_client()
-            self._local.api = api
-            with self._lock:
-                self._all.append(api)
-        return api
-
-    def close(self) -> None:
-        for api in self._all:
-            api.close()
 
 
 def _create(api: Any, namespace: str, prefix: str) -> AgentJob:
@@ -132,11 +107,8 @@ async def daemon(node: RealNode, namespace: str) -> AsyncIterator[Committed]:
     the daemon's interpreter lock, and an event the daemon had already handled could be
     noted late, shortening the measured share.
     """
-    prefix = f"nodebench-{uuid.uuid4().hex[:8]}"
-    topic = request_topic_for(node.bootstrap_servers, prefix)
-    settings = daemon_settings(kubeconfig=node.kubeconfig, namespace=namespace,
-                               bootstrap=node.bootstrap_servers, topic_prefix=prefix,
-                               grace_seconds=120.0, publish_timeout=10.0)
+    topic, settings = bench_daemon_settings(node.kubeconfig, namespace, node.bootstrap_servers,
+                                            "nodebench")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
     args = [*cli_args(settings, port=port), "--log-level", "INFO"]
@@ -209,7 +181,7 @@ async def burst(node: RealNode, api: Any, count: int) -> list[Row]:
     with namespace_on(node, api, "zw-bench-burst") as namespace, \
             Observer(api, namespace) as observer:
         async with daemon(node, namespace) as committed:
-            clients = PerThread(node)
+            clients: PerThread[Any] = PerThread(node.api_client)
             started = time.monotonic()
             with ThreadPoolExecutor(THREADS) as pool:
                 jobs = await asyncio.to_thread(lambda: list(pool.map(

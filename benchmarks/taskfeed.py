@@ -15,16 +15,14 @@ connect, metadata, end offsets, fetch, decode, apply.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import time
-import tracemalloc
 import uuid
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.common import Row
+from benchmarks.common import Row, traced_bytes
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import acquire
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
@@ -57,20 +55,6 @@ def event(n: int, *, in_flight: bool) -> tuple[bytes, bytes]:
     return task_id.encode(), value
 
 
-def _traced(build: Callable[[], object]) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        kept = build()
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    del kept
-    return after - before
-
-
 def _feed() -> KafkaTaskFeed:
     settings = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="unused",
                                       transactional_id="unused")
@@ -90,8 +74,8 @@ def memory_rows(tasks: int) -> list[Row]:
             return feed.states
         return build
 
-    per_typical = _traced(fill(typical)) / tasks
-    per_busy = _traced(fill(busy)) / tasks
+    per_typical = traced_bytes(fill(typical)) / tasks
+    per_busy = traced_bytes(fill(busy)) / tasks
     started = time.perf_counter()
     fill(typical)()
     applied = time.perf_counter() - started

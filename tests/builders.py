@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from zombiewatch.domain.classification import GRACE, Verdict
-from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
-from zombiewatch.domain.views import ContainerView, InFlightJob, JobView, PodPhase, PodView
+from zombiewatch.domain.classification import Verdict
+from zombiewatch.domain.gate import GateInputs, decide
+from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 from zombiewatch.testing.fakes import T0
 
 
@@ -54,20 +53,8 @@ def pod_view(
     )
 
 
-def sweep_verdict(
-    record: InFlightJob,
-    *,
-    job: JobView | None,
-    pods: Sequence[PodView],
-    now: datetime,
-    deadline: timedelta,
-    heartbeat_window: timedelta,
-    last_heartbeat: datetime | None,
-    grace: timedelta = GRACE,
-) -> Verdict | None:
-    """What a sweep decides for one in-flight Job: the gate's verdict, None for a hold."""
-    decision = decide(GateInputs(
-        job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
-        grace=grace, deadline=DeadlineInputs(
-            deadline=deadline, heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat)))
+def sweep_verdict(inputs: GateInputs) -> Verdict | None:
+    """What a sweep decides (inputs from ``triage.sweep_inputs``): the gate's verdict, None
+    for a hold or nothing wrong."""
+    decision = decide(inputs)
     return decision if isinstance(decision, Verdict) else None

@@ -121,6 +121,23 @@ def format_duration(span: timedelta) -> str:
     return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
+def sweep_inputs(
+    record: InFlightJob,
+    *,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    now: datetime,
+    limits: DeadlineInputs,
+    grace: timedelta = GRACE,
+    task: TaskState | None = None,
+) -> GateInputs:
+    """The gate's inputs for one in-flight Job as a sweep tick gives them: its host record,
+    the Job and its pods, the deadline ``limits`` and the feed's state of its task (what
+    :func:`triage` decides on)."""
+    return GateInputs(job_name=record.job_name, job=job, registration=record, pods=pods,
+                      now=now, grace=grace, deadline=limits, task=task)
+
+
 def triage(
     record: InFlightJob,
     *,
@@ -141,33 +158,23 @@ def triage(
     """
     if job is not None and job.reported:
         job = replace(job, reported_reason=None)
-    decision = decide(GateInputs(
-        job_name=record.job_name, job=job, registration=record, pods=pods, now=now,
-        grace=grace, deadline=DeadlineInputs(deadline=deadline,
-                                             heartbeat_window=heartbeat_window,
-                                             last_heartbeat=last_heartbeat),
-        task=task))
+    limits = DeadlineInputs(deadline=deadline, heartbeat_window=heartbeat_window,
+                            last_heartbeat=last_heartbeat)
+    inputs = sweep_inputs(record, job=job, pods=pods, now=now, limits=limits, grace=grace,
+                          task=task)
+    decision = decide(inputs)
     if isinstance(decision, Verdict):
         return decision
     if decision is Hold.SUPERSEDED:
         assert task is not None  # only the feed's state supersedes a Job
         return NotYet(Waiting.SUPERSEDED, None, task.current_job)
-    return _why_not(record, job=job, pods=pods, now=now, deadline=deadline,
-                    heartbeat_window=heartbeat_window, last_heartbeat=last_heartbeat,
-                    grace=grace)
+    return _why_not(record, inputs, limits)
 
 
-def _why_not(
-    record: InFlightJob,
-    *,
-    job: JobView | None,
-    pods: Sequence[PodView],
-    now: datetime,
-    deadline: timedelta,
-    heartbeat_window: timedelta,
-    last_heartbeat: datetime | None,
-    grace: timedelta,
-) -> NotYet:
+def _why_not(record: InFlightJob, inputs: GateInputs, limits: DeadlineInputs) -> NotYet:
+    job, pods, now, grace = inputs.job, inputs.pods, inputs.now, inputs.grace
+    deadline, heartbeat_window = limits.deadline, limits.heartbeat_window
+    last_heartbeat = limits.last_heartbeat
     if job is not None:
         if classify_job(job) is COMPLETED:
             return NotYet(Waiting.COMPLETED)

@@ -14,92 +14,47 @@ the detections directly, over a fake cache holding the Jobs.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
 
 from harness.controller import KafkaController
+from harness.delivery import (
+    Faults,
+    detection,
+    faulty_publisher,
+    publisher_settings,
+    until,
+    wire_reporter,
+)
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
 from tests.builders import job_view
-from zombiewatch.adapters.kafka.history import KafkaFailureHistory
-from zombiewatch.adapters.kafka.publishing import (
-    KafkaCommandPublisher,
-    TransactionalProducer,
-    aiokafka_producer,
-)
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
-from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
-from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.confirmation import RepairPolicy
-from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ledger import ConsumerIsolation
-from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskStates
-from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
+from zombiewatch.testing.fakes import FakeCache, FakeLeader
 
 pytestmark = pytest.mark.integration
 
 ZOMBIES = 10
-WAIT = 60.0
 EXPIRY = timedelta(seconds=3)
 WINDOW = timedelta(seconds=6)
 """The confirm window, shortened like the controller's expiry (10 min and 5 min for real)."""
 FEED_LIMIT = 64 * 1024
 """The feed's event size limit, lowered (1 MiB for real) so an oversized event fits the broker."""
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class CommitFails:
-    """A real producer whose next ``armed`` commits fail after every record was written."""
-
-    def __init__(self, inner: TransactionalProducer, armed: list[int]) -> None:
-        self._inner = inner
-        self._armed = armed
-
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def stop(self) -> None:
-        await self._inner.stop()
-
-    async def close_now(self) -> None:
-        await self._inner.close_now()
-
-    async def begin_transaction(self) -> None:
-        await self._inner.begin_transaction()
-
-    async def commit_transaction(self) -> None:
-        if self._armed[0] > 0:
-            self._armed[0] -= 1
-            raise KafkaConnectionError("injected at the commit: the records are in the log")
-        await self._inner.commit_transaction()
-
-    async def abort_transaction(self) -> None:
-        await self._inner.abort_transaction()
-
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
-        # The publisher awaits every acknowledgement before it commits: when the
-        # commit fails, every record of the transaction is in the log.
-        return await self._inner.send(topic, value=value, key=key)
 
 
 @dataclass
@@ -114,7 +69,7 @@ class Delivery:
     feed: KafkaTaskFeed
     cache: FakeCache
     metrics: Metrics
-    commit_failures: list[int]
+    faults: Faults
     zombies: dict[str, str] = field(default_factory=dict)
     """task id -> job name."""
 
@@ -129,10 +84,7 @@ class Delivery:
 
     def detect_all(self) -> None:
         for task_id, job in self.zombies.items():
-            self.reporter.submit(Detection(
-                task_id=task_id, job_name=job, path="informer", elapsed=None,
-                verdict=Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL),
-                seen_monotonic=time.monotonic()))
+            self.reporter.submit(detection(job, task_id))
 
     def table(self) -> dict[str, int]:
         """freed once / doubled / lost, from the vault."""
@@ -157,16 +109,6 @@ class Delivery:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def until(condition: Callable[[], bool], what: str, *,
-                every: Callable[[], Awaitable[None]] | None = None) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        if every is not None:
-            await every()
-        await asyncio.sleep(0.2)
-
-
 @asynccontextmanager
 async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, tmp_path: Path,
                 *, isolation: ConsumerIsolation, ledger: ConsumerIsolation,
@@ -177,14 +119,10 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
                                  event_topic=events, result_topic=results, vault=vault,
                                  expiry=EXPIRY, poll_interval=2.0, isolation=isolation.value)
-    settings = KafkaPublisherSettings(
-        bootstrap_servers=bootstrap_servers, topic=requests,
-        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}", publish_timeout=15.0,
-        cleanup_timeout=2.0, request_timeout_ms=5_000, consumer_isolation=ledger)
-    commit_failures = [0]
-    publisher = KafkaCommandPublisher(
-        settings=settings, clock=WallClock(),
-        producer_factory=lambda s: CommitFails(aiokafka_producer(s), commit_failures))
+    settings = publisher_settings(bootstrap_servers, requests, publish_timeout=15.0,
+                                  request_timeout_ms=5_000, consumer_isolation=ledger)
+    faults = Faults()
+    publisher = faulty_publisher(settings, faults)
     states = TaskStates()
     feed = KafkaTaskFeed(settings, topic=events, states=states, retry_seconds=0.5,
                          max_value_bytes=FEED_LIMIT)
@@ -192,19 +130,13 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
     cache = FakeCache()
     confirmer = Confirmer(publisher=publisher, states=states,
                           feed_ready=lambda: feed.up and feed.caught_up, leader=FakeLeader(),
-                          clock=WallClock(), metrics=ConfirmationMetrics(metrics),
+                          clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
                           policy=RepairPolicy(window=WINDOW))
-    reporter = Reporter(
-        publisher=publisher,
-        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
-                                namespace="agents"),
-        judge=Judge(cache=cache, book=InFlightBook(),
-                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
-        leader=FakeLeader(), clock=WallClock(), metrics=metrics,
-        history=KafkaFailureHistory(settings), confirmer=confirmer)
+    reporter = wire_reporter(publisher, settings, cache=cache, metrics=metrics,
+                             confirmer=confirmer)
     follow = asyncio.get_running_loop().create_task(feed.run())
     world = Delivery(controller, vault, reporter, confirmer, publisher, feed, cache, metrics,
-                     commit_failures)
+                     faults)
     try:
         yield world
     finally:
@@ -298,7 +230,7 @@ async def test_an_abort_after_the_records_reached_the_log_bumps_once(
     world.add_zombies(ZOMBIES)
     await world.controller.start()
     await until(lambda: world.feed.caught_up, "feed")
-    world.commit_failures[0] = 1
+    world.faults.commits = 1
 
     await report_all(world)  # the commit fails: read_uncommitted, the records were applied
     await report_all(world)  # the retry: the ledger decides
@@ -351,7 +283,7 @@ async def test_a_ledger_read_committed_against_the_real_controller_bumps_twice(
         world.add_zombies(ZOMBIES)
         await world.controller.start()
         await until(lambda: world.feed.caught_up, "feed")
-        world.commit_failures[0] = 1
+        world.faults.commits = 1
 
         await report_all(world)
         await report_all(world)

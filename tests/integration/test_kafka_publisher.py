@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -14,16 +14,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from returns.result import Failure, Success
 
+from harness.delivery import Faults, faulty, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.services import Services
 from zombiewatch.adapters.kafka.codec import decode
 from zombiewatch.adapters.kafka.ids import failure_request_id
-from zombiewatch.adapters.kafka.publishing import (
-    KafkaCommandPublisher,
-    TransactionalProducer,
-    aiokafka_producer,
-    open_publisher,
-)
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher, open_publisher
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.domain.commands import (
     BodySection,
@@ -118,14 +114,7 @@ def request_topic(topic_factory: TopicFactory) -> str:
 
 @pytest.fixture
 def settings(bootstrap_servers: str, request_topic: str) -> KafkaPublisherSettings:
-    return KafkaPublisherSettings(
-        bootstrap_servers=bootstrap_servers,
-        topic=request_topic,
-        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}",
-        publish_timeout=5.0,
-        cleanup_timeout=2.0,
-        request_timeout_ms=3_000,
-    )
+    return publisher_settings(bootstrap_servers, request_topic)
 
 
 @pytest.fixture
@@ -155,43 +144,6 @@ async def test_a_zombie_failure_is_two_committed_records_update_then_increment_o
     )
 
 
-class FailingAfterFirstSend:
-    """A real producer that fails the transaction once its first record is written."""
-
-    def __init__(self, inner: TransactionalProducer, armed: list[bool], error: KafkaError) -> None:
-        self._inner = inner
-        self._armed = armed
-        self._error = error
-        self._sent = 0
-
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def stop(self) -> None:
-        await self._inner.stop()
-
-    async def close_now(self) -> None:
-        await self._inner.close_now()
-
-    async def begin_transaction(self) -> None:
-        await self._inner.begin_transaction()
-
-    async def commit_transaction(self) -> None:
-        await self._inner.commit_transaction()
-
-    async def abort_transaction(self) -> None:
-        await self._inner.abort_transaction()
-
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
-        if self._armed[0] and self._sent == 1:
-            self._armed[0] = False
-            raise self._error
-        delivered = await self._inner.send(topic, value=value, key=key)
-        self._sent += 1
-        await delivered  # the first record really is in the log, inside the transaction
-        return delivered
-
-
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
@@ -207,11 +159,7 @@ async def test_a_failure_between_the_two_sends_leaves_nothing_visible(
     error: KafkaError,
     kind: PublishErrorKind,
 ) -> None:
-    armed = [True]
-
-    def factory(s: KafkaPublisherSettings) -> TransactionalProducer:
-        return FailingAfterFirstSend(aiokafka_producer(s), armed, error)
-
+    factory = faulty(Faults(second_send=error))
     failure = new_failure()
     sentinel = zombie_failure(failure.task_id, "sentinel-job")  # same key, same partition
     async with open_publisher(settings, clock=FakeClock(NOW), producer_factory=factory) as pub:

@@ -10,85 +10,27 @@ exactly once.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
+from harness.delivery import Faults, detection, faulty_publisher, publisher_settings, wire_reporter
 from harness.fixtures import TopicFactory
 from tests.builders import job_view
 from zombiewatch.adapters.kafka.codec import decode
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
-from zombiewatch.adapters.kafka.publishing import (
-    KafkaCommandPublisher,
-    TransactionalProducer,
-    aiokafka_producer,
-)
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.app.annotations import Annotations
-from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.tracking import InFlightBook
-from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.commands import Operation
-from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ledger import ConsumerIsolation, failure_request_id
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
+from zombiewatch.testing.fakes import FakeCache
 
 pytestmark = pytest.mark.integration
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class Faulty:
-    """A real producer that fails once, at a chosen point, after real sends."""
-
-    def __init__(self, inner: TransactionalProducer, armed: list[str]) -> None:
-        self._inner = inner
-        self._armed = armed
-        self._sent = 0
-
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def stop(self) -> None:
-        await self._inner.stop()
-
-    async def close_now(self) -> None:
-        await self._inner.close_now()
-
-    async def begin_transaction(self) -> None:
-        self._sent = 0
-        await self._inner.begin_transaction()
-
-    async def commit_transaction(self) -> None:
-        if self._armed and self._armed[0] == "commit":
-            self._armed.clear()
-            raise KafkaConnectionError("injected at the commit: every record is in the log")
-        await self._inner.commit_transaction()
-
-    async def abort_transaction(self) -> None:
-        await self._inner.abort_transaction()
-
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
-        if self._armed and self._armed[0] == "second-send" and self._sent == 1:
-            self._armed.clear()
-            raise KafkaError("injected between the sends: the update is in the log")
-        delivered = await self._inner.send(topic, value=value, key=key)
-        self._sent += 1
-        await delivered  # really written (inside the transaction) before going on
-        return delivered
 
 
 async def read_all(bootstrap: str, topic: str, isolation: ConsumerIsolation) -> list[bytes]:
@@ -109,12 +51,6 @@ async def read_all(bootstrap: str, topic: str, isolation: ConsumerIsolation) -> 
         await consumer.stop()
 
 
-def detection(job_name: str, task_id: str) -> Detection:
-    return Detection(task_id=task_id, job_name=job_name,
-                     verdict=Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL),
-                     path="informer", elapsed=None, seen_monotonic=time.monotonic())
-
-
 @pytest.mark.parametrize("isolation", list(ConsumerIsolation), ids=lambda i: i.value)
 @pytest.mark.parametrize("fault", ["commit", "second-send"])
 async def test_a_retry_after_a_failed_transaction_sends_only_what_the_consumer_lacks(
@@ -122,31 +58,17 @@ async def test_a_retry_after_a_failed_transaction_sends_only_what_the_consumer_l
     fault: str,
 ) -> None:
     topic = topic_factory(1, "zw-ledger")
-    settings = KafkaPublisherSettings(
-        bootstrap_servers=bootstrap_servers, topic=topic,
-        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}",
-        publish_timeout=5.0, cleanup_timeout=2.0, request_timeout_ms=3_000,
-        consumer_isolation=isolation)
-    armed = [fault]
-
-    def factory(s: KafkaPublisherSettings) -> TransactionalProducer:
-        return Faulty(aiokafka_producer(s), armed)
+    settings = publisher_settings(bootstrap_servers, topic, consumer_isolation=isolation)
+    faults = Faults(commits=1) if fault == "commit" else Faults(
+        second_send=KafkaError("injected between the sends: the update is in the log"))
 
     task_id = str(uuid.uuid4())
     job = f"claude-{task_id[:8]}-20260602091530"
     cache = FakeCache()
     cache.put_job(job_view(job, task_id=task_id))
     metrics = Metrics()
-    publisher = KafkaCommandPublisher(settings=settings, clock=WallClock(),
-                                      producer_factory=factory)
-    reporter = Reporter(
-        publisher=publisher,
-        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
-                                namespace="agents"),
-        judge=Judge(cache=cache, book=InFlightBook(),
-                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
-        leader=FakeLeader(), clock=WallClock(), metrics=metrics,
-        history=KafkaFailureHistory(settings))
+    publisher = faulty_publisher(settings, faults)
+    reporter = wire_reporter(publisher, settings, cache=cache, metrics=metrics)
     try:
         for _ in range(3):  # the failed attempt, then two more detections of the same Job
             reporter.submit(detection(job, task_id))
@@ -155,7 +77,7 @@ async def test_a_retry_after_a_failed_transaction_sends_only_what_the_consumer_l
     finally:
         await publisher.close()
 
-    assert armed == []  # the fault fired
+    assert faults.spent  # the fault fired
     seen = [decode(v) for v in await read_all(bootstrap_servers, topic, isolation)]
     ids = sorted(str(e.request_id) for e in seen)
     assert ids == sorted(str(failure_request_id(job_name=job, operation=op)) for op in Operation)
@@ -174,14 +96,8 @@ async def test_aborted_records_are_in_the_ledger_read_uncommitted_only(
     bootstrap_servers: str, topic_factory: TopicFactory,
 ) -> None:
     topic = topic_factory(1, "zw-ledger")
-    base = KafkaPublisherSettings(
-        bootstrap_servers=bootstrap_servers, topic=topic,
-        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}",
-        publish_timeout=5.0, cleanup_timeout=2.0, request_timeout_ms=3_000)
-    armed = ["commit"]
-    publisher = KafkaCommandPublisher(
-        settings=base, clock=WallClock(),
-        producer_factory=lambda s: Faulty(aiokafka_producer(s), armed))
+    base = publisher_settings(bootstrap_servers, topic)
+    publisher = faulty_publisher(base, Faults(commits=1))
     before = datetime.now(UTC) - timedelta(seconds=5)
     failure = zombie_failure(task_id="t-1", job_name="job-aborted",
                              reason=ZombieReason.POD_EVICTED, at=datetime.now(UTC))

@@ -16,14 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
 
 from harness.controller import KafkaController
+from harness.delivery import Faults, faulty, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
+from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
-    TransactionalProducer,
+    ProducerFactory,
     aiokafka_producer,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
@@ -37,11 +38,6 @@ from zombiewatch.domain.tasks import TaskStates
 pytestmark = pytest.mark.integration
 
 WAIT = 30.0
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class LateClock:
@@ -59,9 +55,9 @@ class World:
     feed: KafkaTaskFeed
 
     def publisher(self, *, clock: Clock | None = None,
-                  factory: Callable[[KafkaPublisherSettings], TransactionalProducer] | None = None
+                  factory: ProducerFactory | None = None
                   ) -> KafkaCommandPublisher:
-        return KafkaCommandPublisher(settings=self.settings, clock=clock or WallClock(),
+        return KafkaCommandPublisher(settings=self.settings, clock=clock or SystemClock(),
                                      producer_factory=factory or aiokafka_producer)
 
     def trigger_count(self, task_id: str) -> object:
@@ -90,10 +86,7 @@ async def world(bootstrap_servers: str, topic_factory: TopicFactory,
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
                                  event_topic=events, result_topic=results, vault=vault,
                                  expiry=timedelta(minutes=5), poll_interval=3600)
-    settings = KafkaPublisherSettings(
-        bootstrap_servers=bootstrap_servers, topic=requests,
-        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}", publish_timeout=5.0,
-        cleanup_timeout=2.0, request_timeout_ms=3_000)
+    settings = publisher_settings(bootstrap_servers, requests)
     feed = KafkaTaskFeed(settings, topic=events, states=TaskStates(), retry_seconds=0.5)
     follow = asyncio.get_running_loop().create_task(feed.run())
     try:
@@ -144,22 +137,8 @@ async def test_the_same_failure_sent_twice_is_applied_twice(world: World) -> Non
 
 async def test_the_records_of_an_aborted_transaction_are_applied(world: World) -> None:
     task_id, report = zombie(world)
-    armed = [True]
-
-    class FailingCommit:
-        def __init__(self, inner: TransactionalProducer) -> None:
-            self._inner = inner
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._inner, name)
-
-        async def commit_transaction(self) -> None:
-            if armed.pop():
-                raise KafkaConnectionError("injected at the commit")
-            await self._inner.commit_transaction()
-
     await world.controller.start()
-    publisher = world.publisher(factory=lambda s: FailingCommit(aiokafka_producer(s)))  # type: ignore[arg-type,return-value]
+    publisher = world.publisher(factory=faulty(Faults(commits=1)))  # the commit fails
     try:
         assert (await publisher.publish_failures([report])).failure() is not None
         assert (await publisher.settle()).unwrap() is None  # the broker aborts it

@@ -19,7 +19,9 @@ from zombiewatch.domain.classification import (
     classify_job,
     classify_pod,
 )
+from zombiewatch.domain.gate import DeadlineInputs
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.triage import sweep_inputs
 from zombiewatch.domain.views import (
     ContainerView,
     InFlightJob,
@@ -432,15 +434,10 @@ def judge(
     record: InFlightJob | None = None,
     last_heartbeat: datetime | None = None,
 ) -> Verdict | None:
-    return sweep_verdict(
-        record or make_record(),
-        job=job,
-        pods=pods,
-        now=now,
-        deadline=DEADLINE,
-        heartbeat_window=HEARTBEAT,
-        last_heartbeat=last_heartbeat,
-    )
+    limits = DeadlineInputs(deadline=DEADLINE, heartbeat_window=HEARTBEAT,
+                            last_heartbeat=last_heartbeat)
+    return sweep_verdict(sweep_inputs(record or make_record(), job=job, pods=pods, now=now,
+                                      limits=limits))
 
 
 PAST_DEADLINE = CREATED + DEADLINE
@@ -610,15 +607,9 @@ def test_the_sweeper_is_total_and_never_reports_completed_or_reported_jobs(
     heartbeat = data.draw(durations(max_seconds=600))
     last_heartbeat = data.draw(st.one_of(st.none(), utc_datetimes()))
     # Act
-    verdict = sweep_verdict(
-        record,
-        job=job,
-        pods=pods,
-        now=now,
-        deadline=deadline,
-        heartbeat_window=heartbeat,
-        last_heartbeat=last_heartbeat,
-    )
+    limits = DeadlineInputs(deadline=deadline, heartbeat_window=heartbeat,
+                            last_heartbeat=last_heartbeat)
+    verdict = sweep_verdict(sweep_inputs(record, job=job, pods=pods, now=now, limits=limits))
     # Assert
     if job is not None and (job.complete or job.reported):
         assert verdict is None

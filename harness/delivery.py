@@ -1,0 +1,169 @@
+"""What the Kafka delivery tests share: zombiewatch's publisher and reporter against the real
+broker, producers that fail at a chosen point, and polling for what the broker shows.
+
+The cluster side is played by the test kit's fakes (Jobs in a ``FakeCache``, annotations
+recorded, always the leader): these tests prove the delivery path, not detection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.history import KafkaFailureHistory
+from zombiewatch.adapters.kafka.publishing import (
+    KafkaCommandPublisher,
+    ProducerFactory,
+    TransactionalProducer,
+    aiokafka_producer,
+)
+from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.app.annotations import Annotations
+from zombiewatch.app.confirming import Confirmer
+from zombiewatch.app.judging import Detection, Judge
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.ledger import ConsumerIsolation
+from zombiewatch.domain.ports import CommandPublisher
+from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
+
+WAIT = 60.0
+"""How long :func:`until` polls: generous, the machine is shared and slow."""
+
+
+def publisher_settings(
+    bootstrap_servers: str, topic: str, *, publish_timeout: float = 5.0,
+    request_timeout_ms: int = 3_000,
+    consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
+) -> KafkaPublisherSettings:
+    """A test's own publisher: a fresh transactional id (tests never fence each other) and
+    timeouts short enough that an injected fault is over in seconds."""
+    return KafkaPublisherSettings(
+        bootstrap_servers=bootstrap_servers, topic=topic,
+        transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}",
+        publish_timeout=publish_timeout, cleanup_timeout=2.0,
+        request_timeout_ms=request_timeout_ms, consumer_isolation=consumer_isolation)
+
+
+@dataclass
+class Faults:
+    """What the producers of one publisher are armed to fail; each fault fires, then is spent.
+
+    Shared by every producer the factory makes: the publisher discards a producer after a
+    failed transaction and makes a new one, and the test arms or inspects the faults while
+    it runs.
+    """
+
+    commits: int = 0
+    """The next ``commits`` commits fail (a lost connection) after every record was written."""
+    second_send: KafkaError | None = None
+    """Raised once by a transaction's second send, its first record already in the log."""
+
+    @property
+    def spent(self) -> bool:
+        """Every armed fault fired."""
+        return self.commits == 0 and self.second_send is None
+
+
+class FaultyProducer:
+    """A real transactional producer that fails where its :class:`Faults` say, after real
+    writes: what a broker or network fault does at that point of a transaction."""
+
+    def __init__(self, inner: TransactionalProducer, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._sent = 0
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+    async def close_now(self) -> None:
+        await self._inner.close_now()
+
+    async def begin_transaction(self) -> None:
+        self._sent = 0
+        await self._inner.begin_transaction()
+
+    async def commit_transaction(self) -> None:
+        if self._faults.commits > 0:
+            self._faults.commits -= 1
+            raise KafkaConnectionError("injected at the commit: every record is in the log")
+        await self._inner.commit_transaction()
+
+    async def abort_transaction(self) -> None:
+        await self._inner.abort_transaction()
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+        error = self._faults.second_send
+        if error is None:
+            # The publisher awaits every acknowledgement before it commits: when the
+            # commit fails, every record of the transaction is in the log.
+            return await self._inner.send(topic, value=value, key=key)
+        if self._sent == 1:
+            self._faults.second_send = None
+            raise error
+        delivered = await self._inner.send(topic, value=value, key=key)
+        self._sent += 1
+        await delivered  # the first record really is in the log, inside the transaction
+        return delivered
+
+
+def faulty(faults: Faults) -> ProducerFactory:
+    """The publisher's producer factory: real producers, failing where ``faults`` say."""
+    return lambda settings: FaultyProducer(aiokafka_producer(settings), faults)
+
+
+def faulty_publisher(settings: KafkaPublisherSettings, faults: Faults) -> KafkaCommandPublisher:
+    """A publisher on the wall clock whose producers fail where ``faults`` say."""
+    return KafkaCommandPublisher(settings=settings, clock=SystemClock(),
+                                 producer_factory=faulty(faults))
+
+
+def wire_reporter(
+    publisher: CommandPublisher, settings: KafkaPublisherSettings, *, cache: FakeCache,
+    metrics: Metrics, confirmer: Confirmer | None = None,
+) -> Reporter:
+    """The reporter publishing for real, its ledger read back from the broker; the Jobs come
+    from ``cache``, annotations are recorded there, and it always leads."""
+    return Reporter(
+        publisher=publisher,
+        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
+                                namespace="agents"),
+        judge=Judge(cache=cache, book=InFlightBook(),
+                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
+        leader=FakeLeader(), clock=SystemClock(), metrics=metrics,
+        history=KafkaFailureHistory(settings), confirmer=confirmer)
+
+
+def detection(job_name: str, task_id: str) -> Detection:
+    """An informer's detection of the Job (an image that cannot be pulled), seen now."""
+    return Detection(task_id=task_id, job_name=job_name,
+                     verdict=Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL),
+                     path="informer", elapsed=None, seen_monotonic=time.monotonic())
+
+
+async def until(condition: Callable[[], bool], what: str, *,
+                every: Callable[[], Awaitable[None]] | None = None,
+                timeout: float = WAIT) -> None:
+    """Poll ``condition`` (calling ``every`` between polls) until it holds; fail naming
+    ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        if every is not None:
+            await every()
+        await asyncio.sleep(0.2)
