@@ -30,6 +30,7 @@ from harness.controller import KafkaController
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
 from tests.builders import job_view
+from zombiewatch.adapters.kafka.headers import Headers
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
@@ -96,10 +97,11 @@ class CommitFails:
     async def abort_transaction(self) -> None:
         await self._inner.abort_transaction()
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
         # The publisher awaits every acknowledgement before it commits: when the
         # commit fails, every record of the transaction is in the log.
-        return await self._inner.send(topic, value=value, key=key)
+        return await self._inner.send(topic, value=value, key=key, headers=headers)
 
 
 @dataclass

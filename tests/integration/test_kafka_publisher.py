@@ -17,6 +17,7 @@ from returns.result import Failure, Success
 from harness.fixtures import TopicFactory
 from harness.services import Services
 from zombiewatch.adapters.kafka.codec import decode
+from zombiewatch.adapters.kafka.headers import Headers
 from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
@@ -182,11 +183,12 @@ class FailingAfterFirstSend:
     async def abort_transaction(self) -> None:
         await self._inner.abort_transaction()
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
         if self._armed[0] and self._sent == 1:
             self._armed[0] = False
             raise self._error
-        delivered = await self._inner.send(topic, value=value, key=key)
+        delivered = await self._inner.send(topic, value=value, key=key, headers=headers)
         self._sent += 1
         await delivered  # the first record really is in the log, inside the transaction
         return delivered

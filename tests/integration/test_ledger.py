@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from harness.fixtures import TopicFactory
 from tests.builders import job_view
 from zombiewatch.adapters.kafka.codec import decode
+from zombiewatch.adapters.kafka.headers import Headers
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
@@ -81,11 +82,12 @@ class Faulty:
     async def abort_transaction(self) -> None:
         await self._inner.abort_transaction()
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
         if self._armed and self._armed[0] == "second-send" and self._sent == 1:
             self._armed.clear()
             raise KafkaError("injected between the sends: the update is in the log")
-        delivered = await self._inner.send(topic, value=value, key=key)
+        delivered = await self._inner.send(topic, value=value, key=key, headers=headers)
         self._sent += 1
         await delivered  # really written (inside the transaction) before going on
         return delivered

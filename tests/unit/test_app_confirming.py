@@ -42,8 +42,10 @@ class Rig:
                                         max_triggers=3, phase="in_progress"))
 
     def publish(self) -> None:
-        self.confirmer.published(zombie_failure(
+        """What the reporter does: the baseline before the publish, the report after it."""
+        report = self.confirmer.with_baseline(zombie_failure(
             task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED, at=self.clock.now()))
+        self.confirmer.published(report)
 
     def sample(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
