@@ -17,6 +17,7 @@ from datetime import timedelta
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.headers import Headers
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
@@ -107,16 +108,17 @@ class FaultyProducer:
     async def abort_transaction(self) -> None:
         await self._inner.abort_transaction()
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
         error = self._faults.second_send
         if error is None:
             # The publisher awaits every acknowledgement before it commits: when the
             # commit fails, every record of the transaction is in the log.
-            return await self._inner.send(topic, value=value, key=key)
+            return await self._inner.send(topic, value=value, key=key, headers=headers)
         if self._sent == 1:
             self._faults.second_send = None
             raise error
-        delivered = await self._inner.send(topic, value=value, key=key)
+        delivered = await self._inner.send(topic, value=value, key=key, headers=headers)
         self._sent += 1
         await delivered  # the first record really is in the log, inside the transaction
         return delivered
@@ -136,6 +138,7 @@ def faulty_publisher(settings: KafkaPublisherSettings, faults: Faults) -> KafkaC
 def wire_reporter(
     publisher: CommandPublisher, settings: KafkaPublisherSettings, *, cache: FakeCache,
     metrics: Metrics, confirmer: Confirmer | None = None,
+    history: KafkaFailureHistory | None = None,
 ) -> Reporter:
     """The reporter publishing for real, its ledger read back from the broker; the Jobs come
     from ``cache``, annotations are recorded there, and it always leads."""
@@ -146,7 +149,7 @@ def wire_reporter(
         judge=Judge(cache=cache, book=InFlightBook(),
                     dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
         leader=FakeLeader(), clock=SystemClock(), metrics=metrics,
-        history=KafkaFailureHistory(settings), confirmer=confirmer)
+        history=history or KafkaFailureHistory(settings), confirmer=confirmer)
 
 
 def detection(job_name: str, task_id: str) -> Detection:

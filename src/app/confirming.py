@@ -7,8 +7,14 @@ failures, asks the feed, re-publishes through the same publisher (same request
 ids, a fresh ``requestTime``: the publisher stamps the time of each send), and
 counts. Only the leader repairs. The state lives in memory and is derived again
 at every leadership start from the ledger (the request topic: which failures
-were sent, how often, when) and the feed, so a restart or a new leader picks up
-where the last one was; no local file.
+were sent, how often, when, and the ``trigger_count`` each increment was sent
+against) and the feed, so a restart or a new leader picks up where the last one
+was; no local file.
+
+The baseline of a failure (its task's ``trigger_count`` before our increment)
+is read from the feed before the publish (:meth:`Confirmer.with_baseline`, from
+the reporter's admission), never after the commit: by then the controller may
+already have applied the increment and published the bumped task.
 
 Nothing is judged while the feed is off, down or still catching up: without it
 a failure cannot be confirmed, and repairing blind would bump tasks twice.
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -77,6 +84,10 @@ class ConfirmationMetrics:
             "zombiewatch_confirmation_latency_seconds",
             "From the first publish of a failure to the feed showing its task moved on.",
             buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 2400, 4800), registry=r)
+        self.unreadable_baselines = Counter(
+            "zombiewatch_failure_baselines_unreadable",
+            "Increment records, per ledger read, whose trigger-count-before header could "
+            "not be read (their failures are repaired with the update only).", registry=r)
 
 
 _PARTS = {Operation.UPDATE_FRONTMATTER: "update", Operation.INCREMENT_FRONTMATTER: "increment"}
@@ -114,15 +125,36 @@ class Confirmer:
     def pending(self) -> dict[str, Unconfirmed]:
         return dict(self._pending)
 
+    def with_baseline(self, report: FailureReport) -> FailureReport:
+        """``report`` with its task's ``trigger_count`` now, before anything is published.
+
+        Unknown (None) unless the caught-up feed shows the task naming the Job: a
+        task the feed does not know, or one still showing an older state, gives no
+        count a repair could trust.
+        """
+        task = self._states.get(report.task_id) if self._feed_ready() else None
+        count = (task.trigger_count
+                 if task is not None and task.current_job == report.job_name else None)
+        return replace(report, trigger_count_before=count)
+
     def published(self, report: FailureReport) -> None:
-        """The reporter committed ``report`` (possibly only its missing part): watch it."""
-        if report.job_name in self._pending:
-            return
-        task = self._states.get(report.task_id)
-        # The count before our increment is known only if this publish carries it; a
-        # completion (the increment went out earlier) cannot tell whether it applied.
+        """The reporter committed ``report`` (possibly only its missing part): watch it.
+
+        The baseline is the one ``report`` carries (taken before the publish), and
+        only when this publish sends the increment: a completion whose increment
+        went out earlier cannot tell whether that one applied.
+        """
         sends_increment = any(c.operation is Operation.INCREMENT_FRONTMATTER
                               for c in report.commands)
+        baseline = report.trigger_count_before if sends_increment else None
+        known = self._pending.get(report.job_name)
+        if known is not None:
+            if known.trigger_count_at_publish is None and baseline is not None:
+                # Learnt from the ledger with its update only: the increment went out
+                # just now, for the first time, against this count.
+                self._pending[report.job_name] = replace(known,
+                                                         trigger_count_at_publish=baseline)
+            return
         try:
             whole = zombie_failure(task_id=report.task_id, job_name=report.job_name,
                                    reason=report.reason, at=report.occurred_at)
@@ -130,13 +162,21 @@ class Confirmer:
             return
         self._pending[report.job_name] = Unconfirmed(
             report=whole, first_sent=report.occurred_at, last_sent=report.occurred_at,
-            trigger_count_at_publish=(
-                task.trigger_count if task is not None and sends_increment else None))
+            trigger_count_at_publish=baseline)
 
     def learn(self, reading: LedgerReading, *, now: datetime) -> None:
-        """Derive what a predecessor (or this process before a restart) left unconfirmed."""
+        """Derive what a predecessor (or this process before a restart) left unconfirmed.
+
+        Each failure's baseline comes from the header of its first increment, so
+        its increment is repaired too when the count has not moved; without one
+        (never sent, an older version, unreadable) only the update is.
+        """
+        if reading.unreadable_counts:
+            self._metrics.unreadable_baselines.inc(reading.unreadable_counts)
+            log_event(log, logging.WARNING, "ledger_baseline_unreadable",
+                      records=reading.unreadable_counts)
         tasks = dict(reading.tasks)
-        learnt = 0
+        learnt = baselines = 0
         for failure in reading.failures:
             job = failure.job_name
             task_id = tasks.get(job)
@@ -150,12 +190,16 @@ class Confirmer:
                                         at=failure.at)
             except DoctrineError:
                 continue
-            self._pending[job] = Unconfirmed(report=report, first_sent=sends[0],
-                                             last_sent=sends[-1], repairs=len(sends) - 1)
+            self._pending[job] = Unconfirmed(
+                report=report, first_sent=sends[0], last_sent=sends[-1],
+                repairs=len(sends) - 1,
+                trigger_count_at_publish=reading.trigger_count_before(job))
             self._derived.add(job)
             learnt += 1
+            baselines += self._pending[job].trigger_count_at_publish is not None
         if learnt:
-            log_event(log, logging.INFO, "confirmation_state_derived", pending=learnt)
+            log_event(log, logging.INFO, "confirmation_state_derived", pending=learnt,
+                      with_baseline=baselines)
 
     async def run(self, interval: float = CHECK_SECONDS) -> None:
         while True:

@@ -291,12 +291,15 @@ class Reporter:
         if not self._leader.is_leader():
             return None
         try:
-            return zombie_failure(
+            report = zombie_failure(
                 task_id=detection.task_id, job_name=name, reason=detection.verdict.reason, at=now
             )
         except DoctrineError as exc:
             log_event(log, logging.ERROR, "failure_refused", job=name, error=str(exc))
             return None
+        # The baseline for repairs is read now, before the publish: after the commit the
+        # feed may already show our own increment applied (SPEC §13, never bump twice).
+        return report if self._confirmer is None else self._confirmer.with_baseline(report)
 
     def _committed(
         self, detection: Detection, report: FailureReport, *, committed_monotonic: float

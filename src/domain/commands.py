@@ -75,3 +75,10 @@ class FailureReport:
     reason: ZombieReason
     occurred_at: datetime
     commands: tuple[Command, ...]
+    trigger_count_before: int | None = None
+    """The task's ``trigger_count`` before this failure's increment (None: not known).
+
+    Taken from the task feed when the failure is admitted, before anything is
+    published, and carried with the increment (a record header, docs/WIRE.md), so
+    whoever repairs the failure later — this process or a new leader — can tell
+    whether the increment was applied (SPEC §13: never bump twice)."""

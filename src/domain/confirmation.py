@@ -11,12 +11,22 @@ same request ids (fresh ``requestTime``), and only what is missing:
 
 - the update (``current_job: ""`` and the section) while ``current_job`` is
   still J — that is what "unconfirmed" means;
-- the increment only when ``trigger_count`` is still what it was when the
+- the increment only when ``trigger_count`` is still what it was before the
   failure was first published. While ``current_job`` is J nothing else bumps
   it (the dispatch path bumps before a spawn, and spawns only tasks with no
   ``current_job``), so a moved count means our increment was applied: never
-  bump twice. A leader that did not see the first publish (after a restart)
-  does not know that count and re-sends the update only.
+  bump twice.
+
+That count (the *baseline*, ``FailureReport.trigger_count_before``) is taken
+from the feed when the failure is admitted, *before* the publish: read after
+the commit, it could already include our own increment (the controller reads
+uncommitted records and publishes the task right after its write), and a
+repair would then bump twice. It travels with the increment on the topic, so
+a leader that did not see the first publish (after a restart or a leader
+change) learns it from the ledger and repairs both parts too; the re-sent
+increment carries the same baseline. When it is unknown (the feed did not
+know the task or was not caught up, or the first send came from a version
+that did not write it) only the update is ever re-sent.
 
 Re-publishes are bounded: the n-th is due ``wait(n)`` after the previous send
 (10, 10, 20 minutes with the defaults), and a failure still unconfirmed
@@ -67,7 +77,7 @@ class Unconfirmed:
     repairs: int = 0
     """Re-publishes done."""
     trigger_count_at_publish: int | None = None
-    """The feed's ``trigger_count`` for the task when the failure was first published."""
+    """The task's ``trigger_count`` before the first publish (the baseline); None: unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +133,9 @@ def judge(
     ):
         keep.add(Operation.INCREMENT_FRONTMATTER)
     commands = tuple(c for c in pending.report.commands if c.operation in keep)
-    return Repair(replace(pending.report, commands=commands))
+    # A re-sent increment carries the same baseline as the first send.
+    return Repair(replace(pending.report, commands=commands,
+                          trigger_count_before=pending.trigger_count_at_publish))
 
 
 def repaired(pending: Unconfirmed, *, at: datetime) -> Unconfirmed:

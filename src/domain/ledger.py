@@ -62,11 +62,30 @@ class LedgerReading:
     """One entry per record: a failure sent again appears once per send."""
     tasks: tuple[tuple[str, str], ...] = ()
     """``(job name, task id)`` of each failure update found (its record names the task)."""
+    counts_before: tuple[tuple[uuid.UUID, datetime, int | None], ...] = ()
+    """``(request id, written at, trigger_count before)`` of each increment record found.
+
+    The count is what the publisher knew before the increment (its record header);
+    None when the record carries none (written by an older version) or an unreadable
+    one."""
+    unreadable_counts: int = 0
+    """Increment records whose count before could not be read (counted and logged)."""
 
     def sends(self, job_name: str, operation: Operation) -> list[datetime]:
         """When each record of that command was written, oldest first."""
         wanted = failure_request_id(job_name=job_name, operation=operation)
         return sorted(at for rid, at in self.request_ids if rid == wanted)
+
+    def trigger_count_before(self, job_name: str) -> int | None:
+        """The task's ``trigger_count`` before the failure's increment, from its first send.
+
+        Only the first send says it: a re-send carries the same value, and a
+        first send without one (an older version) leaves it unknown for good.
+        """
+        wanted = failure_request_id(job_name=job_name, operation=Operation.INCREMENT_FRONTMATTER)
+        sends = sorted(((at, count) for rid, at, count in self.counts_before if rid == wanted),
+                       key=lambda send: send[0])
+        return sends[0][1] if sends else None
 
 
 class DeliveredCommands:

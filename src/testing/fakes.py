@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from returns.result import Failure, Result, Success
 
@@ -247,6 +248,10 @@ class ScriptedHistory:
     parts: list[tuple[str, Operation, datetime, ZombieReason]] = field(default_factory=list)
     task_of: dict[str, str] = field(default_factory=dict)
     """Task id of each job's failure (``t-1`` when not said)."""
+    count_before: dict[tuple[str, datetime], int | None] = field(default_factory=dict)
+    """The ``trigger_count_before`` each delivered increment carried, by (job, time)."""
+    unreadable_counts: int = 0
+    """Increment headers the reading reports as unreadable."""
     error: PublishError | None = None
     calls: list[datetime] = field(default_factory=list)
 
@@ -258,6 +263,8 @@ class ScriptedHistory:
         for command in report.commands:
             if command.operation in wanted:
                 self.parts.append((report.job_name, command.operation, at, report.reason))
+                if command.operation is Operation.INCREMENT_FRONTMATTER:
+                    self.count_before[(report.job_name, at)] = report.trigger_count_before
 
     async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
         self.calls.append(since)
@@ -266,14 +273,21 @@ class ScriptedHistory:
         failures = [f for f in self.failures if f.at >= since]
         ids = [(failure_request_id(job_name=f.job_name, operation=op), f.at)
                for f in failures for op in Operation]
+        counts: list[tuple[UUID, datetime, int | None]] = [
+            (failure_request_id(job_name=f.job_name,
+                                operation=Operation.INCREMENT_FRONTMATTER), f.at, None)
+            for f in failures]
         for job, op, at, reason in self.parts:
             if at >= since:
                 ids.append((failure_request_id(job_name=job, operation=op), at))
                 if op is Operation.UPDATE_FRONTMATTER:
                     failures.append(ReportedFailure(job_name=job, reason=reason, at=at))
+                else:
+                    counts.append((ids[-1][0], at, self.count_before.get((job, at))))
         tasks = tuple((f.job_name, self.task_of.get(f.job_name, "t-1")) for f in failures)
         return Success(LedgerReading(failures=tuple(failures), request_ids=tuple(ids),
-                                     tasks=tasks))
+                                     tasks=tasks, counts_before=tuple(counts),
+                                     unreadable_counts=self.unreadable_counts))
 
 
 @dataclass

@@ -37,7 +37,10 @@ from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
 from tests.builders import job_view
 from zombiewatch.adapters.clock import SystemClock
-from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
+from zombiewatch.adapters.kafka.history import KafkaFailureHistory
+from zombiewatch.adapters.kafka.publishing import (
+    KafkaCommandPublisher,
+)
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.metrics import Metrics
@@ -194,7 +197,10 @@ async def test_write_errors_on_the_first_attempt_are_repaired(delivery: Delivery
     world.add_zombies(ZOMBIES)
     world.controller.fail_next_writes(2 * ZOMBIES)  # every write of the first attempt fails
     await world.controller.start()
-    await until(lambda: world.feed.caught_up, "feed")
+    # The feed knows the tasks before the publish: the baseline a repair of the
+    # increment needs is taken then (no baseline, no increment re-sent).
+    await until(lambda: len(world.feed.states) == len(world.zombies)
+                and world.feed.caught_up, "feed")
 
     await report_all(world)
     await until(lambda: world.controller.stats.failed_writes == 2 * ZOMBIES, "all failed")
@@ -212,9 +218,14 @@ async def test_a_failed_update_whose_increment_applied_gets_the_update_only(
     world.add_zombies(1)
     world.controller.fail_next_writes(1)  # the update fails; the increment right after applies
     await world.controller.start()
-    await until(lambda: world.feed.caught_up, "feed")
+    # The feed knows the tasks before the publish: the baseline a repair of the
+    # increment needs is taken then (no baseline, no increment re-sent).
+    await until(lambda: len(world.feed.states) == len(world.zombies)
+                and world.feed.caught_up, "feed")
 
     await report_all(world)
+    # Known (0), so the increment is held back because the count moved, not for want of it.
+    assert [p.trigger_count_at_publish for p in world.confirmer.pending.values()] == [0]
     await until(world.freed, "update re-published", every=world.confirmer.tick)
     await asyncio.sleep(2)
 
@@ -288,3 +299,87 @@ async def test_a_ledger_read_committed_against_the_real_controller_bumps_twice(
         await report_all(world)
         await report_all(world)
         await until(lambda: world.table()["doubled"] == ZOMBIES, "every task bumped twice")
+
+
+@dataclass
+class Successor:
+    """A new leader: its own publisher, task feed, reporter and confirmer; nothing in memory
+    of what the first leader published."""
+
+    reporter: Reporter
+    confirmer: Confirmer
+    feed: KafkaTaskFeed
+    history: KafkaFailureHistory
+    metrics: Metrics
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@asynccontextmanager
+async def successor(world: Delivery) -> AsyncIterator[Successor]:
+    """A second replica taking over ``world``'s topics, cluster and controller."""
+    controller = world.controller
+    settings = publisher_settings(controller.bootstrap, controller.request_topic,
+                                  publish_timeout=15.0, request_timeout_ms=5_000,
+                                  consumer_isolation=ConsumerIsolation(controller.isolation))
+    publisher = KafkaCommandPublisher(settings=settings, clock=SystemClock())
+    states = TaskStates()
+    feed = KafkaTaskFeed(settings, topic=controller.event_topic, states=states,
+                         retry_seconds=0.5, max_value_bytes=FEED_LIMIT)
+    metrics = Metrics()
+    confirmer = Confirmer(publisher=publisher, states=states,
+                          feed_ready=lambda: feed.up and feed.caught_up, leader=FakeLeader(),
+                          clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
+                          policy=RepairPolicy(window=WINDOW))
+    history = KafkaFailureHistory(settings)
+    reporter = wire_reporter(publisher, settings, cache=world.cache, metrics=metrics,
+                             confirmer=confirmer, history=history)
+    follow = asyncio.get_running_loop().create_task(feed.run())
+    try:
+        yield Successor(reporter, confirmer, feed, history, metrics)
+    finally:
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        await reporter.close()
+        await publisher.close()
+
+
+async def test_a_new_leader_repairs_both_parts_of_failures_it_knows_only_from_the_ledger(
+    delivery: Delivery,
+) -> None:
+    """The first leader publishes while the controller is down past its expiry and is gone;
+    the new leader learns the failures from the ledger, with the count each increment was
+    sent against (its record header), and re-publishes both parts: +1, not +0."""
+    world = delivery
+    world.add_zombies(ZOMBIES)
+    await world.controller.start()
+    await until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed")
+    await world.controller.stop()
+
+    await report_all(world)  # the first leader's only act: it never ticks, it is gone
+    await asyncio.sleep(EXPIRY.total_seconds() + 1)
+    await world.controller.start()  # every queued command is expired now: dropped
+    await until(lambda: world.controller.stats.outcomes()["dropped_expired"] == 2 * ZOMBIES,
+                "dropped as expired")
+    assert world.table()["freed_once"] == 0
+
+    async with successor(world) as new:
+        await until(lambda: len(new.feed.states) == ZOMBIES and new.feed.caught_up,
+                    "the new leader's feed")
+        new.reporter.start_term()
+        assert await new.reporter.recall_history()
+        assert {job: p.trigger_count_at_publish for job, p in new.confirmer.pending.items()} == (
+            dict.fromkeys(world.zombies.values(), 0))
+
+        await until(world.freed, "freed by the new leader", every=new.confirmer.tick)
+        await until(lambda: new.confirmer.pending == {}, "confirmed", every=new.confirmer.tick)
+        await asyncio.sleep(2)  # anything sent twice would be applied by now
+
+        assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
+                                 "lost": 0}
+        assert new.metric("zombiewatch_failures_republished_total", part="increment") == ZOMBIES
+        reading = (await new.history.reported_since(
+            SystemClock().now() - timedelta(minutes=5))).unwrap()
+        # Every increment, first send and re-send, carried the same count: 0.
+        assert [count for _, _, count in reading.counts_before] == [0] * (2 * ZOMBIES)

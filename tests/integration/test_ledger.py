@@ -15,16 +15,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from harness.delivery import Faults, detection, faulty_publisher, publisher_settings, wire_reporter
 from harness.fixtures import TopicFactory
 from tests.builders import job_view
-from zombiewatch.adapters.kafka.codec import decode
+from zombiewatch.adapters.kafka.codec import Envelope, decode, encode
+from zombiewatch.adapters.kafka.headers import TRIGGER_COUNT_BEFORE
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.domain.commands import Operation
+from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ledger import ConsumerIsolation, failure_request_id
 from zombiewatch.domain.reasons import ZombieReason
@@ -117,3 +118,43 @@ async def test_aborted_records_are_in_the_ledger_read_uncommitted_only(
         failure_request_id(job_name="job-aborted", operation=op) for op in Operation}
     assert committed.failures == ()
     assert committed.request_ids == ()
+
+
+async def test_the_ledger_reads_back_the_count_each_increment_was_sent_against(
+    bootstrap_servers: str, topic_factory: TopicFactory,
+) -> None:
+    topic = topic_factory(1, "zw-ledger")
+    settings = publisher_settings(bootstrap_servers, topic)
+    now = datetime.now(UTC)
+    before = now - timedelta(seconds=5)
+
+    def failure(job: str) -> FailureReport:
+        return zombie_failure(task_id=f"t-{job}", job_name=job, reason=ZombieReason.POD_EVICTED,
+                              at=now)
+
+    publisher = faulty_publisher(settings, Faults())
+    try:
+        (await publisher.publish_failures([replace(failure("job-known"), trigger_count_before=2),
+                                           failure("job-unknown")])).unwrap()
+    finally:
+        await publisher.close()
+    # Written by someone else with a header we cannot read: unknown, counted, not fatal.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers)
+    await producer.start()
+    try:
+        for command in failure("job-bad").commands:
+            envelope = Envelope(request_id=failure_request_id(job_name="job-bad",
+                                                              operation=command.operation),
+                                request_time=now, command=command)
+            await producer.send_and_wait(topic, value=encode(envelope), key=b"t-job-bad",
+                                         headers=[(TRIGGER_COUNT_BEFORE, b"two")])
+    finally:
+        await producer.stop()
+
+    reading = (await KafkaFailureHistory(settings).reported_since(before)).unwrap()
+
+    assert {job: reading.trigger_count_before(job)
+            for job in ("job-known", "job-unknown", "job-bad")} == {
+        "job-known": 2, "job-unknown": None, "job-bad": None}
+    assert reading.unreadable_counts == 1
+    assert sorted(f.job_name for f in reading.failures) == ["job-bad", "job-known", "job-unknown"]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
+from returns.result import Result
 
 from tests.builders import job_view
 from tests.unit.test_app_reporting import World
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.domain.commands import Operation
+from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.confirmation import RepairPolicy
 from zombiewatch.domain.doctrine import zombie_failure
+from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState, TaskStates
 from zombiewatch.testing.fakes import FakeClock, FakeLeader, RecordingPublisher, ScriptedHistory
@@ -42,8 +45,10 @@ class Rig:
                                         max_triggers=3, phase="in_progress"))
 
     def publish(self) -> None:
-        self.confirmer.published(zombie_failure(
+        """What the reporter does: the baseline before the publish, the report after it."""
+        report = self.confirmer.with_baseline(zombie_failure(
             task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED, at=self.clock.now()))
+        self.confirmer.published(report)
 
     def sample(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
@@ -198,3 +203,144 @@ async def test_a_completion_without_the_increment_never_re_sends_the_increment()
 
     assert rig.confirmer.pending[JOB].trigger_count_at_publish is None
     assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
+
+
+@dataclass
+class AppliedDuringTheCommit(RecordingPublisher):
+    """The controller reads uncommitted: it applies the increment and publishes the bumped
+    task before our commit returns. The feed has moved by the time the reporter hears
+    ``Success``."""
+
+    states: TaskStates | None = None
+
+    async def publish_failures(
+        self, failures: Sequence[FailureReport]
+    ) -> Result[None, PublishError]:
+        assert self.states is not None
+        for failure in failures:
+            task = self.states.get(failure.task_id)
+            assert task is not None
+            self.states.put(failure.task_id, replace(task, trigger_count=task.trigger_count + 1))
+        return await super().publish_failures(failures)
+
+
+async def test_the_baseline_is_taken_before_the_publish_even_if_the_feed_moves_meanwhile() -> None:
+    rig = Rig()
+    rig.task(trigger_count=1)
+    world = World(publisher=AppliedDuringTheCommit(states=rig.states), confirmer=rig.confirmer)
+    world.cache.put_job(job_view(JOB, task_id=TASK))
+
+    world.detect(JOB, task_id=TASK)
+    await world.settle()
+    moved = rig.states.get(TASK)
+    assert moved is not None
+    assert moved.trigger_count == 2  # the feed moved during the commit
+
+    assert [f.trigger_count_before for f in world.publisher.published] == [1]
+    assert rig.confirmer.pending[JOB].trigger_count_at_publish == 1
+    rig.clock.advance(600)  # the update was lost: current_job still names the Job
+    await rig.confirmer.tick()
+    assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]  # the applied increment: not again
+
+
+async def test_no_baseline_while_the_feed_is_not_caught_up_or_does_not_know_the_task() -> None:
+    rig = Rig()
+    report = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED,
+                            at=rig.clock.now())
+    assert rig.confirmer.with_baseline(report).trigger_count_before is None  # unknown task
+    rig.task(current_job="claude-4aa57614-20260602080000", trigger_count=1)
+    assert rig.confirmer.with_baseline(report).trigger_count_before is None  # older state
+    rig.task(trigger_count=1)
+    rig.ready = False
+    assert rig.confirmer.with_baseline(report).trigger_count_before is None  # catching up
+    rig.ready = True
+    assert rig.confirmer.with_baseline(report).trigger_count_before == 1
+
+
+async def new_leader_after(*, count_at_publish: int, count_now: int) -> Rig:
+    """The first leader publishes and is gone; a new one learns from the ledger alone."""
+    first = Rig()
+    first.task(trigger_count=count_at_publish)
+    world = World(confirmer=first.confirmer)
+    world.publisher.topic = world.history
+    world.history.task_of[JOB] = TASK
+    world.cache.put_job(job_view(JOB, task_id=TASK))
+    world.detect(JOB, task_id=TASK)
+    await world.settle()
+    assert world.publisher.reported_jobs() == [JOB]
+
+    new = Rig()  # nothing in memory: a restart or another replica
+    new.task(trigger_count=count_now)
+    new.clock.advance(600)
+    reading = (await world.history.reported_since(new.clock.now() - timedelta(hours=2))).unwrap()
+    new.confirmer.learn(reading, now=new.clock.now())
+    return new
+
+
+async def test_learn_derives_the_baseline_from_the_first_sends_header() -> None:
+    new = await new_leader_after(count_at_publish=2, count_now=2)
+
+    assert new.confirmer.pending[JOB].trigger_count_at_publish == 2
+
+
+async def test_a_new_leader_re_sends_both_parts_while_the_count_has_not_moved() -> None:
+    new = await new_leader_after(count_at_publish=1, count_now=1)  # both commands dropped
+
+    await new.confirmer.tick()
+
+    assert new.sent() == [set(Operation)]
+    assert new.publisher.published[0].trigger_count_before == 1  # the same header again
+    assert new.sample("zombiewatch_failures_republished_total", part="increment") == 1
+
+
+async def test_a_new_leader_re_sends_the_update_only_once_the_count_moved() -> None:
+    new = await new_leader_after(count_at_publish=1, count_now=2)  # the increment applied
+
+    await new.confirmer.tick()
+
+    assert new.sent() == [{Operation.UPDATE_FRONTMATTER}]
+
+
+async def test_an_unreadable_baseline_on_the_ledger_is_counted_and_means_update_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = Rig()
+    rig.task(trigger_count=1)
+    history = ScriptedHistory(unreadable_counts=1)
+    history.task_of[JOB] = TASK
+    report = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED,
+                            at=rig.clock.now())
+    history.deliver(report, at=report.occurred_at)  # its header was unreadable: None
+    rig.clock.advance(600)
+    reading = (await history.reported_since(report.occurred_at)).unwrap()
+
+    with caplog.at_level(logging.WARNING):
+        rig.confirmer.learn(reading, now=rig.clock.now())
+    await rig.confirmer.tick()
+
+    assert rig.sample("zombiewatch_failure_baselines_unreadable_total") == 1
+    assert any("ledger_baseline_unreadable" in r.getMessage() for r in caplog.records)
+    assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
+
+
+async def test_a_derived_failure_completed_with_its_increment_gets_that_baseline() -> None:
+    """The ledger held the update only; the reporter then sends the missing increment:
+    the count it was sent against is the baseline from now on."""
+    rig = Rig()
+    rig.task(trigger_count=1)
+    history = ScriptedHistory()
+    history.task_of[JOB] = TASK
+    whole = zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED,
+                           at=rig.clock.now())
+    history.deliver(whole, at=whole.occurred_at, operations=[Operation.UPDATE_FRONTMATTER])
+    rig.confirmer.learn((await history.reported_since(whole.occurred_at)).unwrap(),
+                        now=rig.clock.now())
+    assert rig.confirmer.pending[JOB].trigger_count_at_publish is None
+
+    increment = tuple(c for c in whole.commands if c.operation is Operation.INCREMENT_FRONTMATTER)
+    rig.confirmer.published(replace(rig.confirmer.with_baseline(whole), commands=increment))
+    rig.clock.advance(600)
+    await rig.confirmer.tick()
+
+    assert rig.confirmer.pending[JOB].trigger_count_at_publish == 1
+    assert rig.sent() == [set(Operation)]

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.doctrine import zombie_failure
-from zombiewatch.domain.ledger import DeliveredCommands, failure_request_id, undelivered
+from zombiewatch.domain.ledger import (
+    DeliveredCommands,
+    LedgerReading,
+    failure_request_id,
+    undelivered,
+)
 from zombiewatch.domain.reasons import ZombieReason
 
 T0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
@@ -64,3 +69,19 @@ def test_a_later_sighting_of_an_id_keeps_it_longer() -> None:
     book.learn([(rid, T0 + timedelta(hours=1)), (rid, T0)])
     book.forget_before(T0 + timedelta(minutes=30))
     assert book.delivered("job-a") == {Operation.UPDATE_FRONTMATTER}
+
+
+def test_the_baseline_of_a_failure_is_the_one_its_first_increment_carried() -> None:
+    increment = failure_request_id(job_name="job-a", operation=Operation.INCREMENT_FRONTMATTER)
+    older = failure_request_id(job_name="job-b", operation=Operation.INCREMENT_FRONTMATTER)
+    later = T0 + timedelta(minutes=10)
+    reading = LedgerReading(failures=(), request_ids=(), counts_before=(
+        (increment, later, 9),  # read first, sent later (another partition's order)
+        (increment, T0, 4),
+        (older, T0, None),  # an older version's record: no header
+        (older, later, 7),
+    ))
+
+    assert reading.trigger_count_before("job-a") == 4
+    assert reading.trigger_count_before("job-b") is None
+    assert reading.trigger_count_before("job-c") is None

@@ -12,12 +12,18 @@ attempt, follows every publish whose outcome is unknown (abort, timeout).
 The read uses the *controller's* isolation level (``consumer_isolation``): the
 real controller reads ``read_uncommitted``, so the records of an aborted
 transaction were applied and count as delivered (SPEC §13, domain/ledger.py).
+
+Each increment also gives back the ``trigger_count`` its publisher knew before
+it (a record header, adapters/kafka/headers.py): what a new leader needs to
+repair the increment of a failure it did not publish, without bumping twice.
+A header that cannot be read counts as unknown and is counted in the reading.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -33,6 +39,7 @@ from zombiewatch.adapters.kafka.connection import (
     connection_options,
     explained,
 )
+from zombiewatch.adapters.kafka.headers import HeaderError, trigger_count_before
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 from zombiewatch.domain.doctrine import (
@@ -100,22 +107,22 @@ class KafkaFailureHistory:
             if start is not None and start.offset < ends[tp]:
                 consumer.seek(tp, start.offset)
                 todo[tp] = ends[tp]
-        failures: list[ReportedFailure] = []
-        request_ids: list[tuple[UUID, datetime]] = []
-        tasks: dict[str, str] = {}
+        found = _Found()
         while todo:
             batches = await consumer.getmany(*todo, timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    self._note(record, failures, request_ids, tasks)
+                    self._note(record, found)
             for tp in list(todo):
                 if await consumer.position(tp) >= todo[tp]:
                     del todo[tp]
-        return LedgerReading(failures=tuple(failures), request_ids=tuple(request_ids),
-                             tasks=tuple(tasks.items()))
+        return LedgerReading(failures=tuple(found.failures),
+                             request_ids=tuple(found.request_ids),
+                             tasks=tuple(found.tasks.items()),
+                             counts_before=tuple(found.counts_before),
+                             unreadable_counts=found.unreadable_counts)
 
-    def _note(self, record: Any, failures: list[ReportedFailure],
-              request_ids: list[tuple[UUID, datetime]], tasks: dict[str, str]) -> None:
+    def _note(self, record: Any, found: _Found) -> None:
         """Our failure commands only; the topic also carries everyone else's commands."""
         if record.value is None:
             return
@@ -133,11 +140,29 @@ class KafkaFailureHistory:
             failure = parse_failure_section(command.body.section)
             if failure is None:
                 return
-            failures.append(failure)
-            tasks[failure.job_name] = command.task_identifier
-        elif not isinstance(command, IncrementFrontmatter) or command.field != TRIGGER_COUNT:
+            found.failures.append(failure)
+            found.tasks[failure.job_name] = command.task_identifier
+        elif isinstance(command, IncrementFrontmatter) and command.field == TRIGGER_COUNT:
+            try:
+                count = trigger_count_before(record.headers or ())
+            except HeaderError:
+                count = None
+                found.unreadable_counts += 1
+            found.counts_before.append((envelope.request_id, at, count))
+        else:
             return
-        request_ids.append((envelope.request_id, at))
+        found.request_ids.append((envelope.request_id, at))
+
+
+@dataclass
+class _Found:
+    """What one read-back collected so far."""
+
+    failures: list[ReportedFailure] = field(default_factory=list)
+    request_ids: list[tuple[UUID, datetime]] = field(default_factory=list)
+    tasks: dict[str, str] = field(default_factory=dict)
+    counts_before: list[tuple[UUID, datetime, int | None]] = field(default_factory=list)
+    unreadable_counts: int = 0
 
 
 async def _assigned(consumer: AIOKafkaConsumer) -> list[TopicPartition]:

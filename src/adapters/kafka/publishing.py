@@ -50,6 +50,7 @@ from zombiewatch.adapters.kafka.connection import (
     connection_options,
     explained,
 )
+from zombiewatch.adapters.kafka.headers import Headers, failure_headers
 from zombiewatch.adapters.kafka.ids import failure_request_id, message_key, random_request_id
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.domain.commands import Command, FailureReport
@@ -57,8 +58,8 @@ from zombiewatch.domain.ports import Clock, PublishError, PublishErrorKind
 
 log = logging.getLogger(__name__)
 
-Record = tuple[bytes, bytes]
-"""(key, value) of one Kafka record."""
+Record = tuple[bytes, bytes, Headers]
+"""(key, value, headers) of one Kafka record."""
 
 
 class TransactionalProducer(Protocol):
@@ -80,7 +81,8 @@ class TransactionalProducer(Protocol):
 
     async def abort_transaction(self) -> None: ...
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
         """Queue one record; the returned awaitable resolves when it is written."""
         ...
 
@@ -147,8 +149,10 @@ class AiokafkaTransactionalProducer:
         self._read_transaction_outcome()
         await self._producer.abort_transaction()
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
-        delivered: Awaitable[object] = await self._producer.send(topic, value=value, key=key)
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
+        delivered: Awaitable[object] = await self._producer.send(
+            topic, value=value, key=key, headers=list(headers))
         return delivered
 
 
@@ -275,7 +279,11 @@ class KafkaCommandPublisher:
     async def publish_failures(
         self, failures: Sequence[FailureReport]
     ) -> Result[None, PublishError]:
-        """All commands of all ``failures`` in one transaction, deterministic request ids."""
+        """All commands of all ``failures`` in one transaction, deterministic request ids.
+
+        The increment of a failure whose ``trigger_count_before`` is known carries it
+        in a record header (:mod:`~zombiewatch.adapters.kafka.headers`).
+        """
         now = self._clock.now()
         records = [
             _record(
@@ -288,6 +296,7 @@ class KafkaCommandPublisher:
                     initiator=self._settings.initiator,
                     command=command,
                 ),
+                failure_headers(failure, command),
             )
             for failure in failures
             for command in failure.commands
@@ -359,8 +368,9 @@ class KafkaCommandPublisher:
         # batches the records per partition instead of one round trip each.
         pending: list[asyncio.Future[object]] = []
         try:
-            for key, value in records:
-                pending.append(asyncio.ensure_future(await producer.send(topic, value, key)))
+            for key, value, headers in records:
+                pending.append(asyncio.ensure_future(
+                    await producer.send(topic, value, key, headers)))
             outcomes = await asyncio.gather(*pending, return_exceptions=True)
         except BaseException:
             # The records' futures fail later, when the producer is discarded;
@@ -460,8 +470,8 @@ def _consume_outcome(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
-def _record(command: Command, envelope: Envelope) -> Record:
-    return message_key(command), encode(envelope)
+def _record(command: Command, envelope: Envelope, headers: Headers = ()) -> Record:
+    return message_key(command), encode(envelope), headers
 
 
 @asynccontextmanager

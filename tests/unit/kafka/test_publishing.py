@@ -18,6 +18,7 @@ from aiokafka.errors import (
 from returns.result import Failure, Success
 
 from zombiewatch.adapters.kafka.codec import decode
+from zombiewatch.adapters.kafka.headers import TRIGGER_COUNT_BEFORE, Headers
 from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
@@ -68,11 +69,13 @@ class RecordingProducer:
         script: Script,
         events: list[tuple[int, str]],
         records: list[tuple[str, bytes, bytes]],
+        headers: list[Headers],
     ) -> None:
         self._number = number
         self._script = script
         self._events = events
         self._records = records
+        self._headers = headers
         self._sends = 0
 
     async def start(self) -> None:
@@ -105,11 +108,13 @@ class RecordingProducer:
         if self._script.fail_abort is not None:
             raise self._script.fail_abort
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[object]:
+    async def send(self, topic: str, value: bytes, key: bytes,
+                   headers: Headers) -> Awaitable[object]:
         await asyncio.sleep(0)  # a real send yields to the loop; lets races show
         self._sends += 1
         self._events.append((self._number, "send"))
         self._records.append((topic, key, value))
+        self._headers.append(headers)
         delivered: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         if self._script.fail_send_at == self._sends:
             delivered.set_exception(self._script.send_error)
@@ -123,11 +128,14 @@ class FakeProducers:
     script: Script = field(default_factory=Script)
     events: list[tuple[int, str]] = field(default_factory=list)
     records: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    headers: list[Headers] = field(default_factory=list)
+    """The headers of each record, in the order of ``records``."""
     made: int = 0
 
     def __call__(self, settings: KafkaPublisherSettings) -> RecordingProducer:
         self.made += 1
-        return RecordingProducer(self.made, self.script, self.events, self.records)
+        return RecordingProducer(self.made, self.script, self.events, self.records,
+                                 self.headers)
 
     def kinds(self) -> list[tuple[int, str]]:
         return list(self.events)
@@ -221,6 +229,20 @@ async def test_many_failures_share_one_transaction_and_keep_pairs_adjacent() -> 
     assert kinds == ["start", "begin", *["send"] * 100, "commit"]
     keys = [key for key, _ in producers.sent()]
     assert keys == [f"task-{n}".encode() for n in range(50) for _ in range(2)]
+
+
+async def test_the_increment_carries_the_count_before_it_in_a_header_and_the_update_none() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+    known = replace(zombie_failure("task-1", "job-1"), trigger_count_before=2)
+    unknown = zombie_failure("task-2", "job-2")
+
+    await publisher.publish_failures([known, unknown])
+    await publisher.publish_commands([known.commands[1]])  # a helper increment: no header
+
+    assert producers.headers == [(), ((TRIGGER_COUNT_BEFORE, b"2"),), (), (), ()]
+    # The value stays the controller's: the header is beside it, never in it.
+    assert decode(producers.sent()[1][1]).command == known.commands[1]
 
 
 async def test_nothing_to_publish_touches_no_broker() -> None:
