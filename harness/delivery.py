@@ -8,9 +8,11 @@ recorded, always the leader): these tests prove the delivery path, not detection
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +28,7 @@ from zombiewatch.adapters.kafka.publishing import (
     aiokafka_producer,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.judging import Detection, Judge
@@ -170,3 +173,15 @@ async def until(condition: Callable[[], bool], what: str, *,
         if every is not None:
             await every()
         await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def following(feed: KafkaTaskFeed) -> AsyncIterator[KafkaTaskFeed]:
+    """The feed following its topic in the background for the block (``run``), then stopped."""
+    task = asyncio.get_running_loop().create_task(feed.run())
+    try:
+        yield feed
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

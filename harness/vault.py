@@ -43,6 +43,19 @@ class ReferenceVault:
     def task(self, task_id: str) -> TaskFile | None:
         return self.controller.task(task_id)
 
+    def freeing(self, task_id: str) -> str:
+        """How a zombie task's failure landed: ``freed_once`` (``trigger_count`` exactly
+        +1 from 0 and ``current_job`` cleared), ``doubled`` (bumped more than once) or
+        ``lost`` (anything else) — the column of every delivery table."""
+        task = self.task(task_id)
+        assert task is not None, task_id
+        bumps = task.frontmatter.get("trigger_count")
+        if bumps == 1 and task.frontmatter.get("current_job") == "":
+            return "freed_once"
+        if isinstance(bumps, int) and bumps > 1:
+            return "doubled"
+        return "lost"
+
     def task_ids(self) -> list[str]:
         return sorted(self._times)
 

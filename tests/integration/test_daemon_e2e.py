@@ -92,18 +92,14 @@ class Scene:
         reported = set(self.reader.reasons_by_job())
         table = {"freed_once": 0, "doubled": 0, "lost": 0, "untouched": 0, "hit": 0}
         for job, task_id in self.tasks.items():
+            if job in reported:
+                table[self.vault.freeing(task_id)] += 1
+                continue
             task = self.vault.task(task_id)
             assert task is not None, job
-            count, current = task.frontmatter.get("trigger_count"), task.frontmatter.get(
-                "current_job")
-            if job not in reported:
-                table["untouched" if (count, current) == (0, job) else "hit"] += 1
-            elif (count, current) == (1, ""):
-                table["freed_once"] += 1
-            elif isinstance(count, int) and count > 1:
-                table["doubled"] += 1
-            else:
-                table["lost"] += 1
+            untouched = (task.frontmatter.get("trigger_count"),
+                         task.frontmatter.get("current_job")) == (0, job)
+            table["untouched" if untouched else "hit"] += 1
         return table
 
     async def assert_vault(self) -> None:

@@ -93,16 +93,7 @@ class Delivery:
         """freed once / doubled / lost, from the vault."""
         counts = {"zombies": len(self.zombies), "freed_once": 0, "doubled": 0, "lost": 0}
         for task_id in self.zombies:
-            task = self.vault.task(task_id)
-            assert task is not None
-            bumps = task.frontmatter.get("trigger_count")
-            cleared = task.frontmatter.get("current_job") == ""
-            if bumps == 1 and cleared:
-                counts["freed_once"] += 1
-            elif isinstance(bumps, int) and bumps > 1:
-                counts["doubled"] += 1
-            else:
-                counts["lost"] += 1
+            counts[self.vault.freeing(task_id)] += 1
         return counts
 
     def freed(self) -> bool:

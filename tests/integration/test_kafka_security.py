@@ -17,13 +17,11 @@ carries on with the cluster only) and comes up by itself once it is granted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +40,7 @@ from harness.daemons import (
     free_port,
     scrape,
 )
+from harness.delivery import following
 from harness.fixtures import TopicFactory, create_topics, unique_name
 from harness.kafka_security import (
     Acl,
@@ -221,16 +220,6 @@ async def _published_jobs(settings: KafkaPublisherSettings) -> list[str]:
 FEED_WAIT = 60.0
 
 
-@asynccontextmanager
-async def running(feed: KafkaTaskFeed) -> AsyncIterator[KafkaTaskFeed]:
-    task = asyncio.get_running_loop().create_task(feed.run())
-    try:
-        yield feed
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
 
 async def until(condition: Callable[[], bool], what: str, *,
                 timeout: float = FEED_WAIT) -> None:
@@ -257,7 +246,7 @@ async def test_the_readme_acls_are_exactly_what_publishing_the_read_back_and_the
                                       health=recorder.health)
     feed = grant.feed(recorder.health)
 
-    async with running(feed):
+    async with following(feed):
         started = await publisher.start()
         published = await publisher.publish_failures([_failure("job-least-privilege")])
         jobs = await _published_jobs(grant.settings())
@@ -314,7 +303,7 @@ async def test_without_each_readme_acl_its_client_is_refused_named_and_works_onc
     feed = grant.feed(recorder.health)
     failure = _failure(f"job-without-{_row_id(missing).lower()}")
 
-    async with running(feed):
+    async with following(feed):
         published_without = await publisher.publish_failures([failure])
         read_back_without = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
         # The feed's first attempt is over: it is up, or it said why not.
@@ -511,7 +500,7 @@ async def test_the_feed_acl_revoked_while_running_downs_the_feed_named_not_publi
     feed = grant.feed(recorder.health)
     named = f"needs {grant.acl(revoked)}"
 
-    async with running(feed):
+    async with following(feed):
         await until(lambda: _feed_ready(feed), "the task feed up")
         grant.revoke([revoked])
         await until(lambda: not feed.up, "the task feed down once revoked")
@@ -561,7 +550,7 @@ async def test_the_feed_asking_for_its_topic_by_name_never_creates_it(
                                       request_timeout_ms=3_000)
     feed = KafkaTaskFeed(settings, topic=missing, states=TaskStates(), retry_seconds=0.2)
 
-    async with running(feed):
+    async with following(feed):
         await until(lambda: feed.stats.failures >= 3 or feed.up, "three attempts of the feed")
     topics = await _topics(services.bootstrap_servers)
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from harness.delivery import following
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import Services
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
@@ -52,16 +51,6 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     assert condition(), what
 
 
-@asynccontextmanager
-async def running(feed: KafkaTaskFeed) -> AsyncIterator[KafkaTaskFeed]:
-    task = asyncio.get_running_loop().create_task(feed.run())
-    try:
-        yield feed
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
 
 def feed_for(bootstrap: str, topic: str, **kwargs: float) -> KafkaTaskFeed:
     settings = KafkaPublisherSettings(bootstrap_servers=bootstrap, topic="unused",
@@ -82,7 +71,7 @@ async def test_the_feed_catches_up_then_follows_and_skips_bad_events(
                     (tasks[1], None), (tasks[2], b"{not json")]
         await produce(bootstrap, topic, records)
         feed = feed_for(bootstrap, topic, check_every=5)
-        async with running(feed):
+        async with following(feed):
             await asyncio.wait_for(feed.wait_caught_up(), WAIT)
             assert feed.up
             assert len(feed.states) == 48  # one deleted, one malformed (its state dropped)
@@ -103,7 +92,7 @@ async def test_a_missing_topic_keeps_the_feed_down_until_it_exists(services: Ser
     topic = unique_name("zw-events")
     feed = feed_for(bootstrap, topic, retry_seconds=0.5)
     try:
-        async with running(feed):
+        async with following(feed):
             await until(lambda: feed.stats.failures >= 1, "the first attempt failed")
             assert not feed.up
             assert feed.problem is not None
@@ -126,7 +115,7 @@ async def test_a_recreated_topic_rebuilds_the_states(services: Services) -> None
         old = [str(uuid.uuid4()) for _ in range(5)]
         await produce(bootstrap, topic, [(t, task_event(t)) for t in old])
         feed = feed_for(bootstrap, topic, retry_seconds=0.5, check_every=1)
-        async with running(feed):
+        async with following(feed):
             await asyncio.wait_for(feed.wait_caught_up(), WAIT)
             assert len(feed.states) == 5
             delete_topics(bootstrap, [topic])

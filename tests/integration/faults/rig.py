@@ -191,15 +191,7 @@ class Rig:
         """For every expected zombie's task: freed exactly once, doubled, or lost."""
         table = {"zombies": len(self.expected), "freed_once": 0, "doubled": 0, "lost": 0}
         for job in self.expected:
-            task = self.vault.task(self.tasks[job])
-            assert task is not None, job
-            bumps = task.frontmatter.get("trigger_count")
-            if bumps == 1 and task.frontmatter.get("current_job") == "":
-                table["freed_once"] += 1
-            elif isinstance(bumps, int) and bumps > 1:
-                table["doubled"] += 1
-            else:
-                table["lost"] += 1
+            table[self.vault.freeing(self.tasks[job])] += 1
         return table
 
     async def assert_freed_once(self, title: str, *, timeout: float = 30.0) -> None:
