@@ -83,9 +83,9 @@ class LedgerReading:
         first send without one (an older version) leaves it unknown for good.
         """
         wanted = failure_request_id(job_name=job_name, operation=Operation.INCREMENT_FRONTMATTER)
-        sends = sorted(((at, count) for rid, at, count in self.counts_before if rid == wanted),
-                       key=lambda send: send[0])
-        return sends[0][1] if sends else None
+        first = min(((at, count) for rid, at, count in self.counts_before if rid == wanted),
+                    key=lambda send: send[0], default=None)
+        return None if first is None else first[1]
 
 
 class DeliveredCommands:

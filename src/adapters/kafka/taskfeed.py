@@ -60,7 +60,6 @@ from zombiewatch.adapters.kafka.connection import (
     explained,
 )
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.tasks import TaskProblem, TaskState, TaskStates, task_state
 
 log = logging.getLogger(__name__)
@@ -354,13 +353,8 @@ class KafkaTaskFeed:
                 await self.open(consumer)
                 while True:
                     await self.poll()
-            except TopicMissingError as exc:
-                self._lost(str(exc))
-            except EXPECTED_ERRORS as exc:
-                error = await self._explained(exc)
-                if self._health is not None:
-                    self._health.failed(ClientRole.FEED, error, retry_in=self._retry_seconds)
-                self._lost(f"{error.kind.value}: {error.message}")
+            except (TopicMissingError, *EXPECTED_ERRORS) as exc:
+                self._lost(await self._problem_of(exc))
             finally:
                 await self._close(consumer)
             await asyncio.sleep(self._retry_seconds)
@@ -391,16 +385,17 @@ class KafkaTaskFeed:
         return FeedUnreadableError(self.problem)
 
     async def _problem_of(self, exc: BaseException) -> str:
-        """Why the topic cannot be read, for an operator (never with a secret in it)."""
+        """Why the topic cannot be read, for an operator (never with a secret in it); a
+        Kafka error also goes to the health, which names it once and counts it.
+
+        The event topic is put in the settings, so a refusal names its missing ACL.
+        """
         if isinstance(exc, TopicMissingError):
             return str(exc)
-        error = await self._explained(exc)
+        error = await explained(exc, replace(self._settings, topic=self.topic), ClientRole.FEED)
+        if self._health is not None:
+            self._health.failed(ClientRole.FEED, error, retry_in=self._retry_seconds)
         return f"{error.kind.value}: {error.message}"
-
-    async def _explained(self, exc: BaseException) -> PublishError:
-        """The error as an operator reads it; the event topic in the settings, so a
-        refusal names its missing ACL."""
-        return await explained(exc, replace(self._settings, topic=self.topic), ClientRole.FEED)
 
     async def open(self, consumer: FeedConsumer) -> None:
         """Connect, assign every partition and start reading from the beginning."""
