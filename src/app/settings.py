@@ -60,6 +60,13 @@ class KafkaOptions:
     task_events: bool = True
     """Follow the controller's task event topic (``<prefix>-agent-task-v1-event``)."""
 
+    @property
+    def prefix(self) -> str:
+        """The topics' prefix: ``topic_prefix``, else the legacy mapping of ``branch``."""
+        if self.topic_prefix is not None:
+            return self.topic_prefix
+        return prefix_for_branch(self.branch or "")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeaderOptions:
@@ -370,10 +377,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
 def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
     """The daemon's Kafka options as the adapter's settings (topic, transactional id, TLS, SASL)."""
     kafka: KafkaOptions = settings.kafka
-    if kafka.topic_prefix is not None:
-        prefix = kafka.topic_prefix
-    else:
-        prefix = prefix_for_branch(kafka.branch or "")
+    prefix = kafka.prefix
     tls = None
     if kafka.security_protocol.uses_tls:
         tls = TlsSettings(

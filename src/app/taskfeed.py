@@ -23,7 +23,7 @@ from returns.result import Result, Success
 from zombiewatch.adapters.kafka.connection import KafkaHealth
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
-from zombiewatch.adapters.kafka.topics import event_topic, prefix_for_branch
+from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.ports import StartError
@@ -32,10 +32,7 @@ from zombiewatch.domain.tasks import TaskState, TaskStates
 
 def feed_topic(settings: Settings) -> str:
     """``<prefix>-agent-task-v1-event`` for the same prefix as the request topic."""
-    kafka = settings.kafka
-    prefix = kafka.topic_prefix if kafka.topic_prefix is not None else prefix_for_branch(
-        kafka.branch or "")
-    return event_topic(prefix)
+    return event_topic(settings.kafka.prefix)
 
 
 class TaskFeedPart:
