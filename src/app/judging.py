@@ -83,24 +83,25 @@ class Judge:
             named = self.tasks.get(task_id)
             if named is not None and named.current_job == job_name:
                 registration = feed_registration(task_id, named)
-        task_id = job.task_id if job is not None else (
+        # The task the Job belongs to (its label, else the registration it stands for).
+        owner = job.task_id if job is not None else (
             registration.task_id if registration is not None else None)
         assignee = job.assignee if job is not None else (
             registration.assignee if registration is not None else "")
         deadline = None
-        if config is not None and task_id is not None:
+        if config is not None and owner is not None:
             deadline = DeadlineInputs(
                 deadline=config.deadline_for(assignee),
                 heartbeat_window=config.heartbeat_for(assignee),
-                last_heartbeat=self.book.last_heartbeat(task_id))
+                last_heartbeat=self.book.last_heartbeat(owner))
         return GateInputs(
             job_name=job_name, job=job, registration=registration,
             pods=self.cache.pods_of_job(job_name), deleted=deleted,
             recently_reported=self.dedupe.seen(job_name, now=now),
             annotation_owed=self.annotations is not None and self.annotations.owes(job_name),
-            result_at=self.book.result_at(task_id) if task_id is not None else None,
+            result_at=self.book.result_at(owner) if owner is not None else None,
             now=now, grace=self.grace, deadline=deadline,
-            task=self.tasks.get(task_id) if self.tasks is not None and task_id else None)
+            task=self.tasks.get(owner) if self.tasks is not None and owner else None)
 
     def decide(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
