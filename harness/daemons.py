@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,6 +159,22 @@ def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
         return int(exc.code), exc.read().decode()
     except OSError:
         return 0, ""
+
+
+_SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus exposition text (0.0 when absent)."""
+    wanted = {f'{k}="{v}"' for k, v in labels.items()}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match["name"] != name:
+            continue
+        have = set((match["labels"] or "").split(",")) - {""}
+        if wanted <= have:
+            return float(match["value"])
+    return 0.0
 
 
 def free_port() -> int:

@@ -38,6 +38,7 @@ from harness.daemons import (
     daemon_processes,
     daemon_settings,
     free_port,
+    sample,
     scrape,
 )
 from harness.delivery import following
@@ -641,18 +642,6 @@ async def wait_until_async(check: Callable[[], Awaitable[bool]], proc: DaemonPro
         await asyncio.sleep(0.2)
 
 
-def _metric(body: str, name: str, labels: dict[str, str] | None = None) -> float:
-    """One sample of a Prometheus text body, 0 when absent."""
-    for line in body.splitlines():
-        if not labels and line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-        if line.startswith(name + "{") and all(
-            f'{k}="{v}"' in line for k, v in (labels or {}).items()
-        ):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 async def _wait_feed_up(proc: DaemonProcess, port: int) -> None:
     """Until the daemon's task feed is up and caught up with the one task of the topic.
 
@@ -660,9 +649,9 @@ async def _wait_feed_up(proc: DaemonProcess, port: int) -> None:
     """
     async def up() -> bool:
         metrics = (await asyncio.to_thread(scrape, port))[1]
-        return (_metric(metrics, "zombiewatch_task_feed_up") == 1
-                and _metric(metrics, "zombiewatch_task_feed_caught_up") == 1
-                and _metric(metrics, "zombiewatch_task_feed_tasks") == 1)
+        return (sample(metrics, "zombiewatch_task_feed_up") == 1
+                and sample(metrics, "zombiewatch_task_feed_caught_up") == 1
+                and sample(metrics, "zombiewatch_task_feed_tasks") == 1)
 
     await wait_until_async(up, proc, what="the task feed up and caught up", timeout=90)
 
@@ -699,9 +688,9 @@ async def _without(stage: SecuredStage, row: AclRow, proc: DaemonProcess, port: 
     status, body = scrape(port, "/readyz")
     metrics = scrape(port)[1]
     return Seen(named, row.client, status, body,
-                _metric(metrics, "zombiewatch_kafka_errors_total",
-                        {"client": row.client.value, "kind": "unauthorized"}),
-                _metric(metrics, "zombiewatch_task_feed_up"))
+                sample(metrics, "zombiewatch_kafka_errors_total",
+                       client=row.client.value, kind="unauthorized"),
+                sample(metrics, "zombiewatch_task_feed_up"))
 
 
 def _assert_each_missing_acl_said(observed: list[Seen]) -> None:
@@ -807,9 +796,9 @@ async def test_the_daemon_with_bad_credentials_says_why_once_keeps_retrying_and_
         async def retried_and_says_why() -> bool:
             metrics = (await asyncio.to_thread(scrape, port))[1]
             body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
-            return expected in body and _metric(
+            return expected in body and sample(
                 metrics, "zombiewatch_kafka_errors_total",
-                {"client": "producer", "kind": "unauthenticated"}) >= 3
+                client="producer", kind="unauthenticated") >= 3
 
         await wait_until_async(retried_and_says_why, proc,
                                what="three refused attempts and /readyz saying why")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import threading
 import time
@@ -245,22 +244,6 @@ def tally(reader: CommittedReader) -> Tally:
 
 
 # ---------------------------------------------------------------- metrics and processes
-
-_SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """One sample of a Prometheus exposition text (0.0 when absent)."""
-    wanted = {f'{k}="{v}"' for k, v in labels.items()}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match is None or match["name"] != name:
-            continue
-        have = set((match["labels"] or "").split(",")) - {""}
-        if wanted <= have:
-            return float(match["value"])
-    return 0.0
-
 
 def metrics_of(port: int) -> str:
     status, body = scrape(port)

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from harness.daemons import running, wait_until
-from tests.integration.faults.rig import Rig, report, sample
+from harness.daemons import running, sample, wait_until
+from tests.integration.faults.rig import Rig, report
 
 pytestmark = pytest.mark.integration
 

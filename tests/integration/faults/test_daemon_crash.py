@@ -17,16 +17,8 @@ from dataclasses import replace
 
 import pytest
 
-from harness.daemons import DaemonProcess, daemon_processes, free_port, wait_until
-from tests.integration.faults.rig import (
-    Agent,
-    Rig,
-    metrics_of,
-    report,
-    sample,
-    tally,
-    wait_ready,
-)
+from harness.daemons import DaemonProcess, daemon_processes, free_port, sample, wait_until
+from tests.integration.faults.rig import Agent, Rig, metrics_of, report, tally, wait_ready
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness.daemons import running
-from tests.integration.faults.rig import Rig, report, sample
+from harness.daemons import running, sample
+from tests.integration.faults.rig import Rig, report
 
 pytestmark = pytest.mark.integration
 

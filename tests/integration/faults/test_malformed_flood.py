@@ -24,8 +24,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness import kubelet
-from harness.daemons import running, wait_until
-from tests.integration.faults.rig import Rig, report, sample
+from harness.daemons import running, sample, wait_until
+from tests.integration.faults.rig import Rig, report
 
 pytestmark = pytest.mark.integration
 
