@@ -5,8 +5,9 @@ it too (tests/unit/test_examples.py).
 
 The host here is a toy executor that writes its command records itself (its
 own initiator, its own request ids, JSON by hand) instead of using
-zombiewatch's codec. Subclassing :class:`DispatchMachine` puts that dispatch
-path into the whole loop: Hypothesis spawns, breaks pods, fails Jobs, lets
+zombiewatch's codec. Handing it to :class:`DispatchMachine` as the hooks of a
+subclass (the rest of :class:`LibraryDispatch`, zombiewatch's own, stays) puts
+that dispatch path into the whole loop: Hypothesis spawns, breaks pods, fails Jobs, lets
 time pass, sweeps, fails publishes and restarts zombiewatch, while the
 reference controller applies every record (the host's and zombiewatch's
 failures) to the task files and the kit checks the doctrine's invariants.
@@ -23,7 +24,12 @@ from datetime import UTC, datetime
 
 from hypothesis import settings
 
-from zombiewatch.testing.stateful import DispatchMachine
+from zombiewatch.testing.stateful import (
+    DispatchMachine,
+    DispatchWorld,
+    EmbeddedZombieWatch,
+    LibraryDispatch,
+)
 
 HOST_NAMESPACE = uuid.UUID("6ba7b812-9dad-11d1-80b4-00c04fd430c8")
 
@@ -61,18 +67,28 @@ class ToyExecutor:
                              key=f"{job_name}/result", at=at)]
 
 
-class HostDispatchMachine(DispatchMachine):
-    """The kit, driven by the toy executor's records instead of zombiewatch's own."""
+class ToyHooks(LibraryDispatch):
+    """The toy executor's records instead of zombiewatch's own (the ``on_*`` calls stay)."""
 
     executor = ToyExecutor()
 
     def dispatch_records(
-        self, *, task_id: str, assignee: str, job_name: str, at: datetime
+        self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, assignee: str, job_name: str,
+        at: datetime,
     ) -> Sequence[bytes]:
         return self.executor.dispatch(task_id=task_id, job_name=job_name, at=at)
 
-    def result_records(self, *, task_id: str, job_name: str, at: datetime) -> Sequence[bytes]:
+    def result_records(
+        self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, job_name: str, at: datetime
+    ) -> Sequence[bytes]:
         return self.executor.result(task_id=task_id, job_name=job_name, at=at)
+
+
+class HostDispatchMachine(DispatchMachine):
+    """The kit, driven by the toy executor in the toy host's own namespace and agents."""
+
+    hooks = ToyHooks()
+    world = DispatchWorld(namespace="toy-agents", assignees=("toy-claude", "toy-codex"))
 
 
 TestHostDispatch = HostDispatchMachine.TestCase

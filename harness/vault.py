@@ -20,8 +20,8 @@ from pathlib import Path
 from harness.controller import Dispatched, task_event, write_file
 from zombiewatch.domain.consumer import EXPIRY, Outcome
 from zombiewatch.domain.taskfile import TaskFile, Value
+from zombiewatch.testing._taskfile_text import render
 from zombiewatch.testing.controller import ReferenceController, vault
-from zombiewatch.testing.taskfile_text import render
 
 
 class ReferenceVault:

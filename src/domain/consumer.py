@@ -1,7 +1,7 @@
 """What the controller's consumer does with one record before and while dispatching it.
 
 Pure rules over an already-parsed JSON value (Go ``encoding/json`` semantics:
-every number is a float64; see :mod:`zombiewatch.testing.envelope` for the
+every number is a float64; see :mod:`zombiewatch.testing._envelope` for the
 parsing). The conformance vectors pin them:
 
 - a record whose requestTime plus 5 minutes is before the consumer's clock is

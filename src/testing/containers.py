@@ -27,6 +27,16 @@ from zombiewatch.testing.fakes import (
     ScriptedHistory,
 )
 
+__all__ = [
+    "Fakes",
+    "ManualPause",
+    "NoApiClient",
+    "NoInformers",
+    "NoTaskFeed",
+    "faked_container",
+    "unit_settings",
+]
+
 
 def unit_settings(**changes: object) -> Settings:
     """Settings of a unit-test daemon: no election, no HTTP server, nothing reachable."""
@@ -126,8 +136,14 @@ class Fakes:
         self.annotator = RecordingAnnotator(cache=self.cache)
 
 
-def faked_container(fakes: Fakes, settings: Settings | None = None) -> Container:
-    """The production Container with every I/O provider overridden by ``fakes``."""
+def faked_container(
+    fakes: Fakes, settings: Settings | None = None, *, task_feed: bool = True
+) -> Container:
+    """The production Container with every I/O provider overridden by ``fakes``.
+
+    With ``task_feed=False`` the daemon has no task feed at all (the cluster
+    alone decides, as with the feed switched off): ``Fakes.feed`` is not used.
+    """
     container = Container()
     container.settings.override(settings or unit_settings())
     container.clock.override(providers.Object(fakes.clock))
@@ -143,5 +159,6 @@ def faked_container(fakes: Fakes, settings: Settings | None = None) -> Container
     container.scheduler.override(providers.Object(fakes.scheduler))
     container.task_feed.override(providers.Object(NoTaskFeed()))
     container.task_states.override(providers.Object(fakes.tasks))
-    container.task_view.override(providers.Object(TaskView(fakes.tasks, fakes.feed)))
+    container.task_view.override(
+        providers.Object(TaskView(fakes.tasks, fakes.feed if task_feed else None)))
     return container

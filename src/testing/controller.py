@@ -4,8 +4,8 @@ Built from the controller's observed behaviour (the 83 conformance cases in
 ``tests/data/controller-vectors.json`` pass): the consumer's envelope rules
 and the two executors' rules are :mod:`zombiewatch.domain.consumer` and
 :mod:`zombiewatch.domain.taskfile`; the file split and yaml.v3's reading and
-writing are :mod:`zombiewatch.testing.taskfile_text` and
-:mod:`zombiewatch.testing.yamlv3`. The written YAML is not byte-identical to
+writing are :mod:`zombiewatch.testing._taskfile_text` and
+:mod:`zombiewatch.testing._yamlv3`. The written YAML is not byte-identical to
 yaml.v3's, but it reads back to the same values, kinds and body.
 
 Nothing here raises on data: every record gets an :class:`Outcome`.
@@ -35,15 +35,15 @@ from zombiewatch.domain.consumer import (
     is_expired,
 )
 from zombiewatch.domain.taskfile import Frontmatter, TaskFile, increment, is_noop_update, update
-from zombiewatch.testing.envelope import EnvelopeError, decode_envelope
-from zombiewatch.testing.taskfile_text import (
+from zombiewatch.testing._envelope import EnvelopeError, decode_envelope
+from zombiewatch.testing._taskfile_text import (
     TaskTextError,
     extract_frontmatter,
     read_back,
     read_task_text,
     write_task_text,
 )
-from zombiewatch.testing.yamlv3 import task_identifier_text
+from zombiewatch.testing._yamlv3 import task_identifier_text
 
 TASKS_DIR: Final = "tasks/"
 TASK_PATH: Final = "tasks/task.md"

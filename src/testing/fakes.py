@@ -31,6 +31,20 @@ from zombiewatch.domain.ports import (
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
+__all__ = [
+    "T0",
+    "FakeCache",
+    "FakeClock",
+    "FakeLeader",
+    "FeedSwitch",
+    "ManualScheduler",
+    "ManualTimer",
+    "RecordingAnnotator",
+    "RecordingPublisher",
+    "RecordingReaper",
+    "ScriptedHistory",
+]
+
 T0 = datetime(2026, 6, 2, 9, 0, 0, tzinfo=UTC)
 
 

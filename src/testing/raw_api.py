@@ -9,6 +9,17 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+__all__ = [
+    "ASSIGNEE",
+    "DELETE",
+    "TASK",
+    "api_shaped_json",
+    "json_values",
+    "raw_config",
+    "raw_job",
+    "raw_pod",
+]
+
 TASK = "agent.benjamin-borbe.de/task-id"
 ASSIGNEE = "agent.benjamin-borbe.de/assignee"
 

@@ -20,10 +20,14 @@ task files, and an independent model checks the doctrine's invariants:
 - the body holds exactly one ``## Failure`` section, the latest failure's;
 - a type mismatch escalates at once and never moves ``trigger_count``.
 
-A host tests *its own* dispatch path by subclassing and overriding the hooks
-(:meth:`dispatch_records`, :meth:`result_records`, :meth:`on_spawned`,
-:meth:`on_heartbeat`, :meth:`on_result`, :meth:`on_type_mismatch`); ``TestX = MyMachine.TestCase``.
-The defaults are zombiewatch's own doctrine and codec.
+A host tests *its own* dispatch path by subclassing and setting two class
+attributes, never by overriding the machine's internals: ``hooks``, an object
+of the small :class:`DispatchHooks` protocol (the records its dispatch and its
+agents publish, and the calls it makes into zombiewatch), and ``world``, a
+:class:`DispatchWorld` (namespace, assignees, clock start, task ids);
+``TestX = MyMachine.TestCase``. The defaults (:class:`LibraryDispatch`,
+``DispatchWorld()``) are zombiewatch's own doctrine and codec in the
+``agents`` namespace.
 """
 
 from __future__ import annotations
@@ -32,22 +36,18 @@ import asyncio
 from collections import Counter
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
-from dependency_injector import providers
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from zombiewatch.adapters.kafka.codec import Envelope, encode
 from zombiewatch.adapters.kafka.ids import failure_request_id
-from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.commands import (
@@ -69,22 +69,23 @@ from zombiewatch.domain.manifest import job_name as make_job_name
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import DEFAULT_MAX_TRIGGERS, TaskFile, Value, is_go_int
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
-from zombiewatch.testing.containers import NoTaskFeed
+from zombiewatch.testing._taskfile_text import read_task_text, write_task_text
+from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
 from zombiewatch.testing.controller import ReferenceController
-from zombiewatch.testing.fakes import (
-    FakeCache,
-    FakeClock,
-    FakeLeader,
-    ManualScheduler,
-    RecordingAnnotator,
-    RecordingPublisher,
-    RecordingReaper,
-    ScriptedHistory,
-)
-from zombiewatch.testing.taskfile_text import read_task_text, write_task_text
+from zombiewatch.testing.fakes import T0, FakeClock
 
-START = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
-NAMESPACE = "agents"
+__all__ = [
+    "POD_STATES",
+    "DispatchHooks",
+    "DispatchMachine",
+    "DispatchWorld",
+    "EmbeddedZombieWatch",
+    "LibraryDispatch",
+    "TaskModel",
+]
+
+_T = TypeVar("_T")
+
 REVIEW = "human_review"
 IN_PROGRESS = "in_progress"
 STATUS = "in_progress"
@@ -113,7 +114,7 @@ class TaskModel:
     """What the doctrine says one task file must hold, kept independently of the controller."""
 
     cap: int
-    assignee: str = "claude"
+    assignee: str
     previous_assignee: str | None = None
     phase: str = IN_PROGRESS
     current_job: str = ""
@@ -121,32 +122,164 @@ class TaskModel:
     failures: list[FailureReport] = field(default_factory=list)
 
 
-def _settings() -> Settings:
-    return Settings(
-        namespace=NAMESPACE, kubeconfig=Path("/nonexistent"),
-        kafka=KafkaOptions(brokers="127.0.0.1:9"), leader=LeaderOptions(enabled=False),
-        serve_http=False,
-    )
+@dataclass(frozen=True)
+class DispatchWorld:
+    """Where a :class:`DispatchMachine` runs: a host sets its own on its subclass (``world``)."""
+
+    namespace: str = "agents"
+    """The namespace of the Jobs and pods (and the daemon's)."""
+    assignees: tuple[str, ...] = ("claude", "codex", "gemini")
+    """The agents: every task starts assigned to the first; an operator re-assigns to any."""
+    start: datetime = T0
+    """When the fake clock starts (timezone-aware)."""
+    task_ids: tuple[str, ...] = (
+        "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab", "8e1b2c3d-1111-4222-8333-444455556666")
+    """The tasks in the vault (one file each)."""
+
+    def __post_init__(self) -> None:
+        if not self.assignees or not all(self.assignees):
+            raise ValueError(f"DispatchWorld needs non-empty assignees, got {self.assignees!r}")
+        if not self.task_ids:
+            raise ValueError("DispatchWorld needs at least one task id")
+        if self.start.tzinfo is None:
+            raise ValueError(f"DispatchWorld.start must be timezone-aware, got {self.start}")
+
+
+class EmbeddedZombieWatch:
+    """zombiewatch as a host's hooks see it: the calls of the embedding API
+    (:class:`~zombiewatch.app.library.ZombieWatch`) on the machine's real services,
+    synchronous, at the machine's clock; and the record its publishing helpers write."""
+
+    def __init__(self, machine: DispatchMachine) -> None:
+        self._machine = machine
+
+    def record(self, command: Command, *, request_id: UUID | None = None) -> bytes:
+        """One command as a record value at the current time (zombiewatch's codec)."""
+        return self._machine.request(command, request_id=request_id)
+
+    def job_spawned(self, *, task_id: str, job_name: str, assignee: str,
+                    started_at: datetime) -> None:
+        """``ZombieWatch.job_spawned``: judge the Job even if it never shows up."""
+        self._machine.book.register(task_id=task_id, job_name=job_name, assignee=assignee,
+                                    started_at=started_at)
+
+    def heartbeat(self, task_id: str) -> None:
+        """``ZombieWatch.heartbeat``: the task's agent showed life."""
+        self._machine.book.heartbeat(task_id, at=self._machine.clock.now())
+
+    def result_observed(self, task_id: str) -> None:
+        """``ZombieWatch.result_observed``: the agent published its result."""
+        self._machine.book.result_observed(task_id, at=self._machine.clock.now())
+
+    def publish_failure(self, failure: FailureReport) -> None:
+        """What ``ZombieWatch.report_type_mismatch`` does with its failure: publish it.
+
+        A refused publish loses it, like a host that does not retry (the
+        machine's invariants hold either way)."""
+        self._machine.run_coroutine(self._machine.publisher.publish_failures([failure]))
+
+
+class DispatchHooks(Protocol):
+    """A host's dispatch path, as :class:`DispatchMachine` drives it.
+
+    The records are applied by the reference controller in the order given; the
+    ``on_*`` calls are what the host tells zombiewatch (through ``zombiewatch``).
+    :class:`LibraryDispatch` is zombiewatch's own; subclass it to replace a part.
+    """
+
+    @property
+    def dispatch_increments(self) -> int:
+        """How many ``trigger_count`` increments :meth:`dispatch_records` publishes."""
+        ...
+
+    def dispatch_records(
+        self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, assignee: str, job_name: str,
+        at: datetime,
+    ) -> Sequence[bytes]:
+        """What the host publishes when it spawns a Job."""
+        ...
+
+    def result_records(
+        self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, job_name: str, at: datetime
+    ) -> Sequence[bytes]:
+        """What the agent publishes with its result."""
+        ...
+
+    def on_spawned(self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, job_name: str,
+                   assignee: str, at: datetime) -> None:
+        """The host has created the Job."""
+        ...
+
+    def on_heartbeat(self, zombiewatch: EmbeddedZombieWatch, *, task_id: str) -> None:
+        """The host saw the task's agent alive."""
+        ...
+
+    def on_result(self, zombiewatch: EmbeddedZombieWatch, *, task_id: str) -> None:
+        """The host saw the agent's result."""
+        ...
+
+    def on_type_mismatch(self, zombiewatch: EmbeddedZombieWatch, failure: FailureReport) -> None:
+        """The host's dispatch found that the agent does not take the task's type."""
+        ...
+
+
+class LibraryDispatch:
+    """The dispatch path of a host using zombiewatch's library: its doctrine and codec."""
+
+    dispatch_increments = 1
+
+    def dispatch_records(
+        self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, assignee: str, job_name: str,
+        at: datetime,
+    ) -> Sequence[bytes]:
+        """Increment first, then the notification."""
+        return [
+            zombiewatch.record(increment_trigger_count(task_id)),
+            zombiewatch.record(
+                spawn_notification(task_id=task_id, job_name=job_name, started_at=at)),
+        ]
+
+    def result_records(
+        self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, job_name: str, at: datetime
+    ) -> Sequence[bytes]:
+        """The task is free again."""
+        return [zombiewatch.record(UpdateFrontmatter(task_identifier=task_id,
+                                                     updates={"current_job": ""}))]
+
+    def on_spawned(self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, job_name: str,
+                   assignee: str, at: datetime) -> None:
+        zombiewatch.job_spawned(task_id=task_id, job_name=job_name, assignee=assignee,
+                                started_at=at)
+
+    def on_heartbeat(self, zombiewatch: EmbeddedZombieWatch, *, task_id: str) -> None:
+        zombiewatch.heartbeat(task_id)
+
+    def on_result(self, zombiewatch: EmbeddedZombieWatch, *, task_id: str) -> None:
+        zombiewatch.result_observed(task_id)
+
+    def on_type_mismatch(self, zombiewatch: EmbeddedZombieWatch, failure: FailureReport) -> None:
+        zombiewatch.publish_failure(failure)
 
 
 class DispatchMachine(RuleBasedStateMachine):
     """Host dispatch + zombiewatch's real services + the reference controller, with a model."""
 
-    task_ids: ClassVar[tuple[str, ...]] = (
-        "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab", "8e1b2c3d-1111-4222-8333-444455556666")
-    agents: ClassVar[tuple[str, ...]] = ("claude", "codex", "gemini")
-    dispatch_increments: ClassVar[int] = 1
-    """How many ``trigger_count`` increments the host's dispatch publishes per spawn."""
+    hooks: ClassVar[DispatchHooks] = LibraryDispatch()
+    """The host's dispatch path (a host's subclass sets its own)."""
+    world: ClassVar[DispatchWorld] = DispatchWorld()
+    """Namespace, assignees, clock start and tasks (a host's subclass sets its own)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.clock = FakeClock(START)
-        self.cache = FakeCache()
-        self.publisher = RecordingPublisher()
-        self.history = ScriptedHistory()
-        self.annotator = RecordingAnnotator(cache=self.cache)
-        self.scheduler = ManualScheduler()
+        self.fakes = Fakes(clock=FakeClock(self.world.start))
+        self.clock = self.fakes.clock
+        self.cache = self.fakes.cache
+        self.publisher = self.fakes.publisher
+        self.history = self.fakes.history
+        self.annotator = self.fakes.annotator
+        self.scheduler = self.fakes.scheduler
+        self.zombiewatch = EmbeddedZombieWatch(self)
         self.controller = ReferenceController()
         self.models: dict[str, TaskModel] = {}
         self.jobs: dict[str, str] = {}
@@ -161,18 +294,8 @@ class DispatchMachine(RuleBasedStateMachine):
 
     def _wire(self) -> None:
         """A fresh Container (a process start): new in-memory state, same cluster and topic."""
-        container = Container()
-        container.settings.override(_settings())
-        container.clock.override(providers.Object(self.clock))
-        container.cache.override(providers.Object(self.cache))
-        container.api_client.override(providers.Object(None))
-        container.publisher.override(providers.Object(self.publisher))
-        container.leader.override(providers.Object(FakeLeader()))
-        container.annotator.override(providers.Object(self.annotator))
-        container.job_reaper.override(providers.Object(RecordingReaper()))
-        container.history.override(providers.Object(self.history))
-        container.task_feed.override(providers.Object(NoTaskFeed()))  # cluster only
-        container.detection.add_kwargs(schedule=self.scheduler)
+        container = faked_container(
+            self.fakes, unit_settings(namespace=self.world.namespace), task_feed=False)
         self.container = container
         self.detection: DetectionService = container.detection()
         self.sweeper: Sweeper = container.sweeper()
@@ -183,51 +306,14 @@ class DispatchMachine(RuleBasedStateMachine):
         self.loop.run_until_complete(self.reporter.close())
         self.loop.close()
 
-    def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        self.loop.run_until_complete(coroutine)
-
-    # --- hooks a host overrides ---------------------------------------------------------------
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run one coroutine to its end in the machine's loop."""
+        return self.loop.run_until_complete(coroutine)
 
     def request(self, command: Command, *, request_id: UUID | None = None) -> bytes:
         """One command as a record value at the current time (our codec)."""
         return encode(Envelope(request_id=request_id or UUID(int=self.applied + 1),
                                request_time=self.clock.now(), command=command))
-
-    def dispatch_records(
-        self, *, task_id: str, assignee: str, job_name: str, at: datetime
-    ) -> Sequence[bytes]:
-        """What the host publishes when it spawns a Job: increment first, then the notification."""
-        return [
-            self.request(increment_trigger_count(task_id)),
-            self.request(spawn_notification(task_id=task_id, job_name=job_name, started_at=at)),
-        ]
-
-    def result_records(self, *, task_id: str, job_name: str, at: datetime) -> Sequence[bytes]:
-        """What the agent publishes with its result: the task is free again."""
-        return [self.request(UpdateFrontmatter(task_identifier=task_id,
-                                               updates={"current_job": ""}))]
-
-    def on_spawned(self, *, task_id: str, job_name: str, assignee: str, at: datetime) -> None:
-        """The host tells zombiewatch about the spawn (``ZombieWatch.job_spawned``)."""
-        self.book.register(task_id=task_id, job_name=job_name, assignee=assignee, started_at=at)
-
-    def on_type_mismatch(self, failure: FailureReport) -> None:
-        """The host reports a type mismatch (``ZombieWatch.report_type_mismatch``)."""
-        self._run(self._publish(failure))
-
-    async def _recall(self) -> None:
-        await self.reporter.recall_history()
-
-    async def _publish(self, failure: FailureReport) -> None:
-        await self.publisher.publish_failures([failure])
-
-    def on_heartbeat(self, *, task_id: str) -> None:
-        """The host saw the agent alive (``ZombieWatch.heartbeat``)."""
-        self.book.heartbeat(task_id, at=self.clock.now())
-
-    def on_result(self, *, task_id: str) -> None:
-        """The host saw the agent's result (``ZombieWatch.result_observed``)."""
-        self.book.result_observed(task_id, at=self.clock.now())
 
     # --- the controller side ------------------------------------------------------------------
 
@@ -274,8 +360,8 @@ class DispatchMachine(RuleBasedStateMachine):
 
     def _drain(self) -> None:
         """Let the reporter publish what is pending, then feed the commits to the controller."""
-        self._run(self.reporter.flush())
-        self._run(self.reporter.close())
+        self.run_coroutine(self.reporter.flush())
+        self.run_coroutine(self.reporter.close())
         for report in self.publisher.published[self.applied:]:
             self.applied += 1
             job = self.cache.job(report.job_name)
@@ -329,9 +415,10 @@ class DispatchMachine(RuleBasedStateMachine):
 
     @initialize(cap=st.sampled_from([None, 0, 1, 2, 3, 5]))
     def create_tasks(self, cap: int | None) -> None:
-        for task_id in self.task_ids:
+        assignee = self.world.assignees[0]
+        for task_id in self.world.task_ids:
             frontmatter: dict[str, Value] = {
-                "task_identifier": task_id, "assignee": "claude", "phase": IN_PROGRESS,
+                "task_identifier": task_id, "assignee": assignee, "phase": IN_PROGRESS,
                 "status": STATUS, "current_job": "", "trigger_count": 0,
             }
             if cap is not None:
@@ -339,11 +426,12 @@ class DispatchMachine(RuleBasedStateMachine):
             text = write_task_text(TaskFile(frontmatter=frontmatter,
                                             body="# Task\n\nDo the thing.\n"))
             self.controller.put(self.path(task_id), text)
-            self.models[task_id] = TaskModel(cap=DEFAULT_MAX_TRIGGERS if cap is None else cap)
+            self.models[task_id] = TaskModel(cap=DEFAULT_MAX_TRIGGERS if cap is None else cap,
+                                             assignee=assignee)
 
     @rule(data=st.data())
     def spawn(self, data: st.DataObject) -> None:
-        task_id = data.draw(st.sampled_from(self.task_ids), label="task")
+        task_id = data.draw(st.sampled_from(self.world.task_ids), label="task")
         frontmatter = self.task(task_id).frontmatter
         assignee = frontmatter.get("assignee")
         if (not isinstance(assignee, str) or not assignee or frontmatter.get("current_job")
@@ -353,20 +441,21 @@ class DispatchMachine(RuleBasedStateMachine):
         at = self.clock.now()
         name = make_job_name(assignee=assignee, task_id=task_id, at=at)
         model = self.models[task_id]
-        for value in self.dispatch_records(task_id=task_id, assignee=assignee, job_name=name,
-                                           at=at):
+        for value in self.hooks.dispatch_records(self.zombiewatch, task_id=task_id,
+                                                 assignee=assignee, job_name=name, at=at):
             self._apply(value)
-        for _ in range(self.dispatch_increments):
+        for _ in range(self.hooks.dispatch_increments):
             self._model_increment(model)
         self._model_update(model)
         model.current_job = name
         job = JobView(
-            namespace=NAMESPACE, name=name, uid=f"uid-{name}", task_id=task_id,
+            namespace=self.world.namespace, name=name, uid=f"uid-{name}", task_id=task_id,
             assignee=assignee, created_at=at, started_at=at,
             failed_reason=None, complete=False,
         )
         self.jobs[name] = task_id
-        self.on_spawned(task_id=task_id, job_name=name, assignee=assignee, at=at)
+        self.hooks.on_spawned(self.zombiewatch, task_id=task_id, job_name=name,
+                              assignee=assignee, at=at)
         self.cache.put_job(job)
         self.detection.on_job(job)
         self._drain()
@@ -374,7 +463,7 @@ class DispatchMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def type_mismatch(self, data: st.DataObject) -> None:
         """The host's dispatch finds that the agent does not take the task's type."""
-        task_id = data.draw(st.sampled_from(self.task_ids), label="task")
+        task_id = data.draw(st.sampled_from(self.world.task_ids), label="task")
         frontmatter = self.task(task_id).frontmatter
         assignee = frontmatter.get("assignee")
         if not isinstance(assignee, str) or not assignee or frontmatter.get("current_job"):
@@ -384,7 +473,7 @@ class DispatchMachine(RuleBasedStateMachine):
         failure = type_mismatch_failure(
             task_id=task_id, job_name=make_job_name(assignee=assignee, task_id=task_id, at=at),
             prior_assignee=assignee, detail=f"{assignee} does not take this task type", at=at)
-        self.on_type_mismatch(failure)
+        self.hooks.on_type_mismatch(self.zombiewatch, failure)
         self._drain()
 
     @precondition(lambda self: bool(self._running_jobs()))
@@ -395,8 +484,9 @@ class DispatchMachine(RuleBasedStateMachine):
         assert job is not None
         phase, status_reason, scheduled, containers = POD_STATES[state]
         pod = PodView(
-            namespace=NAMESPACE, name=f"{name}-pod", uid=f"uid-{name}-pod", task_id=job.task_id,
-            job_name=name, phase=phase, status_reason=status_reason, created_at=job.created_at,
+            namespace=self.world.namespace, name=f"{name}-pod", uid=f"uid-{name}-pod",
+            task_id=job.task_id, job_name=name, phase=phase, status_reason=status_reason,
+            created_at=job.created_at,
             scheduled=scheduled, containers=containers,
         )
         previous = self.cache.pods_of_job(name)
@@ -415,12 +505,13 @@ class DispatchMachine(RuleBasedStateMachine):
         assert job is not None
         if condition == "complete":
             at = self.clock.now()
-            for value in self.result_records(task_id=job.task_id, job_name=name, at=at):
+            for value in self.hooks.result_records(self.zombiewatch, task_id=job.task_id,
+                                                   job_name=name, at=at):
                 self._apply(value)
             model = self.models[job.task_id]
             model.current_job = ""
             self._model_update(model)
-            self.on_result(task_id=job.task_id)
+            self.hooks.on_result(self.zombiewatch, task_id=job.task_id)
             job = replace(job, complete=True)
         else:
             job = replace(job, failed_reason=condition)
@@ -432,7 +523,7 @@ class DispatchMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def heartbeat(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(self._running_jobs()), label="job")
-        self.on_heartbeat(task_id=self.jobs[name])
+        self.hooks.on_heartbeat(self.zombiewatch, task_id=self.jobs[name])
 
     @rule(seconds=st.sampled_from([1, 30, 119, 121, 600, 1799, 1801, 3600]))
     def advance_time(self, seconds: int) -> None:
@@ -473,7 +564,7 @@ class DispatchMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         """The process restarts: memory is lost, annotations and the topic are not."""
-        self._run(self.reporter.close())
+        self.run_coroutine(self.reporter.close())
         self.detection.close()
         self.restarts += 1
         event("restarted")
@@ -481,12 +572,12 @@ class DispatchMachine(RuleBasedStateMachine):
             self.outage_spans_a_restart = True
         self._wire()
         # The daemon's first term starts with the topic's read-back (Runtime).
-        self._run(self._recall())
+        self.run_coroutine(self.reporter.recall_history())
 
     @rule(data=st.data())
     def operator_reassigns(self, data: st.DataObject) -> None:
-        task_id = data.draw(st.sampled_from(self.task_ids), label="task")
-        agent = data.draw(st.sampled_from(self.agents), label="agent")
+        task_id = data.draw(st.sampled_from(self.world.task_ids), label="task")
+        agent = data.draw(st.sampled_from(self.world.assignees), label="agent")
         self._apply(self.request(UpdateFrontmatter(task_identifier=task_id,
                                                    updates={"assignee": agent})))
         model = self.models[task_id]
@@ -495,7 +586,7 @@ class DispatchMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), review=st.booleans())
     def operator_moves_the_phase(self, data: st.DataObject, review: bool) -> None:
-        task_id = data.draw(st.sampled_from(self.task_ids), label="task")
+        task_id = data.draw(st.sampled_from(self.world.task_ids), label="task")
         phase = REVIEW if review else IN_PROGRESS
         self._apply(self.request(UpdateFrontmatter(task_identifier=task_id,
                                                    updates={"phase": phase})))

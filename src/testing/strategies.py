@@ -4,8 +4,9 @@ Pods and Jobs in every state (and the ones each row of the pod table fires
 on), Configs, task files as the controller reads them (typed frontmatter,
 bodies with look-alike headings), task file *texts* (broken ones included)
 and record values (any bytes up to well-formed envelopes of both commands).
-The views and :class:`~zombiewatch.domain.taskfile.TaskFile` are registered
-with ``st.register_type_strategy``, so ``st.from_type(PodView)`` works.
+:func:`register_strategies` registers them for the views and
+:class:`~zombiewatch.domain.taskfile.TaskFile` (``st.from_type(PodView)``);
+importing the module registers nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,41 @@ from zombiewatch.domain.views import (
     PodView,
 )
 from zombiewatch.testing.raw_api import json_values
+
+__all__ = [
+    "ALL_WAITING_REASONS",
+    "DISRUPTION_REASON_SAMPLES",
+    "LOOKALIKE_STRINGS",
+    "NEUTRAL_WAITING_REASONS",
+    "POD_TABLE_REASONS",
+    "REFERENCE_NOW",
+    "agent_config_views",
+    "assignees",
+    "command_data",
+    "container_views",
+    "durations",
+    "envelope_values",
+    "failing_pod_views",
+    "frontmatter_keys",
+    "frontmatter_scalars",
+    "frontmatter_values",
+    "healthy_pod_views",
+    "heartbeat_texts",
+    "in_flight_jobs",
+    "job_names",
+    "job_views",
+    "neutral_container_views",
+    "odd_assignees",
+    "pod_views",
+    "project_task_files",
+    "record_values",
+    "register_strategies",
+    "task_bodies",
+    "task_file_texts",
+    "task_files",
+    "task_ids",
+    "utc_datetimes",
+]
 
 REFERENCE_NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 """The ``now`` that :func:`failing_pod_views` pods are built to fail at."""
@@ -513,12 +549,21 @@ def record_values() -> st.SearchStrategy[bytes]:
     )
 
 
-for _view, _strategy in (
-    (TaskFile, task_files()),
-    (PodView, pod_views()),
-    (JobView, job_views()),
-    (ContainerView, container_views()),
-    (AgentConfigView, agent_config_views()),
-    (InFlightJob, in_flight_jobs()),
-):
-    st.register_type_strategy(_view, _strategy)
+def register_strategies() -> None:
+    """Register these strategies for the views and :class:`TaskFile` with Hypothesis.
+
+    Afterwards ``st.from_type(PodView)`` (and ``st.builds`` inferring a view
+    argument) draws from :func:`pod_views` and its siblings. Registration is
+    global to the process, so importing this module does not do it: a host's
+    suite calls this once (in its ``conftest.py``) when it wants it; calling it
+    again registers the same strategies again.
+    """
+    for view, strategy in (
+        (TaskFile, task_files()),
+        (PodView, pod_views()),
+        (JobView, job_views()),
+        (ContainerView, container_views()),
+        (AgentConfigView, agent_config_views()),
+        (InFlightJob, in_flight_jobs()),
+    ):
+        st.register_type_strategy(view, strategy)

@@ -17,10 +17,10 @@ from zombiewatch.domain.consumer import Outcome
 from zombiewatch.domain.doctrine import increment_trigger_count, spawn_notification, zombie_failure
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import TaskFile, Value
+from zombiewatch.testing._taskfile_text import read_task_text, write_task_text
+from zombiewatch.testing._yamlv3 import dump_frontmatter, go_float, load_frontmatter, sorted_keys
 from zombiewatch.testing.controller import ReferenceController, apply_record
 from zombiewatch.testing.strategies import record_values, task_file_texts, task_files
-from zombiewatch.testing.taskfile_text import read_task_text, write_task_text
-from zombiewatch.testing.yamlv3 import dump_frontmatter, go_float, load_frontmatter, sorted_keys
 
 NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 TASK = "3f2a9c1d-7b4e-4c1a-9d2e-0123456789ab"
@@ -232,7 +232,7 @@ def test_an_empty_frontmatter_is_written_as_an_empty_map() -> None:
 @pytest.mark.parametrize("text", ["a: 1\na: 2", "[1, 2]", "x", "a: [", "a: *nope",
                                   "a: &x [*x]", "? [1]\n: v"])
 def test_what_yaml_v3_refuses_is_refused(text: str) -> None:
-    from zombiewatch.testing.yamlv3 import YamlError  # noqa: PLC0415
+    from zombiewatch.testing._yamlv3 import YamlError  # noqa: PLC0415
 
     with pytest.raises(YamlError):
         load_frontmatter(text)

@@ -17,10 +17,10 @@ from typing import Any, Final
 
 import pytest
 
-from zombiewatch.testing import yamlv3
+from zombiewatch.testing import _yamlv3 as yamlv3
+from zombiewatch.testing._envelope import parse_request_time
+from zombiewatch.testing._yamlv3 import format_timestamp
 from zombiewatch.testing.controller import apply_record
-from zombiewatch.testing.envelope import parse_request_time
-from zombiewatch.testing.yamlv3 import format_timestamp
 
 VECTORS: Final = json.loads(
     (Path(__file__).parent.parent / "data" / "controller-vectors.json").read_text("utf-8")

@@ -27,8 +27,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_contains_the_test_kit_typed(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for module in ("__init__", "controller", "envelope", "fakes", "raw_api", "stateful",
-                   "strategies", "taskfile_text", "yamlv3"):
+    for module in ("__init__", "containers", "controller", "fakes", "raw_api", "stateful",
+                   "strategies", "_envelope", "_taskfile_text", "_yamlv3"):
         assert f"zombiewatch/testing/{module}.py" in names
     assert "zombiewatch/py.typed" in names
     assert not any(name.startswith("tests/") for name in names)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from zombiewatch.domain.taskfile import Frontmatter, TaskFile
-from zombiewatch.testing.yamlv3 import YamlError, dump_frontmatter, load_frontmatter
+from zombiewatch.testing._yamlv3 import YamlError, dump_frontmatter, load_frontmatter
 
 DELIMITER: Final = "---"
 BODY_MARK: Final = "\n---\n"
