@@ -287,6 +287,8 @@ class DispatchMachine(RuleBasedStateMachine):
         self.applied = 0
         self.restarts = 0
         self.outage_spans_a_restart = False
+        self.outage_since: datetime | None = None
+        """When the annotation outage began (None: the API server takes annotations)."""
         self._reads: dict[str, TaskFile] = {}
         self._wire()
 
@@ -532,10 +534,15 @@ class DispatchMachine(RuleBasedStateMachine):
             # dedupe TTL runs out: a restart recalls only one TTL of the topic, so an
             # un-annotated failure older than that can be re-published by design. Without
             # a restart an owed annotation holds the Job for as long as the outage lasts.
-            self.annotator.unavailable = False
-            self.outage_spans_a_restart = False
-            self._drain()
+            self._end_the_outage()
         self.clock.advance(seconds)
+
+    def _end_the_outage(self) -> None:
+        """The API server takes annotations again; the owed ones land."""
+        self.annotator.unavailable = False
+        self.outage_spans_a_restart = False
+        self.outage_since = None
+        self._drain()
 
     @rule()
     def grace_timers_fire(self) -> None:
@@ -557,13 +564,22 @@ class DispatchMachine(RuleBasedStateMachine):
         retried by the next sweep or flush, like the daemon (nothing flushes here: the
         owed annotations must keep their Jobs reported however much time passes first).
         """
+        if down and not self.annotator.unavailable:
+            self.outage_since = self.clock.now()
         self.annotator.unavailable = down
         if not down:
             self.outage_spans_a_restart = False
+            self.outage_since = None
 
     @rule()
     def restart(self) -> None:
         """The process restarts: memory is lost, annotations and the topic are not."""
+        if (self.outage_since is not None
+                and self.clock.now() - self.outage_since >= self.container.dedupe().ttl):
+            # The same design limit as in advance_time: the new process recalls one TTL
+            # of the topic, so an outage that spans a restart has ended before its
+            # owed failures are older than that.
+            self._end_the_outage()
         self.run_coroutine(self.reporter.close())
         self.detection.close()
         self.restarts += 1
