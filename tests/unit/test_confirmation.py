@@ -15,7 +15,7 @@ from zombiewatch.domain.confirmation import (
     RepairPolicy,
     Unconfirmed,
     Wait,
-    judge,
+    next_step,
     repaired,
 )
 from zombiewatch.domain.doctrine import zombie_failure
@@ -50,31 +50,31 @@ def parts(decision: object) -> set[Operation]:
 
 @pytest.mark.parametrize("now_job", ["", "claude-4aa57614-20260602091500"])
 def test_a_task_that_moved_on_confirms_the_failure(now_job: str) -> None:
-    assert judge(pending(), task(current_job=now_job), now=minutes(2), policy=POLICY) == (
+    assert next_step(pending(), task(current_job=now_job), now=minutes(2), policy=POLICY) == (
         Confirmed(latency=timedelta(minutes=2)))
 
 
 def test_inside_the_window_it_waits_and_is_not_overdue() -> None:
-    assert judge(pending(), task(), now=minutes(9), policy=POLICY) == Wait(overdue=False)
+    assert next_step(pending(), task(), now=minutes(9), policy=POLICY) == Wait(overdue=False)
 
 
 def test_past_the_window_both_commands_are_sent_again_while_nothing_moved() -> None:
-    assert parts(judge(pending(), task(), now=minutes(10), policy=POLICY)) == set(Operation)
+    assert parts(next_step(pending(), task(), now=minutes(10), policy=POLICY)) == set(Operation)
 
 
 def test_a_moved_trigger_count_means_the_increment_arrived_send_the_update_only() -> None:
-    decision = judge(pending(), task(trigger_count=2), now=minutes(10), policy=POLICY)
+    decision = next_step(pending(), task(trigger_count=2), now=minutes(10), policy=POLICY)
     assert parts(decision) == {Operation.UPDATE_FRONTMATTER}
 
 
 def test_without_the_count_at_publish_the_increment_is_never_sent_again() -> None:
-    decision = judge(pending(baseline=None), task(), now=minutes(10), policy=POLICY)
+    decision = next_step(pending(baseline=None), task(), now=minutes(10), policy=POLICY)
     assert parts(decision) == {Operation.UPDATE_FRONTMATTER}
 
 
 def test_the_re_publish_is_the_same_failure_section_and_task() -> None:
     first = pending()
-    decision = judge(first, task(), now=minutes(10), policy=POLICY)
+    decision = next_step(first, task(), now=minutes(10), policy=POLICY)
     assert isinstance(decision, Repair)
     assert decision.report.commands == first.report.commands
     assert decision.report.job_name == JOB
@@ -84,7 +84,7 @@ def test_re_publishes_back_off_then_the_failure_is_given_up() -> None:
     state = pending()
     sent = []
     for now in (minutes(m) for m in range(0, 200)):
-        decision = judge(state, task(), now=now, policy=POLICY)
+        decision = next_step(state, task(), now=now, policy=POLICY)
         if isinstance(decision, Repair):
             sent.append((now - T0) / timedelta(minutes=1))
             state = repaired(state, at=now)
@@ -96,10 +96,10 @@ def test_re_publishes_back_off_then_the_failure_is_given_up() -> None:
 
 
 def test_a_task_the_feed_does_not_know_is_forgotten() -> None:
-    assert judge(pending(), None, now=minutes(30), policy=POLICY) == Forget()
+    assert next_step(pending(), None, now=minutes(30), policy=POLICY) == Forget()
 
 
 def test_the_window_is_a_setting() -> None:
     short = RepairPolicy(window=timedelta(minutes=1), max_repairs=1)
-    assert parts(judge(pending(), task(), now=minutes(1), policy=short)) == set(Operation)
+    assert parts(next_step(pending(), task(), now=minutes(1), policy=short)) == set(Operation)
     assert short.horizon == timedelta(minutes=2)

@@ -14,10 +14,10 @@ from tests.builders import job_view, pod_view
 from tests.unit.test_app_reporting import World
 from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper, reap_patch
 from zombiewatch.app.container import reap_hook
-from zombiewatch.app.reaping import Reaper
+from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.settings import parse_settings
 from zombiewatch.domain.ports import ReapError, ReapErrorKind
-from zombiewatch.domain.reaping import REAPED_DEADLINE_SECONDS, reaped_deadline, should_reap
+from zombiewatch.domain.reappolicy import REAPED_DEADLINE_SECONDS, reaped_deadline, should_reap
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION, PodPhase
 from zombiewatch.testing.fakes import RecordingReaper
@@ -55,7 +55,7 @@ def world_with_reaper(port: RecordingReaper) -> World:
     reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock, metrics=world.metrics,
                     namespace="agents")
     # What the container passes as the annotations' on_annotated, with this test's port.
-    world.reporter._annotations._on_annotated = reaper.annotated
+    world.annotations._on_annotated = reaper.annotated
     return world
 
 

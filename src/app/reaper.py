@@ -19,7 +19,7 @@ from returns.result import Failure, Success
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.ports import Clock, ClusterCache, JobReaper
-from zombiewatch.domain.reaping import reaped_deadline, should_reap
+from zombiewatch.domain.reappolicy import reaped_deadline, should_reap
 
 log = logging.getLogger(__name__)
 
