@@ -15,9 +15,9 @@ and acts on it:
   and owes the missing annotations;
 - :meth:`Delivery.owed` answers which of the failures about to be published
   the topic does not hold yet (whole, or the missing part of one);
-- :meth:`Delivery.publish` sends them as one transaction while this instance
-  leads, :meth:`Delivery.delivered` records a committed one, and
-  :meth:`Delivery.annotate` owes its Job the durable annotation.
+- :meth:`Delivery.publish` sends them as one transaction (the reporter asks
+  :meth:`Delivery.leading` first), and :meth:`Delivery.committed` records a
+  committed one and owes its Job the durable annotation.
 
 The rules (which commands are delivered, what is fully delivered, the ledger
 margin) are the domain's; this module gathers their inputs and performs the
@@ -147,13 +147,12 @@ class Delivery:
                           failures=len(reports), error=error.message)
         return False
 
-    def delivered(self, report: FailureReport) -> None:
-        """``report`` was committed: its commands are on the topic, the Job recently reported."""
+    def committed(self, report: FailureReport) -> None:
+        """``report`` was committed: its commands are on the topic, the Job is recently
+        reported, and it is owed its durable annotation (started now, retried until it lands).
+        """
         self._dedupe.record(report.job_name, now=report.occurred_at)
         self._delivered.learn_report(report, at=report.occurred_at)
-
-    def annotate(self, report: FailureReport) -> None:
-        """Owe the Job of a committed ``report`` its durable annotation."""
         self._annotations.owe(report.job_name, reason=report.reason,
                               reported_at=report.occurred_at)
 

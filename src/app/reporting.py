@@ -159,7 +159,6 @@ class Reporter:
     def _committed(
         self, detection: Detection, report: FailureReport, *, committed_monotonic: float
     ) -> None:
-        self._delivery.delivered(report)  # commit: recorded in memory
         self._confirmation.published(report)
         self._judge.published(report.job_name)
         latency = max(0.0, committed_monotonic - detection.seen_monotonic)
@@ -171,4 +170,4 @@ class Reporter:
                   job=report.job_name, reason=report.reason.value,
                   rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed,
                   latency_ms=round(latency * 1000, 1))
-        self._delivery.annotate(report)
+        self._delivery.committed(report)  # recorded in memory, the annotation owed
