@@ -13,7 +13,6 @@ providers with recording fakes (``container.publisher.override(providers.Object(
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -57,11 +56,6 @@ def make_kafka_health(metrics: Metrics) -> KafkaHealth:
         metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
 
     return KafkaHealth(on_error=count)
-
-
-def reap_hook(settings: Settings, reaper: Reaper) -> Callable[[str], Awaitable[None]] | None:
-    """The reporter's after-annotation hook: reaping, unless ``--no-reap``."""
-    return reaper.annotated if settings.reap else None
 
 
 def make_api_client_factory(settings: Settings) -> ApiClientFactory:
@@ -157,10 +151,10 @@ class Container(containers.DeclarativeContainer):
     job_reaper = providers.Singleton(KubernetesJobReaper, api_client.provided.client)
     reaper = providers.Singleton(
         Reaper, reaper=job_reaper, cache=cache, clock=clock, metrics=metrics,
-        namespace=settings.provided.namespace)
+        namespace=settings.provided.namespace, enabled=settings.provided.reap)
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
-        on_annotated=providers.Callable(reap_hook, settings, reaper))
+        on_annotated=reaper.provided.annotated)
     # The controller's task event topic (every replica follows it, leader or not).
     task_states = providers.Singleton(TaskStates)
     task_feed = providers.Singleton(

@@ -36,7 +36,7 @@ from zombiewatch.domain.ports import Clock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_BATCH", "Detection", "Reporter"]
+__all__ = ["MAX_BATCH", "Reporter"]
 
 MAX_BATCH: Final = 500
 """Failures per transaction: a burst becomes a few commits, each bounded in size."""
