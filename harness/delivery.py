@@ -30,7 +30,9 @@ from zombiewatch.adapters.kafka.publishing import (
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.app.annotations import Annotations
-from zombiewatch.app.confirming import Confirmer
+from zombiewatch.app.confirming import Confirmer, NoConfirmation
+from zombiewatch.app.delivery import Delivery
+from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
@@ -40,6 +42,7 @@ from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ledger import ConsumerIsolation
 from zombiewatch.domain.ports import CommandPublisher
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
 
 WAIT = 60.0
@@ -145,14 +148,18 @@ def wire_reporter(
 ) -> Reporter:
     """The reporter publishing for real, its ledger read back from the broker; the Jobs come
     from ``cache``, annotations are recorded there, and it always leads."""
+    annotations = Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
+                              namespace="agents")
+    dedupe = RecentFailures(ttl=timedelta(hours=1))
+    confirmation = confirmer or NoConfirmation()
     return Reporter(
-        publisher=publisher,
-        annotations=Annotations(annotator=RecordingAnnotator(cache=cache), metrics=metrics,
-                                namespace="agents"),
-        judge=Judge(cache=cache, book=InFlightBook(),
-                    dedupe=RecentFailures(ttl=timedelta(hours=1)), grace=timedelta(seconds=120)),
-        leader=FakeLeader(), clock=SystemClock(), metrics=metrics,
-        history=history or KafkaFailureHistory(settings), confirmer=confirmer)
+        judge=Judge(cache=cache, book=InFlightBook(), dedupe=dedupe,
+                    grace=timedelta(seconds=120), annotations=annotations,
+                    tasks=TaskView(TaskStates(), None)),
+        delivery=Delivery(publisher=publisher, history=history or KafkaFailureHistory(settings),
+                          leader=FakeLeader(), annotations=annotations, cache=cache,
+                          dedupe=dedupe, confirmation=confirmation, metrics=metrics),
+        confirmation=confirmation, clock=SystemClock(), metrics=metrics)
 
 
 def detection(job_name: str, task_id: str) -> Detection:

@@ -32,12 +32,16 @@ class _Unannotated:
     reported_at: datetime
 
 
+async def nothing_after(job_name: str) -> None:
+    """The default after-annotation hook: nothing to do once the annotation landed."""
+
+
 class Annotations:
     """Annotations owed to committed failures, written at most ``concurrency`` at a time."""
 
     def __init__(
         self, *, annotator: JobAnnotator, metrics: Metrics, namespace: str, concurrency: int = 16,
-        on_annotated: Callable[[str], Awaitable[None]] | None = None,
+        on_annotated: Callable[[str], Awaitable[None]] = nothing_after,
     ) -> None:
         self._on_annotated = on_annotated  # after a Job's annotation landed (SPEC §14 reaping)
         self._annotator = annotator
@@ -91,8 +95,7 @@ class Annotations:
             match result:
                 case Success(_):
                     self._owed.pop(job_name, None)
-                    if self._on_annotated is not None:
-                        await self._on_annotated(job_name)
+                    await self._on_annotated(job_name)
                 case Failure(error) if error.kind is AnnotateErrorKind.NOT_FOUND:
                     self._owed.pop(job_name, None)
                     log_event(log, logging.DEBUG, "annotate_skipped", job=job_name,

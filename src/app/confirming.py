@@ -1,33 +1,33 @@
 """Confirmation and repair of published failures (SPEC §13): the loop around the domain's rules.
 
 Every failure the reporter commits is watched until the task feed shows its
-task moved on (``current_job`` no longer the Job). The decisions are
-:func:`zombiewatch.domain.confirmation.judge`; this module keeps the pending
-failures, asks the feed, re-publishes through the same publisher (same request
-ids, a fresh ``requestTime``: the publisher stamps the time of each send), and
-counts. Only the leader repairs. The state lives in memory and is derived again
-at every leadership start from the ledger (the request topic: which failures
-were sent, how often, when, and the ``trigger_count`` each increment was sent
-against) and the feed, so a restart or a new leader picks up where the last one
-was; no local file.
+task moved on (``current_job`` no longer the Job). The rules are the domain's
+(:mod:`zombiewatch.domain.confirmation`: the :class:`Watchlist` of unconfirmed
+failures, :func:`next_step`, the baseline); this module gathers their inputs
+(the clock, the feed, leadership), re-publishes through the same publisher
+(same request ids, a fresh ``requestTime``: the publisher stamps the time of
+each send), logs and counts. Only the leader repairs. The state lives in memory
+and is derived again at every leadership start from the ledger (the request
+topic: which failures were sent, how often, when, and the ``trigger_count``
+each increment was sent against) and the feed, so a restart or a new leader
+picks up where the last one was; no local file.
 
 The baseline of a failure (its task's ``trigger_count`` before our increment)
 is read from the feed before the publish (:meth:`Confirmer.with_baseline`, from
 the reporter's admission), never after the commit: by then the controller may
 already have applied the increment and published the bumped task.
 
-Nothing is judged while the feed is off, down or still catching up: without it
-a failure cannot be confirmed, and repairing blind would bump tasks twice.
+Without the task feed (``--task-events`` off) the container wires
+:class:`NoConfirmation` instead: nothing could ever confirm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 from returns.result import Failure, Success
@@ -36,6 +36,7 @@ from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.confirmation import (
+    FEED_UNAVAILABLE,
     Confirmed,
     Forget,
     GiveUp,
@@ -43,16 +44,14 @@ from zombiewatch.domain.confirmation import (
     RepairPolicy,
     Unconfirmed,
     Wait,
-    judge,
-    repaired,
+    Watchlist,
+    baseline,
+    next_step,
 )
-from zombiewatch.domain.doctrine import DoctrineError, zombie_failure
+from zombiewatch.domain.feed import FeedStatus
 from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.ports import Clock, CommandPublisher, LeaderStatus
-from zombiewatch.domain.tasks import TaskStates
-
-if TYPE_CHECKING:
-    from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.domain.tasks import TaskSource
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +92,45 @@ class ConfirmationMetrics:
 _PARTS = {Operation.UPDATE_FRONTMATTER: "update", Operation.INCREMENT_FRONTMATTER: "increment"}
 
 
+class Confirmation(Protocol):
+    """What the reporter and the ledger read ask of confirmation (:class:`Confirmer`, or
+    :class:`NoConfirmation` without the task feed)."""
+
+    @property
+    def horizon(self) -> timedelta:
+        """How far back a new leader must read the ledger to resume every repair."""
+        ...
+
+    def with_baseline(self, report: FailureReport) -> FailureReport: ...
+
+    def published(self, report: FailureReport) -> None: ...
+
+    def learn(self, reading: LedgerReading, *, now: datetime) -> None: ...
+
+    async def run(self, interval: float = CHECK_SECONDS) -> None: ...
+
+
+class NoConfirmation:
+    """Without the task feed nothing could ever confirm: failures are published and
+    not watched (the behaviour before the feed existed)."""
+
+    horizon = timedelta(0)
+
+    def with_baseline(self, report: FailureReport) -> FailureReport:
+        return report
+
+    def published(self, report: FailureReport) -> None:
+        return None
+
+    def learn(self, reading: LedgerReading, *, now: datetime) -> None:
+        return None
+
+    async def run(self, interval: float = CHECK_SECONDS) -> None:
+        return None
+
+
 class Confirmer:
-    """Pending failures, judged against the feed; repairs published while leading."""
+    """Unconfirmed failures, judged against the feed; repairs published while leading."""
 
     # Memory: one small entry per failure published within the horizon (80 min by
     # default); entries leave when confirmed, given up or their task is unknown.
@@ -103,103 +139,45 @@ class Confirmer:
         self,
         *,
         publisher: CommandPublisher,
-        states: TaskStates,
-        feed_ready: Callable[[], bool],
+        tasks: TaskSource,
         leader: LeaderStatus,
         clock: Clock,
         metrics: ConfirmationMetrics,
         policy: RepairPolicy,
+        watchlist: Watchlist,
     ) -> None:
         self._publisher = publisher
-        self._states = states
-        self._feed_ready = feed_ready
+        self._tasks = tasks
         self._leader = leader
         self._clock = clock
         self._metrics = metrics
         self.policy = policy
-        self._pending: dict[str, Unconfirmed] = {}
-        self._derived: set[str] = set()
-        """Jobs learnt from the ledger (not published by us): no latency observed."""
+        self._watchlist = watchlist
 
     @property
-    def pending(self) -> dict[str, Unconfirmed]:
-        return dict(self._pending)
+    def horizon(self) -> timedelta:
+        return self.policy.horizon
 
     def with_baseline(self, report: FailureReport) -> FailureReport:
-        """``report`` with its task's ``trigger_count`` now, before anything is published.
-
-        Unknown (None) unless the caught-up feed shows the task naming the Job: a
-        task the feed does not know, or one still showing an older state, gives no
-        count a repair could trust.
-        """
-        task = self._states.get(report.task_id) if self._feed_ready() else None
-        count = (task.trigger_count
-                 if task is not None and task.current_job == report.job_name else None)
-        return replace(report, trigger_count_before=count)
+        """``report`` with its task's ``trigger_count`` now, before anything is published
+        (:func:`~zombiewatch.domain.confirmation.baseline`; unknown unless the feed is usable)."""
+        task = self._tasks.get(report.task_id) if self._tasks.ready() else None
+        return replace(report, trigger_count_before=baseline(task, job_name=report.job_name))
 
     def published(self, report: FailureReport) -> None:
-        """The reporter committed ``report`` (possibly only its missing part): watch it.
-
-        The baseline is the one ``report`` carries (taken before the publish), and
-        only when this publish sends the increment: a completion whose increment
-        went out earlier cannot tell whether that one applied.
-        """
-        sends_increment = any(c.operation is Operation.INCREMENT_FRONTMATTER
-                              for c in report.commands)
-        baseline = report.trigger_count_before if sends_increment else None
-        known = self._pending.get(report.job_name)
-        if known is not None:
-            if known.trigger_count_at_publish is None and baseline is not None:
-                # Learnt from the ledger with its update only: the increment went out
-                # just now, for the first time, against this count.
-                self._pending[report.job_name] = replace(known,
-                                                         trigger_count_at_publish=baseline)
-            return
-        try:
-            whole = zombie_failure(task_id=report.task_id, job_name=report.job_name,
-                                   reason=report.reason, at=report.occurred_at)
-        except DoctrineError:
-            return
-        self._pending[report.job_name] = Unconfirmed(
-            report=whole, first_sent=report.occurred_at, last_sent=report.occurred_at,
-            trigger_count_at_publish=baseline)
+        """The reporter committed ``report`` (possibly only its missing part): watch it."""
+        self._watchlist.published(report)
 
     def learn(self, reading: LedgerReading, *, now: datetime) -> None:
-        """Derive what a predecessor (or this process before a restart) left unconfirmed.
-
-        Each failure's baseline comes from the header of its first increment, so
-        its increment is repaired too when the count has not moved; without one
-        (never sent, an older version, unreadable) only the update is.
-        """
+        """Derive what a predecessor (or this process before a restart) left unconfirmed."""
         if reading.unreadable_counts:
             self._metrics.unreadable_baselines.inc(reading.unreadable_counts)
             log_event(log, logging.WARNING, "ledger_baseline_unreadable",
                       records=reading.unreadable_counts)
-        tasks = dict(reading.tasks)
-        learnt = baselines = 0
-        for failure in reading.failures:
-            job = failure.job_name
-            task_id = tasks.get(job)
-            if job in self._pending or task_id is None:
-                continue
-            sends = reading.sends(job, Operation.UPDATE_FRONTMATTER)
-            if not sends or sends[0] < now - self.policy.horizon:
-                continue  # given up (or confirmed) long ago
-            try:
-                report = zombie_failure(task_id=task_id, job_name=job, reason=failure.reason,
-                                        at=failure.at)
-            except DoctrineError:
-                continue
-            self._pending[job] = Unconfirmed(
-                report=report, first_sent=sends[0], last_sent=sends[-1],
-                repairs=len(sends) - 1,
-                trigger_count_at_publish=reading.trigger_count_before(job))
-            self._derived.add(job)
-            learnt += 1
-            baselines += self._pending[job].trigger_count_at_publish is not None
-        if learnt:
-            log_event(log, logging.INFO, "confirmation_state_derived", pending=learnt,
-                      with_baseline=baselines)
+        learnt = self._watchlist.learn(reading, now=now, policy=self.policy)
+        if learnt.failures:
+            log_event(log, logging.INFO, "confirmation_state_derived", pending=learnt.failures,
+                      with_baseline=learnt.with_baseline)
 
     async def run(self, interval: float = CHECK_SECONDS) -> None:
         while True:
@@ -207,20 +185,20 @@ class Confirmer:
             await self.tick()
 
     async def tick(self) -> None:
-        """Judge every pending failure once; publish the repairs due (one transaction)."""
+        """Judge every watched failure once; publish the repairs due (one transaction)."""
         now = self._clock.now()
-        overdue = sum(1 for p in self._pending.values()
-                      if now >= p.first_sent + self.policy.window)
-        if not self._feed_ready():
-            self._forget_unconfirmable(now)
+        if not self._tasks.ready():
+            overdue = self._watchlist.overdue(now=now, policy=self.policy)
+            for pending in self._watchlist.expired(now=now, policy=self.policy):
+                self._give_up(pending, FEED_UNAVAILABLE)
             self._metrics.unconfirmed.set(overdue)
             return
         repairs: list[tuple[Unconfirmed, FailureReport]] = []
         overdue = 0
-        for job, pending in list(self._pending.items()):
-            decision = judge(pending, self._states.get(pending.report.task_id), now=now,
+        for job, pending in list(self._watchlist.items()):
+            step = next_step(pending, self._tasks.get(pending.report.task_id), now=now,
                              policy=self.policy)
-            match decision:
+            match step:
                 case Confirmed(latency):
                     self._confirmed(job, latency)
                 case Wait(late):
@@ -229,34 +207,26 @@ class Confirmer:
                     overdue += 1
                     repairs.append((pending, report))
                 case GiveUp(why):
-                    self._give_up(job, pending, why)
+                    self._give_up(pending, why)
                 case Forget():
-                    del self._pending[job]
-                    self._derived.discard(job)
+                    self._watchlist.drop(job)
                     log_event(log, logging.INFO, "confirmation_dropped", job=job,
                               task=pending.report.task_id, why="task not in the feed")
         self._metrics.unconfirmed.set(overdue)
         if repairs and self._leader.is_leader():
             await self._repair(repairs, now=now)
 
-    def _forget_unconfirmable(self, now: datetime) -> None:
-        """Without the feed nothing is confirmed; past the horizon a failure is given up."""
-        for job, pending in list(self._pending.items()):
-            if pending.first_sent < now - self.policy.horizon:
-                self._give_up(job, pending, "the task feed was not available to confirm it")
-
     def _confirmed(self, job: str, latency: timedelta) -> None:
-        self._pending.pop(job, None)
+        ours = self._watchlist.drop(job)
         self._metrics.confirmed.inc()
-        if job not in self._derived:
+        if ours:
             self._metrics.latency.observe(latency.total_seconds())
-        self._derived.discard(job)
         log_event(log, logging.INFO, "failure_confirmed", job=job,
                   latency_s=round(latency.total_seconds(), 1))
 
-    def _give_up(self, job: str, pending: Unconfirmed, why: str) -> None:
-        self._pending.pop(job, None)
-        self._derived.discard(job)
+    def _give_up(self, pending: Unconfirmed, why: str) -> None:
+        job = pending.report.job_name
+        self._watchlist.drop(job)
         self._metrics.given_up.inc()
         log_event(log, logging.ERROR, "failure_given_up", job=job, task=pending.report.task_id,
                   reason=pending.report.reason.value, repairs=pending.repairs, why=why)
@@ -267,7 +237,7 @@ class Confirmer:
         for pending, _ in repairs:
             # Counted as an attempt even when the publish failed: its records may have
             # reached the log, and the next attempt waits for the feed to say.
-            self._pending[pending.report.job_name] = repaired(pending, at=now)
+            self._watchlist.repaired(pending.report.job_name, at=now)
         match result:
             case Success(_):
                 for pending, report in repairs:
@@ -283,13 +253,13 @@ class Confirmer:
 
 
 def open_confirmer(
-    *, feed: KafkaTaskFeed | None, publisher: CommandPublisher, states: TaskStates,
+    *, feed: FeedStatus | None, publisher: CommandPublisher, tasks: TaskSource,
     leader: LeaderStatus, clock: Clock, metrics: Metrics, window_seconds: float,
-) -> Confirmer | None:
-    """The confirmer, or None without the task feed (nothing could ever confirm)."""
+) -> Confirmation:
+    """The confirmer while the task feed is followed (``feed``), else :class:`NoConfirmation`."""
     if feed is None:
-        return None
+        return NoConfirmation()
     return Confirmer(
-        publisher=publisher, states=states, feed_ready=lambda: feed.up and feed.caught_up,
-        leader=leader, clock=clock, metrics=ConfirmationMetrics(metrics),
-        policy=RepairPolicy(window=timedelta(seconds=window_seconds)))
+        publisher=publisher, tasks=tasks, leader=leader, clock=clock,
+        metrics=ConfirmationMetrics(metrics),
+        policy=RepairPolicy(window=timedelta(seconds=window_seconds)), watchlist=Watchlist())

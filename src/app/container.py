@@ -1,4 +1,6 @@
-"""The composition root: the only module that imports dependency_injector.
+"""The composition root: it wires, it does not decide (the informers' handlers are the
+detection service's and the sweeper's own methods). The one product module that imports
+dependency_injector (the test kit's ``containers.py`` and ``stateful.py`` do too).
 
 Providers are named after what they give. Every component is built unstarted;
 the ones with I/O (the shared API client, leader election, the Kafka publisher,
@@ -10,9 +12,7 @@ providers with recording fakes (``container.publisher.override(providers.Object(
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -26,31 +26,27 @@ from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
-from zombiewatch.adapters.kubernetes.informer import Change, InformerSettings, WatchEvent
+from zombiewatch.adapters.kubernetes.informer import InformerSettings
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
 from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper
-from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import open_confirmer
-from zombiewatch.app.detection import DetectionService, call_later
+from zombiewatch.app.delivery import Delivery
+from zombiewatch.app.detection import DetectionService, call_later, log_skipped
+from zombiewatch.app.feedpart import TaskFeedPart, TaskView
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.judging import Judge
 from zombiewatch.app.leadership import AlwaysLeader, Leadership
-from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
-from zombiewatch.app.reaping import Reaper
+from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import Settings, kafka_publisher_settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
-from zombiewatch.app.taskfeed import TaskFeedPart, TaskView
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import PublishError, StartError
 from zombiewatch.domain.tasks import TaskStates
-from zombiewatch.domain.views import AgentConfigView, JobView, PodView
-
-log = logging.getLogger(__name__)
 
 
 def make_kafka_health(metrics: Metrics) -> KafkaHealth:
@@ -60,11 +56,6 @@ def make_kafka_health(metrics: Metrics) -> KafkaHealth:
         metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
 
     return KafkaHealth(on_error=count)
-
-
-def reap_hook(settings: Settings, reaper: Reaper) -> Callable[[str], Awaitable[None]] | None:
-    """The reporter's after-annotation hook: reaping, unless ``--no-reap``."""
-    return reaper.annotated if settings.reap else None
 
 
 def make_api_client_factory(settings: Settings) -> ApiClientFactory:
@@ -114,34 +105,12 @@ def make_informers(
     metrics: Metrics,
     sweeper: Sweeper,
 ) -> ClusterInformers:
-    """The Job, Pod and Config informers feeding the cache, the detection service and the sweeper.
-
-    A Config event asks for a sweep: the sweeper interval (and the deadlines) it sets apply
-    at once, not after the interval in force when it arrived (the first sweep runs before
-    the Config informer has listed, with the default 60 s).
-    """
-
-    async def on_pod(event: WatchEvent[PodView]) -> None:
-        if event.change is Change.DELETED:
-            detection.on_pod_deleted(event.view)
-        else:
-            detection.on_pod(event.view, previous=event.previous)
-
-    async def on_job(event: WatchEvent[JobView]) -> None:
-        if event.change is not Change.DELETED:
-            detection.on_job(event.view)
-
-    async def on_config(_: WatchEvent[AgentConfigView]) -> None:
-        sweeper.request_sweep()
-
-    def on_problem(skipped: Skipped) -> None:
-        log_event(log, logging.DEBUG, "object_skipped", kind=skipped.kind,
-                  namespace=skipped.namespace, name=skipped.name, reason=skipped.reason)
-
+    """The Job, Pod and Config informers feeding the cache, the detection service and the
+    sweeper (a Config event asks for a sweep), with their counters."""
     informers = build_cluster_informers(
         api_client_factory=factory, namespace=settings.namespace, cache=cache,
-        on_job_event=on_job, on_pod_event=on_pod, on_config_event=on_config,
-        on_problem=on_problem,
+        on_job_event=detection.job_event, on_pod_event=detection.pod_event,
+        on_config_event=sweeper.config_event, on_problem=log_skipped,
         settings=InformerSettings(relist_period=settings.relist_seconds),
     )
     metrics.registry.register(InformerCollector(lambda: [
@@ -182,10 +151,10 @@ class Container(containers.DeclarativeContainer):
     job_reaper = providers.Singleton(KubernetesJobReaper, api_client.provided.client)
     reaper = providers.Singleton(
         Reaper, reaper=job_reaper, cache=cache, clock=clock, metrics=metrics,
-        namespace=settings.provided.namespace)
+        namespace=settings.provided.namespace, enabled=settings.provided.reap)
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
-        on_annotated=providers.Callable(reap_hook, settings, reaper))
+        on_annotated=reaper.provided.annotated)
     # The controller's task event topic (every replica follows it, leader or not).
     task_states = providers.Singleton(TaskStates)
     task_feed = providers.Singleton(
@@ -195,13 +164,16 @@ class Container(containers.DeclarativeContainer):
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
         tasks=task_view)
     confirmer = providers.Singleton(
-        open_confirmer, feed=task_feed.provided.feed, publisher=publisher, states=task_states,
+        open_confirmer, feed=task_feed.provided.feed, publisher=publisher, tasks=task_view,
         leader=leader, clock=clock, metrics=metrics,
         window_seconds=settings.provided.confirm_window_seconds)
+    delivery = providers.Singleton(
+        Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
+        cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics)
 
     reporter = providers.Singleton(
-        Reporter, publisher=publisher, annotations=annotations, judge=judge, leader=leader,
-        clock=clock, history=history, metrics=metrics, confirmer=confirmer)
+        Reporter, judge=judge, delivery=delivery, confirmation=confirmer, clock=clock,
+        metrics=metrics)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,

@@ -18,17 +18,23 @@ grace window rather than at the next sweep.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
+from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.app.judging import Detection, Judge
+from zombiewatch.app.logs import log_event
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.gate import Decision, is_heartbeat
 from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.views import JobView, PodView
+
+log = logging.getLogger(__name__)
 
 
 class Timer(Protocol):
@@ -74,6 +80,18 @@ class DetectionService:
         self._attention = attention
         self._schedule = schedule
         self._grace_timers: dict[str, Timer] = {}
+
+    async def pod_event(self, event: WatchEvent[PodView]) -> None:
+        """The Pod informer's handler: a deleted pod, or an added or modified one."""
+        if event.change is Change.DELETED:
+            self.on_pod_deleted(event.view)
+        else:
+            self.on_pod(event.view, previous=event.previous)
+
+    async def job_event(self, event: WatchEvent[JobView]) -> None:
+        """The Job informer's handler: a deleted Job needs nothing (its pods say the rest)."""
+        if event.change is not Change.DELETED:
+            self.on_job(event.view)
 
     def on_pod(self, pod: PodView, *, previous: PodView | None = None) -> None:
         """A pod was added (``previous`` None) or modified; a transition is a heartbeat."""
@@ -137,3 +155,9 @@ class DetectionService:
     def _refresh_attention(self, job_name: str) -> None:
         self._attention.refresh(job_name, job=self._cache.job(job_name),
                                 pods=self._cache.pods_of_job(job_name))
+
+
+def log_skipped(skipped: Skipped) -> None:
+    """The informers' problem handler: an object that could not be read is skipped."""
+    log_event(log, logging.DEBUG, "object_skipped", kind=skipped.kind,
+              namespace=skipped.namespace, name=skipped.name, reason=skipped.reason)

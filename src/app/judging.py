@@ -60,10 +60,10 @@ class Judge:
     book: InFlightBook
     dedupe: RecentFailures
     grace: timedelta
-    annotations: Annotations | None = None
+    annotations: Annotations
     """Failures committed but not yet annotated count as reported (no TTL expires them)."""
-    tasks: TaskSource | None = None
-    """The task feed's state per task, when the feed is followed (SPEC §6)."""
+    tasks: TaskSource
+    """The task feed's state per task (SPEC §6); never ready when the feed is not followed."""
 
     def inputs(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
@@ -78,8 +78,7 @@ class Judge:
         """
         job = self.cache.job(job_name)
         registration = self.book.registration(job_name)
-        if (job is None and registration is None and task_id and self.tasks is not None
-                and self.tasks.ready()):
+        if job is None and registration is None and task_id and self.tasks.ready():
             named = self.tasks.get(task_id)
             if named is not None and named.current_job == job_name:
                 registration = feed_registration(task_id, named)
@@ -98,10 +97,10 @@ class Judge:
             job_name=job_name, job=job, registration=registration,
             pods=self.cache.pods_of_job(job_name), deleted=deleted,
             recently_reported=self.dedupe.seen(job_name, now=now),
-            annotation_owed=self.annotations is not None and self.annotations.owes(job_name),
+            annotation_owed=self.annotations.owes(job_name),
             result_at=self.book.result_at(owner) if owner is not None else None,
             now=now, grace=self.grace, deadline=deadline,
-            task=self.tasks.get(owner) if self.tasks is not None and owner else None)
+            task=self.tasks.get(owner) if owner else None)
 
     def decide(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
@@ -109,3 +108,7 @@ class Judge:
     ) -> tuple[GateInputs, Decision]:
         inputs = self.inputs(job_name, now=now, config=config, deleted=deleted, task_id=task_id)
         return inputs, decide(inputs)
+
+    def published(self, job_name: str) -> None:
+        """A failure of the Job was committed: the host's record of it is done."""
+        self.book.forget(job_name)

@@ -22,16 +22,16 @@ from returns.result import Failure, Success
 
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
-from zombiewatch.app.confirming import Confirmer
+from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
+from zombiewatch.app.feedpart import TaskFeedPart, feed_detail
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.leadership import Leadership
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper, SweepStats
-from zombiewatch.app.taskfeed import TaskFeedPart, feed_detail
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.ports import Clock, ClusterCache, CommandPublisher, Lifecycle, StartError
 
@@ -68,7 +68,7 @@ class Runtime:
         self.publisher: CommandPublisher = c.publisher()
         self.kafka_health: KafkaHealth = c.kafka_health()
         self.task_feed: TaskFeedPart = c.task_feed()
-        self.confirmer: Confirmer | None = c.confirmer()
+        self.confirmer: Confirmation = c.confirmer()
         self.reporter: Reporter = c.reporter()
         self.detection: DetectionService = c.detection()
         self.sweeper: Sweeper = c.sweeper()
@@ -91,8 +91,7 @@ class Runtime:
                 self._spawn(self.reporter.run(), "reporter"),
                 self._spawn(self.sweeper.run(), "sweeper"),
                 self._spawn(self._follow_leadership(), "leadership"),
-                *((self._spawn(self.confirmer.run(), "confirmer"),)
-                  if self.confirmer is not None else ()),
+                self._spawn(self.confirmer.run(), "confirmer"),
             )
             self._stack.push_async_callback(self._stop_tasks, *self.tasks)
             await self._start(self.informers)

@@ -37,8 +37,8 @@ from zombiewatch.adapters.kafka.taskfeed import (
 from zombiewatch.adapters.kubernetes.client import api_client_factory
 from zombiewatch.adapters.kubernetes.errors import ForbiddenError, KubernetesError
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_namespace
+from zombiewatch.app.feedpart import feed_topic
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_publisher_settings
-from zombiewatch.app.taskfeed import feed_topic
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.tasks import TaskStates

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from zombiewatch.adapters.kubernetes.informer import WatchEvent
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.detection import DetectionSink
 from zombiewatch.app.judging import Detection, Judge
@@ -33,6 +34,7 @@ from zombiewatch.domain.config import ConfigProblem, ResolvedConfig, resolve
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.tasks import TaskSource
+from zombiewatch.domain.views import AgentConfigView
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,9 @@ class Sweeper:
         clock: Clock,
         metrics: Metrics,
         attention: AttentionIndex,
+        annotations: Annotations,
+        tasks: TaskSource,
         pause: Pause = pause_until,
-        annotations: Annotations | None = None,
-        tasks: TaskSource | None = None,
     ) -> None:
         self._cache = cache
         self._attention = attention
@@ -95,12 +97,15 @@ class Sweeper:
         what it saw as a follower was not published by anyone)."""
         self._requested.set()
 
+    async def config_event(self, _: WatchEvent[AgentConfigView]) -> None:
+        """The Config informer's handler: sweep now, so the interval and the deadlines a
+        Config sets apply at once, not after the interval in force when it arrived (the
+        first sweep runs before the Config informer has listed, with the default 60 s)."""
+        self.request_sweep()
+
     def resolve_config(self) -> ResolvedConfig:
-        """Resolve the Config cache now (the dedupe TTL follows it); log and count problems
-        the first time they appear."""
+        """Resolve the Config cache now; log and count problems the first time they appear."""
         resolved = resolve(self._cache.configs())
-        if resolved.dedupe_ttl != self._dedupe.ttl:
-            self._dedupe.ttl = resolved.dedupe_ttl
         problems = frozenset(resolved.problems)
         for problem in problems - self._known_problems:
             self._metrics.invalid_configs.labels(field=problem.field).inc()
@@ -109,11 +114,19 @@ class Sweeper:
         self._known_problems = problems
         return resolved
 
+    def apply_config(self) -> ResolvedConfig:
+        """Resolve the Config cache and apply what it sets beyond the sweep: the dedupe TTL
+        follows the Configs (twice the longest Job timeout, SPEC §7)."""
+        config = self.resolve_config()
+        if config.dedupe_ttl != self._dedupe.ttl:
+            self._dedupe.ttl = config.dedupe_ttl
+        return config
+
     def sweep_once(self) -> SweepStats:
         """One pass over every in-flight Job not yet reported."""
         started = time.perf_counter()
         now = self._clock.now()
-        config = self.resolve_config()
+        config = self.apply_config()
         candidates, in_flight = self._attention.sweep_candidates(
             self._cache.jobs(), now=now, deadline_for=config.deadline_for)
         names: list[tuple[str, str | None]] = [(job.name, None) for job in candidates]
@@ -121,9 +134,8 @@ class Sweeper:
             if self._cache.job(record.job_name) is None:
                 in_flight += 1
                 names.append((record.job_name, None))
-        if self._tasks is not None:
-            names.extend(self._feed_only(now))
-            in_flight += len(self._absent)
+        names.extend(self._feed_only(now))
+        in_flight += len(self._absent)
         detected = errors = 0
         for name, task_id in names:
             try:
@@ -145,7 +157,6 @@ class Sweeper:
     def _feed_only(self, now: datetime) -> list[tuple[str, str | None]]:
         """Jobs the feed names that the cluster and the host do not know, once settled
         (``domain/absence.py``), with their task ids."""
-        assert self._tasks is not None
         absent = self._tasks.jobs_in_flight() - self._cache.job_names()
         if absent:
             absent = {job for job in absent if self._book.registration(job) is None}
@@ -165,12 +176,11 @@ class Sweeper:
         while True:
             self._requested.clear()
             stats = self.sweep_once()
-            if self._annotations is not None:
-                self._annotations.retry()
+            self._annotations.retry()
             if stats.detected or stats.errors:
                 log_event(log, logging.INFO, "sweep", judged=stats.judged,
                           detected=stats.detected, errors=stats.errors,
                           ms=round(stats.seconds * 1000, 2))
-            interval = self.resolve_config().sweeper_interval.total_seconds()
+            interval = self.apply_config().sweeper_interval.total_seconds()
             self._metrics.sweep_interval.set(interval)
             await self._pause(self._requested, interval)

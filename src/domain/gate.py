@@ -195,17 +195,46 @@ def decide(inputs: GateInputs) -> Decision:
         verdict = classify_pod(pod, now=now, grace=inputs.grace, deleted=True)
         if verdict is not None:
             return verdict
-    deadline = inputs.deadline
-    if deadline is None:
+    if inputs.deadline is None:
         return None
-    elapsed = elapsed_since_start(job=inputs.job, registration=inputs.registration, now=now)
-    if elapsed is None or elapsed < deadline.deadline:
-        return None
+    due = deadline_rule(inputs, inputs.deadline)
+    return due if isinstance(due, Verdict) else None
+
+
+class Alive(StrEnum):
+    """Why the deadline rule (step 4) does not fire."""
+
+    NO_START = "no_start"
+    """No start time is known, so no deadline either."""
+    BEFORE_DEADLINE = "before_deadline"
+    """The deadline is not reached yet."""
+    RUNNING = "running"
+    """Past the deadline, but a pod is ``Running``."""
+    HEARTBEAT = "heartbeat"
+    """Past the deadline, but a heartbeat was seen within the window."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotDue:
+    """The deadline rule holds back: why, and until when (None: no end known)."""
+
+    why: Alive
+    until: datetime | None = None
+
+
+def deadline_rule(inputs: GateInputs, deadline: DeadlineInputs) -> Verdict | NotDue:
+    """Step 4 of :func:`decide` for ``inputs`` (the steps before it found nothing)."""
+    now, pods = inputs.now, inputs.pods
+    start = start_of(inputs.job, inputs.registration)
+    if start is None:
+        return NotDue(Alive.NO_START)
+    if now - start < deadline.deadline:
+        return NotDue(Alive.BEFORE_DEADLINE, start + deadline.deadline)
     if any(pod.phase is PodPhase.RUNNING for pod in pods):
-        return None
+        return NotDue(Alive.RUNNING)
     beat = deadline.last_heartbeat
     if beat is not None and now - beat <= deadline.heartbeat_window:
-        return None
+        return NotDue(Alive.HEARTBEAT, beat + deadline.heartbeat_window)
     if not pods:
         return Verdict(ZombieReason.EXECUTOR_WATCH_LOST, Rule.DEADLINE_NO_POD)
     return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.DEADLINE_POD_NOT_RUNNING)

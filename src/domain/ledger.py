@@ -38,6 +38,10 @@ def failure_request_id(*, job_name: str, operation: Operation) -> uuid.UUID:
     return uuid.uuid5(PROJECT_NAMESPACE_UUID, f"{job_name}/{operation.value}")
 
 
+FAILURE_COMMANDS: Final = frozenset(Operation)
+"""The commands of one zombie failure (the update and the increment)."""
+
+
 class ConsumerIsolation(StrEnum):
     """How the controller reads the request topic, and so how we read our ledger."""
 
@@ -121,6 +125,11 @@ class DeliveredCommands:
         return frozenset(
             op for op in Operation
             if failure_request_id(job_name=job_name, operation=op) in self._ids)
+
+    def fully_delivered(self, job_name: str) -> bool:
+        """Both commands of the failure of ``job_name`` are on the topic: nothing is owed
+        to the controller (a half-delivered one is completed when judged again)."""
+        return self.delivered(job_name) == FAILURE_COMMANDS
 
     def forget_before(self, moment: datetime) -> None:
         """Drop entries written before ``moment`` (the start of the dedupe window)."""

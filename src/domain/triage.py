@@ -4,7 +4,8 @@
 :func:`zombiewatch.domain.gate.decide` with the deadline inputs (the one home
 of the rules, as on a sweep tick), and this module only explains the rest:
 which row is still waiting and until when ("unschedulable, grace ends in 47 s",
-"deadline in 12 min").
+"deadline in 12 min"), derived from the classifier's and the gate's own answers
+(never a second copy of their grace and deadline rules).
 
 With the task feed, two more rows: a Job its task no longer names
 (:func:`~zombiewatch.domain.gate.superseded`, asked through ``decide``) is
@@ -22,20 +23,21 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from zombiewatch.domain.classification import (
-    COMPLETED,
     CONTAINER_CONFIG_WAITING_REASONS,
     GRACE,
+    Rule,
     Verdict,
     awaits_pod_end,
-    classify_job,
-    is_terminal,
+    classify_pod,
 )
 from zombiewatch.domain.gate import (
+    Alive,
     DeadlineInputs,
     GateInputs,
     Hold,
+    NotDue,
+    deadline_rule,
     decide,
-    elapsed_since_start,
 )
 from zombiewatch.domain.tasks import TaskState, feed_registration
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
@@ -168,41 +170,53 @@ def triage(
     if decision is Hold.SUPERSEDED:
         assert task is not None  # only the feed's state supersedes a Job
         return NotYet(Waiting.SUPERSEDED, None, task.current_job)
-    return _why_not(record, inputs, limits)
+    return _why_not(inputs, decision, limits)
 
 
-def _why_not(record: InFlightJob, inputs: GateInputs, limits: DeadlineInputs) -> NotYet:
+def _why_not(inputs: GateInputs, held: Hold | None, limits: DeadlineInputs) -> NotYet:
+    """Why the gate gave no verdict, in the terms of the rule that held back.
+
+    Each row is the classifier's or the gate's own answer, asked once more: the
+    hold the gate gave, the failed Job waiting for a pod's end
+    (:func:`~zombiewatch.domain.classification.awaits_pod_end`), a pod whose row
+    fires only at its end (disruption) or once past the grace window (the pod
+    table asked at the end of the window, as the attention index does), and the
+    deadline rule (:func:`~zombiewatch.domain.gate.deadline_rule`).
+    """
     job, pods, now, grace = inputs.job, inputs.pods, inputs.now, inputs.grace
-    deadline, heartbeat_window = limits.deadline, limits.heartbeat_window
-    last_heartbeat = limits.last_heartbeat
+    if held is not None:
+        # Triage gives the sweep's inputs without the dedupe layers, a result or the
+        # annotation: a complete Job is the one hold left (superseded is the caller's).
+        assert held is Hold.COMPLETE, held
+        return NotYet(Waiting.COMPLETED)
     if job is not None:
-        if classify_job(job) is COMPLETED:
-            return NotYet(Waiting.COMPLETED)
         until = awaits_pod_end(job, pods, now=now)
         if until is not None:
             return NotYet(Waiting.POD_ENDING, until - now, job.failed_reason or "")
     for pod in pods:
-        if pod.disruption_reason is not None and not is_terminal(pod):
-            return NotYet(Waiting.DISRUPTED, None, pod.disruption_reason)
+        at_end = classify_pod(pod, now=now, grace=grace, deleted=True)
+        if at_end is not None and at_end.rule is Rule.DISRUPTED:
+            return NotYet(Waiting.DISRUPTED, None, pod.disruption_reason or "")
     for pod in pods:
-        ends = pod.created_at + grace - now
-        if pod.phase is PodPhase.PENDING and pod.scheduled is False:
-            return NotYet(Waiting.UNSCHEDULABLE, ends)
-        waiting = next((c.waiting_reason for c in pod.all_containers
-                        if c.waiting_reason in CONTAINER_CONFIG_WAITING_REASONS), None)
-        if waiting is not None:
-            return NotYet(Waiting.CONFIG_ERROR, ends, waiting)
-    elapsed = elapsed_since_start(job=job, registration=record, now=now)
-    if elapsed is None:
+        ends = pod.created_at + grace
+        later = classify_pod(pod, now=ends, grace=grace)
+        if later is not None and later.rule is Rule.UNSCHEDULABLE_PAST_GRACE:
+            return NotYet(Waiting.UNSCHEDULABLE, ends - now)
+        if later is not None and later.rule is Rule.CONTAINER_CONFIG_ERROR_PAST_GRACE:
+            waiting = next((c.waiting_reason for c in pod.all_containers
+                            if c.waiting_reason in CONTAINER_CONFIG_WAITING_REASONS), "")
+            return NotYet(Waiting.CONFIG_ERROR, ends - now, waiting or "")
+    outcome = deadline_rule(inputs, limits)
+    assert isinstance(outcome, NotDue), outcome  # a verdict: the gate gave it above
+    if outcome.why is Alive.NO_START:
         return NotYet(Waiting.NO_START)
-    running = any(pod.phase is PodPhase.RUNNING for pod in pods)
-    if elapsed < deadline:
-        return NotYet(Waiting.RUNNING if running else Waiting.BEFORE_DEADLINE, deadline - elapsed)
-    if running:
+    if outcome.why is Alive.RUNNING:
         return NotYet(Waiting.RUNNING, None, "past its deadline")
-    if last_heartbeat is not None:
-        return NotYet(Waiting.HEARTBEAT, last_heartbeat + heartbeat_window - now)
-    return NotYet(Waiting.BEFORE_DEADLINE, deadline - elapsed)  # not reached: judged above
+    assert outcome.until is not None
+    if outcome.why is Alive.HEARTBEAT:
+        return NotYet(Waiting.HEARTBEAT, outcome.until - now)
+    running = any(pod.phase is PodPhase.RUNNING for pod in pods)
+    return NotYet(Waiting.RUNNING if running else Waiting.BEFORE_DEADLINE, outcome.until - now)
 
 
 def triage_missing(

@@ -11,8 +11,8 @@ from dependency_injector import providers
 from returns.result import Result, Success
 
 from zombiewatch.app.container import Container
+from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
-from zombiewatch.app.taskfeed import TaskView
 from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import (

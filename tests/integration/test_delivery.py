@@ -43,9 +43,10 @@ from zombiewatch.adapters.kafka.publishing import (
 )
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
+from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
-from zombiewatch.domain.confirmation import RepairPolicy
+from zombiewatch.domain.confirmation import RepairPolicy, Watchlist
 from zombiewatch.domain.ledger import ConsumerIsolation
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import FakeCache, FakeLeader
@@ -75,6 +76,8 @@ class Delivery:
     faults: Faults
     zombies: dict[str, str] = field(default_factory=dict)
     """task id -> job name."""
+    watchlist: Watchlist = field(default_factory=Watchlist)
+    """The confirmer's unconfirmed failures."""
 
     def add_zombies(self, count: int) -> None:
         for n in range(count):
@@ -122,15 +125,15 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
                          max_value_bytes=FEED_LIMIT)
     metrics = Metrics()
     cache = FakeCache()
-    confirmer = Confirmer(publisher=publisher, states=states,
-                          feed_ready=lambda: feed.up and feed.caught_up, leader=FakeLeader(),
+    watchlist = Watchlist()
+    confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
-                          policy=RepairPolicy(window=WINDOW))
+                          policy=RepairPolicy(window=WINDOW), watchlist=watchlist)
     reporter = wire_reporter(publisher, settings, cache=cache, metrics=metrics,
                              confirmer=confirmer)
     follow = asyncio.get_running_loop().create_task(feed.run())
     world = Delivery(controller, vault, reporter, confirmer, publisher, feed, cache, metrics,
-                     faults)
+                     faults, watchlist=watchlist)
     try:
         yield world
     finally:
@@ -175,7 +178,7 @@ async def test_a_controller_down_past_its_expiry_gets_every_failure_by_re_publis
     assert world.table()["freed_once"] == 0
 
     await until(world.freed, "freed by re-publish", every=world.confirmer.tick)
-    await until(lambda: world.confirmer.pending == {}, "confirmed",
+    await until(lambda: world.watchlist == {}, "confirmed",
                 every=world.confirmer.tick)
     assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
                              "lost": 0}
@@ -216,7 +219,7 @@ async def test_a_failed_update_whose_increment_applied_gets_the_update_only(
 
     await report_all(world)
     # Known (0), so the increment is held back because the count moved, not for want of it.
-    assert [p.trigger_count_at_publish for p in world.confirmer.pending.values()] == [0]
+    assert [p.trigger_count_at_publish for p in world.watchlist.values()] == [0]
     await until(world.freed, "update re-published", every=world.confirmer.tick)
     await asyncio.sleep(2)
 
@@ -302,6 +305,7 @@ class Successor:
     feed: KafkaTaskFeed
     history: KafkaFailureHistory
     metrics: Metrics
+    watchlist: Watchlist
 
     def metric(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
@@ -319,16 +323,16 @@ async def successor(world: Delivery) -> AsyncIterator[Successor]:
     feed = KafkaTaskFeed(settings, topic=controller.event_topic, states=states,
                          retry_seconds=0.5, max_value_bytes=FEED_LIMIT)
     metrics = Metrics()
-    confirmer = Confirmer(publisher=publisher, states=states,
-                          feed_ready=lambda: feed.up and feed.caught_up, leader=FakeLeader(),
+    watchlist = Watchlist()
+    confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
-                          policy=RepairPolicy(window=WINDOW))
+                          policy=RepairPolicy(window=WINDOW), watchlist=watchlist)
     history = KafkaFailureHistory(settings)
     reporter = wire_reporter(publisher, settings, cache=world.cache, metrics=metrics,
                              confirmer=confirmer, history=history)
     follow = asyncio.get_running_loop().create_task(feed.run())
     try:
-        yield Successor(reporter, confirmer, feed, history, metrics)
+        yield Successor(reporter, confirmer, feed, history, metrics, watchlist)
     finally:
         follow.cancel()
         await asyncio.gather(follow, return_exceptions=True)
@@ -360,11 +364,11 @@ async def test_a_new_leader_repairs_both_parts_of_failures_it_knows_only_from_th
                     "the new leader's feed")
         new.reporter.start_term()
         assert await new.reporter.recall_history()
-        assert {job: p.trigger_count_at_publish for job, p in new.confirmer.pending.items()} == (
+        assert {job: p.trigger_count_at_publish for job, p in new.watchlist.items()} == (
             dict.fromkeys(world.zombies.values(), 0))
 
         await until(world.freed, "freed by the new leader", every=new.confirmer.tick)
-        await until(lambda: new.confirmer.pending == {}, "confirmed", every=new.confirmer.tick)
+        await until(lambda: new.watchlist == {}, "confirmed", every=new.confirmer.tick)
         await asyncio.sleep(2)  # anything sent twice would be applied by now
 
         assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,

@@ -13,14 +13,21 @@ from returns.result import Result
 from tests.builders import job_view
 from tests.unit.test_app_reporting import World
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
+from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
-from zombiewatch.domain.confirmation import RepairPolicy
+from zombiewatch.domain.confirmation import RepairPolicy, Watchlist
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState, TaskStates
-from zombiewatch.testing.fakes import FakeClock, FakeLeader, RecordingPublisher, ScriptedHistory
+from zombiewatch.testing.fakes import (
+    FakeClock,
+    FakeLeader,
+    FeedSwitch,
+    RecordingPublisher,
+    ScriptedHistory,
+)
 
 TASK = "4aa57614-2026-4602-8915-30aabbccddee"
 JOB = "claude-4aa57614-20260602085000"
@@ -33,11 +40,12 @@ class Rig:
         self.publisher = RecordingPublisher()
         self.leader = FakeLeader()
         self.metrics = Metrics()
-        self.ready = True
+        self.feed = FeedSwitch()
+        self.watchlist = Watchlist()
         self.confirmer = Confirmer(
-            publisher=self.publisher, states=self.states, feed_ready=lambda: self.ready,
+            publisher=self.publisher, tasks=TaskView(self.states, self.feed),
             leader=self.leader, clock=self.clock, metrics=ConfirmationMetrics(self.metrics),
-            policy=RepairPolicy())
+            policy=RepairPolicy(), watchlist=self.watchlist)
 
     def task(self, *, current_job: str = JOB, trigger_count: int = 1) -> None:
         self.states.put(TASK, TaskState(current_job=current_job, job_started_at=None,
@@ -66,7 +74,7 @@ async def test_a_failure_is_confirmed_when_its_task_moves_on() -> None:
 
     await rig.confirmer.tick()
 
-    assert rig.confirmer.pending == {}
+    assert rig.watchlist == {}
     assert rig.sample("zombiewatch_failures_confirmed_total") == 1
     assert rig.sample("zombiewatch_confirmation_latency_seconds_sum") == 90
     assert rig.publisher.published == []
@@ -116,7 +124,7 @@ async def test_after_the_last_re_publish_it_is_given_up_loudly(
 
     assert len(rig.publisher.published) == 3
     assert rig.sample("zombiewatch_failures_given_up_total") == 1
-    assert rig.confirmer.pending == {}
+    assert rig.watchlist == {}
     assert any("failure_given_up" in r.getMessage() for r in caplog.records)
 
 
@@ -124,7 +132,7 @@ async def test_nothing_is_judged_without_the_feed_and_old_failures_are_given_up(
     rig = Rig()
     rig.task()
     rig.publish()
-    rig.ready = False
+    rig.feed.caught_up = False
     rig.clock.advance(30 * 60)
     await rig.confirmer.tick()
     assert rig.publisher.published == []
@@ -159,7 +167,7 @@ async def test_a_failed_re_publish_still_counts_as_an_attempt() -> None:
     await rig.confirmer.tick()
 
     assert rig.publisher.published == []  # the next one is due 10 minutes later
-    assert rig.confirmer.pending[JOB].repairs == 1
+    assert rig.watchlist[JOB].repairs == 1
 
 
 async def test_a_new_leader_derives_the_pending_failures_from_the_ledger() -> None:
@@ -174,7 +182,7 @@ async def test_a_new_leader_derives_the_pending_failures_from_the_ledger() -> No
     reading = (await history.reported_since(rig.clock.now() - timedelta(hours=2))).unwrap()
 
     rig.confirmer.learn(reading, now=rig.clock.now())
-    state = rig.confirmer.pending[JOB]
+    state = rig.watchlist[JOB]
     assert (state.repairs, state.trigger_count_at_publish) == (1, None)
     await rig.confirmer.tick()  # the second repair is due 10 min after the first
     assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
@@ -188,7 +196,7 @@ async def test_the_reporter_hands_every_committed_failure_to_the_confirmer() -> 
     world.detect("job-a", task_id=TASK)
     await world.settle()
 
-    assert list(rig.confirmer.pending) == ["job-a"]
+    assert list(rig.watchlist) == ["job-a"]
 
 
 async def test_a_completion_without_the_increment_never_re_sends_the_increment() -> None:
@@ -201,7 +209,7 @@ async def test_a_completion_without_the_increment_never_re_sends_the_increment()
     rig.clock.advance(600)
     await rig.confirmer.tick()
 
-    assert rig.confirmer.pending[JOB].trigger_count_at_publish is None
+    assert rig.watchlist[JOB].trigger_count_at_publish is None
     assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]
 
 
@@ -237,7 +245,7 @@ async def test_the_baseline_is_taken_before_the_publish_even_if_the_feed_moves_m
     assert moved.trigger_count == 2  # the feed moved during the commit
 
     assert [f.trigger_count_before for f in world.publisher.published] == [1]
-    assert rig.confirmer.pending[JOB].trigger_count_at_publish == 1
+    assert rig.watchlist[JOB].trigger_count_at_publish == 1
     rig.clock.advance(600)  # the update was lost: current_job still names the Job
     await rig.confirmer.tick()
     assert rig.sent() == [{Operation.UPDATE_FRONTMATTER}]  # the applied increment: not again
@@ -251,9 +259,9 @@ async def test_no_baseline_while_the_feed_is_not_caught_up_or_does_not_know_the_
     rig.task(current_job="claude-4aa57614-20260602080000", trigger_count=1)
     assert rig.confirmer.with_baseline(report).trigger_count_before is None  # older state
     rig.task(trigger_count=1)
-    rig.ready = False
+    rig.feed.caught_up = False
     assert rig.confirmer.with_baseline(report).trigger_count_before is None  # catching up
-    rig.ready = True
+    rig.feed.caught_up = True
     assert rig.confirmer.with_baseline(report).trigger_count_before == 1
 
 
@@ -280,7 +288,7 @@ async def new_leader_after(*, count_at_publish: int, count_now: int) -> Rig:
 async def test_learn_derives_the_baseline_from_the_first_sends_header() -> None:
     new = await new_leader_after(count_at_publish=2, count_now=2)
 
-    assert new.confirmer.pending[JOB].trigger_count_at_publish == 2
+    assert new.watchlist[JOB].trigger_count_at_publish == 2
 
 
 async def test_a_new_leader_re_sends_both_parts_while_the_count_has_not_moved() -> None:
@@ -335,12 +343,12 @@ async def test_a_derived_failure_completed_with_its_increment_gets_that_baseline
     history.deliver(whole, at=whole.occurred_at, operations=[Operation.UPDATE_FRONTMATTER])
     rig.confirmer.learn((await history.reported_since(whole.occurred_at)).unwrap(),
                         now=rig.clock.now())
-    assert rig.confirmer.pending[JOB].trigger_count_at_publish is None
+    assert rig.watchlist[JOB].trigger_count_at_publish is None
 
     increment = tuple(c for c in whole.commands if c.operation is Operation.INCREMENT_FRONTMATTER)
     rig.confirmer.published(replace(rig.confirmer.with_baseline(whole), commands=increment))
     rig.clock.advance(600)
     await rig.confirmer.tick()
 
-    assert rig.confirmer.pending[JOB].trigger_count_at_publish == 1
+    assert rig.watchlist[JOB].trigger_count_at_publish == 1
     assert rig.sent() == [set(Operation)]

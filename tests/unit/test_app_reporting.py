@@ -44,6 +44,7 @@ class World:
         if confirmer is not None:
             container.confirmer.override(providers.Object(confirmer))
         self.dedupe = container.dedupe()
+        self.annotations = container.annotations()
         self.book = container.book()
         self.metrics = container.metrics()
         self.reporter = container.reporter()
@@ -233,7 +234,6 @@ async def test_an_owed_annotation_holds_the_job_past_the_ttl_and_lands_on_the_ne
     world.clock.advance(world.dedupe.ttl.total_seconds() + 1)
     assert not world.dedupe.seen(job.name, now=world.clock.now())
     assert world.sweeper.sweep_once().detected == 0  # held: the annotation is owed
-    assert world.reporter.pending == 0
     sweeping = asyncio.create_task(world.sweeper.run())
     try:
         await world.pause.reached.wait()  # a tick, and no flush since the API is back

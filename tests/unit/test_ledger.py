@@ -85,3 +85,11 @@ def test_the_baseline_of_a_failure_is_the_one_its_first_increment_carried() -> N
     assert reading.trigger_count_before("job-a") == 4
     assert reading.trigger_count_before("job-b") is None
     assert reading.trigger_count_before("job-c") is None
+
+
+@given(st.sets(st.sampled_from(list(Operation))))
+def test_fully_delivered_is_exactly_nothing_left_to_send(delivered: set[Operation]) -> None:
+    ledger = DeliveredCommands()
+    ledger.learn((failure_request_id(job_name="job-a", operation=op), T0) for op in delivered)
+    assert ledger.fully_delivered("job-a") is (undelivered(report(), frozenset(delivered)) is None)
+    assert not ledger.fully_delivered("job-b")

@@ -13,11 +13,10 @@ from returns.result import Failure, Result, Success
 from tests.builders import job_view, pod_view
 from tests.unit.test_app_reporting import World
 from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper, reap_patch
-from zombiewatch.app.container import reap_hook
-from zombiewatch.app.reaping import Reaper
+from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.settings import parse_settings
 from zombiewatch.domain.ports import ReapError, ReapErrorKind
-from zombiewatch.domain.reaping import REAPED_DEADLINE_SECONDS, reaped_deadline, should_reap
+from zombiewatch.domain.reappolicy import REAPED_DEADLINE_SECONDS, reaped_deadline, should_reap
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION, PodPhase
 from zombiewatch.testing.fakes import RecordingReaper
@@ -55,7 +54,7 @@ def world_with_reaper(port: RecordingReaper) -> World:
     reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock, metrics=world.metrics,
                     namespace="agents")
     # What the container passes as the annotations' on_annotated, with this test's port.
-    world.reporter._annotations._on_annotated = reaper.annotated
+    world.annotations._on_annotated = reaper.annotated
     return world
 
 
@@ -146,18 +145,24 @@ async def test_a_reaper_that_raises_does_not_break_the_annotation_task() -> None
     assert world.metric("zombiewatch_reap_errors_total", kind="internal") == 1
 
 
-def test_reaping_is_on_by_default_and_no_reap_turns_it_off() -> None:
+async def test_reaping_is_on_by_default_and_no_reap_turns_it_off() -> None:
     base = ["--namespace", "agents", "--kafka-brokers", "k:9092"]
-    reaper = Reaper(reaper=RecordingReaper(), cache=World().cache, clock=World().clock,
-                    metrics=World().metrics, namespace="agents")
-
     on = parse_settings(base, environ={})
     off = parse_settings([*base, "--no-reap"], environ={})
     env_off = parse_settings(base, environ={"REAP": "false"})
 
+    async def reaped(reap: bool) -> list[tuple[str, int]]:
+        port, world = RecordingReaper(), World()
+        world.cache.put_job(JOB)
+        world.cache.put_pod(PENDING)
+        reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock,
+                        metrics=world.metrics, namespace="agents", enabled=reap)
+        await reaper.annotated(JOB.name)
+        return port.reaped
+
     assert (on.reap, off.reap, env_off.reap) == (True, False, False)
-    assert reap_hook(on, reaper) is not None
-    assert reap_hook(off, reaper) is None
+    assert await reaped(on.reap) == [(JOB.name, REAPED_DEADLINE_SECONDS)]
+    assert await reaped(off.reap) == []
 
 
 # --- the adapter ----------------------------------------------------------------------------

@@ -157,3 +157,23 @@ def test_triage_is_total_and_agrees_with_the_sweeper(data: st.DataObject) -> Non
         assert outcome.describe()
     else:
         assert outcome == swept
+
+
+@given(data=st.data())
+def test_a_grace_row_names_the_moment_the_pod_table_fires(data: st.DataObject) -> None:
+    """"Grace ends in N": N later the same state is a zombie (the classifier's own rule)."""
+    the_record = data.draw(in_flight_jobs())
+    the_job = data.draw(st.one_of(st.none(), job_views()))
+    pods = data.draw(st.lists(pod_views(), max_size=3))
+    now = data.draw(utc_datetimes())
+    def at(moment: datetime) -> object:
+        return triage(the_record, job=the_job, pods=pods, now=moment,
+                      deadline=timedelta(days=3650), heartbeat_window=timedelta(0),
+                      last_heartbeat=None)
+
+    outcome = at(now)
+    if not isinstance(outcome, NotYet) or outcome.waiting not in (
+            Waiting.UNSCHEDULABLE, Waiting.CONFIG_ERROR):
+        return
+    assert outcome.remaining is not None
+    assert isinstance(at(now + outcome.remaining), Verdict)

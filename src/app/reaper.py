@@ -1,6 +1,6 @@
 """After a failure is committed and annotated, stop the Job's pods (SPEC §14).
 
-The reporter calls :meth:`Reaper.annotated` once a Job's durable annotation
+The annotations call :meth:`Reaper.annotated` once a Job's durable annotation
 landed (its own reports and the repairs after a topic read-back). The decision
 is the domain's (``should_reap``: a Job that still has a pod that may run);
 the patch is the adapter's. A failed patch (gone, conflict, forbidden, API
@@ -19,7 +19,7 @@ from returns.result import Failure, Success
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.ports import Clock, ClusterCache, JobReaper
-from zombiewatch.domain.reaping import reaped_deadline, should_reap
+from zombiewatch.domain.reappolicy import reaped_deadline, should_reap
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,10 @@ class Reaper:
 
     def __init__(
         self, *, reaper: JobReaper, cache: ClusterCache, clock: Clock, metrics: Metrics,
-        namespace: str,
+        namespace: str, enabled: bool = True,
     ) -> None:
+        self._enabled = enabled
+        """False with ``--no-reap``: annotated Jobs are left to their own deadline."""
         self._reaper = reaper
         self._cache = cache
         self._clock = clock
@@ -39,6 +41,8 @@ class Reaper:
 
     async def annotated(self, job_name: str) -> None:
         """The Job's failure is committed and annotated: stop its pods if any may run."""
+        if not self._enabled:
+            return
         try:
             await self._reap(job_name)
         except Exception:  # reaping must never break the reporter's annotation task

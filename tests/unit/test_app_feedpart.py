@@ -6,14 +6,14 @@ from pathlib import Path
 
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
-from zombiewatch.app.metrics import Metrics
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
-from zombiewatch.app.taskfeed import (
+from zombiewatch.app.feedpart import (
     TaskFeedCollector,
     TaskFeedPart,
     feed_detail,
     feed_topic,
 )
+from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
 from zombiewatch.domain.tasks import TaskStates
 
 KAFKA = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t", transactional_id="x")

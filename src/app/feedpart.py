@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator, Set
-from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -26,6 +25,7 @@ from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import Settings
+from zombiewatch.domain.feed import FeedStatus, usable
 from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.tasks import TaskState, TaskStates
 
@@ -63,19 +63,9 @@ class TaskFeedPart:
                 await task
 
 
-class FeedStatus(Protocol):
-    """Whether the feed can be trusted now (``KafkaTaskFeed`` is one)."""
-
-    @property
-    def up(self) -> bool: ...
-
-    @property
-    def caught_up(self) -> bool: ...
-
-
 class TaskView:
     """The task feed as a :class:`~zombiewatch.domain.tasks.TaskSource`: its states, and
-    whether they can be trusted to be current (the feed up and caught up).
+    whether they can be trusted to be current (:func:`zombiewatch.domain.feed.usable`).
 
     Before the feed caught up a missing task may just not be read yet, and while
     it is down its states go stale: nothing is then in flight through the feed
@@ -87,7 +77,7 @@ class TaskView:
         self._feed = feed
 
     def ready(self) -> bool:
-        return self._feed is not None and self._feed.up and self._feed.caught_up
+        return usable(self._feed)
 
     def get(self, task_id: str) -> TaskState | None:
         return self._states.get(task_id)
