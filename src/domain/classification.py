@@ -21,12 +21,16 @@ Boundary choices (see docs/DOMAIN.md):
   failed"; the pod says how: ``OOMKilled/137``, ``Error/1``), except that the
   Job's own ``DeadlineExceeded`` explains the exit code 137 of the pods it
   killed. Today's executor (v0.13) reads a ``BackoffLimitExceeded`` Job the
-  same way; its v0.6 predecessor called it ``deadline_exceeded``.
+  same way; its v0.6 predecessor called it ``deadline_exceeded``. While a pod
+  of a Job that failed for any other reason is still terminating, the Job's
+  verdict waits for that pod's end (at most :data:`POD_END_WAIT` after the
+  failure condition appeared).
 - Evidence: a verdict from a terminated container carries ``<reason>/<exit
   code>`` of that container, written after the reason on the failure's Reason
-  line as today's executor writes it (``pod_oom_killed (OOMKilled/137)``). While a pod of a Job that failed for any
-  other reason is still terminating, the Job's verdict waits for that pod's
-  end (at most :data:`POD_END_WAIT` after the failure condition appeared).
+  line as today's executor writes it (``pod_oom_killed (OOMKilled/137)``). The
+  terminated reason comes from the cluster, so it is made safe for that line
+  (:func:`termination_evidence`): whatever a runtime writes there, the failure
+  is still published.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Final
 
+from zombiewatch.domain.names import has_control_chars
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 
@@ -139,9 +144,20 @@ def _failed_container(containers: Sequence[ContainerView]) -> ContainerView | No
     return failed[0] if failed else None
 
 
+_EVIDENCE_SAFE: Final = str.maketrans("()", "[]")
+
+
 def termination_evidence(container: ContainerView) -> str:
-    """``<reason>/<exit code>`` as today's executor writes it (reason may be empty)."""
-    return f"{container.terminated_reason or ''}/{container.terminated_exit_code}"
+    """``<reason>/<exit code>`` as today's executor writes it (reason may be empty).
+
+    The reason is the runtime's free text: a line break or control character
+    becomes a space and parentheses become brackets, so the evidence always
+    fits the failure's Reason line (which refuses both) and parses back from it.
+    A hostile or broken runtime can thus never stop the failure being published.
+    """
+    reason = "".join(" " if has_control_chars(ch) else ch
+                     for ch in container.terminated_reason or "")
+    return f"{reason.translate(_EVIDENCE_SAFE)}/{container.terminated_exit_code}"
 
 
 def _past_grace(pod: PodView, *, now: datetime, grace: timedelta) -> bool:
