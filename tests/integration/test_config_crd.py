@@ -48,8 +48,9 @@ UPSTREAM_FIELDS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def custom(api_client: Any) -> Any:
+    # Per test, like api_client; replacing the CRD with the same manifest is a no-op.
     apply_config_crd(api_client)
     return client.CustomObjectsApi(api_client)
 
