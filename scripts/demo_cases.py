@@ -91,7 +91,7 @@ def cases() -> list[Case]:
              _sign("image_pull"), "first ErrImagePull"),
         Case("exit_1", "exit 1 before any output", "pod_crash_no_stdout",
              {"args": ["false"]}, _sign("failed"), "pod Failed", job_end=True),
-        Case("oom", "OOM (8Mi limit)", "pod_crash_no_stdout",
+        Case("oom", "OOM (8Mi limit)", "pod_oom_killed",
              {"args": ["sh", "-c", HOG], "container": {"resources": {
                  "limits": {"memory": "8Mi"}, "requests": {"memory": "8Mi"}}}},
              _sign("failed"), "pod Failed", job_end=True),

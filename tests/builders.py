@@ -37,13 +37,15 @@ def pod_view(
     waiting: str | None = None,
     init_waiting: str | None = None,
     exit_code: int | None = None,
+    terminated_reason: str | None = None,
     running: bool = False,
     status_reason: str | None = None,
     scheduled: bool | None = True,
     created_at: datetime | None = None,
 ) -> PodView:
     containers = (ContainerView(name="agent", waiting_reason=waiting,
-                                terminated_exit_code=exit_code, running=running),)
+                                terminated_exit_code=exit_code,
+                                terminated_reason=terminated_reason, running=running),)
     init = (ContainerView(name="init", waiting_reason=init_waiting),) if init_waiting else ()
     return PodView(
         namespace=job.namespace, name=name or f"{job.name}-abcde", uid=f"uid-pod-{job.name}",

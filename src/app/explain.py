@@ -50,6 +50,7 @@ class Explanation:
             "name": self.name,
             "reason": self.verdict.reason.value if self.verdict else None,
             "rule": self.verdict.rule.value if self.verdict else None,
+            "evidence": (self.verdict.evidence or None) if self.verdict else None,
         }
 
 

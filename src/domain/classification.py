@@ -16,12 +16,21 @@ Boundary choices (see docs/DOMAIN.md):
 - Disruption (``DisruptionTarget=True``) is decided once the pod is terminal or
   deleted, never while it is still terminating: within its grace period the
   agent may still finish and report.
-- A failed Job and its pods (:func:`settle_job_failure`): the pods' verdicts
-  are better than the Job's (``BackoffLimitExceeded`` only says "a pod
-  failed"), except that the Job's own ``DeadlineExceeded`` explains the exit
-  code 137 of the pods it killed. While a pod of a Job that failed for any
-  other reason is still terminating, the Job's verdict waits for that pod's
-  end (at most :data:`POD_END_WAIT` after the failure condition appeared).
+- A failed Job and its pods (:func:`settle_job_failure`): the newest pod's
+  verdict is better than the Job's (``BackoffLimitExceeded`` only says "a pod
+  failed"; the pod says how: ``OOMKilled/137``, ``Error/1``), except that the
+  Job's own ``DeadlineExceeded`` explains the exit code 137 of the pods it
+  killed. Today's executor (v0.13) reads a ``BackoffLimitExceeded`` Job the
+  same way; its v0.6 predecessor called it ``deadline_exceeded``. While a pod
+  of a Job that failed for any other reason is still terminating, the Job's
+  verdict waits for that pod's end (at most :data:`POD_END_WAIT` after the
+  failure condition appeared).
+- Evidence: a verdict from a terminated container carries ``<reason>/<exit
+  code>`` of that container, written after the reason on the failure's Reason
+  line as today's executor writes it (``pod_oom_killed (OOMKilled/137)``). The
+  terminated reason comes from the cluster, so it is made safe for that line
+  (:func:`termination_evidence`): whatever a runtime writes there, the failure
+  is still published.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Final
 
+from zombiewatch.domain.names import has_control_chars
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 
@@ -49,7 +59,8 @@ CONTAINER_CONFIG_WAITING_REASONS: Final = frozenset(
     {"CreateContainerConfigError", "CreateContainerError"}
 )
 EVICTED_STATUS_REASON: Final = "Evicted"
-DEADLINE_JOB_FAILED_REASONS: Final = frozenset({"DeadlineExceeded", "BackoffLimitExceeded"})
+OOM_KILLED_REASON: Final = "OOMKilled"
+"""``state.terminated.reason`` of a container the kernel killed at its memory limit."""
 JOB_DEADLINE_REASON: Final = "DeadlineExceeded"
 """The Job's own ``activeDeadlineSeconds`` ran out: the Job controller killed its pods."""
 DISRUPTION_REASONS: Final = frozenset({
@@ -76,6 +87,8 @@ class Rule(StrEnum):
     DISRUPTED = "disrupted"
     """``DisruptionTarget=True`` and the pod ended (or was deleted): drain, Eviction API,
     preemption, taint manager, kubelet shutdown."""
+    FAILED_OOM_KILLED = "failed_oom_killed"
+    """Phase ``Failed`` and a container terminated ``OOMKilled`` with a non-zero exit."""
     FAILED_NONZERO_EXIT = "failed_nonzero_exit"
     UNSCHEDULABLE_PAST_GRACE = "unschedulable_past_grace"
     CONTAINER_CONFIG_ERROR_PAST_GRACE = "container_config_error_past_grace"
@@ -97,6 +110,9 @@ class Verdict:
 
     reason: ZombieReason
     rule: Rule
+    evidence: str = ""
+    """``<terminated reason>/<exit code>`` of the container that decided it (``OOMKilled/137``),
+    empty when no terminated container did; written in parentheses after the reason."""
 
 
 class JobCompleted(Enum):
@@ -116,6 +132,32 @@ JobOutcome = Verdict | JobCompleted | None
 
 def _any_waiting(containers: Sequence[ContainerView], reasons: frozenset[str]) -> bool:
     return any(c.waiting_reason in reasons for c in containers)
+
+
+def _failed_container(containers: Sequence[ContainerView]) -> ContainerView | None:
+    """The container whose non-zero exit explains a failed pod: an ``OOMKilled`` one first."""
+    failed = [c for c in containers
+              if c.terminated_exit_code is not None and c.terminated_exit_code != 0]
+    for container in failed:
+        if container.terminated_reason == OOM_KILLED_REASON:
+            return container
+    return failed[0] if failed else None
+
+
+_EVIDENCE_SAFE: Final = str.maketrans("()", "[]")
+
+
+def termination_evidence(container: ContainerView) -> str:
+    """``<reason>/<exit code>`` as today's executor writes it (reason may be empty).
+
+    The reason is the runtime's free text: a line break or control character
+    becomes a space and parentheses become brackets, so the evidence always
+    fits the failure's Reason line (which refuses both) and parses back from it.
+    A hostile or broken runtime can thus never stop the failure being published.
+    """
+    reason = "".join(" " if has_control_chars(ch) else ch
+                     for ch in container.terminated_reason or "")
+    return f"{reason.translate(_EVIDENCE_SAFE)}/{container.terminated_exit_code}"
 
 
 def _past_grace(pod: PodView, *, now: datetime, grace: timedelta) -> bool:
@@ -157,10 +199,12 @@ def classify_pod(
         return Verdict(ZombieReason.POD_EVICTED, Rule.EVICTED)
     if _disrupted_and_ended(pod, deleted=deleted):
         return Verdict(ZombieReason.POD_EVICTED, Rule.DISRUPTED)
-    if pod.phase is PodPhase.FAILED and any(
-        c.terminated_exit_code is not None and c.terminated_exit_code != 0 for c in containers
-    ):
-        return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+    failed = _failed_container(containers) if pod.phase is PodPhase.FAILED else None
+    if failed is not None:
+        evidence = termination_evidence(failed)
+        if failed.terminated_reason == OOM_KILLED_REASON:
+            return Verdict(ZombieReason.POD_OOM_KILLED, Rule.FAILED_OOM_KILLED, evidence)
+        return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, evidence)
     past_grace = _past_grace(pod, now=now, grace=grace)
     if pod.phase is PodPhase.PENDING and pod.scheduled is False and past_grace:
         return Verdict(ZombieReason.POD_NOT_SCHEDULED, Rule.UNSCHEDULABLE_PAST_GRACE)
@@ -180,7 +224,7 @@ def classify_job(job: JobView) -> JobOutcome:
         return COMPLETED
     if job.failed_reason is None:
         return None
-    if job.failed_reason in DEADLINE_JOB_FAILED_REASONS:
+    if job.failed_reason == JOB_DEADLINE_REASON:
         rule = Rule.JOB_FAILURE_TARGET_DEADLINE if job.failure_target else Rule.JOB_FAILED_DEADLINE
         return Verdict(ZombieReason.DEADLINE_EXCEEDED, rule)
     rule = Rule.JOB_FAILURE_TARGET_OTHER if job.failure_target else Rule.JOB_FAILED_OTHER
@@ -216,19 +260,21 @@ def settle_job_failure(
     """The verdict for a failed Job (``failure`` from :func:`classify_job`) given its pods.
 
     ``pods`` are the Job's current pods; ``deleted`` the last states of pods just
-    deleted. A pod's verdict wins (the first pod with one), except that the
+    deleted. A pod's verdict wins (the newest pod with one), except that the
     Job's own ``DeadlineExceeded`` explains a pod killed with a non-zero exit.
     None while the verdict waits for a terminating pod (see :func:`awaits_pod_end`):
     a drained pod ends ``Failed`` with ``DisruptionTarget`` seconds after the Job's
     ``FailureTarget`` (``BackoffLimitExceeded``), and a ``kubectl delete pod`` ends
     with exit code 137: both name their reason only at their end.
     """
-    judged = [(p, False) for p in pods] + [(p, True) for p in deleted]
+    judged = sorted([(p, False) for p in pods] + [(p, True) for p in deleted],
+                    key=lambda item: item[0].created_at, reverse=True)
     for pod, gone in judged:
         verdict = classify_pod(pod, now=now, grace=grace, deleted=gone)
         if verdict is None:
             continue
-        if job.failed_reason == JOB_DEADLINE_REASON and verdict.rule is Rule.FAILED_NONZERO_EXIT:
+        killed = verdict.rule in (Rule.FAILED_NONZERO_EXIT, Rule.FAILED_OOM_KILLED)
+        if job.failed_reason == JOB_DEADLINE_REASON and killed:
             return failure
         return verdict
     if awaits_pod_end(job, pods, now=now, pod_end_wait=pod_end_wait) is not None:

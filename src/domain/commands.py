@@ -39,6 +39,8 @@ class UpdateFrontmatter:
     task_identifier: str
     updates: Mapping[str, FrontmatterValue]
     body: BodySection | None = None
+    target_vault: str | None = None
+    """The vault whose controller must apply it (``targetVault``); None: every controller."""
 
     @property
     def operation(self) -> Operation:
@@ -52,6 +54,8 @@ class IncrementFrontmatter:
     task_identifier: str
     field: str
     delta: int
+    target_vault: str | None = None
+    """The vault whose controller must apply it (``targetVault``); None: every controller."""
 
     @property
     def operation(self) -> Operation:

@@ -12,6 +12,10 @@ sanitised: the reason and the names are written verbatim into task files that
 operators grep, so silently rewriting them would hide a bug upstream. Free
 text (``detail``) must be one line without control characters; a line break
 would end the markdown bullet and could inject a heading.
+
+Every command carries the task's own vault (``target_vault``, from its
+frontmatter) when it is known, as today's executor does: a controller of another
+vault sharing the topic then leaves it alone instead of reporting "not found".
 """
 
 from __future__ import annotations
@@ -65,14 +69,29 @@ def _check_names(*, task_id: str, job_name: str) -> None:
     _check(dns1123_label_problem(job_name, what="job name"))
 
 
-def failure_section(*, at: datetime, job_name: str, reason: ZombieReason) -> str:
-    """The ``## Failure`` section of a zombie failure, byte-exact per SPEC §2."""
+def reason_line(reason: ZombieReason, evidence: str = "") -> str:
+    """The Reason bullet's text: ``pod_oom_killed (OOMKilled/137)``, or the bare reason."""
+    return f"{reason.value} ({evidence})" if evidence else reason.value
+
+
+def failure_section(
+    *, at: datetime, job_name: str, reason: ZombieReason, evidence: str = ""
+) -> str:
+    """The ``## Failure`` section of a zombie failure, byte-exact per SPEC §2.
+
+    ``evidence`` (``<terminated reason>/<exit code>``) follows the reason in
+    parentheses, as today's executor writes it; it must be one line without
+    parentheses so the reason stays the first word and the line parses back.
+    """
     _check(dns1123_label_problem(job_name, what="job name"))
+    _check(single_line_problem(evidence, what="evidence"))
+    if "(" in evidence or ")" in evidence:
+        raise DoctrineError(f"evidence must not contain parentheses: {evidence!r}")
     return (
         f"{FAILURE_HEADING}\n\n"
         f"- **Timestamp:** {_timestamp(at)}\n"
         f"- **Job:** {job_name}\n"
-        f"- **Reason:** {reason.value}\n"
+        f"- **Reason:** {reason_line(reason, evidence)}\n"
     )
 
 
@@ -89,14 +108,18 @@ def type_mismatch_section(*, at: datetime, prior_assignee: str, detail: str) -> 
     )
 
 
-def increment_trigger_count(task_id: str, *, delta: int = 1) -> IncrementFrontmatter:
+def increment_trigger_count(
+    task_id: str, *, delta: int = 1, target_vault: str | None = None
+) -> IncrementFrontmatter:
     """``trigger_count += delta`` (the dispatch path bumps by 1 before a spawn)."""
     _check(task_id_problem(task_id))
-    return IncrementFrontmatter(task_identifier=task_id, field=TRIGGER_COUNT, delta=delta)
+    return IncrementFrontmatter(task_identifier=task_id, field=TRIGGER_COUNT, delta=delta,
+                                target_vault=target_vault or None)
 
 
 def zombie_failure(
-    *, task_id: str, job_name: str, reason: ZombieReason, at: datetime
+    *, task_id: str, job_name: str, reason: ZombieReason, at: datetime, evidence: str = "",
+    target_vault: str | None = None,
 ) -> FailureReport:
     """A retry-aware zombie failure: clear ``current_job``, bump ``trigger_count``.
 
@@ -115,20 +138,22 @@ def zombie_failure(
         updates={CURRENT_JOB: ""},
         body=BodySection(
             heading=FAILURE_HEADING,
-            section=failure_section(at=at, job_name=job_name, reason=reason),
+            section=failure_section(at=at, job_name=job_name, reason=reason, evidence=evidence),
         ),
+        target_vault=target_vault or None,
     )
     return FailureReport(
         task_id=task_id,
         job_name=job_name,
         reason=reason,
         occurred_at=at,
-        commands=(update, increment_trigger_count(task_id)),
+        commands=(update, increment_trigger_count(task_id, target_vault=target_vault)),
     )
 
 
 def type_mismatch_failure(
-    *, task_id: str, job_name: str, prior_assignee: str, detail: str, at: datetime
+    *, task_id: str, job_name: str, prior_assignee: str, detail: str, at: datetime,
+    target_vault: str | None = None,
 ) -> FailureReport:
     """Immediate escalation: the assigned agent does not accept the task's type.
 
@@ -145,6 +170,7 @@ def type_mismatch_failure(
         task_identifier=task_id,
         updates=updates,
         body=BodySection(heading=FAILURE_HEADING, section=section),
+        target_vault=target_vault or None,
     )
     return FailureReport(
         task_id=task_id,
@@ -155,7 +181,9 @@ def type_mismatch_failure(
     )
 
 
-def spawn_notification(*, task_id: str, job_name: str, started_at: datetime) -> UpdateFrontmatter:
+def spawn_notification(
+    *, task_id: str, job_name: str, started_at: datetime, target_vault: str | None = None
+) -> UpdateFrontmatter:
     """Tell the controller a Job was spawned: ``spawn_notification``, ``current_job``, start."""
     _check_names(task_id=task_id, job_name=job_name)
     return UpdateFrontmatter(
@@ -165,7 +193,21 @@ def spawn_notification(*, task_id: str, job_name: str, started_at: datetime) -> 
             CURRENT_JOB: job_name,
             JOB_STARTED_AT: _timestamp(started_at),
         },
+        target_vault=target_vault or None,
     )
+
+
+def success_clear(
+    *, task_id: str, job_name: str, target_vault: str | None = None
+) -> UpdateFrontmatter:
+    """After a Job completed: ``current_job: ""``, no body, no increment (executor v0.13).
+
+    The agent published its own result; this only tells the task it no longer
+    runs ``job_name``, so the next dispatch is not blocked by a finished Job.
+    """
+    _check_names(task_id=task_id, job_name=job_name)
+    return UpdateFrontmatter(task_identifier=task_id, updates={CURRENT_JOB: ""},
+                             target_vault=target_vault or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +217,7 @@ class ReportedFailure:
     job_name: str
     reason: ZombieReason
     at: datetime
+    evidence: str = ""
 
 
 _SECTION_PREFIX: Final = f"{FAILURE_HEADING}\n\n- **Timestamp:** "
@@ -196,6 +239,7 @@ def parse_failure_section(section: str) -> ReportedFailure | None:
         _bullet(lines[0], "Timestamp"), _bullet(lines[1], "Job"), _bullet(lines[2], "Reason"))
     if stamp is None or job is None or reason is None:
         return None
+    reason, evidence = _split_reason(reason)
     try:
         at = parse_rfc3339_seconds(stamp)
         parsed_reason = ZombieReason(reason)
@@ -203,7 +247,15 @@ def parse_failure_section(section: str) -> ReportedFailure | None:
         return None
     if parsed_reason is ZombieReason.TYPE_MISMATCH or dns1123_label_problem(job) is not None:
         return None
-    return ReportedFailure(job_name=job, reason=parsed_reason, at=at)
+    return ReportedFailure(job_name=job, reason=parsed_reason, at=at, evidence=evidence)
+
+
+def _split_reason(text: str) -> tuple[str, str]:
+    """``"pod_oom_killed (OOMKilled/137)"`` → (reason, evidence); no suffix → (text, "")."""
+    reason, sep, rest = text.partition(" (")
+    if sep and rest.endswith(")") and "(" not in rest and ")" not in rest[:-1]:
+        return reason, rest[:-1]
+    return text, ""
 
 
 def _bullet(line: str, name: str) -> str | None:

@@ -19,3 +19,6 @@ class ZombieReason(StrEnum):
     EXECUTOR_WATCH_LOST = "executor_watch_lost"
     TYPE_MISMATCH = "type_mismatch"
     CONTAINER_CONFIG_ERROR = "container_config_error"
+    """Our extension: today's executor has no reason for a container that cannot be created."""
+    POD_OOM_KILLED = "pod_oom_killed"
+    """The agent container was killed for exceeding its memory limit (executor >= v0.13)."""

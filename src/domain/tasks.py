@@ -1,8 +1,9 @@
 """The task as the controller last published it: a compact state per task (SPEC §6, §13).
 
 The controller publishes every changed task on its event topic. Of the whole
-task (frontmatter and markdown body) zombiewatch keeps six values, enough to
-tell whether a Job is still its task's ``current_job`` and when it started:
+task (frontmatter and markdown body) zombiewatch keeps eight values, enough to
+tell whether a Job is still its task's ``current_job`` and when it started,
+whether the task is closed, and which vault's controller owns it:
 :class:`TaskState`. The values are read the way the controller reads them
 (``trigger_count`` / ``max_triggers`` as integers, a float truncated, anything
 else 0 / 3), so the state agrees with what the controller will do next.
@@ -29,6 +30,9 @@ from zombiewatch.domain.views import InFlightJob
 DEFAULT_MAX_TRIGGERS: Final = 3
 """The controller's default when ``max_triggers`` is missing or not a number."""
 
+CLOSED_STATUSES: Final = frozenset({"completed", "aborted"})
+"""Task statuses after which no Job of the task is reported (executor v0.13)."""
+
 _SHARED_STATES_LIMIT: Final = 4096
 """Distinct idle states shared at most (assignee x phase x counters is small in practice)."""
 
@@ -45,6 +49,16 @@ class TaskState:
     trigger_count: int
     max_triggers: int
     phase: str
+    target_vault: str = ""
+    """The task's own ``target_vault`` (the controller stamps it); ``""`` when absent or not
+    a string. Failures for the task name it as ``targetVault`` so only that vault applies them."""
+    status: str = ""
+    """The task's ``status``; a ``completed`` or ``aborted`` task is never reported."""
+
+    @property
+    def closed(self) -> bool:
+        """The task is done with (``completed``/``aborted``): today's executor ignores it."""
+        return self.status in CLOSED_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +76,16 @@ def task_state(
     trigger_count: object,
     max_triggers: object,
     phase: object,
+    target_vault: object = None,
+    status: object = None,
 ) -> TaskState | TaskProblem:
     """The state of a task from its frontmatter values as the event carried them.
 
     Strings that are missing (``None``) count as empty; a string field holding
     another type, or a start time that is not RFC 3339, makes the event a
     problem: guessing would let a wrong ``current_job`` silence a zombie.
+    ``target_vault`` and ``status`` that are not strings count as unknown
+    (``""``): the failure is then sent to every vault, the task not skipped.
     """
     job = _text(current_job)
     if job is None:
@@ -89,6 +107,8 @@ def task_state(
         trigger_count=controller_int(trigger_count, default=0),
         max_triggers=controller_int(max_triggers, default=DEFAULT_MAX_TRIGGERS),
         phase=sys.intern(where),
+        target_vault=sys.intern(target_vault) if isinstance(target_vault, str) else "",
+        status=sys.intern(status) if isinstance(status, str) else "",
     )
 
 

@@ -47,6 +47,8 @@ class ContainerView:
     """``state.waiting.reason`` when the container is waiting, else None."""
     terminated_exit_code: int | None = None
     """``state.terminated.exitCode`` when the container has terminated, else None."""
+    terminated_reason: str | None = None
+    """``state.terminated.reason`` (``OOMKilled``, ``Error``, ...) when terminated, else None."""
     running: bool = False
     """True when ``state.running`` is present."""
 

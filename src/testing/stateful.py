@@ -101,8 +101,10 @@ POD_STATES: dict[str, tuple[PodPhase, str | None, bool | None, tuple[ContainerVi
     "image_pull": (PodPhase.PENDING, None, True, _waiting("ErrImagePull")),
     "crash_loop": (PodPhase.RUNNING, None, True, _waiting("CrashLoopBackOff")),
     "evicted": (PodPhase.FAILED, "Evicted", True, ()),
-    "oom_killed": (
-        PodPhase.FAILED, None, True, (ContainerView(name="agent", terminated_exit_code=137),)),
+    "oom_killed": (PodPhase.FAILED, None, True, (
+        ContainerView(name="agent", terminated_exit_code=137, terminated_reason="OOMKilled"),)),
+    "crashed": (PodPhase.FAILED, None, True, (
+        ContainerView(name="agent", terminated_exit_code=1, terminated_reason="Error"),)),
     "unschedulable": (PodPhase.PENDING, None, False, ()),
     "config_error": (PodPhase.PENDING, None, True, _waiting("CreateContainerConfigError")),
 }

@@ -24,6 +24,7 @@ from zombiewatch.domain.classification import (
     DISRUPTION_REASONS,
     GRACE,
     IMAGE_PULL_WAITING_REASONS,
+    OOM_KILLED_REASON,
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import TaskFile, Value
@@ -84,6 +85,9 @@ ALL_WAITING_REASONS = (
     *sorted(CONTAINER_CONFIG_WAITING_REASONS),
     *NEUTRAL_WAITING_REASONS,
 )
+
+TERMINATED_REASON_SAMPLES = ("Completed", "Error", OOM_KILLED_REASON, "ContainerStatusUnknown")
+"""``state.terminated.reason`` values the node was seen to write (tests/data/corpus)."""
 
 _DNS_CHARS = string.ascii_lowercase + string.digits
 
@@ -148,6 +152,8 @@ def container_views(
         name=st.sampled_from(["agent", "init", "sidecar"]),
         waiting_reason=reasons,
         terminated_exit_code=st.one_of(st.none(), st.integers(min_value=-1, max_value=255)),
+        terminated_reason=st.one_of(
+            st.none(), st.sampled_from(TERMINATED_REASON_SAMPLES), st.text(max_size=12)),
         running=st.booleans(),
     )
 
@@ -159,6 +165,7 @@ def neutral_container_views() -> st.SearchStrategy[ContainerView]:
         name=st.sampled_from(["agent", "init", "sidecar"]),
         waiting_reason=st.one_of(st.none(), st.sampled_from(NEUTRAL_WAITING_REASONS)),
         terminated_exit_code=st.one_of(st.none(), st.just(0)),
+        terminated_reason=st.one_of(st.none(), st.sampled_from(TERMINATED_REASON_SAMPLES)),
         running=st.booleans(),
     )
 
@@ -268,11 +275,21 @@ def failing_pod_views(reason: ZombieReason) -> st.SearchStrategy[PodView]:
             ContainerView,
             name=st.just("agent"),
             terminated_exit_code=st.integers(min_value=1, max_value=255),
+            terminated_reason=st.one_of(
+                st.none(), st.text(max_size=12).filter(lambda r: r != OOM_KILLED_REASON)),
         )
         return st.one_of(
             triggered(_waiting(CRASH_LOOP_WAITING_REASONS)),
             triggered(crashed, phase=PodPhase.FAILED),
         )
+    if reason is ZombieReason.POD_OOM_KILLED:
+        oom_killed = st.builds(
+            ContainerView,
+            name=st.just("agent"),
+            terminated_exit_code=st.integers(min_value=1, max_value=255),
+            terminated_reason=st.just(OOM_KILLED_REASON),
+        )
+        return triggered(oom_killed, phase=PodPhase.FAILED)
     if reason is ZombieReason.POD_EVICTED:
         return st.one_of(
             base.map(lambda pod: _replace_pod(pod, status_reason="Evicted")),
@@ -294,6 +311,7 @@ def failing_pod_views(reason: ZombieReason) -> st.SearchStrategy[PodView]:
 POD_TABLE_REASONS = (
     ZombieReason.IMAGE_PULL_BACKOFF,
     ZombieReason.POD_CRASH_NO_STDOUT,
+    ZombieReason.POD_OOM_KILLED,
     ZombieReason.POD_EVICTED,
     ZombieReason.POD_NOT_SCHEDULED,
     ZombieReason.CONTAINER_CONFIG_ERROR,

@@ -161,8 +161,11 @@ POD_STATES: dict[str, tuple[PodState, str, dict[str, Any]]] = {
         "pod_crash_no_stdout", {}),
     "evicted": (lambda s, p: kubelet.set_evicted(s.core, s.namespace, p), "pod_evicted", {}),
     "failed with a non-zero exit": (
-        lambda s, p: kubelet.set_terminated(s.core, s.namespace, p, 137, reason="OOMKilled"),
+        lambda s, p: kubelet.set_terminated(s.core, s.namespace, p, 1, reason="Error"),
         "pod_crash_no_stdout", {}),
+    "killed for memory": (
+        lambda s, p: kubelet.set_terminated(s.core, s.namespace, p, 137, reason="OOMKilled"),
+        "pod_oom_killed", {}),
     "unschedulable past the grace window": (
         lambda s, p: kubelet.set_unschedulable(s.core, s.namespace, p),
         "pod_not_scheduled", {}),

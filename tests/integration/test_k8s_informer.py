@@ -317,7 +317,7 @@ async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(
             zombieJobTimeoutSeconds=30,
             image="agent:2",
             taskTypes=["code"],
-            env=[{"name": "A", "value": "1"}],
+            env={"A": "1"},
             secretName="agent-secrets",
             resources={"limits": {"cpu": "1"}},
         ),

@@ -155,7 +155,7 @@ async def _running_pod(scene: NodeScene, job_name: str) -> str:
     return found[0]
 
 
-async def test_oom_of_the_main_process_is_a_crash(node_scene: NodeScene) -> None:
+async def test_oom_of_the_main_process_is_pod_oom_killed(node_scene: NodeScene) -> None:
     hog = "x=$(head -c 67108864 /dev/zero | tr '\\000' a); echo never"
     async with running(node_scene.settings):
         name = node_scene.job("oom", args=["sh", "-c", hog], container={
@@ -164,7 +164,7 @@ async def test_oom_of_the_main_process_is_a_crash(node_scene: NodeScene) -> None
         node_scene.record("oom_main_process")
         await node_scene.reader.quiet(2.0)
 
-    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_oom_killed"]}
     pod = workloads.job_pods(node_scene.api, node_scene.namespace, name)[0]
     terminated = pod.status.container_statuses[0].state.terminated
     assert (terminated.reason, terminated.exit_code) == ("OOMKilled", 137)
@@ -241,10 +241,11 @@ async def test_a_restarted_daemon_does_not_publish_again_but_catches_what_happen
         await node_scene.reader.quiet(2.0)
 
     # The second Job's pod is gone (the Job controller removes its tracking finalizer and
-    # the pod stays Failed): whichever the daemon reads first, the pod or the Job, wins.
+    # the pod stays Failed): whichever the daemon reads first, the pod (exit 1) or the Job
+    # (BackoffLimitExceeded, no pod: a bare crash), the reason is pod_crash_no_stdout.
     reasons = node_scene.reader.reasons_by_job()
     assert reasons[first] == ["image_pull_backoff"]
-    assert reasons[second] in (["pod_crash_no_stdout"], ["deadline_exceeded"])
+    assert reasons[second] == ["pod_crash_no_stdout"]
     assert set(reasons) == {first, second}
 
 

@@ -51,8 +51,8 @@ def waiting(reason: str, name: str = "agent") -> ContainerView:
     return ContainerView(name=name, waiting_reason=reason)
 
 
-def terminated(exit_code: int, name: str = "agent") -> ContainerView:
-    return ContainerView(name=name, terminated_exit_code=exit_code)
+def terminated(exit_code: int, name: str = "agent", reason: str | None = None) -> ContainerView:
+    return ContainerView(name=name, terminated_exit_code=exit_code, terminated_reason=reason)
 
 
 RUNNING_CONTAINER = ContainerView(name="agent", running=True)
@@ -142,9 +142,31 @@ POD_TABLE = [
         id="status reason Evicted is pod_evicted",
     ),
     pytest.param(
+        make_pod(phase=PodPhase.FAILED, containers=(terminated(1, reason="Error"),)),
+        Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/1"),
+        id="failed with a non-zero exit is pod_crash_no_stdout, its reason/code the evidence",
+    ),
+    pytest.param(
         make_pod(phase=PodPhase.FAILED, containers=(terminated(137),)),
-        Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT),
-        id="failed with a non-zero exit is pod_crash_no_stdout",
+        Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "/137"),
+        id="failed with a non-zero exit and no terminated reason: the bare code is the evidence",
+    ),
+    pytest.param(
+        make_pod(phase=PodPhase.FAILED, containers=(terminated(137, reason="OOMKilled"),)),
+        Verdict(ZombieReason.POD_OOM_KILLED, Rule.FAILED_OOM_KILLED, "OOMKilled/137"),
+        id="failed with an OOMKilled non-zero exit is pod_oom_killed",
+    ),
+    pytest.param(
+        make_pod(phase=PodPhase.FAILED, containers=(
+            terminated(1, name="sidecar", reason="Error"), terminated(137, reason="OOMKilled"))),
+        Verdict(ZombieReason.POD_OOM_KILLED, Rule.FAILED_OOM_KILLED, "OOMKilled/137"),
+        id="an OOMKilled container explains the pod before another that failed",
+    ),
+    pytest.param(
+        make_pod(phase=PodPhase.FAILED, containers=(
+            terminated(0, name="sidecar", reason="OOMKilled"), terminated(2, reason="Error"))),
+        Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/2"),
+        id="an OOMKilled container that exited zero explains nothing",
     ),
     pytest.param(
         make_pod(phase=PodPhase.PENDING, scheduled=False, containers=()),
@@ -171,6 +193,16 @@ POD_TABLE = [
         make_pod(phase=PodPhase.FAILED, containers=(terminated(0),)),
         None,
         id="a failed pod whose containers all exited zero is not a zombie",
+    ),
+    pytest.param(
+        make_pod(phase=PodPhase.SUCCEEDED, containers=(terminated(0, reason="OOMKilled"),)),
+        None,
+        id="a succeeded pod whose child was killed for memory is not a zombie",
+    ),
+    pytest.param(
+        make_pod(phase=PodPhase.RUNNING, containers=(terminated(137, reason="OOMKilled"),)),
+        None,
+        id="an OOMKilled container of a pod not yet Failed is not decided yet",
     ),
     pytest.param(
         make_pod(phase=PodPhase.FAILED, containers=(waiting("ContainerCreating"),)),
@@ -232,7 +264,7 @@ def test_an_init_container_that_failed_with_non_zero_exit_is_a_crash() -> None:
     # Act
     verdict = classify_pod(pod, now=NOW)
     # Assert
-    assert verdict == Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+    assert verdict == Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "/1")
 
 
 PRECEDENCE = [
@@ -382,8 +414,8 @@ JOB_TABLE = [
     ),
     pytest.param(
         make_job(failed_reason="BackoffLimitExceeded"),
-        Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.JOB_FAILED_DEADLINE),
-        id="failed BackoffLimitExceeded is deadline_exceeded",
+        Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.JOB_FAILED_OTHER),
+        id="failed BackoffLimitExceeded on its own is a bare pod_crash_no_stdout",
     ),
     pytest.param(
         make_job(failed_reason="PodFailurePolicy"),

@@ -28,19 +28,24 @@ NOW = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
 CREATED = NOW - timedelta(minutes=10)
 FAILED_AT = NOW - timedelta(seconds=5)
 RUNNING = (ContainerView(name="agent", running=True),)
-KILLED = (ContainerView(name="agent", terminated_exit_code=137),)
+KILLED = (ContainerView(name="agent", terminated_exit_code=137, terminated_reason="Error"),)
+"""A container killed from outside, as the node writes it (tests/data/corpus: ``Error``/137)."""
+OOM_KILLED = (ContainerView(name="agent", terminated_exit_code=137, terminated_reason="OOMKilled"),)
+EXIT_1 = (ContainerView(name="agent", terminated_exit_code=1, terminated_reason="Error"),)
 EVICTED_VERDICT = Verdict(ZombieReason.POD_EVICTED, Rule.DISRUPTED)
-CRASH_VERDICT = Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+CRASH_VERDICT = Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/137")
+OOM_VERDICT = Verdict(ZombieReason.POD_OOM_KILLED, Rule.FAILED_OOM_KILLED, "OOMKilled/137")
 
 
 def pod(
     *, phase: PodPhase = PodPhase.RUNNING, disruption: str | None = None,
     containers: tuple[ContainerView, ...] = RUNNING, uid: str = "pod-uid",
+    created_at: datetime = CREATED,
 ) -> PodView:
     return PodView(
         namespace="agents", name=f"claude-3f2a9c1d-x-{uid}", uid=uid,
         task_id="3f2a9c1d", job_name="claude-3f2a9c1d-x", phase=phase, status_reason=None,
-        created_at=CREATED, scheduled=True, containers=containers,
+        created_at=created_at, scheduled=True, containers=containers,
         disruption_reason=disruption,
     )
 
@@ -104,10 +109,11 @@ def test_deletion_only_ever_adds_the_disruption_verdict(the_pod: PodView, now: d
 # --- FailureTarget names its own rules --------------------------------------------------------
 
 @pytest.mark.parametrize(("reason", "target", "expected"), [
-    ("BackoffLimitExceeded", True, Rule.JOB_FAILURE_TARGET_DEADLINE),
+    ("BackoffLimitExceeded", True, Rule.JOB_FAILURE_TARGET_OTHER),
     ("DeadlineExceeded", True, Rule.JOB_FAILURE_TARGET_DEADLINE),
     ("PodFailurePolicy", True, Rule.JOB_FAILURE_TARGET_OTHER),
-    ("BackoffLimitExceeded", False, Rule.JOB_FAILED_DEADLINE),
+    ("BackoffLimitExceeded", False, Rule.JOB_FAILED_OTHER),
+    ("DeadlineExceeded", False, Rule.JOB_FAILED_DEADLINE),
 ])
 def test_failure_target_is_a_failure_with_the_same_reasons(
     reason: str, target: bool, expected: Rule
@@ -117,13 +123,16 @@ def test_failure_target_is_a_failure_with_the_same_reasons(
     # Assert
     assert isinstance(outcome, Verdict)
     assert outcome.rule is expected
-    assert outcome.reason is (ZombieReason.POD_CRASH_NO_STDOUT if reason == "PodFailurePolicy"
-                              else ZombieReason.DEADLINE_EXCEEDED)
+    assert outcome.reason is (ZombieReason.DEADLINE_EXCEEDED if reason == "DeadlineExceeded"
+                              else ZombieReason.POD_CRASH_NO_STDOUT)
+    assert outcome.evidence == ""
 
 
 # --- a failed Job settled with its pods -------------------------------------------------------
 
-BACKOFF = Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.JOB_FAILURE_TARGET_DEADLINE)
+BACKOFF = Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.JOB_FAILURE_TARGET_OTHER)
+"""A ``BackoffLimitExceeded`` Job no pod explains: a bare crash, as today's executor says."""
+OLDER = CREATED - timedelta(minutes=5)
 
 SETTLE_ROWS = [
     pytest.param(job(), (pod(disruption="EvictionByEvictionAPI"),), (), NOW, None,
@@ -136,7 +145,21 @@ SETTLE_ROWS = [
     pytest.param(job(), (pod(),), (), NOW, None,
                  id="kubectl delete pod: wait while the pod terminates"),
     pytest.param(job(), (pod(phase=PodPhase.FAILED, containers=KILLED),), (), NOW, CRASH_VERDICT,
-                 id="kubectl delete pod ended: pod_crash_no_stdout beats BackoffLimitExceeded"),
+                 id="kubectl delete pod ended: the pod's crash with its evidence beats the Job's"),
+    pytest.param(job(), (pod(phase=PodPhase.FAILED, containers=OOM_KILLED),), (), NOW, OOM_VERDICT,
+                 id="BackoffLimitExceeded with an OOM-killed pod is pod_oom_killed"),
+    pytest.param(job(failure_target=False), (pod(phase=PodPhase.FAILED, containers=OOM_KILLED),),
+                 (), NOW, OOM_VERDICT, id="the same once the Job is Failed"),
+    pytest.param(job(), (), (pod(phase=PodPhase.FAILED, containers=OOM_KILLED),), NOW, OOM_VERDICT,
+                 id="an OOM-killed pod's DELETED event settles it too"),
+    pytest.param(job(), (pod(phase=PodPhase.FAILED, containers=EXIT_1, uid="new"),
+                         pod(phase=PodPhase.FAILED, containers=OOM_KILLED, created_at=OLDER)),
+                 (), NOW, Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT,
+                                  "Error/1"),
+                 id="of two failed pods the newest decides: a later exit 1"),
+    pytest.param(job(), (pod(phase=PodPhase.FAILED, containers=EXIT_1, created_at=OLDER),),
+                 (pod(phase=PodPhase.FAILED, containers=OOM_KILLED, uid="new"),), NOW,
+                 OOM_VERDICT, id="of two failed pods the newest decides, deleted or not"),
     pytest.param(job(), (), (pod(),), NOW, BACKOFF,
                  id="a pod deleted while running names nothing: the Job's verdict"),
     pytest.param(job(), (pod(disruption="EvictionByEvictionAPI"),), (),
@@ -153,6 +176,10 @@ SETTLE_ROWS = [
         job(failed_reason="DeadlineExceeded"), (pod(phase=PodPhase.FAILED, containers=KILLED),),
         (), NOW, Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.JOB_FAILURE_TARGET_DEADLINE),
         id="the Job's own deadline explains its pod's exit 137"),
+    pytest.param(
+        job(failed_reason="DeadlineExceeded"), (pod(phase=PodPhase.FAILED, containers=OOM_KILLED),),
+        (), NOW, Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.JOB_FAILURE_TARGET_DEADLINE),
+        id="the Job's own deadline wins over an OOM kill at its end, as upstream's"),
     pytest.param(
         job(failed_reason="DeadlineExceeded"),
         (pod(phase=PodPhase.FAILED, disruption="EvictionByEvictionAPI", containers=KILLED),),

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zombiewatch.domain.classification import classify_pod, termination_evidence
 from zombiewatch.domain.commands import (
     BodySection,
     IncrementFrontmatter,
@@ -21,10 +22,12 @@ from zombiewatch.domain.doctrine import (
     increment_trigger_count,
     parse_failure_section,
     spawn_notification,
+    success_clear,
     type_mismatch_failure,
     zombie_failure,
 )
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.views import ContainerView, PodPhase, PodView
 from zombiewatch.testing.strategies import job_names, task_ids, utc_datetimes
 
 AT = datetime(2026, 6, 2, 9, 46, tzinfo=UTC)
@@ -248,3 +251,134 @@ def test_a_failure_section_parses_back_to_its_job_reason_and_time(
 ])
 def test_sections_we_did_not_write_do_not_parse(section: str) -> None:
     assert parse_failure_section(section) is None
+
+
+# --- today's executor: evidence on the Reason line, targetVault, the success clear ----------
+
+
+def test_the_reason_line_carries_the_evidence_in_parentheses() -> None:
+    # Act
+    section = failure_section(at=AT, job_name=JOB, reason=ZombieReason.POD_OOM_KILLED,
+                              evidence="OOMKilled/137")
+    # Assert
+    assert section == (
+        "## Failure\n\n"
+        "- **Timestamp:** 2026-06-02T09:46:00Z\n"
+        "- **Job:** claude-3f2a9c1d-20260602094600\n"
+        "- **Reason:** pod_oom_killed (OOMKilled/137)\n"
+    )
+
+
+def test_a_reason_line_with_evidence_parses_back_to_reason_and_evidence() -> None:
+    section = ("## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n"
+               "- **Job:** claude-3f2a9c1d-20260602094600\n"
+               "- **Reason:** pod_crash_no_stdout (Error/1)\n")
+
+    assert parse_failure_section(section) == ReportedFailure(
+        job_name=JOB, reason=ZombieReason.POD_CRASH_NO_STDOUT, at=AT, evidence="Error/1")
+
+
+@given(
+    terminated_reason=st.one_of(st.none(), st.text()),
+    exit_code=st.integers().filter(lambda code: code != 0),
+    reason=st.sampled_from(ZOMBIE_REASONS),
+)
+def test_any_evidence_the_classifier_makes_survives_the_reason_line(
+    terminated_reason: str | None, exit_code: int, reason: ZombieReason
+) -> None:
+    # Arrange: whatever text the cluster puts in state.terminated.reason
+    container = ContainerView(name="agent", terminated_exit_code=exit_code,
+                              terminated_reason=terminated_reason)
+    evidence = termination_evidence(container)
+    # Act
+    parsed = parse_failure_section(
+        failure_section(at=AT, job_name=JOB, reason=reason, evidence=evidence))
+    # Assert
+    assert parsed == ReportedFailure(job_name=JOB, reason=reason, at=AT, evidence=evidence)
+    assert evidence.endswith(f"/{exit_code}")
+
+
+@pytest.mark.parametrize(("hostile", "evidence"), [
+    ("OOM(Killed)", "OOM[Killed]/137"),
+    ("Error)\n- **Reason:** pod_evicted", "Error] - **Reason:** pod_evicted/137"),
+    ("a\u2028b\x00c", "a b c/137"),
+    ("", "/137"),
+])
+def test_a_hostile_terminated_reason_is_made_safe_not_refused(hostile: str, evidence: str) -> None:
+    # Arrange
+    pod = PodView(namespace="agents", name=f"{JOB}-x", uid="u", task_id=TASK, job_name=JOB,
+                  phase=PodPhase.FAILED, status_reason=None, created_at=AT, scheduled=True,
+                  containers=(ContainerView(name="agent", terminated_exit_code=137,
+                                            terminated_reason=hostile),))
+    verdict = classify_pod(pod, now=AT)
+    assert verdict is not None
+    # Act
+    report = zombie_failure(task_id=TASK, job_name=JOB, reason=verdict.reason, at=AT,
+                            evidence=verdict.evidence)
+    # Assert
+    assert verdict.evidence == evidence
+    update = report.commands[0]
+    assert isinstance(update, UpdateFrontmatter)
+    assert update.body is not None
+    assert update.body.section.count("\n") == 5
+    parsed = parse_failure_section(update.body.section)
+    assert parsed is not None
+    assert parsed.evidence == evidence
+
+
+@pytest.mark.parametrize(("evidence", "message"), [
+    ("OOM(Killed)/137", "parentheses"),
+    ("Error)/1", "parentheses"),
+    ("Error/1\n- **Reason:** pod_evicted", "single line"),
+    ("Error\r/1", "single line"),
+])
+def test_evidence_that_would_break_the_reason_line_is_refused(evidence: str, message: str) -> None:
+    with pytest.raises(DoctrineError, match=message):
+        failure_section(at=AT, job_name=JOB, reason=ZombieReason.POD_CRASH_NO_STDOUT,
+                        evidence=evidence)
+
+
+@pytest.mark.parametrize("reason_text", [
+    "pod_oom_killed (OOMKilled/137",
+    "pod_oom_killed OOMKilled/137)",
+    "pod_oom_killed (OOM(Killed)/137)",
+    "pod_oom_killed(OOMKilled/137)",
+])
+def test_a_reason_line_with_malformed_evidence_does_not_parse(reason_text: str) -> None:
+    section = ("## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n"
+               f"- **Job:** {JOB}\n- **Reason:** {reason_text}\n")
+
+    assert parse_failure_section(section) is None
+
+
+@pytest.mark.parametrize(("given_vault", "sent"), [("personal", "personal"), ("", None),
+                                                   (None, None)])
+def test_every_command_names_the_tasks_vault_or_none(
+    given_vault: str | None, sent: str | None
+) -> None:
+    # Act
+    commands = [
+        *zombie_failure(task_id=TASK, job_name=JOB, reason=ZombieReason.POD_EVICTED, at=AT,
+                        target_vault=given_vault).commands,
+        *type_mismatch_failure(task_id=TASK, job_name=JOB, prior_assignee="claude",
+                               detail="no", at=AT, target_vault=given_vault).commands,
+        spawn_notification(task_id=TASK, job_name=JOB, started_at=AT, target_vault=given_vault),
+        increment_trigger_count(TASK, target_vault=given_vault),
+        success_clear(task_id=TASK, job_name=JOB, target_vault=given_vault),
+    ]
+    # Assert
+    assert [command.target_vault for command in commands] == [sent] * 6
+
+
+def test_the_success_clear_only_clears_current_job() -> None:
+    # Act
+    command = success_clear(task_id=TASK, job_name=JOB, target_vault="personal")
+    # Assert
+    assert command == UpdateFrontmatter(task_identifier=TASK, updates={"current_job": ""},
+                                        body=None, target_vault="personal")
+
+
+@pytest.mark.parametrize(("task_id", "job_name"), [("", JOB), (TASK, "Bad_Name")])
+def test_the_success_clear_refuses_invalid_names(task_id: str, job_name: str) -> None:
+    with pytest.raises(DoctrineError):
+        success_clear(task_id=task_id, job_name=job_name)

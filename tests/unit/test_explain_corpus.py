@@ -59,4 +59,5 @@ def test_explain_judges_the_corpus_file_as_expected(
     # Assert
     assert (code, err) == (0, "")
     answers = [json.loads(line) for line in out.splitlines()]
-    assert [[a["kind"], a["reason"], a["rule"]] for a in answers] == expected
+    assert [[a["kind"], a["reason"], a["rule"], *([a["evidence"]] if a["evidence"] else [])]
+            for a in answers] == expected

@@ -46,7 +46,8 @@ def test_a_job_neither_the_cache_nor_the_host_knows_is_held_as_unknown() -> None
 
 
 def test_completed_and_annotated_jobs_are_held_whatever_their_pods_say() -> None:
-    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1),)
+    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1,
+                        terminated_reason="Error"),)
     complete = GateInputs(job_name=NAME, job=job_view(NAME, complete=True), pods=failing, now=T0)
     reported = GateInputs(job_name=NAME, job=job_view(NAME, reported_reason="pod_evicted"),
                           pods=failing, now=T0)
@@ -60,14 +61,16 @@ def test_the_memory_layer_holds_before_anything_else() -> None:
 
 
 def test_a_result_after_the_start_resolves_the_job_and_a_later_respawn_is_judged() -> None:
-    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1),)
+    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1,
+                        terminated_reason="Error"),)
     result_at = T0 + timedelta(minutes=1)
     before = GateInputs(job_name=NAME, job=job_view(NAME), pods=failing, result_at=result_at,
                         now=T0 + timedelta(minutes=2))
     respawn = replace(before, job=job_view(NAME, started_at=T0 + timedelta(minutes=2)))
 
     assert decide(before) is Hold.RESOLVED
-    assert decide(respawn) == Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+    assert decide(respawn) == Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT,
+                                      "Error/1")
 
 
 def feed_task(current_job: str, started_at: datetime | None) -> TaskState:
@@ -76,20 +79,22 @@ def feed_task(current_job: str, started_at: datetime | None) -> TaskState:
 
 
 def test_a_job_whose_task_names_a_newer_job_is_superseded() -> None:
-    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1),)
+    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1,
+                        terminated_reason="Error"),)
     newer = feed_task("claude-4aa57614-20260602100000", T0 + timedelta(minutes=5))
     inputs = GateInputs(job_name=NAME, job=job_view(NAME), pods=failing, now=T0, task=newer)
 
     assert decide(inputs) is Hold.SUPERSEDED
     assert decide(replace(inputs, task=feed_task(NAME, T0))) == Verdict(
-        ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+        ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/1")
 
 
 def test_a_lagging_feed_holds_nothing() -> None:
     """The feed lags the host: no current Job yet, an older Job, or an unknown start."""
-    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1),)
+    failing = (pod_view(job_view(NAME), phase=PodPhase.FAILED, exit_code=1,
+                        terminated_reason="Error"),)
     inputs = GateInputs(job_name=NAME, job=job_view(NAME), pods=failing, now=T0)
-    verdict = Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT)
+    verdict = Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/1")
     older = feed_task("claude-4aa57614-20260601000000", T0 - timedelta(days=1))
 
     for task in (feed_task("", None), older, feed_task("claude-other", None)):

@@ -17,6 +17,7 @@ def test_zombie_reason_values_are_exactly_the_contracted_set() -> None:
         "executor_watch_lost",
         "type_mismatch",
         "container_config_error",
+        "pod_oom_killed",
     }
     # Act
     values = {reason.value for reason in ZombieReason}
@@ -37,6 +38,7 @@ def test_rule_values_are_the_names_the_cli_prints() -> None:
         "waiting_crash_loop",
         "evicted",
         "disrupted",
+        "failed_oom_killed",
         "failed_nonzero_exit",
         "unschedulable_past_grace",
         "container_config_error_past_grace",

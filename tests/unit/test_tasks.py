@@ -33,11 +33,30 @@ def state(**overrides: object) -> TaskState | TaskProblem:
     return task_state(**values)
 
 
-def test_a_well_formed_task_keeps_its_six_values() -> None:
-    assert state() == TaskState(
+def test_a_well_formed_task_keeps_its_values() -> None:
+    assert state(target_vault="personal", status="in_progress") == TaskState(
         current_job="claude-4aa57614-20260602091530",
         job_started_at=datetime(2026, 6, 2, 9, 15, 30, tzinfo=UTC), assignee="claude",
-        trigger_count=1, max_triggers=3, phase="in_progress")
+        trigger_count=1, max_triggers=3, phase="in_progress", target_vault="personal",
+        status="in_progress")
+
+
+@pytest.mark.parametrize("value", [None, 7, True, ["personal"], {"vault": "personal"}, 1.5])
+def test_a_vault_or_status_that_is_not_a_string_is_unknown_not_a_problem(value: object) -> None:
+    # Unknown: the failure then goes to every vault, and the task is not taken for closed.
+    result = state(target_vault=value, status=value)
+    assert isinstance(result, TaskState)
+    assert (result.target_vault, result.status, result.closed) == ("", "", False)
+
+
+@pytest.mark.parametrize(("status", "closed"), [
+    ("completed", True), ("aborted", True), ("in_progress", False), ("todo", False),
+    ("", False), ("Completed", False), (" completed", False),
+])
+def test_only_completed_and_aborted_tasks_are_closed(status: str, closed: bool) -> None:
+    result = state(status=status)
+    assert isinstance(result, TaskState)
+    assert result.closed is closed
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -73,12 +92,19 @@ def test_a_field_of_the_wrong_type_is_a_problem_named_after_it(field: str, value
     assert state(**{field: value}) == TaskProblem(field)
 
 
-@given(st.tuples(JSON, JSON, JSON, JSON, JSON, JSON))
-def test_any_json_values_give_a_state_or_a_problem(values: tuple[object, ...]) -> None:
+@given(st.tuples(JSON, JSON, JSON, JSON, JSON, JSON), JSON, JSON)
+def test_any_json_values_give_a_state_or_a_problem(
+    values: tuple[object, ...], vault: object, status: object
+) -> None:
     a, b, c, d, e, f = values
     result = task_state(current_job=a, job_started_at=b, assignee=c, trigger_count=d,
-                        max_triggers=e, phase=f)
+                        max_triggers=e, phase=f, target_vault=vault, status=status)
     assert isinstance(result, TaskState | TaskProblem)
+    # The vault and the status never make a problem of an event the other values allow.
+    assert type(result) is type(task_state(current_job=a, job_started_at=b, assignee=c,
+                                           trigger_count=d, max_triggers=e, phase=f))
+    if isinstance(result, TaskState):
+        assert result.target_vault == (vault if isinstance(vault, str) else "")
 
 
 @given(st.uuids() | st.text(max_size=40))
@@ -110,6 +136,16 @@ def test_idle_states_are_shared_between_tasks() -> None:
         states.put(str(uuid.UUID(int=n)), idle)
     first, second, third = (states.get(str(uuid.UUID(int=n))) for n in range(3))
     assert first is second is third
+
+
+def test_idle_states_of_two_vaults_are_never_shared() -> None:
+    states = TaskStates()
+    for n, vault in enumerate(("personal", "work")):
+        idle = state(current_job="", job_started_at=None, target_vault=vault)
+        assert isinstance(idle, TaskState)
+        states.put(str(uuid.UUID(int=n)), idle)
+    vaults = [states.get(str(uuid.UUID(int=n))) for n in range(2)]
+    assert [v.target_vault if v else None for v in vaults] == ["personal", "work"]
 
 
 def test_in_flight_lists_tasks_with_a_current_job_and_remove_forgets() -> None:

@@ -127,15 +127,16 @@ def _data(command: Command) -> str:
                 fields["body"] = _sorted_object(
                     {"heading": _string(body.heading), "section": _string(body.section)}
                 )
-            return _sorted_object(fields)
         case IncrementFrontmatter(task_identifier=task_id, field=field, delta=delta):
-            return _sorted_object(
-                {
-                    "delta": _scalar(delta),
-                    "field": _string(field),
-                    "taskIdentifier": _string(task_id),
-                }
-            )
+            fields = {
+                "delta": _scalar(delta),
+                "field": _string(field),
+                "taskIdentifier": _string(task_id),
+            }
+    # Go omits an empty targetVault (``omitempty``); so do we.
+    if command.target_vault:
+        fields["targetVault"] = _string(command.target_vault)
+    return _sorted_object(fields)
 
 
 def format_request_time(moment: datetime) -> str:
@@ -232,6 +233,12 @@ def _frontmatter_value(value: object, where: str) -> FrontmatterValue:
     raise CodecError(f"{where} must be a string, integer or boolean, got {value!r}")
 
 
+def _target_vault(data: dict[str, object]) -> str | None:
+    if "targetVault" not in data:
+        return None
+    return _require(data, "targetVault", str, "data") or None
+
+
 def _command(operation: str, data: dict[str, object]) -> Command:
     task_id = _require(data, "taskIdentifier", str, "data")
     if operation == Operation.UPDATE_FRONTMATTER:
@@ -247,12 +254,14 @@ def _command(operation: str, data: dict[str, object]) -> Command:
             task_identifier=task_id,
             updates={k: _frontmatter_value(v, f"data.updates.{k}") for k, v in updates.items()},
             body=body,
+            target_vault=_target_vault(data),
         )
     if operation == Operation.INCREMENT_FRONTMATTER:
         return IncrementFrontmatter(
             task_identifier=task_id,
             field=_require(data, "field", str, "data"),
             delta=_require(data, "delta", int, "data"),
+            target_vault=_target_vault(data),
         )
     raise CodecError(f"unknown operation {operation!r}")
 

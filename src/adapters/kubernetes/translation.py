@@ -107,7 +107,7 @@ def _task_id(meta: ObjectMeta) -> str | None:
     return task_id or None
 
 
-_ContainerKey = tuple[str, str | None, int | None, bool]
+_ContainerKey = tuple[str, str | None, int | None, str | None, bool]
 _CONTAINER_VIEWS: dict[_ContainerKey, ContainerView] = {}
 """Shared ``ContainerView``s. Views are immutable and the states of agent containers
 repeat endlessly (``agent`` running, ``agent`` waiting with ``ImagePullBackOff``...),
@@ -122,9 +122,10 @@ def _container_view(key: _ContainerKey) -> ContainerView:
     if view is None:
         if len(_CONTAINER_VIEWS) >= _CONTAINER_VIEWS_MAX:
             _CONTAINER_VIEWS.clear()
-        name, waiting, exit_code, running = key
+        name, waiting, exit_code, terminated_reason, running = key
         view = _CONTAINER_VIEWS[key] = ContainerView(
-            name=name, waiting_reason=waiting, terminated_exit_code=exit_code, running=running
+            name=name, waiting_reason=waiting, terminated_exit_code=exit_code,
+            terminated_reason=terminated_reason, running=running,
         )
     return view
 
@@ -138,13 +139,15 @@ def _containers(statuses: list[ContainerStatus] | None) -> tuple[ContainerView, 
             return "container status without a name"
         state = status.state
         if state is None:
-            out.append(_container_view((status.name, None, None, False)))
+            out.append(_container_view((status.name, None, None, None, False)))
             continue
+        terminated = state.terminated
         out.append(
             _container_view((
                 status.name,
                 state.waiting.reason if state.waiting is not None else None,
-                state.terminated.exit_code if state.terminated is not None else None,
+                terminated.exit_code if terminated is not None else None,
+                terminated.reason if terminated is not None else None,
                 state.running is not None,
             ))
         )

@@ -58,6 +58,7 @@ class Waiting(msgspec.Struct, frozen=True):
 
 class Terminated(msgspec.Struct, frozen=True, rename="camel"):
     exit_code: int | None = None
+    reason: str | None = None
 
 
 class ContainerState(msgspec.Struct, frozen=True):

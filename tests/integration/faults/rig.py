@@ -60,7 +60,7 @@ MODES: tuple[Mode, ...] = (
     Mode("Evicted", kubelet.set_evicted, "pod_evicted"),
     Mode("OOMKilled",
          lambda core, ns, pod: kubelet.set_terminated(core, ns, pod, 137, reason="OOMKilled"),
-         "pod_crash_no_stdout"),
+         "pod_oom_killed"),
 )
 IMAGE_PULL = MODES[0]
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 import pytest
 
 from harness.daemons import DaemonProcess, daemon_processes, free_port, sample, wait_until
-from tests.integration.faults.rig import Agent, Rig, metrics_of, report, tally, wait_ready
+from tests.integration.faults.rig import MODES, Agent, Rig, metrics_of, report, tally, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ async def test_the_leader_killed_mid_burst_the_follower_reports_every_zombie_onc
            published_by_new_leader=int(sum(
                sample(metrics, "zombiewatch_failures_published_total", path=p, reason=r)
                for p in ("informer", "sweeper")
-               for r in ("image_pull_backoff", "pod_crash_no_stdout", "pod_evicted"))),
+               for r in {mode.reason for mode in MODES})),
            annotation_dedupe_hits=int(sample(metrics, "zombiewatch_dedupe_hits_total",
                                              layer="annotation")))
     if counted.duplicates:

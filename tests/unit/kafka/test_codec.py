@@ -24,6 +24,8 @@ from zombiewatch.domain.commands import (
     IncrementFrontmatter,
     UpdateFrontmatter,
 )
+from zombiewatch.domain.doctrine import success_clear, zombie_failure
+from zombiewatch.domain.reasons import ZombieReason
 
 TASK_ID = "4aa57614-8835-4992-87e9-ca483ddbeae6"
 
@@ -141,6 +143,101 @@ def test_spawn_notification_writes_a_json_true_and_sorted_updates() -> None:
         '"updates":{"current_job":"claude-agent-4aa57614-20260602091530",'
         '"job_started_at":"2026-06-02T09:15:30Z","spawn_notification":true}},"header":{}}'
     )
+
+
+# --- today's executor: targetVault (lib v0.86) ----------------------------------------
+# The shapes of docs/WIRE.md: ``data`` keys sorted, ``targetVault`` (the task's own vault)
+# between ``body`` and ``taskIdentifier`` of an update and after ``field`` of an increment,
+# left out when the task names no vault.
+
+JOB = "claude-4aa57614-20260602091530"
+OOM_SECTION = (
+    r"## Failure\n\n- **Timestamp:** 2026-06-02T09:46:00Z\n"
+    r"- **Job:** claude-4aa57614-20260602091530\n"
+    r"- **Reason:** pod_oom_killed (OOMKilled/137)\n"
+)
+
+
+def _envelope(command: Command) -> Envelope:
+    return Envelope(request_id=UUID("9f3e7b21-c8d4-4a56-b0e1-3d7f2a6c9e48"),
+                    request_time=datetime(2026, 6, 2, 9, 46, tzinfo=UTC), command=command)
+
+
+def _failure(target_vault: str | None) -> tuple[Command, ...]:
+    return zombie_failure(task_id=TASK_ID, job_name=JOB, reason=ZombieReason.POD_OOM_KILLED,
+                          at=datetime(2026, 6, 2, 9, 46, tzinfo=UTC), evidence="OOMKilled/137",
+                          target_vault=target_vault).commands
+
+
+def _data_bytes(command: Command) -> str:
+    raw = encode(_envelope(command)).decode("utf-8")
+    return raw[raw.index(',"data":') + len(',"data":'): -len(',"header":{}}')]
+
+
+def test_a_failure_update_names_the_tasks_vault_between_body_and_task_identifier() -> None:
+    update, _ = _failure("personal")
+
+    assert encode(_envelope(update)) == _golden(
+        '{"requestID":"9f3e7b21-c8d4-4a56-b0e1-3d7f2a6c9e48",'
+        '"requestTime":"2026-06-02T09:46:00Z","initiator":"executor",'
+        '"operation":"update-frontmatter","id":"",'
+        '"data":{"body":{"heading":"## Failure","section":"' + OOM_SECTION + '"},'
+        '"targetVault":"personal",'
+        '"taskIdentifier":"4aa57614-8835-4992-87e9-ca483ddbeae6",'
+        '"updates":{"current_job":""}},"header":{}}'
+    )
+
+
+def test_a_failure_increment_names_the_tasks_vault_after_field() -> None:
+    _, increment = _failure("personal")
+
+    assert _data_bytes(increment) == (
+        '{"delta":1,"field":"trigger_count","targetVault":"personal",'
+        '"taskIdentifier":"4aa57614-8835-4992-87e9-ca483ddbeae6"}'
+    )
+
+
+@pytest.mark.parametrize("vault", [None, ""])
+def test_without_a_vault_the_key_is_left_out_of_both_commands(vault: str | None) -> None:
+    update, increment = _failure(vault)
+
+    assert [json.loads(_data_bytes(c)).keys() for c in (update, increment)] == [
+        {"body", "taskIdentifier", "updates"}, {"delta", "field", "taskIdentifier"}]
+    assert (update.target_vault, increment.target_vault) == (None, None)
+
+
+def test_the_success_clear_is_an_update_of_current_job_alone() -> None:
+    clear = success_clear(task_id=TASK_ID, job_name=JOB, target_vault="work")
+
+    assert encode(_envelope(clear)) == _golden(
+        '{"requestID":"9f3e7b21-c8d4-4a56-b0e1-3d7f2a6c9e48",'
+        '"requestTime":"2026-06-02T09:46:00Z","initiator":"executor",'
+        '"operation":"update-frontmatter","id":"",'
+        '"data":{"targetVault":"work",'
+        '"taskIdentifier":"4aa57614-8835-4992-87e9-ca483ddbeae6",'
+        '"updates":{"current_job":""}},"header":{}}'
+    )
+
+
+@pytest.mark.parametrize("command", [*_failure("personal"), *_failure(None),
+                                     success_clear(task_id=TASK_ID, job_name=JOB),
+                                     success_clear(task_id=TASK_ID, job_name=JOB,
+                                                   target_vault="work")])
+def test_target_vault_survives_the_round_trip(command: Command) -> None:
+    assert decode(encode(_envelope(command))).command == command
+
+
+def test_an_empty_target_vault_on_the_topic_decodes_as_none() -> None:
+    raw = encode(_envelope(_failure("personal")[1])).replace(b'"personal"', b'""')
+
+    assert decode(raw).command.target_vault is None
+
+
+def test_a_target_vault_that_is_not_a_string_is_a_codec_error() -> None:
+    raw = encode(_envelope(_failure("personal")[1])).replace(b'"personal"', b"7")
+
+    with pytest.raises(CodecError, match="targetVault"):
+        decode(raw)
 
 
 # --- string escaping, character by character ---------------------------------------
@@ -309,9 +406,13 @@ def commands(text: st.SearchStrategy[str]) -> st.SearchStrategy[Command]:
     """Arbitrary commands whose strings are drawn from ``text``."""
     bodies = st.none() | st.builds(BodySection, heading=text, section=text)
     updates = st.dictionaries(text, st.one_of(st.booleans(), st.integers(), text), max_size=6)
+    # An empty vault is never a command's: the doctrine makes it None (sent to every vault).
+    vaults = st.none() | text.filter(bool)
     return st.one_of(
-        st.builds(UpdateFrontmatter, task_identifier=text, updates=updates, body=bodies),
-        st.builds(IncrementFrontmatter, task_identifier=text, field=text, delta=st.integers()),
+        st.builds(UpdateFrontmatter, task_identifier=text, updates=updates, body=bodies,
+                  target_vault=vaults),
+        st.builds(IncrementFrontmatter, task_identifier=text, field=text, delta=st.integers(),
+                  target_vault=vaults),
     )
 
 
@@ -345,13 +446,15 @@ def _data_of(command: Command) -> dict[str, object]:
             }
             if command.body is not None:
                 data["body"] = {"heading": command.body.heading, "section": command.body.section}
-            return data
         case IncrementFrontmatter():
-            return {
+            data = {
                 "taskIdentifier": command.task_identifier,
                 "field": command.field,
                 "delta": command.delta,
             }
+    if command.target_vault:
+        data["targetVault"] = command.target_vault
+    return data
 
 
 @given(envelopes(_text_without_surrogates))
