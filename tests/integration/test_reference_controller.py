@@ -30,6 +30,7 @@ from zombiewatch.adapters.kafka.publishing import (
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.controller_profile import CURRENT
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ports import Clock
 from zombiewatch.domain.reasons import ZombieReason
@@ -41,10 +42,10 @@ WAIT = 30.0
 
 
 class LateClock:
-    """Stamps requestTime ten minutes in the past: records already expired on arrival."""
+    """Stamps requestTime a minute past today's 60-minute expiry: expired on arrival."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC) - timedelta(minutes=10)
+        return datetime.now(UTC) - CURRENT.expiry - timedelta(minutes=1)
 
 
 @dataclass
@@ -85,7 +86,8 @@ async def world(bootstrap_servers: str, topic_factory: TopicFactory,
     vault = ReferenceVault(tmp_path / "vault")
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
                                  event_topic=events, result_topic=results, vault=vault,
-                                 expiry=timedelta(minutes=5), poll_interval=3600)
+                                 poll_interval=3600)
+    assert controller.expiry == CURRENT.expiry
     settings = publisher_settings(bootstrap_servers, requests)
     feed = KafkaTaskFeed(settings, topic=events, states=TaskStates(), retry_seconds=0.5)
     follow = asyncio.get_running_loop().create_task(feed.run())
