@@ -1,9 +1,12 @@
 """The task file as the agent system's controller changes it (SPEC §2), as pure rules.
 
 The host's controller owns the real task files. These rules are what it was
-observed to do (the conformance vectors in ``tests/data/controller-vectors.json``
-pin every one), written over a typed frontmatter mapping and a body so tests
-(ours and the host's) can reason about whole sequences of commands. Reading
+observed to do (the conformance vectors in
+``tests/data/controller-vectors-current.json`` for today's controller and
+``tests/data/controller-vectors.json`` for v0.3 pin every one; where the two
+differ the rule takes a flag, see :mod:`zombiewatch.domain.controller_profile`),
+written over a typed frontmatter mapping and a body so tests (ours and the
+host's) can reason about whole sequences of commands. Reading
 and writing the YAML text is an edge concern and lives in
 :mod:`zombiewatch.testing` (the domain imports no YAML library).
 

@@ -5,7 +5,8 @@ which adds Hypothesis); the daemon and the library never import it.
 
 - :mod:`~zombiewatch.testing.controller`: a reference controller that does to a
   task file what the agent-task-controller does (``apply_record``,
-  ``ReferenceController``), checked against the controller's conformance vectors;
+  ``ReferenceController``): today's controller by default, the v0.3 one with
+  ``profile="v0.3"``, each checked against its conformance vectors;
 - :mod:`~zombiewatch.testing.stateful`: ``DispatchMachine``, a Hypothesis state
   machine a host subclasses to drive its own dispatch path against zombiewatch's
   real services, the doctrine and the reference controller;
