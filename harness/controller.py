@@ -6,7 +6,11 @@ it (SPEC §3 "The consumer as it really is"):
 - it reads the request topic **read_uncommitted** (aborted records applied)
   and never de-duplicates request ids;
 - it **drops** a record whose ``requestTime`` is older than its expiry when it
-  consumes it (5 minutes, shortened by ``expiry`` in tests);
+  consumes it (the vault's: 60 minutes for today's controller, 5 for v0.3;
+  shortened by ``expiry`` in tests);
+- it is the controller of one named vault: today's skips a command whose
+  ``targetVault`` names another, so several controllers (one per vault) can
+  consume one request topic, each applying what is its own;
 - it can be told to fail its next N writes (the "git error" path): the record
   is consumed, a failure result is published on the result topic, nothing is
   written;
@@ -38,10 +42,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 log = logging.getLogger(__name__)
 
-REAL_EXPIRY = timedelta(minutes=5)
-"""The real controller's expiry of a command (``requestTime`` older than this is dropped)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Dispatched:
     """What the vault did with one record."""
@@ -54,6 +54,16 @@ class Dispatched:
 
 class Vault(Protocol):
     """Task files and the controller's rules for one record."""
+
+    @property
+    def name(self) -> str:
+        """The vault's name: the controller's ``VAULT_NAME``."""
+        ...
+
+    @property
+    def expiry(self) -> timedelta:
+        """The controller's own expiry of a command (``requestTime`` older is dropped)."""
+        ...
 
     def apply(self, value: bytes, *, now: datetime, expiry: timedelta) -> Dispatched: ...
 
@@ -89,7 +99,7 @@ class KafkaController:
         event_topic: str,
         result_topic: str,
         vault: Vault,
-        expiry: timedelta = REAL_EXPIRY,
+        expiry: timedelta | None = None,
         poll_interval: float = 60.0,
         commit_every: int = 1,
         isolation: str = "read_uncommitted",
@@ -99,7 +109,8 @@ class KafkaController:
         self.event_topic = event_topic
         self.result_topic = result_topic
         self.vault = vault
-        self.expiry = expiry
+        self.expiry = vault.expiry if expiry is None else expiry
+        """The vault's own unless shortened (tests that wait for records to expire)."""
         self.poll_interval = poll_interval
         self._commit_every = commit_every
         self.isolation = isolation

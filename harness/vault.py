@@ -6,10 +6,14 @@ the conformance vectors) over files mirrored into ``vault_dir/tasks/<task id>.md
 plus what the event topic needs: each task's created/modified times and its
 event value.
 
-The reference controller drops a record 5 minutes after its ``requestTime``,
-like the real one. A shorter ``expiry`` (tests) is had by consuming with a
-clock moved forward by the difference, so the rule itself stays the
-reference's.
+The vault has a name (the controller's ``VAULT_NAME``, ``personal`` unless
+told otherwise) and a profile (today's controller unless told ``"v0.3"``):
+today's controller skips a command whose ``targetVault`` names another vault
+and stamps its own name as ``target_vault`` on every write, so two vaults can
+consume one request topic. The reference controller drops a record its
+profile's expiry after the ``requestTime`` (60 minutes today, 5 in v0.3). A
+shorter ``expiry`` (tests) is had by consuming with a clock moved forward by
+the difference, so the rule itself stays the reference's.
 """
 
 from __future__ import annotations
@@ -18,18 +22,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from harness.controller import Dispatched, task_event, write_file
-from zombiewatch.domain.consumer import EXPIRY, Outcome
+from zombiewatch.domain.consumer import Outcome
 from zombiewatch.domain.taskfile import TaskFile, Value
 from zombiewatch.testing._taskfile_text import render
-from zombiewatch.testing.controller import ReferenceController, vault
+from zombiewatch.testing.controller import PROFILE, VAULT, ReferenceController
 
 
 class ReferenceVault:
-    """Task files by task id, mirrored into ``vault_dir``."""
+    """Task files by task id, mirrored into ``vault_dir``, of the vault called ``name``."""
 
-    def __init__(self, vault_dir: Path) -> None:
+    def __init__(self, vault_dir: Path, *, name: str = VAULT, profile: str = PROFILE) -> None:
         self.vault_dir = vault_dir
-        self.controller = ReferenceController()
+        self.controller = ReferenceController(vault=name, profile=profile)
         self._times: dict[str, tuple[datetime, datetime]] = {}
 
     def put(self, task_id: str, frontmatter: dict[str, Value], body: str = "") -> None:
@@ -56,15 +60,24 @@ class ReferenceVault:
             return "doubled"
         return "lost"
 
+    @property
+    def name(self) -> str:
+        return self.controller.vault
+
+    @property
+    def expiry(self) -> timedelta:
+        """The profile's expiry: what the controller drops records after, unless shortened."""
+        return self.controller.rules.expiry
+
     def task_ids(self) -> list[str]:
         return sorted(self._times)
 
     def would_write(self, value: bytes, *, now: datetime, expiry: timedelta) -> bool:
-        trial = vault(self.controller.files)
-        return trial.apply(value, now=_as_seen(now, expiry)).outcome is Outcome.HANDLED
+        trial = self.controller.copy()
+        return trial.apply(value, now=self._as_seen(now, expiry)).outcome is Outcome.HANDLED
 
     def apply(self, value: bytes, *, now: datetime, expiry: timedelta) -> Dispatched:
-        dispatch = self.controller.apply(value, now=_as_seen(now, expiry))
+        dispatch = self.controller.apply(value, now=self._as_seen(now, expiry))
         changed = dispatch.outcome is Outcome.HANDLED and dispatch.path is not None
         task_id = dispatch.task_identifier
         if changed and dispatch.path is not None:
@@ -82,7 +95,6 @@ class ReferenceVault:
         return task_event(task_id=task_id, path=path, frontmatter=task.frontmatter,
                           body=task.body, created=created, modified=modified)
 
-
-def _as_seen(now: datetime, expiry: timedelta) -> datetime:
-    """The clock the reference consumer is given so its 5-minute rule acts as ``expiry``."""
-    return now + (EXPIRY - expiry)
+    def _as_seen(self, now: datetime, expiry: timedelta) -> datetime:
+        """The clock the reference consumer is given so its profile's rule acts as ``expiry``."""
+        return now + (self.expiry - expiry)

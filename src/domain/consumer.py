@@ -4,8 +4,9 @@ Pure rules over an already-parsed JSON value (Go ``encoding/json`` semantics:
 every number is a float64; see :mod:`zombiewatch.testing._envelope` for the
 parsing). The conformance vectors pin them:
 
-- a record whose requestTime plus 5 minutes is before the consumer's clock is
-  dropped (no upper bound);
+- a record whose requestTime plus the expiry (60 minutes today, 5 in v0.3:
+  :mod:`zombiewatch.domain.controller_profile`) is before the consumer's clock
+  is dropped (no upper bound);
 - an empty requestID or initiator, or an operation not matching
   ``^[a-z][a-z-]*$``, is dropped as invalid; a well-formed operation no
   executor handles is ignored;
@@ -14,7 +15,10 @@ parsing). The conformance vectors pin them:
   field at its zero value); data of the wrong JSON type makes the command
   ``skipped``, with none of it applied;
 - the increment's delta passes through float64 and must then read as an
-  int64: ``2.0`` and ``1e0`` are accepted, ``1.5``, ``"1"`` and ``true`` are not.
+  int64: ``2.0`` and ``1e0`` are accepted, ``1.5``, ``"1"`` and ``true`` are not;
+- today's command types carry an optional ``targetVault`` (a non-string one
+  does not decode); a command naming another vault than the controller's is
+  skipped, one naming none or ``""`` is the controller's (:func:`is_for_vault`).
 """
 
 from __future__ import annotations
@@ -33,8 +37,13 @@ from zombiewatch.domain.taskfile import Value
 Json: TypeAlias = "str | float | bool | list[Json] | dict[str, Json] | None"
 """A JSON value as Go decodes it into ``interface{}`` (numbers are floats)."""
 
-EXPIRY: Final = timedelta(minutes=5)
+EXPIRY: Final = timedelta(minutes=60)
+"""Today's consumer expiry (controller v0.8.3 on)."""
+V0_3_EXPIRY: Final = timedelta(minutes=5)
+"""The v0.3 controller's consumer expiry."""
 OPERATION: Final = re.compile(r"[a-z][a-z-]*")
+TARGET_VAULT: Final = "targetVault"
+"""The data field naming the vault a command is for (today's command types)."""
 
 
 class Outcome(StrEnum):
@@ -55,9 +64,14 @@ WRITES: Final = frozenset({Outcome.HANDLED})
 """The only outcome after which the task file was written."""
 
 
-def is_expired(request_time: datetime, *, now: datetime) -> bool:
-    """Dropped when ``request_time + 5 min`` is before ``now``; a future time is fine."""
-    return request_time + EXPIRY < now
+def is_expired(request_time: datetime, *, now: datetime, expiry: timedelta = EXPIRY) -> bool:
+    """Dropped when ``request_time + expiry`` is before ``now``; a future time is fine."""
+    return request_time + expiry < now
+
+
+def is_for_vault(target_vault: str, vault: str) -> bool:
+    """A command names no vault (absent or ``""``) or exactly this one (verbatim compare)."""
+    return not target_vault or target_vault == vault
 
 
 def envelope_outcome(*, request_id: str, operation: str, initiator: str) -> Outcome | None:
@@ -76,6 +90,7 @@ class UpdateRequest:
     task_identifier: str
     updates: dict[str, Value] | None
     body: BodySection | None
+    target_vault: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +100,7 @@ class IncrementRequest:
     task_identifier: str
     field: str
     delta: int
+    target_vault: str = ""
 
 
 class _UndecodableError(Exception):
@@ -162,11 +178,19 @@ def _object(value: Json) -> dict[str, Json] | None:
     return value
 
 
-def decode_update(data: Json) -> UpdateRequest | None:
-    """The update command from the envelope's data, or None when it is ``skipped``."""
+def _names(names: tuple[str, ...], *, routed: bool) -> tuple[str, ...]:
+    return (*names, TARGET_VAULT) if routed else names
+
+
+def decode_update(data: Json, *, routed: bool = True) -> UpdateRequest | None:
+    """The update command from the envelope's data, or None when it is ``skipped``.
+
+    ``routed``: the command type carries ``targetVault`` (today's); without it
+    (v0.3) the field is unknown and ignored whatever its type.
+    """
     try:
         obj = _object(data) or {}
-        fields = _fields(obj, ("taskIdentifier", "updates", "body"))
+        fields = _fields(obj, _names(("taskIdentifier", "updates", "body"), routed=routed))
         updates = _object(fields.get("updates"))
         raw_body = _object(fields.get("body"))
         body = None
@@ -179,20 +203,25 @@ def decode_update(data: Json) -> UpdateRequest | None:
             task_identifier=_string(fields.get("taskIdentifier")),
             updates=None if updates is None else {k: _value(v) for k, v in updates.items()},
             body=body,
+            target_vault=_string(fields.get(TARGET_VAULT)),
         )
     except _UndecodableError:
         return None
 
 
-def decode_increment(data: Json) -> IncrementRequest | None:
-    """The increment command from the envelope's data, or None when it is ``skipped``."""
+def decode_increment(data: Json, *, routed: bool = True) -> IncrementRequest | None:
+    """The increment command from the envelope's data, or None when it is ``skipped``.
+
+    ``routed`` as for :func:`decode_update`.
+    """
     try:
         obj = _object(data) or {}
-        fields = _fields(obj, ("taskIdentifier", "field", "delta"))
+        fields = _fields(obj, _names(("taskIdentifier", "field", "delta"), routed=routed))
         return IncrementRequest(
             task_identifier=_string(fields.get("taskIdentifier")),
             field=_string(fields.get("field")),
             delta=_delta(fields.get("delta")),
+            target_vault=_string(fields.get(TARGET_VAULT)),
         )
     except _UndecodableError:
         return None

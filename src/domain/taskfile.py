@@ -1,9 +1,12 @@
 """The task file as the agent system's controller changes it (SPEC §2), as pure rules.
 
 The host's controller owns the real task files. These rules are what it was
-observed to do (the conformance vectors in ``tests/data/controller-vectors.json``
-pin every one), written over a typed frontmatter mapping and a body so tests
-(ours and the host's) can reason about whole sequences of commands. Reading
+observed to do (the conformance vectors in
+``tests/data/controller-vectors-current.json`` for today's controller and
+``tests/data/controller-vectors.json`` for v0.3 pin every one; where the two
+differ the rule takes a flag, see :mod:`zombiewatch.domain.controller_profile`),
+written over a typed frontmatter mapping and a body so tests (ours and the
+host's) can reason about whole sequences of commands. Reading
 and writing the YAML text is an edge concern and lives in
 :mod:`zombiewatch.testing` (the domain imports no YAML library).
 
@@ -23,7 +26,12 @@ The rules:
   wrap-around, and, only for ``trigger_count``, applies the **trigger cap**:
   when the new value is ``>=`` max_triggers (an ``int``, a truncated
   ``float``, otherwise 3) it sets ``assignee: ""`` and nothing else, on every
-  such increment. No ``previous_assignee``, no phase change, no section;
+  such increment. No ``previous_assignee``, no phase change, no section.
+  Today's controller caps only a file that *has* a ``max_triggers`` key
+  (absent: no cap at any count); the v0.3 one reads an absent key as 3;
+- **the vault stamp** (today's controller): every write adds
+  ``target_vault: <the controller's vault>`` when the key is absent, and never
+  replaces one that is there, whatever its value;
 - **sections**: a body line (split on ``\\n`` only) is the heading when it
   equals it or starts with it followed by a space or a tab; a removed section
   runs to the next line starting with ``## ``; the remaining body is trimmed
@@ -60,6 +68,7 @@ HUMAN_REVIEW: Final = "human_review"
 TRIGGER_COUNT: Final = "trigger_count"
 MAX_TRIGGERS: Final = "max_triggers"
 DEFAULT_MAX_TRIGGERS: Final = 3
+TARGET_VAULT: Final = "target_vault"
 SECTION_BREAK: Final = "## "
 """A line starting with this ends a removed section, whatever the heading's level."""
 
@@ -114,6 +123,18 @@ def int_value(value: Value, *, default: int = 0) -> int:
 def max_triggers(frontmatter: Mapping[str, Value]) -> int:
     """The trigger cap: ``max_triggers`` as an int (0 and negatives included), else 3."""
     return int_value(frontmatter.get(MAX_TRIGGERS), default=DEFAULT_MAX_TRIGGERS)
+
+
+def trigger_cap(frontmatter: Mapping[str, Value], *, opt_in: bool) -> int | None:
+    """The cap an increment checks, None for none.
+
+    ``opt_in`` (today's controller): only a file that has the key is capped,
+    whatever its value (``null`` and ``"10"`` cap at 3). Otherwise (v0.3) every
+    file is, at :func:`max_triggers`.
+    """
+    if opt_in and MAX_TRIGGERS not in frontmatter:
+        return None
+    return max_triggers(frontmatter)
 
 
 # --- body sections ---------------------------------------------------------------------------
@@ -181,14 +202,27 @@ def update(
     return TaskFile(frontmatter=clear_assignee_if_human_review(merged), body=new_body)
 
 
-def increment(task: TaskFile, field_name: str, delta: int) -> TaskFile:
-    """increment-frontmatter: ``field += delta`` (int64 wrap), then the trigger cap."""
+def increment(
+    task: TaskFile, field_name: str, delta: int, *, cap_opt_in: bool = True
+) -> TaskFile:
+    """increment-frontmatter: ``field += delta`` (int64 wrap), then the trigger cap.
+
+    ``cap_opt_in`` as for :func:`trigger_cap` (today's controller by default).
+    """
     frontmatter = dict(task.frontmatter)
     value = wrap_int64(int_value(frontmatter.get(field_name)) + delta)
     frontmatter[field_name] = value
-    if field_name == TRIGGER_COUNT and value >= max_triggers(frontmatter):
+    cap = trigger_cap(frontmatter, opt_in=cap_opt_in)
+    if field_name == TRIGGER_COUNT and cap is not None and value >= cap:
         frontmatter[ASSIGNEE] = ""
     return TaskFile(frontmatter=frontmatter, body=task.body)
+
+
+def stamp_vault(task: TaskFile, vault: str) -> TaskFile:
+    """The file as today's controller writes it: ``target_vault`` added when absent."""
+    if TARGET_VAULT in task.frontmatter:
+        return task
+    return TaskFile(frontmatter={**task.frontmatter, TARGET_VAULT: vault}, body=task.body)
 
 
 def apply(task: TaskFile, command: Command) -> TaskFile:
@@ -203,8 +237,3 @@ def apply(task: TaskFile, command: Command) -> TaskFile:
     if isinstance(command, IncrementFrontmatter):
         return increment(task, command.field, command.delta)
     assert_never(command)
-
-
-def is_capped(task: TaskFile) -> bool:
-    """True when ``trigger_count`` has reached the cap (the next increment clears the assignee)."""
-    return int_value(task.frontmatter.get(TRIGGER_COUNT)) >= max_triggers(task.frontmatter)

@@ -9,7 +9,8 @@ name is importable from its module only) and docs/TESTING-KIT.md describes it:
 
 - :mod:`~zombiewatch.testing.controller`: a reference controller that does to a
   task file what the agent-task-controller does (``apply_record``,
-  ``ReferenceController``), checked against the controller's conformance vectors;
+  ``ReferenceController``): today's controller by default, the v0.3 one with
+  ``profile="v0.3"``, each checked against its conformance vectors;
 - :mod:`~zombiewatch.testing.stateful`: ``DispatchMachine``, a Hypothesis state
   machine that drives a host's dispatch path (its ``DispatchHooks``) against
   zombiewatch's real services, the doctrine and the reference controller, in

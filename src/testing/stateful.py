@@ -14,7 +14,8 @@ task files, and an independent model checks the doctrine's invariants:
 - ``trigger_count`` counts every increment (dispatches and failures);
 - below the cap the assignee stays; the increment reaching ``max_triggers``
   clears it, and every later increment keeps it clear (until an operator
-  re-assigns, and then the next increment clears it again);
+  re-assigns, and then the next increment clears it again); a task without
+  ``max_triggers`` is never capped (today's controller);
 - ``phase`` and ``status`` change only when an operator changes them, and
   ``human_review`` moves the assignee to ``previous_assignee``;
 - the body holds exactly one ``## Failure`` section, the latest failure's;
@@ -67,7 +68,7 @@ from zombiewatch.domain.doctrine import (
 )
 from zombiewatch.domain.manifest import job_name as make_job_name
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.taskfile import DEFAULT_MAX_TRIGGERS, TaskFile, Value, is_go_int
+from zombiewatch.domain.taskfile import TaskFile, Value, is_go_int
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 from zombiewatch.testing._taskfile_text import read_task_text, write_task_text
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
@@ -115,7 +116,8 @@ POD_STATES: dict[str, tuple[PodPhase, str | None, bool | None, tuple[ContainerVi
 class TaskModel:
     """What the doctrine says one task file must hold, kept independently of the controller."""
 
-    cap: int
+    cap: int | None
+    """``max_triggers``; None: the task has none and is never capped."""
     assignee: str
     previous_assignee: str | None = None
     phase: str = IN_PROGRESS
@@ -340,7 +342,7 @@ class DispatchMachine(RuleBasedStateMachine):
 
     def _model_increment(self, model: TaskModel) -> None:
         model.increments += 1
-        if model.increments >= model.cap:
+        if model.cap is not None and model.increments >= model.cap:
             if model.assignee:
                 event("assignee cleared by the trigger cap")
             model.assignee = ""
@@ -352,12 +354,12 @@ class DispatchMachine(RuleBasedStateMachine):
                 model.previous_assignee = model.assignee
             model.assignee = ""
 
-    def _check_the_cap(self, task_id: str, *, before: Value, cap: int) -> None:
+    def _check_the_cap(self, task_id: str, *, before: Value, cap: int | None) -> None:
         """After a failure's increment: at or past the cap no assignee; below it, unchanged."""
         after = self.task(task_id).frontmatter
         count = after["trigger_count"]
         assert isinstance(count, int)
-        if count >= cap:
+        if cap is not None and count >= cap:
             assert after["assignee"] == "", f"{task_id} keeps {after['assignee']!r} at {count}"
         else:
             assert after["assignee"] == before, f"{task_id} lost its assignee below the cap"
@@ -430,8 +432,7 @@ class DispatchMachine(RuleBasedStateMachine):
             text = write_task_text(TaskFile(frontmatter=frontmatter,
                                             body="# Task\n\nDo the thing.\n"))
             self.controller.put(self.path(task_id), text)
-            self.models[task_id] = TaskModel(cap=DEFAULT_MAX_TRIGGERS if cap is None else cap,
-                                             assignee=assignee)
+            self.models[task_id] = TaskModel(cap=cap, assignee=assignee)
 
     @rule(data=st.data())
     def spawn(self, data: st.DataObject) -> None:

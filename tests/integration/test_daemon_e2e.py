@@ -131,7 +131,7 @@ async def scene(services: Services, api_client: Any, namespace: str,
     vault = ReferenceVault(tmp_path / "vault")
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=topic,
                                  event_topic=events, result_topic=results, vault=vault,
-                                 expiry=timedelta(minutes=5), poll_interval=10.0,
+                                 poll_interval=10.0,
                                  isolation="read_uncommitted")
     try:
         await controller.start()

@@ -56,7 +56,7 @@ pytestmark = pytest.mark.integration
 ZOMBIES = 10
 EXPIRY = timedelta(seconds=3)
 WINDOW = timedelta(seconds=6)
-"""The confirm window, shortened like the controller's expiry (10 min and 5 min for real)."""
+"""The confirm window, shortened with the controller's expiry (10 min for real, past v0.3's 5)."""
 FEED_LIMIT = 64 * 1024
 """The feed's event size limit, lowered (1 MiB for real) so an oversized event fits the broker."""
 

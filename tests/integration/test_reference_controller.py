@@ -1,14 +1,16 @@
 """The harness controller over the real broker behaves as the real controller does.
 
 read_uncommitted (an aborted transaction's records are applied), no request-id
-dedupe (the same failure sent twice bumps twice), an expiry, injected write
-errors that consume the record, the changed task on the event topic, and a
-restart that resumes where it stopped.
+dedupe (the same failure sent twice bumps twice), today's 60-minute expiry,
+injected write errors that consume the record, the changed task on the event
+topic, a restart that resumes where it stopped, and two controllers of two
+vaults on one request topic, each applying only what is its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from harness.controller import KafkaController
 from harness.delivery import Faults, faulty, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
 from zombiewatch.adapters.clock import SystemClock
+from zombiewatch.adapters.kafka.codec import Envelope, encode
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
     ProducerFactory,
@@ -30,9 +34,11 @@ from zombiewatch.adapters.kafka.publishing import (
 from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.controller_profile import CURRENT
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ports import Clock
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.taskfile import Value
 from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration
@@ -41,10 +47,10 @@ WAIT = 30.0
 
 
 class LateClock:
-    """Stamps requestTime ten minutes in the past: records already expired on arrival."""
+    """Stamps requestTime a minute past today's 60-minute expiry: expired on arrival."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC) - timedelta(minutes=10)
+        return datetime.now(UTC) - CURRENT.expiry - timedelta(minutes=1)
 
 
 @dataclass
@@ -85,7 +91,8 @@ async def world(bootstrap_servers: str, topic_factory: TopicFactory,
     vault = ReferenceVault(tmp_path / "vault")
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
                                  event_topic=events, result_topic=results, vault=vault,
-                                 expiry=timedelta(minutes=5), poll_interval=3600)
+                                 poll_interval=3600)
+    assert controller.expiry == CURRENT.expiry
     settings = publisher_settings(bootstrap_servers, requests)
     feed = KafkaTaskFeed(settings, topic=events, states=TaskStates(), retry_seconds=0.5)
     follow = asyncio.get_running_loop().create_task(feed.run())
@@ -201,4 +208,92 @@ async def test_a_paused_controller_holds_its_records(world: World) -> None:
     await until(lambda: world.trigger_count(task_id) == 1, "resumed")
 
 
+# --- two vaults, one topic ------------------------------------------------------------------
 
+
+@dataclass
+class TwoVaults:
+    """Two controllers (vaults ``a`` and ``b``) consuming one request topic."""
+
+    bootstrap: str
+    requests: str
+    vaults: dict[str, ReferenceVault]
+    controllers: dict[str, KafkaController]
+
+    def put_in_both(self, frontmatter: dict[str, Value]) -> str:
+        task_id = str(uuid.uuid4())
+        for vault in self.vaults.values():
+            vault.put(task_id, frontmatter)
+        return task_id
+
+    def text(self, vault: str, task_id: str) -> str:
+        return (self.vaults[vault].vault_dir / f"tasks/{task_id}.md").read_text("utf-8")
+
+    def frontmatter(self, vault: str, task_id: str) -> dict[str, Value]:
+        task = self.vaults[vault].task(task_id)
+        assert task is not None
+        return task.frontmatter
+
+    async def send_failure(self, task_id: str, *, target_vault: str | None) -> None:
+        """A zombie failure pair, with ``targetVault`` in both commands' data when given."""
+        report = zombie_failure(task_id=task_id, job_name=f"claude-{task_id[:8]}-20261207190000",
+                                reason=ZombieReason.IMAGE_PULL_BACKOFF, at=datetime.now(UTC))
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for command in report.commands:
+                value = json.loads(encode(Envelope(request_id=uuid.uuid4(),
+                                                   request_time=datetime.now(UTC),
+                                                   command=command)))
+                if target_vault is not None:
+                    value["data"]["targetVault"] = target_vault
+                await producer.send_and_wait(self.requests, json.dumps(value).encode())
+        finally:
+            await producer.stop()
+
+
+@pytest.fixture
+async def two_vaults(bootstrap_servers: str, topic_factory: TopicFactory,
+                     tmp_path: Path) -> AsyncIterator[TwoVaults]:
+    requests, events, results = (topic_factory(1, p) for p in ("zw-req", "zw-evt", "zw-res"))
+    vaults = {name: ReferenceVault(tmp_path / name, name=name) for name in ("a", "b")}
+    controllers = {
+        name: KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
+                              event_topic=events, result_topic=results, vault=vault,
+                              poll_interval=3600)
+        for name, vault in vaults.items()
+    }
+    try:
+        yield TwoVaults(bootstrap_servers, requests, vaults, controllers)
+    finally:
+        for controller in controllers.values():
+            await controller.close()
+
+
+async def test_two_vaults_share_one_topic_and_apply_only_what_is_theirs(
+    two_vaults: TwoVaults,
+) -> None:
+    # Arrange: the same task id in both vaults, so only the routing can tell them apart
+    world = two_vaults
+    job: dict[str, Value] = {"assignee": "claude", "current_job": "claude-x-20261207190000",
+                             "trigger_count": 0}
+    for_a = world.put_in_both(job)
+    for_anyone = world.put_in_both(job)
+    untouched = world.text("b", for_a)
+    for controller in world.controllers.values():
+        await controller.start()
+    # Act
+    await world.send_failure(for_a, target_vault="a")
+    await world.send_failure(for_anyone, target_vault=None)
+    # Assert
+    await until(lambda: all(len(c.stats.dispatched) == 4 for c in world.controllers.values()),
+                "each controller consumed all four records")
+    assert world.controllers["a"].stats.outcomes() == {"handled": 4}
+    assert world.controllers["b"].stats.outcomes() == {"skipped": 2, "handled": 2}
+    assert world.text("b", for_a) == untouched  # b's copy, byte for byte
+    mine = world.frontmatter("a", for_a)
+    assert (mine["trigger_count"], mine["current_job"], mine["target_vault"]) == (1, "", "a")
+    for name in ("a", "b"):  # no targetVault: each applies it and stamps its own name
+        frontmatter = world.frontmatter(name, for_anyone)
+        assert (frontmatter["trigger_count"], frontmatter["current_job"]) == (1, "")
+        assert frontmatter["target_vault"] == name

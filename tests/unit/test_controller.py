@@ -1,4 +1,5 @@
-"""The reference controller beyond the vectors: never raises, whole vaults, the YAML round trip."""
+"""The reference controller beyond the vectors: never raises, whole vaults, vaults and profiles,
+the YAML round trip."""
 
 from __future__ import annotations
 
@@ -49,9 +50,10 @@ def inc(delta: object) -> bytes:
     return raw(data, operation="increment-frontmatter")
 
 
+@pytest.mark.parametrize("profile", ["current", "v0.3"])
 @given(text=task_file_texts(), value=record_values())
-def test_apply_record_never_raises(text: str, value: bytes) -> None:
-    applied = apply_record(text, value, now=NOW)
+def test_apply_record_never_raises(profile: str, text: str, value: bytes) -> None:
+    applied = apply_record(text, value, now=NOW, profile=profile)
     assert applied.outcome in set(Outcome)
     if applied.outcome is not Outcome.HANDLED:
         assert applied.text == text
@@ -85,14 +87,28 @@ def test_a_dispatch_then_failures_clear_the_assignee_at_the_cap() -> None:
     assert task.body.count("## Failure") == 1
 
 
-def test_the_lookup_reads_only_task_files_and_takes_the_first_by_path() -> None:
+def test_the_v0_3_lookup_reads_only_task_files_and_takes_the_first_by_path() -> None:
     other = FILE.replace("assignee: claude", "assignee: codex")
     vault = ReferenceController(
-        files={"notes/x.md": FILE, "tasks/b.md": other, "tasks/a.md": FILE, "tasks/c.txt": FILE}
+        files={"notes/x.md": FILE, "tasks/b.md": other, "tasks/a.md": FILE, "tasks/c.txt": FILE},
+        profile="v0.3",
     )
     dispatch = vault.apply(record(increment_trigger_count(TASK)), now=NOW)
     assert dispatch.path == "tasks/a.md"
     assert vault.files["tasks/b.md"] == other
+
+
+def test_todays_lookup_reads_only_task_files_and_fails_on_two_with_one_id() -> None:
+    other = FILE.replace("assignee: claude", "assignee: codex")
+    files = {"notes/x.md": FILE, "tasks/b.md": other, "tasks/a.md": FILE, "tasks/c.txt": FILE}
+    vault = ReferenceController(files=dict(files))
+    dispatch = vault.apply(record(increment_trigger_count(TASK)), now=NOW)
+    assert dispatch.outcome is Outcome.ERROR
+    assert dispatch.error == f"duplicate task_identifier {TASK} in tasks/a.md and tasks/b.md"
+    assert vault.files == files
+    del files["tasks/b.md"]
+    single = ReferenceController(files=files)
+    assert single.apply(record(increment_trigger_count(TASK)), now=NOW).path == "tasks/a.md"
 
 
 def test_unreadable_files_are_invisible_to_the_lookup() -> None:
@@ -106,9 +122,9 @@ def test_unreadable_files_are_invisible_to_the_lookup() -> None:
     ("value", "outcome"),
     [
         (raw({"taskIdentifier": TASK, "updates": {"a": 1}}), Outcome.HANDLED),
-        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2026-06-02T09:40:59Z"),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2026-06-02T08:45:59Z"),
          Outcome.DROPPED_EXPIRED),
-        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2026-06-02T09:41:00Z"),
+        (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2026-06-02T08:46:00Z"),
          Outcome.HANDLED),
         (raw({"taskIdentifier": TASK, "updates": {"a": 1}}, requestTime="2036-06-02T09:41:00Z"),
          Outcome.HANDLED),
@@ -242,6 +258,93 @@ def test_merge_keys_never_override_keys_written_in_the_map() -> None:
     assert load_frontmatter("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 9")["m"] == {"x": 9, "y": 2}
 
 
-def test_the_expiry_is_five_minutes_before_now() -> None:
-    late = record(increment_trigger_count(TASK), at=NOW - timedelta(minutes=5, microseconds=1))
-    assert apply_record(FILE, late, now=NOW).outcome is Outcome.DROPPED_EXPIRED
+@pytest.mark.parametrize(("profile", "minutes"), [("current", 60), ("v0.3", 5)])
+def test_the_expiry_is_the_profiles(profile: str, minutes: int) -> None:
+    late = record(increment_trigger_count(TASK), at=NOW - timedelta(minutes=minutes,
+                                                                      microseconds=1))
+    on_time = record(increment_trigger_count(TASK), at=NOW - timedelta(minutes=minutes))
+    assert apply_record(FILE, late, now=NOW, profile=profile).outcome is Outcome.DROPPED_EXPIRED
+    assert apply_record(FILE, on_time, now=NOW, profile=profile).outcome is Outcome.HANDLED
+
+
+def test_an_unknown_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown controller profile 'v9'"):
+        apply_record(FILE, b"{}", now=NOW, profile="v9")
+
+
+# --- today's controller: vaults and the cap -------------------------------------------------
+
+
+def routed(target_vault: Any, *, operation: str = "increment-frontmatter",
+           task: str = TASK) -> bytes:
+    data: dict[str, Any] = {"taskIdentifier": task, "targetVault": target_vault}
+    if operation == "increment-frontmatter":
+        data.update(field="trigger_count", delta=1)
+    else:
+        data.update(updates={"current_job": ""})
+    return raw(data, operation=operation)
+
+
+@pytest.mark.parametrize("operation", ["update-frontmatter", "increment-frontmatter"])
+def test_a_command_for_another_vault_is_skipped_and_writes_nothing(operation: str) -> None:
+    applied = apply_record(FILE, routed("openclaw", operation=operation), now=NOW)
+    assert applied.outcome is Outcome.SKIPPED
+    assert applied.detail is not None
+    assert applied.detail.startswith("vault_mismatch:")
+    assert applied.text == FILE
+
+
+@pytest.mark.parametrize("target_vault", ["personal", "", None])
+def test_a_command_for_this_vault_or_none_is_applied_and_stamps_it(target_vault: Any) -> None:
+    applied = apply_record(FILE, routed(target_vault), now=NOW)
+    assert applied.outcome is Outcome.HANDLED
+    assert applied.frontmatter is not None
+    assert applied.frontmatter["target_vault"] == "personal"
+    assert applied.frontmatter["trigger_count"] == 1
+
+
+def test_the_vault_is_the_controllers_own_name() -> None:
+    mine = apply_record(FILE, routed("openclaw"), now=NOW, vault="openclaw")
+    assert mine.outcome is Outcome.HANDLED
+    assert mine.frontmatter is not None
+    assert mine.frontmatter["target_vault"] == "openclaw"
+    assert apply_record(FILE, routed("personal"), now=NOW, vault="openclaw").outcome is (
+        Outcome.SKIPPED)
+
+
+def test_the_vault_check_comes_before_the_no_op_and_the_lookup() -> None:
+    noop = raw({"taskIdentifier": TASK, "targetVault": "openclaw"})
+    unknown = routed("openclaw", task="no-such-task")
+    assert apply_record(FILE, noop, now=NOW).outcome is Outcome.SKIPPED
+    assert apply_record(FILE, unknown, now=NOW).outcome is Outcome.SKIPPED
+    assert apply_record(FILE, routed("personal", task="no-such-task"), now=NOW).outcome is (
+        Outcome.HANDLED_TASK_NOT_FOUND)
+
+
+def test_the_v0_3_controller_neither_routes_nor_stamps() -> None:
+    applied = apply_record(FILE, routed("openclaw"), now=NOW, profile="v0.3")
+    assert applied.outcome is Outcome.HANDLED
+    assert applied.frontmatter is not None
+    assert "target_vault" not in applied.frontmatter
+
+
+@pytest.mark.parametrize(("profile", "cleared"), [("current", False), ("v0.3", True)])
+def test_without_max_triggers_only_v0_3_caps_at_3(profile: str, cleared: bool) -> None:
+    uncapped = FILE.replace("max_triggers: 2\n", "").replace("trigger_count: 0", "trigger_count: 2")
+    applied = apply_record(uncapped, record(increment_trigger_count(TASK)), now=NOW,
+                           profile=profile)
+    assert applied.frontmatter is not None
+    assert applied.frontmatter["trigger_count"] == 3
+    assert (applied.frontmatter["assignee"] == "") is cleared
+
+
+def test_a_stale_index_entry_still_resolves_and_a_miss_walks() -> None:
+    other = FILE.replace(TASK, "another-task")
+    vault = ReferenceController(files={"tasks/a.md": FILE, "tasks/b.md": other},
+                                index={TASK: "tasks/b.md", "gone": "tasks/gone.md"})
+    assert vault.apply(record(increment_trigger_count(TASK)), now=NOW).path == "tasks/b.md"
+    assert vault.apply(record(increment_trigger_count("another-task")), now=NOW).path == (
+        "tasks/b.md")
+    assert vault.apply(record(increment_trigger_count("gone")), now=NOW).outcome is (
+        Outcome.HANDLED_TASK_NOT_FOUND)
+    assert vault.files["tasks/a.md"] == FILE

@@ -23,6 +23,8 @@ from zombiewatch.domain.taskfile import (
     is_heading_line,
     max_triggers,
     replace_section,
+    stamp_vault,
+    trigger_cap,
     update,
 )
 from zombiewatch.testing.strategies import project_task_files, task_bodies, task_files
@@ -212,14 +214,35 @@ def test_increment_never_applies_the_human_review_rule() -> None:
     assert result.frontmatter["assignee"] == "claude"
 
 
+@pytest.mark.parametrize(
+    ("frontmatter", "opt_in", "cap"),
+    [({}, True, None), ({}, False, 3), ({"max_triggers": None}, True, 3),
+     ({"max_triggers": "10"}, True, 3), ({"max_triggers": 0}, True, 0),
+     ({"max_triggers": 2.5}, True, 2), ({"max_triggers": 5}, False, 5)],
+)  # fmt: skip
+def test_today_only_a_file_with_max_triggers_is_capped(
+    frontmatter: dict[str, Value], opt_in: bool, cap: int | None
+) -> None:
+    assert trigger_cap(frontmatter, opt_in=opt_in) == cap
+
+
+def test_without_max_triggers_today_no_count_clears_the_assignee() -> None:
+    result = increment(base(trigger_count=99), "trigger_count", 1)
+    assert result.frontmatter["assignee"] == "claude"
+    old = increment(base(trigger_count=2), "trigger_count", 1, cap_opt_in=False)
+    assert old.frontmatter["assignee"] == ""
+
+
+@pytest.mark.parametrize("opt_in", [True, False], ids=["current", "v0.3"])
 @given(task=project_task_files(), delta=st.integers(min_value=-3, max_value=3))
 def test_a_trigger_count_increment_clears_the_assignee_exactly_when_it_reaches_the_cap(
-    task: TaskFile, delta: int
+    opt_in: bool, task: TaskFile, delta: int
 ) -> None:
-    result = increment(task, "trigger_count", delta)
+    result = increment(task, "trigger_count", delta, cap_opt_in=opt_in)
     new = result.frontmatter["trigger_count"]
     assert isinstance(new, int)
-    reached = new >= max_triggers(task.frontmatter)
+    cap = trigger_cap(task.frontmatter, opt_in=opt_in)
+    reached = cap is not None and new >= cap
     assert (result.frontmatter["assignee"] == "") is (reached or task.frontmatter["assignee"] == "")
     assert {k: v for k, v in result.frontmatter.items() if k not in ("assignee", "trigger_count")} \
         == {k: v for k, v in task.frontmatter.items() if k not in ("assignee", "trigger_count")}
@@ -230,7 +253,24 @@ def test_the_rules_never_mutate_their_argument(task: TaskFile) -> None:
     snapshot = repr(task)
     update(task, {"phase": "human_review"}, BodySection(heading="## F", section="## F\n"))
     increment(task, "trigger_count", 1)
+    stamp_vault(task, "personal")
     assert repr(task) == snapshot
+
+
+# --- the vault stamp ------------------------------------------------------------------------
+
+
+def test_the_stamp_adds_the_controllers_vault_when_the_file_names_none() -> None:
+    task = base()
+    stamped = stamp_vault(task, "personal")
+    assert stamped.frontmatter == {**task.frontmatter, "target_vault": "personal"}
+    assert stamped.body == task.body
+
+
+@pytest.mark.parametrize("existing", ["openclaw", "", None, 7, "personal"])
+def test_the_stamp_never_replaces_a_target_vault_already_there(existing: Value) -> None:
+    task = base(target_vault=existing)
+    assert stamp_vault(task, "personal") == task
 
 
 # --- our commands ---------------------------------------------------------------------------

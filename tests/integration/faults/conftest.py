@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ async def rig(request: pytest.FixtureRequest, services: Services, api_client: An
     vault = ReferenceVault(tmp_path / "vault")
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=topic,
                                  event_topic=events, result_topic=results, vault=vault,
-                                 expiry=timedelta(minutes=5), poll_interval=10.0,
+                                 poll_interval=10.0,
                                  isolation=isolation.value)
     try:
         await controller.start()
