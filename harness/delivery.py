@@ -27,7 +27,7 @@ from zombiewatch.adapters.kafka.publishing import (
     TransactionalProducer,
     aiokafka_producer,
 )
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmer
@@ -50,10 +50,10 @@ def publisher_settings(
     bootstrap_servers: str, topic: str, *, publish_timeout: float = 5.0,
     request_timeout_ms: int = 3_000,
     consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
-) -> KafkaPublisherSettings:
+) -> KafkaClientSettings:
     """A test's own publisher: a fresh transactional id (tests never fence each other) and
     timeouts short enough that an injected fault is over in seconds."""
-    return KafkaPublisherSettings(
+    return KafkaClientSettings(
         bootstrap_servers=bootstrap_servers, topic=topic,
         transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}",
         publish_timeout=publish_timeout, cleanup_timeout=2.0,
@@ -132,14 +132,14 @@ def faulty(faults: Faults) -> ProducerFactory:
     return lambda settings: FaultyProducer(aiokafka_producer(settings), faults)
 
 
-def faulty_publisher(settings: KafkaPublisherSettings, faults: Faults) -> KafkaCommandPublisher:
+def faulty_publisher(settings: KafkaClientSettings, faults: Faults) -> KafkaCommandPublisher:
     """A publisher on the wall clock whose producers fail where ``faults`` say."""
     return KafkaCommandPublisher(settings=settings, clock=SystemClock(),
                                  producer_factory=faulty(faults))
 
 
 def wire_reporter(
-    publisher: CommandPublisher, settings: KafkaPublisherSettings, *, cache: FakeCache,
+    publisher: CommandPublisher, settings: KafkaClientSettings, *, cache: FakeCache,
     metrics: Metrics, confirmer: Confirmer | None = None,
     history: KafkaFailureHistory | None = None,
 ) -> Reporter:

@@ -26,10 +26,11 @@ from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
-from zombiewatch.adapters.kubernetes.informer import Change, InformerSettings, WatchEvent
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
 from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper
+from zombiewatch.adapters.kubernetes.store import Change, WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
+from zombiewatch.adapters.kubernetes.watching import InformerSettings
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import open_confirmer
 from zombiewatch.app.detection import DetectionService, call_later
@@ -40,13 +41,13 @@ from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
 from zombiewatch.app.reaping import Reaper
 from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.settings import Settings, kafka_publisher_settings
+from zombiewatch.app.settings import Settings, kafka_client_settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.taskfeed import TaskFeedPart, TaskView
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import PublishError, StartError
+from zombiewatch.domain.ports import BrokerError, StartError
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 def make_kafka_health(metrics: Metrics) -> KafkaHealth:
     """The Kafka clients' problems, counted in ``zombiewatch_kafka_errors_total``."""
 
-    def count(role: ClientRole, error: PublishError) -> None:
+    def count(role: ClientRole, error: BrokerError) -> None:
         metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
 
     return KafkaHealth(on_error=count)
@@ -169,7 +170,7 @@ class Container(containers.DeclarativeContainer):
     api_client_factory = providers.Singleton(make_api_client_factory, settings)
     api_client = providers.Singleton(SharedApiClient, api_client_factory)
 
-    kafka_settings = providers.Singleton(kafka_publisher_settings, settings)
+    kafka_settings = providers.Singleton(kafka_client_settings, settings)
     kafka_health = providers.Singleton(make_kafka_health, metrics)
     # Not connected here: only the leader connects (Runtime, on each new term).
     publisher = providers.Singleton(

@@ -33,18 +33,18 @@ from zombiewatch.domain.doctrine import DoctrineError, zombie_failure
 from zombiewatch.domain.gate import Hold, hold_of
 from zombiewatch.domain.ledger import LEDGER_MARGIN, DeliveredCommands, undelivered
 from zombiewatch.domain.ports import (
+    BrokerErrorKind,
     Clock,
     ClusterCache,
     CommandPublisher,
     FailureHistory,
     LeaderStatus,
-    PublishErrorKind,
 )
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Detection", "Reporter", "ReportingLimits"]
-_TRY_LATER = (PublishErrorKind.UNAVAILABLE, PublishErrorKind.UNAUTHENTICATED)
+_TRY_LATER = (BrokerErrorKind.UNAVAILABLE, BrokerErrorKind.UNAUTHENTICATED)
 """Read-back errors after which publishing would fail too: wait for the next attempt."""
 
 _ZOMBIE_PARTS = frozenset(Operation)
@@ -184,7 +184,7 @@ class Reporter:
                 stale = self._ledger_stale_since
                 self._ledger_stale_since = now if stale is None else min(stale, now)
                 self._metrics.publish_errors.labels(kind=error.kind.value).inc()
-                level = logging.ERROR if error.kind is PublishErrorKind.FENCED else logging.WARNING
+                level = logging.ERROR if error.kind is BrokerErrorKind.FENCED else logging.WARNING
                 log_event(log, level, "publish_failed", kind=error.kind.value,
                           failures=len(reports), error=error.message)
 

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from returns.result import Result, Success
 
 from zombiewatch.adapters.kafka.connection import KafkaHealth
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.metrics import Metrics
@@ -38,7 +38,7 @@ def feed_topic(settings: Settings) -> str:
 class TaskFeedPart:
     """The task feed as a part the runtime starts and stops (``feed`` None when off)."""
 
-    def __init__(self, settings: Settings, kafka_settings: KafkaPublisherSettings,
+    def __init__(self, settings: Settings, kafka_settings: KafkaClientSettings,
                  states: TaskStates, metrics: Metrics,
                  health: KafkaHealth | None = None) -> None:
         self.feed: KafkaTaskFeed | None = None

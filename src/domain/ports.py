@@ -21,13 +21,15 @@ from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
-class PublishErrorKind(StrEnum):
+class BrokerErrorKind(StrEnum):
+    """What went wrong talking to the broker, whether publishing or reading."""
+
     UNAVAILABLE = "unavailable"
     """Broker unreachable or not answering within the timeout: retry later."""
     FENCED = "fenced"
-    """Another producer with our transactional id took over: step down."""
+    """Another producer with our transactional id took over: step down (publishing only)."""
     REJECTED = "rejected"
-    """The broker refused the records (size, invalid state, ...)."""
+    """The broker refused the request (record size, invalid state, ...)."""
     UNAUTHORIZED = "unauthorized"
     """An ACL is missing: the message names it. Retried: an operator may grant it."""
     UNAUTHENTICATED = "unauthenticated"
@@ -36,9 +38,21 @@ class PublishErrorKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class PublishError:
-    kind: PublishErrorKind
+class BrokerError:
+    """An expected failure of one of our broker clients; the message never holds a secret."""
+
+    kind: BrokerErrorKind
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishError(BrokerError):
+    """Publishing (or connecting the producer) failed: not known to be committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError(BrokerError):
+    """Reading a topic failed (the ledger's read-back, the task feed)."""
 
 
 class AnnotateErrorKind(StrEnum):
@@ -153,7 +167,7 @@ class CommandPublisher(Protocol):
 
 
 class FailureHistory(Protocol):
-    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, ReadError]:
         """Our failure records on the request topic since ``since`` (by any instance),
         read at the consumer's isolation level: with ``read_uncommitted`` the records
         of aborted transactions are included, because the controller applied them."""

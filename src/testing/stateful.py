@@ -43,7 +43,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from zombiewatch.adapters.kafka.codec import Envelope, encode
-from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.reporting import Reporter
@@ -65,6 +64,7 @@ from zombiewatch.domain.doctrine import (
     spawn_notification,
     type_mismatch_failure,
 )
+from zombiewatch.domain.ledger import failure_request_id
 from zombiewatch.domain.manifest import job_name as make_job_name
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import DEFAULT_MAX_TRIGGERS, TaskFile, Value, is_go_int

@@ -20,7 +20,7 @@ from tests.unit.kubernetes.test_translation_today import job as job_of
 from tests.unit.kubernetes.test_translation_today import load
 from tests.unit.kubernetes.test_translation_today import pod as pod_of
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SecurityProtocol,
 )
@@ -335,8 +335,8 @@ def test_without_brokers_or_with_no_task_events_the_feed_is_not_read() -> None:
     assert scan.feed_source(kafka(task_events=False), "agents") is None
 
 
-def fake_consumers(consumer: FakeConsumer) -> Callable[[KafkaPublisherSettings], FakeConsumer]:
-    def factory(settings: KafkaPublisherSettings) -> FakeConsumer:
+def fake_consumers(consumer: FakeConsumer) -> Callable[[KafkaClientSettings], FakeConsumer]:
+    def factory(settings: KafkaClientSettings) -> FakeConsumer:
         return consumer
     return factory
 

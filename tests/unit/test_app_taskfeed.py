@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
@@ -16,7 +16,7 @@ from zombiewatch.app.taskfeed import (
 )
 from zombiewatch.domain.tasks import TaskStates
 
-KAFKA = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t", transactional_id="x")
+KAFKA = KafkaClientSettings(bootstrap_servers="127.0.0.1:1", topic="t", transactional_id="x")
 
 
 def settings(**kafka: object) -> Settings:

@@ -48,13 +48,15 @@ from zombiewatch.adapters.kafka.connection import (
     ClientRole,
     KafkaHealth,
     connection_options,
-    explained,
+    diagnosed,
+    publish_error,
 )
 from zombiewatch.adapters.kafka.headers import Headers, failure_headers
-from zombiewatch.adapters.kafka.ids import failure_request_id, message_key, random_request_id
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.ids import message_key, random_request_id
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.commands import Command, FailureReport
-from zombiewatch.domain.ports import Clock, PublishError, PublishErrorKind
+from zombiewatch.domain.ledger import failure_request_id
+from zombiewatch.domain.ports import BrokerErrorKind, Clock, PublishError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ class TransactionalProducer(Protocol):
         ...
 
 
-ProducerFactory = Callable[[KafkaPublisherSettings], TransactionalProducer]
+ProducerFactory = Callable[[KafkaClientSettings], TransactionalProducer]
 
 RECONNECT_BACKOFF_SECONDS = (0.5, 10.0)
 """First and longest wait between two connection attempts of :meth:`reconnect`.
@@ -156,7 +158,7 @@ class AiokafkaTransactionalProducer:
         return delivered
 
 
-def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer:
+def aiokafka_producer(settings: KafkaClientSettings) -> TransactionalProducer:
     """A transactional, idempotent ``AIOKafkaProducer`` with ``acks=all``.
 
     Must be called inside the running event loop (aiokafka binds to it).
@@ -180,7 +182,7 @@ class KafkaCommandPublisher:
     def __init__(
         self,
         *,
-        settings: KafkaPublisherSettings,
+        settings: KafkaClientSettings,
         clock: Clock,
         producer_factory: ProducerFactory = aiokafka_producer,
         health: KafkaHealth | None = None,
@@ -252,7 +254,7 @@ class KafkaCommandPublisher:
             async with asyncio.timeout(self._settings.publish_timeout):
                 await self._ensure_producer()
         except EXPECTED_ERRORS as exc:
-            error = await explained(exc, self._settings, ClientRole.PRODUCER)
+            error = publish_error(await diagnosed(exc, self._settings), self._settings)
             self._backoff = min(max(self._backoff * 2, RECONNECT_BACKOFF_SECONDS[0]),
                                 RECONNECT_BACKOFF_SECONDS[1])
             self._retry_at = self._clock.now() + timedelta(seconds=self._backoff)
@@ -353,7 +355,7 @@ class KafkaCommandPublisher:
                 async with asyncio.timeout(self._settings.commit_timeout):
                     await producer.commit_transaction()
             except EXPECTED_ERRORS as exc:
-                error = await explained(exc, self._settings, ClientRole.PRODUCER)
+                error = publish_error(await diagnosed(exc, self._settings), self._settings)
                 self._health.failed(ClientRole.PRODUCER, error)
                 await self._recover(error)
                 return Failure(error)
@@ -401,17 +403,17 @@ class KafkaCommandPublisher:
 
     async def _recover(self, error: PublishError) -> None:
         """Leave the publisher usable after a failed transaction (or sticky-fenced)."""
-        if error.kind is PublishErrorKind.FENCED:
+        if error.kind is BrokerErrorKind.FENCED:
             self._fenced = error
             await self._discard_producer()
             return
-        if error.kind is PublishErrorKind.UNAVAILABLE:
+        if error.kind is BrokerErrorKind.UNAVAILABLE:
             # The broker is unreachable or slow: an abort would only wait out
             # the cleanup timeout. The next producer's initialisation aborts
             # the open transaction on the broker side.
             await self._discard_producer()
             return
-        if error.kind is PublishErrorKind.UNAUTHORIZED:
+        if error.kind is BrokerErrorKind.UNAUTHORIZED:
             # A refused topic leaves aiokafka's idempotence sequence numbers ahead of
             # the broker's: the next transaction would fail OutOfOrderSequenceNumber.
             # A new producer (new epoch) starts clean and aborts the open transaction.
@@ -476,7 +478,7 @@ def _record(command: Command, envelope: Envelope, headers: Headers = ()) -> Reco
 
 @asynccontextmanager
 async def open_publisher(
-    settings: KafkaPublisherSettings,
+    settings: KafkaClientSettings,
     *,
     clock: Clock,
     producer_factory: ProducerFactory = aiokafka_producer,

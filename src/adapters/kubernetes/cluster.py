@@ -12,9 +12,11 @@ from returns.result import Result, Success
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClientFactory
 from zombiewatch.adapters.kubernetes.decoding import CONFIG, JOB, POD
-from zombiewatch.adapters.kubernetes.informer import Informer, InformerSettings, WatchEvent
+from zombiewatch.adapters.kubernetes.informer import Informer
 from zombiewatch.adapters.kubernetes.resources import config_calls, job_calls, pod_calls
+from zombiewatch.adapters.kubernetes.store import WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
+from zombiewatch.adapters.kubernetes.watching import InformerSettings
 from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 

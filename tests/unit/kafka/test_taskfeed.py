@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
 )
@@ -32,11 +32,11 @@ from zombiewatch.adapters.kafka.taskfeed import (
     Upsert,
     decode_event,
 )
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import BrokerError, BrokerErrorKind
 from zombiewatch.domain.tasks import TaskStates
 
 TOPIC = "develop-agent-task-v1-event"
-SETTINGS = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t",
+SETTINGS = KafkaClientSettings(bootstrap_servers="127.0.0.1:1", topic="t",
                                   transactional_id="x", cleanup_timeout=0.1)
 TASK = "4aa57614-2026-4602-8915-30aabbccddee"
 
@@ -285,7 +285,7 @@ async def test_a_missing_topic_keeps_the_feed_down_and_it_comes_up_once_created(
     consumers[2].append(TASK, event())
     made: list[FakeConsumer] = []
 
-    def factory(_: KafkaPublisherSettings) -> FakeConsumer:
+    def factory(_: KafkaClientSettings) -> FakeConsumer:
         made.append(consumers[len(made)])
         return made[-1]
 
@@ -317,11 +317,11 @@ async def test_a_refused_topic_names_the_missing_read_acl_counts_it_and_recovers
                  FakeConsumer(block_when_idle=True)]
     consumers[2].append(TASK, event())
     made: list[FakeConsumer] = []
-    counted: list[tuple[ClientRole, PublishError]] = []
+    counted: list[tuple[ClientRole, BrokerError]] = []
     health = KafkaHealth(on_error=lambda role, error: counted.append((role, error)))
     problems: list[str | None] = []
 
-    def factory(_: KafkaPublisherSettings) -> FakeConsumer:
+    def factory(_: KafkaClientSettings) -> FakeConsumer:
         problems.append(f.problem)  # what the feed said before this attempt
         made.append(consumers[len(made)])
         return made[-1]
@@ -340,7 +340,7 @@ async def test_a_refused_topic_names_the_missing_read_acl_counts_it_and_recovers
     assert problems[2] is not None
     assert problems[2].startswith(f"unauthorized: {named}")
     assert [(role, error.kind) for role, error in counted] == [
-        (ClientRole.FEED, PublishErrorKind.UNAUTHORIZED)] * 2
+        (ClientRole.FEED, BrokerErrorKind.UNAUTHORIZED)] * 2
     assert all(named in error.message for _, error in counted)
     assert f.up
     assert f.problem is None
