@@ -26,7 +26,7 @@ from benchmarks.common import Row, traced_bytes
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import acquire
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates
 
 NAME = "taskfeed"

@@ -28,7 +28,7 @@ from zombiewatch.adapters.kafka.publishing import (
     aiokafka_producer,
 )
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.judging import Detection, Judge

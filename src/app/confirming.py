@@ -52,7 +52,7 @@ from zombiewatch.domain.ports import Clock, CommandPublisher, LeaderStatus
 from zombiewatch.domain.tasks import TaskStates
 
 if TYPE_CHECKING:
-    from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+    from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
+from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
-from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.store import Change, WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.adapters.kubernetes.watching import InformerSettings

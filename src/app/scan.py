@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from kubernetes.config.config_exception import ConfigException
 
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.taskfeed import (
+from zombiewatch.adapters.kafka.task_events import (
     FeedUnreadableError,
     KafkaTaskFeed,
     aiokafka_feed_consumer,

@@ -22,7 +22,7 @@ from returns.result import Result, Success
 
 from zombiewatch.adapters.kafka.connection import KafkaHealth
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import Settings

@@ -67,7 +67,7 @@ from zombiewatch.adapters.kafka.settings import (
     SecurityProtocol,
     transactional_id_for,
 )
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import FailureReport

@@ -14,7 +14,7 @@ from harness.delivery import following
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import Services
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
 from zombiewatch.app.taskfeed import (

@@ -22,7 +22,7 @@ from zombiewatch.adapters.kafka.settings import (
     SaslMechanism,
     SaslSettings,
 )
-from zombiewatch.adapters.kafka.taskfeed import (
+from zombiewatch.adapters.kafka.task_events import (
     AiokafkaFeedConsumer,
     FeedJumpedError,
     KafkaTaskFeed,
@@ -210,7 +210,7 @@ async def test_bad_events_are_counted_skipped_and_logged_once_per_task(
     consumer.append("task-c", event("task-c"))
     f = feed()
 
-    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.taskfeed"):
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.task_events"):
         await f.open(consumer)
         await catch_up(f)
 
@@ -290,7 +290,7 @@ async def test_a_missing_topic_keeps_the_feed_down_and_it_comes_up_once_created(
         return made[-1]
 
     f = feed(consumer_factory=factory, retry_seconds=0)
-    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.taskfeed"):
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.task_events"):
         task = asyncio.get_running_loop().create_task(f.run())
         await f.wait_caught_up()
         await consumers[2].idle.wait()
