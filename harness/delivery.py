@@ -38,7 +38,7 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ledger import ConsumerIsolation
-from zombiewatch.domain.ports import CommandPublisher
+from zombiewatch.domain.ports import Clock, CommandPublisher
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
 
@@ -130,6 +130,27 @@ class FaultyProducer:
 def faulty(faults: Faults) -> ProducerFactory:
     """The publisher's producer factory: real producers, failing where ``faults`` say."""
     return lambda settings: FaultyProducer(aiokafka_producer(settings), faults)
+
+
+@asynccontextmanager
+async def open_publisher(
+    settings: KafkaClientSettings, *, clock: Clock,
+    producer_factory: ProducerFactory = aiokafka_producer, connect: bool = False,
+) -> AsyncIterator[KafkaCommandPublisher]:
+    """A publisher for the block, closed after it (waiting for a publish in progress).
+
+    Not connected by default, as in the daemon, where only a leader connects.
+    ``connect=True`` tries once and yields the publisher even if the broker is
+    down: it connects on its first publish then.
+    """
+    publisher = KafkaCommandPublisher(settings=settings, clock=clock,
+                                      producer_factory=producer_factory)
+    if connect:
+        await publisher.start()  # a failure shows in ``started``/``problem``
+    try:
+        yield publisher
+    finally:
+        await publisher.close()
 
 
 def faulty_publisher(settings: KafkaClientSettings, faults: Faults) -> KafkaCommandPublisher:

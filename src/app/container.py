@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from dependency_injector import containers, providers
-from returns.result import Result, Success
 
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
@@ -47,7 +46,7 @@ from zombiewatch.app.taskfeed import TaskFeedPart, TaskView
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import BrokerError, StartError
+from zombiewatch.domain.ports import BrokerError
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
@@ -78,8 +77,8 @@ class SharedApiClient:
     def __init__(self, factory: ApiClientFactory) -> None:
         self.client: ApiClient = factory()
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         self.client.close()

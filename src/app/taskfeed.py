@@ -18,7 +18,6 @@ from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from returns.result import Result, Success
 
 from zombiewatch.adapters.kafka.connection import KafkaHealth
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
@@ -26,7 +25,6 @@ from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import Settings
-from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.tasks import TaskState, TaskStates
 
 
@@ -48,12 +46,11 @@ class TaskFeedPart:
             metrics.registry.register(TaskFeedCollector(self.feed))
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         """Follow the topic in the background; a missing topic is not a start failure."""
         if self.feed is not None and self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self.feed.run(), name="zombiewatch-task-feed")
-        return Success(None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

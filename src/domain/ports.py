@@ -1,8 +1,9 @@
 """What the application needs from the outside world, as Protocols.
 
 Adapters implement these; the app is wired against them, and unit tests use
-recording fakes. Expected failures come back as ``Result`` values with a
-specific error type; programming errors still raise.
+recording fakes. Expected failures that a caller decides on (publish, read,
+annotate, reap) come back as ``Result`` values with a specific error type; a
+part that cannot start raises :class:`StartError`; programming errors raise.
 """
 
 from __future__ import annotations
@@ -101,18 +102,21 @@ class Clock(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class StartError:
+class StartError(Exception):
     """A component that could not start (a port in use, a kubeconfig it cannot read)."""
 
-    component: str
-    message: str
+    def __init__(self, component: str, message: str) -> None:
+        super().__init__(f"{component}: {message}")
+        self.component = component
+        self.message = message
 
 
 class Lifecycle(Protocol):
     """A component the composition root starts and stops, in order (stops in reverse)."""
 
-    async def start(self) -> Result[None, StartError]: ...
+    async def start(self) -> None:
+        """Start, or raise :class:`StartError` saying why not."""
+        ...
 
     async def stop(self) -> None: ...
 
@@ -137,10 +141,15 @@ class CommandPublisher(Protocol):
         """Why publishing does not work now (fenced, refused, unreachable), if it does not."""
         ...
 
-    async def start(self) -> Result[None, PublishError]: ...
+    async def start(self) -> Result[None, PublishError]:
+        """Connect now (a new term); the caller reads the history only once connected."""
+        ...
 
-    async def reconnect(self) -> Result[None, PublishError]:
-        """Connect again after a failure, at most once per backoff; never when fenced."""
+    async def reconnect(self) -> None:
+        """Connect again after a failure, at most once per backoff; never when fenced.
+
+        The outcome shows in ``started`` and ``problem``.
+        """
         ...
 
     async def close(self) -> None: ...

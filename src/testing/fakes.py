@@ -27,7 +27,6 @@ from zombiewatch.domain.ports import (
     ReadError,
     ReapError,
     ReapErrorKind,
-    StartError,
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
@@ -88,8 +87,8 @@ class RecordingPublisher:
         self.connected.set()
         return Success(None)
 
-    async def reconnect(self) -> Result[None, PublishError]:
-        return await self.start()
+    async def reconnect(self) -> None:
+        await self.start()
 
     async def close(self) -> None:
         self.connected.clear()
@@ -229,8 +228,8 @@ class FakeLeader:
     def next_change(self) -> Awaitable[object]:
         return self.changed.wait()
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None

@@ -14,11 +14,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from returns.result import Failure, Success
 
-from harness.delivery import Faults, faulty, publisher_settings
+from harness.delivery import Faults, faulty, open_publisher, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.services import Services
 from zombiewatch.adapters.kafka.codec import decode
-from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher, open_publisher
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.commands import (
     BodySection,

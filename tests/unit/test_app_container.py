@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import pytest
 from aiokafka.errors import TransactionalIdAuthorizationFailed
 from dependency_injector import providers
-from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
 from zombiewatch.adapters.kafka.connection import ClientRole
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
-from zombiewatch.app.runtime import Runtime, StartFailedError
+from zombiewatch.app.errors import StartFailedError
+from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import (
     KafkaOptions,
     Settings,
@@ -70,8 +70,8 @@ async def test_a_new_leadership_term_connects_the_publisher_and_sweeps_at_once()
 
 
 class RefusingLeader(FakeLeader):
-    async def start(self) -> Result[None, StartError]:
-        return Failure(StartError("leader", "no RBAC for leases (fake)"))
+    async def start(self) -> None:
+        raise StartError("leader", "no RBAC for leases (fake)")
 
 
 @dataclass
@@ -79,8 +79,8 @@ class RecordingApiClient:
     client: None = None
     stopped: bool = False
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         self.stopped = True

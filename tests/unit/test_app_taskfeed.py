@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
@@ -59,5 +60,8 @@ def test_the_feed_metrics_read_its_counters() -> None:
 async def test_no_feed_is_started_with_task_events_off() -> None:
     part = TaskFeedPart(settings(task_events=False), KAFKA, TaskStates(), Metrics())
     assert part.feed is None
-    assert (await part.start()).unwrap() is None
+    await part.start()
+    following = [t for t in asyncio.all_tasks() if t.get_name() == "zombiewatch-task-feed"]
     await part.stop()
+
+    assert following == []

@@ -33,8 +33,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -174,9 +173,10 @@ def aiokafka_producer(settings: KafkaClientSettings) -> TransactionalProducer:
 
 
 class KafkaCommandPublisher:
-    """``CommandPublisher`` on a transactional aiokafka producer.
+    """``CommandPublisher`` on a transactional aiokafka producer; one instance per process.
 
-    Create it with :func:`open_publisher`; one instance per process.
+    The container makes it unconnected (only a leader connects, with :meth:`start`)
+    and closes it on stop (:meth:`close`).
     """
 
     def __init__(
@@ -229,25 +229,23 @@ class KafkaCommandPublisher:
             self._fenced = None
             return await self._connect()
 
-    async def reconnect(self) -> Result[None, PublishError]:
+    async def reconnect(self) -> None:
         """Connect again after a failure, but not before the backoff has passed.
 
         For a leader whose producer is down (broker outage, refused credentials, a
         missing ACL): called as often as liked, it asks the broker at most once per
         backoff interval. Never after being fenced: only :meth:`start` (a new term)
-        takes the transactional id back.
+        takes the transactional id back. The outcome shows in :attr:`started` and
+        :attr:`problem`.
         """
         async with self._lock:
-            if self._fenced is not None:
-                return Failure(self._fenced)
-            if self._producer is not None:
-                return Success(None)
-            problem = self._health.problem(ClientRole.PRODUCER)
-            if problem is not None and self._retry_at is not None and (
-                self._clock.now() < self._retry_at
+            if self._fenced is not None or self._producer is not None:
+                return
+            if self._health.problem(ClientRole.PRODUCER) is not None and (
+                self._retry_at is not None and self._clock.now() < self._retry_at
             ):
-                return Failure(problem)
-            return await self._connect()
+                return
+            await self._connect()
 
     async def _connect(self) -> Result[None, PublishError]:
         try:
@@ -474,32 +472,3 @@ def _consume_outcome(future: asyncio.Future[object]) -> None:
 
 def _record(command: Command, envelope: Envelope, headers: Headers = ()) -> Record:
     return message_key(command), encode(envelope), headers
-
-
-@asynccontextmanager
-async def open_publisher(
-    settings: KafkaClientSettings,
-    *,
-    clock: Clock,
-    producer_factory: ProducerFactory = aiokafka_producer,
-    health: KafkaHealth | None = None,
-    connect: bool = False,
-) -> AsyncIterator[KafkaCommandPublisher]:
-    """The publisher as a resource (``providers.Resource(open_publisher, ...)``).
-
-    Not connected by default: connecting initialises the transactional id,
-    which fences any other instance holding it, so a follower must not connect
-    before it leads. ``connect=True`` (single replica, embedded use) tries once
-    and yields the publisher even if the broker is down: the daemon must start
-    anyway and publish once the broker is back. Closing waits for a publish in
-    progress, then flushes and closes the producer.
-    """
-    publisher = KafkaCommandPublisher(
-        settings=settings, clock=clock, producer_factory=producer_factory, health=health
-    )
-    if connect:
-        await publisher.start()  # a failure is logged once by the health, retried later
-    try:
-        yield publisher
-    finally:
-        await publisher.close()

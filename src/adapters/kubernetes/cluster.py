@@ -7,8 +7,6 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from returns.result import Result, Success
-
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClientFactory
 from zombiewatch.adapters.kubernetes.decoding import CONFIG, JOB, POD
@@ -17,7 +15,6 @@ from zombiewatch.adapters.kubernetes.resources import config_calls, job_calls, p
 from zombiewatch.adapters.kubernetes.store import WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.adapters.kubernetes.watching import InformerSettings
-from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
@@ -34,10 +31,9 @@ class ClusterInformers:
     def all(self) -> tuple[Informer[JobView], Informer[PodView], Informer[AgentConfigView]]:
         return (self.jobs, self.pods, self.configs)
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         for informer in self.all:
             await informer.start()
-        return Success(None)
 
     async def stop(self) -> None:
         await asyncio.gather(*(informer.stop() for informer in self.all))

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import msgspec
-from returns.result import Result, Success
 
 from zombiewatch.adapters.kubernetes.client import ApiClient, raw_request
 from zombiewatch.adapters.kubernetes.errors import (
@@ -28,7 +27,6 @@ from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     NotFoundError,
 )
-from zombiewatch.domain.ports import StartError
 
 logger = logging.getLogger(__name__)
 
@@ -177,9 +175,8 @@ class LeaderElector:
     def next_change(self) -> Awaitable[object]:
         return self._changed.wait()
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="leader-election")
-        return Success(None)
 
     async def stop(self) -> None:
         """Stop campaigning; release the Lease if we hold it."""

@@ -22,7 +22,6 @@ from zombiewatch.adapters.kafka.headers import TRIGGER_COUNT_BEFORE, Headers
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
     aiokafka_producer,
-    open_publisher,
 )
 from zombiewatch.adapters.kafka.settings import (
     KafkaClientSettings,
@@ -416,14 +415,15 @@ async def test_concurrent_publishes_do_not_interleave_their_transactions() -> No
     )
 
 
-async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cleanly() -> None:
+async def test_a_publisher_that_could_not_connect_publishes_once_the_broker_answers() -> None:
     producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused")]))
+    pub = KafkaCommandPublisher(settings=SETTINGS, clock=FakeClock(NOW),
+                                producer_factory=producers)
 
-    async with open_publisher(
-        SETTINGS, clock=FakeClock(NOW), producer_factory=producers, connect=True
-    ) as pub:
-        started_at_open = pub.started
-        result = await pub.publish_failures([zombie_failure()])
+    await pub.start()
+    started_at_open = pub.started
+    result = await pub.publish_failures([zombie_failure()])
+    await pub.close()
 
     assert not started_at_open
     assert result == Success(None)
@@ -439,15 +439,18 @@ async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cle
     ]
 
 
-async def test_open_publisher_connects_eagerly_only_when_asked() -> None:
+async def test_a_publisher_connects_only_when_started() -> None:
     producers = FakeProducers()
 
-    async with open_publisher(SETTINGS, clock=FakeClock(NOW), producer_factory=producers) as lazy:
-        lazy_started = lazy.started
-    async with open_publisher(
-        SETTINGS, clock=FakeClock(NOW), producer_factory=producers, connect=True
-    ) as eager:
-        eager_started = eager.started
+    lazy = KafkaCommandPublisher(settings=SETTINGS, clock=FakeClock(NOW),
+                                 producer_factory=producers)
+    lazy_started = lazy.started
+    await lazy.close()
+    eager = KafkaCommandPublisher(settings=SETTINGS, clock=FakeClock(NOW),
+                                  producer_factory=producers)
+    await eager.start()
+    eager_started = eager.started
+    await eager.close()
 
     assert not lazy_started
     assert eager_started
@@ -515,11 +518,11 @@ async def test_reconnect_never_takes_the_transactional_id_back_after_being_fence
 
     await publisher.publish_failures([zombie_failure()])
     made = producers.made
-    result = await publisher.reconnect()
+    await publisher.reconnect()
 
-    assert isinstance(result, Failure)
-    assert result.failure().kind is BrokerErrorKind.FENCED
-    assert publisher.problem == result.failure()
+    assert not publisher.started
+    assert publisher.problem is not None
+    assert publisher.problem.kind is BrokerErrorKind.FENCED
     assert producers.made == made
 
 
