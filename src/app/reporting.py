@@ -16,8 +16,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from returns.result import Failure, Success
 
@@ -43,7 +43,7 @@ from zombiewatch.domain.ports import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Detection", "Reporter", "ReportingLimits"]
+__all__ = ["Detection", "Reporter"]
 _TRY_LATER = (BrokerErrorKind.UNAVAILABLE, BrokerErrorKind.UNAUTHENTICATED)
 """Read-back errors after which publishing would fail too: wait for the next attempt."""
 
@@ -51,10 +51,8 @@ _ZOMBIE_PARTS = frozenset(Operation)
 """Both commands of a zombie failure (update and increment)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportingLimits:
-    max_batch: int = 500
-    """Failures per transaction: a burst becomes a few commits, each bounded in size."""
+MAX_BATCH: Final = 500
+"""Failures per transaction: a burst becomes a few commits, each bounded in size."""
 
 
 class Reporter:
@@ -70,7 +68,6 @@ class Reporter:
         clock: Clock,
         history: FailureHistory,
         metrics: Metrics,
-        limits: ReportingLimits = ReportingLimits(),
         confirmer: Confirmer | None = None,
     ) -> None:
         self._publisher = publisher
@@ -80,7 +77,6 @@ class Reporter:
         self._clock = clock
         self._history = history
         self._metrics = metrics
-        self._limits = limits
         self._history_recalled = False
         self._confirmer = confirmer
         self._delivered = DeliveredCommands()
@@ -146,7 +142,7 @@ class Reporter:
         """Report everything pending now, in batches; also retry missing annotations."""
         async with self._flushing:
             while self._pending and not self._stopping:
-                names = list(self._pending)[: self._limits.max_batch]
+                names = list(self._pending)[:MAX_BATCH]
                 batch = [self._pending.pop(name) for name in names]
                 await self._report(batch)
             self._annotations.retry()

@@ -51,10 +51,6 @@ class Outcome(StrEnum):
     IGNORED_UNSUPPORTED_OPERATION = "ignored_unsupported_operation"
 
 
-WRITES: Final = frozenset({Outcome.HANDLED})
-"""The only outcome after which the task file was written."""
-
-
 def is_expired(request_time: datetime, *, now: datetime) -> bool:
     """Dropped when ``request_time + 5 min`` is before ``now``; a future time is fine."""
     return request_time + EXPIRY < now

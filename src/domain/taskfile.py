@@ -145,11 +145,6 @@ def replace_section(body: str, *, heading: str, section: str) -> str:
     return remaining + "\n\n" + section.rstrip("\n") + "\n"
 
 
-def has_section(body: str, heading: str) -> bool:
-    """True when a line of ``body`` is ``heading`` in the sense of :func:`is_heading_line`."""
-    return any(is_heading_line(line, heading) for line in body.split("\n"))
-
-
 # --- the two commands ------------------------------------------------------------------------
 
 
@@ -204,7 +199,3 @@ def apply(task: TaskFile, command: Command) -> TaskFile:
         return increment(task, command.field, command.delta)
     assert_never(command)
 
-
-def is_capped(task: TaskFile) -> bool:
-    """True when ``trigger_count`` has reached the cap (the next increment clears the assignee)."""
-    return int_value(task.frontmatter.get(TRIGGER_COUNT)) >= max_triggers(task.frontmatter)

@@ -357,7 +357,8 @@ async def test_reading_the_feed_goes_to_the_end_counts_bad_events_and_closes(
     read = await scan.read_task_feed(source, timeout=60)
     # Assert
     assert read.states is not None
-    assert sorted(task for task, _ in read.states.in_flight()) == [f"task-{n}" for n in range(7)]
+    naming = [read.states.naming(job) for job in read.states.jobs_in_flight()]
+    assert sorted(named[0] for named in naming if named) == [f"task-{n}" for n in range(7)]
     assert (read.problem, read.malformed) == (None, 1)
     assert consumer.stopped
 

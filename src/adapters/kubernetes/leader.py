@@ -152,8 +152,6 @@ class LeaderElector:
     ) -> None:
         self.settings = settings
         self.leading = asyncio.Event()
-        self.transitions = 0
-        """How often this elector started leading (for metrics)."""
         self._lock: LeaseStore = lock or LeaseLock(
             api_client, settings.namespace, settings.lease_name
         )
@@ -213,7 +211,6 @@ class LeaderElector:
 
     def _set_leading(self, leading: bool) -> None:
         if leading:
-            self.transitions += 1
             self.leading.set()
             logger.info("event=leader_started identity=%s", self.settings.identity)
             callback = self._on_started
