@@ -24,7 +24,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from zombiewatch import PublishFailedError, Settings, ZombieWatch
+from zombiewatch import PublishFailedError, Settings, StartFailedError, ZombieWatch
 
 
 async def dispatch_one_task(watch: ZombieWatch, *, namespace: str, kubeconfig: Path | None,
@@ -77,7 +77,13 @@ async def main_async(args: argparse.Namespace) -> int:
         namespace=args.namespace, kafka_brokers=args.kafka_brokers,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
         topic_prefix=args.topic_prefix)
-    async with ZombieWatch(settings) as watch:
+    try:
+        watch = ZombieWatch(settings)
+        await watch.start()
+    except StartFailedError as error:  # e.g. a kubeconfig it cannot read
+        print(f"zombiewatch did not start: {error}", file=sys.stderr)
+        return 1
+    try:
         if not await watch.wait_synced():
             print("the API server did not answer in time", file=sys.stderr)
             return 1
@@ -88,6 +94,8 @@ async def main_async(args: argparse.Namespace) -> int:
         for _ in range(int(args.watch_seconds * 10)):
             await asyncio.sleep(0.1)
         print(f"ready={watch.ready()[0]}")
+    finally:
+        await watch.stop()
     return 0
 
 

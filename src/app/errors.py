@@ -5,7 +5,7 @@ Python to its host: a condition the host may want to handle raises a subclass of
 :class:`ZombieWatchError`, so ``except ZombieWatchError`` catches them all::
 
     ZombieWatchError
-    ├── StartFailedError    a part could not start; the parts already started were stopped
+    ├── StartFailedError    a part could not be built or started; what had started was stopped
     ├── NotStartedError     a publishing helper was called before start() or after stop()
     └── PublishFailedError  a helper's commands are not known to be committed (.kind, .error)
 

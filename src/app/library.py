@@ -28,7 +28,7 @@ from types import TracebackType
 from returns.result import Failure
 
 from zombiewatch.app.container import Container
-from zombiewatch.app.errors import NotStartedError, PublishFailedError
+from zombiewatch.app.errors import NotStartedError, PublishFailedError, StartFailedError
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 from zombiewatch.app.sweeping import SweepStats
@@ -48,9 +48,17 @@ class ZombieWatch:
     """The Job name of SPEC §9: ``<assignee>-<task id prefix>-<yyyymmddHHMMSS>``."""
 
     def __init__(self, settings: Settings, *, container: Container | None = None) -> None:
+        """Build every part, unstarted.
+
+        Settings the adapters refuse (a kubeconfig that cannot be read) raise
+        :class:`~zombiewatch.app.errors.StartFailedError` here, the cause chained.
+        """
         self._container = container or Container()
         self._container.settings.override(settings)
-        self._runtime = Runtime(self._container)
+        try:
+            self._runtime = Runtime(self._container)
+        except Exception as exc:  # the client libraries' own types: one type for the host
+            raise StartFailedError("setup", f"{type(exc).__name__}: {exc}") from exc
         self._started = False
 
     async def start(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +19,16 @@ from zombiewatch.app.errors import (
 from zombiewatch.app.library import ZombieWatch
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
-from zombiewatch.domain.ports import BrokerErrorKind
+from zombiewatch.domain.ports import BrokerErrorKind, StartError
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
+from zombiewatch.testing.fakes import FakeLeader
 
 HEAVY = ("kubernetes", "aiokafka", "zombiewatch.app")
+
+
+class RefusingLeader(FakeLeader):
+    async def start(self) -> None:
+        raise StartError("leader", "no RBAC for leases (fake)")
 
 
 def _imported_after(statement: str) -> list[str]:
@@ -56,6 +63,26 @@ def test_the_host_imports_the_entry_point_and_its_errors_from_the_package() -> N
 def test_every_error_a_host_can_meet_at_run_time_is_a_zombiewatch_error() -> None:
     for error in (StartFailedError, NotStartedError, PublishFailedError):
         assert issubclass(error, ZombieWatchError)
+
+
+def test_a_kubeconfig_that_cannot_be_read_is_a_start_failure_naming_the_cause() -> None:
+    with pytest.raises(StartFailedError, match=r"^setup: ConfigException: ") as refused:
+        ZombieWatch(unit_settings(kubeconfig=Path("/nonexistent")))
+
+    assert refused.value.component == "setup"
+    assert refused.value.__cause__ is not None
+
+
+async def test_a_part_that_cannot_start_is_a_start_failure_and_nothing_stays_started() -> None:
+    fakes = Fakes(leader=RefusingLeader())
+    watch = ZombieWatch(unit_settings(), container=faked_container(fakes))
+
+    with pytest.raises(StartFailedError, match=r"^leader: no RBAC") as refused:
+        await watch.start()
+
+    assert refused.value.component == "leader"
+    with pytest.raises(NotStartedError):
+        await watch.increment_trigger_count("task-1")
 
 
 async def test_the_helpers_refuse_before_start_and_after_stop() -> None:
