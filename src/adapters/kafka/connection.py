@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 
 class ClientRole(StrEnum):
-    """Which of our Kafka clients met an error: it decides which ACL was missing."""
+    """Which of our Kafka clients met an error (the health's key, the metric's ``client``)."""
 
     PRODUCER = "producer"
     """The transactional producer: publishes the commands."""
