@@ -5,8 +5,8 @@ Three paths over the same realistic pod JSON (``benchmarks/podjson.py``):
 - the informer's path: ``POD.decode_event(line)`` (what ``watching.iter_events`` calls
   for every line of a watch stream: one msgspec pass over the line into the small wire
   structs, then the translation into a ``PodView``);
-- the two-step path: ``decode_watch_line(line)`` then ``POD.decode(event.raw)``;
-- the object alone: ``POD.decode(object_json)`` vs ``ApiClient().deserialize`` of the
+- the two-step path: ``decode_watch_line(line)`` then ``POD.decode_item(event.raw)``;
+- the object alone: ``POD.decode_item(object_json)`` vs ``ApiClient().deserialize`` of the
   same JSON into ``V1Pod`` (what ``kubernetes.watch.Watch`` / ``list_namespaced_pod``
   do with a preloaded response), side by side in one run.
 """
@@ -63,7 +63,7 @@ def run(*, quick: bool) -> list[Row]:
     first = POD.decode_event(lines[0])
     assert first.item is not None
     assert isinstance(first.item.result, PodView)
-    assert isinstance(POD.decode(decode_watch_line(lines[0]).raw), PodView)
+    assert isinstance(POD.decode_item(decode_watch_line(lines[0]).raw).result, PodView)
     deserialize = client_deserializer()
     v1pod = deserialize(texts[0])
     assert v1pod.metadata.name == json.loads(texts[0])["metadata"]["name"]
@@ -74,12 +74,12 @@ def run(*, quick: bool) -> list[Row]:
             decode_event(line)
 
     def two_step() -> None:
-        decode = POD.decode
+        decode = POD.decode_item
         for line in lines:
             decode(decode_watch_line(line).raw)
 
     def ours_object() -> None:
-        decode = POD.decode
+        decode = POD.decode_item
         for data in objects[:CLIENT_PODS]:
             decode(data)
 
@@ -105,13 +105,13 @@ def run(*, quick: bool) -> list[Row]:
         Row(NAME, "pod watch events decoded+translated (informer: POD.decode_event)",
             median(informer_rate), "events/s", 100_000, ">=", detail,
             tuple(informer_rate)),
-        Row(NAME, "pod watch events decoded+translated (decode_watch_line + POD.decode)",
+        Row(NAME, "pod watch events decoded+translated (decode_watch_line + POD.decode_item)",
             median(two_step_rate), "events/s", 100_000, ">=", detail, tuple(two_step_rate)),
-        Row(NAME, "pod object -> PodView (POD.decode)", median(ours_us), "µs/pod",
+        Row(NAME, "pod object -> PodView (POD.decode_item)", median(ours_us), "µs/pod",
             detail=f"{CLIENT_PODS} pods, same JSON as the client row", samples=tuple(ours_us)),
         Row(NAME, f"pod object -> V1Pod (kubernetes {k8s_client.__version__} "
             "ApiClient.deserialize)", median(client_us), "µs/pod",
             detail=f"{CLIENT_PODS} pods, same JSON", samples=tuple(client_us)),
-        Row(NAME, "speed-up of POD.decode over the client's V1Pod deserialisation", ratio, "x",
-            20, ">=", "median client µs / median POD.decode µs, same pods, same run"),
+        Row(NAME, "speed-up of POD.decode_item over the client's V1Pod deserialisation", ratio, "x",
+            20, ">=", "median client µs / median POD.decode_item µs, same pods, same run"),
     ]

@@ -34,7 +34,7 @@ def run(*, quick: bool) -> list[Row]:
     def decode_views() -> list[PodView]:
         out: list[PodView] = []
         for body in bodies:
-            view = POD.decode(body)
+            view = POD.decode_item(body).result
             assert isinstance(view, PodView)
             out.append(view)
         return out
@@ -42,7 +42,7 @@ def run(*, quick: bool) -> list[Row]:
     def fill_cache() -> ClusterStateCache:
         cache = ClusterStateCache()
         for index, body in enumerate(bodies):
-            view = POD.decode(body)
+            view = POD.decode_item(body).result
             assert isinstance(view, PodView)
             # A distinct key and resourceVersion per pod, as the informer stores them.
             cache.pods_store.put(view.name, str(1_000_000 + index), view)

@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaProducer
 from benchmarks.common import Row, traced_bytes
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import acquire
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates
 
 NAME = "taskfeed"
@@ -56,7 +56,7 @@ def event(n: int, *, in_flight: bool) -> tuple[bytes, bytes]:
 
 
 def _feed() -> KafkaTaskFeed:
-    settings = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="unused",
+    settings = KafkaClientSettings(bootstrap_servers="127.0.0.1:1", topic="unused",
                                       transactional_id="unused")
     return KafkaTaskFeed(settings, topic="unused", states=TaskStates())
 
@@ -110,7 +110,7 @@ async def _catch_up(tasks: int) -> Row:
     try:
         create_topics(services.bootstrap_servers, [topic], 3)
         await _produce(services.bootstrap_servers, topic, tasks)
-        settings = KafkaPublisherSettings(bootstrap_servers=services.bootstrap_servers,
+        settings = KafkaClientSettings(bootstrap_servers=services.bootstrap_servers,
                                           topic="unused", transactional_id="unused")
         started = time.perf_counter()
         feed = KafkaTaskFeed(settings, topic=topic, states=TaskStates())

@@ -23,27 +23,31 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
-from returns.result import Failure
 
-from zombiewatch.app.library import ZombieWatch
-from zombiewatch.app.settings import Settings
+from zombiewatch import PublishFailedError, Settings, StartFailedError, ZombieWatch
 
 
 async def dispatch_one_task(watch: ZombieWatch, *, namespace: str, kubeconfig: Path | None,
                             brokers: str, assignee: str, task_type: str) -> str:
-    """What the host's dispatch path does for one task; returns the Job name."""
+    """What the host's dispatch path does for one task; returns the Job name.
+
+    A helper returns once its commands are committed; :class:`PublishFailedError`
+    says they are not (its ``kind`` says why: the broker is down, an ACL is missing...).
+    """
     task_id = str(uuid.uuid4())
     if not watch.accepts_task_type(assignee, task_type):
-        match await watch.report_type_mismatch(
-            task_id=task_id, job_name=watch.job_name(assignee=assignee, task_id=task_id,
-                                                     at=datetime.now(UTC)),
-            prior_assignee=assignee, detail=f"{assignee} does not take {task_type} tasks"):
-            case Failure(error):
-                raise SystemExit(f"could not escalate: {error}")
+        try:
+            await watch.report_type_mismatch(
+                task_id=task_id, job_name=watch.job_name(assignee=assignee, task_id=task_id,
+                                                         at=datetime.now(UTC)),
+                prior_assignee=assignee, detail=f"{assignee} does not take {task_type} tasks")
+        except PublishFailedError as error:
+            raise SystemExit(f"could not escalate: {error}") from error
         return ""
-    match await watch.increment_trigger_count(task_id):
-        case Failure(error):
-            raise SystemExit(f"could not bump trigger_count: {error}")
+    try:
+        await watch.increment_trigger_count(task_id)
+    except PublishFailedError as error:
+        raise SystemExit(f"could not bump trigger_count: {error}") from error
     started = datetime.now(UTC)
     manifest = watch.build_job_manifest(
         task_id=task_id, assignee=assignee, task_content="# A task\n\nDo the thing.\n",
@@ -61,7 +65,10 @@ async def dispatch_one_task(watch: ZombieWatch, *, namespace: str, kubeconfig: P
     assert isinstance(metadata, dict)
     job_name = str(metadata["name"])
     watch.job_spawned(task_id=task_id, job_name=job_name, assignee=assignee, started_at=started)
-    await watch.notify_spawned(task_id=task_id, job_name=job_name, started_at=started)
+    try:
+        await watch.notify_spawned(task_id=task_id, job_name=job_name, started_at=started)
+    except PublishFailedError as error:  # the Job runs; zombiewatch watches it anyway
+        print(f"could not announce the spawn: {error}", file=sys.stderr)
     return job_name
 
 
@@ -70,7 +77,13 @@ async def main_async(args: argparse.Namespace) -> int:
         namespace=args.namespace, kafka_brokers=args.kafka_brokers,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
         topic_prefix=args.topic_prefix)
-    async with ZombieWatch(settings) as watch:
+    try:
+        watch = ZombieWatch(settings)
+        await watch.start()
+    except StartFailedError as error:  # e.g. a kubeconfig it cannot read
+        print(f"zombiewatch did not start: {error}", file=sys.stderr)
+        return 1
+    try:
         if not await watch.wait_synced():
             print("the API server did not answer in time", file=sys.stderr)
             return 1
@@ -81,6 +94,8 @@ async def main_async(args: argparse.Namespace) -> int:
         for _ in range(int(args.watch_seconds * 10)):
             await asyncio.sleep(0.1)
         print(f"ready={watch.ready()[0]}")
+    finally:
+        await watch.stop()
     return 0
 
 

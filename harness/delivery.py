@@ -27,8 +27,8 @@ from zombiewatch.adapters.kafka.publishing import (
     TransactionalProducer,
     aiokafka_producer,
 )
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmer, NoConfirmation
 from zombiewatch.app.delivery import Delivery
@@ -40,7 +40,7 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ledger import ConsumerIsolation
-from zombiewatch.domain.ports import CommandPublisher
+from zombiewatch.domain.ports import Clock, CommandPublisher
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
@@ -53,10 +53,10 @@ def publisher_settings(
     bootstrap_servers: str, topic: str, *, publish_timeout: float = 5.0,
     request_timeout_ms: int = 3_000,
     consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
-) -> KafkaPublisherSettings:
+) -> KafkaClientSettings:
     """A test's own publisher: a fresh transactional id (tests never fence each other) and
     timeouts short enough that an injected fault is over in seconds."""
-    return KafkaPublisherSettings(
+    return KafkaClientSettings(
         bootstrap_servers=bootstrap_servers, topic=topic,
         transactional_id=f"zombiewatch-it-{uuid.uuid4().hex[:12]}",
         publish_timeout=publish_timeout, cleanup_timeout=2.0,
@@ -135,14 +135,35 @@ def faulty(faults: Faults) -> ProducerFactory:
     return lambda settings: FaultyProducer(aiokafka_producer(settings), faults)
 
 
-def faulty_publisher(settings: KafkaPublisherSettings, faults: Faults) -> KafkaCommandPublisher:
+@asynccontextmanager
+async def open_publisher(
+    settings: KafkaClientSettings, *, clock: Clock,
+    producer_factory: ProducerFactory = aiokafka_producer, connect: bool = False,
+) -> AsyncIterator[KafkaCommandPublisher]:
+    """A publisher for the block, closed after it (waiting for a publish in progress).
+
+    Not connected by default, as in the daemon, where only a leader connects.
+    ``connect=True`` tries once and yields the publisher even if the broker is
+    down: it connects on its first publish then.
+    """
+    publisher = KafkaCommandPublisher(settings=settings, clock=clock,
+                                      producer_factory=producer_factory)
+    if connect:
+        await publisher.start()  # a failure shows in ``started``/``problem``
+    try:
+        yield publisher
+    finally:
+        await publisher.close()
+
+
+def faulty_publisher(settings: KafkaClientSettings, faults: Faults) -> KafkaCommandPublisher:
     """A publisher on the wall clock whose producers fail where ``faults`` say."""
     return KafkaCommandPublisher(settings=settings, clock=SystemClock(),
                                  producer_factory=faulty(faults))
 
 
 def wire_reporter(
-    publisher: CommandPublisher, settings: KafkaPublisherSettings, *, cache: FakeCache,
+    publisher: CommandPublisher, settings: KafkaClientSettings, *, cache: FakeCache,
     metrics: Metrics, confirmer: Confirmer | None = None,
     history: KafkaFailureHistory | None = None,
 ) -> Reporter:

@@ -25,7 +25,7 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, Descri
 from harness.controller import task_event
 from harness.fixtures import run_async
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
     TlsSettings,
@@ -117,9 +117,9 @@ class SecuredKafka:
         self, *, topic: str, transactional_id: str, bootstrap: str | None = None,
         username: str | None = None, password: str | None = None, ca_file: Path | None = None,
         publish_timeout: float = 10.0,
-    ) -> KafkaPublisherSettings:
+    ) -> KafkaClientSettings:
         """The daemon's user over SASL_SSL; each argument can be made wrong on purpose."""
-        return KafkaPublisherSettings(
+        return KafkaClientSettings(
             bootstrap_servers=bootstrap or self.sasl_ssl, topic=topic,
             transactional_id=transactional_id, publish_timeout=publish_timeout,
             tls=TlsSettings(ca_file=str(ca_file or self.ca_file)),
@@ -127,11 +127,11 @@ class SecuredKafka:
                               password=password if password is not None else self.client_password))
 
     def mtls_settings(self, *, topic: str, transactional_id: str,
-                      with_certificate: bool = True) -> KafkaPublisherSettings:
+                      with_certificate: bool = True) -> KafkaClientSettings:
         """Mutual TLS, no SASL: the principal is the client certificate's CN."""
         cert = str(self.client_cert_file) if with_certificate else None
         key = str(self.client_key_file) if with_certificate else None
-        return KafkaPublisherSettings(
+        return KafkaClientSettings(
             bootstrap_servers=self.mtls, topic=topic, transactional_id=transactional_id,
             tls=TlsSettings(ca_file=str(self.ca_file), cert_file=cert, key_file=key))
 

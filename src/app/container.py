@@ -16,7 +16,6 @@ import secrets
 from datetime import timedelta
 
 from dependency_injector import containers, providers
-from returns.result import Result, Success
 
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
@@ -26,9 +25,9 @@ from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
-from zombiewatch.adapters.kubernetes.informer import InformerSettings
+from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
-from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper
+from zombiewatch.adapters.kubernetes.watching import InformerSettings
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import open_confirmer
 from zombiewatch.app.delivery import Delivery
@@ -40,19 +39,19 @@ from zombiewatch.app.leadership import AlwaysLeader, Leadership
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
 from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.reporting import Reporter
-from zombiewatch.app.settings import Settings, kafka_publisher_settings
+from zombiewatch.app.settings import Settings, kafka_client_settings
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import PublishError, StartError
+from zombiewatch.domain.ports import BrokerError
 from zombiewatch.domain.tasks import TaskStates
 
 
 def make_kafka_health(metrics: Metrics) -> KafkaHealth:
     """The Kafka clients' problems, counted in ``zombiewatch_kafka_errors_total``."""
 
-    def count(role: ClientRole, error: PublishError) -> None:
+    def count(role: ClientRole, error: BrokerError) -> None:
         metrics.kafka_errors.labels(client=role.value, kind=error.kind.value).inc()
 
     return KafkaHealth(on_error=count)
@@ -68,8 +67,8 @@ class SharedApiClient:
     def __init__(self, factory: ApiClientFactory) -> None:
         self.client: ApiClient = factory()
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         self.client.close()
@@ -138,7 +137,7 @@ class Container(containers.DeclarativeContainer):
     api_client_factory = providers.Singleton(make_api_client_factory, settings)
     api_client = providers.Singleton(SharedApiClient, api_client_factory)
 
-    kafka_settings = providers.Singleton(kafka_publisher_settings, settings)
+    kafka_settings = providers.Singleton(kafka_client_settings, settings)
     kafka_health = providers.Singleton(make_kafka_health, metrics)
     # Not connected here: only the leader connects (Runtime, on each new term).
     publisher = providers.Singleton(

@@ -40,16 +40,16 @@ from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.ledger import LEDGER_MARGIN, DeliveredCommands, undelivered
 from zombiewatch.domain.ports import (
+    BrokerErrorKind,
     ClusterCache,
     CommandPublisher,
     FailureHistory,
     LeaderStatus,
-    PublishErrorKind,
 )
 
 log = logging.getLogger(__name__)
 
-_TRY_LATER = (PublishErrorKind.UNAVAILABLE, PublishErrorKind.UNAUTHENTICATED)
+_TRY_LATER = (BrokerErrorKind.UNAVAILABLE, BrokerErrorKind.UNAUTHENTICATED)
 """Read-back errors after which publishing would fail too: wait for the next attempt."""
 
 
@@ -142,7 +142,7 @@ class Delivery:
                 stale = self._stale_since
                 self._stale_since = now if stale is None else min(stale, now)
                 self._metrics.publish_errors.labels(kind=error.kind.value).inc()
-                level = logging.ERROR if error.kind is PublishErrorKind.FENCED else logging.WARNING
+                level = logging.ERROR if error.kind is BrokerErrorKind.FENCED else logging.WARNING
                 log_event(log, level, "publish_failed", kind=error.kind.value,
                           failures=len(reports), error=error.message)
         return False

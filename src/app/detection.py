@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from zombiewatch.adapters.kubernetes.informer import Change, WatchEvent
+from zombiewatch.adapters.kubernetes.store import Change, WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event

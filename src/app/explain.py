@@ -123,13 +123,6 @@ def _view(obj: Mapping[str, Any]) -> PodView | JobView:
     raise ExplainError(f"expected kind Pod or Job, got {kind!r}")
 
 
-def explain_object(
-    obj: Mapping[str, Any], *, now: datetime, grace: timedelta = GRACE
-) -> Explanation:
-    """Classify one object on its own, or raise ExplainError saying why it cannot be."""
-    return explain_objects([obj], now=now, grace=grace)[0]
-
-
 def explain_objects(
     objects: list[Mapping[str, Any]], *, now: datetime, grace: timedelta = GRACE
 ) -> list[Explanation]:

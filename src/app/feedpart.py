@@ -17,16 +17,14 @@ from collections.abc import Iterator, Set
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from returns.result import Result, Success
 
 from zombiewatch.adapters.kafka.connection import KafkaHealth
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.feed import FeedStatus, usable
-from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.tasks import TaskState, TaskStates
 
 
@@ -38,7 +36,7 @@ def feed_topic(settings: Settings) -> str:
 class TaskFeedPart:
     """The task feed as a part the runtime starts and stops (``feed`` None when off)."""
 
-    def __init__(self, settings: Settings, kafka_settings: KafkaPublisherSettings,
+    def __init__(self, settings: Settings, kafka_settings: KafkaClientSettings,
                  states: TaskStates, metrics: Metrics,
                  health: KafkaHealth | None = None) -> None:
         self.feed: KafkaTaskFeed | None = None
@@ -48,12 +46,11 @@ class TaskFeedPart:
             metrics.registry.register(TaskFeedCollector(self.feed))
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         """Follow the topic in the background; a missing topic is not a start failure."""
         if self.feed is not None and self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self.feed.run(), name="zombiewatch-task-feed")
-        return Success(None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

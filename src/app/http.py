@@ -13,8 +13,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from returns.result import Failure, Result, Success
-
 from zombiewatch.app.logs import log_event
 from zombiewatch.domain.ports import StartError
 
@@ -48,13 +46,12 @@ class OpsServer:
             return self._port
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         try:
             self._server = await asyncio.start_server(self._handle, self._host, self._port)
         except OSError as exc:  # the port is taken, the address is not ours
-            return Failure(StartError("http", f"{self._host}:{self._port}: {exc}"))
+            raise StartError("http", f"{self._host}:{self._port}: {exc}") from exc
         log_event(log, logging.INFO, "http_listening", host=self._host, port=self.port)
-        return Success(None)
 
     async def stop(self) -> None:
         if self._server is not None:

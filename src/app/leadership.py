@@ -6,9 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Protocol
 
-from returns.result import Result, Success
-
-from zombiewatch.domain.ports import LeaderStatus, Lifecycle, StartError
+from zombiewatch.domain.ports import LeaderStatus, Lifecycle
 
 
 class Leadership(LeaderStatus, Lifecycle, Protocol):
@@ -27,8 +25,8 @@ class AlwaysLeader:
     def next_change(self) -> Awaitable[object]:
         return self._never.wait()
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None

@@ -1,6 +1,6 @@
 """The embedding API: run zombiewatch inside the executor of the agent system.
 
-One entry point, :class:`ZombieWatch`::
+One entry point, :class:`ZombieWatch` (``from zombiewatch import ZombieWatch, Settings``)::
 
     settings = Settings.for_embedding(namespace="agents", kafka_brokers="kafka:9092")
     async with ZombieWatch(settings) as watch:
@@ -13,7 +13,10 @@ One entry point, :class:`ZombieWatch`::
 
 It starts and stops inside the host's running event loop, watches the
 namespace, and publishes zombie failures on its own; the doctrine helpers of
-the dispatch path publish through the same producer.
+the dispatch path publish through the same producer. It speaks plain Python:
+a helper returns when its commands are committed and raises a
+:class:`~zombiewatch.app.errors.ZombieWatchError` otherwise (the hierarchy is in
+:mod:`zombiewatch.app.errors`).
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ import asyncio
 from datetime import datetime
 from types import TracebackType
 
-from returns.result import Result
+from returns.result import Failure
 
 from zombiewatch.app.container import Container
+from zombiewatch.app.errors import NotStartedError, PublishFailedError, StartFailedError
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 from zombiewatch.app.sweeping import SweepStats
 from zombiewatch.domain import doctrine, manifest
+from zombiewatch.domain.commands import Command, FailureReport
 from zombiewatch.domain.config import EffectiveConfig, resolve
-from zombiewatch.domain.ports import CommandPublisher, PublishError
+from zombiewatch.domain.ports import CommandPublisher
 
 
 class ZombieWatch:
@@ -43,12 +48,24 @@ class ZombieWatch:
     """The Job name of SPEC §9: ``<assignee>-<task id prefix>-<yyyymmddHHMMSS>``."""
 
     def __init__(self, settings: Settings, *, container: Container | None = None) -> None:
+        """Build every part, unstarted.
+
+        Settings the adapters refuse (a kubeconfig that cannot be read) raise
+        :class:`~zombiewatch.app.errors.StartFailedError` here, the cause chained.
+        """
         self._container = container or Container()
         self._container.settings.override(settings)
-        self._runtime = Runtime(self._container)
+        try:
+            self._runtime = Runtime(self._container)
+        except Exception as exc:  # the client libraries' own types: one type for the host
+            raise StartFailedError("setup", f"{type(exc).__name__}: {exc}") from exc
         self._started = False
 
     async def start(self) -> None:
+        """Start watching; :class:`~zombiewatch.app.errors.StartFailedError` if a part cannot.
+
+        The parts already started are stopped again before it raises.
+        """
         await self._runtime.start()
         self._started = True
 
@@ -103,26 +120,27 @@ class ZombieWatch:
 
     # Doctrine helpers of the dispatch path -----------------------------------
 
-    async def increment_trigger_count(self, task_id: str) -> Result[None, PublishError]:
-        """``trigger_count += 1`` before a spawn."""
-        return await self._publisher().publish_commands(
-            [doctrine.increment_trigger_count(task_id)])
+    # Each returns once its commands are committed; otherwise it raises
+    # PublishFailedError (not known to be committed: call it again), or
+    # NotStartedError before start() and after stop().
 
-    async def notify_spawned(
-        self, *, task_id: str, job_name: str, started_at: datetime
-    ) -> Result[None, PublishError]:
+    async def increment_trigger_count(self, task_id: str) -> None:
+        """``trigger_count += 1`` before a spawn."""
+        await self._publish_commands([doctrine.increment_trigger_count(task_id)])
+
+    async def notify_spawned(self, *, task_id: str, job_name: str, started_at: datetime) -> None:
         """``spawn_notification: true``, ``current_job``, ``job_started_at``."""
-        return await self._publisher().publish_commands([doctrine.spawn_notification(
+        await self._publish_commands([doctrine.spawn_notification(
             task_id=task_id, job_name=job_name, started_at=started_at)])
 
     async def report_type_mismatch(
         self, *, task_id: str, job_name: str, prior_assignee: str, detail: str
-    ) -> Result[None, PublishError]:
+    ) -> None:
         """Escalate at once: the assigned agent does not accept the task's type."""
         failure = doctrine.type_mismatch_failure(
             task_id=task_id, job_name=job_name, prior_assignee=prior_assignee, detail=detail,
             at=self._runtime.clock.now())
-        return await self._publisher().publish_failures([failure])
+        await self._publish_failures([failure])
 
     # What the cluster's Config objects say ------------------------------------
 
@@ -147,7 +165,15 @@ class ZombieWatch:
         """Sweep at once instead of waiting for the next tick."""
         return await self._runtime.sweep_now()
 
+    async def _publish_commands(self, commands: list[Command]) -> None:
+        if isinstance(result := await self._publisher().publish_commands(commands), Failure):
+            raise PublishFailedError(result.failure())
+
+    async def _publish_failures(self, failures: list[FailureReport]) -> None:
+        if isinstance(result := await self._publisher().publish_failures(failures), Failure):
+            raise PublishFailedError(result.failure())
+
     def _publisher(self) -> CommandPublisher:
         if not self._started:
-            raise RuntimeError("ZombieWatch is not started")
+            raise NotStartedError("ZombieWatch is not started")
         return self._runtime.publisher

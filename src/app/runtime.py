@@ -18,13 +18,14 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 
-from returns.result import Failure, Success
+from returns.result import Success
 
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers
 from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.container import Container
 from zombiewatch.app.detection import DetectionService
+from zombiewatch.app.errors import StartFailedError
 from zombiewatch.app.feedpart import TaskFeedPart, feed_detail
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.leadership import Leadership
@@ -42,14 +43,6 @@ RECONNECT_SECONDS = 5.0
 
 STOP_BUDGET_SECONDS = 9.0
 """SIGTERM must end the process within 10 s (SPEC §10); keep a second in hand."""
-
-
-class StartFailedError(RuntimeError):
-    """A part could not start; the parts already started have been stopped again."""
-
-    def __init__(self, error: StartError) -> None:
-        super().__init__(f"{error.component}: {error.message}")
-        self.error = error
 
 
 class Runtime:
@@ -95,7 +88,10 @@ class Runtime:
             )
             self._stack.push_async_callback(self._stop_tasks, *self.tasks)
             await self._start(self.informers)
-        except BaseException:  # StartFailedError, or a bug: undo what started, then tell
+        except StartError as exc:  # undo what started, then tell
+            await self._stack.aclose()
+            raise StartFailedError(exc.component, exc.message) from exc
+        except BaseException:  # a bug: undo what started, then tell
             await self._stack.aclose()
             raise
         log_event(log, logging.INFO, "started", namespace=self.settings.namespace,
@@ -104,11 +100,8 @@ class Runtime:
                           if self.settings.serve_http else None))
 
     async def _start(self, part: Lifecycle) -> None:
-        match await part.start():
-            case Failure(error):
-                raise StartFailedError(error)
-            case _:
-                self._stack.push_async_callback(part.stop)
+        await part.start()
+        self._stack.push_async_callback(part.stop)
 
     def _spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro, name=f"zombiewatch-{name}")

@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 
 from kubernetes.config.config_exception import ConfigException
 
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import (
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import (
     FeedUnreadableError,
     KafkaTaskFeed,
     aiokafka_feed_consumer,
@@ -38,7 +38,7 @@ from zombiewatch.adapters.kubernetes.client import api_client_factory
 from zombiewatch.adapters.kubernetes.errors import ForbiddenError, KubernetesError
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_namespace
 from zombiewatch.app.feedpart import feed_topic
-from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_publisher_settings
+from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_client_settings
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.tasks import TaskStates
@@ -88,7 +88,7 @@ class FeedSource:
     """Where the task event topic is and how to reach it (the daemon's settings)."""
 
     topic: str
-    settings: KafkaPublisherSettings
+    settings: KafkaClientSettings
 
 
 def feed_source(kafka: KafkaOptions, namespace: str) -> FeedSource | None:
@@ -99,7 +99,7 @@ def feed_source(kafka: KafkaOptions, namespace: str) -> FeedSource | None:
     settings = Settings(namespace=namespace, kubeconfig=None, kafka=kafka,
                         leader=LeaderOptions(enabled=False), serve_http=False)
     return FeedSource(topic=feed_topic(settings),
-                      settings=replace(kafka_publisher_settings(settings),
+                      settings=replace(kafka_client_settings(settings),
                                        client_id=FEED_CLIENT_ID))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
     SecurityProtocol,
@@ -25,7 +25,7 @@ from zombiewatch.adapters.kafka.settings import (
     transactional_id_for,
 )
 from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
-from zombiewatch.adapters.kubernetes.informer import DEFAULT_RELIST_PERIOD
+from zombiewatch.adapters.kubernetes.watching import DEFAULT_RELIST_PERIOD
 from zombiewatch.domain.ledger import ConsumerIsolation
 
 
@@ -374,7 +374,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     )
 
 
-def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
+def kafka_client_settings(settings: Settings) -> KafkaClientSettings:
     """The daemon's Kafka options as the adapter's settings (topic, transactional id, TLS, SASL)."""
     kafka: KafkaOptions = settings.kafka
     prefix = kafka.prefix
@@ -392,7 +392,7 @@ def kafka_publisher_settings(settings: Settings) -> KafkaPublisherSettings:
             username=kafka.sasl_username or "",
             password=kafka.sasl_password or "",
         )
-    return KafkaPublisherSettings(
+    return KafkaClientSettings(
         bootstrap_servers=kafka.brokers,
         topic=request_topic(prefix),
         transactional_id=kafka.transactional_id or transactional_id_for(settings.namespace),

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from zombiewatch.adapters.kubernetes.informer import WatchEvent
+from zombiewatch.adapters.kubernetes.store import WatchEvent
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.detection import DetectionSink
 from zombiewatch.app.judging import Detection, Judge

@@ -21,7 +21,6 @@ HEARTBEAT_PATTERN: Final = r"^[0-9]+(s|m|h)$"
 _HEARTBEAT = re.compile(r"([0-9]+)(s|m|h)")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600}
 
-DEFAULT_HEARTBEAT_TEXT: Final = "5m"
 DEFAULT_HEARTBEAT: Final = timedelta(minutes=5)
 """How recent a heartbeat must be to keep a Job past its deadline alive."""
 

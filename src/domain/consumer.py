@@ -60,10 +60,6 @@ class Outcome(StrEnum):
     IGNORED_UNSUPPORTED_OPERATION = "ignored_unsupported_operation"
 
 
-WRITES: Final = frozenset({Outcome.HANDLED})
-"""The only outcome after which the task file was written."""
-
-
 def is_expired(request_time: datetime, *, now: datetime, expiry: timedelta = EXPIRY) -> bool:
     """Dropped when ``request_time + expiry`` is before ``now``; a future time is fine."""
     return request_time + expiry < now

@@ -56,10 +56,6 @@ class RecentFailures:
             raise ValueError(f"ttl must be positive, got {ttl}")
         self._ttl = ttl
 
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
     def _expired(self, recorded_at: datetime, now: datetime) -> bool:
         return now - recorded_at >= self._ttl
 
@@ -87,10 +83,6 @@ class RecentFailures:
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
 
-    def forget(self, job_name: str) -> None:
-        """Drop ``job_name`` (e.g. the Job completed or was deleted); no-op if absent."""
-        self._entries.pop(job_name, None)
-
     def purge(self, *, now: datetime) -> int:
         """Drop every expired entry; returns how many were dropped."""
         expired = [name for name, at in self._entries.items() if self._expired(at, now)]
@@ -103,9 +95,5 @@ class RecentFailures:
         return len(self._entries)
 
     def __contains__(self, job_name: object) -> bool:
-        """Membership regardless of expiry and without touching recency (for tests and metrics)."""
+        """Membership regardless of expiry and without touching recency."""
         return job_name in self._entries
-
-    def names_by_recency(self) -> tuple[str, ...]:
-        """Held job names, least recently used first."""
-        return tuple(self._entries)

@@ -1,8 +1,9 @@
 """What the application needs from the outside world, as Protocols.
 
 Adapters implement these; the app is wired against them, and unit tests use
-recording fakes. Expected failures come back as ``Result`` values with a
-specific error type; programming errors still raise.
+recording fakes. Expected failures that a caller decides on (publish, read,
+annotate, reap) come back as ``Result`` values with a specific error type; a
+part that cannot start raises :class:`StartError`; programming errors raise.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
-class PublishErrorKind(StrEnum):
+class BrokerErrorKind(StrEnum):
+    """What went wrong talking to the broker, whether publishing or reading."""
+
     UNAVAILABLE = "unavailable"
     """Broker unreachable or not answering within the timeout: retry later."""
     FENCED = "fenced"
-    """Another producer with our transactional id took over: step down."""
+    """Another producer with our transactional id took over: step down (publishing only)."""
     REJECTED = "rejected"
-    """The broker refused the records (size, invalid state, ...)."""
+    """The broker refused the request (record size, invalid state, ...)."""
     UNAUTHORIZED = "unauthorized"
     """An ACL is missing: the message names it. Retried: an operator may grant it."""
     UNAUTHENTICATED = "unauthenticated"
@@ -36,9 +39,21 @@ class PublishErrorKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class PublishError:
-    kind: PublishErrorKind
+class BrokerError:
+    """An expected failure of one of our broker clients; the message never holds a secret."""
+
+    kind: BrokerErrorKind
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishError(BrokerError):
+    """Publishing (or connecting the producer) failed: not known to be committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError(BrokerError):
+    """Reading a topic failed (the ledger's read-back, the task feed)."""
 
 
 class AnnotateErrorKind(StrEnum):
@@ -87,18 +102,21 @@ class Clock(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class StartError:
+class StartError(Exception):
     """A component that could not start (a port in use, a kubeconfig it cannot read)."""
 
-    component: str
-    message: str
+    def __init__(self, component: str, message: str) -> None:
+        super().__init__(f"{component}: {message}")
+        self.component = component
+        self.message = message
 
 
 class Lifecycle(Protocol):
     """A component the composition root starts and stops, in order (stops in reverse)."""
 
-    async def start(self) -> Result[None, StartError]: ...
+    async def start(self) -> None:
+        """Start, or raise :class:`StartError` saying why not."""
+        ...
 
     async def stop(self) -> None: ...
 
@@ -123,10 +141,15 @@ class CommandPublisher(Protocol):
         """Why publishing does not work now (fenced, refused, unreachable), if it does not."""
         ...
 
-    async def start(self) -> Result[None, PublishError]: ...
+    async def start(self) -> Result[None, PublishError]:
+        """Connect now (a new term); the caller reads the history only once connected."""
+        ...
 
-    async def reconnect(self) -> Result[None, PublishError]:
-        """Connect again after a failure, at most once per backoff; never when fenced."""
+    async def reconnect(self) -> None:
+        """Connect again after a failure, at most once per backoff; never when fenced.
+
+        The outcome shows in ``started`` and ``problem``.
+        """
         ...
 
     async def close(self) -> None: ...
@@ -153,7 +176,7 @@ class CommandPublisher(Protocol):
 
 
 class FailureHistory(Protocol):
-    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, ReadError]:
         """Our failure records on the request topic since ``since`` (by any instance),
         read at the consumer's isolation level: with ``read_uncommitted`` the records
         of aborted transactions are included, because the controller applied them."""

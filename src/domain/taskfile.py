@@ -166,11 +166,6 @@ def replace_section(body: str, *, heading: str, section: str) -> str:
     return remaining + "\n\n" + section.rstrip("\n") + "\n"
 
 
-def has_section(body: str, heading: str) -> bool:
-    """True when a line of ``body`` is ``heading`` in the sense of :func:`is_heading_line`."""
-    return any(is_heading_line(line, heading) for line in body.split("\n"))
-
-
 # --- the two commands ------------------------------------------------------------------------
 
 

@@ -212,11 +212,6 @@ class TaskStates:
         for key, state in self._states.items():
             yield task_id_of(key), state
 
-    def in_flight(self) -> Iterator[tuple[str, TaskState]]:
-        """Tasks whose ``current_job`` names a Job."""
-        for key in self._by_job.values():
-            yield task_id_of(key), self._states[key]
-
     def jobs_in_flight(self) -> KeysView[str]:
         """The Jobs named by some task's ``current_job`` (a live view)."""
         return self._by_job.keys()

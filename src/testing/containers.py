@@ -8,12 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dependency_injector import providers
-from returns.result import Result, Success
 
 from zombiewatch.app.container import Container
 from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
-from zombiewatch.domain.ports import StartError
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import (
     FakeCache,
@@ -80,8 +78,8 @@ class ManualPause:
 class NoInformers:
     """Stands in for the informers: the fake cache is filled by the test."""
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None
@@ -95,8 +93,8 @@ class NoApiClient:
 
     client = None
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None
@@ -108,8 +106,8 @@ class NoTaskFeed:
 
     feed = None
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None

@@ -22,11 +22,11 @@ from zombiewatch.domain.ledger import LedgerReading, failure_request_id
 from zombiewatch.domain.ports import (
     AnnotateError,
     AnnotateErrorKind,
+    BrokerErrorKind,
     PublishError,
-    PublishErrorKind,
+    ReadError,
     ReapError,
     ReapErrorKind,
-    StartError,
 )
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
@@ -81,7 +81,7 @@ class RecordingPublisher:
     commands: list[Command] = field(default_factory=list)
     transactions: int = 0
     fail_next: int = 0
-    failure_kind: PublishErrorKind = PublishErrorKind.UNAVAILABLE
+    failure_kind: BrokerErrorKind = BrokerErrorKind.UNAVAILABLE
     starts: int = 0
     """How often it was told to connect (each new leadership term, each reconnect)."""
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,8 +101,8 @@ class RecordingPublisher:
         self.connected.set()
         return Success(None)
 
-    async def reconnect(self) -> Result[None, PublishError]:
-        return await self.start()
+    async def reconnect(self) -> None:
+        await self.start()
 
     async def close(self) -> None:
         self.connected.clear()
@@ -242,8 +242,8 @@ class FakeLeader:
     def next_change(self) -> Awaitable[object]:
         return self.changed.wait()
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         return None
@@ -266,7 +266,7 @@ class ScriptedHistory:
     """The ``trigger_count_before`` each delivered increment carried, by (job, time)."""
     unreadable_counts: int = 0
     """Increment headers the reading reports as unreadable."""
-    error: PublishError | None = None
+    error: ReadError | None = None
     calls: list[datetime] = field(default_factory=list)
 
     def deliver(self, report: FailureReport, *, at: datetime,
@@ -280,7 +280,7 @@ class ScriptedHistory:
                 if command.operation is Operation.INCREMENT_FRONTMATTER:
                     self.count_before[(report.job_name, at)] = report.trigger_count_before
 
-    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, ReadError]:
         self.calls.append(since)
         if self.error is not None:
             return Failure(self.error)

@@ -46,7 +46,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from zombiewatch.adapters.kafka.codec import Envelope, encode
-from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper
@@ -66,6 +65,7 @@ from zombiewatch.domain.doctrine import (
     spawn_notification,
     type_mismatch_failure,
 )
+from zombiewatch.domain.ledger import failure_request_id
 from zombiewatch.domain.manifest import job_name as make_job_name
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.taskfile import TaskFile, Value, is_go_int

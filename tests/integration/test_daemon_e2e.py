@@ -408,9 +408,9 @@ async def test_a_pod_whose_owner_job_does_not_exist_is_never_reported(scene: Sce
 async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_published_again(
     scene: Scene,
 ) -> None:
+    from harness.delivery import open_publisher  # noqa: PLC0415
     from zombiewatch.adapters.clock import SystemClock  # noqa: PLC0415
-    from zombiewatch.adapters.kafka.publishing import open_publisher  # noqa: PLC0415
-    from zombiewatch.app.settings import kafka_publisher_settings  # noqa: PLC0415
+    from zombiewatch.app.settings import kafka_client_settings  # noqa: PLC0415
     from zombiewatch.domain.doctrine import zombie_failure  # noqa: PLC0415
     from zombiewatch.domain.reasons import ZombieReason  # noqa: PLC0415
 
@@ -421,7 +421,7 @@ async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_p
         crashed.append(name)
         failure = zombie_failure(task_id=task_id, job_name=name,
                                  reason=ZombieReason.IMAGE_PULL_BACKOFF, at=datetime.now(UTC))
-        async with open_publisher(kafka_publisher_settings(scene.settings),
+        async with open_publisher(kafka_client_settings(scene.settings),
                                   clock=SystemClock()) as predecessor:
             assert (await predecessor.publish_failures([failure])).unwrap() is None
     _, fresh, _, fresh_pod = scene.job()

@@ -41,7 +41,7 @@ from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
 )
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.metrics import Metrics

@@ -22,14 +22,10 @@ from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.client import ApiClient, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
 from zombiewatch.adapters.kubernetes.decoding import POD
-from zombiewatch.adapters.kubernetes.informer import (
-    Change,
-    Informer,
-    InformerSettings,
-    WatchEvent,
-)
+from zombiewatch.adapters.kubernetes.informer import Informer
 from zombiewatch.adapters.kubernetes.resources import RawResponse, ResourceCalls, pod_calls
-from zombiewatch.adapters.kubernetes.store import KindStore
+from zombiewatch.adapters.kubernetes.store import Change, KindStore, WatchEvent
+from zombiewatch.adapters.kubernetes.watching import InformerSettings
 from zombiewatch.domain.ports import AnnotateErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import (

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
 
 
-def elector(api_client: Any, namespace: str, identity: str, *, release: bool) -> LeaderElector:
+def elector(api_client: Any, namespace: str, identity: str, *, release: bool,
+            started: list[str]) -> LeaderElector:
+    """An elector that appends ``identity`` to ``started`` each time it starts leading."""
     return LeaderElector(
         api_client,
         LeaderElectionSettings(
@@ -28,6 +30,7 @@ def elector(api_client: Any, namespace: str, identity: str, *, release: bool) ->
             retry_period=RETRY,
             release_on_stop=release,
         ),
+        on_started_leading=lambda: started.append(identity),
     )
 
 
@@ -44,8 +47,9 @@ async def wait_until(predicate: Callable[[], bool], within: float) -> float:
 async def test_exactly_one_of_two_leads_and_the_other_takes_over(
     api_client: Any, namespace: str, release: bool
 ) -> None:
-    a = elector(api_client, namespace, "replica-a", release=release)
-    b = elector(api_client, namespace, "replica-b", release=release)
+    started: list[str] = []
+    a = elector(api_client, namespace, "replica-a", release=release, started=started)
+    b = elector(api_client, namespace, "replica-b", release=release, started=started)
     await a.start()
     await b.start()
     try:
@@ -61,7 +65,7 @@ async def test_exactly_one_of_two_leads_and_the_other_takes_over(
         assert took <= LEASE + RETRY + 1.0
         if release:
             assert took <= 2 * RETRY + 0.5
-        assert follower.transitions == 1
+        assert started.count(follower.settings.identity) == 1
     finally:
         await a.stop()
         await b.stop()

@@ -14,13 +14,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from returns.result import Failure, Success
 
-from harness.delivery import Faults, faulty, publisher_settings
+from harness.delivery import Faults, faulty, open_publisher, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.services import Services
 from zombiewatch.adapters.kafka.codec import decode
-from zombiewatch.adapters.kafka.ids import failure_request_id
-from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher, open_publisher
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.commands import (
     BodySection,
     FailureReport,
@@ -28,7 +27,8 @@ from zombiewatch.domain.commands import (
     Operation,
     UpdateFrontmatter,
 )
-from zombiewatch.domain.ports import PublishErrorKind
+from zombiewatch.domain.ledger import failure_request_id
+from zombiewatch.domain.ports import BrokerErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeClock
 
@@ -113,12 +113,12 @@ def request_topic(topic_factory: TopicFactory) -> str:
 
 
 @pytest.fixture
-def settings(bootstrap_servers: str, request_topic: str) -> KafkaPublisherSettings:
+def settings(bootstrap_servers: str, request_topic: str) -> KafkaClientSettings:
     return publisher_settings(bootstrap_servers, request_topic)
 
 
 @pytest.fixture
-async def publisher(settings: KafkaPublisherSettings) -> AsyncIterator[KafkaCommandPublisher]:
+async def publisher(settings: KafkaClientSettings) -> AsyncIterator[KafkaCommandPublisher]:
     async with open_publisher(settings, clock=FakeClock(NOW)) as opened:
         yield opened
 
@@ -147,17 +147,17 @@ async def test_a_zombie_failure_is_two_committed_records_update_then_increment_o
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
-        (KafkaError("injected between the two sends"), PublishErrorKind.REJECTED),
-        (KafkaConnectionError("injected between the two sends"), PublishErrorKind.UNAVAILABLE),
+        (KafkaError("injected between the two sends"), BrokerErrorKind.REJECTED),
+        (KafkaConnectionError("injected between the two sends"), BrokerErrorKind.UNAVAILABLE),
     ],
     ids=["aborted", "producer-discarded"],
 )
 async def test_a_failure_between_the_two_sends_leaves_nothing_visible(
-    settings: KafkaPublisherSettings,
+    settings: KafkaClientSettings,
     bootstrap_servers: str,
     request_topic: str,
     error: KafkaError,
-    kind: PublishErrorKind,
+    kind: BrokerErrorKind,
 ) -> None:
     factory = faulty(Faults(second_send=error))
     failure = new_failure()
@@ -178,7 +178,7 @@ async def test_a_failure_between_the_two_sends_leaves_nothing_visible(
 
 
 async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_it_is_back(
-    settings: KafkaPublisherSettings,
+    settings: KafkaClientSettings,
     bootstrap_servers: str,
     request_topic: str,
     services: Services,
@@ -217,9 +217,9 @@ async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_
         cold_elapsed,
     )
     assert isinstance(down, Failure)
-    assert down.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert down.failure().kind is BrokerErrorKind.UNAVAILABLE
     assert isinstance(cold_down, Failure)
-    assert cold_down.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert cold_down.failure().kind is BrokerErrorKind.UNAVAILABLE
     assert connected_elapsed < bound
     assert open_elapsed < bound
     assert cold_elapsed < bound
@@ -232,7 +232,7 @@ async def test_broker_down_fails_within_the_timeout_and_publishing_resumes_when_
 
 
 async def test_a_second_publisher_with_the_same_transactional_id_fences_the_first(
-    settings: KafkaPublisherSettings, bootstrap_servers: str, request_topic: str
+    settings: KafkaClientSettings, bootstrap_servers: str, request_topic: str
 ) -> None:
     first_failure, fenced_failure, second_failure = new_failure(), new_failure(), new_failure()
 
@@ -243,7 +243,7 @@ async def test_a_second_publisher_with_the_same_transactional_id_fences_the_firs
             taken_over = await newer.publish_failures([second_failure])
 
     assert isinstance(fenced, Failure)
-    assert fenced.failure().kind is PublishErrorKind.FENCED
+    assert fenced.failure().kind is BrokerErrorKind.FENCED
     assert taken_over == Success(None)
     seen = await read_committed(bootstrap_servers, request_topic, until=4)
     assert {s.key for s in seen} == {f.task_id.encode() for f in (first_failure, second_failure)}

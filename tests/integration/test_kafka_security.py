@@ -63,16 +63,16 @@ from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth, quiet
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SecurityProtocol,
     transactional_id_for,
 )
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.adapters.kafka.topics import event_topic
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import zombie_failure
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import BrokerError, BrokerErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskStates
 
@@ -175,7 +175,7 @@ class Grant:
                        transactional_id=self.transactional_id,
                        principal=principal or self.secured.client_principal)
 
-    def settings(self, **overrides: object) -> KafkaPublisherSettings:
+    def settings(self, **overrides: object) -> KafkaClientSettings:
         return self.secured.client_settings(topic=self.topic,
                                             transactional_id=self.transactional_id,
                                             **overrides)  # type: ignore[arg-type]
@@ -207,11 +207,11 @@ class Recorder:
     """A KafkaHealth whose errors are kept, as the daemon's metric counts them."""
 
     def __init__(self) -> None:
-        self.errors: list[tuple[ClientRole, PublishError]] = []
+        self.errors: list[tuple[ClientRole, BrokerError]] = []
         self.health = KafkaHealth(on_error=lambda role, e: self.errors.append((role, e)))
 
 
-async def _published_jobs(settings: KafkaPublisherSettings) -> list[str]:
+async def _published_jobs(settings: KafkaClientSettings) -> list[str]:
     history = KafkaFailureHistory(settings, timeout=30)
     result = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
     assert isinstance(result, Success), result
@@ -267,7 +267,7 @@ async def test_the_readme_acls_are_exactly_what_publishing_the_read_back_and_the
     assert held == {grant.acl(row) for row in ROWS}
 
 
-def _assert_refused_only_by(client: ClientRole, refused: list[tuple[ClientRole, PublishError]],
+def _assert_refused_only_by(client: ClientRole, refused: list[tuple[ClientRole, BrokerError]],
                             principal: str, named: str,
                             caplog: pytest.LogCaptureFixture) -> None:
     """Only ``client`` was refused, every time naming the ACL, in one log line."""
@@ -312,13 +312,13 @@ async def test_without_each_readme_acl_its_client_is_refused_named_and_works_onc
                     "the task feed's first attempt")
         feed_ready_without, feed_problem_without = _feed_ready(feed), feed.problem
         refused = [(role, error) for role, error in recorder.errors
-                   if error.kind is PublishErrorKind.UNAUTHORIZED]
+                   if error.kind is BrokerErrorKind.UNAUTHORIZED]
         problem_without = publisher.problem
         grant.grant([missing])
         published_with = published_without
         if isinstance(published_without, Failure):
-            published_with = await publisher.reconnect()
-            if published_with == Success(None):
+            await publisher.reconnect()
+            if publisher.started:
                 published_with = await publisher.publish_failures([failure])
         # Granted, the feed comes up by itself (it retries), no restart.
         await until(lambda: _feed_ready(feed), "the task feed up once granted")
@@ -331,7 +331,7 @@ async def test_without_each_readme_acl_its_client_is_refused_named_and_works_onc
                             named, caplog)
     if missing.client is ClientRole.PRODUCER:
         assert isinstance(published_without, Failure)
-        assert published_without.failure().kind is PublishErrorKind.UNAUTHORIZED
+        assert published_without.failure().kind is BrokerErrorKind.UNAUTHORIZED
         assert problem_without is not None
         assert named in problem_without.message
         assert published_with == Success(None)
@@ -369,7 +369,7 @@ BAD_CREDENTIALS = {
 }
 
 
-def _bad_settings(grant: Grant, case: str) -> KafkaPublisherSettings:
+def _bad_settings(grant: Grant, case: str) -> KafkaClientSettings:
     overrides: dict[str, object] = dict(BAD_CREDENTIALS[case][0])
     secured = grant.secured
     if overrides.get("ca_file") == "other":
@@ -400,9 +400,9 @@ async def test_bad_credentials_and_certificates_give_one_clear_error_and_are_ret
 
     expected = BAD_CREDENTIALS[case][1]
     assert isinstance(first, Failure)
-    assert first.failure().kind is PublishErrorKind.UNAUTHENTICATED
+    assert first.failure().kind is BrokerErrorKind.UNAUTHENTICATED
     assert expected in first.failure().message
-    assert [e.kind for _, e in recorder.errors] == [PublishErrorKind.UNAUTHENTICATED] * 4
+    assert [e.kind for _, e in recorder.errors] == [BrokerErrorKind.UNAUTHENTICATED] * 4
     output = caplog.text
     kafka_warnings = [r for r in caplog.records
                       if r.levelno >= logging.WARNING and "kafka" in r.name]
@@ -517,7 +517,7 @@ async def test_the_feed_acl_revoked_while_running_downs_the_feed_named_not_publi
     assert problem is not None
     assert named in problem
     assert [(role, e.kind) for role, e in recorder.errors][:1] == [
-        (ClientRole.FEED, PublishErrorKind.UNAUTHORIZED)]
+        (ClientRole.FEED, BrokerErrorKind.UNAUTHORIZED)]
     assert all(role is ClientRole.FEED and named in e.message for role, e in recorder.errors)
     warnings = [r.getMessage() for r in caplog.records
                 if r.levelno >= logging.WARNING and r.name.startswith("zombiewatch")]
@@ -546,7 +546,7 @@ async def test_the_feed_asking_for_its_topic_by_name_never_creates_it(
     broker creates topics asked for by name (``auto.create.topics.enable``): asked as
     the plaintext super user (who may create anything), the topic must stay missing."""
     missing = unique_name("zw-secure-no-events")
-    settings = KafkaPublisherSettings(bootstrap_servers=services.bootstrap_servers,
+    settings = KafkaClientSettings(bootstrap_servers=services.bootstrap_servers,
                                       topic="unused", transactional_id="unused",
                                       request_timeout_ms=3_000)
     feed = KafkaTaskFeed(settings, topic=missing, states=TaskStates(), retry_seconds=0.2)

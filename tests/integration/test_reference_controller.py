@@ -31,8 +31,8 @@ from zombiewatch.adapters.kafka.publishing import (
     ProducerFactory,
     aiokafka_producer,
 )
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.controller_profile import CURRENT
 from zombiewatch.domain.doctrine import zombie_failure
@@ -57,7 +57,7 @@ class LateClock:
 class World:
     controller: KafkaController
     vault: ReferenceVault
-    settings: KafkaPublisherSettings
+    settings: KafkaClientSettings
     feed: KafkaTaskFeed
 
     def publisher(self, *, clock: Clock | None = None,

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaProducer
 from harness.delivery import following
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import Services
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 def feed_for(bootstrap: str, topic: str, **kwargs: float) -> KafkaTaskFeed:
-    settings = KafkaPublisherSettings(bootstrap_servers=bootstrap, topic="unused",
+    settings = KafkaClientSettings(bootstrap_servers=bootstrap, topic="unused",
                                       transactional_id="unused", request_timeout_ms=3_000)
     return KafkaTaskFeed(settings, topic=topic, states=TaskStates(), **kwargs)  # type: ignore[arg-type]
 

@@ -7,19 +7,19 @@ from dataclasses import dataclass
 import pytest
 from aiokafka.errors import TransactionalIdAuthorizationFailed
 from dependency_injector import providers
-from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
 from zombiewatch.adapters.kafka.connection import ClientRole
 from zombiewatch.adapters.kafka.publishing import KafkaCommandPublisher
-from zombiewatch.app.runtime import Runtime, StartFailedError
+from zombiewatch.app.errors import StartFailedError
+from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import (
     KafkaOptions,
     Settings,
-    kafka_publisher_settings,
+    kafka_client_settings,
     parse_settings,
 )
-from zombiewatch.domain.ports import PublishError, PublishErrorKind, StartError
+from zombiewatch.domain.ports import BrokerErrorKind, ReadError, StartError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
 from zombiewatch.testing.fakes import FakeClock, FakeLeader
@@ -70,8 +70,8 @@ async def test_a_new_leadership_term_connects_the_publisher_and_sweeps_at_once()
 
 
 class RefusingLeader(FakeLeader):
-    async def start(self) -> Result[None, StartError]:
-        return Failure(StartError("leader", "no RBAC for leases (fake)"))
+    async def start(self) -> None:
+        raise StartError("leader", "no RBAC for leases (fake)")
 
 
 @dataclass
@@ -79,8 +79,8 @@ class RecordingApiClient:
     client: None = None
     stopped: bool = False
 
-    async def start(self) -> Result[None, StartError]:
-        return Success(None)
+    async def start(self) -> None:
+        return None
 
     async def stop(self) -> None:
         self.stopped = True
@@ -101,23 +101,23 @@ async def test_a_part_that_cannot_start_undoes_the_parts_already_started() -> No
 
 
 def test_a_legacy_branch_maps_to_the_topic_prefix() -> None:
-    assert kafka_publisher_settings(settings(branch="prod")).topic == (
+    assert kafka_client_settings(settings(branch="prod")).topic == (
         "master-agent-task-v1-request")
-    assert kafka_publisher_settings(settings(branch="dev")).topic == (
+    assert kafka_client_settings(settings(branch="dev")).topic == (
         "develop-agent-task-v1-request")
-    assert kafka_publisher_settings(settings(branch="feature-x")).topic == (
+    assert kafka_client_settings(settings(branch="feature-x")).topic == (
         "feature-x-agent-task-v1-request")
 
 
 def test_an_explicit_topic_prefix_wins_and_an_empty_one_means_unprefixed() -> None:
-    assert kafka_publisher_settings(settings(branch="prod", topic_prefix="")).topic == (
+    assert kafka_client_settings(settings(branch="prod", topic_prefix="")).topic == (
         "agent-task-v1-request")
-    assert kafka_publisher_settings(settings(topic_prefix="team")).topic == (
+    assert kafka_client_settings(settings(topic_prefix="team")).topic == (
         "team-agent-task-v1-request")
 
 
 def test_the_transactional_id_defaults_to_one_per_namespace() -> None:
-    assert kafka_publisher_settings(settings()).transactional_id == "zombiewatch-agents"
+    assert kafka_client_settings(settings()).transactional_id == "zombiewatch-agents"
 
 
 def test_sasl_settings_reach_the_publisher_without_the_password_in_its_repr() -> None:
@@ -128,7 +128,7 @@ def test_sasl_settings_reach_the_publisher_without_the_password_in_its_repr() ->
         {"KAFKA_SASL_PASSWORD": "hunter2"},
     )
 
-    publisher_settings = kafka_publisher_settings(parsed)
+    publisher_settings = kafka_client_settings(parsed)
 
     assert publisher_settings.security_protocol == "SASL_SSL"
     assert publisher_settings.sasl is not None
@@ -151,7 +151,7 @@ async def test_readyz_says_which_acl_a_leader_without_a_producer_lacks_and_it_is
 ) -> None:
     container = faked_container(Fakes())
     publisher = KafkaCommandPublisher(
-        settings=kafka_publisher_settings(settings()), clock=FakeClock(),
+        settings=kafka_client_settings(settings()), clock=FakeClock(),
         producer_factory=lambda _: RefusedProducer(),  # type: ignore[arg-type,return-value]
         health=container.kafka_health())
     container.publisher.override(providers.Object(publisher))
@@ -178,8 +178,8 @@ async def test_readyz_stays_ready_but_says_so_when_the_read_back_was_refused() -
     await runtime.start()
     await fakes.publisher.connected.wait()  # the leadership task connected it
 
-    container.kafka_health().failed(ClientRole.HISTORY, PublishError(
-        PublishErrorKind.UNAUTHORIZED, "not authorized: User:zw needs Read on Topic t"))
+    container.kafka_health().failed(ClientRole.HISTORY, ReadError(
+        BrokerErrorKind.UNAUTHORIZED, "not authorized: User:zw needs Read on Topic t"))
     answer = runtime.ready()
     await runtime.stop()
 
@@ -191,6 +191,6 @@ async def test_readyz_stays_ready_but_says_so_when_the_read_back_was_refused() -
 def test_the_consumer_isolation_reaches_the_ledger_reader() -> None:
     parsed = parse_settings(["--namespace", "a", "--kafka-brokers", "k:9092",
                              "--consumer-isolation", "read_committed"], {})
-    assert kafka_publisher_settings(parsed).consumer_isolation.value == "read_committed"
+    assert kafka_client_settings(parsed).consumer_isolation.value == "read_committed"
     default = parse_settings(["--namespace", "a", "--kafka-brokers", "k:9092"], {})
-    assert kafka_publisher_settings(default).consumer_isolation.value == "read_uncommitted"
+    assert kafka_client_settings(default).consumer_isolation.value == "read_uncommitted"

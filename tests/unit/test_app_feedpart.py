@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.adapters.kafka.taskfeed import KafkaTaskFeed
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.feedpart import (
     TaskFeedCollector,
     TaskFeedPart,
@@ -16,7 +17,7 @@ from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
 from zombiewatch.domain.tasks import TaskStates
 
-KAFKA = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t", transactional_id="x")
+KAFKA = KafkaClientSettings(bootstrap_servers="127.0.0.1:1", topic="t", transactional_id="x")
 
 
 def settings(**kafka: object) -> Settings:
@@ -59,5 +60,8 @@ def test_the_feed_metrics_read_its_counters() -> None:
 async def test_no_feed_is_started_with_task_events_off() -> None:
     part = TaskFeedPart(settings(task_events=False), KAFKA, TaskStates(), Metrics())
     assert part.feed is None
-    assert (await part.start()).unwrap() is None
+    await part.start()
+    following = [t for t in asyncio.all_tasks() if t.get_name() == "zombiewatch-task-feed"]
     await part.stop()
+
+    assert following == []

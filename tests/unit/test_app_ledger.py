@@ -15,7 +15,7 @@ from tests.unit.test_app_reporting import World
 from zombiewatch.domain.commands import Operation
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ledger import LEDGER_MARGIN
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import BrokerErrorKind, ReadError
 from zombiewatch.domain.reasons import ZombieReason
 
 
@@ -140,7 +140,7 @@ async def test_nothing_is_sent_while_the_ledger_cannot_be_read_after_a_failure()
     world.detect("job-a")
     await world.settle()
 
-    world.history.error = PublishError(PublishErrorKind.UNAVAILABLE, "broker down")
+    world.history.error = ReadError(BrokerErrorKind.UNAVAILABLE, "broker down")
     world.detect("job-a")
     await world.settle()
     assert len(world.publisher.attempts) == 1

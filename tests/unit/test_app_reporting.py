@@ -17,7 +17,7 @@ from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import ReportedFailure
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import BrokerErrorKind, PublishError, ReadError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import JobView, PodPhase, PodView
@@ -383,7 +383,7 @@ async def test_the_topic_is_recalled_once_per_leadership_term() -> None:
 async def test_nothing_is_published_while_the_topic_cannot_be_recalled() -> None:
     world = World()
     world.cache.put_job(job_view("job-a"))
-    world.history.error = PublishError(PublishErrorKind.UNAVAILABLE, "broker down")
+    world.history.error = ReadError(BrokerErrorKind.UNAVAILABLE, "broker down")
 
     world.detect("job-a")
     await world.settle()
@@ -398,7 +398,7 @@ async def test_nothing_is_published_while_the_topic_cannot_be_recalled() -> None
 async def test_a_topic_we_may_not_read_does_not_stop_publishing() -> None:
     world = World()
     world.cache.put_job(job_view("job-a"))
-    world.history.error = PublishError(PublishErrorKind.REJECTED, "TopicAuthorizationFailed")
+    world.history.error = ReadError(BrokerErrorKind.REJECTED, "TopicAuthorizationFailed")
 
     world.detect("job-a")
     await world.settle()

@@ -20,7 +20,7 @@ from tests.unit.kubernetes.test_translation_today import job as job_of
 from tests.unit.kubernetes.test_translation_today import load
 from tests.unit.kubernetes.test_translation_today import pod as pod_of
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SecurityProtocol,
 )
@@ -335,8 +335,8 @@ def test_without_brokers_or_with_no_task_events_the_feed_is_not_read() -> None:
     assert scan.feed_source(kafka(task_events=False), "agents") is None
 
 
-def fake_consumers(consumer: FakeConsumer) -> Callable[[KafkaPublisherSettings], FakeConsumer]:
-    def factory(settings: KafkaPublisherSettings) -> FakeConsumer:
+def fake_consumers(consumer: FakeConsumer) -> Callable[[KafkaClientSettings], FakeConsumer]:
+    def factory(settings: KafkaClientSettings) -> FakeConsumer:
         return consumer
     return factory
 
@@ -357,7 +357,8 @@ async def test_reading_the_feed_goes_to_the_end_counts_bad_events_and_closes(
     read = await scan.read_task_feed(source, timeout=60)
     # Assert
     assert read.states is not None
-    assert sorted(task for task, _ in read.states.in_flight()) == [f"task-{n}" for n in range(7)]
+    naming = [read.states.naming(job) for job in read.states.jobs_in_flight()]
+    assert sorted(named[0] for named in naming if named) == [f"task-{n}" for n in range(7)]
     assert (read.problem, read.malformed) == (None, 1)
     assert consumer.stopped
 

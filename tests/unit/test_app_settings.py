@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
-from zombiewatch.app.settings import SettingsError, kafka_publisher_settings, parse_settings
+from zombiewatch.app.settings import SettingsError, kafka_client_settings, parse_settings
 from zombiewatch.domain.ledger import ConsumerIsolation
 
 REQUIRED = {"NAMESPACE": "agents", "KAFKA_BROKERS": "kafka:9092"}
@@ -60,7 +60,7 @@ def test_a_secured_broker_is_configured_by_one_protocol_name_and_a_password_from
         ["--kafka-security-protocol", "SASL_SSL", "--kafka-sasl-mechanism", "SCRAM-SHA-512",
          "--kafka-sasl-username", "zombiewatch", "--kafka-ca-file", "/etc/ca.crt"],
         {**REQUIRED, "KAFKA_SASL_PASSWORD": "pw-from-a-secret"})
-    adapter = kafka_publisher_settings(parsed)
+    adapter = kafka_client_settings(parsed)
 
     assert parsed.kafka.security_protocol is SecurityProtocol.SASL_SSL
     assert parsed.kafka.sasl_mechanism is SaslMechanism.SCRAM_SHA_512

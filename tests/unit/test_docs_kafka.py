@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
-from zombiewatch.app.settings import kafka_publisher_settings, parse_settings
+from zombiewatch.app.settings import kafka_client_settings, parse_settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "KAFKA.md"
 
@@ -33,7 +33,7 @@ def test_the_deployment_patch_configures_sasl_ssl_with_the_password_from_the_sec
 
     parsed = parse_settings([], {**values, "NAMESPACE": "agents",
                                  "KAFKA_SASL_PASSWORD": "from-the-secret"})
-    adapter = kafka_publisher_settings(parsed)
+    adapter = kafka_client_settings(parsed)
 
     assert password == {"secretKeyRef": {"name": "zombiewatch-kafka", "key": "password"}}
     assert adapter.security_protocol is SecurityProtocol.SASL_SSL

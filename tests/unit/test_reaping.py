@@ -12,7 +12,7 @@ from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
 from tests.unit.test_app_reporting import World
-from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper, reap_patch
+from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper, reap_patch
 from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.settings import parse_settings
 from zombiewatch.domain.ports import ReapError, ReapErrorKind

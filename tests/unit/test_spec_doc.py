@@ -11,8 +11,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from zombiewatch.adapters.kafka.ids import PROJECT_NAMESPACE_UUID
 from zombiewatch.domain.doctrine import failure_section
+from zombiewatch.domain.ledger import PROJECT_NAMESPACE_UUID
 from zombiewatch.domain.reasons import ZombieReason
 
 SPEC = (Path(__file__).resolve().parents[2] / "docs" / "SPEC.md").read_text("utf-8")

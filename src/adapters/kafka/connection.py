@@ -7,14 +7,16 @@ means the same thing whoever met it:
 
 - :func:`connection_options` is the one place that turns settings into aiokafka
   options;
-- :func:`translate_error` is the one place that turns an exception into the port's
-  :class:`~zombiewatch.domain.ports.PublishError`. An authorisation error names the
-  ACL that is missing (Kafka does not say which operation it checked; the client's
-  role does); an authentication or TLS error says what was refused, never with a
-  secret in it;
-- :func:`diagnose_bootstrap` recovers the reason aiokafka only logs when it cannot
+- :func:`publish_error` and :func:`read_error` are the one place that turns an
+  exception into the ports' :class:`~zombiewatch.domain.ports.PublishError` or
+  :class:`~zombiewatch.domain.ports.ReadError` (one classification,
+  :class:`~zombiewatch.domain.ports.BrokerErrorKind`, for both). An authorisation
+  error names the ACL that is missing (Kafka does not say which operation it
+  checked; whether the client writes or reads does); an authentication or TLS
+  error says what was refused, never with a secret in it;
+- :func:`diagnosed` recovers the reason aiokafka only logs when it cannot
   bootstrap (wrong password, untrusted certificate, ...) by opening one connection
-  itself;
+  itself (:func:`diagnose_bootstrap`);
 - :class:`KafkaHealth` keeps the last problem of each client, logs a problem once
   when it appears (repeats at DEBUG) and once when it is gone, so a broker that
   refuses our credentials gives one clear line, not one per retry; ``/readyz``
@@ -28,7 +30,7 @@ import logging
 import ssl
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal, overload
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
@@ -48,14 +50,14 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.domain.ports import BrokerError, BrokerErrorKind, PublishError, ReadError
 
 log = logging.getLogger(__name__)
 
 
 class ClientRole(StrEnum):
-    """Which of our Kafka clients met an error: it decides which ACL was missing."""
+    """Which of our Kafka clients met an error (the health's key, the metric's ``client``)."""
 
     PRODUCER = "producer"
     """The transactional producer: publishes the commands."""
@@ -76,7 +78,7 @@ _UNAUTHENTICATED: Final = (SaslAuthenticationFailed, IllegalSaslStateError,
 """The broker refused who we are, or we refused the broker's certificate."""
 
 
-def connection_options(settings: KafkaPublisherSettings) -> dict[str, object]:
+def connection_options(settings: KafkaClientSettings) -> dict[str, object]:
     """How any aiokafka client of ours reaches the brokers: servers, timeouts, TLS, SASL.
 
     Reads the TLS files now: call it where the client is created.
@@ -96,16 +98,17 @@ def connection_options(settings: KafkaPublisherSettings) -> dict[str, object]:
     return options
 
 
-def missing_acl(exc: BaseException, settings: KafkaPublisherSettings,
-                role: ClientRole) -> str | None:
+def missing_acl(exc: BaseException, settings: KafkaClientSettings, *,
+                writing: bool) -> str | None:
     """The ACL an authorisation error says we lack, in the words of ``kafka-acls``.
 
-    Kafka answers "not authorised on this resource" without the operation; the
-    client's role says which one it checked (README: the ACLs the daemon needs).
+    Kafka answers "not authorised on this resource" without the operation; whether
+    the client was writing (the producer) or reading says which one it checked
+    (README: the ACLs the daemon needs).
     """
     topic = settings.topic
     if isinstance(exc, TopicAuthorizationFailedError):
-        operation = "Write" if role is ClientRole.PRODUCER else "Read"
+        operation = "Write" if writing else "Read"
         return f"{operation} on Topic {topic}"
     if isinstance(exc, TransactionalIdAuthorizationFailed):
         return f"Write on TransactionalId {settings.transactional_id}"
@@ -116,7 +119,7 @@ def missing_acl(exc: BaseException, settings: KafkaPublisherSettings,
     return None
 
 
-def _principal(settings: KafkaPublisherSettings) -> str:
+def _principal(settings: KafkaClientSettings) -> str:
     if settings.sasl is not None:
         return f"User:{settings.sasl.username}"
     if settings.tls is not None and settings.tls.cert_file is not None:
@@ -124,9 +127,20 @@ def _principal(settings: KafkaPublisherSettings) -> str:
     return "User:ANONYMOUS"
 
 
-def translate_error(exc: BaseException, settings: KafkaPublisherSettings | None = None,
-                    role: ClientRole = ClientRole.PRODUCER) -> PublishError:
-    """The port's error for an exception raised while talking to Kafka.
+def publish_error(exc: BaseException,
+                  settings: KafkaClientSettings | None = None) -> PublishError:
+    """The publisher port's error for an exception raised while producing."""
+    return PublishError(*_classified(exc, settings, writing=True))
+
+
+def read_error(exc: BaseException, settings: KafkaClientSettings | None = None) -> ReadError:
+    """The read ports' error for an exception raised while consuming."""
+    return ReadError(*_classified(exc, settings, writing=False))
+
+
+def _classified(exc: BaseException, settings: KafkaClientSettings | None, *,
+                writing: bool) -> tuple[BrokerErrorKind, str]:
+    """What an exception raised while talking to Kafka means, and the message to say.
 
     With ``settings`` the message names the principal and the missing ACL or the
     refused credentials; it never contains a password or key material (the
@@ -134,18 +148,18 @@ def translate_error(exc: BaseException, settings: KafkaPublisherSettings | None 
     """
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ProducerFenced | InvalidProducerEpoch):
-        return PublishError(PublishErrorKind.FENCED, detail)
-    if settings is not None and (acl := missing_acl(exc, settings, role)) is not None:
-        return PublishError(PublishErrorKind.UNAUTHORIZED,
-                            f"not authorized: {_principal(settings)} needs {acl} ({detail})")
+        return BrokerErrorKind.FENCED, detail
+    if settings is not None and (acl := missing_acl(exc, settings, writing=writing)) is not None:
+        return (BrokerErrorKind.UNAUTHORIZED,
+                f"not authorized: {_principal(settings)} needs {acl} ({detail})")
     if isinstance(exc, _UNAUTHENTICATED):
-        return PublishError(PublishErrorKind.UNAUTHENTICATED, _refusal(exc, settings, detail))
+        return BrokerErrorKind.UNAUTHENTICATED, _refusal(exc, settings, detail)
     if isinstance(exc, KafkaError) and not exc.retriable and not isinstance(exc, _UNREACHABLE):
-        return PublishError(PublishErrorKind.REJECTED, detail)
-    return PublishError(PublishErrorKind.UNAVAILABLE, detail)
+        return BrokerErrorKind.REJECTED, detail
+    return BrokerErrorKind.UNAVAILABLE, detail
 
 
-def _refusal(exc: BaseException, settings: KafkaPublisherSettings | None, detail: str) -> str:
+def _refusal(exc: BaseException, settings: KafkaClientSettings | None, detail: str) -> str:
     """What an authentication or TLS failure means for the operator."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS: the broker's certificate was refused: {exc.verify_message} ({detail})"
@@ -158,7 +172,7 @@ def _refusal(exc: BaseException, settings: KafkaPublisherSettings | None, detail
     return f"SASL refused: does the listener speak the configured security protocol? ({detail})"
 
 
-async def diagnose_bootstrap(settings: KafkaPublisherSettings) -> BaseException | None:
+async def diagnose_bootstrap(settings: KafkaClientSettings) -> BaseException | None:
     """Why the first bootstrap server cannot be reached, or ``None`` if it can.
 
     aiokafka reports a failed bootstrap as "Unable to bootstrap" and only logs
@@ -178,12 +192,11 @@ async def diagnose_bootstrap(settings: KafkaPublisherSettings) -> BaseException 
     return None
 
 
-async def explained(exc: BaseException, settings: KafkaPublisherSettings,
-                    role: ClientRole) -> PublishError:
-    """:func:`translate_error`, after asking the broker why a secured bootstrap failed.
+async def diagnosed(exc: BaseException, settings: KafkaClientSettings) -> BaseException:
+    """The exception to translate: ``exc``, or why a secured bootstrap really failed.
 
     Only TLS and SASL hide a cause worth the extra connection; a plaintext
-    bootstrap fails for being unreachable, which the error already says.
+    bootstrap fails for being unreachable, which ``exc`` already says.
     """
     protocol = settings.security_protocol
     if (protocol.uses_tls or protocol.uses_sasl) and isinstance(exc, KafkaConnectionError) and (
@@ -191,8 +204,8 @@ async def explained(exc: BaseException, settings: KafkaPublisherSettings,
     ):
         cause = await diagnose_bootstrap(settings)
         if cause is not None:
-            exc = cause
-    return translate_error(exc, settings, role)
+            return cause
+    return exc
 
 
 class KafkaHealth:
@@ -205,14 +218,26 @@ class KafkaHealth:
     work succeeds: connecting proves nothing about a topic's ACL.
     """
 
-    def __init__(self, on_error: Callable[[ClientRole, PublishError], None] | None = None) -> None:
-        self._problems: dict[ClientRole, PublishError] = {}
+    def __init__(self, on_error: Callable[[ClientRole, BrokerError], None] | None = None) -> None:
+        self._problems: dict[ClientRole, BrokerError] = {}
         self._while_connecting: set[ClientRole] = set()
         self._on_error = on_error
 
-    def failed(self, role: ClientRole, error: PublishError, *, retry_in: float | None = None,
+    @overload
+    def failed(self, role: Literal[ClientRole.PRODUCER], error: PublishError, *,
+               retry_in: float | None = None, connecting: bool = False) -> None: ...
+
+    @overload
+    def failed(self, role: Literal[ClientRole.HISTORY, ClientRole.FEED], error: ReadError, *,
+               retry_in: float | None = None, connecting: bool = False) -> None: ...
+
+    def failed(self, role: ClientRole, error: BrokerError, *, retry_in: float | None = None,
                connecting: bool = False) -> None:
-        """Record ``error`` for ``role``; logs it if it is new."""
+        """Record ``error`` for ``role``; logs it if it is new.
+
+        The producer's problems are publish errors, the readers' read errors (the
+        overloads say so), so :meth:`problem` gives the producer's back as one.
+        """
         previous = self._problems.get(role)
         self._problems[role] = error
         if connecting:
@@ -236,11 +261,20 @@ class KafkaHealth:
         if previous is not None:
             log.info("event=kafka_recovered client=%s after=%s", role.value, previous.kind.value)
 
-    def problem(self, role: ClientRole) -> PublishError | None:
+    @overload
+    def problem(self, role: Literal[ClientRole.PRODUCER]) -> PublishError | None: ...
+
+    @overload
+    def problem(self, role: Literal[ClientRole.HISTORY, ClientRole.FEED]) -> ReadError | None: ...
+
+    @overload
+    def problem(self, role: ClientRole) -> BrokerError | None: ...
+
+    def problem(self, role: ClientRole) -> BrokerError | None:
         return self._problems.get(role)
 
     @property
-    def problems(self) -> Mapping[ClientRole, PublishError]:
+    def problems(self) -> Mapping[ClientRole, BrokerError]:
         return dict(self._problems)
 
 

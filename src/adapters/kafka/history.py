@@ -37,10 +37,11 @@ from zombiewatch.adapters.kafka.connection import (
     ClientRole,
     KafkaHealth,
     connection_options,
-    explained,
+    diagnosed,
+    read_error,
 )
 from zombiewatch.adapters.kafka.headers import HeaderError, trigger_count_before
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 from zombiewatch.domain.doctrine import (
     FAILURE_HEADING,
@@ -49,7 +50,7 @@ from zombiewatch.domain.doctrine import (
     parse_failure_section,
 )
 from zombiewatch.domain.ledger import LedgerReading
-from zombiewatch.domain.ports import PublishError
+from zombiewatch.domain.ports import ReadError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 class KafkaFailureHistory:
     """Implements ``FailureHistory`` with a short-lived consumer at the controller's isolation."""
 
-    def __init__(self, settings: KafkaPublisherSettings, *, timeout: float = 20.0,
+    def __init__(self, settings: KafkaClientSettings, *, timeout: float = 20.0,
                  health: KafkaHealth | None = None) -> None:
         self._settings = settings
         self._timeout = timeout
@@ -65,11 +66,11 @@ class KafkaFailureHistory:
         self._health = health if health is not None else KafkaHealth()
 
     @property
-    def problem(self) -> PublishError | None:
+    def problem(self) -> ReadError | None:
         """Why the last read-back failed, until one succeeds (``/readyz`` detail)."""
         return self._health.problem(ClientRole.HISTORY)
 
-    async def reported_since(self, since: datetime) -> Result[LedgerReading, PublishError]:
+    async def reported_since(self, since: datetime) -> Result[LedgerReading, ReadError]:
         consumer = AIOKafkaConsumer(
             self._settings.topic,
             **connection_options(self._settings),
@@ -80,7 +81,8 @@ class KafkaFailureHistory:
                 await consumer.start()
                 found = await self._read(consumer, since)
         except EXPECTED_ERRORS as exc:
-            error: PublishError | None = await explained(exc, self._settings, ClientRole.HISTORY)
+            error: ReadError | None = read_error(await diagnosed(exc, self._settings),
+                                                 self._settings)
             found = LedgerReading(failures=(), request_ids=())
         else:
             error = None

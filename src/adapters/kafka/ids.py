@@ -3,8 +3,9 @@
 - The record key is the task identifier, so every command for one task lands on
   one partition and the controller applies them in the order we sent them.
 - Failure commands carry a *deterministic* requestID, a UUIDv5 of
-  ``"<job name>/<operation>"`` in :data:`PROJECT_NAMESPACE_UUID` (both defined in
-  :mod:`zombiewatch.domain.ledger`, where the ledger reads them back). A failure has
+  ``"<job name>/<operation>"`` in ``PROJECT_NAMESPACE_UUID``
+  (:func:`zombiewatch.domain.ledger.failure_request_id`, where the ledger reads
+  them back). A failure has
   at most one command per operation, so the pair is unique per failure, and a
   re-publish of the same failure (after a crash or an ambiguous timeout)
   carries the same ids: an idempotent consumer can drop the duplicate.
@@ -17,9 +18,6 @@ from __future__ import annotations
 import uuid
 
 from zombiewatch.domain.commands import Command
-from zombiewatch.domain.ledger import PROJECT_NAMESPACE_UUID, failure_request_id
-
-__all__ = ["PROJECT_NAMESPACE_UUID", "failure_request_id", "message_key", "random_request_id"]
 
 
 def message_key(command: Command) -> bytes:

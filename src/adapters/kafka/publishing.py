@@ -33,8 +33,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -48,13 +47,15 @@ from zombiewatch.adapters.kafka.connection import (
     ClientRole,
     KafkaHealth,
     connection_options,
-    explained,
+    diagnosed,
+    publish_error,
 )
 from zombiewatch.adapters.kafka.headers import Headers, failure_headers
-from zombiewatch.adapters.kafka.ids import failure_request_id, message_key, random_request_id
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.ids import message_key, random_request_id
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.commands import Command, FailureReport
-from zombiewatch.domain.ports import Clock, PublishError, PublishErrorKind
+from zombiewatch.domain.ledger import failure_request_id
+from zombiewatch.domain.ports import BrokerErrorKind, Clock, PublishError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class TransactionalProducer(Protocol):
         ...
 
 
-ProducerFactory = Callable[[KafkaPublisherSettings], TransactionalProducer]
+ProducerFactory = Callable[[KafkaClientSettings], TransactionalProducer]
 
 RECONNECT_BACKOFF_SECONDS = (0.5, 10.0)
 """First and longest wait between two connection attempts of :meth:`reconnect`.
@@ -156,7 +157,7 @@ class AiokafkaTransactionalProducer:
         return delivered
 
 
-def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer:
+def aiokafka_producer(settings: KafkaClientSettings) -> TransactionalProducer:
     """A transactional, idempotent ``AIOKafkaProducer`` with ``acks=all``.
 
     Must be called inside the running event loop (aiokafka binds to it).
@@ -172,15 +173,16 @@ def aiokafka_producer(settings: KafkaPublisherSettings) -> TransactionalProducer
 
 
 class KafkaCommandPublisher:
-    """``CommandPublisher`` on a transactional aiokafka producer.
+    """``CommandPublisher`` on a transactional aiokafka producer; one instance per process.
 
-    Create it with :func:`open_publisher`; one instance per process.
+    The container makes it unconnected (only a leader connects, with :meth:`start`)
+    and closes it on stop (:meth:`close`).
     """
 
     def __init__(
         self,
         *,
-        settings: KafkaPublisherSettings,
+        settings: KafkaClientSettings,
         clock: Clock,
         producer_factory: ProducerFactory = aiokafka_producer,
         health: KafkaHealth | None = None,
@@ -227,32 +229,30 @@ class KafkaCommandPublisher:
             self._fenced = None
             return await self._connect()
 
-    async def reconnect(self) -> Result[None, PublishError]:
+    async def reconnect(self) -> None:
         """Connect again after a failure, but not before the backoff has passed.
 
         For a leader whose producer is down (broker outage, refused credentials, a
         missing ACL): called as often as liked, it asks the broker at most once per
         backoff interval. Never after being fenced: only :meth:`start` (a new term)
-        takes the transactional id back.
+        takes the transactional id back. The outcome shows in :attr:`started` and
+        :attr:`problem`.
         """
         async with self._lock:
-            if self._fenced is not None:
-                return Failure(self._fenced)
-            if self._producer is not None:
-                return Success(None)
-            problem = self._health.problem(ClientRole.PRODUCER)
-            if problem is not None and self._retry_at is not None and (
-                self._clock.now() < self._retry_at
+            if self._fenced is not None or self._producer is not None:
+                return
+            if self._health.problem(ClientRole.PRODUCER) is not None and (
+                self._retry_at is not None and self._clock.now() < self._retry_at
             ):
-                return Failure(problem)
-            return await self._connect()
+                return
+            await self._connect()
 
     async def _connect(self) -> Result[None, PublishError]:
         try:
             async with asyncio.timeout(self._settings.publish_timeout):
                 await self._ensure_producer()
         except EXPECTED_ERRORS as exc:
-            error = await explained(exc, self._settings, ClientRole.PRODUCER)
+            error = publish_error(await diagnosed(exc, self._settings), self._settings)
             self._backoff = min(max(self._backoff * 2, RECONNECT_BACKOFF_SECONDS[0]),
                                 RECONNECT_BACKOFF_SECONDS[1])
             self._retry_at = self._clock.now() + timedelta(seconds=self._backoff)
@@ -353,7 +353,7 @@ class KafkaCommandPublisher:
                 async with asyncio.timeout(self._settings.commit_timeout):
                     await producer.commit_transaction()
             except EXPECTED_ERRORS as exc:
-                error = await explained(exc, self._settings, ClientRole.PRODUCER)
+                error = publish_error(await diagnosed(exc, self._settings), self._settings)
                 self._health.failed(ClientRole.PRODUCER, error)
                 await self._recover(error)
                 return Failure(error)
@@ -401,17 +401,17 @@ class KafkaCommandPublisher:
 
     async def _recover(self, error: PublishError) -> None:
         """Leave the publisher usable after a failed transaction (or sticky-fenced)."""
-        if error.kind is PublishErrorKind.FENCED:
+        if error.kind is BrokerErrorKind.FENCED:
             self._fenced = error
             await self._discard_producer()
             return
-        if error.kind is PublishErrorKind.UNAVAILABLE:
+        if error.kind is BrokerErrorKind.UNAVAILABLE:
             # The broker is unreachable or slow: an abort would only wait out
             # the cleanup timeout. The next producer's initialisation aborts
             # the open transaction on the broker side.
             await self._discard_producer()
             return
-        if error.kind is PublishErrorKind.UNAUTHORIZED:
+        if error.kind is BrokerErrorKind.UNAUTHORIZED:
             # A refused topic leaves aiokafka's idempotence sequence numbers ahead of
             # the broker's: the next transaction would fail OutOfOrderSequenceNumber.
             # A new producer (new epoch) starts clean and aborts the open transaction.
@@ -472,32 +472,3 @@ def _consume_outcome(future: asyncio.Future[object]) -> None:
 
 def _record(command: Command, envelope: Envelope, headers: Headers = ()) -> Record:
     return message_key(command), encode(envelope), headers
-
-
-@asynccontextmanager
-async def open_publisher(
-    settings: KafkaPublisherSettings,
-    *,
-    clock: Clock,
-    producer_factory: ProducerFactory = aiokafka_producer,
-    health: KafkaHealth | None = None,
-    connect: bool = False,
-) -> AsyncIterator[KafkaCommandPublisher]:
-    """The publisher as a resource (``providers.Resource(open_publisher, ...)``).
-
-    Not connected by default: connecting initialises the transactional id,
-    which fences any other instance holding it, so a follower must not connect
-    before it leads. ``connect=True`` (single replica, embedded use) tries once
-    and yields the publisher even if the broker is down: the daemon must start
-    anyway and publish once the broker is back. Closing waits for a publish in
-    progress, then flushes and closes the producer.
-    """
-    publisher = KafkaCommandPublisher(
-        settings=settings, clock=clock, producer_factory=producer_factory, health=health
-    )
-    if connect:
-        await publisher.start()  # a failure is logged once by the health, retried later
-    try:
-        yield publisher
-    finally:
-        await publisher.close()

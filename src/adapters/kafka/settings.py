@@ -1,5 +1,7 @@
-"""Settings of the Kafka publisher: connection, security, time bounds.
+"""Settings of our Kafka clients: connection, security, time bounds.
 
+One set for every client of ours (the publisher's producer, the read-back of the
+ledger and the task feed's consumer), so they all reach the brokers the same way.
 Frozen dataclasses built once by the app from flags/environment. Secrets
 (passwords) are kept out of ``repr`` so a settings object can be logged.
 """
@@ -101,8 +103,12 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class KafkaPublisherSettings:
-    """Everything the publisher needs; the repr is safe to log (secrets masked)."""
+class KafkaClientSettings:
+    """Everything our Kafka clients need; the repr is safe to log (secrets masked).
+
+    ``topic`` is the request topic (the task feed replaces it with the event topic);
+    the transaction and publish bounds concern the producer only.
+    """
 
     bootstrap_servers: str
     """Comma-separated ``host:port`` list (the ``KAFKA_BROKERS`` setting)."""

@@ -7,15 +7,14 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from returns.result import Result, Success
-
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClientFactory
 from zombiewatch.adapters.kubernetes.decoding import CONFIG, JOB, POD
-from zombiewatch.adapters.kubernetes.informer import Informer, InformerSettings, WatchEvent
+from zombiewatch.adapters.kubernetes.informer import Informer
 from zombiewatch.adapters.kubernetes.resources import config_calls, job_calls, pod_calls
+from zombiewatch.adapters.kubernetes.store import WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
-from zombiewatch.domain.ports import StartError
+from zombiewatch.adapters.kubernetes.watching import InformerSettings
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
@@ -32,10 +31,9 @@ class ClusterInformers:
     def all(self) -> tuple[Informer[JobView], Informer[PodView], Informer[AgentConfigView]]:
         return (self.jobs, self.pods, self.configs)
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         for informer in self.all:
             await informer.start()
-        return Success(None)
 
     async def stop(self) -> None:
         await asyncio.gather(*(informer.stop() for informer in self.all))

@@ -109,16 +109,9 @@ class KindCodec(Generic[R, V]):
         )
         object.__setattr__(self, "_line_decoder", msgspec.json.Decoder(line_type))
 
-    def decode(self, data: bytes | memoryview | msgspec.Raw) -> Translated[V]:
-        """One object's JSON bytes -> view or ``Skipped``; never raises."""
-        try:
-            raw = self._decoder.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return self._refused(data, exc)
-        return self.translate(raw)
-
     def decode_item(self, data: bytes | memoryview | msgspec.Raw) -> DecodedItem[V]:
-        """Like ``decode`` plus the key and resourceVersion the informer tracks."""
+        """One object's JSON bytes -> its view or ``Skipped`` (``result``; never raises),
+        with the key and resourceVersion the informer tracks."""
         try:
             raw = self._decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

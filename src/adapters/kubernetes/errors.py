@@ -42,10 +42,6 @@ class ForbiddenError(ApiStatusError):
     """401/403: RBAC or credentials."""
 
 
-class StoppedError(KubernetesError):
-    """The caller is stopping; the in-flight request was closed on purpose."""
-
-
 def from_status(status: int, reason: str) -> KubernetesError:
     """Map an HTTP status to our hierarchy."""
     if status == 410:

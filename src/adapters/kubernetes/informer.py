@@ -35,10 +35,9 @@ from zombiewatch.adapters.kubernetes.client import ApiClientFactory
 from zombiewatch.adapters.kubernetes.decoding import Codec, DecodedItem
 from zombiewatch.adapters.kubernetes.listing import Listing
 from zombiewatch.adapters.kubernetes.resources import ResourceCallsFactory
-from zombiewatch.adapters.kubernetes.store import Change, KindStore, Listed, WatchEvent
+from zombiewatch.adapters.kubernetes.store import KindStore, Listed, WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
 from zombiewatch.adapters.kubernetes.watching import (
-    DEFAULT_RELIST_PERIOD,
     Delivery,
     InformerSettings,
     InformerStats,
@@ -49,17 +48,7 @@ logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
-__all__ = [
-    "DEFAULT_RELIST_PERIOD",
-    "Change",
-    "Delivery",
-    "Informer",
-    "InformerSettings",
-    "InformerStats",
-    "ListWatchLoop",
-    "Reflector",
-    "WatchEvent",
-]
+__all__ = ["Informer", "Reflector"]
 
 
 class Informer(Generic[V]):

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import msgspec
-from returns.result import Result, Success
 
 from zombiewatch.adapters.kubernetes.client import ApiClient, raw_request
 from zombiewatch.adapters.kubernetes.errors import (
@@ -28,7 +27,6 @@ from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     NotFoundError,
 )
-from zombiewatch.domain.ports import StartError
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +152,6 @@ class LeaderElector:
     ) -> None:
         self.settings = settings
         self.leading = asyncio.Event()
-        self.transitions = 0
-        """How often this elector started leading (for metrics)."""
         self._lock: LeaseStore = lock or LeaseLock(
             api_client, settings.namespace, settings.lease_name
         )
@@ -177,9 +173,8 @@ class LeaderElector:
     def next_change(self) -> Awaitable[object]:
         return self._changed.wait()
 
-    async def start(self) -> Result[None, StartError]:
+    async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="leader-election")
-        return Success(None)
 
     async def stop(self) -> None:
         """Stop campaigning; release the Lease if we hold it."""
@@ -216,7 +211,6 @@ class LeaderElector:
 
     def _set_leading(self, leading: bool) -> None:
         if leading:
-            self.transitions += 1
             self.leading.set()
             logger.info("event=leader_started identity=%s", self.settings.identity)
             callback = self._on_started

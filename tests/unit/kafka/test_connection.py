@@ -22,21 +22,22 @@ from zombiewatch.adapters.kafka.connection import (
     ClientRole,
     KafkaHealth,
     connection_options,
-    explained,
+    diagnosed,
     missing_acl,
+    publish_error,
     quiet_bootstrap_logs,
-    translate_error,
+    read_error,
 )
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
     SecurityProtocol,
 )
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import BrokerErrorKind, PublishError, ReadError
 
 PASSWORD = "s3cr3t-pw-do-not-log"
-SETTINGS = KafkaPublisherSettings(
+SETTINGS = KafkaClientSettings(
     bootstrap_servers="127.0.0.1:1", topic="develop-agent-task-v1-request",
     transactional_id="zombiewatch-agents",
     sasl=SaslSettings(mechanism=SaslMechanism.SCRAM_SHA_512, username="zw", password=PASSWORD),
@@ -50,13 +51,15 @@ def _verify_error(message: str) -> ssl.SSLCertVerificationError:
 
 
 def test_transport_errors_mean_try_later_and_fencing_means_step_down() -> None:
-    assert translate_error(ProducerFenced()).kind is PublishErrorKind.FENCED
-    assert translate_error(KafkaConnectionError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(KafkaTimeoutError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(TimeoutError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(ConnectionRefusedError()).kind is PublishErrorKind.UNAVAILABLE
-    assert translate_error(MessageSizeTooLargeError()).kind is PublishErrorKind.REJECTED
-    assert isinstance(translate_error(ProducerFenced()), PublishError)
+    assert publish_error(ProducerFenced()).kind is BrokerErrorKind.FENCED
+    assert publish_error(KafkaConnectionError()).kind is BrokerErrorKind.UNAVAILABLE
+    assert publish_error(KafkaTimeoutError()).kind is BrokerErrorKind.UNAVAILABLE
+    assert publish_error(TimeoutError()).kind is BrokerErrorKind.UNAVAILABLE
+    assert publish_error(ConnectionRefusedError()).kind is BrokerErrorKind.UNAVAILABLE
+    assert publish_error(MessageSizeTooLargeError()).kind is BrokerErrorKind.REJECTED
+    assert isinstance(publish_error(ProducerFenced()), PublishError)
+    assert isinstance(read_error(KafkaConnectionError()), ReadError)
+    assert read_error(KafkaConnectionError()).kind is BrokerErrorKind.UNAVAILABLE
 
 
 @pytest.mark.parametrize(("exc", "role", "acl"), [
@@ -71,17 +74,18 @@ def test_transport_errors_mean_try_later_and_fencing_means_step_down() -> None:
 def test_an_authorization_error_names_the_principal_and_the_missing_acl(
     exc: Exception, role: ClientRole, acl: str,
 ) -> None:
-    error = translate_error(exc, SETTINGS, role)
+    writing = role is ClientRole.PRODUCER
+    error = publish_error(exc, SETTINGS) if writing else read_error(exc, SETTINGS)
 
-    assert missing_acl(exc, SETTINGS, role) == acl
-    assert error.kind is PublishErrorKind.UNAUTHORIZED
+    assert missing_acl(exc, SETTINGS, writing=writing) == acl
+    assert error.kind is BrokerErrorKind.UNAUTHORIZED
     assert error.message.startswith(f"not authorized: User:zw needs {acl} (")
 
 
 def test_refused_credentials_say_which_user_and_never_the_password() -> None:
-    error = translate_error(SaslAuthenticationFailed("invalid credentials"), SETTINGS)
+    error = publish_error(SaslAuthenticationFailed("invalid credentials"), SETTINGS)
 
-    assert error.kind is PublishErrorKind.UNAUTHENTICATED
+    assert error.kind is BrokerErrorKind.UNAUTHENTICATED
     assert "SASL SCRAM-SHA-512 authentication failed for user 'zw'" in error.message
     assert "wrong password or unknown user" in error.message
     assert PASSWORD not in error.message
@@ -93,27 +97,25 @@ def test_refused_credentials_say_which_user_and_never_the_password() -> None:
     "IP address mismatch, certificate is not valid for '127.0.0.1'.",
 ])
 def test_a_refused_broker_certificate_is_unauthenticated_with_the_reason(why: str) -> None:
-    error = translate_error(_verify_error(why), SETTINGS)
+    error = publish_error(_verify_error(why), SETTINGS)
 
-    assert error.kind is PublishErrorKind.UNAUTHENTICATED
+    assert error.kind is BrokerErrorKind.UNAUTHENTICATED
     assert error.message.startswith(f"TLS: the broker's certificate was refused: {why} (")
 
 
 def test_sasl_against_a_plaintext_listener_is_unauthenticated() -> None:
-    error = translate_error(IllegalSaslStateError(), SETTINGS)
+    error = publish_error(IllegalSaslStateError(), SETTINGS)
 
-    assert error.kind is PublishErrorKind.UNAUTHENTICATED
+    assert error.kind is BrokerErrorKind.UNAUTHENTICATED
     assert "does the listener speak the configured security protocol" in error.message
 
 
 async def test_a_plaintext_bootstrap_failure_is_not_diagnosed_again() -> None:
-    plaintext = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t",
+    plaintext = KafkaClientSettings(bootstrap_servers="127.0.0.1:1", topic="t",
                                        transactional_id="x")
     exc = KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")
 
-    error = await explained(exc, plaintext, ClientRole.PRODUCER)
-
-    assert error == translate_error(exc, plaintext)
+    assert await diagnosed(exc, plaintext) is exc
 
 
 def test_connection_options_carry_the_protocol_and_sasl_of_the_settings() -> None:
@@ -139,9 +141,9 @@ def test_the_security_protocol_is_one_name_for_tls_and_sasl(
 def test_health_logs_a_problem_once_counts_every_error_and_logs_the_recovery(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    counted: list[tuple[ClientRole, PublishErrorKind]] = []
+    counted: list[tuple[ClientRole, BrokerErrorKind]] = []
     health = KafkaHealth(on_error=lambda role, error: counted.append((role, error.kind)))
-    refused = PublishError(PublishErrorKind.UNAUTHENTICATED, "SASL ... user 'zw'")
+    refused = PublishError(BrokerErrorKind.UNAUTHENTICATED, "SASL ... user 'zw'")
     caplog.set_level(logging.DEBUG, logger="zombiewatch.adapters.kafka.connection")
 
     for _ in range(3):
@@ -153,7 +155,7 @@ def test_health_logs_a_problem_once_counts_every_error_and_logs_the_recovery(
     levels = [(r.levelname, r.getMessage().split()[0]) for r in caplog.records]
     assert levels == [("WARNING", "event=kafka_problem"), ("DEBUG", "event=kafka_problem"),
                       ("DEBUG", "event=kafka_problem"), ("INFO", "event=kafka_recovered")]
-    assert counted == [(ClientRole.PRODUCER, PublishErrorKind.UNAUTHENTICATED)] * 3
+    assert counted == [(ClientRole.PRODUCER, BrokerErrorKind.UNAUTHENTICATED)] * 3
     assert problem_then == refused
     assert health.problem(ClientRole.PRODUCER) is None
     assert health.problems == {}
@@ -176,8 +178,8 @@ def test_aiokafkas_per_attempt_bootstrap_errors_are_dropped(
 
 def test_connecting_clears_only_a_problem_met_while_connecting() -> None:
     health = KafkaHealth()
-    no_topic = PublishError(PublishErrorKind.UNAUTHORIZED, "needs Write on Topic t")
-    refused = PublishError(PublishErrorKind.UNAUTHENTICATED, "SASL ...")
+    no_topic = PublishError(BrokerErrorKind.UNAUTHORIZED, "needs Write on Topic t")
+    refused = PublishError(BrokerErrorKind.UNAUTHENTICATED, "SASL ...")
 
     health.failed(ClientRole.PRODUCER, no_topic)
     health.ok(ClientRole.PRODUCER, connected_only=True)

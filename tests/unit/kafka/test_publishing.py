@@ -19,14 +19,12 @@ from returns.result import Failure, Success
 
 from zombiewatch.adapters.kafka.codec import decode
 from zombiewatch.adapters.kafka.headers import TRIGGER_COUNT_BEFORE, Headers
-from zombiewatch.adapters.kafka.ids import failure_request_id
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
     aiokafka_producer,
-    open_publisher,
 )
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
     TlsSettings,
@@ -38,7 +36,8 @@ from zombiewatch.domain.commands import (
     Operation,
     UpdateFrontmatter,
 )
-from zombiewatch.domain.ports import PublishErrorKind
+from zombiewatch.domain.ledger import failure_request_id
+from zombiewatch.domain.ports import BrokerErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeClock
 
@@ -132,7 +131,7 @@ class FakeProducers:
     """The headers of each record, in the order of ``records``."""
     made: int = 0
 
-    def __call__(self, settings: KafkaPublisherSettings) -> RecordingProducer:
+    def __call__(self, settings: KafkaClientSettings) -> RecordingProducer:
         self.made += 1
         return RecordingProducer(self.made, self.script, self.events, self.records,
                                  self.headers)
@@ -144,7 +143,7 @@ class FakeProducers:
         return [(key, value) for _, key, value in self.records]
 
 
-SETTINGS = KafkaPublisherSettings(
+SETTINGS = KafkaClientSettings(
     bootstrap_servers="127.0.0.1:1",
     topic=TOPIC,
     transactional_id="zombiewatch-test",
@@ -277,7 +276,7 @@ async def test_a_refused_record_aborts_and_the_producer_stays_in_use() -> None:
     result = await publisher.publish_failures([zombie_failure()])
 
     assert isinstance(result, Failure)
-    assert result.failure().kind is PublishErrorKind.REJECTED
+    assert result.failure().kind is BrokerErrorKind.REJECTED
     assert producers.kinds()[-1] == (1, "abort")
     assert (1, "commit") not in producers.kinds()
     producers.script.fail_send_at = None
@@ -311,7 +310,7 @@ async def test_broker_down_at_start_is_unavailable_and_the_next_publish_reconnec
     second = await publisher.publish_failures([zombie_failure()])
 
     assert isinstance(first, Failure)
-    assert first.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert first.failure().kind is BrokerErrorKind.UNAVAILABLE
     assert second == Success(None)
     assert producers.kinds()[:3] == [(1, "start"), (1, "close_now"), (2, "start")]
 
@@ -326,7 +325,7 @@ async def test_a_broker_that_never_answers_is_unavailable_within_the_timeout() -
 
     elapsed = loop.time() - started
     assert isinstance(result, Failure)
-    assert result.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert result.failure().kind is BrokerErrorKind.UNAVAILABLE
     assert elapsed < SETTINGS.publish_timeout + 2 * SETTINGS.cleanup_timeout
     assert producers.kinds() == [(1, "start"), (1, "close_now")]
     assert not publisher.started
@@ -339,7 +338,7 @@ async def test_lost_acks_discard_the_producer_without_waiting_for_an_abort() -> 
     result = await publisher.publish_failures([zombie_failure()])
 
     assert isinstance(result, Failure)
-    assert result.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert result.failure().kind is BrokerErrorKind.UNAVAILABLE
     assert producers.kinds()[-1] == (1, "close_now")
     assert (1, "abort") not in producers.kinds()
 
@@ -373,7 +372,7 @@ async def test_fencing_is_sticky_for_publishes_until_start_rearms_it() -> None:
     third = await publisher.publish_failures([zombie_failure()])
 
     assert isinstance(first, Failure)
-    assert first.failure().kind is PublishErrorKind.FENCED
+    assert first.failure().kind is BrokerErrorKind.FENCED
     assert second == first
     assert made_while_fenced == 1
     assert rearmed == Success(None)
@@ -416,14 +415,15 @@ async def test_concurrent_publishes_do_not_interleave_their_transactions() -> No
     )
 
 
-async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cleanly() -> None:
+async def test_a_publisher_that_could_not_connect_publishes_once_the_broker_answers() -> None:
     producers = FakeProducers(Script(fail_start=[KafkaConnectionError("refused")]))
+    pub = KafkaCommandPublisher(settings=SETTINGS, clock=FakeClock(NOW),
+                                producer_factory=producers)
 
-    async with open_publisher(
-        SETTINGS, clock=FakeClock(NOW), producer_factory=producers, connect=True
-    ) as pub:
-        started_at_open = pub.started
-        result = await pub.publish_failures([zombie_failure()])
+    await pub.start()
+    started_at_open = pub.started
+    result = await pub.publish_failures([zombie_failure()])
+    await pub.close()
 
     assert not started_at_open
     assert result == Success(None)
@@ -439,15 +439,18 @@ async def test_open_publisher_yields_even_when_the_broker_is_down_and_closes_cle
     ]
 
 
-async def test_open_publisher_connects_eagerly_only_when_asked() -> None:
+async def test_a_publisher_connects_only_when_started() -> None:
     producers = FakeProducers()
 
-    async with open_publisher(SETTINGS, clock=FakeClock(NOW), producer_factory=producers) as lazy:
-        lazy_started = lazy.started
-    async with open_publisher(
-        SETTINGS, clock=FakeClock(NOW), producer_factory=producers, connect=True
-    ) as eager:
-        eager_started = eager.started
+    lazy = KafkaCommandPublisher(settings=SETTINGS, clock=FakeClock(NOW),
+                                 producer_factory=producers)
+    lazy_started = lazy.started
+    await lazy.close()
+    eager = KafkaCommandPublisher(settings=SETTINGS, clock=FakeClock(NOW),
+                                  producer_factory=producers)
+    await eager.start()
+    eager_started = eager.started
+    await eager.close()
 
     assert not lazy_started
     assert eager_started
@@ -502,7 +505,7 @@ async def test_reconnect_waits_out_a_doubling_backoff_and_reports_the_problem_me
     connected = publisher.started
 
     assert isinstance(first, Failure)
-    assert first.failure().kind is PublishErrorKind.UNAUTHORIZED
+    assert first.failure().kind is BrokerErrorKind.UNAUTHORIZED
     assert "needs Write on TransactionalId zombiewatch-test" in first.failure().message
     assert attempts == [1, 1, 2, 2, 3]
     assert problem_while_down is None  # the third attempt connected
@@ -515,11 +518,11 @@ async def test_reconnect_never_takes_the_transactional_id_back_after_being_fence
 
     await publisher.publish_failures([zombie_failure()])
     made = producers.made
-    result = await publisher.reconnect()
+    await publisher.reconnect()
 
-    assert isinstance(result, Failure)
-    assert result.failure().kind is PublishErrorKind.FENCED
-    assert publisher.problem == result.failure()
+    assert not publisher.started
+    assert publisher.problem is not None
+    assert publisher.problem.kind is BrokerErrorKind.FENCED
     assert producers.made == made
 
 
@@ -554,7 +557,7 @@ async def test_settling_while_the_broker_is_down_fails_unavailable() -> None:
     result = await publisher.settle()
 
     assert isinstance(result, Failure)
-    assert result.failure().kind is PublishErrorKind.UNAVAILABLE
+    assert result.failure().kind is BrokerErrorKind.UNAVAILABLE
 
 
 async def test_a_fenced_publisher_does_not_settle_and_does_not_reconnect() -> None:
@@ -565,5 +568,5 @@ async def test_a_fenced_publisher_does_not_settle_and_does_not_reconnect() -> No
     result = await publisher.settle()
 
     assert isinstance(result, Failure)
-    assert result.failure().kind is PublishErrorKind.FENCED
+    assert result.failure().kind is BrokerErrorKind.FENCED
     assert producers.made == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
     TlsSettings,
@@ -18,8 +18,8 @@ TLS = TlsSettings(ca_file="/ca.pem", cert_file="/c.pem", key_file="/k.pem", key_
 
 def _settings(
     *, tls: TlsSettings | None = None, sasl: SaslSettings | None = None
-) -> KafkaPublisherSettings:
-    return KafkaPublisherSettings(
+) -> KafkaClientSettings:
+    return KafkaClientSettings(
         bootstrap_servers="127.0.0.1:9092",
         topic="agent-task-v1-request",
         transactional_id=transactional_id_for("agents"),

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.settings import (
-    KafkaPublisherSettings,
+    KafkaClientSettings,
     SaslMechanism,
     SaslSettings,
 )
-from zombiewatch.adapters.kafka.taskfeed import (
+from zombiewatch.adapters.kafka.task_events import (
     AiokafkaFeedConsumer,
     FeedJumpedError,
     KafkaTaskFeed,
@@ -32,11 +32,11 @@ from zombiewatch.adapters.kafka.taskfeed import (
     Upsert,
     decode_event,
 )
-from zombiewatch.domain.ports import PublishError, PublishErrorKind
+from zombiewatch.domain.ports import BrokerError, BrokerErrorKind
 from zombiewatch.domain.tasks import TaskStates
 
 TOPIC = "develop-agent-task-v1-event"
-SETTINGS = KafkaPublisherSettings(bootstrap_servers="127.0.0.1:1", topic="t",
+SETTINGS = KafkaClientSettings(bootstrap_servers="127.0.0.1:1", topic="t",
                                   transactional_id="x", cleanup_timeout=0.1)
 TASK = "4aa57614-2026-4602-8915-30aabbccddee"
 
@@ -210,7 +210,7 @@ async def test_bad_events_are_counted_skipped_and_logged_once_per_task(
     consumer.append("task-c", event("task-c"))
     f = feed()
 
-    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.taskfeed"):
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.task_events"):
         await f.open(consumer)
         await catch_up(f)
 
@@ -285,12 +285,12 @@ async def test_a_missing_topic_keeps_the_feed_down_and_it_comes_up_once_created(
     consumers[2].append(TASK, event())
     made: list[FakeConsumer] = []
 
-    def factory(_: KafkaPublisherSettings) -> FakeConsumer:
+    def factory(_: KafkaClientSettings) -> FakeConsumer:
         made.append(consumers[len(made)])
         return made[-1]
 
     f = feed(consumer_factory=factory, retry_seconds=0)
-    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.taskfeed"):
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kafka.task_events"):
         task = asyncio.get_running_loop().create_task(f.run())
         await f.wait_caught_up()
         await consumers[2].idle.wait()
@@ -317,11 +317,11 @@ async def test_a_refused_topic_names_the_missing_read_acl_counts_it_and_recovers
                  FakeConsumer(block_when_idle=True)]
     consumers[2].append(TASK, event())
     made: list[FakeConsumer] = []
-    counted: list[tuple[ClientRole, PublishError]] = []
+    counted: list[tuple[ClientRole, BrokerError]] = []
     health = KafkaHealth(on_error=lambda role, error: counted.append((role, error)))
     problems: list[str | None] = []
 
-    def factory(_: KafkaPublisherSettings) -> FakeConsumer:
+    def factory(_: KafkaClientSettings) -> FakeConsumer:
         problems.append(f.problem)  # what the feed said before this attempt
         made.append(consumers[len(made)])
         return made[-1]
@@ -340,7 +340,7 @@ async def test_a_refused_topic_names_the_missing_read_acl_counts_it_and_recovers
     assert problems[2] is not None
     assert problems[2].startswith(f"unauthorized: {named}")
     assert [(role, error.kind) for role, error in counted] == [
-        (ClientRole.FEED, PublishErrorKind.UNAUTHORIZED)] * 2
+        (ClientRole.FEED, BrokerErrorKind.UNAUTHORIZED)] * 2
     assert all(named in error.message for _, error in counted)
     assert f.up
     assert f.problem is None

@@ -8,17 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zombiewatch.adapters.kafka.ids import (
-    PROJECT_NAMESPACE_UUID,
-    failure_request_id,
-    message_key,
-    random_request_id,
-)
+from zombiewatch.adapters.kafka.ids import message_key, random_request_id
 from zombiewatch.adapters.kafka.topics import (
     prefix_for_branch,
     request_topic,
 )
 from zombiewatch.domain.commands import IncrementFrontmatter, Operation, UpdateFrontmatter
+from zombiewatch.domain.ledger import PROJECT_NAMESPACE_UUID, failure_request_id
 
 
 @pytest.mark.parametrize(

@@ -14,17 +14,17 @@ import pytest
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.decoding import POD
 from zombiewatch.adapters.kubernetes.errors import TransportError
-from zombiewatch.adapters.kubernetes.informer import (
-    Delivery,
-    InformerSettings,
-    InformerStats,
-    ListWatchLoop,
-    Reflector,
-)
+from zombiewatch.adapters.kubernetes.informer import Reflector
 from zombiewatch.adapters.kubernetes.listing import Listing
 from zombiewatch.adapters.kubernetes.resources import ResourceCalls
 from zombiewatch.adapters.kubernetes.store import Change, KindStore, WatchEvent
 from zombiewatch.adapters.kubernetes.translation import Skipped
+from zombiewatch.adapters.kubernetes.watching import (
+    Delivery,
+    InformerSettings,
+    InformerStats,
+    ListWatchLoop,
+)
 from zombiewatch.domain.views import PodPhase, PodView
 from zombiewatch.testing.fakes import FakeClock
 from zombiewatch.testing.raw_api import raw_pod

@@ -44,13 +44,13 @@ def enc(obj: Any) -> bytes:
 
 
 def pod_of(obj: dict[str, Any]) -> PodView:
-    result = POD.decode(enc(obj))
+    result = POD.decode_item(enc(obj)).result
     assert isinstance(result, PodView), result
     return result
 
 
 def job_of(obj: dict[str, Any]) -> JobView:
-    result = JOB.decode(enc(obj))
+    result = JOB.decode_item(enc(obj)).result
     assert isinstance(result, JobView), result
     return result
 
@@ -165,7 +165,7 @@ def test_the_job_owner_is_found_among_several_owner_references() -> None:
 def test_malformed_pods_are_skipped_with_a_reason(
     overrides: dict[str, Any], reason_part: str
 ) -> None:
-    result = POD.decode(enc(raw_pod(**overrides)))
+    result = POD.decode_item(enc(raw_pod(**overrides))).result
 
     assert isinstance(result, Skipped)
     assert result.kind == "Pod"
@@ -173,14 +173,14 @@ def test_malformed_pods_are_skipped_with_a_reason(
 
 
 def test_a_skipped_pod_is_still_named_when_its_name_is_readable() -> None:
-    result = POD.decode(enc(raw_pod(status__phase=42)))
+    result = POD.decode_item(enc(raw_pod(status__phase=42))).result
 
     assert isinstance(result, Skipped)
     assert (result.namespace, result.name) == ("agents", "agent-1234abcd-20260602094600-x7k2p")
 
 
 def test_a_huge_unknown_phase_is_clipped_in_the_reason() -> None:
-    result = POD.decode(enc(raw_pod(status__phase="x" * 100_000)))
+    result = POD.decode_item(enc(raw_pod(status__phase="x" * 100_000))).result
 
     assert isinstance(result, Skipped)
     assert len(result.reason) < 300
@@ -268,7 +268,7 @@ def test_a_fresh_job_has_no_start_time_deadline_or_assignee() -> None:
 def test_malformed_jobs_are_skipped_with_a_reason(
     overrides: dict[str, Any], reason_part: str
 ) -> None:
-    result = JOB.decode(enc(raw_job(**overrides)))
+    result = JOB.decode_item(enc(raw_job(**overrides))).result
 
     assert isinstance(result, Skipped)
     assert result.kind == "Job"
@@ -279,7 +279,7 @@ def test_malformed_jobs_are_skipped_with_a_reason(
 
 
 def test_a_config_becomes_an_agent_config_view_with_every_field() -> None:
-    assert CONFIG.decode(enc(raw_config())) == AgentConfigView(
+    assert CONFIG.decode_item(enc(raw_config())).result == AgentConfigView(
         namespace="agents",
         name="claude",
         assignee="claude",
@@ -293,23 +293,23 @@ def test_a_config_becomes_an_agent_config_view_with_every_field() -> None:
 
 
 def test_config_knobs_below_the_floors_pass_through_for_the_domain_to_judge() -> None:
-    result = CONFIG.decode(
+    result = CONFIG.decode_item(
         enc(raw_config(spec__zombieSweeperIntervalSeconds=1, spec__zombieJobTimeoutSeconds=-5))
-    )
+    ).result
     assert isinstance(result, AgentConfigView)
     assert (result.zombie_sweeper_interval_seconds, result.zombie_job_timeout_seconds) == (1, -5)
 
 
 def test_a_legacy_env_map_is_accepted_too() -> None:
-    result = CONFIG.decode(enc(raw_config(spec__env={"B": "2", "A": "1"})))
+    result = CONFIG.decode_item(enc(raw_config(spec__env={"B": "2", "A": "1"}))).result
     assert isinstance(result, AgentConfigView)
     assert result.env == (("B", "2"), ("A", "1"))
 
 
 def test_a_minimal_config_has_defaults() -> None:
-    result = CONFIG.decode(
+    result = CONFIG.decode_item(
         enc({"metadata": {"name": "c", "namespace": "n"}, "spec": {"assignee": "a"}})
-    )
+    ).result
     assert result == AgentConfigView(namespace="n", name="c", assignee="a")
 
 
@@ -327,7 +327,7 @@ def test_a_minimal_config_has_defaults() -> None:
 def test_malformed_configs_are_skipped_with_a_reason(
     overrides: dict[str, Any], reason_part: str
 ) -> None:
-    result = CONFIG.decode(enc(raw_config(**overrides)))
+    result = CONFIG.decode_item(enc(raw_config(**overrides))).result
 
     assert isinstance(result, Skipped)
     assert reason_part in result.reason
@@ -361,8 +361,8 @@ def test_a_list_page_keeps_items_raw_and_reads_continue_and_resource_version() -
     page = decode_list_page(body)
 
     assert (page.resource_version, page.continue_token, len(page.items)) == ("555", "tok", 2)
-    assert isinstance(POD.decode(page.items[0]), PodView)
-    assert isinstance(POD.decode(page.items[1]), Skipped)
+    assert isinstance(POD.decode_item(page.items[0]).result, PodView)
+    assert isinstance(POD.decode_item(page.items[1]).result, Skipped)
 
 
 @pytest.mark.parametrize(
@@ -413,7 +413,6 @@ def test_a_broken_watch_line_is_a_malformed_response(line: bytes) -> None:
 def test_the_translators_never_raise_on_arbitrary_json(obj: object) -> None:
     data = enc(obj)
     for codec in (POD, JOB, CONFIG):
-        codec.decode(data)
         codec.decode_item(data)
         codec.from_object(obj)
 
@@ -422,15 +421,15 @@ def test_the_translators_never_raise_on_arbitrary_json(obj: object) -> None:
 def test_the_translators_never_raise_on_api_shaped_json(obj: object) -> None:
     data = enc(obj)
     for codec in (POD, JOB, CONFIG):
-        codec.decode(data)
+        codec.decode_item(data)
         codec.from_object(obj)
-        codec.decode(enc({"metadata": obj, "status": obj, "spec": obj}))
+        codec.decode_item(enc({"metadata": obj, "status": obj, "spec": obj}))
 
 
 @given(st.binary())
 def test_the_decoders_never_raise_on_arbitrary_bytes(data: bytes) -> None:
     for codec in (POD, JOB, CONFIG):
-        assert codec.decode(data) is not None
+        assert codec.decode_item(data).result is not None
     decode_status(msgspec.Raw(data))
 
 

@@ -57,9 +57,10 @@ from zombiewatch.adapters.kafka.connection import (
     ClientRole,
     KafkaHealth,
     connection_options,
-    explained,
+    diagnosed,
+    read_error,
 )
-from zombiewatch.adapters.kafka.settings import KafkaPublisherSettings
+from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.tasks import TaskProblem, TaskState, TaskStates, task_state
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class FeedConsumer(Protocol):
                       max_records: int | None = None) -> Mapping[TopicPartition, list[Any]]: ...
 
 
-ConsumerFactory = Callable[[KafkaPublisherSettings], FeedConsumer]
+ConsumerFactory = Callable[[KafkaClientSettings], FeedConsumer]
 
 
 class AiokafkaFeedConsumer:
@@ -278,7 +279,7 @@ async def _refused_or_missing(kafka_client: Any, topic: str) -> None:
             raise TopicAuthorizationFailedError(topic)
 
 
-def aiokafka_feed_consumer(settings: KafkaPublisherSettings) -> FeedConsumer:
+def aiokafka_feed_consumer(settings: KafkaClientSettings) -> FeedConsumer:
     """No group, nothing committed, large fetches (catching up reads the whole topic)."""
     return AiokafkaFeedConsumer(AIOKafkaConsumer(
         **connection_options(settings), group_id=None, enable_auto_commit=False,
@@ -305,7 +306,7 @@ class KafkaTaskFeed:
 
     def __init__(
         self,
-        settings: KafkaPublisherSettings,
+        settings: KafkaClientSettings,
         *,
         topic: str,
         states: TaskStates,
@@ -392,7 +393,8 @@ class KafkaTaskFeed:
         """
         if isinstance(exc, TopicMissingError):
             return str(exc)
-        error = await explained(exc, replace(self._settings, topic=self.topic), ClientRole.FEED)
+        settings = replace(self._settings, topic=self.topic)
+        error = read_error(await diagnosed(exc, settings), settings)
         if self._health is not None:
             self._health.failed(ClientRole.FEED, error, retry_in=self._retry_seconds)
         return f"{error.kind.value}: {error.message}"
