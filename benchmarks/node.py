@@ -1,6 +1,6 @@
 """On the real node: detection latency from the kubelet's own status write, and a burst.
 
-The node (Kubernetes v1.37 with its Kafka broker) comes from ``scripts.demo_node``: the
+The node (Kubernetes v1.37 with its Kafka broker) comes from ``harness.demo.node``: the
 live node of ``services.py node-up`` (or ``ZOMBIEWATCH_NODE_ENV``) is reused, else one is
 started for the run and stopped at its end. The daemon runs as ``zombiewatch run`` in a
 process of its own (``harness.daemons.DaemonProcess``); the benchmark's process
@@ -50,10 +50,10 @@ from harness.daemons import (
     scrape,
     wait_until,
 )
+from harness.demo.node import node_for_demo
 from harness.node_fixtures import RealNode
 from harness.observer import Observer
 from harness.support import CommittedReader, apply_config_crd
-from scripts.demo_node import node_for_demo
 
 NAME = "node"
 THREADS = 8

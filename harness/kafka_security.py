@@ -1,6 +1,6 @@
 """The secured broker as tests see it: its listeners, users and an ACL admin.
 
-The broker is started by the harness (``scripts/services/zwservices/kafka_secure.py``)
+The broker is started by the harness (``zwservices/kafka_secure.py``)
 with SASL_SSL, mutual TLS and the StandardAuthorizer; this module reads its details
 from the env file and manages ACLs as the harness's super user, over SASL_SSL, with
 Kafka's own CreateAcls/DeleteAcls/DescribeAcls requests (aiokafka has the protocol

@@ -25,11 +25,11 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from scripts.services.zwservices import paths, procs
-from scripts.services.zwservices.node import lifecycle
-from scripts.services.zwservices.node.cli import default_node_dir
-from scripts.services.zwservices.node.layout import Layout
-from scripts.services.zwservices.procs import ServiceError
+from zwservices import paths, procs
+from zwservices.node import lifecycle
+from zwservices.node.cli import default_node_dir
+from zwservices.node.layout import Layout
+from zwservices.procs import ServiceError
 
 
 @dataclass

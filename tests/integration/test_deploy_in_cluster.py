@@ -36,9 +36,9 @@ from kubernetes import client
 from harness import workloads
 from harness.node_fixtures import RealNode
 from harness.support import DEPLOY, reading, request_topic_for
-from scripts.services.zwservices import daemon_image, paths, procs
-from scripts.services.zwservices.node import relay
-from scripts.services.zwservices.node.layout import APISERVER_PORT, NODE_IP
+from zwservices import daemon_image, paths, procs
+from zwservices.node import relay
+from zwservices.node.layout import APISERVER_PORT, NODE_IP
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
 

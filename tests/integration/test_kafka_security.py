@@ -142,7 +142,7 @@ def secured(services: Services) -> SecuredKafka:
     values = services.values
     if "KAFKA_SASL_SSL_BOOTSTRAP" not in values:
         pytest.fail(f"the broker ({values.get('KAFKA_FLAVOR')}) has no secured listeners: "
-                    "only Apache Kafka gets them (scripts/services/zwservices/kafka_secure.py)")
+                    "only Apache Kafka gets them (zwservices/kafka_secure.py)")
     return SecuredKafka.from_values(values)
 
 

@@ -39,8 +39,8 @@ from harness.support import (
     reading,
     request_topic_for,
 )
-from scripts.services.zwservices import paths
 from zombiewatch.app.settings import Settings
+from zwservices import paths
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
 
