@@ -43,17 +43,12 @@ from kubernetes.client.exceptions import ApiException
 from benchmarks.common import PerThread, Row, median, percentile
 from benchmarks.e2e import Committed, bench_daemon_settings
 from harness import workloads
-from harness.daemons import (
-    DaemonProcess,
-    cli_args,
-    free_port,
-    scrape,
-    wait_until,
-)
+from harness.daemons import DaemonProcess, cli_args, free_port, scrape
 from harness.demo.node import node_for_demo
 from harness.node_fixtures import RealNode
 from harness.observer import Observer
 from harness.support import CommittedReader, apply_config_crd
+from harness.waiting import wait_until
 
 NAME = "node"
 THREADS = 8

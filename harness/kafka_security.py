@@ -10,7 +10,6 @@ classes but no admin methods for them).
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, Descri
 
 from harness.controller import task_event
 from harness.fixtures import run_async
+from harness.waiting import wait_until_sync
 from zombiewatch.adapters.kafka.settings import (
     KafkaPublisherSettings,
     SaslMechanism,
@@ -152,12 +152,9 @@ class SecuredKafka:
     def _wait_until(self, done: Callable[[set[Acl]], bool], acls: set[Acl]) -> None:
         """ACL changes go through the metadata log; DescribeAcls answers from the
         broker's authorizer, so once it shows the change, requests see it too."""
-        deadline = time.monotonic() + ACL_PROPAGATION_TIMEOUT
         principals = {acl.principal for acl in acls}
-        while not done(set().union(*(self.acls_of(p) for p in principals))):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"ACL change not visible after {ACL_PROPAGATION_TIMEOUT}s")
-            time.sleep(0.1)
+        wait_until_sync(lambda: done(set().union(*(self.acls_of(p) for p in principals))),
+                        "the ACL change visible", timeout=ACL_PROPAGATION_TIMEOUT)
 
     def acls_of(self, principal: str) -> set[Acl]:
         """Every ALLOW ACL of ``principal`` on any resource."""

@@ -11,6 +11,7 @@ task untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from kubernetes import client
 
 from harness import kubelet
 from harness.controller import KafkaController
-from harness.daemons import daemon_settings, running, wait_until
+from harness.daemons import daemon_settings, running
 from harness.fixtures import create_topics, delete_topics
 from harness.services import Services
 from harness.support import (
@@ -35,6 +36,7 @@ from harness.support import (
     request_topic_for,
 )
 from harness.vault import ReferenceVault
+from harness.waiting import wait_until
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION
 
@@ -107,11 +109,9 @@ class Scene:
         reported = len(set(self.reader.reasons_by_job()) & set(self.tasks))
         want = {"freed_once": reported, "doubled": 0, "lost": 0,
                 "untouched": len(self.tasks) - reported, "hit": 0}
-        deadline = time.monotonic() + 30
-        while self.vault_table() != want:
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # the table below says what differs
+            await wait_until(lambda: self.vault_table() == want, "the vault as the topic says",
+                             interval=0.1)
         await asyncio.sleep(0.5)  # a second bump would be applied by now
         table = self.vault_table()
         print(f"\n[vault] {table}")

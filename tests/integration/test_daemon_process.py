@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,13 +13,12 @@ from kubernetes import client
 
 from harness import kubelet
 from harness.daemons import (
-    DaemonProcess,
     daemon_processes,
     daemon_settings,
     free_port,
     running,
     scrape,
-    wait_until,
+    wait_ready,
 )
 from harness.services import Services
 from harness.support import (
@@ -30,6 +28,7 @@ from harness.support import (
     reading,
     request_topic_for,
 )
+from harness.waiting import wait_until
 from zombiewatch.app.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -67,18 +66,6 @@ async def stage(services: Services, api_client: Any, namespace: str, bootstrap_s
     async with reading(bootstrap_servers, topic) as reader:
         yield Stage(services=services, api_client=api_client, namespace=namespace,
                     reader=reader, settings=settings, tmp_path=tmp_path)
-
-
-async def wait_ready(proc: DaemonProcess, port: int) -> None:
-    async def probe() -> bool:
-        return (await asyncio.to_thread(scrape, port, "/readyz"))[0] == 200
-
-    for _ in range(600):
-        assert proc.alive, proc.log_text()[-3000:]
-        if await probe():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"daemon never ready:\n{proc.log_text()[-3000:]}")
 
 
 def leader_of(ports: dict[str, int]) -> str | None:

@@ -13,7 +13,8 @@ import pytest
 from kubernetes import client
 
 from harness import workloads
-from harness.daemons import running, wait_until
+from harness.daemons import running
+from harness.waiting import wait_until
 from tests.integration.test_node_scenarios import WAIT, NodeScene, node_scene
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
 

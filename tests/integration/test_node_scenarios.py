@@ -23,14 +23,7 @@ import pytest
 from kubernetes import client
 
 from harness import workloads
-from harness.daemons import (
-    daemon_processes,
-    daemon_settings,
-    free_port,
-    running,
-    scrape,
-    wait_until,
-)
+from harness.daemons import daemon_processes, daemon_settings, free_port, running, scrape
 from harness.node_fixtures import RealNode
 from harness.support import (
     CommittedReader,
@@ -39,6 +32,7 @@ from harness.support import (
     reading,
     request_topic_for,
 )
+from harness.waiting import wait_until
 from zombiewatch.app.settings import Settings
 from zwservices import paths
 

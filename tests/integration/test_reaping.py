@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from harness import kubelet
-from harness.daemons import running, wait_until
+from harness.daemons import running
+from harness.waiting import wait_until
 from tests.integration.test_daemon_process import (  # the stage and its SA token
     Stage,
     _service_account_kubeconfig,

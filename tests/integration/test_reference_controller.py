@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from harness.controller import KafkaController
 from harness.delivery import Faults, faulty, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
+from harness.waiting import wait_until
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.publishing import (
     KafkaCommandPublisher,
@@ -36,8 +37,6 @@ from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration
-
-WAIT = 30.0
 
 
 class LateClock:
@@ -69,13 +68,6 @@ class World:
         task = self.vault.task(task_id)
         assert task is not None
         return task.frontmatter.get("current_job")
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(WAIT):
-        while not condition():  # noqa: ASYNC110 - a real broker: poll what it shows
-            await asyncio.sleep(0.05)
-    assert condition(), what
 
 
 @pytest.fixture
@@ -119,9 +111,9 @@ async def test_a_failure_frees_the_task_and_the_change_reaches_the_event_topic(
     await world.controller.start()
     await publish(world.publisher(), report)
 
-    await until(lambda: world.trigger_count(task_id) == 1, "applied")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "applied")
     assert world.current_job(task_id) == ""
-    await until(lambda: (s := world.feed.states.get(task_id)) is not None
+    await wait_until(lambda: (s := world.feed.states.get(task_id)) is not None
                 and s.current_job == "" and s.trigger_count == 1, "published on the event topic")
     assert (world.vault.vault_dir / f"tasks/{task_id}.md").read_text().count("## Failure") == 1
 
@@ -132,7 +124,7 @@ async def test_the_same_failure_sent_twice_is_applied_twice(world: World) -> Non
     await publish(world.publisher(), report)
     await publish(world.publisher(), report)
 
-    await until(lambda: world.trigger_count(task_id) == 2, "no request-id dedupe")
+    await wait_until(lambda: world.trigger_count(task_id) == 2, "no request-id dedupe")
 
 
 async def test_the_records_of_an_aborted_transaction_are_applied(world: World) -> None:
@@ -145,7 +137,7 @@ async def test_the_records_of_an_aborted_transaction_are_applied(world: World) -
     finally:
         await publisher.close()
 
-    await until(lambda: world.trigger_count(task_id) == 1, "read_uncommitted applies it")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "read_uncommitted applies it")
 
 
 async def test_an_expired_record_is_dropped(world: World) -> None:
@@ -155,7 +147,7 @@ async def test_an_expired_record_is_dropped(world: World) -> None:
     _, marker = zombie(world)
     await publish(world.publisher(), marker)  # processed after the expired one
 
-    await until(lambda: world.controller.stats.outcomes()["handled"] == 2, "marker applied")
+    await wait_until(lambda: world.controller.stats.outcomes()["handled"] == 2, "marker applied")
     assert world.controller.stats.outcomes()["dropped_expired"] == 2
     assert world.trigger_count(task_id) == 0
 
@@ -166,7 +158,7 @@ async def test_a_failed_write_consumes_the_record(world: World) -> None:
     await world.controller.start()
     await publish(world.publisher(), report)
 
-    await until(lambda: world.controller.stats.outcomes()["handled"] == 1, "increment applied")
+    await wait_until(lambda: world.controller.stats.outcomes()["handled"] == 1, "increment applied")
     assert world.controller.stats.failed_writes == 1
     assert world.current_job(task_id) != ""  # the update was the one that failed
     assert world.trigger_count(task_id) == 1
@@ -176,7 +168,7 @@ async def test_a_stopped_controller_resumes_where_it_stopped(world: World) -> No
     task_id, report = zombie(world)
     await world.controller.start()
     await publish(world.publisher(), report)
-    await until(lambda: world.trigger_count(task_id) == 1, "applied")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "applied")
     await world.controller.stop()
 
     second_id, second = zombie(world, "claude-aaaaaaaa-20260602091530")
@@ -185,7 +177,7 @@ async def test_a_stopped_controller_resumes_where_it_stopped(world: World) -> No
     assert world.trigger_count(second_id) == 0  # stopped: nothing consumed
 
     await world.controller.start()
-    await until(lambda: world.trigger_count(second_id) == 1, "resumed")
+    await wait_until(lambda: world.trigger_count(second_id) == 1, "resumed")
     assert world.trigger_count(task_id) == 1  # not applied again
 
 
@@ -198,7 +190,7 @@ async def test_a_paused_controller_holds_its_records(world: World) -> None:
     assert world.trigger_count(task_id) == 0
 
     world.controller.resume()
-    await until(lambda: world.trigger_count(task_id) == 1, "resumed")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "resumed")
 
 
 

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from harness.daemons import running, sample, wait_until
+from harness.daemons import running, sample
+from harness.waiting import wait_until
 from tests.integration.faults.rig import Rig, report
 
 pytestmark = pytest.mark.integration
