@@ -11,7 +11,7 @@ import pytest
 from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
-from tests.unit.test_app_reporting import World
+from tests.unit.worlds.reporting import World
 from zombiewatch.adapters.kubernetes.reaping import KubernetesJobReaper, reap_patch
 from zombiewatch.app.container import reap_hook
 from zombiewatch.app.reaping import Reaper
