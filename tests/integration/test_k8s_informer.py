@@ -397,5 +397,7 @@ async def test_stop_is_prompt_and_leaves_no_thread(
     started = time.monotonic()
     await informer.stop()
 
-    assert time.monotonic() - started < 2.0
+    # Prompt: the blocked watch read is interrupted, not waited out (its 300 s timeout);
+    # how much sooner depends on the machine, so the bound is a tenth of that.
+    assert time.monotonic() - started < 30.0
     assert informer_threads() == []

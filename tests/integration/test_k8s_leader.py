@@ -49,9 +49,8 @@ async def test_exactly_one_of_two_leads_and_the_other_takes_over(
         took = await wait_until(follower.is_leader, "the follower leading",
                                 timeout=LEASE + RETRY + 2.0)
 
-        assert took <= LEASE + RETRY + 1.0
-        if release:
-            assert took <= 2 * RETRY + 0.5
+        if release:  # a released lease is taken at the next retry, not at its expiry
+            assert took < LEASE
         assert follower.transitions == 1
     finally:
         await a.stop()
