@@ -1,4 +1,4 @@
-"""Start, stop, restart and inspect the whole stack; shared by the CLI and the pytest plugin."""
+"""Start, stop, restart and inspect the whole stack; shared by the CLI and the test harness."""
 
 from __future__ import annotations
 
