@@ -141,15 +141,15 @@ class SecuredKafka:
         """Create the ACLs and wait until the broker's authorizer holds them."""
         wanted = set(acls)
         run_async(lambda: self._each(wanted, self._create))
-        self._wait_until(lambda held: wanted <= held, wanted)
+        self._until_visible(lambda held: wanted <= held, wanted)
 
     def revoke(self, acls: Iterable[Acl]) -> None:
         """Delete the ACLs and wait until the broker's authorizer dropped them."""
         unwanted = set(acls)
         run_async(lambda: self._each(unwanted, self._delete))
-        self._wait_until(lambda held: not unwanted & held, unwanted)
+        self._until_visible(lambda held: not unwanted & held, unwanted)
 
-    def _wait_until(self, done: Callable[[set[Acl]], bool], acls: set[Acl]) -> None:
+    def _until_visible(self, done: Callable[[set[Acl]], bool], acls: set[Acl]) -> None:
         """ACL changes go through the metadata log; DescribeAcls answers from the
         broker's authorizer, so once it shows the change, requests see it too."""
         principals = {acl.principal for acl in acls}
