@@ -8,7 +8,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SERVICES := $(BIN)/python scripts/services/services.py
+SERVICES := $(BIN)/python -m scripts.services
 
 .PHONY: install lint ops-check test unit integration services-deps services-up services-down \
 	demo bench node-up node-down
@@ -21,7 +21,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
 lint: install ops-check
-	$(BIN)/ruff check src harness tests benchmarks scripts examples
+	$(BIN)/ruff check src zwservices harness tests benchmarks scripts examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -60,7 +60,7 @@ node-down: $(BIN)/python
 
 # The demo and the node benchmarks run on the real node (services-deps prepares it too).
 demo: services-deps
-	$(BIN)/python -m scripts.demo
+	$(BIN)/python -m harness.demo
 
 bench: services-deps
 	$(BIN)/python -m benchmarks

@@ -3,7 +3,7 @@
 Benchmarks: sweep, decode, memory (pure, in-process), taskfeed (memory in process, catch-up
 on the real broker), e2e (real kube-apiserver and
 Kafka via ``harness.services.acquire()``) and node (the real single-node
-Kubernetes v1.37 and its broker via ``scripts.demo_node``). Results go to stdout and to
+Kubernetes v1.37 and its broker via ``harness.demo.node``). Results go to stdout and to
 ``benchmarks/results/latest.json``. Exit status 1 when a target was missed.
 """
 

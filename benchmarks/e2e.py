@@ -32,9 +32,10 @@ from kubernetes.client.exceptions import ApiException
 
 from benchmarks.common import PerThread, Row, median, percentile
 from harness import kubelet
-from harness.daemons import daemon_settings, running, wait_until
+from harness.daemons import daemon_settings, running
 from harness.services import Services, acquire
 from harness.support import CommittedReader, apply_config_crd, request_topic_for
+from harness.waiting import wait_until
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import IncrementFrontmatter

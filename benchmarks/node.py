@@ -1,6 +1,6 @@
 """On the real node: detection latency from the kubelet's own status write, and a burst.
 
-The node (Kubernetes v1.37 with its Kafka broker) comes from ``scripts.demo_node``: the
+The node (Kubernetes v1.37 with its Kafka broker) comes from ``harness.demo.node``: the
 live node of ``services.py node-up`` (or ``ZOMBIEWATCH_NODE_ENV``) is reused, else one is
 started for the run and stopped at its end. The daemon runs as ``zombiewatch run`` in a
 process of its own (``harness.daemons.DaemonProcess``); the benchmark's process
@@ -43,17 +43,12 @@ from kubernetes.client.exceptions import ApiException
 from benchmarks.common import PerThread, Row, median, percentile
 from benchmarks.e2e import Committed, bench_daemon_settings
 from harness import workloads
-from harness.daemons import (
-    DaemonProcess,
-    cli_args,
-    free_port,
-    scrape,
-    wait_until,
-)
+from harness.daemons import DaemonProcess, cli_args, free_port, scrape
+from harness.demo.node import node_for_demo
 from harness.node_fixtures import RealNode
 from harness.observer import Observer
 from harness.support import CommittedReader, apply_config_crd
-from scripts.demo_node import node_for_demo
+from harness.waiting import wait_until
 
 NAME = "node"
 THREADS = 8

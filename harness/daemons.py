@@ -10,16 +10,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+from harness.waiting import wait_until
 from zombiewatch.app.daemon import build_container
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
 from zombiewatch.domain.ledger import ConsumerIsolation
-
-WAIT = 30.0
 
 
 def daemon_settings(
@@ -38,15 +37,6 @@ def daemon_settings(
         listen_host="127.0.0.1", listen_port=0, grace_seconds=grace_seconds,
         log_level="DEBUG",
     )
-
-
-async def wait_until(predicate: Callable[[], bool], *, timeout: float = WAIT,
-                     what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -77,6 +67,16 @@ class DaemonProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    async def until(self, condition: Callable[[], bool | Awaitable[bool]], what: str, *,
+                    timeout: float = 60.0) -> float:
+        """``wait_until`` while this daemon lives: it fails at once if the daemon died, and
+        either failure shows the end of the daemon's log; seconds waited."""
+        def still_alive() -> None:
+            assert self.alive, f"daemon died waiting for {what}:\n{self.log_text()[-3000:]}"
+
+        return await wait_until(condition, what, timeout=timeout, interval=0.2,
+                                between=still_alive, detail=lambda: self.log_text()[-3000:])
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (the crash case)."""
@@ -145,6 +145,15 @@ def daemon_processes(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     finally:
         for proc in made:
             proc.close()
+
+
+async def wait_ready(proc: DaemonProcess, port: int, *, timeout: float = 60.0) -> float:
+    """Until the daemon's ``/readyz`` says 200 (it fails at once if the daemon died); seconds
+    waited."""
+    async def ready() -> bool:
+        return (await asyncio.to_thread(scrape, port, "/readyz"))[0] == 200
+
+    return await proc.until(ready, "the daemon ready", timeout=timeout)
 
 
 def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:

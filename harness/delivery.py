@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,9 +44,6 @@ from zombiewatch.domain.ports import Clock, CommandPublisher
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
-
-WAIT = 60.0
-"""How long :func:`until` polls: generous, the machine is shared and slow."""
 
 
 def publisher_settings(
@@ -188,19 +185,6 @@ def detection(job_name: str, task_id: str) -> Detection:
     return Detection(task_id=task_id, job_name=job_name,
                      verdict=Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL),
                      path="informer", elapsed=None, seen_monotonic=time.monotonic())
-
-
-async def until(condition: Callable[[], bool], what: str, *,
-                every: Callable[[], Awaitable[None]] | None = None,
-                timeout: float = WAIT) -> None:
-    """Poll ``condition`` (calling ``every`` between polls) until it holds; fail naming
-    ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        if every is not None:
-            await every()
-        await asyncio.sleep(0.2)
 
 
 @asynccontextmanager

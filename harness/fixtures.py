@@ -1,8 +1,10 @@
-"""Pytest plugin: ``pytest_plugins = ["harness.fixtures"]``.
+"""The real stack's pytest fixtures and the topic helpers the tests share.
 
 Fixtures: ``services`` (session), ``bootstrap_servers`` (session), ``api_client``,
-``namespace``, ``topic`` and ``topic_factory`` (function scope); it also loads the real
-node's fixtures (``real_node``, ``node_api``, ``node_namespace``: ``node_fixtures``).
+``namespace``, ``topic`` and ``topic_factory`` (function scope); the real node's are in
+``node_fixtures``. ``tests/integration/conftest.py`` imports both sets, so only integration
+runs load the service-starting code (a unit run imports none of the harness); a run
+outside ``tests/`` loads them with ``-p harness.fixtures -p harness.node_fixtures``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from harness.services import Services, acquire
-
-pytest_plugins = ["harness.node_fixtures"]
 
 T = TypeVar("T")
 TopicFactory = Callable[..., str]

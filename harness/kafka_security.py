@@ -1,6 +1,6 @@
 """The secured broker as tests see it: its listeners, users and an ACL admin.
 
-The broker is started by the harness (``scripts/services/zwservices/kafka_secure.py``)
+The broker is started by the harness (``zwservices/kafka_secure.py``)
 with SASL_SSL, mutual TLS and the StandardAuthorizer; this module reads its details
 from the env file and manages ACLs as the harness's super user, over SASL_SSL, with
 Kafka's own CreateAcls/DeleteAcls/DescribeAcls requests (aiokafka has the protocol
@@ -10,7 +10,6 @@ classes but no admin methods for them).
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, Descri
 
 from harness.controller import task_event
 from harness.fixtures import run_async
+from harness.waiting import wait_until_sync
 from zombiewatch.adapters.kafka.settings import (
     KafkaClientSettings,
     SaslMechanism,
@@ -141,23 +141,20 @@ class SecuredKafka:
         """Create the ACLs and wait until the broker's authorizer holds them."""
         wanted = set(acls)
         run_async(lambda: self._each(wanted, self._create))
-        self._wait_until(lambda held: wanted <= held, wanted)
+        self._until_visible(lambda held: wanted <= held, wanted)
 
     def revoke(self, acls: Iterable[Acl]) -> None:
         """Delete the ACLs and wait until the broker's authorizer dropped them."""
         unwanted = set(acls)
         run_async(lambda: self._each(unwanted, self._delete))
-        self._wait_until(lambda held: not unwanted & held, unwanted)
+        self._until_visible(lambda held: not unwanted & held, unwanted)
 
-    def _wait_until(self, done: Callable[[set[Acl]], bool], acls: set[Acl]) -> None:
+    def _until_visible(self, done: Callable[[set[Acl]], bool], acls: set[Acl]) -> None:
         """ACL changes go through the metadata log; DescribeAcls answers from the
         broker's authorizer, so once it shows the change, requests see it too."""
-        deadline = time.monotonic() + ACL_PROPAGATION_TIMEOUT
         principals = {acl.principal for acl in acls}
-        while not done(set().union(*(self.acls_of(p) for p in principals))):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"ACL change not visible after {ACL_PROPAGATION_TIMEOUT}s")
-            time.sleep(0.1)
+        wait_until_sync(lambda: done(set().union(*(self.acls_of(p) for p in principals))),
+                        "the ACL change visible", timeout=ACL_PROPAGATION_TIMEOUT)
 
     def acls_of(self, principal: str) -> set[Acl]:
         """Every ALLOW ACL of ``principal`` on any resource."""

@@ -14,7 +14,6 @@ import atexit
 import contextlib
 import os
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,11 +24,12 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from scripts.services.zwservices import paths, procs
-from scripts.services.zwservices.node import lifecycle
-from scripts.services.zwservices.node.cli import default_node_dir
-from scripts.services.zwservices.node.layout import Layout
-from scripts.services.zwservices.procs import ServiceError
+from harness.waiting import wait_until_sync
+from zwservices import paths, procs
+from zwservices.node import lifecycle
+from zwservices.node.cli import default_node_dir
+from zwservices.node.layout import Layout
+from zwservices.procs import ServiceError
 
 
 @dataclass
@@ -64,15 +64,20 @@ class RealNode:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
             name=name, labels={"zombiewatch.test/owned": "true"})))
-        deadline = time.monotonic() + 60
-        while True:  # the ServiceAccount admission rejects pods until it exists
+
+        def has_default_account() -> bool:
             try:
                 core.read_namespaced_service_account("default", name)
-                return name
             except ApiException as exc:
-                if exc.status != 404 or time.monotonic() > deadline:
+                if exc.status != 404:
                     raise
-            time.sleep(0.1)
+                return False
+            return True
+
+        # The ServiceAccount admission rejects pods until the default account exists.
+        wait_until_sync(has_default_account, f"the default ServiceAccount of {name}",
+                        timeout=60)
+        return name
 
     def stop_kafka(self) -> None:
         """Graceful broker shutdown (data kept); ``start_kafka`` brings it back."""

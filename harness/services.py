@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from scripts.services.zwservices import paths, procs, stack, state
-from scripts.services.zwservices.procs import ServiceError
+from zwservices import paths, procs, stack, state
+from zwservices.procs import ServiceError
 
 __all__ = ["ServiceError", "Services", "acquire"]
 

@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness.fixtures import create_topics
+from harness.waiting import WAIT, wait_until, wait_until_sync
 from zombiewatch.adapters.kafka.codec import Envelope, decode
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 
@@ -35,8 +36,9 @@ def kustomize_files(folder: Path = DEPLOY) -> list[Path]:
         path = (folder / entry).resolve()
         files.extend(kustomize_files(path) if path.is_dir() else [path])
     return files
+
+
 CRD_NAME = "configs.agent.benjamin-borbe.de"
-WAIT = 30.0
 
 _JOB = re.compile(r"^- \*\*Job:\*\* (.+)$", re.MULTILINE)
 _REASON = re.compile(r"^- \*\*Reason:\*\* (.+)$", re.MULTILINE)
@@ -55,14 +57,13 @@ def apply_config_crd(api_client: Any, *, body: dict[str, Any] | None = None) -> 
         manifest = {**manifest, "metadata": {
             **manifest["metadata"], "resourceVersion": current.metadata.resource_version}}
         ext.replace_custom_resource_definition(CRD_NAME, manifest)
-    deadline = time.monotonic() + WAIT
-    while True:
+
+    def established() -> bool:
         crd = ext.read_custom_resource_definition(CRD_NAME)
         conditions = (crd.status.conditions if crd.status else None) or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        assert time.monotonic() < deadline, "Config CRD not established"
-        time.sleep(0.1)
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_until_sync(established, "the Config CRD established")
 
 
 def create_config(api_client: Any, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -160,12 +161,8 @@ class CommittedReader:
         return table
 
     async def wait_for_failures(self, count: int, *, timeout: float = WAIT) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.failures()) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"expected {count} failures, saw {self.reasons_by_job()} after {timeout}s")
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: len(self.failures()) >= count, f"{count} failures",
+                         timeout=timeout, detail=lambda: f"saw {self.reasons_by_job()}")
 
     async def quiet(self, seconds: float = 2.0) -> None:
         """Give stray duplicates the time to show up."""

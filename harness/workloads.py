@@ -5,7 +5,6 @@ Nothing here patches a status: the kubelet, the scheduler and the Job controller
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from kubernetes import client
 
 from harness.kubelet import agent_labels
+from harness.waiting import wait_until_sync
 
 BUSYBOX = "localhost/busybox:1"
 MISSING_IMAGE = "localhost/does-not-exist:1"
@@ -55,15 +55,17 @@ def create_job(api: Any, namespace: str, manifest: dict[str, Any]) -> Any:
 
 def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool], *, timeout: float,
              what: str, interval: float = 0.25) -> Any:
-    """Poll ``fetch`` until ``done`` holds; the assertion names what never happened."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if done(last):
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last}")
+    """Poll ``fetch`` until ``done`` holds of what it returned, and return that; the
+    assertion names what never happened and the last value seen."""
+    last: list[Any] = [None]
+
+    def holds() -> bool:
+        last[0] = fetch()
+        return done(last[0])
+
+    wait_until_sync(holds, what, timeout=timeout, interval=interval,
+                    detail=lambda: f"last: {last[0]}")
+    return last[0]
 
 
 def job_condition_types(job: Any) -> list[str]:

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from harness.node_fixtures import RealNode
 from harness.support import DEPLOY_BASE
-from scripts.services.zwservices import paths
+from zwservices import paths
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 NODE_NAME = "zw-node"

@@ -11,6 +11,7 @@ task untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from kubernetes import client
 
 from harness import kubelet
 from harness.controller import KafkaController
-from harness.daemons import daemon_settings, running, wait_until
+from harness.daemons import daemon_settings, running, sample
 from harness.fixtures import create_topics, delete_topics
 from harness.services import Services
 from harness.support import (
@@ -35,6 +36,7 @@ from harness.support import (
     request_topic_for,
 )
 from harness.vault import ReferenceVault
+from harness.waiting import wait_until
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION
 
@@ -107,11 +109,9 @@ class Scene:
         reported = len(set(self.reader.reasons_by_job()) & set(self.tasks))
         want = {"freed_once": reported, "doubled": 0, "lost": 0,
                 "untouched": len(self.tasks) - reported, "hit": 0}
-        deadline = time.monotonic() + 30
-        while self.vault_table() != want:
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # the table below says what differs
+            await wait_until(lambda: self.vault_table() == want, "the vault as the topic says",
+                             interval=0.1)
         await asyncio.sleep(0.5)  # a second bump would be applied by now
         table = self.vault_table()
         print(f"\n[vault] {table}")
@@ -198,37 +198,48 @@ async def test_each_pod_failure_state_publishes_one_failure_and_annotates_the_jo
 async def test_the_grace_rows_are_reported_as_soon_as_the_window_ends_without_an_event(
     scene: Scene,
 ) -> None:
-    async with running(scene.settings):
+    async with running(scene.settings) as runtime:
         _, name, _, pod = scene.job()
         created = time.monotonic()
         kubelet.set_unschedulable(scene.core, scene.namespace, pod)
         await asyncio.sleep(0.5)
         assert scene.reader.failures() == []
 
-        await scene.reader.wait_for_failures(1, timeout=scene.settings.grace_seconds + 10)
+        await scene.reader.wait_for_failures(1, timeout=scene.settings.grace_seconds + 30)
         seen = scene.reader.failures()[0].seen_at - created
+        metrics = runtime.metrics.render().decode()
 
     assert scene.reader.reasons_by_job() == {name: ["pod_not_scheduled"]}
-    # No sweep ran (the interval is 60 s): the grace timer fired right after the window.
-    assert scene.settings.grace_seconds - 1 <= seen < scene.settings.grace_seconds + 5
+    assert seen >= scene.settings.grace_seconds - 1  # not before the window ended
+    # Published by the grace timer (the informer path), not by a sweep (every 60 s): how
+    # soon after the window depends on the machine.
+    assert _published(metrics, "pod_not_scheduled") == {"informer": 1.0, "sweeper": 0.0}
 
 
 async def test_image_pull_backoff_is_published_well_within_twice_the_sweep_interval(
     scene: Scene,
 ) -> None:
     bound = 2 * 60.0  # the original's acceptance bound: 2 x the default sweeper interval
-    async with running(scene.settings):
+    async with running(scene.settings) as runtime:
         _, _, _, pod = scene.job()
         await asyncio.sleep(0.3)
         patched = time.monotonic()
         kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
         await scene.reader.wait_for_failures(1, timeout=bound)
         latency = scene.reader.records[-1][3] - patched
+        metrics = runtime.metrics.render().decode()
 
     log.info("image pull backoff -> committed failure seen in %.1f ms", latency * 1000)
     print(f"\nImagePullBackOff detection latency: {latency * 1000:.1f} ms")
     assert latency < bound
-    assert latency < 5.0, "the informer path should take well under a second"
+    # The informer path published it (well under a second on an idle machine), no sweep.
+    assert _published(metrics, "image_pull_backoff") == {"informer": 1.0, "sweeper": 0.0}
+
+
+def _published(metrics: str, reason: str) -> dict[str, float]:
+    """``zombiewatch_failures_published_total`` of ``reason``, by detection path."""
+    return {path: sample(metrics, "zombiewatch_failures_published_total", reason=reason,
+                         path=path) for path in ("informer", "sweeper")}
 
 
 async def test_a_job_failed_with_deadline_exceeded_is_deadline_exceeded(scene: Scene) -> None:
@@ -458,12 +469,11 @@ async def test_a_pod_failure_seen_before_its_job_is_committed_when_the_job_arriv
         assert scene.reader.failures() == []  # no Job yet: nothing to report
         ticks = runtime.sweeper.ticks
 
-        arrived = time.monotonic()
         kubelet.create_agent_job(scene.batch, scene.namespace, task_id=task_id, name=name)
-        await scene.reader.wait_for_failures(1, timeout=10)
-        latency = scene.reader.failures()[0].seen_at - arrived
+        await scene.reader.wait_for_failures(1, timeout=30)
         swept = runtime.sweeper.ticks - ticks
 
     assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    # The Job's arrival judged its cached pods at once: no sweep ran in between (how soon
+    # depends on the machine; the sweeper's 60 s interval is the line that matters).
     assert swept == 0, "the sweeper ran: the Job's arrival did not judge its pods"
-    assert latency < 1.0

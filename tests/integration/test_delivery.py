@@ -30,11 +30,11 @@ from harness.delivery import (
     detection,
     faulty_publisher,
     publisher_settings,
-    until,
     wire_reporter,
 )
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
+from harness.waiting import wait_until
 from tests.builders import job_view
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
@@ -59,6 +59,8 @@ WINDOW = timedelta(seconds=6)
 """The confirm window, shortened with the controller's expiry (10 min for real, past v0.3's 5)."""
 FEED_LIMIT = 64 * 1024
 """The feed's event size limit, lowered (1 MiB for real) so an oversized event fits the broker."""
+WAIT = 60.0
+"""How long each wait polls: generous, the machine is shared and slow."""
 
 
 @dataclass
@@ -167,19 +169,21 @@ async def test_a_controller_down_past_its_expiry_gets_every_failure_by_re_publis
     world = delivery
     world.add_zombies(ZOMBIES)
     await world.controller.start()
-    await until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed")
+    await wait_until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed",
+                     timeout=WAIT)
     await world.controller.stop()
 
     await report_all(world)
     await asyncio.sleep(EXPIRY.total_seconds() + 1)
     await world.controller.start()  # every queued command is expired now: dropped
-    await until(lambda: world.controller.stats.outcomes()["dropped_expired"] == 2 * ZOMBIES,
-                "dropped as expired")
+    await wait_until(lambda: world.controller.stats.outcomes()["dropped_expired"] == 2 * ZOMBIES,
+                     "dropped as expired", timeout=WAIT)
     assert world.table()["freed_once"] == 0
 
-    await until(world.freed, "freed by re-publish", every=world.confirmer.tick)
-    await until(lambda: world.watchlist == {}, "confirmed",
-                every=world.confirmer.tick)
+    await wait_until(world.freed, "freed by re-publish", between=world.confirmer.tick,
+                     timeout=WAIT, interval=0.2)
+    await wait_until(lambda: world.watchlist == {}, "confirmed",
+                     between=world.confirmer.tick, timeout=WAIT, interval=0.2)
     assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
                              "lost": 0}
     assert world.metric("zombiewatch_failures_republished_total", part="increment") == ZOMBIES
@@ -193,12 +197,14 @@ async def test_write_errors_on_the_first_attempt_are_repaired(delivery: Delivery
     await world.controller.start()
     # The feed knows the tasks before the publish: the baseline a repair of the
     # increment needs is taken then (no baseline, no increment re-sent).
-    await until(lambda: len(world.feed.states) == len(world.zombies)
-                and world.feed.caught_up, "feed")
+    await wait_until(lambda: len(world.feed.states) == len(world.zombies)
+                     and world.feed.caught_up, "feed", timeout=WAIT)
 
     await report_all(world)
-    await until(lambda: world.controller.stats.failed_writes == 2 * ZOMBIES, "all failed")
-    await until(world.freed, "re-published", every=world.confirmer.tick)
+    await wait_until(lambda: world.controller.stats.failed_writes == 2 * ZOMBIES, "all failed",
+                     timeout=WAIT)
+    await wait_until(world.freed, "re-published", between=world.confirmer.tick, timeout=WAIT,
+                     interval=0.2)
 
     assert world.table()["doubled"] == 0
     assert world.metric("zombiewatch_failures_republished_total", part="update") == ZOMBIES
@@ -214,13 +220,14 @@ async def test_a_failed_update_whose_increment_applied_gets_the_update_only(
     await world.controller.start()
     # The feed knows the tasks before the publish: the baseline a repair of the
     # increment needs is taken then (no baseline, no increment re-sent).
-    await until(lambda: len(world.feed.states) == len(world.zombies)
-                and world.feed.caught_up, "feed")
+    await wait_until(lambda: len(world.feed.states) == len(world.zombies)
+                     and world.feed.caught_up, "feed", timeout=WAIT)
 
     await report_all(world)
     # Known (0), so the increment is held back because the count moved, not for want of it.
     assert [p.trigger_count_at_publish for p in world.watchlist.values()] == [0]
-    await until(world.freed, "update re-published", every=world.confirmer.tick)
+    await wait_until(world.freed, "update re-published", between=world.confirmer.tick,
+                     timeout=WAIT, interval=0.2)
     await asyncio.sleep(2)
 
     assert world.table() == {"zombies": 1, "freed_once": 1, "doubled": 0, "lost": 0}
@@ -234,12 +241,12 @@ async def test_an_abort_after_the_records_reached_the_log_bumps_once(
     world = delivery
     world.add_zombies(ZOMBIES)
     await world.controller.start()
-    await until(lambda: world.feed.caught_up, "feed")
+    await wait_until(lambda: world.feed.caught_up, "feed", timeout=WAIT)
     world.faults.commits = 1
 
     await report_all(world)  # the commit fails: read_uncommitted, the records were applied
     await report_all(world)  # the retry: the ledger decides
-    await until(world.freed, "freed", every=world.confirmer.tick)
+    await wait_until(world.freed, "freed", between=world.confirmer.tick, timeout=WAIT, interval=0.2)
     await asyncio.sleep(2)  # anything sent twice would be applied by now
 
     assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
@@ -267,10 +274,11 @@ async def test_malformed_and_oversized_task_events_are_skipped_and_every_task_fr
     finally:
         await producer.stop()
     await world.controller.publish_all()  # the vault's next poll: every task again
-    await until(lambda: world.feed.caught_up and len(world.feed.states) == ZOMBIES, "feed")
+    await wait_until(lambda: world.feed.caught_up and len(world.feed.states) == ZOMBIES, "feed",
+                     timeout=WAIT)
 
     await report_all(world)
-    await until(world.freed, "freed", every=world.confirmer.tick)
+    await wait_until(world.freed, "freed", between=world.confirmer.tick, timeout=WAIT, interval=0.2)
 
     assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
                              "lost": 0}
@@ -287,12 +295,13 @@ async def test_a_ledger_read_committed_against_the_real_controller_bumps_twice(
                      ledger=ConsumerIsolation.READ_COMMITTED) as world:
         world.add_zombies(ZOMBIES)
         await world.controller.start()
-        await until(lambda: world.feed.caught_up, "feed")
+        await wait_until(lambda: world.feed.caught_up, "feed", timeout=WAIT)
         world.faults.commits = 1
 
         await report_all(world)
         await report_all(world)
-        await until(lambda: world.table()["doubled"] == ZOMBIES, "every task bumped twice")
+        await wait_until(lambda: world.table()["doubled"] == ZOMBIES, "every task bumped twice",
+                         timeout=WAIT)
 
 
 @dataclass
@@ -349,26 +358,29 @@ async def test_a_new_leader_repairs_both_parts_of_failures_it_knows_only_from_th
     world = delivery
     world.add_zombies(ZOMBIES)
     await world.controller.start()
-    await until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed")
+    await wait_until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed",
+                     timeout=WAIT)
     await world.controller.stop()
 
     await report_all(world)  # the first leader's only act: it never ticks, it is gone
     await asyncio.sleep(EXPIRY.total_seconds() + 1)
     await world.controller.start()  # every queued command is expired now: dropped
-    await until(lambda: world.controller.stats.outcomes()["dropped_expired"] == 2 * ZOMBIES,
-                "dropped as expired")
+    await wait_until(lambda: world.controller.stats.outcomes()["dropped_expired"] == 2 * ZOMBIES,
+                     "dropped as expired", timeout=WAIT)
     assert world.table()["freed_once"] == 0
 
     async with successor(world) as new:
-        await until(lambda: len(new.feed.states) == ZOMBIES and new.feed.caught_up,
-                    "the new leader's feed")
+        await wait_until(lambda: len(new.feed.states) == ZOMBIES and new.feed.caught_up,
+                         "the new leader's feed", timeout=WAIT)
         new.reporter.start_term()
         assert await new.reporter.recall_history()
         assert {job: p.trigger_count_at_publish for job, p in new.watchlist.items()} == (
             dict.fromkeys(world.zombies.values(), 0))
 
-        await until(world.freed, "freed by the new leader", every=new.confirmer.tick)
-        await until(lambda: new.watchlist == {}, "confirmed", every=new.confirmer.tick)
+        await wait_until(world.freed, "freed by the new leader", between=new.confirmer.tick,
+                         timeout=WAIT, interval=0.2)
+        await wait_until(lambda: new.watchlist == {}, "confirmed",
+                         between=new.confirmer.tick, timeout=WAIT, interval=0.2)
         await asyncio.sleep(2)  # anything sent twice would be applied by now
 
         assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,

@@ -17,13 +17,11 @@ replica takes the Lease, with exactly one pair per Job on the topic.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,9 +34,10 @@ from kubernetes import client
 from harness import workloads
 from harness.node_fixtures import RealNode
 from harness.support import DEPLOY, reading, request_topic_for
-from scripts.services.zwservices import daemon_image, paths, procs
-from scripts.services.zwservices.node import relay
-from scripts.services.zwservices.node.layout import APISERVER_PORT, NODE_IP
+from harness.waiting import wait_until
+from zwservices import daemon_image, paths, procs
+from zwservices.node import relay
+from zwservices.node.layout import APISERVER_PORT, NODE_IP
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
 
@@ -152,16 +151,17 @@ class Cluster:
 
     async def until(self, fetch: Callable[[], Any], done: Callable[[Any], bool], *,
                     timeout: float, what: str) -> Any:
-        """Poll without blocking the loop (the topic reader runs on it); explain a timeout."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = fetch()
-            if done(last):
-                return last
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; "
-                             f"last: {last}\n{self.describe()}")
+        """Poll ``fetch`` until ``done`` holds of what it returned, and return that, without
+        blocking the loop (the topic reader runs on it); a timeout shows the cluster."""
+        last: list[Any] = [None]
+
+        def holds() -> bool:
+            last[0] = fetch()
+            return done(last[0])
+
+        await wait_until(holds, what, timeout=timeout, interval=0.5,
+                         detail=lambda: f"last: {last[0]}\n{self.describe()}")
+        return last[0]
 
     def zombie(self) -> str:
         """A Job of an agent whose image does not exist: the kubelet fails its pull."""

@@ -17,6 +17,7 @@ from returns.result import Failure, Success
 from harness import kubelet
 from harness.services import Services
 from harness.support import apply_config_crd
+from harness.waiting import WAIT, wait_until
 from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.client import ApiClient, api_client_factory
@@ -37,22 +38,11 @@ from zombiewatch.domain.views import (
 
 pytestmark = pytest.mark.integration
 
-WAIT = 30.0
-"""Upper bound of every wait on the API server in these tests."""
-
 FAST = InformerSettings(
     watch_timeout_seconds=30,
     backoff=BackoffSettings(initial=0.1, cap=1.0),
     relist_period=None,
 )
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = WAIT) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)
 
 
 def informer_threads() -> list[str]:
@@ -159,7 +149,8 @@ async def test_creates_status_patches_and_deletes_arrive_in_order(
     kubelet.set_job_failed(batch, namespace, job, "BackoffLimitExceeded")
     core.delete_namespaced_pod("pod-b", namespace, grace_period_seconds=0)
 
-    await wait_until(lambda: [c for c, _ in recorder.of("pod-b")][-1:] == [Change.DELETED])
+    await wait_until(lambda: [c for c, _ in recorder.of("pod-b")][-1:] == [Change.DELETED],
+                     "pod-b deleted")
     changes = recorder.of("pod-b")
     # The deletion itself may first write deletionTimestamp (one more MODIFIED).
     assert [c for c, _ in changes[:4]] == [Change.ADDED] + [Change.MODIFIED] * 3
@@ -173,7 +164,8 @@ async def test_creates_status_patches_and_deletes_arrive_in_order(
     ]
     assert changes[1][1].scheduled is False
     assert changes[3][1].containers[0].terminated_exit_code == 3
-    await wait_until(lambda: (informers.cache.job("job-b") or job).failed_reason is not None)
+    await wait_until(lambda: (informers.cache.job("job-b") or job).failed_reason is not None,
+                     "job-b failed")
     failed = informers.cache.job("job-b")
     assert failed is not None
     assert failed.failed_reason == "BackoffLimitExceeded"
@@ -232,7 +224,7 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
     try:
         async with asyncio.timeout(WAIT):
             await informer.wait_synced()
-        await wait_until(lambda: gated.watches >= 1)
+        await wait_until(lambda: gated.watches >= 1, "a watch")
         listed = len(recorder.events)
 
         gated.drop_current_watch()
@@ -243,7 +235,7 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
         gated.open.set()
 
         await wait_until(lambda: informer.stats.relists >= 1
-                         and len(recorder.events) >= listed + 3)
+                         and len(recorder.events) >= listed + 3, "a relist and its changes")
     finally:
         gated.open.set()
         await informer.stop()
@@ -270,7 +262,7 @@ async def test_an_api_server_restart_is_survived_and_caught_up(
     job = kubelet.create_agent_job(batch, namespace, task_id="task-d", name="job-d")
     kubelet.create_agent_pod(core, namespace, job=job, task_id="task-d", name="pod-d")
 
-    await wait_until(lambda: len(informers.cache.pods_of_job("job-d")) == 1)
+    await wait_until(lambda: len(informers.cache.pods_of_job("job-d")) == 1, "job-d's pod")
     assert informers.cache.job("job-d") is not None
     assert informers.pods.stats.reconnects + informers.pods.stats.gone >= 1
 
@@ -319,7 +311,7 @@ async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(
         ),
     )
 
-    await wait_until(lambda: len(tuple(informers.cache.configs())) == 1)
+    await wait_until(lambda: len(tuple(informers.cache.configs())) == 1, "the Config")
     assert tuple(informers.cache.configs()) == (
         AgentConfigView(
             namespace=namespace,
@@ -341,7 +333,7 @@ async def test_the_annotation_patch_lands_on_the_job_and_reaches_the_cache(
     informers, _ = cluster
     await start_synced(informers)
     kubelet.create_agent_job(batch, namespace, task_id="task-e", name="job-e")
-    await wait_until(lambda: informers.cache.job("job-e") is not None)
+    await wait_until(lambda: informers.cache.job("job-e") is not None, "job-e")
     annotator = KubernetesJobAnnotator(api_client)
     at = datetime(2026, 6, 2, 10, 16, tzinfo=UTC)
 
@@ -350,7 +342,8 @@ async def test_the_annotation_patch_lands_on_the_job_and_reaches_the_cache(
     )
 
     assert result == Success(None)
-    await wait_until(lambda: (informers.cache.job("job-e") or _never()).reported)
+    await wait_until(lambda: (informers.cache.job("job-e") or _never()).reported,
+                     "job-e reported")
     job = informers.cache.job("job-e")
     assert job is not None
     assert job.reported_reason == "deadline_exceeded"
@@ -400,5 +393,7 @@ async def test_stop_is_prompt_and_leaves_no_thread(
     started = time.monotonic()
     await informer.stop()
 
-    assert time.monotonic() - started < 2.0
+    # Prompt: the blocked watch read is interrupted, not waited out (its 300 s timeout);
+    # how much sooner depends on the machine, so the bound is a tenth of that.
+    assert time.monotonic() - started < 30.0
     assert informer_threads() == []

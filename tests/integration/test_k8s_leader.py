@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from harness.waiting import wait_until
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
 
 pytestmark = pytest.mark.integration
@@ -34,15 +33,6 @@ def elector(api_client: Any, namespace: str, identity: str, *, release: bool,
     )
 
 
-async def wait_until(predicate: Callable[[], bool], within: float) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
-
-
 @pytest.mark.parametrize("release", [True, False], ids=["released", "expired"])
 async def test_exactly_one_of_two_leads_and_the_other_takes_over(
     api_client: Any, namespace: str, release: bool
@@ -53,18 +43,18 @@ async def test_exactly_one_of_two_leads_and_the_other_takes_over(
     await a.start()
     await b.start()
     try:
-        await wait_until(lambda: a.is_leader() or b.is_leader(), 10)
+        await wait_until(lambda: a.is_leader() or b.is_leader(), "a leader", timeout=10)
         await asyncio.sleep(LEASE)  # several renew rounds: still exactly one
         assert a.is_leader() != b.is_leader()
         leader, follower = (a, b) if a.is_leader() else (b, a)
 
         await leader.stop()
         assert not leader.is_leader()
-        took = await wait_until(follower.is_leader, LEASE + RETRY + 2.0)
+        took = await wait_until(follower.is_leader, "the follower leading",
+                                timeout=LEASE + RETRY + 2.0)
 
-        assert took <= LEASE + RETRY + 1.0
-        if release:
-            assert took <= 2 * RETRY + 0.5
+        if release:  # a released lease is taken at the next retry, not at its expiry
+            assert took < LEASE
         assert started.count(follower.settings.identity) == 1
     finally:
         await a.stop()

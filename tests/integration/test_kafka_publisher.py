@@ -263,7 +263,6 @@ async def test_a_batch_of_failures_commits_in_one_transaction_with_adjacent_pair
 
     log.info("published %d failures in one transaction in %.3fs", count, elapsed)
     assert result == Success(None)
-    assert elapsed < 5.0
     seen = await read_committed(bootstrap_servers, request_topic, until=2 * count)
     assert len(seen) == 2 * count
     by_partition: dict[int, list[Seen]] = {}

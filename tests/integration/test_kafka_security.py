@@ -19,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +57,7 @@ from harness.support import (
     reading,
     request_topic_for,
 )
+from harness.waiting import wait_until
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth, quiet_bootstrap_logs
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
@@ -142,7 +142,7 @@ def secured(services: Services) -> SecuredKafka:
     values = services.values
     if "KAFKA_SASL_SSL_BOOTSTRAP" not in values:
         pytest.fail(f"the broker ({values.get('KAFKA_FLAVOR')}) has no secured listeners: "
-                    "only Apache Kafka gets them (scripts/services/zwservices/kafka_secure.py)")
+                    "only Apache Kafka gets them (zwservices/kafka_secure.py)")
     return SecuredKafka.from_values(values)
 
 
@@ -222,16 +222,6 @@ FEED_WAIT = 60.0
 
 
 
-async def until(condition: Callable[[], bool], what: str, *,
-                timeout: float = FEED_WAIT) -> None:
-    """Until ``condition`` holds: what a running feed shows changes in the background."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _feed_ready(feed: KafkaTaskFeed) -> bool:
     return feed.up and feed.caught_up
 
@@ -251,7 +241,8 @@ async def test_the_readme_acls_are_exactly_what_publishing_the_read_back_and_the
         started = await publisher.start()
         published = await publisher.publish_failures([_failure("job-least-privilege")])
         jobs = await _published_jobs(grant.settings())
-        await until(lambda: _feed_ready(feed), "the task feed up and caught up")
+        await wait_until(lambda: _feed_ready(feed), "the task feed up and caught up",
+                         timeout=FEED_WAIT)
         tasks = [task for task, _ in feed.states.items()]
     await publisher.close()
     held = grant.secured.acls_of(grant.secured.client_principal)
@@ -308,8 +299,8 @@ async def test_without_each_readme_acl_its_client_is_refused_named_and_works_onc
         published_without = await publisher.publish_failures([failure])
         read_back_without = await history.reported_since(datetime.now(UTC) - timedelta(hours=1))
         # The feed's first attempt is over: it is up, or it said why not.
-        await until(lambda: _feed_ready(feed) or feed.stats.failures >= 1,
-                    "the task feed's first attempt")
+        await wait_until(lambda: _feed_ready(feed) or feed.stats.failures >= 1,
+                         "the task feed's first attempt", timeout=FEED_WAIT)
         feed_ready_without, feed_problem_without = _feed_ready(feed), feed.problem
         refused = [(role, error) for role, error in recorder.errors
                    if error.kind is BrokerErrorKind.UNAUTHORIZED]
@@ -321,7 +312,8 @@ async def test_without_each_readme_acl_its_client_is_refused_named_and_works_onc
             if publisher.started:
                 published_with = await publisher.publish_failures([failure])
         # Granted, the feed comes up by itself (it retries), no restart.
-        await until(lambda: _feed_ready(feed), "the task feed up once granted")
+        await wait_until(lambda: _feed_ready(feed), "the task feed up once granted",
+                         timeout=FEED_WAIT)
         tasks = [task for task, _ in feed.states.items()]
     jobs = await _published_jobs(settings)
     await publisher.close()
@@ -502,15 +494,15 @@ async def test_the_feed_acl_revoked_while_running_downs_the_feed_named_not_publi
     named = f"needs {grant.acl(revoked)}"
 
     async with following(feed):
-        await until(lambda: _feed_ready(feed), "the task feed up")
+        await wait_until(lambda: _feed_ready(feed), "the task feed up", timeout=FEED_WAIT)
         grant.revoke([revoked])
-        await until(lambda: not feed.up, "the task feed down once revoked")
+        await wait_until(lambda: not feed.up, "the task feed down once revoked", timeout=FEED_WAIT)
         problem = feed.problem
         published = await publisher.publish_failures([_failure("job-feed-revoked")])
         await write_task_event(services.bootstrap_servers, grant.events, second)
         grant.grant([revoked])
-        await until(lambda: _feed_ready(feed) and second in feed.states,
-                    "the task feed back and reading once re-granted")
+        await wait_until(lambda: _feed_ready(feed) and second in feed.states,
+                         "the task feed back and reading once re-granted", timeout=FEED_WAIT)
     await publisher.close()
     jobs = await _published_jobs(grant.settings())
 
@@ -552,7 +544,8 @@ async def test_the_feed_asking_for_its_topic_by_name_never_creates_it(
     feed = KafkaTaskFeed(settings, topic=missing, states=TaskStates(), retry_seconds=0.2)
 
     async with following(feed):
-        await until(lambda: feed.stats.failures >= 3 or feed.up, "three attempts of the feed")
+        await wait_until(lambda: feed.stats.failures >= 3 or feed.up, "three attempts of the feed",
+                         timeout=FEED_WAIT)
     topics = await _topics(services.bootstrap_servers)
 
     assert not feed.up
@@ -629,17 +622,7 @@ async def _wait_serving(proc: DaemonProcess, port: int) -> None:
     async def answers() -> bool:
         return (await asyncio.to_thread(scrape, port, "/readyz"))[0] != 0
 
-    await wait_until_async(answers, proc, what="the daemon serving /readyz")
-
-
-async def wait_until_async(check: Callable[[], Awaitable[bool]], proc: DaemonProcess, *,
-                           what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert proc.alive, f"daemon died waiting for {what}:\n{proc.log_text()[-3000:]}"
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{proc.log_text()[-3000:]}")
-        await asyncio.sleep(0.2)
+    await proc.until(answers, "the daemon serving /readyz")
 
 
 async def _wait_feed_up(proc: DaemonProcess, port: int) -> None:
@@ -653,7 +636,7 @@ async def _wait_feed_up(proc: DaemonProcess, port: int) -> None:
                 and sample(metrics, "zombiewatch_task_feed_caught_up") == 1
                 and sample(metrics, "zombiewatch_task_feed_tasks") == 1)
 
-    await wait_until_async(up, proc, what="the task feed up and caught up", timeout=90)
+    await proc.until(up, "the task feed up and caught up", timeout=90)
 
 
 @dataclass(frozen=True)
@@ -684,7 +667,7 @@ async def _without(stage: SecuredStage, row: AclRow, proc: DaemonProcess, port: 
         body = (await asyncio.to_thread(scrape, port, "/readyz"))[1]
         return named in proc.log_text() and named in body
 
-    await wait_until_async(said, proc, what=f"the daemon naming {named!r}")
+    await proc.until(said, f"the daemon naming {named!r}")
     status, body = scrape(port, "/readyz")
     metrics = scrape(port)[1]
     return Seen(named, row.client, status, body,
@@ -800,8 +783,8 @@ async def test_the_daemon_with_bad_credentials_says_why_once_keeps_retrying_and_
                 metrics, "zombiewatch_kafka_errors_total",
                 client="producer", kind="unauthenticated") >= 3
 
-        await wait_until_async(retried_and_says_why, proc,
-                               what="three refused attempts and /readyz saying why")
+        await proc.until(retried_and_says_why,
+                         "three refused attempts and /readyz saying why")
         status, body = scrape(port, "/readyz")
         metrics = scrape(port)[1]
         alive = proc.alive

@@ -20,10 +20,10 @@ from kubernetes import client
 
 from harness import workloads
 from harness.node_fixtures import RealNode
-from scripts.services.zwservices import paths
-from scripts.services.zwservices.node import cgroups, lifecycle, namespaces
-from scripts.services.zwservices.node.layout import NODE_NAME, Layout
-from scripts.services.zwservices.procs import ServiceError
+from zwservices import paths
+from zwservices.node import cgroups, lifecycle, namespaces
+from zwservices.node.layout import NODE_NAME, Layout
+from zwservices.procs import ServiceError
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
 
@@ -139,12 +139,11 @@ NOTHING = {"processes": [], "pod processes": [], "mounts": [], "cgroups": [],
 
 STARTER = textwrap.dedent("""
     import os, sys, time
-    sys.path.insert(0, sys.argv[1])
     from pathlib import Path
     from kubernetes import client, config
-    from scripts.services.zwservices.node import lifecycle
+    from zwservices.node import lifecycle
     from harness import workloads
-    handle = lifecycle.start_node(Path(sys.argv[2]), owner=f"pid:{os.getpid()}")
+    handle = lifecycle.start_node(Path(sys.argv[1]), owner=f"pid:{os.getpid()}")
     api = config.new_client_from_config(config_file=str(handle.kubeconfig))
     workloads.create_job(api, "default", workloads.job_manifest("sleeper",
                          args=["sleep", "3600"]))
@@ -158,7 +157,7 @@ STARTER = textwrap.dedent("""
 
 def _start_in_child(run_dir: Path) -> subprocess.Popen[str]:
     """A process that starts a node with a running pod, then waits to be killed."""
-    proc = subprocess.Popen([sys.executable, "-c", STARTER, str(REPO), str(run_dir)],
+    proc = subprocess.Popen([sys.executable, "-c", STARTER, str(run_dir)], cwd=REPO,
                             stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -217,7 +216,8 @@ def test_ctrl_c_of_a_test_run_leaves_nothing(tmp_path: Path) -> None:
     env = {**os.environ, "ZOMBIEWATCH_NODE_ENV": "private"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider",
-         "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO), str(test_file)],
+         "-p", "harness.node_fixtures", "-c", str(REPO / "pyproject.toml"),
+         "--rootdir", str(REPO), str(test_file)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     assert proc.stdout is not None

@@ -30,7 +30,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness import workloads
-from harness.daemons import daemon_settings, running, wait_until
+from harness.daemons import daemon_settings, running
 from harness.node_fixtures import RealNode
 from harness.support import (
     CommittedReader,
@@ -38,6 +38,7 @@ from harness.support import (
     reading,
     request_topic_for,
 )
+from harness.waiting import wait_until
 from tests.integration.node_proof import (
     NODE_NAME,
     PodWatch,

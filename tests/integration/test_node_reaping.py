@@ -13,12 +13,12 @@ import pytest
 from kubernetes import client
 
 from harness import workloads
-from harness.daemons import running, wait_until
-from tests.integration.test_node_scenarios import WAIT, NodeScene, node_scene
+from harness.daemons import running
+from harness.waiting import wait_until
+from tests.integration.worlds.node_scene import WAIT, NodeScene
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
-__all__ = ["node_scene"]  # the fixture, imported for pytest
 
 REVIVAL_WAIT = 15.0
 """How long a revived pod would need to start here (busybox starts in about a second)."""

@@ -10,12 +10,6 @@ for the healthy Job, once it completed), to ``tests/data/node_corpus/<scenario>.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,74 +17,14 @@ import pytest
 from kubernetes import client
 
 from harness import workloads
-from harness.daemons import (
-    daemon_processes,
-    daemon_settings,
-    free_port,
-    running,
-    scrape,
-    wait_until,
-)
-from harness.node_fixtures import RealNode
+from harness.daemons import daemon_processes, daemon_settings, free_port, running, scrape
 from harness.support import (
-    CommittedReader,
-    apply_config_crd,
     create_config,
-    reading,
-    request_topic_for,
 )
-from scripts.services.zwservices import paths
-from zombiewatch.app.settings import Settings
+from harness.waiting import wait_until
+from tests.integration.worlds.node_scene import GRACE, WAIT, NodeScene
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
-
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "node_corpus"
-GRACE = 5.0  # the daemon's grace window, shortened from 120 s by its setting
-WAIT = 120.0  # a loaded 2-core machine starts pods slowly
-
-
-@dataclass
-class NodeScene:
-    """One namespace on the node, a topic, a reader and the daemon's settings."""
-
-    node: RealNode
-    api: Any
-    namespace: str
-    reader: CommittedReader
-    settings: Settings
-
-    def job(self, prefix: str, **options: Any) -> str:
-        """Create an agent Job (labelled with a fresh task id); return its name."""
-        name = workloads.unique(prefix)
-        manifest = workloads.job_manifest(name, task_id=str(uuid.uuid4()), **options)
-        workloads.create_job(self.api, self.namespace, manifest)
-        return name
-
-    def record(self, scenario: str) -> None:
-        """What the cluster wrote, as ``kubectl`` shows it (only when asked to record)."""
-        if os.environ.get("ZOMBIEWATCH_RECORD_CORPUS") != "1":
-            return
-        kubectl = paths.node_bin_dir() / "kubectl"
-        out = subprocess.run(
-            [str(kubectl), f"--kubeconfig={self.node.kubeconfig}", "-n", self.namespace,
-             "get", "jobs,pods", "-o", "json"], check=True, capture_output=True, text=True)
-        CORPUS.mkdir(parents=True, exist_ok=True)
-        document = json.loads(out.stdout)
-        (CORPUS / f"{scenario}.json").write_text(json.dumps(document, indent=1) + "\n")
-
-
-@pytest.fixture
-async def node_scene(real_node: RealNode, node_api: Any,
-                     node_namespace: str) -> AsyncIterator[NodeScene]:
-    apply_config_crd(node_api)
-    prefix = f"node-{uuid.uuid4().hex[:8]}"
-    bootstrap = real_node.bootstrap_servers
-    topic = request_topic_for(bootstrap, prefix)
-    settings = daemon_settings(kubeconfig=real_node.kubeconfig, namespace=node_namespace,
-                               bootstrap=bootstrap, topic_prefix=prefix, grace_seconds=GRACE)
-    async with reading(bootstrap, topic) as reader:
-        yield NodeScene(real_node, node_api, node_namespace, reader, settings)
-
 
 MISSING = workloads.MISSING_IMAGE
 SCENARIOS: dict[str, tuple[dict[str, Any], str]] = {

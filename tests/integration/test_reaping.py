@@ -17,16 +17,12 @@ from typing import Any
 import pytest
 
 from harness import kubelet
-from harness.daemons import running, wait_until
-from tests.integration.test_daemon_process import (  # the stage and its SA token
-    Stage,
-    _service_account_kubeconfig,
-    stage,
-)
+from harness.daemons import running
+from harness.waiting import wait_until
+from tests.integration.worlds.daemon_stage import Stage, service_account_kubeconfig
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
 
 pytestmark = pytest.mark.integration
-__all__ = ["stage"]  # the fixture, imported for pytest
 
 
 def _job(stage: Stage, name: str) -> Any:
@@ -51,7 +47,7 @@ async def test_a_reported_job_whose_pod_may_start_is_reaped_and_one_whose_pod_fa
     stage: Stage,
 ) -> None:
     # Arrange: the daemon runs with deploy/'s ServiceAccount, Role and RoleBinding
-    settings = replace(stage.settings, kubeconfig=_service_account_kubeconfig(stage))
+    settings = replace(stage.settings, kubeconfig=service_account_kubeconfig(stage))
     async with running(settings) as runtime:
         await wait_until(lambda: runtime.leader is not None and runtime.leader.is_leader(),
                          what="leadership with the SA token")

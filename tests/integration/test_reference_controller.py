@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from harness.controller import KafkaController
 from harness.delivery import Faults, faulty, publisher_settings
 from harness.fixtures import TopicFactory
 from harness.vault import ReferenceVault
+from harness.waiting import wait_until
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kafka.codec import Envelope, encode
 from zombiewatch.adapters.kafka.publishing import (
@@ -42,8 +43,6 @@ from zombiewatch.domain.taskfile import Value
 from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration
-
-WAIT = 30.0
 
 
 class LateClock:
@@ -75,13 +74,6 @@ class World:
         task = self.vault.task(task_id)
         assert task is not None
         return task.frontmatter.get("current_job")
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(WAIT):
-        while not condition():  # noqa: ASYNC110 - a real broker: poll what it shows
-            await asyncio.sleep(0.05)
-    assert condition(), what
 
 
 @pytest.fixture
@@ -126,9 +118,9 @@ async def test_a_failure_frees_the_task_and_the_change_reaches_the_event_topic(
     await world.controller.start()
     await publish(world.publisher(), report)
 
-    await until(lambda: world.trigger_count(task_id) == 1, "applied")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "applied")
     assert world.current_job(task_id) == ""
-    await until(lambda: (s := world.feed.states.get(task_id)) is not None
+    await wait_until(lambda: (s := world.feed.states.get(task_id)) is not None
                 and s.current_job == "" and s.trigger_count == 1, "published on the event topic")
     assert (world.vault.vault_dir / f"tasks/{task_id}.md").read_text().count("## Failure") == 1
 
@@ -139,7 +131,7 @@ async def test_the_same_failure_sent_twice_is_applied_twice(world: World) -> Non
     await publish(world.publisher(), report)
     await publish(world.publisher(), report)
 
-    await until(lambda: world.trigger_count(task_id) == 2, "no request-id dedupe")
+    await wait_until(lambda: world.trigger_count(task_id) == 2, "no request-id dedupe")
 
 
 async def test_the_records_of_an_aborted_transaction_are_applied(world: World) -> None:
@@ -152,7 +144,7 @@ async def test_the_records_of_an_aborted_transaction_are_applied(world: World) -
     finally:
         await publisher.close()
 
-    await until(lambda: world.trigger_count(task_id) == 1, "read_uncommitted applies it")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "read_uncommitted applies it")
 
 
 async def test_an_expired_record_is_dropped(world: World) -> None:
@@ -162,7 +154,7 @@ async def test_an_expired_record_is_dropped(world: World) -> None:
     _, marker = zombie(world)
     await publish(world.publisher(), marker)  # processed after the expired one
 
-    await until(lambda: world.controller.stats.outcomes()["handled"] == 2, "marker applied")
+    await wait_until(lambda: world.controller.stats.outcomes()["handled"] == 2, "marker applied")
     assert world.controller.stats.outcomes()["dropped_expired"] == 2
     assert world.trigger_count(task_id) == 0
 
@@ -173,7 +165,7 @@ async def test_a_failed_write_consumes_the_record(world: World) -> None:
     await world.controller.start()
     await publish(world.publisher(), report)
 
-    await until(lambda: world.controller.stats.outcomes()["handled"] == 1, "increment applied")
+    await wait_until(lambda: world.controller.stats.outcomes()["handled"] == 1, "increment applied")
     assert world.controller.stats.failed_writes == 1
     assert world.current_job(task_id) != ""  # the update was the one that failed
     assert world.trigger_count(task_id) == 1
@@ -183,7 +175,7 @@ async def test_a_stopped_controller_resumes_where_it_stopped(world: World) -> No
     task_id, report = zombie(world)
     await world.controller.start()
     await publish(world.publisher(), report)
-    await until(lambda: world.trigger_count(task_id) == 1, "applied")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "applied")
     await world.controller.stop()
 
     second_id, second = zombie(world, "claude-aaaaaaaa-20260602091530")
@@ -192,7 +184,7 @@ async def test_a_stopped_controller_resumes_where_it_stopped(world: World) -> No
     assert world.trigger_count(second_id) == 0  # stopped: nothing consumed
 
     await world.controller.start()
-    await until(lambda: world.trigger_count(second_id) == 1, "resumed")
+    await wait_until(lambda: world.trigger_count(second_id) == 1, "resumed")
     assert world.trigger_count(task_id) == 1  # not applied again
 
 
@@ -205,7 +197,7 @@ async def test_a_paused_controller_holds_its_records(world: World) -> None:
     assert world.trigger_count(task_id) == 0
 
     world.controller.resume()
-    await until(lambda: world.trigger_count(task_id) == 1, "resumed")
+    await wait_until(lambda: world.trigger_count(task_id) == 1, "resumed")
 
 
 # --- two vaults, one topic ------------------------------------------------------------------
@@ -286,8 +278,8 @@ async def test_two_vaults_share_one_topic_and_apply_only_what_is_theirs(
     await world.send_failure(for_a, target_vault="a")
     await world.send_failure(for_anyone, target_vault=None)
     # Assert
-    await until(lambda: all(len(c.stats.dispatched) == 4 for c in world.controllers.values()),
-                "each controller consumed all four records")
+    await wait_until(lambda: all(len(c.stats.dispatched) == 4 for c in world.controllers.values()),
+                     "each controller consumed all four records")
     assert world.controllers["a"].stats.outcomes() == {"handled": 4}
     assert world.controllers["b"].stats.outcomes() == {"skipped": 2, "handled": 2}
     assert world.text("b", for_a) == untouched  # b's copy, byte for byte

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from typing import Any
 
@@ -16,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness import kubelet
 from harness.services import Services
+from harness.waiting import wait_until_sync
 
 pytestmark = pytest.mark.integration
 
@@ -88,14 +88,20 @@ def _create_widget(custom: Any, group: str, ns: str, name: str, replicas: int) -
     """Create a Widget, retrying the 404s a just-established CRD still gives."""
     body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": name},
             "spec": {"replicas": replicas}}
-    deadline = time.monotonic() + 20
-    while True:
+    created: list[Any] = []
+
+    def create() -> bool:
         try:
-            return custom.create_namespaced_custom_object(group, "v1", ns, "widgets", body)
+            created.append(custom.create_namespaced_custom_object(group, "v1", ns, "widgets",
+                                                                  body))
         except ApiException as exc:
-            if exc.status != 404 or time.monotonic() > deadline:
+            if exc.status != 404:
                 raise
-            time.sleep(0.2)
+            return False
+        return True
+
+    wait_until_sync(create, f"Widget {name} created", timeout=20, interval=0.2)
+    return created[0]
 
 
 def test_crd_minimum_is_enforced_with_422(api_client: Any, namespace: str) -> None:

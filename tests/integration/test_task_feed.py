@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -13,13 +12,12 @@ from aiokafka import AIOKafkaProducer
 from harness.delivery import following
 from harness.fixtures import create_topics, delete_topics, unique_name
 from harness.services import Services
+from harness.waiting import WAIT, wait_until
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.domain.tasks import TaskStates
 
 pytestmark = pytest.mark.integration
-
-WAIT = 30.0
 
 
 def task_event(task_id: str, *, current_job: str = "", trigger_count: int = 0) -> bytes:
@@ -42,13 +40,6 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes | N
         await producer.flush()
     finally:
         await producer.stop()
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(WAIT):
-        while not condition():  # noqa: ASYNC110 - a real broker: poll what the feed shows
-            await asyncio.sleep(0.05)
-    assert condition(), what
 
 
 
@@ -81,7 +72,7 @@ async def test_the_feed_catches_up_then_follows_and_skips_bad_events(
             assert dict(feed.stats.malformed) == {"not_json": 1}
 
             await produce(bootstrap, topic, [(tasks[0], task_event(tasks[0], trigger_count=2))])
-            await until(lambda: (s := feed.states.get(tasks[0])) is not None
+            await wait_until(lambda: (s := feed.states.get(tasks[0])) is not None
                         and s.current_job == "" and s.trigger_count == 2, "followed")
     finally:
         delete_topics(bootstrap, [topic])
@@ -93,7 +84,7 @@ async def test_a_missing_topic_keeps_the_feed_down_until_it_exists(services: Ser
     feed = feed_for(bootstrap, topic, retry_seconds=0.5)
     try:
         async with following(feed):
-            await until(lambda: feed.stats.failures >= 1, "the first attempt failed")
+            await wait_until(lambda: feed.stats.failures >= 1, "the first attempt failed")
             assert not feed.up
             assert feed.problem is not None
             assert "does not exist" in feed.problem
@@ -101,7 +92,7 @@ async def test_a_missing_topic_keeps_the_feed_down_until_it_exists(services: Ser
             task = str(uuid.uuid4())
             await produce(bootstrap, topic, [(task, task_event(task))])
             await asyncio.wait_for(feed.wait_caught_up(), WAIT)
-            await until(lambda: task in feed.states, "the event arrived")
+            await wait_until(lambda: task in feed.states, "the event arrived")
             assert feed.up
     finally:
         delete_topics(bootstrap, [topic])
@@ -123,6 +114,6 @@ async def test_a_recreated_topic_rebuilds_the_states(services: Services) -> None
             create_topics(bootstrap, [topic], 1)
             new = str(uuid.uuid4())
             await produce(bootstrap, topic, [(new, task_event(new))])
-            await until(lambda: [t for t, _ in feed.states.items()] == [new], "rebuilt")
+            await wait_until(lambda: [t for t, _ in feed.states.items()] == [new], "rebuilt")
     finally:
         delete_topics(bootstrap, [topic])

@@ -11,7 +11,7 @@ import pytest
 from returns.result import Result
 
 from tests.builders import job_view
-from tests.unit.test_app_reporting import World
+from tests.unit.worlds.reporting import World
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.metrics import Metrics

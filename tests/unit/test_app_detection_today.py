@@ -16,7 +16,7 @@ from typing import Literal
 import pytest
 
 from tests.builders import job_view, pod_view
-from tests.unit.test_app_reporting import World
+from tests.unit.worlds.reporting import World
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 

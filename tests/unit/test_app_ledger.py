@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.builders import job_view
-from tests.unit.test_app_reporting import World
+from tests.unit.worlds.reporting import World
 from zombiewatch.domain.commands import Operation
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ledger import LEDGER_MARGIN

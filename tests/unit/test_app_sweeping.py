@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import job_view, pod_view
+from tests.unit.worlds.sweeping import World
 from zombiewatch.domain.reasons import ZombieReason
-from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
-from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.domain.views import AgentConfigView, PodPhase, PodView
 from zombiewatch.testing.fakes import (
     FakeCache,
 )
@@ -28,40 +28,6 @@ class ExplodingCache(FakeCache):
         if self.armed and job_name == "job-bad":
             raise RuntimeError("boom")
         return super().pods_of_job(job_name)
-
-
-class World:
-    """The container's sweeper and reporter, over recording fakes."""
-
-    def __init__(self, cache: FakeCache | None = None) -> None:
-        fakes = Fakes(cache=cache or FakeCache())
-        self.clock = fakes.clock
-        self.cache = fakes.cache
-        self.publisher = fakes.publisher
-        container = faked_container(fakes)
-        self.book = container.book()
-        self.dedupe = container.dedupe()
-        self.metrics = container.metrics()
-        self.attention = container.attention()
-        self.reporter = container.reporter()
-        self.sweeper = container.sweeper()
-        self.pause = fakes.pause
-
-    def add_job(self, job: JobView) -> None:
-        """Like the Job informer: the cache is updated, then the attention index."""
-        self.cache.put_job(job)
-        self.attention.refresh(job.name, job=job, pods=self.cache.pods_of_job(job.name))
-
-    def add_pod(self, pod: PodView) -> None:
-        self.cache.put_pod(pod)
-        self.attention.refresh(pod.job_name, job=self.cache.job(pod.job_name),
-                               pods=self.cache.pods_of_job(pod.job_name))
-
-    async def sweep(self) -> list[tuple[str, ZombieReason]]:
-        self.sweeper.sweep_once()
-        await self.reporter.flush()
-        await self.reporter.close()
-        return [(f.job_name, f.reason) for f in self.publisher.published]
 
 
 async def test_a_pending_pod_past_the_deadline_without_heartbeat_is_deadline_exceeded() -> None:

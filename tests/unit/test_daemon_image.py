@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from scripts.services.zwservices import daemon_image
-from scripts.services.zwservices.procs import ServiceError
+from zwservices import daemon_image
+from zwservices.procs import ServiceError
 
 DEB822 = """\
 Types: deb

@@ -8,7 +8,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from scripts.services.zwservices.node import (
+from zwservices.node import (
     broker,
     cgroups,
     configs,
@@ -16,7 +16,7 @@ from scripts.services.zwservices.node import (
     lifecycle,
     namespaces,
 )
-from scripts.services.zwservices.node.layout import NODE_IP, Layout
+from zwservices.node.layout import NODE_IP, Layout
 
 MOUNTINFO = """\
 27 1 254:0 / / rw,relatime - ext4 /dev/vda rw

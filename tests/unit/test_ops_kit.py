@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from tests.unit.test_app_sweeping import World
+from tests.unit.worlds.sweeping import World
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
 from zombiewatch.domain.views import AgentConfigView
 

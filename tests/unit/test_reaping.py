@@ -11,7 +11,7 @@ import pytest
 from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
-from tests.unit.test_app_reporting import World
+from tests.unit.worlds.reporting import World
 from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper, reap_patch
 from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.settings import parse_settings

@@ -31,7 +31,9 @@ def test_the_wheel_contains_the_test_kit_typed(wheel: Path) -> None:
                    "strategies", "_envelope", "_taskfile_text", "_yamlv3"):
         assert f"zombiewatch/testing/{module}.py" in names
     assert "zombiewatch/py.typed" in names
-    assert not any(name.startswith("tests/") for name in names)
+    # Only the package: no tests, harness, zwservices, scripts or benchmarks beside it.
+    tops = {name.split("/")[0] for name in names}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"zombiewatch"}
 
 
 def test_hypothesis_is_required_only_by_the_testing_extra(wheel: Path) -> None:

@@ -9,10 +9,10 @@ with the controller's vault (every zombie task freed exactly once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +29,7 @@ from harness.daemons import DaemonProcess, scrape
 from harness.services import Services
 from harness.support import CommittedReader, create_config
 from harness.vault import ReferenceVault
+from harness.waiting import wait_until
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import UpdateFrontmatter
 from zombiewatch.domain.ledger import ConsumerIsolation
@@ -163,28 +164,21 @@ class Rig:
 
     async def wait_all(self, *, timeout: float) -> float:
         """Wait until every expected zombie has a committed failure; seconds waited."""
-        started = time.monotonic()
-        deadline = started + timeout
-        while not set(self.expected) <= set(self.reader.reasons_by_job()):
-            if time.monotonic() > deadline:
-                missing = sorted(set(self.expected) - set(self.reader.reasons_by_job()))
-                raise AssertionError(
-                    f"{len(missing)} of {len(self.expected)} zombies never reported "
-                    f"after {timeout}s: {missing[:10]}")
-            await asyncio.sleep(0.05)
-        return time.monotonic() - started
+        return await wait_until(
+            lambda: set(self.expected) <= set(self.reader.reasons_by_job()),
+            "every zombie reported", timeout=timeout,
+            detail=lambda: self._missing(set(self.reader.reasons_by_job())))
 
     async def wait_distinct(self, *, timeout: float) -> float:
         """Like ``wait_all``, counting failures distinct by requestID; seconds waited."""
-        started = time.monotonic()
-        while not set(self.expected) <= set(tally(self.reader).by_job):
-            if time.monotonic() - started > timeout:
-                missing = sorted(set(self.expected) - set(tally(self.reader).by_job))
-                raise AssertionError(
-                    f"{len(missing)} of {len(self.expected)} zombies never reported "
-                    f"after {timeout}s: {missing[:10]}")
-            await asyncio.sleep(0.05)
-        return time.monotonic() - started
+        return await wait_until(
+            lambda: set(self.expected) <= set(tally(self.reader).by_job),
+            "every zombie reported (distinct by requestID)", timeout=timeout,
+            detail=lambda: self._missing(set(tally(self.reader).by_job)))
+
+    def _missing(self, reported: set[str]) -> str:
+        missing = sorted(set(self.expected) - reported)
+        return f"{len(missing)} of {len(self.expected)} zombies never reported: {missing[:10]}"
 
     def vault_table(self) -> dict[str, int]:
         """For every expected zombie's task: freed exactly once, doubled, or lost."""
@@ -195,11 +189,9 @@ class Rig:
 
     async def assert_freed_once(self, title: str, *, timeout: float = 30.0) -> None:
         """End of every scenario: the controller's vault has each zombie task freed once."""
-        deadline = time.monotonic() + timeout
-        while self.vault_table()["freed_once"] < len(self.expected):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # the table below says what is missing
+            await wait_until(lambda: self.vault_table()["freed_once"] >= len(self.expected),
+                             "every zombie task freed", timeout=timeout, interval=0.1)
         await asyncio.sleep(1.0)  # a second bump would be applied by now
         table = self.vault_table()
         print(f"\n[vault] {title} ({self.isolation.value}): {table}")
@@ -248,17 +240,6 @@ def tally(reader: CommittedReader) -> Tally:
 def metrics_of(port: int) -> str:
     status, body = scrape(port)
     return body if status == 200 else ""
-
-
-async def wait_ready(proc: DaemonProcess, port: int, *, timeout: float = 60.0) -> float:
-    """Wait for ``/readyz`` 200; seconds waited."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        assert proc.alive, proc.log_text()[-3000:]
-        if (await asyncio.to_thread(scrape, port, "/readyz"))[0] == 200:
-            return time.monotonic() - started
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"daemon never ready:\n{proc.log_text()[-3000:]}")
 
 
 def pause(proc: DaemonProcess) -> None:

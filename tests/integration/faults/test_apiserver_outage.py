@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from harness.daemons import running, sample, wait_until
+from harness.daemons import running, sample
+from harness.waiting import wait_until
 from tests.integration.faults.rig import Rig, report
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,9 @@ async def test_a_killed_api_server_loses_no_zombie_and_duplicates_none(rig: Rig)
         await rig.reader.quiet(3.0)
         metrics = runtime.metrics.render().decode()
 
+    # Figures, not requirements: how the informers got back (a re-watch or a re-list) is
+    # theirs to choose. What matters: the pods that changed after the restart were seen
+    # (reported below), nothing lost or doubled, every task freed once.
     reconnects = {k: sample(metrics, "zombiewatch_informer_reconnects_total", kind=k)
                   for k in KINDS}
     annotate_errors = sum(sample(metrics, "zombiewatch_annotate_errors_total", kind=k)
@@ -59,8 +63,6 @@ async def test_a_killed_api_server_loses_no_zombie_and_duplicates_none(rig: Rig)
     assert len(before) + len(racing) + len(changed) + len(created) == 12
     assert rig.reader.reasons_by_job() == rig.expected
     assert len(rig.reader.failures()) == 12
-    assert reconnects["pods"] >= 1
-    assert reconnects["jobs"] >= 1
 
 
 async def test_compaction_forces_every_watch_to_relist_and_nothing_is_lost_or_doubled(

@@ -17,8 +17,9 @@ from dataclasses import replace
 
 import pytest
 
-from harness.daemons import DaemonProcess, daemon_processes, free_port, sample, wait_until
-from tests.integration.faults.rig import MODES, Agent, Rig, metrics_of, report, tally, wait_ready
+from harness.daemons import DaemonProcess, daemon_processes, free_port, sample, wait_ready
+from harness.waiting import wait_until
+from tests.integration.faults.rig import MODES, Agent, Rig, metrics_of, report, tally
 
 pytestmark = pytest.mark.integration
 

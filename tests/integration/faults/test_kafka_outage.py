@@ -43,6 +43,9 @@ async def test_a_killed_broker_loses_no_failure_and_duplicates_none(rig: Rig) ->
         await rig.reader.quiet(2.0)
         metrics = runtime.metrics.render().decode()
 
+    # A figure, not a requirement: the daemon need not attempt a publish against a dead
+    # broker. What matters is below: nothing published or annotated while it was down, and
+    # every failure on the topic once and freed once in the controller's vault.
     errors = sum(sample(metrics, "zombiewatch_publish_errors_total", kind=kind)
                  for kind in ("unavailable", "fenced", "rejected"))
     await rig.assert_freed_once("kafka killed")
@@ -52,6 +55,5 @@ async def test_a_killed_broker_loses_no_failure_and_duplicates_none(rig: Rig) ->
            failures_read=len(rig.reader.failures()))
     assert published_during_outage == set()
     assert annotated_during_outage == []
-    assert errors >= 1
     assert rig.reader.reasons_by_job() == rig.expected
     assert len(rig.reader.failures()) == BEFORE + DURING + AFTER

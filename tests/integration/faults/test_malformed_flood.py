@@ -24,7 +24,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness import kubelet
-from harness.daemons import running, sample, wait_until
+from harness.daemons import running, sample
+from harness.waiting import wait_until
 from tests.integration.faults.rig import Rig, report
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness import kubelet
-from harness.daemons import daemon_processes, free_port, sample, wait_until
-from tests.integration.faults.rig import SWEEP_SECONDS, Rig, metrics_of, report, wait_ready
+from harness.daemons import daemon_processes, free_port, sample, wait_ready
+from harness.waiting import wait_until
+from tests.integration.faults.rig import SWEEP_SECONDS, Rig, metrics_of, report
 from zombiewatch.domain.taskfile import Value
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 
 from harness.node_fixtures import PRIVATE, RealNode, acquire_node
-from scripts.services.zwservices import paths
-from scripts.services.zwservices.node import lifecycle
-from scripts.services.zwservices.node.cli import default_node_dir
-from scripts.services.zwservices.procs import ServiceError
+from zwservices import paths
+from zwservices.node import lifecycle
+from zwservices.node.cli import default_node_dir
+from zwservices.procs import ServiceError
 
 
 def other_kubelets() -> list[tuple[int, str]]:

@@ -62,7 +62,7 @@ TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
 # as big as the synchronous one that the daemon uses.
 PRUNE = ("kubernetes/aio",)
 EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp")  # the runtime mounts over these
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # What the wheel is built from (pyproject's package-dir and readme; setuptools' license files).
 WHEEL_INPUTS = ("pyproject.toml", "README.md", "src", "LICENSE", "LICENSE.txt", "COPYING")
 
@@ -332,7 +332,7 @@ def image_config(diff_id: str, tag: str) -> dict[str, object]:
                        "ExposedPorts": {"8080/tcp": {}},
                        "Labels": {"org.opencontainers.image.title": tag}},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            "history": [{"created_by": "scripts/services/zwservices/daemon_image.py"}]}
+            "history": [{"created_by": "zwservices/daemon_image.py"}]}
 
 
 def write_image(out: Path, layer: Path, diff_id: str, tag: str) -> None:

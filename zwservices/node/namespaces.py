@@ -14,7 +14,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from scripts.services.zwservices.procs import ServiceError, run
+from zwservices.procs import ServiceError, run
 
 from .layout import FAKE_SYSCTLS, NODE_IP, VETH, Layout
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from scripts.services.zwservices import apt
+from zwservices import apt
 
 PACKAGES = ("containerd", "runc", "containernetworking-plugins", "busybox-static", "gcc",
             "openssl", "iproute2", "util-linux")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.services.zwservices import paths
+from zwservices import paths
 
 from . import lifecycle
 

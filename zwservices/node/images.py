@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.services.zwservices import paths
-from scripts.services.zwservices.procs import ServiceError, run
+from zwservices import paths
+from zwservices.procs import ServiceError, run
 
 PAUSE_TAG = "localhost/pause:3.10"
 BUSYBOX_TAG = "localhost/busybox:1"

@@ -1,4 +1,4 @@
-"""Start, stop, restart and inspect the whole stack; shared by the CLI and the pytest plugin."""
+"""Start, stop, restart and inspect the whole stack; shared by the CLI and the test harness."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .state import Stack
 
 READY_TIMEOUT = {"etcd": 30.0, "apiserver": 90.0, "kafka": 90.0}
 STOP_TIMEOUT = {"etcd": 15.0, "apiserver": 15.0, "kafka": 30.0}
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Log offsets at each spawn, so Kafka's readiness looks only at the newest start.
 _LOG_OFFSETS: dict[str, int] = {}
@@ -122,7 +122,7 @@ def _require_prepared() -> fetch_kafka.KafkaChoice:
     choice = fetch_kafka.load_choice()
     needed = ("etcd", "kube-apiserver")
     if not all(paths.node_binary(name).is_file() for name in needed) or choice is None:
-        raise ServiceError("services not prepared: run `scripts/services/services.py prepare`")
+        raise ServiceError("services not prepared: run `python -m scripts.services prepare`")
     return choice
 
 
@@ -248,11 +248,10 @@ def start_watchdog(env_file: Path) -> int:
     It complements PR_SET_PDEATHSIG (which covers only processes spawned from the main
     thread) and also removes the run dir.
     """
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from scripts.services.zwservices.stack import watchdog_main; "
-            "watchdog_main(int(sys.argv[2]), sys.argv[3])")
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(REPO_ROOT), str(os.getpid()), str(env_file)],
+    code = ("import sys; from zwservices.stack import watchdog_main; "
+            "watchdog_main(int(sys.argv[1]), sys.argv[2])")
+    child = subprocess.Popen(  # run from the repository root, where ``zwservices`` imports
+        [sys.executable, "-c", code, str(os.getpid()), str(env_file)], cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     return child.pid

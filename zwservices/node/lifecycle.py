@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.services.zwservices import build_node, paths, procs, state
-from scripts.services.zwservices.procs import ServiceError
+from zwservices import build_node, paths, procs, state
+from zwservices.procs import ServiceError
 
 from . import broker, cgroups, components, configs, deps, images, namespaces, pki, readiness
 from .layout import NODE_IP, NODE_NAME, POD_CIDR, Layout
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 180.0  # to schedulable; ~10 s idle, much more on a loaded 2-core machine
 STOP_TIMEOUT = 20.0
 
@@ -122,7 +122,7 @@ def prepare(*, build: bool = False, log: Path | None = None) -> list[Path]:
         build_node.ensure(log or paths.node_cache_dir() / "build.log")
     elif missing:
         raise ServiceError(f"node binaries missing ({', '.join(missing)}): run "
-                           "`scripts/services/services.py node-prepare` (a ~15-25 min build)")
+                           "`python -m scripts.services node-prepare` (a ~15-25 min build)")
     return images.ensure_tars()
 
 
@@ -412,12 +412,11 @@ def _start_time(pid: int) -> str:
 
 def start_watchdog(owner_pid: int, env_file: Path) -> int:
     """A detached process that stops the node once ``owner_pid`` is gone (SIGKILL, Ctrl-C)."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from scripts.services.zwservices.node.lifecycle import node_watchdog_main; "
-            "node_watchdog_main(int(sys.argv[2]), sys.argv[3], sys.argv[4])")
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(REPO_ROOT), str(owner_pid), _start_time(owner_pid),
-         str(env_file)],
+    code = ("import sys; from zwservices.node.lifecycle import node_watchdog_main; "
+            "node_watchdog_main(int(sys.argv[1]), sys.argv[2], sys.argv[3])")
+    child = subprocess.Popen(  # run from the repository root, where ``zwservices`` imports
+        [sys.executable, "-c", code, str(owner_pid), _start_time(owner_pid), str(env_file)],
+        cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=(env_file.parent / "logs" / "watchdog.log").open("ab"), start_new_session=True)
     return child.pid

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scripts.services.zwservices import fetch_kafka, kafka
-from scripts.services.zwservices.procs import ServiceError
-from scripts.services.zwservices.state import Proc
+from zwservices import fetch_kafka, kafka
+from zwservices.procs import ServiceError
+from zwservices.state import Proc
 
 from .layout import NODE_IP
 

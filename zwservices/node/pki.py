@@ -13,8 +13,8 @@ import shutil
 import time
 from pathlib import Path
 
-from scripts.services.zwservices import paths
-from scripts.services.zwservices.procs import run
+from zwservices import paths
+from zwservices.procs import run
 
 from .layout import APISERVER_PORT, FIRST_SERVICE_IP, NODE_IP, NODE_NAME, Layout
 

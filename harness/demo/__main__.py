@@ -1,6 +1,6 @@
 """The demo: zombiewatch against a real single-node Kubernetes v1.37 and a real Kafka broker.
 
-``make demo`` (``python -m scripts.demo``) brings the node up (building it on first use,
+``make demo`` (``python -m harness.demo``) brings the node up (building it on first use,
 or reusing the live node of ``services.py node-up``), embeds zombiewatch in-process
 through the library (``ZombieWatch``), creates one real agent Job per failure mode plus a
 healthy one and lets Kubernetes do the rest: no status is patched. It prints every
@@ -12,6 +12,7 @@ down (its namespace; the node too when it started it).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -25,18 +26,18 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness import workloads
-from harness.node_fixtures import RealNode
-from harness.observer import Observer
-from harness.support import apply_config_crd, create_config, request_topic_for
-from scripts.demo_cases import (
+from harness.demo.cases import (
     GRACE_SECONDS,
     JOB_TIMEOUT_SECONDS,
     SWEEPER_INTERVAL_SECONDS,
     Case,
     cases,
 )
-from scripts.demo_node import node_for_demo
-from scripts.demo_reader import UncommittedReader
+from harness.demo.node import node_for_demo
+from harness.demo.reader import UncommittedReader
+from harness.node_fixtures import RealNode
+from harness.observer import Observer
+from harness.support import apply_config_crd, create_config, request_topic_for
 from zombiewatch.app.library import ZombieWatch
 from zombiewatch.app.logs import configure_logging
 from zombiewatch.app.settings import Settings
@@ -202,4 +203,7 @@ async def main_async() -> int:
 
 
 if __name__ == "__main__":
+    # No options: ``--help`` explains what it does, a mistyped option is a one-line error.
+    argparse.ArgumentParser(prog="python -m harness.demo", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     sys.exit(asyncio.run(main_async()))

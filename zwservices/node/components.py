@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scripts.services.zwservices import paths
+from zwservices import paths
 
 from .layout import (
     APISERVER_PORT,

@@ -1,0 +1,1 @@
+"""Worlds several unit test modules share (a test module never imports another)."""
