@@ -128,7 +128,8 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
     watchlist = Watchlist()
     confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
-                          policy=RepairPolicy(window=WINDOW), watchlist=watchlist)
+                          policy=RepairPolicy(expiry=EXPIRY, margin=WINDOW - EXPIRY),
+                          watchlist=watchlist)
     reporter = wire_reporter(publisher, settings, cache=cache, metrics=metrics,
                              confirmer=confirmer)
     follow = asyncio.get_running_loop().create_task(feed.run())
@@ -326,7 +327,8 @@ async def successor(world: Delivery) -> AsyncIterator[Successor]:
     watchlist = Watchlist()
     confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
-                          policy=RepairPolicy(window=WINDOW), watchlist=watchlist)
+                          policy=RepairPolicy(expiry=EXPIRY, margin=WINDOW - EXPIRY),
+                          watchlist=watchlist)
     history = KafkaFailureHistory(settings)
     reporter = wire_reporter(publisher, settings, cache=world.cache, metrics=metrics,
                              confirmer=confirmer, history=history)

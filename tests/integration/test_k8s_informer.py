@@ -325,7 +325,6 @@ async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(
             namespace=namespace,
             name="claude",
             assignee="claude",
-            heartbeat="90s",
             zombie_sweeper_interval_seconds=10,
             zombie_job_timeout_seconds=30,
             image="agent:2",

@@ -11,7 +11,7 @@ import pytest
 from tests.builders import job_view, pod_view
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodPhase, PodView
-from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
 from zombiewatch.testing.fakes import (
     FakeCache,
 )
@@ -33,12 +33,12 @@ class ExplodingCache(FakeCache):
 class World:
     """The container's sweeper and reporter, over recording fakes."""
 
-    def __init__(self, cache: FakeCache | None = None) -> None:
+    def __init__(self, cache: FakeCache | None = None, **settings: object) -> None:
         fakes = Fakes(cache=cache or FakeCache())
         self.clock = fakes.clock
         self.cache = fakes.cache
         self.publisher = fakes.publisher
-        container = faked_container(fakes)
+        container = faked_container(fakes, unit_settings(**settings))
         self.book = container.book()
         self.dedupe = container.dedupe()
         self.metrics = container.metrics()
@@ -129,6 +129,57 @@ async def test_the_deadline_is_the_assignees_configured_job_timeout() -> None:
     world.clock.advance(60)
 
     assert await world.sweep() == [("job-a", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+PER_VAULT_CONFIGS = (
+    AgentConfigView(namespace="agents", name="claude-personal", assignee="claude-personal",
+                    zombie_job_timeout_seconds=5400),
+    AgentConfigView(namespace="agents", name="claude", assignee="claude"),
+)
+
+
+@pytest.mark.parametrize("vault", [None, "personal"])
+async def test_a_jobs_deadline_comes_from_the_config_its_assignee_label_names(
+    vault: str | None,
+) -> None:
+    world = World(vault=vault)
+    world.cache.config_views.extend(PER_VAULT_CONFIGS)
+    world.add_job(job_view("job-a", task_id="t-a", assignee="claude-personal"))
+    world.add_job(job_view("job-b", task_id="t-b", assignee="claude"))
+
+    world.clock.advance(1800)
+    assert await world.sweep() == [("job-b", ZombieReason.EXECUTOR_WATCH_LOST)]
+    world.clock.advance(5400 - 1800)
+    assert (await world.sweep())[1:] == [("job-a", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+async def test_a_host_registration_resolves_its_assignee_per_vault_first() -> None:
+    world = World(vault="personal")
+    world.cache.config_views.extend(PER_VAULT_CONFIGS)
+    world.book.register(task_id="t-1", job_name="job-ghost", assignee="claude",
+                        started_at=world.clock.now())
+
+    world.clock.advance(1800)
+    assert await world.sweep() == []
+    world.clock.advance(5400 - 1800)
+    assert await world.sweep() == [("job-ghost", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+async def test_the_liveness_window_is_the_daemons_setting_not_the_configs_heartbeat() -> None:
+    """A Config's ``heartbeat`` (upstream's re-spawn interval) is not read at all: a
+    heartbeat keeps a Job past its deadline alive only within ``--liveness-window``."""
+    world = World(liveness_window_seconds=180.0)
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="claude", assignee="claude", zombie_job_timeout_seconds=60))
+    job = job_view("job-a")
+    world.add_job(job)
+    world.add_pod(pod_view(job))
+    world.clock.advance(60)
+    world.book.heartbeat(job.task_id, at=world.clock.now() - timedelta(minutes=2))
+    assert await world.sweep() == []
+    world.clock.advance(61)
+
+    assert await world.sweep() == [("job-a", ZombieReason.DEADLINE_EXCEEDED)]
 
 
 async def test_an_unschedulable_pod_is_reported_after_the_grace_window_not_the_deadline() -> None:
