@@ -40,7 +40,7 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import resolve
-from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
+from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW, DeadlineInputs, GateInputs, decide
 from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
@@ -149,8 +149,8 @@ def naive_sweep(world: World) -> int:
         pods = [p for p in all_pods if p.task_id == job.task_id]
         verdict = decide(GateInputs(
             job_name=job.name, job=job, pods=pods, now=NOW, grace=GRACE,
-            deadline=DeadlineInputs(deadline=config.deadline_for(job.assignee),
-                                    heartbeat_window=config.heartbeat_for(job.assignee),
+            deadline=DeadlineInputs(deadline=config.deadline_of_job(job.assignee),
+                                    heartbeat_window=DEFAULT_LIVENESS_WINDOW,
                                     last_heartbeat=world.book.last_heartbeat(job.task_id))))
         detected += isinstance(verdict, Verdict)
     return detected

@@ -110,7 +110,8 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
         "--renew-deadline", str(settings.leader.renew_deadline_seconds),
         "--retry-period", str(settings.leader.retry_period_seconds),
         "--consumer-isolation", settings.kafka.consumer_isolation.value,
-        "--confirm-window", str(settings.confirm_window_seconds),
+        "--consumer-expiry", str(settings.consumer_expiry_seconds),
+        "--liveness-window", str(settings.liveness_window_seconds),
     ]
     args.append("--task-events" if settings.kafka.task_events else "--no-task-events")
     args.append("--leader-election" if settings.leader.enabled else "--no-leader-election")
@@ -119,7 +120,9 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
     for flag, value in (("--kafka-ca-file", kafka.ca_file), ("--kafka-cert-file", kafka.cert_file),
                         ("--kafka-key-file", kafka.key_file),
                         ("--kafka-sasl-mechanism", kafka.sasl_mechanism),
-                        ("--kafka-sasl-username", kafka.sasl_username)):
+                        ("--kafka-sasl-username", kafka.sasl_username),
+                        ("--confirm-window", settings.confirm_window_seconds),
+                        ("--vault", settings.vault)):
         if value is not None:
             args += [flag, str(value)]
     return args

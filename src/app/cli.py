@@ -19,9 +19,11 @@ from zombiewatch.app.settings import (
     add_kafka_security_arguments,
     add_kafka_topic_arguments,
     add_task_events_argument,
+    add_vault_argument,
     build_parser,
     kafka_connection,
     parse_settings,
+    vault_setting,
 )
 from zombiewatch.domain.classification import GRACE, Rule
 
@@ -100,6 +102,7 @@ def _top_parser() -> argparse.ArgumentParser:
                       help="the namespace to scan [env NAMESPACE; required]")
     scan.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                       help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    add_vault_argument(scan, os.environ)
     scan.add_argument("-o", "--output", choices=("table", "json"), default="table",
                       help="a table for humans (default) or one JSON document")
     scan.add_argument("--now", type=_parse_now, default=None,
@@ -146,6 +149,7 @@ def _scan(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return scan.EXIT_USAGE
     try:
+        vault = vault_setting(args.vault)
         source = scan.feed_source(kafka_connection(args, os.environ), args.namespace)
     except SettingsError as exc:
         print(f"zombiewatch scan: {exc}", file=sys.stderr)
@@ -164,7 +168,7 @@ def _scan(args: argparse.Namespace) -> int:
         if warning is not None:
             print(f"zombiewatch scan: {warning}", file=sys.stderr)
     report = scan.scan(snapshot, namespace=args.namespace, now=now,
-                       grace=timedelta(seconds=args.grace_seconds), feed=feed)
+                       grace=timedelta(seconds=args.grace_seconds), feed=feed, vault=vault)
     render = scan.render_json if args.output == "json" else scan.render_table
     sys.stdout.write(render(report))
     return report.exit_code

@@ -132,8 +132,8 @@ class NoConfirmation:
 class Confirmer:
     """Unconfirmed failures, judged against the feed; repairs published while leading."""
 
-    # Memory: one small entry per failure published within the horizon (80 min by
-    # default); entries leave when confirmed, given up or their task is unknown.
+    # Memory: one small entry per failure published within the horizon (520 min with
+    # today's 60-minute expiry); entries leave when confirmed, given up or their task is unknown.
 
     def __init__(
         self,
@@ -165,8 +165,9 @@ class Confirmer:
         return replace(report, trigger_count_before=baseline(task, job_name=report.job_name))
 
     def published(self, report: FailureReport) -> None:
-        """The reporter committed ``report`` (possibly only its missing part): watch it."""
-        self._watchlist.published(report)
+        """The reporter committed ``report`` (possibly only its missing part): watch it,
+        from now (after the commit: not before the records' ``requestTime``)."""
+        self._watchlist.published(report, sent=self._clock.now())
 
     def learn(self, reading: LedgerReading, *, now: datetime) -> None:
         """Derive what a predecessor (or this process before a restart) left unconfirmed."""
@@ -195,9 +196,10 @@ class Confirmer:
             return
         repairs: list[tuple[Unconfirmed, FailureReport]] = []
         overdue = 0
-        for job, pending in list(self._watchlist.items()):
-            step = next_step(pending, self._tasks.get(pending.report.task_id), now=now,
-                             policy=self.policy)
+        for job in list(self._watchlist):
+            task = self._tasks.get(self._watchlist[job].report.task_id)
+            pending = self._watchlist.observe(job, task)
+            step = next_step(pending, task, now=now, policy=self.policy)
             match step:
                 case Confirmed(latency):
                     self._confirmed(job, latency)
@@ -234,10 +236,13 @@ class Confirmer:
     async def _repair(self, repairs: list[tuple[Unconfirmed, FailureReport]], *,
                       now: datetime) -> None:
         result = await self._publisher.publish_failures([report for _, report in repairs])
+        # Read after the publish: not before the records' requestTime, so the next
+        # attempt waits until these are certainly expired for the controller.
+        sent = self._clock.now()
         for pending, _ in repairs:
             # Counted as an attempt even when the publish failed: its records may have
             # reached the log, and the next attempt waits for the feed to say.
-            self._watchlist.repaired(pending.report.job_name, at=now)
+            self._watchlist.repaired(pending.report.job_name, at=sent)
         match result:
             case Success(_):
                 for pending, report in repairs:
@@ -254,12 +259,11 @@ class Confirmer:
 
 def open_confirmer(
     *, feed: FeedStatus | None, publisher: CommandPublisher, tasks: TaskSource,
-    leader: LeaderStatus, clock: Clock, metrics: Metrics, window_seconds: float,
+    leader: LeaderStatus, clock: Clock, metrics: Metrics, policy: RepairPolicy,
 ) -> Confirmation:
     """The confirmer while the task feed is followed (``feed``), else :class:`NoConfirmation`."""
     if feed is None:
         return NoConfirmation()
     return Confirmer(
         publisher=publisher, tasks=tasks, leader=leader, clock=clock,
-        metrics=ConfirmationMetrics(metrics),
-        policy=RepairPolicy(window=timedelta(seconds=window_seconds)), watchlist=Watchlist())
+        metrics=ConfirmationMetrics(metrics), policy=policy, watchlist=Watchlist())

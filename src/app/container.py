@@ -132,6 +132,8 @@ class Container(containers.DeclarativeContainer):
     book = providers.Singleton(InFlightBook)
     dedupe = providers.Singleton(RecentFailures)
     grace = providers.Callable(lambda s: timedelta(seconds=s.grace_seconds), settings)
+    liveness_window = providers.Callable(
+        lambda s: timedelta(seconds=s.liveness_window_seconds), settings)
     attention = providers.Singleton(AttentionIndex, grace=grace)
 
     api_client_factory = providers.Singleton(make_api_client_factory, settings)
@@ -161,11 +163,10 @@ class Container(containers.DeclarativeContainer):
     task_view = providers.Singleton(TaskView, task_states, task_feed.provided.feed)
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
-        tasks=task_view)
+        tasks=task_view, liveness_window=liveness_window)
     confirmer = providers.Singleton(
         open_confirmer, feed=task_feed.provided.feed, publisher=publisher, tasks=task_view,
-        leader=leader, clock=clock, metrics=metrics,
-        window_seconds=settings.provided.confirm_window_seconds)
+        leader=leader, clock=clock, metrics=metrics, policy=settings.provided.repair_policy)
     delivery = providers.Singleton(
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
         cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics)
@@ -181,7 +182,7 @@ class Container(containers.DeclarativeContainer):
     sweeper = providers.Singleton(
         Sweeper, cache=cache, book=book, judge=judge, sink=reporter, dedupe=dedupe, clock=clock,
         metrics=metrics, attention=attention, pause=pause, annotations=annotations,
-        tasks=task_view)
+        tasks=task_view, vault=settings.provided.vault)
     informers = providers.Singleton(
         make_informers, settings=settings, factory=api_client_factory, cache=cache,
         detection=detection, metrics=metrics, sweeper=sweeper)

@@ -15,6 +15,7 @@ from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import ResolvedConfig
 from zombiewatch.domain.dedupe import RecentFailures
 from zombiewatch.domain.gate import (
+    DEFAULT_LIVENESS_WINDOW,
     DeadlineInputs,
     Decision,
     GateInputs,
@@ -64,6 +65,8 @@ class Judge:
     """Failures committed but not yet annotated count as reported (no TTL expires them)."""
     tasks: TaskSource
     """The task feed's state per task (SPEC §6); never ready when the feed is not followed."""
+    liveness_window: timedelta = DEFAULT_LIVENESS_WINDOW
+    """How recent a heartbeat keeps a Job past its deadline alive (``--liveness-window``)."""
 
     def inputs(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
@@ -85,13 +88,14 @@ class Judge:
         # The task the Job belongs to (its label, else the registration it stands for).
         owner = job.task_id if job is not None else (
             registration.task_id if registration is not None else None)
-        assignee = job.assignee if job is not None else (
-            registration.assignee if registration is not None else "")
         deadline = None
         if config is not None and owner is not None:
+            # A Job's label names the Config it was made from; a registration's assignee
+            # is the task's (resolved per vault).
+            timeout = config.deadline_of_job(job.assignee) if job is not None else (
+                config.deadline_for(registration.assignee if registration is not None else ""))
             deadline = DeadlineInputs(
-                deadline=config.deadline_for(assignee),
-                heartbeat_window=config.heartbeat_for(assignee),
+                deadline=timeout, heartbeat_window=self.liveness_window,
                 last_heartbeat=self.book.last_heartbeat(owner))
         return GateInputs(
             job_name=job_name, job=job, registration=registration,

@@ -34,7 +34,7 @@ from zombiewatch.app.settings import Settings
 from zombiewatch.app.sweeping import SweepStats
 from zombiewatch.domain import doctrine, manifest
 from zombiewatch.domain.commands import Command, FailureReport
-from zombiewatch.domain.config import EffectiveConfig, resolve
+from zombiewatch.domain.config import EffectiveConfig, ResolvedConfig, resolve
 from zombiewatch.domain.ports import CommandPublisher
 
 
@@ -55,6 +55,7 @@ class ZombieWatch:
         """
         self._container = container or Container()
         self._container.settings.override(settings)
+        self._vault = settings.vault
         try:
             self._runtime = Runtime(self._container)
         except Exception as exc:  # the client libraries' own types: one type for the host
@@ -145,12 +146,16 @@ class ZombieWatch:
     # What the cluster's Config objects say ------------------------------------
 
     def config_for(self, assignee: str) -> EffectiveConfig | None:
-        """The assignee's effective Config (validated, defaults filled in), if it has one."""
-        return resolve(self._runtime.cache.configs()).config_for(assignee)
+        """The assignee's effective Config (validated, defaults filled in), if it has one:
+        ``<assignee>-<vault>`` first, then ``<assignee>`` (``Settings.vault``; SPEC §8)."""
+        return self._configs().config_for(assignee)
 
     def accepts_task_type(self, assignee: str, task_type: str) -> bool:
         """False when the assignee's Config lists task types and ``task_type`` is not one."""
-        return resolve(self._runtime.cache.configs()).accepts_task_type(assignee, task_type)
+        return self._configs().accepts_task_type(assignee, task_type)
+
+    def _configs(self) -> ResolvedConfig:
+        return resolve(self._runtime.cache.configs(), vault=self._vault)
 
     # Operations --------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from zombiewatch.app.feedpart import feed_topic
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_client_settings
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
+from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.triage import (
     NotYet,
@@ -189,15 +190,17 @@ class ScanReport:
 
 def scan(
     snapshot: NamespaceSnapshot, *, namespace: str, now: datetime, grace: timedelta = GRACE,
-    feed: FeedRead | None = None,
+    feed: FeedRead | None = None, vault: str | None = None,
 ) -> ScanReport:
     """Triage every labelled Job that has not completed, and with the feed read every task
     naming a Job the namespace does not have; oldest first.
 
     The daemon's heartbeats (pod transitions it saw, the host's reports) are
-    not in the cluster, so a Job past its deadline is judged without them.
+    not in the cluster, so a Job past its deadline is judged without them (the
+    liveness window does not matter). ``vault`` resolves the feed's assignees to
+    their per-vault Configs as the daemon does.
     """
-    config = resolve(snapshot.configs)
+    config = resolve(snapshot.configs, vault=vault)
     states = feed.states if feed is not None else None
     pods_by_job: dict[str, list[PodView]] = {}
     for pod in snapshot.pods:
@@ -213,8 +216,8 @@ def scan(
         record = InFlightJob(task_id=job.task_id, job_name=job.name, assignee=job.assignee,
                              started_at=started)
         outcome = triage(record, job=job, pods=pods, now=now,
-                         deadline=config.deadline_for(job.assignee),
-                         heartbeat_window=config.heartbeat_for(job.assignee),
+                         deadline=config.deadline_of_job(job.assignee),
+                         heartbeat_window=DEFAULT_LIVENESS_WINDOW,
                          last_heartbeat=None, grace=grace,
                          task=states.get(job.task_id) if states is not None else None)
         rows.append(ScanRow(job_name=job.name, task_id=job.task_id, assignee=job.assignee,
@@ -229,7 +232,7 @@ def scan(
             pods = pods_by_job.get(state.current_job, [])
             outcome = triage_missing(task_id, state, pods=pods, now=now,
                                      deadline=config.deadline_for(state.assignee),
-                                     heartbeat_window=config.heartbeat_for(state.assignee),
+                                     heartbeat_window=DEFAULT_LIVENESS_WINDOW,
                                      grace=grace)
             since = state.job_started_at
             rows.append(ScanRow(job_name=state.current_job, task_id=task_id,
@@ -312,7 +315,7 @@ def render_table(report: ScanReport) -> str:
     if report.skipped:
         out.append(f"{report.skipped} malformed objects skipped")
     if report.configs_missing:
-        out.append("no Config CRD installed: default deadlines and heartbeats apply")
+        out.append("no Config CRD installed: default deadlines apply")
     return "\n".join(out) + "\n"
 
 

@@ -12,6 +12,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +27,13 @@ from zombiewatch.adapters.kafka.settings import (
 )
 from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
 from zombiewatch.adapters.kubernetes.watching import DEFAULT_RELIST_PERIOD
+from zombiewatch.domain.config import VAULT_NAME_PATTERN, valid_vault_name
+from zombiewatch.domain.confirmation import (
+    DEFAULT_CONFIRM_MARGIN,
+    DEFAULT_CONSUMER_EXPIRY,
+    RepairPolicy,
+)
+from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.ledger import ConsumerIsolation
 
 
@@ -101,11 +109,28 @@ class Settings:
     relist_seconds: float = DEFAULT_RELIST_PERIOD
     """How often the informers list again to repair anything a watch might have missed."""
     serve_http: bool = True
-    confirm_window_seconds: float = 600.0
-    """A published failure the task feed has not confirmed by then is published again."""
     """Serve /healthz, /readyz, /metrics on ``listen_host:listen_port`` (port 0: any free)."""
     reap: bool = True
     """Shorten a reported Job's deadline so its pods stop (SPEC §14)."""
+    vault: str | None = None
+    """The executor's ``VAULT_NAME``: an assignee resolves to its Config
+    ``{assignee}-{vault}`` first, then the plain one (SPEC §8); None: plain only."""
+    liveness_window_seconds: float = DEFAULT_LIVENESS_WINDOW.total_seconds()
+    """How recent a heartbeat keeps a Job past its deadline alive (SPEC §5)."""
+    consumer_expiry_seconds: float = DEFAULT_CONSUMER_EXPIRY.total_seconds()
+    """The controller's expiry of a command (60 min today, 5 min for v0.3): no failure
+    is published again before its previous send is past it (SPEC §13)."""
+    confirm_window_seconds: float | None = None
+    """A published failure the task feed has not confirmed this long after its last
+    send is published again; longer than the expiry; None: expiry + 5 min."""
+
+    @property
+    def repair_policy(self) -> RepairPolicy:
+        """The confirmation and re-publish schedule these settings give (SPEC §13)."""
+        return RepairPolicy.for_consumer(
+            expiry=timedelta(seconds=self.consumer_expiry_seconds),
+            window=None if self.confirm_window_seconds is None
+            else timedelta(seconds=self.confirm_window_seconds))
 
     @classmethod
     def for_embedding(
@@ -120,12 +145,18 @@ class Settings:
         grace_seconds: float = 120.0,
         consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
         task_events: bool = True,
+        vault: str | None = None,
+        consumer_expiry_seconds: float = DEFAULT_CONSUMER_EXPIRY.total_seconds(),
+        liveness_window_seconds: float = DEFAULT_LIVENESS_WINDOW.total_seconds(),
     ) -> Settings:
         """Settings for a host that embeds zombiewatch: one instance, no HTTP server.
 
         The host is the only publisher for its namespace, so leader election is
         off; it can serve ``ZombieWatch.metrics_text()`` on its own endpoint.
+        A ``vault`` that is not a vault name raises :class:`SettingsError`.
         """
+        if vault is not None and not valid_vault_name(vault):
+            raise SettingsError(_vault_message(vault))
         return cls(
             namespace=namespace,
             kubeconfig=kubeconfig,
@@ -135,7 +166,15 @@ class Settings:
             leader=LeaderOptions(enabled=False),
             grace_seconds=grace_seconds,
             serve_http=False,
+            vault=vault,
+            consumer_expiry_seconds=consumer_expiry_seconds,
+            liveness_window_seconds=liveness_window_seconds,
         )
+
+
+def _vault_message(vault: str) -> str:
+    return (f"VAULT_NAME invalid: {vault!r} must match {VAULT_NAME_PATTERN} "
+            "(--vault or env VAULT_NAME)")
 
 
 def _env_bool(value: str) -> bool:
@@ -259,6 +298,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                      help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
     k8s.add_argument("--namespace", default=env("NAMESPACE"),
                      help="namespace to watch [env NAMESPACE; required]")
+    add_vault_argument(k8s, environ)
     kafka = parser.add_argument_group("Kafka")
     add_kafka_topic_arguments(kafka, environ,
                               brokers_help="bootstrap servers, comma separated "
@@ -311,11 +351,41 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     ops.add_argument("--relist-seconds", type=float,
                      default=float(env("RELIST_SECONDS", "") or DEFAULT_RELIST_PERIOD),
                      help="how often the informers list again [env RELIST_SECONDS]")
+    ops.add_argument("--liveness-window", type=float,
+                     default=float(env("LIVENESS_WINDOW_SECONDS", "")
+                                   or DEFAULT_LIVENESS_WINDOW.total_seconds()),
+                     help="seconds a heartbeat keeps a Job past its deadline alive "
+                     "[env LIVENESS_WINDOW_SECONDS]")
+    kafka.add_argument("--consumer-expiry", type=float,
+                       default=float(env("CONSUMER_EXPIRY_SECONDS", "")
+                                     or DEFAULT_CONSUMER_EXPIRY.total_seconds()),
+                       help="seconds after its requestTime the controller drops a command "
+                       "(3600 today, 300 for a v0.3 controller) [env CONSUMER_EXPIRY_SECONDS]")
+    confirm = env("CONFIRM_WINDOW_SECONDS")
     ops.add_argument("--confirm-window", type=float,
-                     default=float(env("CONFIRM_WINDOW_SECONDS", "600") or "600"),
-                     help="seconds after which a failure the task feed has not confirmed is "
-                     "published again [env CONFIRM_WINDOW_SECONDS]")
+                     default=float(confirm) if confirm else None,
+                     help="seconds after its last send a failure the task feed has not "
+                     "confirmed is published again; longer than --consumer-expiry "
+                     f"[env CONFIRM_WINDOW_SECONDS; default expiry + "
+                     f"{DEFAULT_CONFIRM_MARGIN.total_seconds():.0f}]")
     return parser
+
+
+def add_vault_argument(group: argparse._ActionsContainer, environ: Mapping[str, str]) -> None:
+    """``--vault`` [env VAULT_NAME]: per-vault Configs first (``run`` and ``scan``)."""
+    group.add_argument("--vault", default=environ.get("VAULT_NAME") or None,
+                       help="the executor's vault: an assignee's Config is "
+                       "<assignee>-<vault> first, then <assignee> [env VAULT_NAME; "
+                       "default none: plain assignees only]")
+
+
+def vault_setting(value: str | None) -> str | None:
+    """The parsed ``--vault``, validated (empty means none)."""
+    if not value:
+        return None
+    if not valid_vault_name(value):
+        raise SettingsError(_vault_message(value))
+    return value
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
@@ -331,9 +401,14 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"LOG_LEVEL invalid: {args.log_level!r}")
     for name in ("publish_timeout", "lease_duration", "renew_deadline", "retry_period",
-                 "relist_seconds", "confirm_window"):
+                 "relist_seconds", "liveness_window", "consumer_expiry"):
         if getattr(args, name) <= 0:
             raise SettingsError(f"--{name.replace('_', '-')} must be > 0")
+    if args.confirm_window is not None and args.confirm_window <= args.consumer_expiry:
+        raise SettingsError(
+            f"--confirm-window ({args.confirm_window:g}) must be longer than "
+            f"--consumer-expiry ({args.consumer_expiry:g}): a failure published again "
+            "before its first send expired could be applied twice")
     if args.leader_election and not (
         args.lease_duration > args.renew_deadline > args.retry_period
     ):
@@ -370,6 +445,9 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         grace_seconds=args.grace_seconds,
         relist_seconds=args.relist_seconds,
         reap=args.reap,
+        vault=vault_setting(args.vault),
+        liveness_window_seconds=args.liveness_window,
+        consumer_expiry_seconds=args.consumer_expiry,
         confirm_window_seconds=args.confirm_window,
     )
 

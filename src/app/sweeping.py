@@ -75,6 +75,7 @@ class Sweeper:
         annotations: Annotations,
         tasks: TaskSource,
         pause: Pause = pause_until,
+        vault: str | None = None,
     ) -> None:
         self._cache = cache
         self._attention = attention
@@ -87,6 +88,8 @@ class Sweeper:
         self._pause = pause
         self._annotations = annotations
         self._tasks = tasks
+        self._vault = vault
+        """The daemon's vault: per-vault Configs first (SPEC §8)."""
         self._absent = AbsentJobs()
         self._known_problems: frozenset[ConfigProblem] = frozenset()
         self._requested = asyncio.Event()
@@ -105,7 +108,7 @@ class Sweeper:
 
     def resolve_config(self) -> ResolvedConfig:
         """Resolve the Config cache now; log and count problems the first time they appear."""
-        resolved = resolve(self._cache.configs())
+        resolved = resolve(self._cache.configs(), vault=self._vault)
         problems = frozenset(resolved.problems)
         for problem in problems - self._known_problems:
             self._metrics.invalid_configs.labels(field=problem.field).inc()
@@ -128,7 +131,7 @@ class Sweeper:
         now = self._clock.now()
         config = self.apply_config()
         candidates, in_flight = self._attention.sweep_candidates(
-            self._cache.jobs(), now=now, deadline_for=config.deadline_for)
+            self._cache.jobs(), now=now, deadline_for=config.deadline_of_job)
         names: list[tuple[str, str | None]] = [(job.name, None) for job in candidates]
         for record in self._book.registrations():
             if self._cache.job(record.job_name) is None:

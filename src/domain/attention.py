@@ -47,7 +47,8 @@ class AttentionIndex:
         """The cached Jobs a sweep must judge, and how many are in flight at all.
 
         In flight: not complete and not annotated. Judged: those needing
-        attention and those whose deadline is reached.
+        attention and those whose deadline is reached (``deadline_for`` takes
+        a Job's assignee label).
         """
         deadlines: dict[str, timedelta] = {}
         names = self._names

@@ -5,6 +5,20 @@ plus the problems found; an invalid field falls back to its default (the app
 logs and counts the problems). It is a single pass over a handful of objects,
 cheap enough for the sweeper to call on every tick, which is how the interval
 is "re-read every tick".
+
+Which Config applies is decided here, and only here, as today's executor
+decides it: a **Job** was made from the Config whose ``spec.assignee`` its
+assignee label carries (the composed ``{assignee}-{vault}`` under per-vault
+Configs), so a Job's settings come from that Config exactly
+(:meth:`ResolvedConfig.config_of_job`); an **assignee** named by a task (the
+feed, the host) resolves to ``{assignee}-{vault}`` first, then the plain
+assignee (:meth:`ResolvedConfig.config_for`). Without a vault only the plain
+assignee is looked up (the executor before per-vault Configs). ``type:
+service`` Configs run StatefulSets, never Jobs: they are ignored.
+
+A Config's ``heartbeat`` is the agent system's re-spawn interval, not a
+liveness window: it is not read (the liveness window is the daemon's own
+setting, :data:`zombiewatch.domain.gate.DEFAULT_LIVENESS_WINDOW`).
 """
 
 from __future__ import annotations
@@ -17,12 +31,12 @@ from typing import Final
 
 from zombiewatch.domain.views import AgentConfigView
 
-HEARTBEAT_PATTERN: Final = r"^[0-9]+(s|m|h)$"
-_HEARTBEAT = re.compile(r"([0-9]+)(s|m|h)")
-_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600}
+VAULT_NAME_PATTERN: Final = r"^[a-z][a-z0-9-]*$"
+"""The form of a vault name (the executor's ``VAULT_NAME``)."""
+_VAULT_NAME = re.compile(VAULT_NAME_PATTERN)
 
-DEFAULT_HEARTBEAT: Final = timedelta(minutes=5)
-"""How recent a heartbeat must be to keep a Job past its deadline alive."""
+SERVICE_TYPE: Final = "service"
+"""``spec.type`` of a Config that runs a StatefulSet (no task Jobs): ignored."""
 
 DEFAULT_SWEEPER_INTERVAL_SECONDS: Final = 60
 MIN_SWEEPER_INTERVAL_SECONDS: Final = 10
@@ -37,7 +51,6 @@ DEFAULT_DEDUPE_TTL_FACTOR: Final = 2
 """The in-memory dedupe TTL is twice the (largest) Job timeout (SPEC §7)."""
 
 FIELD_ASSIGNEE: Final = "assignee"
-FIELD_HEARTBEAT: Final = "heartbeat"
 FIELD_SWEEPER_INTERVAL: Final = "zombieSweeperIntervalSeconds"
 FIELD_JOB_TIMEOUT: Final = "zombieJobTimeoutSeconds"
 
@@ -45,21 +58,12 @@ SWEEPER_INTERVAL_MESSAGE: Final = (
     f"{FIELD_SWEEPER_INTERVAL} invalid: must be >= {MIN_SWEEPER_INTERVAL_SECONDS}"
 )
 JOB_TIMEOUT_MESSAGE: Final = f"{FIELD_JOB_TIMEOUT} invalid: must be >= {MIN_JOB_TIMEOUT_SECONDS}"
-HEARTBEAT_MESSAGE: Final = f"{FIELD_HEARTBEAT} invalid: must match {HEARTBEAT_PATTERN}"
 EMPTY_ASSIGNEE_MESSAGE: Final = f"{FIELD_ASSIGNEE} invalid: must not be empty"
 
 
-class ConfigValueError(ValueError):
-    """A configuration value does not have the required form."""
-
-
-def parse_heartbeat(text: str) -> timedelta:
-    """``"5m"`` → 5 minutes; the form is ``^[0-9]+(s|m|h)$``, else ConfigValueError."""
-    match = _HEARTBEAT.fullmatch(text)
-    if match is None:
-        raise ConfigValueError(HEARTBEAT_MESSAGE)
-    amount, unit = match.groups()
-    return timedelta(seconds=int(amount) * _UNIT_SECONDS[unit])
+def valid_vault_name(name: str) -> bool:
+    """True when ``name`` has the form of a vault name (``^[a-z][a-z0-9-]*$``)."""
+    return _VAULT_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +71,6 @@ class EffectiveConfig:
     """One agent's settings after validation, defaults filled in."""
 
     assignee: str
-    heartbeat: timedelta = DEFAULT_HEARTBEAT
     sweeper_interval: timedelta = timedelta(seconds=DEFAULT_SWEEPER_INTERVAL_SECONDS)
     job_timeout: timedelta = timedelta(seconds=DEFAULT_JOB_TIMEOUT_SECONDS)
     """The Job deadline: ``activeDeadlineSeconds`` and the sweeper's deadline."""
@@ -99,20 +102,34 @@ class ResolvedConfig:
     """All agents' effective settings, and what was wrong with the input."""
 
     by_assignee: Mapping[str, EffectiveConfig] = field(default_factory=dict)
+    """By ``spec.assignee`` (a plain or a composed ``{assignee}-{vault}`` name)."""
     problems: tuple[ConfigProblem, ...] = ()
+    vault: str | None = None
+    """The vault whose per-vault Configs come first; None: plain assignees only."""
 
     def config_for(self, assignee: str) -> EffectiveConfig | None:
+        """The Config an assignee named by a task resolves to: ``{assignee}-{vault}``
+        first, then the plain ``assignee``; None when neither is configured."""
+        if self.vault is not None:
+            composed = self.by_assignee.get(f"{assignee}-{self.vault}")
+            if composed is not None:
+                return composed
         return self.by_assignee.get(assignee)
 
-    def deadline_for(self, assignee: str) -> timedelta:
-        """The assignee's Job timeout; 1800 s for an assignee without a Config."""
-        config = self.by_assignee.get(assignee)
-        return config.job_timeout if config else timedelta(seconds=DEFAULT_JOB_TIMEOUT_SECONDS)
+    def config_of_job(self, label: str) -> EffectiveConfig | None:
+        """The Config a Job was made from: the one whose ``spec.assignee`` is the Job's
+        assignee label (already the resolved name; never composed again)."""
+        return self.by_assignee.get(label)
 
-    def heartbeat_for(self, assignee: str) -> timedelta:
-        """The assignee's heartbeat window; 5 min for an assignee without a Config."""
-        config = self.by_assignee.get(assignee)
-        return config.heartbeat if config else DEFAULT_HEARTBEAT
+    def deadline_for(self, assignee: str) -> timedelta:
+        """The Job timeout for an assignee named by a task (:meth:`config_for`); 1800 s
+        without a Config."""
+        return _timeout(self.config_for(assignee))
+
+    def deadline_of_job(self, label: str) -> timedelta:
+        """The Job timeout of a Job with this assignee label (:meth:`config_of_job`);
+        1800 s without a Config."""
+        return _timeout(self.config_of_job(label))
 
     @property
     def sweeper_interval(self) -> timedelta:
@@ -131,13 +148,18 @@ class ResolvedConfig:
         return DEFAULT_DEDUPE_TTL_FACTOR * longest
 
     def accepts_task_type(self, assignee: str, task_type: str) -> bool:
-        """False only when the assignee's Config lists task types and ``task_type`` is not one.
+        """False only when the assignee's Config (:meth:`config_for`) lists task types and
+        ``task_type`` is not one.
 
         An assignee without a Config is not judged here (the dispatch path
         cannot spawn it anyway, and a type mismatch would be the wrong story).
         """
-        config = self.by_assignee.get(assignee)
+        config = self.config_for(assignee)
         return config is None or config.accepts_task_type(task_type)
+
+
+def _timeout(config: EffectiveConfig | None) -> timedelta:
+    return config.job_timeout if config else timedelta(seconds=DEFAULT_JOB_TIMEOUT_SECONDS)
 
 
 def _problem(view: AgentConfigView, field_name: str, message: str) -> ConfigProblem:
@@ -162,12 +184,6 @@ def _seconds_at_least(
 def effective_config(view: AgentConfigView) -> tuple[EffectiveConfig, list[ConfigProblem]]:
     """One Config's effective settings and the problems found (invalid → default)."""
     problems: list[ConfigProblem] = []
-    heartbeat = DEFAULT_HEARTBEAT
-    if view.heartbeat is not None:
-        try:
-            heartbeat = parse_heartbeat(view.heartbeat)
-        except ConfigValueError as exc:
-            problems.append(_problem(view, FIELD_HEARTBEAT, str(exc)))
     interval = _seconds_at_least(
         view, view.zombie_sweeper_interval_seconds, minimum=MIN_SWEEPER_INTERVAL_SECONDS,
         default=DEFAULT_SWEEPER_INTERVAL_SECONDS, field=FIELD_SWEEPER_INTERVAL,
@@ -178,7 +194,6 @@ def effective_config(view: AgentConfigView) -> tuple[EffectiveConfig, list[Confi
         message=JOB_TIMEOUT_MESSAGE, problems=problems)
     config = EffectiveConfig(
         assignee=view.assignee,
-        heartbeat=heartbeat,
         sweeper_interval=timedelta(seconds=interval),
         job_timeout=timedelta(seconds=timeout),
         image=view.image or None,
@@ -190,16 +205,20 @@ def effective_config(view: AgentConfigView) -> tuple[EffectiveConfig, list[Confi
     return config, problems
 
 
-def resolve(configs: Iterable[AgentConfigView]) -> ResolvedConfig:
-    """Effective settings per assignee, plus every problem found.
+def resolve(configs: Iterable[AgentConfigView], *, vault: str | None = None) -> ResolvedConfig:
+    """Effective settings per assignee, plus every problem found; ``vault`` for the
+    per-vault lookup (:meth:`ResolvedConfig.config_for`).
 
-    A Config with an empty assignee is ignored (one problem). When two Configs
-    name the same assignee, the one first in ``(namespace, name)`` order wins
-    and the other is reported, so the result does not depend on informer order.
+    A ``type: service`` Config is ignored (it runs no Jobs). A Config with an
+    empty assignee is ignored (one problem). When two Configs name the same
+    assignee, the one first in ``(namespace, name)`` order wins and the other
+    is reported, so the result does not depend on informer order.
     """
     by_assignee: dict[str, EffectiveConfig] = {}
     problems: list[ConfigProblem] = []
     for view in sorted(configs, key=lambda v: (v.namespace, v.name)):
+        if view.type == SERVICE_TYPE:
+            continue
         if not view.assignee:
             problems.append(_problem(view, FIELD_ASSIGNEE, EMPTY_ASSIGNEE_MESSAGE))
             continue
@@ -217,4 +236,4 @@ def resolve(configs: Iterable[AgentConfigView]) -> ResolvedConfig:
         config, config_problems = effective_config(view)
         by_assignee[view.assignee] = config
         problems.extend(config_problems)
-    return ResolvedConfig(by_assignee=by_assignee, problems=tuple(problems))
+    return ResolvedConfig(by_assignee=by_assignee, problems=tuple(problems), vault=vault)

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from zombiewatch.domain.classification import (
     COMPLETED,
@@ -74,13 +75,20 @@ class Hold(StrEnum):
     """The task feed names a newer Job as the task's current one."""
 
 
+DEFAULT_LIVENESS_WINDOW: Final = timedelta(minutes=5)
+"""How recent a heartbeat must be to keep a Job past its deadline alive, unless the
+daemon's ``--liveness-window`` says otherwise. Our own setting: a Config's
+``heartbeat`` is the agent system's re-spawn interval, not a liveness window."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadlineInputs:
     """What the deadline rule needs; the sweeper passes it, the event path does not."""
 
     deadline: timedelta
-    """The assignee's ``zombieJobTimeoutSeconds``."""
+    """The ``zombieJobTimeoutSeconds`` of the Config the Job was made from."""
     heartbeat_window: timedelta
+    """The liveness window (the daemon's setting, :data:`DEFAULT_LIVENESS_WINDOW`)."""
     last_heartbeat: datetime | None
 
 

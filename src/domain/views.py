@@ -134,12 +134,13 @@ class AgentConfigView:
     namespace: str
     name: str
     assignee: str
-    heartbeat: str | None = None
     zombie_sweeper_interval_seconds: int | None = None
     zombie_job_timeout_seconds: int | None = None
     image: str | None = None
     task_types: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    type: str = "job"
+    """``spec.type``: ``job`` (the default) or ``service`` (a StatefulSet: no task Jobs)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -56,7 +56,6 @@ __all__ = [
     "frontmatter_scalars",
     "frontmatter_values",
     "healthy_pod_views",
-    "heartbeat_texts",
     "in_flight_jobs",
     "job_names",
     "job_views",
@@ -352,14 +351,6 @@ def in_flight_jobs() -> st.SearchStrategy[InFlightJob]:
     )
 
 
-def heartbeat_texts() -> st.SearchStrategy[str]:
-    """Valid and invalid ``heartbeat`` values."""
-    return st.one_of(
-        st.from_regex(r"[0-9]{1,4}(s|m|h)", fullmatch=True),
-        st.sampled_from(["", "5", "m", "5 m", "1d", "-5m", "5M", "1.5h"]),
-    )
-
-
 def agent_config_views() -> st.SearchStrategy[AgentConfigView]:
     """Config objects, possibly with invalid knobs."""
     return st.builds(
@@ -367,7 +358,7 @@ def agent_config_views() -> st.SearchStrategy[AgentConfigView]:
         namespace=st.just("agents"),
         name=st.text(alphabet=_DNS_CHARS, min_size=1, max_size=12),
         assignee=assignees(),
-        heartbeat=st.one_of(st.none(), heartbeat_texts()),
+        type=st.sampled_from(["job", "service"]),
         zombie_sweeper_interval_seconds=st.one_of(
             st.none(), st.integers(min_value=-5, max_value=600)
         ),

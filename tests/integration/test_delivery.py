@@ -111,13 +111,16 @@ class Delivery:
 @asynccontextmanager
 async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, tmp_path: Path,
                 *, isolation: ConsumerIsolation, ledger: ConsumerIsolation,
+                expiry: timedelta = EXPIRY, policy: RepairPolicy | None = None,
                 ) -> AsyncIterator[Delivery]:
-    """The controller reading at ``isolation``, zombiewatch's ledger read at ``ledger``."""
+    """The controller reading at ``isolation`` and dropping records older than ``expiry``,
+    zombiewatch's ledger read at ``ledger``, its repairs following ``policy`` (by default
+    the policy for that expiry, with the shortened window)."""
     requests, events, results = (topic_factory(1, p) for p in ("zw-req", "zw-evt", "zw-res"))
     vault = ReferenceVault(tmp_path / "vault")
     controller = KafkaController(bootstrap=bootstrap_servers, request_topic=requests,
                                  event_topic=events, result_topic=results, vault=vault,
-                                 expiry=EXPIRY, poll_interval=2.0, isolation=isolation.value)
+                                 expiry=expiry, poll_interval=2.0, isolation=isolation.value)
     settings = publisher_settings(bootstrap_servers, requests, publish_timeout=15.0,
                                   request_timeout_ms=5_000, consumer_isolation=ledger)
     faults = Faults()
@@ -130,7 +133,8 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
     watchlist = Watchlist()
     confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
-                          policy=RepairPolicy(window=WINDOW), watchlist=watchlist)
+                          policy=policy or RepairPolicy(expiry=expiry, margin=WINDOW - EXPIRY),
+                          watchlist=watchlist)
     reporter = wire_reporter(publisher, settings, cache=cache, metrics=metrics,
                              confirmer=confirmer)
     follow = asyncio.get_running_loop().create_task(feed.run())
@@ -146,6 +150,13 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
         await controller.close()
         await reporter.close()
         await publisher.close()
+
+
+@pytest.fixture(params=list(ConsumerIsolation), ids=lambda i: i.value)
+def isolation(request: pytest.FixtureRequest) -> ConsumerIsolation:
+    """The controller's isolation (both kinds); zombiewatch's ledger reads the same way."""
+    value: ConsumerIsolation = request.param
+    return value
 
 
 @pytest.fixture(params=list(ConsumerIsolation), ids=lambda i: i.value)
@@ -304,6 +315,65 @@ async def test_a_ledger_read_committed_against_the_real_controller_bumps_twice(
                          timeout=WAIT)
 
 
+BACKED_UP_EXPIRY = timedelta(seconds=20)
+"""Today's 60 minutes, shortened: the controller's expiry in the backed-up scenario."""
+BACKLOG = timedelta(seconds=14)
+"""How long the controller consumes nothing: past any window sized for v0.3 (here 6 s),
+within its own expiry, so every original is still valid when it catches up."""
+
+
+async def backed_up(world: Delivery) -> None:
+    """Publish every zombie's failure to a controller that is backed up for ``BACKLOG``,
+    the confirmer ticking all along, then let it catch up and settle."""
+    world.add_zombies(ZOMBIES)
+    await world.controller.start()
+    await wait_until(lambda: len(world.feed.states) == ZOMBIES and world.feed.caught_up, "feed",
+                     timeout=WAIT)
+    world.controller.pause()
+
+    await report_all(world)
+    backlog_ends = asyncio.get_running_loop().time() + BACKLOG.total_seconds()
+    while asyncio.get_running_loop().time() < backlog_ends:
+        await world.confirmer.tick()
+        await asyncio.sleep(0.5)
+    world.controller.resume()  # catches up: its backlog, then anything re-sent meanwhile
+    await wait_until(lambda: not world.watchlist, "confirmed", between=world.confirmer.tick,
+                     timeout=WAIT, interval=0.2)
+    await asyncio.sleep(2)  # anything sent twice would be applied by now
+
+
+async def test_a_backed_up_controller_gets_each_failure_once_with_todays_expiry(
+    bootstrap_servers: str, topic_factory: TopicFactory, tmp_path: Path,
+    isolation: ConsumerIsolation,
+) -> None:
+    """The schedule rule (SPEC §13): nothing is re-published before its previous send is
+    past the controller's expiry plus the margin, so a backed-up controller applies the
+    originals and nothing beside them."""
+    async with wired("backed up", bootstrap_servers, topic_factory, tmp_path,
+                     isolation=isolation, ledger=isolation, expiry=BACKED_UP_EXPIRY) as world:
+        await backed_up(world)
+
+        assert world.table() == {"zombies": ZOMBIES, "freed_once": ZOMBIES, "doubled": 0,
+                                 "lost": 0}
+        assert world.metric("zombiewatch_failures_republished_total", part="update") == 0
+        assert world.metric("zombiewatch_failures_republished_total", part="increment") == 0
+
+
+async def test_a_schedule_sized_for_a_shorter_expiry_doubles_on_a_backed_up_controller(
+    bootstrap_servers: str, topic_factory: TopicFactory, tmp_path: Path,
+) -> None:
+    """Why the schedule follows the expiry: the same backlog, with repairs sized for a
+    3-second expiry (v0.3's 10 minutes against today's 60, shortened) re-sends while the
+    originals wait, and the controller applies both."""
+    async with wired("backed up, v0.3 schedule", bootstrap_servers, topic_factory, tmp_path,
+                     isolation=ConsumerIsolation.READ_UNCOMMITTED,
+                     ledger=ConsumerIsolation.READ_UNCOMMITTED, expiry=BACKED_UP_EXPIRY,
+                     policy=RepairPolicy(expiry=EXPIRY, margin=WINDOW - EXPIRY)) as world:
+        await backed_up(world)
+
+        assert world.table()["doubled"] == ZOMBIES
+
+
 @dataclass
 class Successor:
     """A new leader: its own publisher, task feed, reporter and confirmer; nothing in memory
@@ -335,7 +405,8 @@ async def successor(world: Delivery) -> AsyncIterator[Successor]:
     watchlist = Watchlist()
     confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
-                          policy=RepairPolicy(window=WINDOW), watchlist=watchlist)
+                          policy=RepairPolicy(expiry=EXPIRY, margin=WINDOW - EXPIRY),
+                          watchlist=watchlist)
     history = KafkaFailureHistory(settings)
     reporter = wire_reporter(publisher, settings, cache=world.cache, metrics=metrics,
                              confirmer=confirmer, history=history)

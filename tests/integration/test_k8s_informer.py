@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from zombiewatch.adapters.kubernetes.informer import Informer
 from zombiewatch.adapters.kubernetes.resources import RawResponse, ResourceCalls, pod_calls
 from zombiewatch.adapters.kubernetes.store import Change, KindStore, WatchEvent
 from zombiewatch.adapters.kubernetes.watching import InformerSettings
+from zombiewatch.domain.config import resolve
 from zombiewatch.domain.ports import AnnotateErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import (
@@ -317,7 +318,6 @@ async def test_configs_below_the_floors_are_rejected_and_valid_ones_are_cached(
             namespace=namespace,
             name="claude",
             assignee="claude",
-            heartbeat="90s",
             zombie_sweeper_interval_seconds=10,
             zombie_job_timeout_seconds=30,
             image="agent:2",
@@ -397,3 +397,42 @@ async def test_stop_is_prompt_and_leaves_no_thread(
     # how much sooner depends on the machine, so the bound is a tenth of that.
     assert time.monotonic() - started < 30.0
     assert informer_threads() == []
+
+
+async def test_a_job_takes_the_deadline_of_the_config_its_assignee_label_names(
+    cluster: Any, config_crd: None, api_client: Any, batch: Any, namespace: str
+) -> None:
+    """Per-vault Configs as today's executor makes them: ``claude-personal`` (5400 s) beside
+    the plain ``claude``; a Job labelled ``claude-personal`` gets 5400 s, a ``claude`` one
+    the plain Config's, a task's ``claude`` resolves to ``claude-personal`` in vault
+    ``personal``; a ``type: service`` Config is decoded and ignored."""
+    informers, _ = cluster
+    await start_synced(informers)
+    custom = client.CustomObjectsApi(api_client)
+    for name, spec in (
+        ("claude-personal", {"zombieJobTimeoutSeconds": 5400, "heartbeat": "30m"}),
+        ("claude", {"zombieJobTimeoutSeconds": 1200, "heartbeat": "30m"}),
+        ("codex", {"type": "service", "zombieJobTimeoutSeconds": 60}),
+    ):
+        custom.create_namespaced_custom_object(
+            "agent.benjamin-borbe.de", "v1", namespace, "configs",
+            {"apiVersion": "agent.benjamin-borbe.de/v1", "kind": "Config",
+             "metadata": {"name": name},
+             "spec": {"assignee": name, "image": "agent:1", "taskType": "code", **spec}})
+    kubelet.create_agent_job(batch, namespace, task_id="task-p", name="job-p",
+                             assignee="claude-personal")
+    kubelet.create_agent_job(batch, namespace, task_id="task-q", name="job-q", assignee="claude")
+    await wait_until(lambda: len(tuple(informers.cache.configs())) == 3
+                     and {"job-p", "job-q"} <= set(informers.cache.job_names()),
+                     "three Configs and both Jobs cached")
+
+    assert {v.name: v.type for v in informers.cache.configs()} == {
+        "claude-personal": "job", "claude": "job", "codex": "service"}
+    resolved = resolve(informers.cache.configs(), vault="personal")
+    deadlines = {name: resolved.deadline_of_job(job.assignee)
+                 for name in ("job-p", "job-q") if (job := informers.cache.job(name))}
+    assert deadlines == {"job-p": timedelta(seconds=5400), "job-q": timedelta(seconds=1200)}
+    assert resolved.deadline_for("claude") == timedelta(seconds=5400)
+    assert resolve(informers.cache.configs()).deadline_for("claude") == timedelta(seconds=1200)
+    assert resolved.config_for("codex") is None
+    assert resolved.sweeper_interval == timedelta(seconds=60)

@@ -17,6 +17,7 @@ from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.confirmation import RepairPolicy, Watchlist
+from zombiewatch.domain.consumer import V0_3_EXPIRY
 from zombiewatch.domain.doctrine import zombie_failure
 from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.reasons import ZombieReason
@@ -30,6 +31,8 @@ from zombiewatch.testing.fakes import (
 )
 
 TASK = "4aa57614-2026-4602-8915-30aabbccddee"
+V0_3_POLICY = RepairPolicy.for_consumer(expiry=V0_3_EXPIRY)
+"""The 10-minute window of a v0.3 controller (round figures; today's is 65 minutes)."""
 JOB = "claude-4aa57614-20260602085000"
 
 
@@ -45,7 +48,7 @@ class Rig:
         self.confirmer = Confirmer(
             publisher=self.publisher, tasks=TaskView(self.states, self.feed),
             leader=self.leader, clock=self.clock, metrics=ConfirmationMetrics(self.metrics),
-            policy=RepairPolicy(), watchlist=self.watchlist)
+            policy=V0_3_POLICY, watchlist=self.watchlist)
 
     def task(self, *, current_job: str = JOB, trigger_count: int = 1) -> None:
         self.states.put(TASK, TaskState(current_job=current_job, job_started_at=None,

@@ -138,6 +138,13 @@ def test_scan_without_a_namespace_is_a_usage_error(
     assert "NAMESPACE is required" in capsys.readouterr().err
 
 
+def test_scan_with_a_bad_vault_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "--namespace", "agents", "--vault", "my_vault"]) == scan.EXIT_USAGE
+    assert capsys.readouterr().err == (
+        "zombiewatch scan: VAULT_NAME invalid: 'my_vault' must match ^[a-z][a-z0-9-]*$ "
+        "(--vault or env VAULT_NAME)\n")
+
+
 def test_scan_without_usable_credentials_says_so_and_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -40,6 +40,15 @@ def test_a_flag_wins_over_its_environment_variable() -> None:
     (["--lease-duration", "5", "--renew-deadline", "10"], REQUIRED, "lease-duration > renew"),
     (["--kafka-security-protocol", "SASL_SSL"], REQUIRED, "SASL needs"),
     (["--publish-timeout", "0"], REQUIRED, "--publish-timeout must be > 0"),
+    (["--vault", "Personal"], REQUIRED,
+     r"^VAULT_NAME invalid: 'Personal' must match \^\[a-z\]\[a-z0-9-\]\*\$ \(--vault or env "),
+    ([], {**REQUIRED, "VAULT_NAME": "2work"}, "VAULT_NAME invalid: '2work'"),
+    (["--liveness-window", "0"], REQUIRED, "--liveness-window must be > 0"),
+    (["--consumer-expiry", "-1"], REQUIRED, "--consumer-expiry must be > 0"),
+    (["--confirm-window", "600"], REQUIRED,
+     r"--confirm-window \(600\) must be longer than --consumer-expiry \(3600\)"),
+    (["--consumer-expiry", "300", "--confirm-window", "300"], REQUIRED,
+     "must be longer than --consumer-expiry"),
 ])
 def test_invalid_settings_are_refused_with_a_clear_message(
     argv: list[str], env: dict[str, str], message: str
@@ -98,3 +107,46 @@ def test_the_task_feed_is_on_by_default_and_can_be_turned_off() -> None:
     assert parse_settings([], REQUIRED).kafka.task_events
     assert not parse_settings(["--no-task-events"], REQUIRED).kafka.task_events
     assert not parse_settings([], {**REQUIRED, "TASK_EVENTS": "false"}).kafka.task_events
+
+
+def test_the_vault_is_optional_and_validated_once() -> None:
+    assert parse_settings([], REQUIRED).vault is None
+    assert parse_settings([], {**REQUIRED, "VAULT_NAME": ""}).vault is None
+    assert parse_settings([], {**REQUIRED, "VAULT_NAME": "personal"}).vault == "personal"
+    assert parse_settings(["--vault", "work-2"], {**REQUIRED, "VAULT_NAME": "x"}).vault == "work-2"
+
+
+def test_a_bad_vault_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from zombiewatch.app.cli import EXIT_USAGE, main  # noqa: PLC0415 - the console script
+
+    assert main(["run", "--namespace", "a", "--kafka-brokers", "k:1", "--vault", "Bad"]) == (
+        EXIT_USAGE)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("zombiewatch run: VAULT_NAME invalid: 'Bad'")
+
+
+def test_the_repair_schedule_follows_the_consumer_expiry() -> None:
+    today = parse_settings([], REQUIRED)
+    assert (today.consumer_expiry_seconds, today.confirm_window_seconds) == (3600.0, None)
+    assert today.repair_policy.window.total_seconds() == 3900
+    v03 = parse_settings(["--consumer-expiry", "300"], REQUIRED).repair_policy
+    assert (v03.expiry.total_seconds(), v03.window.total_seconds()) == (300, 600)
+    chosen = parse_settings([], {**REQUIRED, "CONSUMER_EXPIRY_SECONDS": "300",
+                                 "CONFIRM_WINDOW_SECONDS": "420"}).repair_policy
+    assert (chosen.margin.total_seconds(), chosen.window.total_seconds()) == (120, 420)
+
+
+def test_the_liveness_window_is_a_setting_with_five_minutes_by_default() -> None:
+    assert parse_settings([], REQUIRED).liveness_window_seconds == 300.0
+    assert parse_settings(["--liveness-window", "90"], REQUIRED).liveness_window_seconds == 90.0
+
+
+def test_an_embedding_host_names_its_vault_and_a_bad_one_is_refused() -> None:
+    from zombiewatch.app.settings import Settings  # noqa: PLC0415
+
+    settings = Settings.for_embedding(namespace="a", kafka_brokers="k:1", vault="personal",
+                                      consumer_expiry_seconds=300)
+    assert (settings.vault, settings.repair_policy.window.total_seconds()) == ("personal", 600)
+    with pytest.raises(SettingsError, match="VAULT_NAME invalid"):
+        Settings.for_embedding(namespace="a", kafka_brokers="k:1", vault="Personal")

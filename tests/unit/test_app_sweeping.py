@@ -97,6 +97,57 @@ async def test_the_deadline_is_the_assignees_configured_job_timeout() -> None:
     assert await world.sweep() == [("job-a", ZombieReason.EXECUTOR_WATCH_LOST)]
 
 
+PER_VAULT_CONFIGS = (
+    AgentConfigView(namespace="agents", name="claude-personal", assignee="claude-personal",
+                    zombie_job_timeout_seconds=5400),
+    AgentConfigView(namespace="agents", name="claude", assignee="claude"),
+)
+
+
+@pytest.mark.parametrize("vault", [None, "personal"])
+async def test_a_jobs_deadline_comes_from_the_config_its_assignee_label_names(
+    vault: str | None,
+) -> None:
+    world = World(vault=vault)
+    world.cache.config_views.extend(PER_VAULT_CONFIGS)
+    world.add_job(job_view("job-a", task_id="t-a", assignee="claude-personal"))
+    world.add_job(job_view("job-b", task_id="t-b", assignee="claude"))
+
+    world.clock.advance(1800)
+    assert await world.sweep() == [("job-b", ZombieReason.EXECUTOR_WATCH_LOST)]
+    world.clock.advance(5400 - 1800)
+    assert (await world.sweep())[1:] == [("job-a", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+async def test_a_host_registration_resolves_its_assignee_per_vault_first() -> None:
+    world = World(vault="personal")
+    world.cache.config_views.extend(PER_VAULT_CONFIGS)
+    world.book.register(task_id="t-1", job_name="job-ghost", assignee="claude",
+                        started_at=world.clock.now())
+
+    world.clock.advance(1800)
+    assert await world.sweep() == []
+    world.clock.advance(5400 - 1800)
+    assert await world.sweep() == [("job-ghost", ZombieReason.EXECUTOR_WATCH_LOST)]
+
+
+async def test_the_liveness_window_is_the_daemons_setting_not_the_configs_heartbeat() -> None:
+    """A Config's ``heartbeat`` (upstream's re-spawn interval) is not read at all: a
+    heartbeat keeps a Job past its deadline alive only within ``--liveness-window``."""
+    world = World(liveness_window_seconds=180.0)
+    world.cache.config_views.append(AgentConfigView(
+        namespace="agents", name="claude", assignee="claude", zombie_job_timeout_seconds=60))
+    job = job_view("job-a")
+    world.add_job(job)
+    world.add_pod(pod_view(job))
+    world.clock.advance(60)
+    world.book.heartbeat(job.task_id, at=world.clock.now() - timedelta(minutes=2))
+    assert await world.sweep() == []
+    world.clock.advance(61)
+
+    assert await world.sweep() == [("job-a", ZombieReason.DEADLINE_EXCEEDED)]
+
+
 async def test_an_unschedulable_pod_is_reported_after_the_grace_window_not_the_deadline() -> None:
     world = World()
     job = job_view("job-a")

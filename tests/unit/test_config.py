@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 
 from zombiewatch.domain.config import (
     ConfigProblem,
-    ConfigValueError,
-    parse_heartbeat,
     resolve,
+    valid_vault_name,
 )
 from zombiewatch.domain.views import AgentConfigView
 from zombiewatch.testing.strategies import agent_config_views
@@ -22,31 +21,12 @@ def config(name: str = "claude", **fields: object) -> AgentConfigView:
     return AgentConfigView(namespace="agents", name=name, assignee=name, **fields)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("5m", timedelta(minutes=5)),
-        ("30s", timedelta(seconds=30)),
-        ("2h", timedelta(hours=2)),
-        ("0s", timedelta(0)),
-    ],
-)
-def test_heartbeat_parses_seconds_minutes_and_hours(text: str, expected: timedelta) -> None:
-    assert parse_heartbeat(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "5", "m", "5 m", "1d", "-5m", "5M", "1.5h", "5m\n"])
-def test_a_malformed_heartbeat_is_refused(text: str) -> None:
-    with pytest.raises(ConfigValueError, match=r"heartbeat invalid: must match \^\[0-9\]\+"):
-        parse_heartbeat(text)
-
-
 def test_nothing_configured_gives_the_defaults() -> None:
     # Act
     resolved = resolve([])
     # Assert
     assert resolved.deadline_for("anyone") == timedelta(seconds=1800)
-    assert resolved.heartbeat_for("anyone") == timedelta(minutes=5)
+    assert resolved.deadline_of_job("anyone") == timedelta(seconds=1800)
     assert resolved.sweeper_interval == timedelta(seconds=60)
     assert resolved.dedupe_ttl == timedelta(seconds=3600)
     assert resolved.problems == ()
@@ -54,38 +34,24 @@ def test_nothing_configured_gives_the_defaults() -> None:
 
 def test_valid_knobs_are_used() -> None:
     # Arrange
-    views = [
-        config(heartbeat="90s", zombie_sweeper_interval_seconds=10, zombie_job_timeout_seconds=30)
-    ]
+    views = [config(zombie_sweeper_interval_seconds=10, zombie_job_timeout_seconds=30)]
     # Act
     resolved = resolve(views)
     # Assert
     assert resolved.deadline_for("claude") == timedelta(seconds=30)
-    assert resolved.heartbeat_for("claude") == timedelta(seconds=90)
     assert resolved.sweeper_interval == timedelta(seconds=10)
     assert resolved.problems == ()
 
 
 def test_invalid_knobs_fall_back_to_defaults_with_the_exact_messages() -> None:
     # Arrange
-    views = [
-        config(
-            heartbeat="5 minutes", zombie_sweeper_interval_seconds=9, zombie_job_timeout_seconds=29
-        )
-    ]
+    views = [config(zombie_sweeper_interval_seconds=9, zombie_job_timeout_seconds=29)]
     # Act
     resolved = resolve(views)
     # Assert
     assert resolved.deadline_for("claude") == timedelta(seconds=1800)
-    assert resolved.heartbeat_for("claude") == timedelta(minutes=5)
     assert resolved.sweeper_interval == timedelta(seconds=60)
     assert resolved.problems == (
-        ConfigProblem(
-            namespace="agents",
-            name="claude",
-            field="heartbeat",
-            message="heartbeat invalid: must match ^[0-9]+(s|m|h)$",
-        ),
         ConfigProblem(
             namespace="agents",
             name="claude",
@@ -179,3 +145,89 @@ def test_resolution_is_total_and_respects_the_floors(views: list[AgentConfigView
     for view in views:
         assert resolved.deadline_for(view.assignee) >= timedelta(seconds=30)
     assert resolve(list(reversed(views))) == resolved
+
+
+# ------------------------------------------------ which Config applies (today's executor)
+
+PER_VAULT = [config("claude", zombie_job_timeout_seconds=1200),
+             config("claude-personal", zombie_job_timeout_seconds=5400)]
+
+
+def test_an_assignee_resolves_to_its_per_vault_config_first() -> None:
+    resolved = resolve(PER_VAULT, vault="personal")
+    assert resolved.deadline_for("claude") == timedelta(seconds=5400)
+    found = resolved.config_for("claude")
+    assert found is not None
+    assert found.assignee == "claude-personal"
+
+
+def test_an_assignee_without_a_per_vault_config_falls_back_to_the_plain_one() -> None:
+    resolved = resolve(PER_VAULT, vault="work")
+    assert resolved.deadline_for("claude") == timedelta(seconds=1200)
+    assert resolve([config("claude-work")], vault="personal").config_for("claude") is None
+
+
+def test_without_a_vault_only_the_plain_assignee_is_looked_up() -> None:
+    resolved = resolve(PER_VAULT)
+    assert resolved.deadline_for("claude") == timedelta(seconds=1200)
+    assert resolve([config("claude-personal")]).config_for("claude") is None
+
+
+@pytest.mark.parametrize("vault", [None, "personal", "work"])
+def test_a_job_takes_the_config_its_assignee_label_names_exactly(vault: str | None) -> None:
+    """The label already carries the resolved name: never composed again, whatever the
+    vault (a ``claude`` Job stays on the plain Config even where ``claude-personal`` wins
+    for a task)."""
+    resolved = resolve(PER_VAULT, vault=vault)
+    assert resolved.deadline_of_job("claude-personal") == timedelta(seconds=5400)
+    assert resolved.deadline_of_job("claude") == timedelta(seconds=1200)
+    assert resolved.deadline_of_job("claude-personal-personal") == timedelta(seconds=1800)
+
+
+def test_task_types_are_judged_by_the_resolved_config() -> None:
+    views = [config("claude", task_types=("code",)),
+             config("claude-personal", task_types=("docs",))]
+    assert resolve(views, vault="personal").accepts_task_type("claude", "docs")
+    assert not resolve(views).accepts_task_type("claude", "docs")
+
+
+def test_service_configs_are_ignored() -> None:
+    views = [config("claude-personal", zombie_job_timeout_seconds=5400, type="service"),
+             config("claude", zombie_job_timeout_seconds=1200, zombie_sweeper_interval_seconds=10,
+                    type="service")]
+    resolved = resolve(views, vault="personal")
+    assert resolved.by_assignee == {}
+    assert resolved.deadline_for("claude") == timedelta(seconds=1800)
+    assert resolved.sweeper_interval == timedelta(seconds=60)
+    assert resolved.problems == ()
+
+
+def test_a_service_config_does_not_shadow_a_job_config_of_the_same_assignee() -> None:
+    views = [config("a-claude", type="service", zombie_job_timeout_seconds=90),
+             AgentConfigView(namespace="agents", name="b-claude", assignee="claude",
+                             zombie_job_timeout_seconds=600)]
+    resolved = resolve(views)
+    assert resolved.deadline_for("claude") == timedelta(seconds=600)
+    assert resolved.problems == ()
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("personal", True), ("p", True), ("work-2", True), ("a1-b2", True),
+    ("", False), ("Personal", False), ("2work", False), ("-work", False), ("per sonal", False),
+    ("work_2", False), ("personal\n", False),
+])
+def test_vault_names_follow_the_executor_rule(name: str, valid: bool) -> None:
+    assert valid_vault_name(name) is valid
+
+
+@given(views=st.lists(agent_config_views(), max_size=6, unique_by=lambda v: v.name),
+       vault=st.sampled_from(["personal", "work"]))
+def test_the_per_vault_config_wins_whenever_it_is_configured(
+    views: list[AgentConfigView], vault: str,
+) -> None:
+    resolved = resolve(views, vault=vault)
+    for view in views:
+        found = resolved.config_for(view.assignee)
+        composed = resolved.by_assignee.get(f"{view.assignee}-{vault}")
+        plain = resolved.by_assignee.get(view.assignee)
+        assert found == (composed if composed is not None else plain)

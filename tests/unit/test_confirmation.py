@@ -30,7 +30,8 @@ from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState
 
 T0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
-POLICY = RepairPolicy()
+POLICY = RepairPolicy(expiry=timedelta(minutes=5))
+"""A v0.3 controller's policy: the 10-minute window of that version's 5-minute expiry."""
 JOB = "claude-4aa57614-20260602085000"
 
 
@@ -55,10 +56,15 @@ def parts(decision: object) -> set[Operation]:
     return {c.operation for c in decision.report.commands}
 
 
-@pytest.mark.parametrize("now_job", ["", "claude-4aa57614-20260602091500"])
-def test_a_task_that_moved_on_confirms_the_failure(now_job: str) -> None:
-    assert next_step(pending(), task(current_job=now_job), now=minutes(2), policy=POLICY) == (
-        Confirmed(latency=timedelta(minutes=2)))
+@pytest.mark.parametrize(("now_job", "count"), [
+    ("", 2),  # both parts applied
+    ("claude-4aa57614-20260602091500", 1),  # a new dispatch: whatever the count says
+    ("claude-4aa57614-20260602091500", 0),
+])
+def test_a_task_that_moved_on_confirms_the_failure(now_job: str, count: int) -> None:
+    step = next_step(pending(), task(current_job=now_job, trigger_count=count),
+                     now=minutes(2), policy=POLICY)
+    assert step == Confirmed(latency=timedelta(minutes=2))
 
 
 def test_inside_the_window_it_waits_and_is_not_overdue() -> None:
@@ -107,7 +113,8 @@ def test_a_task_the_feed_does_not_know_is_forgotten() -> None:
 
 
 def test_the_window_is_a_setting() -> None:
-    short = RepairPolicy(window=timedelta(minutes=1), max_repairs=1)
+    short = RepairPolicy(expiry=timedelta(seconds=30), margin=timedelta(seconds=30),
+                         max_repairs=1)
     assert parts(next_step(pending(), task(), now=minutes(1), policy=short)) == set(Operation)
     assert short.horizon == timedelta(minutes=2)
 
@@ -145,8 +152,8 @@ def test_the_baseline_is_the_count_of_a_task_naming_the_job(
 def test_the_watchlist_watches_a_publish_once_and_keeps_its_baseline() -> None:
     watchlist = Watchlist()
     report = replace(pending().report, trigger_count_before=4)
-    watchlist.published(report)
-    watchlist.published(replace(report, trigger_count_before=9))
+    watchlist.published(report, sent=T0)
+    watchlist.published(replace(report, trigger_count_before=9), sent=T0)
     assert list(watchlist) == [JOB]
     assert watchlist[JOB].trigger_count_at_publish == 4
     assert watchlist.drop(JOB) is True  # ours: its latency is observed
@@ -159,10 +166,12 @@ def test_an_update_only_publish_carries_no_baseline_until_its_increment_goes_out
     update = tuple(c for c in whole.commands if c.operation is Operation.UPDATE_FRONTMATTER)
     increment = tuple(c for c in whole.commands
                       if c.operation is Operation.INCREMENT_FRONTMATTER)
-    watchlist.published(replace(whole, commands=update))
+    watchlist.published(replace(whole, commands=update), sent=T0)
     assert watchlist[JOB].trigger_count_at_publish is None
-    watchlist.published(replace(whole, commands=increment))
+    watchlist.published(replace(whole, commands=increment), sent=minutes(3))
     assert watchlist[JOB].trigger_count_at_publish == 4
+    # The increment went out later: the next step waits for it to expire.
+    assert (watchlist[JOB].first_sent, watchlist[JOB].last_sent) == (T0, minutes(3))
 
 
 def test_learning_skips_failures_past_the_horizon_and_marks_the_rest_derived() -> None:

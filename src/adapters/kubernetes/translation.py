@@ -300,10 +300,10 @@ def translate_config(raw: RawConfig) -> Translated[AgentConfigView]:
         namespace=namespace,
         name=name,
         assignee=spec.assignee,
-        heartbeat=spec.heartbeat,
         zombie_sweeper_interval_seconds=spec.zombie_sweeper_interval_seconds,
         zombie_job_timeout_seconds=spec.zombie_job_timeout_seconds,
         image=spec.image,
         task_types=tuple(spec.task_types or ()),
         env=env,
+        type=spec.type or "job",
     )

@@ -110,7 +110,7 @@ class EnvVar(msgspec.Struct, frozen=True):
 
 class ConfigSpec(msgspec.Struct, frozen=True, rename="camel"):
     assignee: str | None = None
-    heartbeat: str | None = None
+    type: str | None = None
     zombie_sweeper_interval_seconds: int | None = None
     zombie_job_timeout_seconds: int | None = None
     image: str | None = None

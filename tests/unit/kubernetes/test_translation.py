@@ -283,7 +283,6 @@ def test_a_config_becomes_an_agent_config_view_with_every_field() -> None:
         namespace="agents",
         name="claude",
         assignee="claude",
-        heartbeat="5m",
         zombie_sweeper_interval_seconds=60,
         zombie_job_timeout_seconds=1800,
         image="agent:1",

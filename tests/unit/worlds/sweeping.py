@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import JobView, PodView
-from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
 from zombiewatch.testing.fakes import FakeCache
 
 
 class World:
     """The container's sweeper and reporter, over recording fakes."""
 
-    def __init__(self, cache: FakeCache | None = None) -> None:
+    def __init__(self, cache: FakeCache | None = None, **settings: object) -> None:
         fakes = Fakes(cache=cache or FakeCache())
         self.clock = fakes.clock
         self.cache = fakes.cache
         self.publisher = fakes.publisher
-        container = faked_container(fakes)
+        container = faked_container(fakes, unit_settings(**settings))
         self.book = container.book()
         self.dedupe = container.dedupe()
         self.metrics = container.metrics()
