@@ -256,9 +256,9 @@ def test_a_task_naming_a_job_the_namespace_lacks_is_a_zombie_row_past_its_deadli
     assert entry == {
         "job": gone, "task_id": "0a1b2c3d-task", "assignee": "claude", "created_at": None,
         "started_at": "2026-12-01T07:23:00Z", "age_seconds": 7200, "pods": 0, "zombie": True,
-        "reason": "executor_watch_lost", "rule": "deadline_no_pod", "waiting": None,
-        "why": None, "remaining_seconds": None, "reported": None, "reaped_at": None,
-        "missing": True, "superseded_by": None, "settle_seconds": 120}
+        "reason": "executor_watch_lost", "evidence": None, "rule": "deadline_no_pod",
+        "waiting": None, "why": None, "remaining_seconds": None, "reported": None,
+        "reaped_at": None, "missing": True, "superseded_by": None, "settle_seconds": 120}
 
 
 def test_a_missing_job_before_its_deadline_says_when_and_that_the_daemon_waits() -> None:
