@@ -464,3 +464,18 @@ def test_scan_with_sasl_but_no_password_is_a_usage_error(
 
     assert code == scan.EXIT_USAGE
     assert "SASL needs" in capsys.readouterr().err
+
+
+def test_the_evidence_follows_the_reason_as_on_the_failure_s_reason_line() -> None:
+    """An OOM-killed agent: the table says it as the task file will, the JSON apart."""
+    killed = job_of(load("oom-job-failed.json"))
+    pods = (pod_of(load("oom-pod-killed.json")),)
+    # Act
+    report = scan.scan(snapshot(jobs=(killed,), pods=pods), namespace="agents", now=NOW)
+    # Assert
+    (row,) = report.rows
+    assert isinstance(row.outcome, Verdict)
+    assert row.outcome.evidence == "OOMKilled/137"
+    assert "pod_oom_killed (OOMKilled/137)" in scan.render_table(report)
+    entry = json.loads(scan.render_json(report))["jobs"][0]
+    assert (entry["reason"], entry["evidence"]) == ("pod_oom_killed", "OOMKilled/137")
