@@ -71,6 +71,8 @@ class ToyHooks(LibraryDispatch):
     """The toy executor's records instead of zombiewatch's own (the ``on_*`` calls stay)."""
 
     executor = ToyExecutor()
+    scoped_budget = False  # the toy executor increments before each spawn (the old way)
+    dispatch_increments = 1
 
     def dispatch_records(
         self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, assignee: str, job_name: str,

@@ -230,6 +230,10 @@ class KafkaController:
         if dispatched.changed and dispatched.task_id is not None:
             await self._publish_event(dispatched.task_id)
 
+    async def publish_task(self, task_id: str) -> None:
+        """Publish one task on the event topic now (a new task, before the next poll)."""
+        await self._publish_event(task_id)
+
     async def _publish_event(self, task_id: str) -> None:
         producer = self._producer
         value = self.vault.event(task_id)

@@ -17,7 +17,9 @@ and acts on it:
   the topic does not hold yet (whole, or the missing part of one);
 - :meth:`Delivery.publish` sends them as one transaction (the reporter asks
   :meth:`Delivery.leading` first), and :meth:`Delivery.committed` records a
-  committed one and owes its Job the durable annotation.
+  committed one and owes its Job the durable annotation;
+- :meth:`Delivery.clear` sends the success clears of completed Jobs the topic
+  does not hold yet (once per Job, by their deterministic request ids).
 
 The rules (which commands are delivered, what is fully delivered, the ledger
 margin) are the domain's; this module gathers their inputs and performs the
@@ -36,9 +38,14 @@ from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
-from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.commands import FailureReport, UpdateFrontmatter
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ledger import LEDGER_MARGIN, DeliveredCommands, undelivered
+from zombiewatch.domain.ledger import (
+    LEDGER_MARGIN,
+    DeliveredCommands,
+    clear_request_id,
+    undelivered,
+)
 from zombiewatch.domain.ports import (
     BrokerErrorKind,
     ClusterCache,
@@ -107,12 +114,8 @@ class Delivery:
         after an unknown outcome): sending blind could deliver a failure twice.
         A failure already delivered is recorded as reported and its annotation owed.
         """
-        if not self._recalled:
-            if not await self.recall(now):
-                return []  # Kafka unreachable: publishing would fail too; the sweeper retries
-        elif self._stale_since is not None and not await self._read(
-                self._stale_since - LEDGER_MARGIN, now=now, why="retry"):
-            return []  # outcome of the last attempt still unknown: never risk a second send
+        if not await self._ledger_read(now):
+            return []
         kept: list[FailureReport] = []
         for report in reports:
             rest = undelivered(report, self._delivered.delivered(report.job_name))
@@ -131,21 +134,62 @@ class Delivery:
             kept.append(rest)
         return kept
 
+    async def clear(self, clears: Sequence[tuple[str, UpdateFrontmatter]], *,
+                    now: datetime) -> list[str]:
+        """Send the success clears (``(job name, command)``) the ledger does not hold yet, in
+        one transaction with their deterministic request ids; the Jobs cleared now.
+
+        Like a failure, a clear is sent once per Job: the ledger (read at the start of the
+        term and after an unknown outcome) remembers the ones a predecessor sent.
+        """
+        if not clears or not await self._ledger_read(now):
+            return []
+        due = [(job, command) for job, command in clears if not self._delivered.cleared(job)]
+        if not due:
+            return []
+        ids = [clear_request_id(job) for job, _ in due]
+        match await self._publisher.publish_commands([c for _, c in due], request_ids=ids):
+            case Success(_):
+                self._delivered.learn((request_id, now) for request_id in ids)
+                return [job for job, _ in due]
+            case Failure(error):
+                self._unknown_outcome(now)
+                self._metrics.publish_errors.labels(kind=error.kind.value).inc()
+                log_event(log, logging.WARNING, "clear_failed", kind=error.kind.value,
+                          clears=len(due), error=error.message)
+        return []
+
     async def publish(self, reports: Sequence[FailureReport], *, now: datetime) -> bool:
         """Send ``reports`` as one transaction; True once committed."""
         match await self._publisher.publish_failures(list(reports)):
             case Success(_):
                 return True
             case Failure(error):
-                # Some records may have reached the log (read_uncommitted consumers
-                # applied them): the ledger decides before anything is sent again.
-                stale = self._stale_since
-                self._stale_since = now if stale is None else min(stale, now)
+                self._unknown_outcome(now)
                 self._metrics.publish_errors.labels(kind=error.kind.value).inc()
                 level = logging.ERROR if error.kind is BrokerErrorKind.FENCED else logging.WARNING
                 log_event(log, level, "publish_failed", kind=error.kind.value,
                           failures=len(reports), error=error.message)
         return False
+
+    async def _ledger_read(self, now: datetime) -> bool:
+        """The ledger is current: recalled this term, re-read after an unknown outcome.
+
+        False when it cannot be read now: sending blind could deliver a command twice.
+        """
+        if not self._recalled:
+            # Kafka unreachable: publishing would fail too; the sweeper retries.
+            return await self.recall(now)
+        if self._stale_since is not None:
+            # The outcome of the last attempt is still unknown: never risk a second send.
+            return await self._read(self._stale_since - LEDGER_MARGIN, now=now, why="retry")
+        return True
+
+    def _unknown_outcome(self, now: datetime) -> None:
+        """A publish failed: some records may have reached the log (read_uncommitted
+        consumers applied them), so the ledger decides before anything is sent again."""
+        stale = self._stale_since
+        self._stale_since = now if stale is None else min(stale, now)
 
     def committed(self, report: FailureReport) -> None:
         """``report`` was committed: its commands are on the topic, the Job is recently
@@ -180,6 +224,7 @@ class Delivery:
             case Success(reading):
                 self._delivered.forget_before(now - self._dedupe.ttl)
                 self._delivered.learn(reading.request_ids)
+                self._delivered.learn(reading.clears)
                 self._confirmation.learn(reading, now=now)
                 repaired = 0
                 for failure in reading.failures:

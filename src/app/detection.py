@@ -53,6 +53,10 @@ class DetectionSink(Protocol):
 
     def submit(self, detection: Detection) -> None: ...
 
+    def completed(self, job_name: str, task_id: str) -> None:
+        """The Job completed: its task may be owed the success clear."""
+        ...
+
 
 def call_later(delay: float, callback: Callable[[], None]) -> Timer:
     return asyncio.get_running_loop().call_later(delay, callback)
@@ -120,6 +124,7 @@ class DetectionService:
         self._refresh_attention(job.name)
         if job.complete:  # the agent reported by itself
             self._book.forget(job.name)
+            self._sink.completed(job.name, job.task_id)
         self._judge_job(job.name, now=self._clock.now())
 
     def close(self) -> None:

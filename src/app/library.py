@@ -5,8 +5,10 @@ One entry point, :class:`ZombieWatch` (``from zombiewatch import ZombieWatch, Se
     settings = Settings.for_embedding(namespace="agents", kafka_brokers="kafka:9092")
     async with ZombieWatch(settings) as watch:
         manifest = watch.build_job_manifest(...)        # the Job to create
-        watch.job_spawned(task_id=..., job_name=..., assignee=..., started_at=...)
-        await watch.notify_spawned(task_id=..., job_name=..., started_at=...)
+        if await watch.charge_trigger_budget(task_id, frontmatter):  # False: budget spent
+            watch.job_spawned(task_id=..., job_name=..., assignee=..., started_at=...)
+            await watch.notify_spawned(task_id=..., job_name=..., started_at=...,
+                                       target_vault=frontmatter.get("target_vault"))
         ...
         watch.heartbeat(task_id)                         # the agent showed life
         watch.result_observed(task_id)                   # the agent reported
@@ -22,6 +24,7 @@ a helper returns when its commands are committed and raises a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 
@@ -33,6 +36,7 @@ from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 from zombiewatch.app.sweeping import SweepStats
 from zombiewatch.domain import doctrine, manifest
+from zombiewatch.domain.budget import BudgetSpent, trigger_budget
 from zombiewatch.domain.commands import Command, FailureReport
 from zombiewatch.domain.config import EffectiveConfig, ResolvedConfig, resolve
 from zombiewatch.domain.ports import CommandPublisher
@@ -125,14 +129,32 @@ class ZombieWatch:
     # PublishFailedError (not known to be committed: call it again), or
     # NotStartedError before start() and after stop().
 
-    async def increment_trigger_count(self, task_id: str) -> None:
-        """``trigger_count += 1`` before a spawn."""
-        await self._publish_commands([doctrine.increment_trigger_count(task_id)])
+    async def increment_trigger_count(self, task_id: str, *,
+                                      target_vault: str | None = None) -> None:
+        """``trigger_count += 1`` before a spawn (the old executor's dispatch; today's
+        charges the scoped budget: :meth:`charge_trigger_budget`)."""
+        await self._publish_commands([doctrine.increment_trigger_count(
+            task_id, target_vault=target_vault)])
 
-    async def notify_spawned(self, *, task_id: str, job_name: str, started_at: datetime) -> None:
-        """``spawn_notification: true``, ``current_job``, ``job_started_at``."""
+    async def charge_trigger_budget(self, task_id: str,
+                                    frontmatter: Mapping[str, object]) -> bool:
+        """Before a spawn, as today's executor: False when the task's budget in its scope
+        is spent (spawn nothing; nothing was written), True once the one write charging it
+        is committed (:mod:`zombiewatch.domain.budget`). ``frontmatter`` is the task's as
+        the dispatch read it; the write names the task's own ``target_vault``."""
+        charge = trigger_budget(task_id, frontmatter)
+        if isinstance(charge, BudgetSpent):
+            return False
+        await self._publish_commands([charge])
+        return True
+
+    async def notify_spawned(self, *, task_id: str, job_name: str, started_at: datetime,
+                             target_vault: str | None = None) -> None:
+        """``spawn_notification: true``, ``current_job``, ``job_started_at``; with the
+        task's own ``target_vault`` when it has one."""
         await self._publish_commands([doctrine.spawn_notification(
-            task_id=task_id, job_name=job_name, started_at=started_at)])
+            task_id=task_id, job_name=job_name, started_at=started_at,
+            target_vault=target_vault)])
 
     async def report_type_mismatch(
         self, *, task_id: str, job_name: str, prior_assignee: str, detail: str

@@ -23,6 +23,10 @@ class Metrics:
         self.failures_published = Counter(
             "zombiewatch_failures_published", "Failures published, by reason and path.",
             ["reason", "path"], registry=r)
+        self.success_clears = Counter(
+            "zombiewatch_success_clears",
+            "Success clears committed (current_job freed after its Job completed).",
+            registry=r)
         self.dedupe_hits = Counter(
             "zombiewatch_dedupe_hits", "Failures suppressed as already reported, by layer.",
             ["layer"], registry=r)

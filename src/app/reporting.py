@@ -10,6 +10,9 @@ request topic does not hold yet), the **publish** (one transaction), the
 **commit** (recorded in memory only once committed) and the **annotation**.
 The ledger, publish, commit and annotation are :class:`~zombiewatch.app.delivery.Delivery`'s.
 
+Completed Jobs get the success clear here too (:meth:`Reporter.completed`): the
+same leadership, ledger and publisher, so it is sent once per Job like a failure.
+
 Pending detections are drained in batches: a burst of a thousand failing pods
 becomes a few transactions, each failure's pair still atomic, instead of a
 thousand round trips.
@@ -30,7 +33,7 @@ from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport
-from zombiewatch.domain.doctrine import DoctrineError, zombie_failure
+from zombiewatch.domain.doctrine import DoctrineError, success_clear_due, zombie_failure
 from zombiewatch.domain.gate import Hold, hold_of
 from zombiewatch.domain.ports import Clock
 
@@ -60,6 +63,8 @@ class Reporter:
         self._clock = clock
         self._metrics = metrics
         self._pending: dict[str, Detection] = {}
+        self._completed: dict[str, str] = {}
+        """Completed Jobs (name -> task id) whose success clear may be due."""
         self._wakeup = asyncio.Event()
         self._stopping = False
         # One flush at a time: the run loop's and sweep_now's may overlap, and a Job popped
@@ -71,6 +76,12 @@ class Reporter:
         """Queue a detection; a Job already pending is queued once."""
         if detection.job_name not in self._pending:
             self._pending[detection.job_name] = detection
+            self._wakeup.set()
+
+    def completed(self, job_name: str, task_id: str) -> None:
+        """A Job completed: clear its task's ``current_job`` if the task still names it."""
+        if task_id and job_name not in self._completed:
+            self._completed[job_name] = task_id
             self._wakeup.set()
 
     async def run(self) -> None:
@@ -104,6 +115,8 @@ class Reporter:
                 names = list(self._pending)[:MAX_BATCH]
                 batch = [self._pending.pop(name) for name in names]
                 await self._report(batch)
+            if self._completed and not self._stopping:
+                await self._clear()
             self._delivery.retry_annotations()
 
     async def close(self) -> None:
@@ -128,9 +141,37 @@ class Reporter:
                 self._committed(admitted[report.job_name][0], report,
                                 committed_monotonic=committed)
 
+    async def _clear(self) -> None:
+        """Send the success clears due (SPEC §2): only while the caught-up task feed shows
+        the task still naming the completed Job, once per Job (the ledger's), as leader.
+
+        Dropped when nothing is due now: the sweeper offers every completed Job its task
+        still names again on each tick, so a clear missed now (feed catching up, not
+        leading, Kafka down) is sent later, and a restart needs no memory of it.
+        """
+        completed, self._completed = self._completed, {}
+        tasks = self._judge.tasks
+        if not self._delivery.leading() or not tasks.ready():
+            return
+        due = []
+        for job_name, task_id in completed.items():
+            try:
+                command = success_clear_due(task_id=task_id, job_name=job_name,
+                                            task=tasks.get(task_id))
+            except DoctrineError as exc:
+                log_event(log, logging.ERROR, "clear_refused", job=job_name, error=str(exc))
+                continue
+            if command is not None:
+                due.append((job_name, command))
+        for job_name in await self._delivery.clear(due, now=self._clock.now()):
+            self._metrics.success_clears.inc()
+            log_event(log, logging.INFO, "success_cleared", job=job_name,
+                      task=completed[job_name])
+
     def _admit(self, detection: Detection, *, now: datetime) -> FailureReport | None:
         name = detection.job_name
-        held = hold_of(self._judge.inputs(name, now=now, task_id=detection.task_id))
+        inputs = self._judge.inputs(name, now=now, task_id=detection.task_id)
+        held = hold_of(inputs)
         if held is Hold.RECENTLY_REPORTED:
             self._metrics.dedupe_hits.labels(layer="memory").inc()
             log_event(log, logging.DEBUG, "zombie_dedupe", job=name, layer="memory")
@@ -147,7 +188,10 @@ class Reporter:
             return None
         try:
             report = zombie_failure(
-                task_id=detection.task_id, job_name=name, reason=detection.verdict.reason, at=now
+                task_id=detection.task_id, job_name=name, reason=detection.verdict.reason,
+                at=now, evidence=detection.verdict.evidence,
+                # The task's own vault, so only its controller applies it (SPEC §2).
+                target_vault=inputs.task.target_vault if inputs.task is not None else None,
             )
         except DoctrineError as exc:
             log_event(log, logging.ERROR, "failure_refused", job=name, error=str(exc))

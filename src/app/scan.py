@@ -41,6 +41,7 @@ from zombiewatch.app.feedpart import feed_topic
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_client_settings
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
+from zombiewatch.domain.doctrine import reason_line
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.triage import (
@@ -253,7 +254,7 @@ def _missing_note(row: ScanRow) -> str:
 def _verdict_cells(row: ScanRow) -> tuple[str, str]:
     outcome = row.outcome
     if isinstance(outcome, Verdict):
-        verdict, why = outcome.reason.value, outcome.rule.value
+        verdict, why = reason_line(outcome.reason, outcome.evidence), outcome.rule.value
         if row.missing:
             why = f"{why}: job not in the namespace ({_missing_note(row)})"
         return verdict, why
@@ -332,7 +333,8 @@ def _row_json(row: ScanRow) -> dict[str, object]:
         "started_at": _time(job.started_at if job is not None else row.since),
         "age_seconds": None if row.age is None else int(row.age.total_seconds()),
         "pods": row.pods, "zombie": row.zombie,
-        "reason": None, "rule": None, "waiting": None, "why": None, "remaining_seconds": None,
+        "reason": None, "evidence": None, "rule": None, "waiting": None, "why": None,
+        "remaining_seconds": None,
         "reported": ({"reason": job.reported_reason, "at": job.reported_at}
                      if job is not None and job.reported_reason is not None else None),
         "reaped_at": job.reaped_at if job is not None else None,
@@ -342,6 +344,7 @@ def _row_json(row: ScanRow) -> dict[str, object]:
     }
     if isinstance(outcome, Verdict):
         entry["reason"] = outcome.reason.value
+        entry["evidence"] = outcome.evidence or None
         entry["rule"] = outcome.rule.value
     else:
         entry["waiting"] = outcome.waiting.value

@@ -138,6 +138,7 @@ class Sweeper:
                 in_flight += 1
                 names.append((record.job_name, None))
         names.extend(self._feed_only(now))
+        self._offer_clears()
         in_flight += len(self._absent)
         detected = errors = 0
         for name, task_id in names:
@@ -156,6 +157,15 @@ class Sweeper:
         self._metrics.in_flight_jobs.set(in_flight)
         return SweepStats(in_flight=in_flight, judged=len(names), detected=detected,
                           errors=errors, seconds=seconds)
+
+    def _offer_clears(self) -> None:
+        """Completed Jobs their tasks still name (the feed, once caught up): owed the success
+        clear. Offered every tick, so one missed (not leading, Kafka down, a restart) is
+        sent later; the reporter sends each once."""
+        for name in self._tasks.jobs_in_flight() & self._cache.job_names():
+            job = self._cache.job(name)
+            if job is not None and job.complete:
+                self._sink.completed(name, job.task_id)
 
     def _feed_only(self, now: datetime) -> list[tuple[str, str | None]]:
         """Jobs the feed names that the cluster and the host do not know, once settled

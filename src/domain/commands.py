@@ -79,6 +79,13 @@ class FailureReport:
     reason: ZombieReason
     occurred_at: datetime
     commands: tuple[Command, ...]
+    evidence: str = ""
+    """The ``(<Reason>/<code>)`` the Reason line carries after the reason, ``""`` when none."""
+    target_vault: str | None = None
+    """The task's own vault every command names (``targetVault``); None: every controller.
+
+    With ``evidence`` and ``occurred_at`` this is what a re-publish rebuilds the
+    commands from, so a repair sends them byte-identical to the first publish."""
     trigger_count_before: int | None = None
     """The task's ``trigger_count`` before this failure's increment (None: not known).
 

@@ -318,7 +318,8 @@ class Watchlist(Mapping[str, Unconfirmed]):
             return
         try:
             whole = zombie_failure(task_id=report.task_id, job_name=report.job_name,
-                                   reason=report.reason, at=report.occurred_at)
+                                   reason=report.reason, at=report.occurred_at,
+                                   evidence=report.evidence, target_vault=report.target_vault)
         except DoctrineError:
             return
         self._pending[report.job_name] = Unconfirmed(
@@ -332,7 +333,7 @@ class Watchlist(Mapping[str, Unconfirmed]):
         (never sent, an older version, unreadable) only the update is. A failure
         first sent before the horizon was given up (or confirmed) long ago.
         """
-        tasks = dict(reading.tasks)
+        tasks, vaults = dict(reading.tasks), dict(reading.vaults)
         learnt = baselines = 0
         for failure in reading.failures:
             job = failure.job_name
@@ -345,7 +346,8 @@ class Watchlist(Mapping[str, Unconfirmed]):
             latest = max([sends[-1], *reading.sends(job, Operation.INCREMENT_FRONTMATTER)])
             try:
                 report = zombie_failure(task_id=task_id, job_name=job, reason=failure.reason,
-                                        at=failure.at)
+                                        at=failure.at, evidence=failure.evidence,
+                                        target_vault=vaults.get(job))
             except DoctrineError:
                 continue
             entry = Unconfirmed(report=report, first_sent=sends[0], last_sent=latest,

@@ -33,6 +33,7 @@ from zombiewatch.domain.commands import (
 )
 from zombiewatch.domain.names import dns1123_label_problem, single_line_problem, task_id_problem
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.timestamps import (
     NaiveDatetimeError,
     parse_rfc3339_seconds,
@@ -148,6 +149,8 @@ def zombie_failure(
         reason=reason,
         occurred_at=at,
         commands=(update, increment_trigger_count(task_id, target_vault=target_vault)),
+        evidence=evidence,
+        target_vault=target_vault or None,
     )
 
 
@@ -178,6 +181,7 @@ def type_mismatch_failure(
         reason=ZombieReason.TYPE_MISMATCH,
         occurred_at=at,
         commands=(update,),
+        target_vault=target_vault or None,
     )
 
 
@@ -208,6 +212,22 @@ def success_clear(
     _check_names(task_id=task_id, job_name=job_name)
     return UpdateFrontmatter(task_identifier=task_id, updates={CURRENT_JOB: ""},
                              target_vault=target_vault or None)
+
+
+def success_clear_due(
+    *, task_id: str, job_name: str, task: TaskState | None
+) -> UpdateFrontmatter | None:
+    """The success clear of the completed Job ``job_name``, or None when none is due.
+
+    Due only while the task, as the caught-up task feed shows it (``task``; None
+    when the feed is not usable or does not know the task), still names the Job
+    as its ``current_job``: a task that moved on (freed, or running a newer Job)
+    must not lose its newer state. Without the feed nothing tells, so nothing is
+    sent. The clear names the task's own vault, like a failure.
+    """
+    if task is None or task.current_job != job_name:
+        return None
+    return success_clear(task_id=task_id, job_name=job_name, target_vault=task.target_vault)
 
 
 @dataclass(frozen=True, slots=True)

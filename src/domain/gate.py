@@ -15,7 +15,8 @@ In order:
    knows, a completed Job, an already reported one (memory, annotation, or an
    annotation still owed to a committed failure), one
    whose task the host saw resolved after the Job started, one that is no
-   longer its task's current Job (the task feed, when it is an input);
+   longer its task's current Job or whose task is completed or aborted (the
+   task feed, when it is an input);
 2. a failed Job (the Job conditions) settled with its pods
    (:func:`~zombiewatch.domain.classification.settle_job_failure`: a pod's verdict
    wins, the Job's own ``DeadlineExceeded`` explains its pods' exit 137, and the
@@ -73,6 +74,9 @@ class Hold(StrEnum):
     """The host observed the task's result after this Job started."""
     SUPERSEDED = "superseded"
     """The task feed names a newer Job as the task's current one."""
+    TASK_CLOSED = "task_closed"
+    """The task feed shows the task ``completed`` or ``aborted``: today's executor ignores
+    such tasks, and a failure would only write into a finished task."""
 
 
 DEFAULT_LIVENESS_WINDOW: Final = timedelta(minutes=5)
@@ -166,6 +170,8 @@ def hold_of(inputs: GateInputs) -> Hold | None:
             return Hold.RESOLVED
     if superseded(inputs.task, job_name=inputs.job_name, start=start_of(job, inputs.registration)):
         return Hold.SUPERSEDED
+    if inputs.task is not None and inputs.task.closed:
+        return Hold.TASK_CLOSED
     return None
 
 

@@ -38,6 +38,15 @@ def failure_request_id(*, job_name: str, operation: Operation) -> uuid.UUID:
     return uuid.uuid5(PROJECT_NAMESPACE_UUID, f"{job_name}/{operation.value}")
 
 
+def clear_request_id(job_name: str) -> uuid.UUID:
+    """The deterministic requestID of the success clear of ``job_name`` (one per Job).
+
+    Distinct from both ids of the Job's failure (a Job that completed was never
+    reported): the clear is recognised on the topic by it alone, since its
+    record names the task but not the Job."""
+    return uuid.uuid5(PROJECT_NAMESPACE_UUID, f"{job_name}/success-clear")
+
+
 FAILURE_COMMANDS: Final = frozenset(Operation)
 """The commands of one zombie failure (the update and the increment)."""
 
@@ -66,6 +75,9 @@ class LedgerReading:
     """One entry per record: a failure sent again appears once per send."""
     tasks: tuple[tuple[str, str], ...] = ()
     """``(job name, task id)`` of each failure update found (its record names the task)."""
+    vaults: tuple[tuple[str, str], ...] = ()
+    """``(job name, targetVault)`` of each failure update found that named a vault: a
+    repair re-sends the failure to the same vault."""
     counts_before: tuple[tuple[uuid.UUID, datetime, int | None], ...] = ()
     """``(request id, written at, trigger_count before)`` of each increment record found.
 
@@ -74,6 +86,8 @@ class LedgerReading:
     one."""
     unreadable_counts: int = 0
     """Increment records whose count before could not be read (counted and logged)."""
+    clears: tuple[tuple[uuid.UUID, datetime], ...] = ()
+    """Request ids (and times) of our success clears found: a Job's clear is sent once."""
 
     def sends(self, job_name: str, operation: Operation) -> list[datetime]:
         """When each record of that command was written, oldest first."""
@@ -130,6 +144,10 @@ class DeliveredCommands:
         """Both commands of the failure of ``job_name`` are on the topic: nothing is owed
         to the controller (a half-delivered one is completed when judged again)."""
         return self.delivered(job_name) == FAILURE_COMMANDS
+
+    def cleared(self, job_name: str) -> bool:
+        """The success clear of ``job_name`` is already on the topic."""
+        return clear_request_id(job_name) in self._ids
 
     def forget_before(self, moment: datetime) -> None:
         """Drop entries written before ``moment`` (the start of the dedupe window)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+from uuid import UUID
 
 from returns.result import Result
 
@@ -160,8 +161,11 @@ class CommandPublisher(Protocol):
         """Publish each failure's commands atomically (all or none of a failure)."""
         ...
 
-    async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
-        """Publish helper commands of the host's dispatch path (random request ids)."""
+    async def publish_commands(
+        self, commands: Sequence[Command], *, request_ids: Sequence[UUID] | None = None
+    ) -> Result[None, PublishError]:
+        """Publish helper commands in one transaction: the host's dispatch path (random
+        request ids), or the success clears (``request_ids``, one per command, deterministic)."""
         ...
 
     async def settle(self) -> Result[None, PublishError]:

@@ -66,6 +66,8 @@ class Waiting(StrEnum):
     """No start time is known, so no deadline either."""
     SUPERSEDED = "superseded"
     """The task feed names a newer Job as the task's current one: never reported."""
+    TASK_CLOSED = "task_closed"
+    """The task feed shows the task ``completed`` or ``aborted``: never reported."""
     JOB_MISSING = "job_missing"
     """The task feed names this Job as current and the namespace does not have it:
     judged at the deadline from the task's ``job_started_at``."""
@@ -94,6 +96,7 @@ class NotYet:
             Waiting.BEFORE_DEADLINE: "not running yet",
             Waiting.NO_START: "no start time known",
             Waiting.JOB_MISSING: "job not in the namespace",
+            Waiting.TASK_CLOSED: "task closed",
         }[self.waiting]
         if self.detail:
             text = f"{text} ({self.detail})"
@@ -170,6 +173,9 @@ def triage(
     if decision is Hold.SUPERSEDED:
         assert task is not None  # only the feed's state supersedes a Job
         return NotYet(Waiting.SUPERSEDED, None, task.current_job)
+    if decision is Hold.TASK_CLOSED:
+        assert task is not None  # only the feed's state closes a task
+        return NotYet(Waiting.TASK_CLOSED, None, task.status)
     return _why_not(inputs, decision, limits)
 
 
@@ -186,7 +192,7 @@ def _why_not(inputs: GateInputs, held: Hold | None, limits: DeadlineInputs) -> N
     job, pods, now, grace = inputs.job, inputs.pods, inputs.now, inputs.grace
     if held is not None:
         # Triage gives the sweep's inputs without the dedupe layers, a result or the
-        # annotation: a complete Job is the one hold left (superseded is the caller's).
+        # annotation: a complete Job is the one hold left (the feed's are the caller's).
         assert held is Hold.COMPLETE, held
         return NotYet(Waiting.COMPLETED)
     if job is not None:

@@ -132,6 +132,8 @@ class Fakes:
 
     def __post_init__(self) -> None:
         self.annotator = RecordingAnnotator(cache=self.cache)
+        if self.publisher.clock is None:
+            self.publisher.clock = self.clock
 
 
 def faked_container(

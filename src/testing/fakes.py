@@ -79,6 +79,10 @@ class RecordingPublisher:
 
     published: list[FailureReport] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
+    command_ids: list[UUID] = field(default_factory=list)
+    """The deterministic request ids given with commands (the success clears)."""
+    clock: FakeClock | None = None
+    """When commands reach ``topic`` (``T0`` without a clock; ``Fakes`` gives its own)."""
     transactions: int = 0
     fail_next: int = 0
     failure_kind: BrokerErrorKind = BrokerErrorKind.UNAVAILABLE
@@ -132,11 +136,18 @@ class RecordingPublisher:
         self.committed.set()
         return Success(None)
 
-    async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
+    async def publish_commands(
+        self, commands: Sequence[Command], *, request_ids: Sequence[UUID] | None = None
+    ) -> Result[None, PublishError]:
         if self.fail_next > 0:
             self.fail_next -= 1
             return Failure(PublishError(self.failure_kind, "broker down (fake)"))
         self.commands.extend(commands)
+        if request_ids is not None:
+            self.command_ids.extend(request_ids)
+            if self.topic is not None:
+                at = self.clock.now() if self.clock is not None else T0
+                self.topic.clears.extend((rid, at) for rid in request_ids)
         return Success(None)
 
     async def settle(self) -> Result[None, PublishError]:
@@ -266,6 +277,12 @@ class ScriptedHistory:
     """The ``trigger_count_before`` each delivered increment carried, by (job, time)."""
     unreadable_counts: int = 0
     """Increment headers the reading reports as unreadable."""
+    clears: list[tuple[UUID, datetime]] = field(default_factory=list)
+    """Success clears on the topic: (request id, written at)."""
+    vault_of: dict[str, str] = field(default_factory=dict)
+    """``targetVault`` of each job's delivered failure, when it named one."""
+    evidence_of: dict[str, str] = field(default_factory=dict)
+    """The evidence on the Reason line of each job's delivered failure, when it had one."""
     error: ReadError | None = None
     calls: list[datetime] = field(default_factory=list)
 
@@ -274,6 +291,10 @@ class ScriptedHistory:
         """Put the commands of ``report`` (all, or only ``operations``) on the topic."""
         wanted = set(Operation) if operations is None else set(operations)
         self.task_of[report.job_name] = report.task_id
+        if report.target_vault:
+            self.vault_of[report.job_name] = report.target_vault
+        if report.evidence:
+            self.evidence_of[report.job_name] = report.evidence
         for command in report.commands:
             if command.operation in wanted:
                 self.parts.append((report.job_name, command.operation, at, report.reason))
@@ -295,13 +316,18 @@ class ScriptedHistory:
             if at >= since:
                 ids.append((failure_request_id(job_name=job, operation=op), at))
                 if op is Operation.UPDATE_FRONTMATTER:
-                    failures.append(ReportedFailure(job_name=job, reason=reason, at=at))
+                    failures.append(ReportedFailure(job_name=job, reason=reason, at=at,
+                                                    evidence=self.evidence_of.get(job, "")))
                 else:
                     counts.append((ids[-1][0], at, self.count_before.get((job, at))))
         tasks = tuple((f.job_name, self.task_of.get(f.job_name, "t-1")) for f in failures)
+        vaults = tuple((f.job_name, self.vault_of[f.job_name]) for f in failures
+                       if f.job_name in self.vault_of)
         return Success(LedgerReading(failures=tuple(failures), request_ids=tuple(ids),
-                                     tasks=tasks, counts_before=tuple(counts),
-                                     unreadable_counts=self.unreadable_counts))
+                                     tasks=tasks, vaults=vaults, counts_before=tuple(counts),
+                                     unreadable_counts=self.unreadable_counts,
+                                     clears=tuple((r, at) for r, at in self.clears
+                                                  if at >= since)))
 
 
 @dataclass

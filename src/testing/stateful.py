@@ -11,7 +11,9 @@ each committed failure encoded with our real codec) is applied by the
 task files, and an independent model checks the doctrine's invariants:
 
 - at most one failure is published per Job, and never for a completed one;
-- ``trigger_count`` counts every increment (dispatches and failures);
+- ``trigger_count`` counts every increment (dispatches and failures); the
+  dispatch charges today's scoped trigger budget (the first write adopts the
+  scope with the count, later ones increment) and a spent budget spawns nothing;
 - below the cap the assignee stays; the increment reaching ``max_triggers``
   clears it, and every later increment keeps it clear (until an operator
   re-assigns, and then the next increment clears it again); a task without
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -50,6 +52,7 @@ from zombiewatch.app.detection import DetectionService
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
+from zombiewatch.domain.budget import BudgetSpent, trigger_budget
 from zombiewatch.domain.commands import (
     Command,
     FailureReport,
@@ -60,7 +63,6 @@ from zombiewatch.domain.consumer import Outcome
 from zombiewatch.domain.doctrine import (
     FAILURE_HEADING,
     ReportedFailure,
-    increment_trigger_count,
     parse_failure_section,
     spawn_notification,
     type_mismatch_failure,
@@ -123,6 +125,8 @@ class TaskModel:
     phase: str = IN_PROGRESS
     current_job: str = ""
     increments: int = 0
+    scoped: bool = False
+    """A dispatch wrote ``trigger_scope`` (today's budget): later ones increment."""
     failures: list[FailureReport] = field(default_factory=list)
 
 
@@ -161,6 +165,10 @@ class EmbeddedZombieWatch:
         """One command as a record value at the current time (zombiewatch's codec)."""
         return self._machine.request(command, request_id=request_id)
 
+    def frontmatter(self, task_id: str) -> Mapping[str, Value]:
+        """The task's frontmatter as the host's dispatch reads it now (the vault's file)."""
+        return self._machine.task(task_id).frontmatter
+
     def job_spawned(self, *, task_id: str, job_name: str, assignee: str,
                     started_at: datetime) -> None:
         """``ZombieWatch.job_spawned``: judge the Job even if it never shows up."""
@@ -196,11 +204,18 @@ class DispatchHooks(Protocol):
         """How many ``trigger_count`` increments :meth:`dispatch_records` publishes."""
         ...
 
+    @property
+    def scoped_budget(self) -> bool:
+        """:meth:`dispatch_records` charges today's executor's scoped trigger budget
+        (:mod:`zombiewatch.domain.budget`): one write per spawn (the scope adopted or
+        reset, or an increment), and no records at all (no spawn) once it is spent."""
+        ...
+
     def dispatch_records(
         self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, assignee: str, job_name: str,
         at: datetime,
     ) -> Sequence[bytes]:
-        """What the host publishes when it spawns a Job."""
+        """What the host publishes when it spawns a Job (nothing: it does not spawn)."""
         ...
 
     def result_records(
@@ -230,17 +245,25 @@ class DispatchHooks(Protocol):
 class LibraryDispatch:
     """The dispatch path of a host using zombiewatch's library: its doctrine and codec."""
 
-    dispatch_increments = 1
+    dispatch_increments = 0
+    scoped_budget = True
 
     def dispatch_records(
         self, zombiewatch: EmbeddedZombieWatch, *, task_id: str, assignee: str, job_name: str,
         at: datetime,
     ) -> Sequence[bytes]:
-        """Increment first, then the notification."""
+        """The trigger budget first (today's executor), then the notification with the
+        task's own vault; nothing when the budget is spent."""
+        frontmatter = zombiewatch.frontmatter(task_id)
+        charge = trigger_budget(task_id, frontmatter)
+        if isinstance(charge, BudgetSpent):
+            return []
+        vault = frontmatter.get("target_vault")
         return [
-            zombiewatch.record(increment_trigger_count(task_id)),
-            zombiewatch.record(
-                spawn_notification(task_id=task_id, job_name=job_name, started_at=at)),
+            zombiewatch.record(charge),
+            zombiewatch.record(spawn_notification(
+                task_id=task_id, job_name=job_name, started_at=at,
+                target_vault=vault if isinstance(vault, str) else None)),
         ]
 
     def result_records(
@@ -446,9 +469,22 @@ class DispatchMachine(RuleBasedStateMachine):
         at = self.clock.now()
         name = make_job_name(assignee=assignee, task_id=task_id, at=at)
         model = self.models[task_id]
-        for value in self.hooks.dispatch_records(self.zombiewatch, task_id=task_id,
-                                                 assignee=assignee, job_name=name, at=at):
+        records = self.hooks.dispatch_records(self.zombiewatch, task_id=task_id,
+                                              assignee=assignee, job_name=name, at=at)
+        if self.hooks.scoped_budget and model.cap is not None and model.increments >= model.cap:
+            # The scope never changes here (only in_progress tasks are dispatched, no ref).
+            assert not records, f"{task_id} spawned past its budget: {model}"
+            event("trigger budget spent: no spawn")
+            return
+        assert records or not self.hooks.scoped_budget, f"{task_id} not spawned: {model}"
+        for value in records:
             self._apply(value)
+        if self.hooks.scoped_budget:
+            if model.scoped:
+                self._model_increment(model)
+            else:  # the scope adopted with the count: an update, never capped
+                model.increments += 1
+                model.scoped = True
         for _ in range(self.hooks.dispatch_increments):
             self._model_increment(model)
         self._model_update(model)

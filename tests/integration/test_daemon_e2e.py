@@ -1,17 +1,22 @@
 """The daemon end to end: real kube-apiserver, real Kafka, the kubelet played by the test.
 
 Every scenario reads the topic back with a ``read_committed`` consumer and checks
-the exact failures published (job, reason), and that nothing came twice. The
-harness controller (``read_uncommitted``, like the real one) applies the topic to
-its vault, where every Job made by ``Scene.job`` has its task; each scenario ends
-with that vault: the task of every reported Job freed exactly once, every other
-task untouched.
+the exact failures published (job, reason), and that nothing came twice. Two
+harness controllers of today's agent system (``read_uncommitted``, 60-minute
+expiry), one per vault (``personal`` and ``work``), consume the one request topic
+and publish their tasks on the one event topic the daemon follows. Every Job made
+by ``Scene.job`` has its task in one of the vaults (taking turns), stamped with
+its ``target_vault``; each scenario ends with the vaults: the task of every
+reported Job freed exactly once by its own controller (every command of it names
+that vault, and the other controller skipped it), the task of a completed Job
+untouched or cleared once (the success clear), every other task untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -26,6 +31,7 @@ from kubernetes import client
 from harness import kubelet
 from harness.controller import KafkaController
 from harness.daemons import daemon_settings, running, sample
+from harness.delivery import publisher_settings
 from harness.fixtures import create_topics, delete_topics
 from harness.services import Services
 from harness.support import (
@@ -37,23 +43,42 @@ from harness.support import (
 )
 from harness.vault import ReferenceVault
 from harness.waiting import wait_until
+from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.settings import Settings
+from zombiewatch.domain.commands import UpdateFrontmatter
+from zombiewatch.domain.consumer import Outcome
+from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.views import ZOMBIE_REASON_ANNOTATION
 
 pytestmark = pytest.mark.integration
 
 log = logging.getLogger(__name__)
 
+VAULTS = ("personal", "work")
+"""The two vaults (two controllers) sharing the request topic."""
+
+FEED_MARGIN = 0.3
+"""After the scene's own follower saw a new task on the event topic: time for the daemon's."""
+
 
 class Scene:
-    """One namespace, one topic, the APIs, a reader and the daemon's settings."""
+    """One namespace, one topic, the APIs, a reader, two vaults and the daemon's settings."""
 
     def __init__(self, services: Services, api_client: Any, namespace: str,  # noqa: PLR0917
-                 reader: CommittedReader, settings: Settings, vault: ReferenceVault) -> None:
+                 reader: CommittedReader, settings: Settings,
+                 controllers: dict[str, KafkaController], follower: TaskStates) -> None:
         self.services = services
-        self.vault = vault
+        self.controllers = controllers
+        self.vaults: dict[str, ReferenceVault] = {
+            name: controller.vault for name, controller in controllers.items()
+            if isinstance(controller.vault, ReferenceVault)}
+        self.follower = follower
+        """The event topic as a follower of it sees it (the daemon follows it too)."""
+        self._turns = itertools.cycle(VAULTS)
         self.tasks: dict[str, str] = {}
-        """job name -> task id, for every Job whose task is in the vault."""
+        """job name -> task id, for every Job whose task is in a vault."""
+        self.home: dict[str, str] = {}
+        """job name -> the vault its task lives in."""
         self.core: Any = client.CoreV1Api(api_client)
         self.batch: Any = client.BatchV1Api(api_client)
         self.api_client = api_client
@@ -61,14 +86,25 @@ class Scene:
         self.reader = reader
         self.settings = settings
 
-    def job(self, *, assignee: str = "claude", started_ago: float | None = None,
-            pod: bool = True, init_container: str | None = None) -> tuple[str, str, Any, Any]:
-        """An agent Job (and its pod); ``started_ago`` sets status.startTime in the past."""
+    async def job(self, *, assignee: str = "claude", started_ago: float | None = None,
+                  pod: bool = True, init_container: str | None = None,
+                  ) -> tuple[str, str, Any, Any]:
+        """An agent Job (and its pod); ``started_ago`` sets status.startTime in the past.
+
+        Its task goes to the next vault in turn, stamped with that vault, and is on the
+        event topic (so in the daemon's feed) before the Job exists.
+        """
         task_id = str(uuid.uuid4())
         name = f"{assignee}-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
-        self.vault.put(task_id, {"assignee": assignee, "phase": "in_progress",
-                                 "current_job": name, "trigger_count": 0})
+        home = next(self._turns)
+        self.vaults[home].put(task_id, {"assignee": assignee, "phase": "in_progress",
+                                        "status": "in_progress", "current_job": name,
+                                        "trigger_count": 0, "target_vault": home})
+        await self.controllers[home].publish_task(task_id)
+        await wait_until(lambda: task_id in self.follower, what=f"task {task_id} in the feed")
+        await asyncio.sleep(FEED_MARGIN)
         self.tasks[name] = task_id
+        self.home[name] = home
         job = kubelet.create_agent_job(self.batch, self.namespace, task_id=task_id, name=name,
                                        assignee=assignee)
         if started_ago is not None:
@@ -89,33 +125,96 @@ class Scene:
         await wait_until(lambda: self.annotation(job_name) == reason,
                          what=f"annotation on {job_name}")
 
+    def completed_jobs(self) -> set[str]:
+        jobs = self.batch.list_namespaced_job(self.namespace).items
+        return {job.metadata.name for job in jobs
+                if any(c.type == "Complete" and c.status == "True"
+                       for c in (job.status.conditions or []))}
+
     def vault_table(self) -> dict[str, int]:
-        """Tasks of reported Jobs freed once / doubled / lost; other tasks untouched / hit."""
+        """Tasks of reported Jobs freed once / doubled / lost; tasks of completed Jobs
+        untouched or cleared (``current_job`` freed, no bump); other tasks untouched / hit;
+        ``elsewhere``: a task file in the vault that is not its own (never expected)."""
         reported = set(self.reader.reasons_by_job())
-        table = {"freed_once": 0, "doubled": 0, "lost": 0, "untouched": 0, "hit": 0}
+        completed = self.completed_jobs()
+        table = {"freed_once": 0, "doubled": 0, "lost": 0, "cleared": 0, "untouched": 0,
+                 "hit": 0, "elsewhere": 0}
         for job, task_id in self.tasks.items():
+            own = self.vaults[self.home[job]]
+            table["elsewhere"] += sum(vault.task(task_id) is not None
+                                      for vault in self.vaults.values() if vault is not own)
             if job in reported:
-                table[self.vault.freeing(task_id)] += 1
+                table[own.freeing(task_id)] += 1
                 continue
-            task = self.vault.task(task_id)
+            task = own.task(task_id)
             assert task is not None, job
-            untouched = (task.frontmatter.get("trigger_count"),
-                         task.frontmatter.get("current_job")) == (0, job)
-            table["untouched" if untouched else "hit"] += 1
+            state = (task.frontmatter.get("trigger_count"), task.frontmatter.get("current_job"))
+            if state == (0, job):
+                table["untouched"] += 1
+            elif state == (0, "") and job in completed:
+                table["cleared"] += 1
+            else:
+                table["hit"] += 1
         return table
 
-    async def assert_vault(self) -> None:
-        """The end of every scenario: the controller's vault agrees with the topic."""
+    def want(self) -> dict[str, int]:
+        """What the vaults must show: a completed Job's clear may still be on its way, so
+        its task counts as cleared or untouched (the clears on the topic must match)."""
         reported = len(set(self.reader.reasons_by_job()) & set(self.tasks))
-        want = {"freed_once": reported, "doubled": 0, "lost": 0,
-                "untouched": len(self.tasks) - reported, "hit": 0}
+        cleared = self.vault_table()["cleared"]
+        return {"freed_once": reported, "doubled": 0, "lost": 0, "cleared": cleared,
+                "untouched": len(self.tasks) - reported - cleared, "hit": 0, "elsewhere": 0}
+
+    def routing(self) -> tuple[int, int, list[str]]:
+        """Commands on the topic for the scene's tasks: how many name the task's own vault,
+        how many name none, and the ones naming another vault (never expected).
+
+        None is the rule for a task the daemon's feed did not know yet when it published
+        (a Job judged at a restart, before the feed caught up): every controller gets
+        it, only the task's own finds the task (the other answers "not found").
+        """
+        vault_of = {task_id: self.home[job] for job, task_id in self.tasks.items()}
+        routed = unrouted = 0
+        wrong = []
+        for _, envelope, _, _ in self.reader.records:
+            command = envelope.command
+            home = vault_of.get(command.task_identifier)
+            if home is None:
+                continue
+            if command.target_vault == home:
+                routed += 1
+            elif command.target_vault is None:
+                unrouted += 1
+            else:
+                wrong.append(f"{type(command).__name__} {command.task_identifier} "
+                             f"-> {command.target_vault!r} (home {home})")
+        return routed, unrouted, wrong
+
+    def skipped_by_the_other_vault(self) -> dict[str, int]:
+        """How each controller answered the records of the other vault's tasks."""
+        return {name: controller.stats.outcomes()[Outcome.SKIPPED.value]
+                for name, controller in self.controllers.items()}
+
+    def clears(self) -> list[str]:
+        """Task ids of the success clears on the topic (``current_job: ""`` alone)."""
+        return [e.command.task_identifier for _, e, _, _ in self.reader.records
+                if isinstance(e.command, UpdateFrontmatter) and e.command.body is None
+                and e.command.updates == {"current_job": ""}]
+
+    async def assert_vault(self) -> None:
+        """The end of every scenario: each controller's vault agrees with the topic."""
         with contextlib.suppress(AssertionError):  # the table below says what differs
-            await wait_until(lambda: self.vault_table() == want, "the vault as the topic says",
-                             interval=0.1)
+            await wait_until(lambda: self.vault_table() == self.want(),
+                             "the vaults as the topic says", interval=0.1)
         await asyncio.sleep(0.5)  # a second bump would be applied by now
         table = self.vault_table()
-        print(f"\n[vault] {table}")
-        assert table == want
+        routed, unrouted, wrong = self.routing()
+        print(f"\n[vault] {table} skipped={self.skipped_by_the_other_vault()} "
+              f"routed={routed} unrouted={unrouted}")
+        assert table == self.want()
+        assert wrong == []
+        clears = self.clears()
+        assert len(clears) == len(set(clears)) == table["cleared"], clears
 
 
 @pytest.fixture
@@ -128,20 +227,31 @@ async def scene(services: Services, api_client: Any, namespace: str,
                                bootstrap=bootstrap_servers, topic_prefix=prefix)
     events, results = f"{prefix}-agent-task-v1-event", f"{prefix}-agent-task-v1-result"
     create_topics(bootstrap_servers, [events, results], 1)
-    vault = ReferenceVault(tmp_path / "vault")
-    controller = KafkaController(bootstrap=bootstrap_servers, request_topic=topic,
-                                 event_topic=events, result_topic=results, vault=vault,
-                                 poll_interval=10.0,
-                                 isolation="read_uncommitted")
+    controllers = {
+        name: KafkaController(bootstrap=bootstrap_servers, request_topic=topic,
+                              event_topic=events, result_topic=results,
+                              vault=ReferenceVault(tmp_path / name, name=name),
+                              poll_interval=10.0, isolation="read_uncommitted")
+        for name in VAULTS}
+    follower = TaskStates()
+    feed = KafkaTaskFeed(publisher_settings(bootstrap_servers, topic), topic=events,
+                         states=follower, retry_seconds=0.5)
+    follow = asyncio.get_running_loop().create_task(feed.run())
     try:
-        await controller.start()
+        for controller in controllers.values():
+            assert controller.expiry == timedelta(minutes=60)
+            await controller.start()
         async with reading(bootstrap_servers, topic) as reader:
-            scene = Scene(services, api_client, namespace, reader, settings, vault)
+            scene = Scene(services, api_client, namespace, reader, settings, controllers,
+                          follower)
             yield scene
             await scene.assert_vault()
     finally:
         services.ensure_running()
-        await controller.close()
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        for controller in controllers.values():
+            await controller.close()
         delete_topics(bootstrap_servers, [events, results])
 
 
@@ -162,10 +272,10 @@ POD_STATES: dict[str, tuple[PodState, str, dict[str, Any]]] = {
     "evicted": (lambda s, p: kubelet.set_evicted(s.core, s.namespace, p), "pod_evicted", {}),
     "failed with a non-zero exit": (
         lambda s, p: kubelet.set_terminated(s.core, s.namespace, p, 1, reason="Error"),
-        "pod_crash_no_stdout", {}),
+        "pod_crash_no_stdout (Error/1)", {}),
     "killed for memory": (
         lambda s, p: kubelet.set_terminated(s.core, s.namespace, p, 137, reason="OOMKilled"),
-        "pod_oom_killed", {}),
+        "pod_oom_killed (OOMKilled/137)", {}),
     "unschedulable past the grace window": (
         lambda s, p: kubelet.set_unschedulable(s.core, s.namespace, p),
         "pod_not_scheduled", {}),
@@ -181,25 +291,27 @@ async def test_each_pod_failure_state_publishes_one_failure_and_annotates_the_jo
 ) -> None:
     make_state, reason, job_options = POD_STATES[state]
     async with running(scene.settings) as runtime:
-        _, _, _, healthy_pod = scene.job()
+        _, _, _, healthy_pod = await scene.job()
         kubelet.set_running(scene.core, scene.namespace, healthy_pod)
-        _, name, _, pod = scene.job(**job_options)
+        _, name, _, pod = await scene.job(**job_options)
         await asyncio.sleep(scene.settings.grace_seconds + 0.2)  # the grace rows need age
 
         make_state(scene, pod)
         await scene.reader.wait_for_failures(1)
-        await scene.wait_annotated(name, reason)
+        await scene.wait_annotated(name, reason.partition(" (")[0])  # the bare reason
         await runtime.sweep_now()
         await scene.reader.quiet(1.0)
 
     assert scene.reader.reasons_by_job() == {name: [reason]}
+    routed, unrouted, _ = scene.routing()  # the feed knew the task: both commands routed
+    assert (routed, unrouted) == (2, 0)
 
 
 async def test_the_grace_rows_are_reported_as_soon_as_the_window_ends_without_an_event(
     scene: Scene,
 ) -> None:
     async with running(scene.settings) as runtime:
-        _, name, _, pod = scene.job()
+        _, name, _, pod = await scene.job()
         created = time.monotonic()
         kubelet.set_unschedulable(scene.core, scene.namespace, pod)
         await asyncio.sleep(0.5)
@@ -221,7 +333,7 @@ async def test_image_pull_backoff_is_published_well_within_twice_the_sweep_inter
 ) -> None:
     bound = 2 * 60.0  # the original's acceptance bound: 2 x the default sweeper interval
     async with running(scene.settings) as runtime:
-        _, _, _, pod = scene.job()
+        _, _, _, pod = await scene.job()
         await asyncio.sleep(0.3)
         patched = time.monotonic()
         kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
@@ -244,7 +356,7 @@ def _published(metrics: str, reason: str) -> dict[str, float]:
 
 async def test_a_job_failed_with_deadline_exceeded_is_deadline_exceeded(scene: Scene) -> None:
     async with running(scene.settings):
-        _, name, job, _ = scene.job(started_ago=10)
+        _, name, job, _ = await scene.job(started_ago=10)
         kubelet.set_job_failed(scene.batch, scene.namespace, job, "DeadlineExceeded")
         await scene.reader.wait_for_failures(1)
         await scene.wait_annotated(name, "deadline_exceeded")
@@ -254,7 +366,7 @@ async def test_a_job_failed_with_deadline_exceeded_is_deadline_exceeded(scene: S
 
 async def test_a_completed_job_is_never_published(scene: Scene) -> None:
     async with running(scene.settings) as runtime:
-        _, _, job, pod = scene.job(started_ago=3600)
+        _, _, job, pod = await scene.job(started_ago=3600)
         kubelet.set_terminated(scene.core, scene.namespace, pod, 0, phase="Succeeded",
                                reason="Completed")
         kubelet.set_job_complete(scene.batch, scene.namespace, job)
@@ -265,16 +377,55 @@ async def test_a_completed_job_is_never_published(scene: Scene) -> None:
     assert scene.reader.failures() == []
 
 
+async def test_a_completed_job_frees_its_task_once_even_across_a_restart(scene: Scene) -> None:
+    """The success clear: ``current_job: ""`` once, while the task still names the Job; a
+    restarted daemon (its controller still behind) finds it on the topic and sends nothing;
+    a task that already names a newer Job gets nothing."""
+    task_id, name, job, pod = await scene.job()
+    moved_on, older, older_job, older_pod = await scene.job()
+    newer = f"claude-{moved_on[:8]}-newer0"
+    other = scene.home.pop(older)
+    scene.vaults[other].put(moved_on, {"assignee": "claude", "phase": "in_progress",
+                                       "status": "in_progress", "current_job": newer,
+                                       "trigger_count": 0, "target_vault": other})
+    await scene.controllers[other].publish_task(moved_on)
+    await wait_until(lambda: (s := scene.follower.get(moved_on)) is not None
+                     and s.current_job == newer, what="the newer Job in the feed")
+    del scene.tasks[older]
+    scene.tasks[newer], scene.home[newer] = moved_on, other
+    behind = scene.controllers[scene.home[name]]
+    behind.pause()  # the clear stays unapplied: the feed keeps naming the Job
+
+    async with running(scene.settings):
+        for done, done_pod in ((job, pod), (older_job, older_pod)):
+            kubelet.set_terminated(scene.core, scene.namespace, done_pod, 0, phase="Succeeded",
+                                   reason="Completed")
+            kubelet.set_job_complete(scene.batch, scene.namespace, done)
+        await wait_until(lambda: scene.clears() == [task_id], what="the success clear")
+        await scene.reader.quiet(1.0)
+    async with running(scene.settings) as runtime:  # a restart, the task still naming it
+        await runtime.sweep_now()
+        await scene.reader.quiet(1.5)
+    behind.resume()
+    own = scene.vaults[scene.home[name]]
+    await wait_until(lambda: (t := own.task(task_id)) is not None
+                     and t.frontmatter.get("current_job") == "", what="the clear applied")
+
+    assert scene.clears() == [task_id]
+    assert scene.reader.failures() == []
+    assert scene.vault_table()["cleared"] == 1
+
+
 async def test_the_deadline_rules_of_the_sweeper(scene: Scene) -> None:
     create_config(scene.api_client, scene.namespace, "claude", {
         "assignee": "claude", "heartbeat": "1s", "zombieJobTimeoutSeconds": 30})
     async with running(scene.settings) as runtime:
         await wait_until(lambda: any(True for _ in runtime.cache.configs()), what="config")
-        _, pending, _, _ = scene.job(started_ago=60)
-        _, lost, _, _ = scene.job(started_ago=60, pod=False)
-        _, alive, _, alive_pod = scene.job(started_ago=60)
+        _, pending, _, _ = await scene.job(started_ago=60)
+        _, lost, _, _ = await scene.job(started_ago=60, pod=False)
+        _, alive, _, alive_pod = await scene.job(started_ago=60)
         kubelet.set_running(scene.core, scene.namespace, alive_pod)
-        _, young, _, _ = scene.job(started_ago=5)
+        _, young, _, _ = await scene.job(started_ago=5)
         await asyncio.sleep(1.5)  # past the 1 s heartbeat window of the pod transitions
 
         await runtime.sweep_now()
@@ -292,7 +443,7 @@ async def test_a_healthy_job_that_completes_within_its_deadline_publishes_nothin
     scene: Scene,
 ) -> None:
     async with running(scene.settings) as runtime:
-        _, _, job, pod = scene.job(started_ago=1)
+        _, _, job, pod = await scene.job(started_ago=1)
         kubelet.set_running(scene.core, scene.namespace, pod)
         await runtime.sweep_now()
         kubelet.set_terminated(scene.core, scene.namespace, pod, 0, phase="Succeeded",
@@ -309,7 +460,7 @@ async def test_the_informer_and_the_sweeper_racing_on_one_job_publish_once(
     scene: Scene,
 ) -> None:
     async with running(scene.settings) as runtime:
-        _, name, _, pod = scene.job()
+        _, name, _, pod = await scene.job()
         kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
         await asyncio.gather(*(runtime.sweep_now() for _ in range(5)))
         await scene.reader.wait_for_failures(1)
@@ -323,7 +474,7 @@ async def test_kafka_down_publishes_and_records_nothing_then_publishes_once_when
     scene: Scene,
 ) -> None:
     async with running(scene.settings) as runtime:
-        _, name, _, pod = scene.job()
+        _, name, _, pod = await scene.job()
         scene.services.stop_kafka()
         try:
             kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
@@ -345,11 +496,11 @@ async def test_a_restarted_daemon_does_not_publish_again_but_catches_what_happen
     scene: Scene,
 ) -> None:
     async with running(scene.settings):
-        _, first, _, pod = scene.job()
+        _, first, _, pod = await scene.job()
         kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
         await scene.reader.wait_for_failures(1)
         await scene.wait_annotated(first, "image_pull_backoff")
-    _, second, _, pod2 = scene.job()
+    _, second, _, pod2 = await scene.job()
     kubelet.set_evicted(scene.core, scene.namespace, pod2)
 
     async with running(scene.settings) as runtime:
@@ -404,7 +555,7 @@ async def test_a_pod_whose_owner_job_does_not_exist_is_never_reported(scene: Sce
         "spec": {"restartPolicy": "Never", "containers": [{"name": "agent", "image": "x"}]}}
     pod = scene.core.create_namespaced_pod(scene.namespace, client.V1Pod.model_validate(body))
     kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
-    _, real, _, real_pod = scene.job()
+    _, real, _, real_pod = await scene.job()
     kubelet.set_waiting(scene.core, scene.namespace, real_pod, "ImagePullBackOff")
 
     for _ in range(2):  # a restart must not change the answer
@@ -427,15 +578,16 @@ async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_p
 
     crashed: list[str] = []
     for _ in range(3):
-        task_id, name, _, pod = scene.job()
+        task_id, name, _, pod = await scene.job()
         kubelet.set_waiting(scene.core, scene.namespace, pod, "ImagePullBackOff")
         crashed.append(name)
         failure = zombie_failure(task_id=task_id, job_name=name,
-                                 reason=ZombieReason.IMAGE_PULL_BACKOFF, at=datetime.now(UTC))
+                                 reason=ZombieReason.IMAGE_PULL_BACKOFF, at=datetime.now(UTC),
+                                 target_vault=scene.home[name])
         async with open_publisher(kafka_client_settings(scene.settings),
                                   clock=SystemClock()) as predecessor:
             assert (await predecessor.publish_failures([failure])).unwrap() is None
-    _, fresh, _, fresh_pod = scene.job()
+    _, fresh, _, fresh_pod = await scene.job()
     kubelet.set_evicted(scene.core, scene.namespace, fresh_pod)
     await scene.reader.wait_for_failures(3)
 

@@ -26,8 +26,8 @@ from zombiewatch.adapters.kafka.headers import TRIGGER_COUNT_BEFORE
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
-from zombiewatch.domain.doctrine import zombie_failure
-from zombiewatch.domain.ledger import ConsumerIsolation, failure_request_id
+from zombiewatch.domain.doctrine import spawn_notification, success_clear, zombie_failure
+from zombiewatch.domain.ledger import ConsumerIsolation, clear_request_id, failure_request_id
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeCache
 
@@ -158,3 +158,36 @@ async def test_the_ledger_reads_back_the_count_each_increment_was_sent_against(
         "job-known": 2, "job-unknown": None, "job-bad": None}
     assert reading.unreadable_counts == 1
     assert sorted(f.job_name for f in reading.failures) == ["job-bad", "job-known", "job-unknown"]
+
+
+async def test_the_ledger_reads_back_each_failure_s_vault_and_evidence_and_our_clears(
+    bootstrap_servers: str, topic_factory: TopicFactory,
+) -> None:
+    """What a new leader needs to repair byte-identical and to send a clear only once."""
+    topic = topic_factory(1, "zw-ledger")
+    settings = publisher_settings(bootstrap_servers, topic)
+    now = datetime.now(UTC)
+    routed = zombie_failure(task_id="t-1", job_name="job-work", at=now,
+                            reason=ZombieReason.POD_OOM_KILLED, evidence="OOMKilled/137",
+                            target_vault="work")
+    unrouted = zombie_failure(task_id="t-2", job_name="job-any", at=now,
+                              reason=ZombieReason.POD_EVICTED)
+    publisher = faulty_publisher(settings, Faults())
+    try:
+        (await publisher.publish_failures([routed, unrouted])).unwrap()
+        (await publisher.publish_commands(
+            [success_clear(task_id="t-3", job_name="job-done", target_vault="personal")],
+            request_ids=[clear_request_id("job-done")])).unwrap()
+        # A helper command of the dispatch path (random id) is no clear of ours.
+        (await publisher.publish_commands([spawn_notification(
+            task_id="t-4", job_name="job-new", started_at=now)])).unwrap()
+    finally:
+        await publisher.close()
+
+    reading = (await KafkaFailureHistory(settings).reported_since(
+        now - timedelta(seconds=5))).unwrap()
+
+    assert dict(reading.vaults) == {"job-work": "work"}
+    assert {f.job_name: f.evidence for f in reading.failures} == {
+        "job-work": "OOMKilled/137", "job-any": ""}
+    assert [rid for rid, _ in reading.clears] == [clear_request_id("job-done")]

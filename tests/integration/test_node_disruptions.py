@@ -223,7 +223,7 @@ async def test_kubectl_delete_pod_is_a_crash_once(scene: Scene) -> None:
 
     assert disruption is None
     assert job_reason == "BackoffLimitExceeded"
-    assert scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+    assert scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout (Error/137)"]}
     assert scene.pairs_per_job() == {name: 1}
 
 
@@ -341,7 +341,7 @@ async def test_reported_jobs_whose_pods_may_start_are_reaped_and_never_run(
     # (a) and (b): reported, reaped by the Job controller at the new deadline, never ran
     assert scene.reader.reasons_by_job() == {unschedulable: ["pod_not_scheduled"],
                                              secretless: ["container_config_error"],
-                                             crashed: ["pod_crash_no_stdout"]}
+                                             crashed: ["pod_crash_no_stdout (Error/1)"]}
     assert reaped_reasons == {unschedulable: "DeadlineExceeded", secretless: "DeadlineExceeded"}
     assert later_pods == {unschedulable: [], secretless: []}
     for name in (unschedulable, secretless):

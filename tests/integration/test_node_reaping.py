@@ -105,7 +105,7 @@ async def test_a_job_whose_pod_already_failed_is_left_alone(node_scene: NodeScen
         reaped = runtime.metrics.registry.get_sample_value("zombiewatch_jobs_reaped_total")
 
     job = _job(node_scene, name)
-    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout (Error/1)"]}
     assert ZOMBIE_REAPED_AT_ANNOTATION not in (job.metadata.annotations or {})
     assert job.spec.active_deadline_seconds != 1
     assert reaped == 0

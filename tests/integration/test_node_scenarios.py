@@ -33,7 +33,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str]] = {
         {"pod_spec": {"initContainers": [{"name": "init", "image": MISSING,
                                           "imagePullPolicy": "IfNotPresent"}]}},
         "image_pull_backoff"),
-    "exit_1_before_output": ({"args": ["false"]}, "pod_crash_no_stdout"),
+    "exit_1_before_output": ({"args": ["false"]}, "pod_crash_no_stdout (Error/1)"),
     "env_from_missing_secret": (
         {"container": {"envFrom": [{"secretRef": {"name": "does-not-exist"}}]}},
         "container_config_error"),
@@ -98,7 +98,7 @@ async def test_oom_of_the_main_process_is_pod_oom_killed(node_scene: NodeScene) 
         node_scene.record("oom_main_process")
         await node_scene.reader.quiet(2.0)
 
-    assert node_scene.reader.reasons_by_job() == {name: ["pod_oom_killed"]}
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_oom_killed (OOMKilled/137)"]}
     pod = workloads.job_pods(node_scene.api, node_scene.namespace, name)[0]
     terminated = pod.status.container_statuses[0].state.terminated
     assert (terminated.reason, terminated.exit_code) == ("OOMKilled", 137)
@@ -131,7 +131,7 @@ async def test_deleting_the_pod_is_published_once(node_scene: NodeScene) -> None
         node_scene.record("delete_pod")
         await node_scene.reader.quiet(3.0)
 
-    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout"]}
+    assert node_scene.reader.reasons_by_job() == {name: ["pod_crash_no_stdout (Error/137)"]}
 
 
 async def test_a_job_whose_pod_never_appears_is_lost_past_its_deadline(
@@ -242,5 +242,5 @@ async def test_two_replicas_one_leader_publishes_and_the_other_takes_over(
         follower_metrics = scrape(ports[follower])[1]
 
     assert node_scene.reader.reasons_by_job() == {
-        first: ["image_pull_backoff"], second: ["pod_crash_no_stdout"]}
+        first: ["image_pull_backoff"], second: ["pod_crash_no_stdout (Error/1)"]}
     assert "\nzombiewatch_leader 1.0" in follower_metrics

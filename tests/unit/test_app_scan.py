@@ -263,9 +263,9 @@ def test_a_task_naming_a_job_the_namespace_lacks_is_a_zombie_row_past_its_deadli
     assert entry == {
         "job": gone, "task_id": "0a1b2c3d-task", "assignee": "claude", "created_at": None,
         "started_at": "2026-12-01T07:23:00Z", "age_seconds": 7200, "pods": 0, "zombie": True,
-        "reason": "executor_watch_lost", "rule": "deadline_no_pod", "waiting": None,
-        "why": None, "remaining_seconds": None, "reported": None, "reaped_at": None,
-        "missing": True, "superseded_by": None, "settle_seconds": 120}
+        "reason": "executor_watch_lost", "evidence": None, "rule": "deadline_no_pod",
+        "waiting": None, "why": None, "remaining_seconds": None, "reported": None,
+        "reaped_at": None, "missing": True, "superseded_by": None, "settle_seconds": 120}
 
 
 def test_a_missing_job_before_its_deadline_says_when_and_that_the_daemon_waits() -> None:
@@ -471,3 +471,18 @@ def test_scan_with_sasl_but_no_password_is_a_usage_error(
 
     assert code == scan.EXIT_USAGE
     assert "SASL needs" in capsys.readouterr().err
+
+
+def test_the_evidence_follows_the_reason_as_on_the_failure_s_reason_line() -> None:
+    """An OOM-killed agent: the table says it as the task file will, the JSON apart."""
+    killed = job_of(load("oom-job-failed.json"))
+    pods = (pod_of(load("oom-pod-killed.json")),)
+    # Act
+    report = scan.scan(snapshot(jobs=(killed,), pods=pods), namespace="agents", now=NOW)
+    # Assert
+    (row,) = report.rows
+    assert isinstance(row.outcome, Verdict)
+    assert row.outcome.evidence == "OOMKilled/137"
+    assert "pod_oom_killed (OOMKilled/137)" in scan.render_table(report)
+    entry = json.loads(scan.render_json(report))["jobs"][0]
+    assert (entry["reason"], entry["evidence"]) == ("pod_oom_killed", "OOMKilled/137")

@@ -23,10 +23,12 @@ from zombiewatch.domain.doctrine import (
     parse_failure_section,
     spawn_notification,
     success_clear,
+    success_clear_due,
     type_mismatch_failure,
     zombie_failure,
 )
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import ContainerView, PodPhase, PodView
 from zombiewatch.testing.strategies import job_names, task_ids, utc_datetimes
 
@@ -382,3 +384,18 @@ def test_the_success_clear_only_clears_current_job() -> None:
 def test_the_success_clear_refuses_invalid_names(task_id: str, job_name: str) -> None:
     with pytest.raises(DoctrineError):
         success_clear(task_id=task_id, job_name=job_name)
+
+
+def _task(current_job: str, vault: str = "work") -> TaskState:
+    return TaskState(current_job=current_job, job_started_at=None, assignee="claude",
+                     trigger_count=1, max_triggers=3, phase="in_progress", target_vault=vault)
+
+
+def test_the_success_clear_is_due_only_while_the_task_names_the_job() -> None:
+    assert success_clear_due(task_id=TASK, job_name=JOB, task=_task(JOB)) == success_clear(
+        task_id=TASK, job_name=JOB, target_vault="work")
+    assert success_clear_due(task_id=TASK, job_name=JOB, task=_task(JOB, vault="")) == (
+        success_clear(task_id=TASK, job_name=JOB))
+    assert success_clear_due(task_id=TASK, job_name=JOB, task=_task("")) is None
+    assert success_clear_due(task_id=TASK, job_name=JOB, task=_task(f"{JOB}0")) is None
+    assert success_clear_due(task_id=TASK, job_name=JOB, task=None) is None

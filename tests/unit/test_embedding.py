@@ -113,3 +113,24 @@ async def test_a_committed_helper_returns_none_and_a_failed_one_raises_with_its_
     assert refused.value.kind is BrokerErrorKind.FENCED
     assert len(fakes.publisher.attempts) == 1  # the escalation was tried, not committed
     assert fakes.publisher.published == []
+
+
+async def test_the_dispatch_path_charges_today_s_budget_and_names_the_task_s_vault() -> None:
+    fakes = Fakes()
+    at = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+    task = {"phase": "planning", "ref": "314c4b32aa", "trigger_count": 1,
+            "target_vault": "work"}
+    spent = {**task, "trigger_scope": "planning:314c4b32", "trigger_count": 3}
+    async with ZombieWatch(unit_settings(), container=faked_container(fakes)) as watch:
+        assert await watch.charge_trigger_budget("task-1", task)
+        await watch.notify_spawned(task_id="task-1", job_name="claude-task-1", started_at=at,
+                                   target_vault="work")
+        assert not await watch.charge_trigger_budget("task-2", spent)  # no spawn, no write
+
+    scope, notification = fakes.publisher.commands
+    assert scope == UpdateFrontmatter(
+        task_identifier="task-1", target_vault="work",
+        updates={"trigger_scope": "planning:314c4b32", "trigger_count": 2})
+    assert isinstance(notification, UpdateFrontmatter)
+    assert notification.target_vault == "work"
+    assert notification.updates["current_job"] == "claude-task-1"

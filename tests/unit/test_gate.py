@@ -138,8 +138,13 @@ def test_a_transition_of_a_known_pod_is_a_heartbeat_and_the_first_sight_is_not()
 class RecordingSink:
     detections: list[Detection] = field(default_factory=list)
 
+    completions: list[tuple[str, str]] = field(default_factory=list)
+
     def submit(self, detection: Detection) -> None:
         self.detections.append(detection)
+
+    def completed(self, job_name: str, task_id: str) -> None:
+        self.completions.append((job_name, task_id))
 
     def verdicts(self) -> list[Verdict]:
         verdicts, self.detections = [d.verdict for d in self.detections], []

@@ -217,6 +217,7 @@ def test_the_machine_finds_a_host_whose_hooks_break_the_doctrine() -> None:
 def test_the_kits_own_run_keeps_zombiewatchs_dispatch_and_world() -> None:
     """The defaults keep the kit's own run (test_doctrine_state_machine) meaning what it did."""
     assert isinstance(DispatchMachine.hooks, LibraryDispatch)
-    assert DispatchMachine.hooks.dispatch_increments == 1
+    assert DispatchMachine.hooks.scoped_budget  # today's executor: the scoped budget
+    assert DispatchMachine.hooks.dispatch_increments == 0
     assert DispatchMachine.world == DispatchWorld()
     assert DispatchMachine.world.assignees[0] == "claude"

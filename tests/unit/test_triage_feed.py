@@ -3,6 +3,7 @@ namespace does not have (pure; ``zombiewatch scan`` shows these rows)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,6 +42,17 @@ def judge(task: TaskState | None) -> Verdict | NotYet:
 
 def test_without_the_feed_the_failed_job_is_a_zombie() -> None:
     assert isinstance(judge(None), Verdict)
+
+
+@pytest.mark.parametrize("status", ["completed", "aborted"])
+def test_a_job_of_a_closed_task_is_held_and_triage_says_so(status: str) -> None:
+    task = replace(state("claude-1", OLD_START), status=status)
+    # Act
+    outcome = judge(task)
+    # Assert: the same hold for the event path, the sweep and scan
+    assert outcome == NotYet(Waiting.TASK_CLOSED, None, status)
+    assert outcome.describe() == f"task closed ({status})"
+    assert isinstance(judge(replace(task, status="in_progress")), Verdict)
 
 
 def test_a_job_whose_task_names_a_newer_job_is_superseded_by_it_and_no_zombie() -> None:

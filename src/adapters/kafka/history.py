@@ -13,6 +13,9 @@ The read uses the *controller's* isolation level (``consumer_isolation``): the
 real controller reads ``read_uncommitted``, so the records of an aborted
 transaction were applied and count as delivered (SPEC §13, domain/ledger.py).
 
+Our success clears (``current_job: ""`` alone) are read back by their request ids,
+so a Job's clear is sent once, whoever leads.
+
 Each increment also gives back the ``trigger_count`` its publisher knew before
 it (a record header, adapters/kafka/headers.py): what a new leader needs to
 repair the increment of a failure it did not publish, without bumping twice.
@@ -44,6 +47,7 @@ from zombiewatch.adapters.kafka.headers import HeaderError, trigger_count_before
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 from zombiewatch.domain.doctrine import (
+    CURRENT_JOB,
     FAILURE_HEADING,
     TRIGGER_COUNT,
     ReportedFailure,
@@ -121,8 +125,10 @@ class KafkaFailureHistory:
         return LedgerReading(failures=tuple(found.failures),
                              request_ids=tuple(found.request_ids),
                              tasks=tuple(found.tasks.items()),
+                             vaults=tuple(found.vaults.items()),
                              counts_before=tuple(found.counts_before),
-                             unreadable_counts=found.unreadable_counts)
+                             unreadable_counts=found.unreadable_counts,
+                             clears=tuple(found.clears))
 
     def _note(self, record: Any, found: _Found) -> None:
         """Our failure commands only; the topic also carries everyone else's commands."""
@@ -137,6 +143,9 @@ class KafkaFailureHistory:
         command = envelope.command
         at = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
         if isinstance(command, UpdateFrontmatter):
+            if command.body is None and command.updates == {CURRENT_JOB: ""}:
+                found.clears.append((envelope.request_id, at))  # a success clear
+                return
             if command.body is None or command.body.heading != FAILURE_HEADING:
                 return  # a spawn notification
             failure = parse_failure_section(command.body.section)
@@ -144,6 +153,8 @@ class KafkaFailureHistory:
                 return
             found.failures.append(failure)
             found.tasks[failure.job_name] = command.task_identifier
+            if command.target_vault:
+                found.vaults[failure.job_name] = command.target_vault
         elif isinstance(command, IncrementFrontmatter) and command.field == TRIGGER_COUNT:
             try:
                 count = trigger_count_before(record.headers or ())
@@ -163,8 +174,10 @@ class _Found:
     failures: list[ReportedFailure] = field(default_factory=list)
     request_ids: list[tuple[UUID, datetime]] = field(default_factory=list)
     tasks: dict[str, str] = field(default_factory=dict)
+    vaults: dict[str, str] = field(default_factory=dict)
     counts_before: list[tuple[UUID, datetime, int | None]] = field(default_factory=list)
     unreadable_counts: int = 0
+    clears: list[tuple[UUID, datetime]] = field(default_factory=list)
 
 
 async def _assigned(consumer: AIOKafkaConsumer) -> list[TopicPartition]:

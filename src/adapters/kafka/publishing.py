@@ -36,6 +36,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
+from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -303,20 +304,25 @@ class KafkaCommandPublisher:
         ]
         return await self._publish(records)
 
-    async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:
-        """Helper commands of the dispatch path, in one transaction, random request ids."""
+    async def publish_commands(
+        self, commands: Sequence[Command], *, request_ids: Sequence[UUID] | None = None
+    ) -> Result[None, PublishError]:
+        """Helper commands in one transaction: random request ids unless given."""
+        if request_ids is not None and len(request_ids) != len(commands):
+            raise ValueError(f"{len(request_ids)} request ids for {len(commands)} commands")
         now = self._clock.now()
+        ids = request_ids if request_ids is not None else [random_request_id() for _ in commands]
         records = [
             _record(
                 command,
                 Envelope(
-                    request_id=random_request_id(),
+                    request_id=request_id,
                     request_time=now,
                     initiator=self._settings.initiator,
                     command=command,
                 ),
             )
-            for command in commands
+            for command, request_id in zip(commands, ids, strict=True)
         ]
         return await self._publish(records)
 

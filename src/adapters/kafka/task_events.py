@@ -81,6 +81,8 @@ class _Frontmatter(msgspec.Struct):
     trigger_count: Any = None
     max_triggers: Any = None
     phase: Any = None
+    target_vault: Any = None
+    status: Any = None
 
 
 class _TaskEvent(msgspec.Struct):
@@ -142,7 +144,8 @@ def decode_event(
     fm = event.frontmatter
     state = task_state(current_job=fm.current_job, job_started_at=fm.job_started_at,
                        assignee=fm.assignee, trigger_count=fm.trigger_count,
-                       max_triggers=fm.max_triggers, phase=fm.phase)
+                       max_triggers=fm.max_triggers, phase=fm.phase,
+                       target_vault=fm.target_vault, status=fm.status)
     if isinstance(state, TaskProblem):
         return Malformed(task_id, state.why)
     return Upsert(task_id, state)

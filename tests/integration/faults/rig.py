@@ -48,6 +48,13 @@ class Mode:
     name: str
     apply: Failer
     reason: str
+    evidence: str = ""
+    """What follows the reason on the failure's Reason line (``OOMKilled/137``), if anything."""
+
+    @property
+    def reason_line(self) -> str:
+        """The Reason line's text, as the reader reads it back."""
+        return f"{self.reason} ({self.evidence})" if self.evidence else self.reason
 
 
 MODES: tuple[Mode, ...] = (
@@ -61,7 +68,7 @@ MODES: tuple[Mode, ...] = (
     Mode("Evicted", kubelet.set_evicted, "pod_evicted"),
     Mode("OOMKilled",
          lambda core, ns, pod: kubelet.set_terminated(core, ns, pod, 137, reason="OOMKilled"),
-         "pod_oom_killed"),
+         "pod_oom_killed", "OOMKilled/137"),
 )
 IMAGE_PULL = MODES[0]
 
@@ -121,7 +128,7 @@ class Rig:
     def fail(self, agent: Agent) -> str:
         """Put the agent's pod into its failure state; it is now an expected zombie."""
         agent.mode.apply(self.core, self.namespace, agent.pod)
-        self.expected[agent.name] = [agent.mode.reason]
+        self.expected[agent.name] = [agent.mode.reason_line]
         return agent.name
 
     def zombie(self, index: int = 0) -> str:

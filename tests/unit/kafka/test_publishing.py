@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
@@ -36,7 +37,7 @@ from zombiewatch.domain.commands import (
     Operation,
     UpdateFrontmatter,
 )
-from zombiewatch.domain.ledger import failure_request_id
+from zombiewatch.domain.ledger import clear_request_id, failure_request_id
 from zombiewatch.domain.ports import BrokerErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.testing.fakes import FakeClock
@@ -265,6 +266,19 @@ async def test_helper_commands_get_fresh_random_request_ids() -> None:
     assert first.request_id != second.request_id
     assert first.request_id.version == 4
     assert first.command == command
+
+
+async def test_a_success_clear_carries_its_deterministic_request_id() -> None:
+    producers = FakeProducers()
+    publisher = _publisher(producers)
+    clear = UpdateFrontmatter(task_identifier="task-1", updates={"current_job": ""})
+
+    await publisher.publish_commands([clear], request_ids=[clear_request_id("job-1")])
+    with pytest.raises(ValueError, match="1 request ids for 2 commands"):
+        await publisher.publish_commands([clear, clear], request_ids=[clear_request_id("j")])
+
+    (sent,) = (decode(value) for _, value in producers.sent())
+    assert (sent.request_id, sent.command) == (clear_request_id("job-1"), clear)
 
 
 async def test_a_refused_record_aborts_and_the_producer_stays_in_use() -> None:

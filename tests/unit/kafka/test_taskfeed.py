@@ -161,6 +161,21 @@ def test_a_well_formed_event_keeps_the_frontmatter_values_only() -> None:
             decoded.state.max_triggers) == ("claude-4aa57614-1", "claude", 2, 5)
 
 
+def test_the_task_s_vault_and_status_are_kept() -> None:
+    decoded = decode_event(TASK.encode(), event(target_vault="work", status="completed"))
+    assert isinstance(decoded, Upsert)
+    assert (decoded.state.target_vault, decoded.state.status, decoded.state.closed) == (
+        "work", "completed", True)
+
+
+@pytest.mark.parametrize("vault", [None, 7, ["work"], {"name": "work"}])
+def test_a_vault_that_is_not_a_string_is_unknown_not_a_malformed_event(vault: object) -> None:
+    decoded = decode_event(TASK.encode(), event(target_vault=vault, status=3))
+    assert isinstance(decoded, Upsert)
+    assert (decoded.state.target_vault, decoded.state.status, decoded.state.closed) == (
+        "", "", False)
+
+
 @given(st.binary(max_size=300), st.one_of(st.none(), st.binary(max_size=300)))
 def test_decoding_never_raises(key: bytes, value: bytes | None) -> None:
     assert isinstance(decode_event(key, value), Upsert | Tombstone | Malformed)
