@@ -19,8 +19,10 @@ from tests.unit.worlds.exported import daemon_metrics, sample_names
 from tests.unit.worlds.sweeping import World
 from zombiewatch.domain.views import AgentConfigView
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 MONITORING = DEPLOY / "monitoring"
+OPERATIONS = ROOT / "docs" / "OPERATIONS.md"
 METRIC = re.compile(r"\bzombiewatch_[a-z0-9_]+\b")
 
 
@@ -89,6 +91,29 @@ def test_the_operator_alerts_are_all_there() -> None:
     assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in alert_rules())
 
 
+def runbooks() -> dict[str, str]:
+    """docs/OPERATIONS.md's runbook sections: alert name -> text."""
+    text = OPERATIONS.read_text().split("\n## Runbooks\n", 1)[1]
+    sections = re.split(r"^### (\S+)\n", text, flags=re.MULTILINE)[1:]
+    return dict(zip(sections[::2], sections[1::2], strict=True))
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    links = {rule["alert"]: rule["annotations"]["runbook_url"] for rule in alert_rules()}
+
+    assert links == {alert: f"docs/OPERATIONS.md#{alert.lower()}" for alert in links}
+    assert set(runbooks()) == set(links)
+
+
+@pytest.mark.parametrize("part", ["**What it means.**", "**What to check.**",
+                                  "**What to do.**"])
+def test_each_runbook_says_what_it_means_what_to_check_and_what_to_do(part: str) -> None:
+    sections = runbooks()
+
+    assert [alert for alert, text in sections.items() if part not in text] == []
+    assert len(sections) == len(alert_rules())
+
+
 async def test_the_sweeper_exports_the_interval_the_slow_sweep_alert_compares_with() -> None:
     # Arrange
     world = World()
@@ -125,7 +150,8 @@ def test_the_complete_install_is_the_base_plus_the_crd_component() -> None:
         "CustomResourceDefinition")
 
 
-@pytest.mark.parametrize("folder", ["base", "components/crd", "monitoring"])
+@pytest.mark.parametrize("folder", ["base", "components/crd", "components/servicemonitor",
+                                    "monitoring"])
 def test_each_kustomization_lists_exactly_the_manifests_beside_it(folder: str) -> None:
     body = load(DEPLOY / folder / "kustomization.yaml")
     generated = {entry.split("=")[-1] for gen in body.get("configMapGenerator", [])
@@ -151,3 +177,16 @@ def test_the_dashboard_configmap_is_labelled_for_grafanas_sidecar() -> None:
 
     assert generator["options"]["labels"] == {"grafana_dashboard": "1"}
     assert json.loads((MONITORING / "dashboard.json").read_text())["uid"] == "zombiewatch"
+
+
+def test_the_servicemonitor_scrapes_the_metrics_service_of_the_base() -> None:
+    (monitor,) = [load(DEPLOY / "components" / "servicemonitor" / name) for name in
+                  load(DEPLOY / "components" / "servicemonitor" / "kustomization.yaml")[
+                      "resources"]]
+    service = load(DEPLOY / "base" / "service.yaml")
+    base_labels = load(DEPLOY / "base" / "kustomization.yaml")["labels"][0]["pairs"]
+
+    assert monitor["kind"] == "ServiceMonitor"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= base_labels.items()
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [
+        (service["spec"]["ports"][0]["name"], "/metrics")]
