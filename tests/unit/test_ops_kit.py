@@ -155,7 +155,7 @@ def test_the_complete_install_is_the_base_plus_the_crd_component() -> None:
 def test_each_kustomization_lists_exactly_the_manifests_beside_it(folder: str) -> None:
     body = load(DEPLOY / folder / "kustomization.yaml")
     generated = {entry.split("=")[-1] for gen in body.get("configMapGenerator", [])
-                 for entry in gen["files"]}
+                 for entry in gen.get("files", [])}
 
     on_disk = {p.name for p in (DEPLOY / folder).iterdir() if p.is_file()} - {
         "kustomization.yaml"}
@@ -190,3 +190,12 @@ def test_the_servicemonitor_scrapes_the_metrics_service_of_the_base() -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= base_labels.items()
     assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [
         (service["spec"]["ports"][0]["name"], "/metrics")]
+
+
+def test_the_example_overlay_in_the_docs_is_the_one_in_deploy() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", OPERATIONS.read_text(), re.DOTALL)
+    overlay = (DEPLOY / "overlays" / "example" / "kustomization.yaml").read_text()
+
+    assert overlay in blocks
+    assert load(DEPLOY / "overlays" / "example" / "kustomization.yaml")["resources"] == [
+        "../../base"]
