@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from harness.fixtures import create_topics
 from harness.waiting import WAIT, wait_until, wait_until_sync
 from zombiewatch.adapters.kafka.codec import Envelope, decode
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
+from zwservices import paths
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 DEPLOY_BASE = DEPLOY / "base"
@@ -27,15 +30,20 @@ DEPLOY_BASE = DEPLOY / "base"
 CRD_FILE = DEPLOY / "components" / "crd" / "crd-config.yaml"
 
 
-def kustomize_files(folder: Path = DEPLOY) -> list[Path]:
-    """The manifest files a kustomization assembles: its resources (folders followed) and
-    its components', in kustomize's order. Only what deploy/ uses: no remote bases."""
-    body = yaml.safe_load((folder / "kustomization.yaml").read_text())
-    files: list[Path] = []
-    for entry in [*body.get("resources", []), *body.get("components", [])]:
-        path = (folder / entry).resolve()
-        files.extend(kustomize_files(path) if path.is_dir() else [path])
-    return files
+def kubectl_binary() -> str:
+    """The node's own kubectl (v1.37, built by ``make services-deps``), else one on PATH."""
+    built = paths.node_bin_dir() / "kubectl"
+    found = str(built) if built.is_file() else shutil.which("kubectl")
+    assert found, "no kubectl: the node build makes one"
+    return found
+
+
+def kustomize_build(folder: Path = DEPLOY) -> list[dict[str, Any]]:
+    """The objects ``kubectl apply -k <folder>`` would apply (``kubectl kustomize``)."""
+    built = subprocess.run([kubectl_binary(), "kustomize", str(folder)], check=False,
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    return [body for body in yaml.safe_load_all(built.stdout) if body]
 
 
 CRD_NAME = "configs.agent.benjamin-borbe.de"

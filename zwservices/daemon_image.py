@@ -35,6 +35,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import IO
@@ -212,18 +213,34 @@ def wheel_hash(wheel: Path) -> str:
     return digest.hexdigest()
 
 
-def wheel_metadata(wheel: Path) -> tuple[list[str], dict[str, str]]:
-    """The wheel's ``Requires-Dist`` (without extras) and its console scripts."""
+def _wheel_headers(wheel: Path) -> tuple[Message, str]:
+    """The wheel's METADATA headers and its entry_points.txt ("" without one)."""
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         headers = HeaderParser().parsestr(zf.read(meta).decode())
         points = next((n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")),
                       None)
-        text = zf.read(points).decode() if points else ""
+        return headers, zf.read(points).decode() if points else ""
+
+
+def wheel_metadata(wheel: Path) -> tuple[list[str], dict[str, str]]:
+    """The wheel's ``Requires-Dist`` (without extras) and its console scripts."""
+    headers, text = _wheel_headers(wheel)
     requires = sorted(r for r in headers.get_all("Requires-Dist") or [] if "extra ==" not in r)
     section = re.search(r"^\[console_scripts\]\n((?:[^\[].*\n?)*)", text, re.M)
     scripts = dict(re.findall(r"^(\S+)\s*=\s*(\S+)", section.group(1), re.M)) if section else {}
     return requires, scripts
+
+
+def oci_labels(wheel: Path) -> dict[str, str]:
+    """The image's ``org.opencontainers.image.*`` labels, from the wheel's metadata (the
+    version is the package's, as deploy/Dockerfile's ``VERSION``)."""
+    headers, _ = _wheel_headers(wheel)
+    prefix = "org.opencontainers.image."
+    return {prefix + "title": headers["Name"], prefix + "version": headers["Version"],
+            prefix + "description": headers["Summary"],
+            prefix + "licenses": headers["License-Expression"],
+            prefix + "vendor": headers["Author"]}
 
 
 def ensure_deps(requires: list[str], log: Path) -> tuple[Path, bool]:
@@ -324,20 +341,22 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def image_config(diff_id: str, tag: str) -> dict[str, object]:
-    """The image config: non-root numeric user (runAsNonRoot can verify it), entrypoint."""
+def image_config(diff_id: str, labels: dict[str, str]) -> dict[str, object]:
+    """The image config: non-root numeric user (runAsNonRoot can verify it), entrypoint,
+    the OCI labels."""
     return {"architecture": "amd64", "os": "linux",
             "config": {"User": f"{UID}:{GID}", "Env": list(ENV),
                        "Entrypoint": [f"/{ENTRYPOINT}"], "Cmd": ["run"], "WorkingDir": "/",
                        "ExposedPorts": {"8080/tcp": {}},
-                       "Labels": {"org.opencontainers.image.title": tag}},
+                       "Labels": dict(labels)},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created_by": "zwservices/daemon_image.py"}]}
 
 
-def write_image(out: Path, layer: Path, diff_id: str, tag: str) -> None:
+def write_image(out: Path, layer: Path, diff_id: str, tag: str,
+                labels: dict[str, str]) -> None:
     """``docker save`` layout: ``<hex>/layer.tar``, ``<config hex>.json``, ``manifest.json``."""
-    config = json.dumps(image_config(diff_id, tag), sort_keys=True).encode()
+    config = json.dumps(image_config(diff_id, labels), sort_keys=True).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     layer_name = diff_id.split(":", 1)[1] + "/layer.tar"
     manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
@@ -433,7 +452,7 @@ def ensure(tag: str = TAG, log: Path | None = None) -> Built:
             layer = Path(tmp) / "layer.tar"
             diff_id = write_layer(layer, rootfs, deps, wheel)
             partial = image.with_suffix(".partial")
-            write_image(partial, layer, diff_id, tag)
+            write_image(partial, layer, diff_id, tag, oci_labels(wheel))
             for old in cache_dir().glob("zombiewatch-*.tar"):
                 old.unlink()
             partial.replace(image)

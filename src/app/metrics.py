@@ -1,17 +1,33 @@
 """Prometheus metrics of SPEC §10, in a registry of their own.
 
 A registry per instance (not the global default) lets tests and embedding
-hosts create several daemons in one process without name clashes.
+hosts create several daemons in one process without name clashes. The
+standard process and Python collectors (``process_*``, ``python_*``) and
+``zombiewatch_build_info`` are registered on it too: the default registry
+would carry them, a custom one only has what is put there.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from zombiewatch import __version__
 
 
 class Metrics:
@@ -20,6 +36,17 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Info(
+            "zombiewatch_build", "The running build: zombiewatch's and Python's versions.",
+            registry=r)
+        self.build_info.info({
+            "version": __version__,
+            "python_version": platform.python_version(),
+            "python_implementation": platform.python_implementation(),
+        })
         self.failures_published = Counter(
             "zombiewatch_failures_published", "Failures published, by reason and path.",
             ["reason", "path"], registry=r)

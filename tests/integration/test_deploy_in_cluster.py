@@ -2,13 +2,15 @@
 
 The image comes from ``services.py daemon-image`` (no registry, no Docker) and is imported
 into the node's containerd. ``kubectl apply -k`` applies an overlay written into a temp dir
-around deploy/ (kustomize refuses an overlay inside its own base): the namespace, the image
-with ``imagePullPolicy: Never``, the broker's address for pods, a topic prefix, and the API
-server's address for pods. The test node runs no kube-proxy, so the ``kubernetes`` Service's
-cluster IP leads nowhere; a relay of the node's own (``node/relay.py``) listens on the node
-IP instead, and the overlay points ``KUBERNETES_SERVICE_HOST``/``_PORT`` at it (a container's
-own env wins over the kubelet's service variables). Everything else is deploy/ unchanged:
-the ServiceAccount's token, the Role, the securityContext, the probes, the Lease.
+around deploy/ (kustomize refuses an overlay inside its own base), as an operator writes one:
+the namespace, the image (``imagePullPolicy: Never``), the broker's address for pods and a
+topic prefix merged into the base's ConfigMap; and the API server's address for pods. The
+test node runs no kube-proxy, so the ``kubernetes`` Service's cluster IP leads nowhere; a
+relay of the node's own (``node/relay.py``) listens on the node IP instead, and the overlay
+points ``KUBERNETES_SERVICE_HOST``/``_PORT`` at it (a container's own env wins over the
+kubelet's service variables). Everything else is deploy/ unchanged: the ServiceAccount's
+token, the Role, the securityContext, the probes, the Lease, the spread over nodes (one
+schedulable node here: both replicas run on it).
 
 The zombies are real Jobs whose image does not exist (the kubelet writes ``ErrImagePull``);
 their failure pairs are read back from Kafka, and after the leader pod is deleted the other
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -33,9 +34,9 @@ from kubernetes import client
 
 from harness import workloads
 from harness.node_fixtures import RealNode
-from harness.support import DEPLOY, reading, request_topic_for
+from harness.support import DEPLOY, kubectl_binary, reading, request_topic_for
 from harness.waiting import wait_until
-from zwservices import daemon_image, paths, procs
+from zwservices import daemon_image, procs
 from zwservices.node import relay
 from zwservices.node.layout import APISERVER_PORT, NODE_IP
 
@@ -45,14 +46,6 @@ UID = 65532
 READY_TIMEOUT = 300.0  # two Python daemons starting on a loaded 2-core machine
 REPORT_TIMEOUT = 120.0
 HANDOVER_TIMEOUT = 90.0  # a released Lease is taken at once; an expired one after 15 s
-
-
-def _kubectl() -> str:
-    """The node's own kubectl (v1.37) when built, else one on PATH."""
-    built = paths.node_bin_dir() / "kubectl"
-    found = str(built) if built.is_file() else shutil.which("kubectl")
-    assert found, "no kubectl: the node build makes one"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +77,13 @@ def api_for_pods(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) 
 
 def write_overlay(folder: Path, *, namespace: str, image: str, kafka: str, prefix: str,
                   api: str) -> Path:
-    """A kustomization around deploy/: only what differs in this cluster."""
+    """A kustomization around deploy/ as an operator writes one (deploy/overlays/example):
+    the namespace, the image, the settings merged into the base's ConfigMap; and what only
+    this test cluster needs, the API server's address for pods."""
     name, tag = image.rsplit(":", 1)
     api_host, api_port = api.rsplit(":", 1)
-    env = {"KAFKA_BROKERS": kafka, "TOPIC_PREFIX": prefix, "BRANCH": "e2e",
-           "KUBERNETES_SERVICE_HOST": api_host, "KUBERNETES_SERVICE_PORT": api_port}
+    settings = {"KAFKA_BROKERS": kafka, "TOPIC_PREFIX": prefix, "BRANCH": "e2e"}
+    env = {"KUBERNETES_SERVICE_HOST": api_host, "KUBERNETES_SERVICE_PORT": api_port}
     patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "zombiewatch"},
              "spec": {"template": {"spec": {"containers": [{
                  "name": "zombiewatch", "imagePullPolicy": "Never",
@@ -97,6 +92,8 @@ def write_overlay(folder: Path, *, namespace: str, image: str, kafka: str, prefi
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
         "namespace": namespace, "resources": [os.path.relpath(DEPLOY, folder)],
         "images": [{"name": "zombiewatch", "newName": name, "newTag": tag}],
+        "configMapGenerator": [{"name": "zombiewatch", "behavior": "merge",
+                                "literals": [f"{k}={v}" for k, v in settings.items()]}],
         "patches": [{"patch": yaml.safe_dump(patch)}]}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
@@ -204,7 +201,7 @@ def deployed(real_node: RealNode, node_api: Any, node_namespace: str, *, image: 
     overlay = write_overlay(tmp_path / "overlay", namespace=node_namespace, image=image,
                             kafka=real_node.kafka_bootstrap_pods, prefix=prefix,
                             api=api_for_pods)
-    applied = subprocess.run([_kubectl(), f"--kubeconfig={real_node.kubeconfig}", "apply",
+    applied = subprocess.run([kubectl_binary(), f"--kubeconfig={real_node.kubeconfig}", "apply",
                               "-k", str(overlay)], check=False, capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     return Cluster(node_api, node_namespace), topic

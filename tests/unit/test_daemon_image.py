@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
+from zombiewatch import __version__
 from zwservices import daemon_image
 from zwservices.procs import ServiceError
+
+DIST_INFO = f"zombiewatch-{__version__}.dist-info"
 
 DEB822 = """\
 Types: deb
@@ -72,12 +75,14 @@ def test_no_source_for_the_suite_is_a_clear_error(tmp_path: Path) -> None:
 
 def _wheel(path: Path, *, body: bytes = b"VALUE = 1\n", stamp: tuple[int, ...] = (2020, 1, 1,
            0, 0, 0)) -> Path:
-    meta = ("Metadata-Version: 2.4\nName: zombiewatch\nVersion: 0.1.0\n"
+    meta = (f"Metadata-Version: 2.4\nName: zombiewatch\nVersion: {__version__}\n"
+            "Summary: Finds dead Jobs.\nAuthor: the zombiewatch authors\n"
+            "License-Expression: MIT\n"
             "Requires-Dist: kubernetes<38,>=33\nRequires-Dist: PyYAML<7,>=6\n"
             "Requires-Dist: pytest<10,>=8; extra == \"dev\"\n")
     entries = {"zombiewatch/__init__.py": body,
-               "zombiewatch-0.1.0.dist-info/METADATA": meta.encode(),
-               "zombiewatch-0.1.0.dist-info/entry_points.txt":
+               f"{DIST_INFO}/METADATA": meta.encode(),
+               f"{DIST_INFO}/entry_points.txt":
                    b"[console_scripts]\nzombiewatch = zombiewatch.app.cli:main\n"}
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in entries.items():
@@ -119,7 +124,8 @@ def test_the_image_is_a_docker_save_tar_of_one_layer_run_as_the_deployments_user
     diff_id = daemon_image.write_layer(layer, rootfs, deps, _wheel(tmp_path / "z.whl"))
     image = tmp_path / "image.tar"
 
-    daemon_image.write_image(image, layer, diff_id, "localhost/zombiewatch:dev")
+    daemon_image.write_image(image, layer, diff_id, "localhost/zombiewatch:dev",
+                             daemon_image.oci_labels(tmp_path / "z.whl"))
 
     manifest, config, members, layer_bytes = _read_image(image)
     assert manifest["RepoTags"] == ["localhost/zombiewatch:dev"]
@@ -130,10 +136,16 @@ def test_the_image_is_a_docker_save_tar_of_one_layer_run_as_the_deployments_user
     assert run["Entrypoint"] == ["/usr/local/bin/zombiewatch"]
     assert run["Cmd"] == ["run"]
     assert "PYTHONDONTWRITEBYTECODE=1" in run["Env"]
+    assert run["Labels"] == {
+        "org.opencontainers.image.title": "zombiewatch",
+        "org.opencontainers.image.version": __version__,
+        "org.opencontainers.image.description": "Finds dead Jobs.",
+        "org.opencontainers.image.licenses": "MIT",
+        "org.opencontainers.image.vendor": "the zombiewatch authors"}
     site = daemon_image.SITE
     names = set(members.getnames())
     assert {"usr/bin/python3.11", f"{site}/yaml/__init__.py", f"{site}/zombiewatch/__init__.py",
-            f"{site}/zombiewatch-0.1.0.dist-info/METADATA", "usr/local/bin/zombiewatch"} <= names
+            f"{site}/{DIST_INFO}/METADATA", "usr/local/bin/zombiewatch"} <= names
     script = members.getmember("usr/local/bin/zombiewatch")
     assert (script.uid, script.gid, script.mode) == (0, 0, 0o755)
     handle = members.extractfile(script)
