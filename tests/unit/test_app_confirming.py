@@ -14,6 +14,7 @@ from tests.builders import job_view
 from tests.unit.worlds.reporting import World
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.feedpart import TaskView
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.confirmation import RepairPolicy, Watchlist
@@ -23,9 +24,11 @@ from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState, TaskStates
 from zombiewatch.testing.fakes import (
+    FakeCache,
     FakeClock,
     FakeLeader,
     FeedSwitch,
+    RecordingEventRecorder,
     RecordingPublisher,
     ScriptedHistory,
 )
@@ -45,10 +48,14 @@ class Rig:
         self.metrics = Metrics()
         self.feed = FeedSwitch()
         self.watchlist = Watchlist()
+        self.events = RecordingEventRecorder()
+        self.cache = FakeCache()
+        self.cache.put_job(job_view(JOB, task_id=TASK))
         self.confirmer = Confirmer(
             publisher=self.publisher, tasks=TaskView(self.states, self.feed),
             leader=self.leader, clock=self.clock, metrics=ConfirmationMetrics(self.metrics),
-            policy=V0_3_POLICY, watchlist=self.watchlist)
+            policy=V0_3_POLICY, watchlist=self.watchlist,
+            events=JobEvents(recorder=self.events, cache=self.cache))
 
     def task(self, *, current_job: str = JOB, trigger_count: int = 1) -> None:
         self.states.put(TASK, TaskState(current_job=current_job, job_started_at=None,

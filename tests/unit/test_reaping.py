@@ -52,7 +52,7 @@ def test_the_deadline_is_shortened_to_the_smallest_the_api_accepts() -> None:
 def world_with_reaper(port: RecordingReaper) -> World:
     world = World()
     reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock, metrics=world.metrics,
-                    namespace="agents")
+                    namespace="agents", events=world.job_events)
     # What the container passes as the annotations' on_annotated, with this test's port.
     world.annotations._on_annotated = reaper.annotated
     return world
@@ -156,7 +156,8 @@ async def test_reaping_is_on_by_default_and_no_reap_turns_it_off() -> None:
         world.cache.put_job(JOB)
         world.cache.put_pod(PENDING)
         reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock,
-                        metrics=world.metrics, namespace="agents", enabled=reap)
+                        metrics=world.metrics, namespace="agents", events=world.job_events,
+                        enabled=reap)
         await reaper.annotated(JOB.name)
         return port.reaped
 
