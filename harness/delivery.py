@@ -33,6 +33,7 @@ from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmer, NoConfirmation
 from zombiewatch.app.delivery import Delivery
 from zombiewatch.app.feedpart import TaskView
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
@@ -43,7 +44,12 @@ from zombiewatch.domain.ledger import ConsumerIsolation
 from zombiewatch.domain.ports import Clock, CommandPublisher
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskStates
-from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingAnnotator
+from zombiewatch.testing.fakes import (
+    FakeCache,
+    FakeLeader,
+    RecordingAnnotator,
+    RecordingEventRecorder,
+)
 
 
 def publisher_settings(
@@ -177,7 +183,8 @@ def wire_reporter(
         delivery=Delivery(publisher=publisher, history=history or KafkaFailureHistory(settings),
                           leader=FakeLeader(), annotations=annotations, cache=cache,
                           dedupe=dedupe, confirmation=confirmation, metrics=metrics),
-        confirmation=confirmation, clock=SystemClock(), metrics=metrics)
+        confirmation=confirmation, clock=SystemClock(), metrics=metrics,
+        events=JobEvents(recorder=RecordingEventRecorder(), cache=cache))
 
 
 def detection(job_name: str, task_id: str) -> Detection:

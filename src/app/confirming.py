@@ -6,7 +6,8 @@ task moved on (``current_job`` no longer the Job). The rules are the domain's
 failures, :func:`next_step`, the baseline); this module gathers their inputs
 (the clock, the feed, leadership), re-publishes through the same publisher
 (same request ids, a fresh ``requestTime``: the publisher stamps the time of
-each send), logs and counts. Only the leader repairs. The state lives in memory
+each send), logs, counts and says it on the Job (``ZombieDeliveryRepaired``,
+``ZombieDeliveryGivenUp`` Events). Only the leader repairs. The state lives in memory
 and is derived again at every leadership start from the ledger (the request
 topic: which failures were sent, how often, when, and the ``trigger_count``
 each increment was sent against) and the feed, so a restart or a new leader
@@ -32,6 +33,7 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge, Histogram
 from returns.result import Failure, Success
 
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
@@ -145,7 +147,9 @@ class Confirmer:
         metrics: ConfirmationMetrics,
         policy: RepairPolicy,
         watchlist: Watchlist,
+        events: JobEvents,
     ) -> None:
+        self._events = events
         self._publisher = publisher
         self._tasks = tasks
         self._leader = leader
@@ -232,6 +236,7 @@ class Confirmer:
         self._metrics.given_up.inc()
         log_event(log, logging.ERROR, "failure_given_up", job=job, task=pending.report.task_id,
                   reason=pending.report.reason.value, repairs=pending.repairs, why=why)
+        self._events.given_up(pending.report, repairs=pending.repairs, why=why)
 
     async def _repair(self, repairs: list[tuple[Unconfirmed, FailureReport]], *,
                       now: datetime) -> None:
@@ -252,6 +257,8 @@ class Confirmer:
                     log_event(log, logging.WARNING, "failure_republished",
                               job=report.job_name, task=report.task_id, parts=",".join(parts),
                               attempt=pending.repairs + 1, of=self.policy.max_repairs)
+                    self._events.repaired(report, parts=",".join(parts),
+                                          attempt=pending.repairs + 1, of=self.policy.max_repairs)
             case Failure(error):
                 log_event(log, logging.WARNING, "republish_failed", failures=len(repairs),
                           kind=error.kind.value, error=error.message)
@@ -259,11 +266,11 @@ class Confirmer:
 
 def open_confirmer(
     *, feed: FeedStatus | None, publisher: CommandPublisher, tasks: TaskSource,
-    leader: LeaderStatus, clock: Clock, metrics: Metrics, policy: RepairPolicy,
+    leader: LeaderStatus, clock: Clock, metrics: Metrics, policy: RepairPolicy, events: JobEvents,
 ) -> Confirmation:
     """The confirmer while the task feed is followed (``feed``), else :class:`NoConfirmation`."""
     if feed is None:
         return NoConfirmation()
     return Confirmer(
         publisher=publisher, tasks=tasks, leader=leader, clock=clock,
-        metrics=ConfirmationMetrics(metrics), policy=policy, watchlist=Watchlist())
+        metrics=ConfirmationMetrics(metrics), policy=policy, watchlist=Watchlist(), events=events)

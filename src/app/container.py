@@ -25,6 +25,7 @@ from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
+from zombiewatch.adapters.kubernetes.events import KubernetesEventRecorder
 from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
 from zombiewatch.adapters.kubernetes.watching import InformerSettings
@@ -34,6 +35,7 @@ from zombiewatch.app.delivery import Delivery
 from zombiewatch.app.detection import DetectionService, call_later, log_skipped
 from zombiewatch.app.feedpart import TaskFeedPart, TaskView
 from zombiewatch.app.http import OpsServer
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Judge
 from zombiewatch.app.leadership import AlwaysLeader, Leadership
 from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
@@ -44,7 +46,7 @@ from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.dedupe import RecentFailures
-from zombiewatch.domain.ports import BrokerError
+from zombiewatch.domain.ports import BrokerError, Clock
 from zombiewatch.domain.tasks import TaskStates
 
 
@@ -72,6 +74,16 @@ class SharedApiClient:
 
     async def stop(self) -> None:
         self.client.close()
+
+
+def make_event_recorder(
+    settings: Settings, api_client: SharedApiClient, clock: Clock, metrics: Metrics,
+) -> KubernetesEventRecorder:
+    """Events on Jobs, written off the report path; drops and failures counted."""
+    return KubernetesEventRecorder(
+        api_client.client, clock=clock, instance=settings.leader.identity,
+        on_dropped=lambda why: metrics.events_dropped.labels(why=why).inc(),
+        on_error=lambda kind: metrics.event_errors.labels(kind=kind).inc())
 
 
 def make_leader(settings: Settings, api_client: SharedApiClient, metrics: Metrics) -> Leadership:
@@ -148,11 +160,14 @@ class Container(containers.DeclarativeContainer):
     leader = providers.Singleton(make_leader, settings, api_client, metrics)
     annotator = providers.Singleton(KubernetesJobAnnotator, api_client.provided.client)
 
+    event_recorder = providers.Singleton(make_event_recorder, settings, api_client, clock, metrics)
+    events = providers.Singleton(JobEvents, recorder=event_recorder, cache=cache)
+
     history = providers.Singleton(KafkaFailureHistory, kafka_settings, health=kafka_health)
     job_reaper = providers.Singleton(KubernetesJobReaper, api_client.provided.client)
     reaper = providers.Singleton(
         Reaper, reaper=job_reaper, cache=cache, clock=clock, metrics=metrics,
-        namespace=settings.provided.namespace, enabled=settings.provided.reap)
+        namespace=settings.provided.namespace, events=events, enabled=settings.provided.reap)
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
         on_annotated=reaper.provided.annotated)
@@ -166,14 +181,15 @@ class Container(containers.DeclarativeContainer):
         tasks=task_view, liveness_window=liveness_window)
     confirmer = providers.Singleton(
         open_confirmer, feed=task_feed.provided.feed, publisher=publisher, tasks=task_view,
-        leader=leader, clock=clock, metrics=metrics, policy=settings.provided.repair_policy)
+        leader=leader, clock=clock, metrics=metrics, policy=settings.provided.repair_policy,
+        events=events)
     delivery = providers.Singleton(
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
         cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics)
 
     reporter = providers.Singleton(
         Reporter, judge=judge, delivery=delivery, confirmation=confirmer, clock=clock,
-        metrics=metrics)
+        metrics=metrics, events=events)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,

@@ -74,6 +74,12 @@ class Metrics:
         self.reap_errors = Counter(
             "zombiewatch_reap_errors", "Reap patches that failed, by error kind.", ["kind"],
             registry=r)
+        self.events_dropped = Counter(
+            "zombiewatch_events_dropped", "Kubernetes Events on Jobs not written, by why "
+            "(rate_limited/queue_full).", ["why"], registry=r)
+        self.event_errors = Counter(
+            "zombiewatch_event_errors", "Kubernetes Event writes that failed, by error kind.",
+            ["kind"], registry=r)
         self.sweep_duration = Histogram(
             "zombiewatch_sweep_duration_seconds", "Duration of one sweep over in-flight Jobs.",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)

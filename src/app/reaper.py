@@ -3,7 +3,8 @@
 The annotations call :meth:`Reaper.annotated` once a Job's durable annotation
 landed (its own reports and the repairs after a topic read-back). The decision
 is the domain's (``should_reap``: a Job that still has a pod that may run);
-the patch is the adapter's. A failed patch (gone, conflict, forbidden, API
+the patch is the adapter's, and a
+``ZombieReaped`` Event on the Job says it. A failed patch (gone, conflict, forbidden, API
 down) is logged and counted and never blocks reporting: the failure is
 already committed, and the Job's own ``activeDeadlineSeconds`` still bounds it.
 The Job's later ``Failed`` (``DeadlineExceeded``) needs nothing here: the Job
@@ -16,6 +17,7 @@ import logging
 
 from returns.result import Failure, Success
 
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.ports import Clock, ClusterCache, JobReaper
@@ -29,8 +31,9 @@ class Reaper:
 
     def __init__(
         self, *, reaper: JobReaper, cache: ClusterCache, clock: Clock, metrics: Metrics,
-        namespace: str, enabled: bool = True,
+        namespace: str, events: JobEvents, enabled: bool = True,
     ) -> None:
+        self._events = events
         self._enabled = enabled
         """False with ``--no-reap``: annotated Jobs are left to their own deadline."""
         self._reaper = reaper
@@ -64,6 +67,7 @@ class Reaper:
         match result:
             case Success(_):
                 self._metrics.jobs_reaped.inc()
+                self._events.reaped(job_name, active_deadline_seconds=deadline)
                 log_event(log, logging.INFO, "job_reaped", job=job_name,
                           active_deadline_seconds=deadline,
                           previous=job.active_deadline_seconds)

@@ -7,7 +7,8 @@ nobody knows, a completed or resolved one; the state may have changed since it
 was detected, and only the leader goes on), the **doctrine** (the failure's
 commands, with the baseline its repair would need), the **ledger** (what the
 request topic does not hold yet), the **publish** (one transaction), the
-**commit** (recorded in memory only once committed) and the **annotation**.
+**commit** (recorded in memory only once committed, and said on the Job as a
+``ZombieReported`` Event) and the **annotation**.
 The ledger, publish, commit and annotation are :class:`~zombiewatch.app.delivery.Delivery`'s.
 
 Completed Jobs get the success clear here too (:meth:`Reporter.completed`): the
@@ -29,6 +30,7 @@ from typing import Final
 
 from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.delivery import Delivery
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
@@ -56,8 +58,10 @@ class Reporter:
         confirmation: Confirmation,
         clock: Clock,
         metrics: Metrics,
+        events: JobEvents,
     ) -> None:
         self._judge = judge
+        self._events = events
         self._delivery = delivery
         self._confirmation = confirmation
         self._clock = clock
@@ -215,3 +219,4 @@ class Reporter:
                   rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed,
                   latency_ms=round(latency * 1000, 1))
         self._delivery.committed(report)  # recorded in memory, the annotation owed
+        self._events.reported(report, evidence=detection.verdict.evidence)  # queued, not awaited

@@ -57,6 +57,7 @@ class Runtime:
         self.book: InFlightBook = c.book()
         self.cache: ClusterCache = c.cache()
         self.api_client: Lifecycle = c.api_client()
+        self.event_recorder: Lifecycle = c.event_recorder()
         self.leader: Leadership = c.leader()
         self.publisher: CommandPublisher = c.publisher()
         self.kafka_health: KafkaHealth = c.kafka_health()
@@ -75,6 +76,7 @@ class Runtime:
         """Start every part in order; :class:`StartFailedError` (all undone) if one cannot."""
         try:
             await self._start(self.api_client)
+            await self._start(self.event_recorder)  # stopped after the tasks that record
             if self.settings.serve_http:
                 await self._start(self.server)
             await self._start(self.leader)

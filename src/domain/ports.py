@@ -18,6 +18,7 @@ from uuid import UUID
 from returns.result import Result
 
 from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.job_events import JobEvent
 from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
@@ -94,6 +95,15 @@ class JobReaper(Protocol):
     ) -> Result[None, ReapError]:
         """Shorten the Job's ``activeDeadlineSeconds`` and mark it zombie-reaped-at, in one
         patch."""
+        ...
+
+
+class JobEventRecorder(Protocol):
+    def record(self, event: JobEvent) -> None:
+        """Say ``event`` on its Job (a Kubernetes Event), later: never blocks, never raises.
+
+        Correlated (a repeat bumps the Event's count) and rate limited per Job; dropped
+        and counted when the queue of writes is full."""
         ...
 
 

@@ -20,6 +20,7 @@ from zombiewatch.testing.fakes import (
     FeedSwitch,
     ManualScheduler,
     RecordingAnnotator,
+    RecordingEventRecorder,
     RecordingPublisher,
     RecordingReaper,
     ScriptedHistory,
@@ -125,6 +126,8 @@ class Fakes:
     scheduler: ManualScheduler = field(default_factory=ManualScheduler)
     pause: ManualPause = field(default_factory=ManualPause)
     reaper: RecordingReaper = field(default_factory=RecordingReaper)
+    events: RecordingEventRecorder = field(default_factory=RecordingEventRecorder)
+    """The Kubernetes Events said on Jobs (ZombieReported, ZombieReaped, ...)."""
     tasks: TaskStates = field(default_factory=TaskStates)
     """The task feed's states, as if read from the event topic."""
     feed: FeedSwitch = field(default_factory=FeedSwitch)
@@ -155,6 +158,7 @@ def faked_container(
     container.leader.override(providers.Object(fakes.leader))
     container.annotator.override(providers.Object(fakes.annotator))
     container.job_reaper.override(providers.Object(fakes.reaper))
+    container.event_recorder.override(providers.Object(fakes.events))
     container.history.override(providers.Object(fakes.history))
     container.scheduler.override(providers.Object(fakes.scheduler))
     container.task_feed.override(providers.Object(NoTaskFeed()))

@@ -18,6 +18,7 @@ from returns.result import Failure, Result, Success
 
 from zombiewatch.domain.commands import Command, FailureReport, Operation
 from zombiewatch.domain.doctrine import ReportedFailure
+from zombiewatch.domain.job_events import EventReason, JobEvent
 from zombiewatch.domain.ledger import LedgerReading, failure_request_id
 from zombiewatch.domain.ports import (
     AnnotateError,
@@ -40,6 +41,7 @@ __all__ = [
     "ManualScheduler",
     "ManualTimer",
     "RecordingAnnotator",
+    "RecordingEventRecorder",
     "RecordingPublisher",
     "RecordingReaper",
     "ScriptedHistory",
@@ -373,6 +375,26 @@ class RecordingReaper:
             return Failure(ReapError(self.error, "refused (fake)"))
         self.reaped.append((job_name, active_deadline_seconds))
         return Success(None)
+
+
+@dataclass
+class RecordingEventRecorder:
+    """The JobEventRecorder port (and a Lifecycle): records each Event as said, uncorrelated."""
+
+    events: list[JobEvent] = field(default_factory=list)
+
+    def record(self, event: JobEvent) -> None:
+        self.events.append(event)
+
+    def said(self, reason: EventReason) -> list[tuple[str, str]]:
+        """``(job, message)`` of each Event with ``reason``, in order."""
+        return [(e.job_name, e.message) for e in self.events if e.reason is reason]
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
 
 @dataclass

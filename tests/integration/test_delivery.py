@@ -44,12 +44,13 @@ from zombiewatch.adapters.kafka.publishing import (
 from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.feedpart import TaskView
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.domain.confirmation import RepairPolicy, Watchlist
 from zombiewatch.domain.ledger import ConsumerIsolation
 from zombiewatch.domain.tasks import TaskStates
-from zombiewatch.testing.fakes import FakeCache, FakeLeader
+from zombiewatch.testing.fakes import FakeCache, FakeLeader, RecordingEventRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +135,8 @@ async def wired(name: str, bootstrap_servers: str, topic_factory: TopicFactory, 
     confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
                           policy=policy or RepairPolicy(expiry=expiry, margin=WINDOW - EXPIRY),
-                          watchlist=watchlist)
+                          watchlist=watchlist,
+                          events=JobEvents(recorder=RecordingEventRecorder(), cache=FakeCache()))
     reporter = wire_reporter(publisher, settings, cache=cache, metrics=metrics,
                              confirmer=confirmer)
     follow = asyncio.get_running_loop().create_task(feed.run())
@@ -406,7 +408,8 @@ async def successor(world: Delivery) -> AsyncIterator[Successor]:
     confirmer = Confirmer(publisher=publisher, tasks=TaskView(states, feed), leader=FakeLeader(),
                           clock=SystemClock(), metrics=ConfirmationMetrics(metrics),
                           policy=RepairPolicy(expiry=EXPIRY, margin=WINDOW - EXPIRY),
-                          watchlist=watchlist)
+                          watchlist=watchlist,
+                          events=JobEvents(recorder=RecordingEventRecorder(), cache=FakeCache()))
     history = KafkaFailureHistory(settings)
     reporter = wire_reporter(publisher, settings, cache=world.cache, metrics=metrics,
                              confirmer=confirmer, history=history)

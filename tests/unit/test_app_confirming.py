@@ -14,18 +14,22 @@ from tests.builders import job_view
 from tests.unit.worlds.reporting import World
 from zombiewatch.app.confirming import ConfirmationMetrics, Confirmer
 from zombiewatch.app.feedpart import TaskView
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, Operation
 from zombiewatch.domain.confirmation import RepairPolicy, Watchlist
 from zombiewatch.domain.consumer import V0_3_EXPIRY
 from zombiewatch.domain.doctrine import zombie_failure
+from zombiewatch.domain.job_events import EventReason, EventType
 from zombiewatch.domain.ports import PublishError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState, TaskStates
 from zombiewatch.testing.fakes import (
+    FakeCache,
     FakeClock,
     FakeLeader,
     FeedSwitch,
+    RecordingEventRecorder,
     RecordingPublisher,
     ScriptedHistory,
 )
@@ -45,10 +49,14 @@ class Rig:
         self.metrics = Metrics()
         self.feed = FeedSwitch()
         self.watchlist = Watchlist()
+        self.events = RecordingEventRecorder()
+        self.cache = FakeCache()
+        self.cache.put_job(job_view(JOB, task_id=TASK))
         self.confirmer = Confirmer(
             publisher=self.publisher, tasks=TaskView(self.states, self.feed),
             leader=self.leader, clock=self.clock, metrics=ConfirmationMetrics(self.metrics),
-            policy=V0_3_POLICY, watchlist=self.watchlist)
+            policy=V0_3_POLICY, watchlist=self.watchlist,
+            events=JobEvents(recorder=self.events, cache=self.cache))
 
     def task(self, *, current_job: str = JOB, trigger_count: int = 1) -> None:
         self.states.put(TASK, TaskState(current_job=current_job, job_started_at=None,
@@ -131,6 +139,24 @@ async def test_after_the_last_re_publish_it_is_given_up_loudly(
     assert any("failure_given_up" in r.getMessage() for r in caplog.records)
 
 
+async def test_each_repair_and_the_giving_up_are_said_on_the_job() -> None:
+    rig = Rig()
+    rig.task()
+    rig.publish()
+    for _ in range(200):
+        rig.clock.advance(60)
+        await rig.confirmer.tick()
+
+    repaired = rig.events.said(EventReason.DELIVERY_REPAIRED)
+    assert repaired == [
+        (JOB, f"failure for task {TASK} not confirmed yet: re-published update,increment "
+              f"(attempt {n} of 3)") for n in (1, 2, 3)]
+    (given_up,) = [e for e in rig.events.events if e.reason is EventReason.DELIVERY_GIVEN_UP]
+    assert (given_up.job_name, given_up.type) == (JOB, EventType.WARNING)
+    assert given_up.message.startswith(
+        f"failure for task {TASK} still unconfirmed after 3 re-publishes: ")
+
+
 async def test_nothing_is_judged_without_the_feed_and_old_failures_are_given_up() -> None:
     rig = Rig()
     rig.task()
@@ -171,6 +197,7 @@ async def test_a_failed_re_publish_still_counts_as_an_attempt() -> None:
 
     assert rig.publisher.published == []  # the next one is due 10 minutes later
     assert rig.watchlist[JOB].repairs == 1
+    assert rig.events.said(EventReason.DELIVERY_REPAIRED) == []  # nothing went out
 
 
 async def test_a_new_leader_derives_the_pending_failures_from_the_ledger() -> None:

@@ -3,7 +3,7 @@ reporter's after-annotation hook, and how a failed patch is handled."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
+from tests.unit.worlds.api import FakeApiClient
 from tests.unit.worlds.reporting import World
 from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper, reap_patch
 from zombiewatch.app.reaper import Reaper
@@ -52,7 +53,7 @@ def test_the_deadline_is_shortened_to_the_smallest_the_api_accepts() -> None:
 def world_with_reaper(port: RecordingReaper) -> World:
     world = World()
     reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock, metrics=world.metrics,
-                    namespace="agents")
+                    namespace="agents", events=world.job_events)
     # What the container passes as the annotations' on_annotated, with this test's port.
     world.annotations._on_annotated = reaper.annotated
     return world
@@ -156,7 +157,8 @@ async def test_reaping_is_on_by_default_and_no_reap_turns_it_off() -> None:
         world.cache.put_job(JOB)
         world.cache.put_pod(PENDING)
         reaper = Reaper(reaper=port, cache=world.cache, clock=world.clock,
-                        metrics=world.metrics, namespace="agents", enabled=reap)
+                        metrics=world.metrics, namespace="agents", events=world.job_events,
+                        enabled=reap)
         await reaper.annotated(JOB.name)
         return port.reaped
 
@@ -166,31 +168,6 @@ async def test_reaping_is_on_by_default_and_no_reap_turns_it_off() -> None:
 
 
 # --- the adapter ----------------------------------------------------------------------------
-
-@dataclass
-class Response:
-    status: int
-    reason: str = ""
-
-    def read(self) -> bytes:
-        return b"{}"
-
-
-@dataclass
-class FakeApiClient:
-    """Just enough of ``kubernetes.client.ApiClient`` for ``raw_request``; records requests."""
-
-    status: int = 200
-    requests: list[tuple[str, str, object, str]] = field(default_factory=list)
-
-    def param_serialize(self, *, method: str, resource_path: str, header_params: dict[str, str],
-                        body: object, auth_settings: list[str]) -> tuple[Any, ...]:
-        self.requests.append((method, resource_path, body, header_params["Content-Type"]))
-        return method, resource_path, header_params, body, []
-
-    def call_api(self, *args: Any, _request_timeout: object) -> Response:
-        return Response(self.status, "fake")
-
 
 def test_the_reap_patch_shortens_the_deadline_and_stamps_the_annotation() -> None:
     api = FakeApiClient()

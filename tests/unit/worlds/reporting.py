@@ -32,6 +32,7 @@ class World:
         self.history = fakes.history
         self.scheduler = fakes.scheduler
         self.pause = fakes.pause
+        self.events = fakes.events
         container = faked_container(fakes)
         if confirmer is not None:
             container.confirmer.override(providers.Object(confirmer))
@@ -43,6 +44,7 @@ class World:
         self.detection = container.detection()
         self.sweeper = container.sweeper()
         self.tasks = container.task_states()
+        self.job_events = container.events()
 
     def pod_event(self, pod: PodView, *, previous: PodView | None = None) -> None:
         """Like the Pod informer: the store is updated, then the handler runs."""
