@@ -39,7 +39,7 @@ class Daemon:
         self.confirmer = Confirmer(
             publisher=fakes.publisher, tasks=self.container.task_view(), leader=fakes.leader,
             clock=fakes.clock, metrics=ConfirmationMetrics(self.container.metrics()),
-            policy=RepairPolicy(), watchlist=Watchlist())
+            policy=RepairPolicy(), watchlist=Watchlist(), events=self.container.events())
         self.container.confirmer.override(providers.Object(self.confirmer))
         self.reporter = self.container.reporter()
         self.detection = self.container.detection()
