@@ -182,9 +182,9 @@ def wire_reporter(
                     tasks=TaskView(TaskStates(), None)),
         delivery=Delivery(publisher=publisher, history=history or KafkaFailureHistory(settings),
                           leader=FakeLeader(), annotations=annotations, cache=cache,
-                          dedupe=dedupe, confirmation=confirmation, metrics=metrics),
-        confirmation=confirmation, clock=SystemClock(), metrics=metrics,
-        events=JobEvents(recorder=RecordingEventRecorder(), cache=cache))
+                          dedupe=dedupe, confirmation=confirmation, metrics=metrics,
+                          events=JobEvents(recorder=RecordingEventRecorder(), cache=cache)),
+        confirmation=confirmation, clock=SystemClock(), metrics=metrics)
 
 
 def detection(job_name: str, task_id: str) -> Detection:

@@ -185,11 +185,11 @@ class Container(containers.DeclarativeContainer):
         events=events)
     delivery = providers.Singleton(
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
-        cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics)
+        cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics, events=events)
 
     reporter = providers.Singleton(
         Reporter, judge=judge, delivery=delivery, confirmation=confirmer, clock=clock,
-        metrics=metrics, events=events)
+        metrics=metrics)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,

@@ -36,6 +36,7 @@ from returns.result import Failure, Success
 
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmation
+from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.domain.commands import FailureReport, UpdateFrontmatter
@@ -74,7 +75,9 @@ class Delivery:
         dedupe: RecentFailures,
         confirmation: Confirmation,
         metrics: Metrics,
+        events: JobEvents,
     ) -> None:
+        self._events = events
         self._publisher = publisher
         self._history = history
         self._leader = leader
@@ -193,12 +196,14 @@ class Delivery:
 
     def committed(self, report: FailureReport) -> None:
         """``report`` was committed: its commands are on the topic, the Job is recently
-        reported, and it is owed its durable annotation (started now, retried until it lands).
+        reported, it is owed its durable annotation (started now, retried until it lands) and
+        its ``ZombieReported`` Event is queued (never awaited).
         """
         self._dedupe.record(report.job_name, now=report.occurred_at)
         self._delivered.learn_report(report, at=report.occurred_at)
         self._annotations.owe(report.job_name, reason=report.reason,
                               reported_at=report.occurred_at)
+        self._events.reported(report, evidence=report.evidence)
 
     def remember(self, job_name: str, *, now: datetime) -> None:
         """The Job carries its annotation: reported, for the in-memory layer too."""

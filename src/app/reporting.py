@@ -30,7 +30,6 @@ from typing import Final
 
 from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.delivery import Delivery
-from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
@@ -58,10 +57,8 @@ class Reporter:
         confirmation: Confirmation,
         clock: Clock,
         metrics: Metrics,
-        events: JobEvents,
     ) -> None:
         self._judge = judge
-        self._events = events
         self._delivery = delivery
         self._confirmation = confirmation
         self._clock = clock
@@ -218,5 +215,4 @@ class Reporter:
                   job=report.job_name, reason=report.reason.value,
                   rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed,
                   latency_ms=round(latency * 1000, 1))
-        self._delivery.committed(report)  # recorded in memory, the annotation owed
-        self._events.reported(report, evidence=detection.verdict.evidence)  # queued, not awaited
+        self._delivery.committed(report)  # recorded, the annotation owed, the Event queued
