@@ -19,6 +19,7 @@ from returns.result import Result
 from zombiewatch.domain.commands import Command, FailureReport
 from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.shadow import ExecutorFailure
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
@@ -180,6 +181,15 @@ class FailureHistory(Protocol):
         """Our failure records on the request topic since ``since`` (by any instance),
         read at the consumer's isolation level: with ``read_uncommitted`` the records
         of aborted transactions are included, because the controller applied them."""
+        ...
+
+
+class ExecutorFailureSource(Protocol):
+    async def executor_failures_since(
+        self, since: datetime, *, until: datetime | None = None,
+    ) -> Result[tuple[ExecutorFailure, ...], ReadError]:
+        """The executor's zombie failure updates on the request topic in the window
+        (shadow mode compares them with its own verdicts)."""
         ...
 
 

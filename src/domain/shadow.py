@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 from uuid import UUID
@@ -135,7 +135,7 @@ def compare(ours: Iterable[OurVerdict], executor: Iterable[ExecutorFailure], *,
     for verdict in ours:
         key = (verdict.task_id, verdict.job_name)
         known = mine.get(key)
-        if known is None or _earlier(verdict.at, known.at):
+        if known is None or _order(verdict) < _order(known):
             mine[key] = verdict
     theirs: dict[tuple[str, str], list[ExecutorFailure]] = {}
     for failure in executor:
@@ -150,8 +150,10 @@ def compare(ours: Iterable[OurVerdict], executor: Iterable[ExecutorFailure], *,
     return tuple(rows)
 
 
-def _earlier(a: datetime | None, b: datetime | None) -> bool:
-    return a is not None and (b is None or a < b)
+def _order(verdict: OurVerdict) -> tuple[bool, datetime, str]:
+    """Earliest known verdict first; a tie goes by reason, so the input order never matters."""
+    return (verdict.at is None, verdict.at or datetime.min.replace(tzinfo=UTC),
+            verdict.reason.value)
 
 
 def _outcome(ours: OurVerdict | None, sends: tuple[ExecutorFailure, ...], *,
