@@ -159,10 +159,11 @@ class ShadowComparer:
         """The comparison as of the last tick (every Job seen, pending ones included)."""
 
     async def run(self, interval: float = CHECK_SECONDS) -> None:
-        """Compare every ``interval`` until cancelled."""
+        """Compare now (the first tick marks the start) and every ``interval`` until
+        cancelled."""
         while True:
-            await asyncio.sleep(interval)
             await self.tick()
+            await asyncio.sleep(interval)
 
     async def tick(self) -> None:
         """Read the executor's failures since the last read, compare, count what is decided."""
