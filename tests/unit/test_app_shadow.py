@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import pytest
 from returns.result import Failure, Result, Success
 
 from tests.builders import job_view, pod_view
@@ -84,7 +85,9 @@ def _sample(metrics: Metrics, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-async def test_the_comparer_counts_each_job_once_when_decided_and_each_repeat() -> None:
+async def test_the_comparer_counts_each_job_once_when_decided_and_each_repeat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Arrange
     clock, metrics, recorder, source = FakeClock(), Metrics(), VerdictRecorder(), ScriptedExecutor()
     comparer = ShadowComparer(verdicts=recorder, source=source, clock=clock, metrics=metrics,
@@ -118,6 +121,12 @@ async def test_the_comparer_counts_each_job_once_when_decided_and_each_repeat() 
     # 0 s (differ) and 7 s (agree); no _sum: a histogram with negative buckets has none
     assert _sample(metrics, "zombiewatch_shadow_latency_seconds_bucket", le="1.0") == 1
     assert _sample(metrics, "zombiewatch_shadow_latency_seconds_bucket", le="10.0") == 2
+    lines = [r.getMessage() for r in caplog.records if "shadow_disagreement" in r.getMessage()]
+    assert len(lines) == 2
+    assert ("event=shadow_disagreement outcome=reason_disagreement task=t2 job=differ "
+            "ours=pod_oom_killed") in lines[0]
+    assert "executor=pod_crash_no_stdout" in lines[0]
+    assert "outcome=zombiewatch_only task=t3 job=alone" in lines[1]
 
 
 async def test_a_failed_read_is_counted_and_the_window_is_read_again() -> None:
