@@ -172,6 +172,8 @@ class Runtime:
     def _ready(self) -> tuple[bool, str]:
         if not self.cache.synced():
             return False, "informers not synced"
+        if self.shadow is not None:
+            return True, "ready (shadow: publishing nothing)"
         if not self.leader.is_leader():
             return True, "ready (follower)"
         problem = self.publisher.problem

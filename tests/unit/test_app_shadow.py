@@ -14,6 +14,7 @@ from zombiewatch.app.container import Container
 from zombiewatch.app.leadership import AlwaysLeader
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.runtime import Runtime
+from zombiewatch.app.settings import Settings, parse_settings
 from zombiewatch.app.shadow import NullAnnotator, ShadowComparer, VerdictRecorder
 from zombiewatch.domain.ports import BrokerErrorKind, ReadError
 from zombiewatch.domain.reasons import ZombieReason
@@ -46,8 +47,10 @@ async def test_shadow_mode_judges_but_publishes_annotates_and_reaps_nothing() ->
     fakes.cache.put_pod(pod)
     runtime.detection.on_pod(pod)
     await runtime.sweep_now()
+    ready = runtime.ready()
     await runtime.stop()
     # Assert
+    assert ready == (True, "ready (shadow: publishing nothing); task feed: off (cluster only)")
     recorder = container.publisher()
     assert isinstance(recorder, VerdictRecorder)
     assert [(v.job_name, v.reason) for v in recorder.verdicts] == [
@@ -61,6 +64,16 @@ async def test_shadow_mode_judges_but_publishes_annotates_and_reaps_nothing() ->
 
 def test_a_live_daemon_has_no_shadow_comparer() -> None:
     assert Runtime(faked_container(Fakes())).shadow is None
+
+
+def test_shadow_mode_is_a_flag_an_environment_variable_and_an_embedding_setting() -> None:
+    required = ["--namespace", "agents", "--kafka-brokers", "k:9092"]
+    assert parse_settings([*required, "--shadow"], {}).shadow
+    assert parse_settings(required, {"SHADOW": "true"}).shadow
+    assert not parse_settings([*required, "--no-shadow"], {"SHADOW": "true"}).shadow
+    assert not parse_settings(required, {}).shadow
+    assert Settings.for_embedding(namespace="agents", kafka_brokers="k:9092",
+                                  shadow=True).shadow
 
 
 @dataclass
