@@ -1,8 +1,10 @@
-"""Shadow mode beside a stand-in executor: the real broker and the bare API server.
+"""Shadow mode beside a stand-in executor: the real broker, on the real node and on the
+bare API server.
 
-The bare API server runs no kubelet and no Job controller, so the harness's kubelet
-helper patches the pods' states (the node was busy when this was written; the same
-scene on the real node is left to a ``node`` test). A shadow daemon (``shadow=True``)
+On the real node (``node``) the Jobs are real: a missing image, a container that exits
+1, one that sleeps. The bare API server runs no kubelet and no Job controller, so there
+the harness's kubelet helper patches the pods into the same states (the same test, no
+node needed). A shadow daemon (``shadow=True``)
 judges the namespace as the daemon does; :class:`harness.executor.StandInExecutor` plays
 today's executor on the request topic: random request ids, its reason strings with their
 ``(<Reason>/<code>)`` suffixes, its delays, one Job it misses, one it reports again after
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,17 +28,21 @@ from typing import Any
 import pytest
 from dependency_injector import providers
 
-from harness import kubelet
+from harness import kubelet, workloads
 from harness.controller import KafkaController
 from harness.daemons import sample
 from harness.executor import StandInExecutor
 from harness.fixtures import create_topics
+from harness.support import CommittedReader
 from harness.vault import ReferenceVault
 from harness.waiting import wait_until
 from tests.integration.worlds.daemon_stage import Stage
+from tests.integration.worlds.node_scene import WAIT as NODE_WAIT
+from tests.integration.worlds.node_scene import NodeScene
 from zombiewatch.app import scan, shadow_report
 from zombiewatch.app.daemon import build_container
 from zombiewatch.app.runtime import Runtime
+from zombiewatch.app.settings import Settings
 from zombiewatch.app.shadow import ShadowComparer, VerdictRecorder
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.shadow import ShadowOutcome
@@ -52,27 +59,62 @@ class Case:
     job: str
 
 
-def _job(stage: Stage, vault: ReferenceVault, state: str) -> Case:
-    """A task naming a Job whose one pod is in ``state`` (image, crash, running)."""
+def _task(vault: ReferenceVault, name_prefix: str) -> Case:
+    """A task in progress naming its Job (the Job is created next)."""
     task_id = str(uuid.uuid4())
-    name = f"claude-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
+    name = f"{name_prefix}-{task_id[:8]}-{uuid.uuid4().hex[:6]}"
     vault.put(task_id, {"assignee": "claude", "status": "in_progress", "current_job": name,
                         "trigger_count": 0})
-    job = kubelet.create_agent_job(stage.batch, stage.namespace, task_id=task_id, name=name,
-                                   active_deadline_seconds=1800)
-    pod = kubelet.create_agent_pod(stage.core, stage.namespace, job=job, task_id=task_id)
-    if state == "image":
-        kubelet.set_waiting(stage.core, stage.namespace, pod, "ImagePullBackOff")
-    elif state == "crash":
-        kubelet.set_terminated(stage.core, stage.namespace, pod, 1)
-    else:
-        kubelet.set_running(stage.core, stage.namespace, pod)
     return Case(task_id, name)
+
+
+def patched_job(stage: Stage) -> Callable[[ReferenceVault, str], Case]:
+    """A Job whose one pod the harness patches into ``state`` (image, crash, running)."""
+
+    def make(vault: ReferenceVault, state: str) -> Case:
+        case = _task(vault, "claude")
+        job = kubelet.create_agent_job(stage.batch, stage.namespace, task_id=case.task_id,
+                                       name=case.job, active_deadline_seconds=1800)
+        pod = kubelet.create_agent_pod(stage.core, stage.namespace, job=job,
+                                       task_id=case.task_id)
+        if state == "image":
+            kubelet.set_waiting(stage.core, stage.namespace, pod, "ImagePullBackOff")
+        elif state == "crash":
+            kubelet.set_terminated(stage.core, stage.namespace, pod, 1)
+        else:
+            kubelet.set_running(stage.core, stage.namespace, pod)
+        return case
+
+    return make
+
+
+NODE_OPTIONS: dict[str, dict[str, Any]] = {
+    "image": {"image": workloads.MISSING_IMAGE},
+    "crash": {"args": ["false"]},
+    "running": {"args": ["sleep", "3600"]},
+}
+
+
+def real_job(scene: NodeScene) -> Callable[[ReferenceVault, str], Case]:
+    """A real Job on the node whose pod gets into ``state`` by itself."""
+
+    def make(vault: ReferenceVault, state: str) -> Case:
+        case = _task(vault, "claude")
+        workloads.create_job(scene.api, scene.namespace, workloads.job_manifest(
+            case.job, task_id=case.task_id, active_deadline_seconds=1800,
+            **NODE_OPTIONS[state]))
+        return case
+
+    return make
 
 
 @dataclass
 class Trial:
-    stage: Stage
+    settings: Settings
+    namespace: str
+    reader: CommittedReader
+    make: Callable[[ReferenceVault, str], Case]
+    wait: float
     runtime: Runtime
     executor: StandInExecutor
     controller: KafkaController
@@ -89,49 +131,80 @@ class Trial:
         return any(v.job_name == job for v in recorder.verdicts)
 
 
-@pytest.fixture
-async def trial(stage: Stage, tmp_path: Path) -> AsyncIterator[Trial]:
-    prefix = stage.settings.kafka.prefix
+@asynccontextmanager
+async def trial_of(settings: Settings, reader: CommittedReader, tmp_path: Path, *,
+                   make: Callable[[ReferenceVault, str], Case],
+                   wait: float) -> AsyncIterator[Trial]:
+    """The harness controller on the request topic, a stand-in executor and a shadow daemon
+    (its comparer's settle window shortened)."""
+    prefix = settings.kafka.prefix
     events, results = f"{prefix}-agent-task-v1-event", f"{prefix}-agent-task-v1-result"
-    create_topics(stage.settings.kafka.brokers, [events, results], 1)
+    create_topics(settings.kafka.brokers, [events, results], 1)
     vault = ReferenceVault(tmp_path / "vault")
-    controller = KafkaController(bootstrap=stage.settings.kafka.brokers,
-                                 request_topic=stage.reader.topic, event_topic=events,
-                                 result_topic=results, vault=vault, poll_interval=2.0)
-    container = build_container(replace(stage.settings, shadow=True))
+    controller = KafkaController(bootstrap=settings.kafka.brokers, request_topic=reader.topic,
+                                 event_topic=events, result_topic=results, vault=vault,
+                                 poll_interval=2.0)
+    container = build_container(replace(settings, shadow=True))
     container.shadow.override(providers.Singleton(
         ShadowComparer, verdicts=container.recorder, source=container.history,
         clock=container.clock, metrics=container.metrics, settle=SETTLE))
     runtime = Runtime(container)
-    executor = StandInExecutor(bootstrap=stage.settings.kafka.brokers, topic=stage.reader.topic)
+    executor = StandInExecutor(bootstrap=settings.kafka.brokers, topic=reader.topic)
     await controller.start()
     await executor.start()
     await runtime.start()
     try:
         await wait_until(runtime.cache.synced, what="informers synced")
-        yield Trial(stage, runtime, executor, controller, vault)
+        yield Trial(settings, settings.namespace, reader, make, wait, runtime, executor,
+                    controller, vault)
     finally:
         await runtime.stop()
         await executor.stop()
         await controller.close()
 
 
+@pytest.fixture
+async def trial(stage: Stage, tmp_path: Path) -> AsyncIterator[Trial]:
+    async with trial_of(stage.settings, stage.reader, tmp_path, make=patched_job(stage),
+                        wait=30.0) as world:
+        yield world
+
+
+@pytest.fixture
+async def node_trial(node_scene: NodeScene, tmp_path: Path) -> AsyncIterator[Trial]:
+    async with trial_of(node_scene.settings, node_scene.reader, tmp_path,
+                        make=real_job(node_scene), wait=NODE_WAIT) as world:
+        yield world
+
+
+@pytest.mark.node
+async def test_on_the_real_node_the_shadow_comparison_names_each_case(
+    node_trial: Trial,
+) -> None:
+    await _compare_beside_the_executor(node_trial)
+
+
 async def test_the_shadow_comparison_names_each_case_and_only_the_executor_touches_the_vault(
     trial: Trial,
 ) -> None:
-    # Arrange: six tasks, each naming its Job, known to the daemon's task feed
-    stage, vault = trial.stage, trial.vault
+    await _compare_beside_the_executor(trial)
+
+
+async def _compare_beside_the_executor(trial: Trial) -> None:
+    """Each case once; the daemon's comparison, ``shadow-report``'s, and the vault."""
+    # Arrange: six tasks, each naming its Job
+    vault, make = trial.vault, trial.make
     started = datetime.now(UTC)
-    agree = _job(stage, vault, "image")
-    suffix = _job(stage, vault, "crash")
-    differ = _job(stage, vault, "image")
-    missed = _job(stage, vault, "image")
-    twice = _job(stage, vault, "image")
-    false_alarm = _job(stage, vault, "running")
+    agree = make(vault, "image")
+    suffix = make(vault, "crash")
+    differ = make(vault, "image")
+    missed = make(vault, "image")
+    twice = make(vault, "image")
+    false_alarm = make(vault, "running")
     cases = [agree, suffix, differ, missed, twice, false_alarm]
     zombies = [c for c in cases if c is not false_alarm]
     await wait_until(lambda: all(trial.recorded(c.job) for c in zombies),
-                     what="zombiewatch's verdicts, recorded")
+                     what="zombiewatch's verdicts, recorded", timeout=trial.wait)
     # Act: the executor, a little later, with its own words
     await asyncio.sleep(1.0)  # its delay
     ex = trial.executor
@@ -178,14 +251,15 @@ async def test_the_shadow_comparison_names_each_case_and_only_the_executor_touch
     assert rows[suffix.job].executor[0].evidence == "Error/1"
     # Assert: shadow-report over the window names the same cases
     until = datetime.now(UTC) + timedelta(seconds=1)
-    snapshot = scan.read_namespace(str(stage.settings.kubeconfig), stage.namespace)
-    ours = shadow_report.would_publish(snapshot, namespace=stage.namespace,
+    snapshot = scan.read_namespace(str(trial.settings.kubeconfig), trial.namespace)
+    ours = shadow_report.would_publish(snapshot, namespace=trial.namespace,
                                        since=started - timedelta(seconds=5), until=until,
-                                       grace=timedelta(seconds=2), vault=None)
+                                       grace=timedelta(seconds=trial.settings.grace_seconds),
+                                       vault=None)
     theirs = await shadow_report.executor_failures(
-        stage.settings.kafka, namespace=stage.namespace, since=started - timedelta(seconds=5),
+        trial.settings.kafka, namespace=trial.namespace, since=started - timedelta(seconds=5),
         until=until, timeout=20)
-    report = shadow_report.report(namespace=stage.namespace, since=started, until=until,
+    report = shadow_report.report(namespace=trial.namespace, since=started, until=until,
                                   ours=ours, executor=theirs)
     assert {r.job_name: (r.outcome, r.executor_sends) for r in report.rows} == expected
     # Assert: the vault, touched by the stand-in only
@@ -196,25 +270,25 @@ async def test_the_shadow_comparison_names_each_case_and_only_the_executor_touch
     assert _bumps(vault, cases) == _sent(ex, cases) == [1, 1, 1, 0, 2, 1]
     assert _current_jobs(vault, cases) == ["", "", "", missed.job, "", ""]
     assert trial.controller.stats.outcomes()["handled"] == 2 * sum(ex.sends.values())
-    assert {e.initiator for _, e, _, _ in stage.reader.records} == {"executor"}
+    assert {e.initiator for _, e, _, _ in trial.reader.records} == {"executor"}
     print(f"\n[shadow] {counted}; latencies (s) "
           f"{[round(lat.total_seconds(), 2) for lat in latencies.values() if lat]}\n"
           + shadow_report.render_table(report))
 
 
 def _bumps(vault: ReferenceVault, cases: list[Case]) -> list[Any]:
-    return [_task(vault, c).frontmatter.get("trigger_count") for c in cases]
+    return [_file(vault, c).frontmatter.get("trigger_count") for c in cases]
 
 
 def _current_jobs(vault: ReferenceVault, cases: list[Case]) -> list[Any]:
-    return [_task(vault, c).frontmatter.get("current_job") for c in cases]
+    return [_file(vault, c).frontmatter.get("current_job") for c in cases]
 
 
 def _sent(executor: StandInExecutor, cases: list[Case]) -> list[int]:
     return [executor.sends[c.task_id] for c in cases]
 
 
-def _task(vault: ReferenceVault, case: Case) -> Any:
+def _file(vault: ReferenceVault, case: Case) -> Any:
     task = vault.task(case.task_id)
     assert task is not None
     return task
