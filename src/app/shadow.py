@@ -64,7 +64,7 @@ class VerdictRecorder:
         self.verdicts: list[OurVerdict] = []
         """Each failure as the reporter would have published it, at its verdict time."""
         self.commands = 0
-        """Helper commands (the host's dispatch path) swallowed."""
+        """Commands of the host's dispatch path (embedded) swallowed: nothing is sent."""
 
     @property
     def started(self) -> bool:
@@ -90,9 +90,14 @@ class VerdictRecorder:
     async def publish_failures(
         self, failures: Sequence[FailureReport]
     ) -> Result[None, PublishError]:
-        self.verdicts.extend(
-            OurVerdict(task_id=f.task_id, job_name=f.job_name, reason=f.reason,
-                       at=f.occurred_at) for f in failures)
+        """Keep each zombie failure as a verdict; a host's type mismatch (the dispatch path,
+        embedded) is a helper command here: the comparison is about zombies."""
+        for f in failures:
+            if f.reason is ZombieReason.TYPE_MISMATCH:
+                self.commands += len(f.commands)
+            else:
+                self.verdicts.append(OurVerdict(task_id=f.task_id, job_name=f.job_name,
+                                                reason=f.reason, at=f.occurred_at))
         return Success(None)
 
     async def publish_commands(self, commands: Sequence[Command]) -> Result[None, PublishError]:

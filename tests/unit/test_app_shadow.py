@@ -16,6 +16,7 @@ from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings, parse_settings
 from zombiewatch.app.shadow import NullAnnotator, ShadowComparer, VerdictRecorder
+from zombiewatch.domain.doctrine import spawn_notification, type_mismatch_failure, zombie_failure
 from zombiewatch.domain.ports import BrokerErrorKind, ReadError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.shadow import ExecutorFailure, OurVerdict, ShadowOutcome
@@ -60,6 +61,27 @@ async def test_shadow_mode_judges_but_publishes_annotates_and_reaps_nothing() ->
     assert isinstance(container.leader(), AlwaysLeader)
     assert isinstance(container.confirmer(), NoConfirmation)
     assert isinstance(runtime.shadow, ShadowComparer)
+
+
+async def test_the_recorder_sends_nothing_and_keeps_zombie_failures_only() -> None:
+    # Arrange
+    recorder = VerdictRecorder()
+    at = FakeClock().now()
+    zombie = zombie_failure(task_id="t1", job_name="job-a",
+                            reason=ZombieReason.POD_EVICTED, at=at)
+    mismatch = type_mismatch_failure(task_id="t2", job_name="job-b", prior_assignee="claude",
+                                     detail="task_type x", at=at)
+    # Act
+    results = [await recorder.publish_failures([zombie, mismatch]),
+               await recorder.publish_commands([spawn_notification(
+                   task_id="t3", job_name="job-c", started_at=at)]),
+               await recorder.settle(), await recorder.start()]
+    # Assert
+    assert all(isinstance(r, Success) for r in results)
+    assert recorder.verdicts == [OurVerdict("t1", "job-a", ZombieReason.POD_EVICTED, at)]
+    assert recorder.commands == 2
+    assert recorder.started
+    assert recorder.problem is None
 
 
 def test_a_live_daemon_has_no_shadow_comparer() -> None:
