@@ -27,10 +27,11 @@ from typing import Any
 
 import pytest
 from dependency_injector import providers
+from kubernetes import client
 
 from harness import kubelet, workloads
 from harness.controller import KafkaController
-from harness.daemons import sample
+from harness.daemons import daemon_processes, free_port, sample, scrape, wait_ready
 from harness.executor import StandInExecutor
 from harness.fixtures import create_topics
 from harness.support import CommittedReader
@@ -46,6 +47,11 @@ from zombiewatch.app.settings import Settings
 from zombiewatch.app.shadow import ShadowComparer, VerdictRecorder
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.shadow import ShadowOutcome
+from zombiewatch.domain.views import (
+    ZOMBIE_REAPED_AT_ANNOTATION,
+    ZOMBIE_REASON_ANNOTATION,
+    ZOMBIE_REPORTED_AT_ANNOTATION,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -292,3 +298,31 @@ def _file(vault: ReferenceVault, case: Case) -> Any:
     task = vault.task(case.task_id)
     assert task is not None
     return task
+
+
+async def test_run_shadow_as_a_process_judges_and_publishes_annotates_reaps_nothing(
+    stage: Stage,
+) -> None:
+    # Arrange: `zombiewatch run --shadow` with the daemon's flags (leader election on)
+    port = free_port()
+    with daemon_processes(stage.tmp_path) as start:
+        proc = start(replace(stage.settings, shadow=True), port=port)
+        await wait_ready(proc, port)
+        ready = scrape(port, "/readyz")
+        # Act: a Job the live daemon would report and reap at once
+        name = stage.failing_job("ImagePullBackOff")
+        await proc.until(lambda: any("event=failure_published" in line and f"job={name}" in line
+                                     for line in proc.log_text().splitlines()),
+                         "the verdict (what the live daemon would have published)")
+        await stage.reader.quiet(2.0)
+        metrics = scrape(port)[1]
+    # Assert
+    assert ready[0] == 200
+    assert "ready (shadow: publishing nothing)" in ready[1]
+    assert stage.reader.records == []  # nothing on the request topic
+    annotations = stage.batch.read_namespaced_job(name, stage.namespace).metadata.annotations
+    assert not {ZOMBIE_REASON_ANNOTATION, ZOMBIE_REPORTED_AT_ANNOTATION,
+                ZOMBIE_REAPED_AT_ANNOTATION} & set(annotations or {})
+    assert "# TYPE zombiewatch_shadow_jobs_total counter" in metrics
+    leases = client.CoordinationV1Api(stage.api_client).list_namespaced_lease(stage.namespace)
+    assert leases.items == []
