@@ -115,6 +115,8 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
     ]
     args.append("--task-events" if settings.kafka.task_events else "--no-task-events")
     args.append("--leader-election" if settings.leader.enabled else "--no-leader-election")
+    if settings.shadow:
+        args.append("--shadow")
     kafka = settings.kafka
     args += ["--kafka-security-protocol", kafka.security_protocol.value]
     for flag, value in (("--kafka-ca-file", kafka.ca_file), ("--kafka-cert-file", kafka.cert_file),

@@ -1,4 +1,5 @@
-"""The ``zombiewatch`` console script: ``run`` (the daemon), ``explain FILE`` and ``scan``."""
+"""The ``zombiewatch`` console script: ``run`` (the daemon), ``explain FILE``, ``scan`` and
+``shadow-report``."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="Run 'zombiewatch run --help' for the daemon's flags and environment variables.",
     )
     parser.add_argument("--version", action="version", version=f"zombiewatch {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,explain,scan}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,explain,scan,shadow-report}")
     sub.add_parser("run", add_help=False, help="run the daemon (flags: zombiewatch run --help)")
     explain = sub.add_parser(
         "explain", help="classify a Pod or Job (kubectl get -o json|yaml) and name the rule",
@@ -120,7 +121,77 @@ def _top_parser() -> argparse.ArgumentParser:
                       help="seconds to read the task event topic to its end "
                       f"(default {FEED_TIMEOUT_SECONDS:g})")
     add_kafka_security_arguments(feed, os.environ)
+    _add_shadow_report(sub)
     return parser
+
+
+def _add_shadow_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = sub.add_parser(
+        "shadow-report",
+        help="compare zombiewatch's verdicts with the executor's failures over a window "
+        "(read-only)",
+        description="Read-only, for a trial beside the agent system's executor (see "
+        "'zombiewatch run --shadow'): judge the namespace's Jobs created in the window as "
+        "'scan' does (from the cluster only), read the executor's failure updates in the "
+        "window from the request topic <prefix>-agent-task-v1-request (matched by task id "
+        "and the Job named in their '## Failure' section: their request ids are random), "
+        "and print one row per Job: agreement, reason_disagreement, zombiewatch_only, "
+        "executor_only, and how often the executor sent it (more than once after its "
+        "restart). Latencies are the shadow daemon's (zombiewatch_shadow_latency_seconds). "
+        "Needs get/list on jobs, pods and configs and Read on the request topic.",
+        epilog="Exit status: 0 the table was printed, 2 usage error, 3 the namespace or the "
+        "request topic could not be read.")
+    report.add_argument("--namespace", default=os.environ.get("NAMESPACE"),
+                        help="the namespace [env NAMESPACE; required]")
+    report.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                        help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    add_vault_argument(report, os.environ)
+    report.add_argument("--since", type=_parse_since, default=timedelta(hours=1),
+                        help="start of the window: a duration back from --until (90s, 30m, "
+                        "2h) or an RFC3339 time (default 1h)")
+    report.add_argument("--until", type=_parse_until, default=None,
+                        help="end of the window, an RFC3339 time (default: now)")
+    report.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                        help="a table for humans (default) or one JSON document")
+    report.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
+                        help="grace window of the time-dependent pod rows (default 120)")
+    kafka = report.add_argument_group("Kafka", "the daemon's Kafka flags and variables")
+    add_kafka_topic_arguments(kafka, os.environ,
+                              brokers_help="bootstrap servers, comma separated "
+                              "[env KAFKA_BROKERS; required]")
+    kafka.add_argument("--read-timeout", type=_positive_seconds,
+                       default=FEED_TIMEOUT_SECONDS,
+                       help="seconds to read the request topic over the window "
+                       f"(default {FEED_TIMEOUT_SECONDS:g})")
+    add_kafka_security_arguments(kafka, os.environ)
+
+
+def _parse_until(text: str) -> datetime:
+    try:
+        return _parse_now(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"not an RFC3339 time with a zone (2026-06-02T09:46:00Z): {text!r}") from None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_since(text: str) -> timedelta | datetime:
+    """``--since``: ``90s``, ``30m``, ``2h``, ``1d`` or plain seconds, else an RFC3339 time."""
+    number, unit = (text[:-1], _UNITS[text[-1]]) if text[-1:] in _UNITS else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        try:
+            return _parse_now(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"neither a duration (90s, 30m, 2h) nor an RFC3339 time: {text!r}",
+            ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -174,6 +245,48 @@ def _scan(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _shadow_report(args: argparse.Namespace) -> int:
+    from zombiewatch.app import scan, shadow_report  # noqa: PLC0415 - clients only when needed
+
+    prog = "zombiewatch shadow-report"
+    if not args.namespace:
+        print(f"{prog}: NAMESPACE is required (--namespace or env NAMESPACE)", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.kafka_brokers:
+        print(f"{prog}: KAFKA_BROKERS is required (--kafka-brokers or env KAFKA_BROKERS)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    until: datetime = args.until or datetime.now(UTC)
+    since: datetime = args.since if isinstance(args.since, datetime) else until - args.since
+    if since >= until:
+        print(f"{prog}: --since must be before --until", file=sys.stderr)
+        return EXIT_USAGE
+    args.task_events = False  # the request topic only
+    try:
+        vault = vault_setting(args.vault)
+        kafka = kafka_connection(args, os.environ)
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        snapshot = scan.read_namespace(args.kubeconfig, args.namespace)
+        _quiet_client_logs()
+        executor = asyncio.run(shadow_report.executor_failures(
+            kafka, namespace=args.namespace, since=since, until=until,
+            timeout=args.read_timeout))
+    except (scan.ScanError, shadow_report.ReportError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return scan.EXIT_UNREADABLE
+    ours = shadow_report.would_publish(snapshot, namespace=args.namespace, since=since,
+                                       until=until, grace=timedelta(seconds=args.grace_seconds),
+                                       vault=vault)
+    result = shadow_report.report(namespace=args.namespace, since=since, until=until,
+                                  ours=ours, executor=executor)
+    render = shadow_report.render_json if args.output == "json" else shadow_report.render_table
+    sys.stdout.write(render(result))
+    return 0
+
+
 def _quiet_client_logs() -> None:
     """Keep stderr to scan's own lines: without a handler Python prints every WARNING
     (aiokafka's per-retry lines, each malformed event) there; scan says what matters once
@@ -206,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _explain(args)
     if args.command == "scan":
         return _scan(args)
+    if args.command == "shadow-report":
+        return _shadow_report(args)
     _top_parser().print_help()
     return EXIT_USAGE
 

@@ -30,7 +30,7 @@ from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
 from zombiewatch.adapters.kubernetes.watching import InformerSettings
 from zombiewatch.app.annotations import Annotations
-from zombiewatch.app.confirming import open_confirmer
+from zombiewatch.app.confirming import NoConfirmation, open_confirmer
 from zombiewatch.app.delivery import Delivery
 from zombiewatch.app.detection import DetectionService, call_later, log_skipped
 from zombiewatch.app.feedpart import TaskFeedPart, TaskView
@@ -42,6 +42,12 @@ from zombiewatch.app.metrics import InformerCollector, InformerReading, Metrics
 from zombiewatch.app.reaper import Reaper
 from zombiewatch.app.reporting import Reporter
 from zombiewatch.app.settings import Settings, kafka_client_settings
+from zombiewatch.app.shadow import (
+    NullAnnotator,
+    NullEventRecorder,
+    ShadowComparer,
+    VerdictRecorder,
+)
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
@@ -87,8 +93,10 @@ def make_event_recorder(
 
 
 def make_leader(settings: Settings, api_client: SharedApiClient, metrics: Metrics) -> Leadership:
-    """Leader election on a Lease, or always-leader when disabled (single replica, embedded)."""
-    if not settings.leader.enabled:
+    """Leader election on a Lease, or always-leader when disabled (single replica, embedded)
+    or in shadow mode (each shadow replica compares on its own and never takes the Lease
+    from a publishing zombiewatch)."""
+    if not settings.leader.enabled or settings.shadow:
         metrics.leader.set(1)
         return AlwaysLeader()
     options = settings.leader
@@ -153,21 +161,35 @@ class Container(containers.DeclarativeContainer):
 
     kafka_settings = providers.Singleton(kafka_client_settings, settings)
     kafka_health = providers.Singleton(make_kafka_health, metrics)
+    mode = providers.Callable(lambda s: "shadow" if s.shadow else "live", settings)
+    """``shadow`` (``--shadow``) or ``live``: which parts the selectors below wire."""
+    # Shadow mode: what would be published is recorded, nothing is sent (app/shadow.py).
+    recorder = providers.Singleton(VerdictRecorder)
     # Not connected here: only the leader connects (Runtime, on each new term).
-    publisher = providers.Singleton(
-        KafkaCommandPublisher, settings=kafka_settings, clock=clock, health=kafka_health)
+    publisher = providers.Selector(
+        mode,
+        live=providers.Singleton(KafkaCommandPublisher, settings=kafka_settings, clock=clock,
+                                health=kafka_health),
+        shadow=recorder)
 
     leader = providers.Singleton(make_leader, settings, api_client, metrics)
-    annotator = providers.Singleton(KubernetesJobAnnotator, api_client.provided.client)
+    annotator = providers.Selector(
+        mode,
+        live=providers.Singleton(KubernetesJobAnnotator, api_client.provided.client),
+        shadow=providers.Singleton(NullAnnotator))
 
-    event_recorder = providers.Singleton(make_event_recorder, settings, api_client, clock, metrics)
+    event_recorder = providers.Selector(
+        mode,
+        live=providers.Singleton(make_event_recorder, settings, api_client, clock, metrics),
+        shadow=providers.Singleton(NullEventRecorder))  # a shadow daemon says nothing on Jobs
     events = providers.Singleton(JobEvents, recorder=event_recorder, cache=cache)
 
     history = providers.Singleton(KafkaFailureHistory, kafka_settings, health=kafka_health)
     job_reaper = providers.Singleton(KubernetesJobReaper, api_client.provided.client)
     reaper = providers.Singleton(
         Reaper, reaper=job_reaper, cache=cache, clock=clock, metrics=metrics,
-        namespace=settings.provided.namespace, events=events, enabled=settings.provided.reap)
+        namespace=settings.provided.namespace, events=events,
+        enabled=providers.Callable(lambda s: s.reap and not s.shadow, settings))
     annotations = providers.Singleton(
         Annotations, annotator=annotator, metrics=metrics, namespace=settings.provided.namespace,
         on_annotated=reaper.provided.annotated)
@@ -179,10 +201,13 @@ class Container(containers.DeclarativeContainer):
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
         tasks=task_view, liveness_window=liveness_window)
-    confirmer = providers.Singleton(
-        open_confirmer, feed=task_feed.provided.feed, publisher=publisher, tasks=task_view,
-        leader=leader, clock=clock, metrics=metrics, policy=settings.provided.repair_policy,
-        events=events)
+    confirmer = providers.Selector(
+        mode,
+        live=providers.Singleton(
+            open_confirmer, feed=task_feed.provided.feed, publisher=publisher, tasks=task_view,
+            leader=leader, clock=clock, metrics=metrics, policy=settings.provided.repair_policy,
+            events=events),
+        shadow=providers.Singleton(NoConfirmation))  # nothing published: nothing to confirm
     delivery = providers.Singleton(
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
         cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics, events=events)
@@ -202,6 +227,13 @@ class Container(containers.DeclarativeContainer):
     informers = providers.Singleton(
         make_informers, settings=settings, factory=api_client_factory, cache=cache,
         detection=detection, metrics=metrics, sweeper=sweeper)
+
+    shadow = providers.Selector(
+        mode,
+        live=providers.Object(None),
+        shadow=providers.Singleton(ShadowComparer, verdicts=recorder, source=history,
+                                   clock=clock, metrics=metrics))
+    """The comparison with the executor in shadow mode, else None."""
 
     ops_server = providers.Factory(
         OpsServer, host=settings.provided.listen_host, port=settings.provided.listen_port,

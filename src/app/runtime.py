@@ -32,6 +32,7 @@ from zombiewatch.app.leadership import Leadership
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.shadow import ShadowComparer
 from zombiewatch.app.sweeping import Sweeper, SweepStats
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.ports import Clock, ClusterCache, CommandPublisher, Lifecycle, StartError
@@ -67,6 +68,8 @@ class Runtime:
         self.detection: DetectionService = c.detection()
         self.sweeper: Sweeper = c.sweeper()
         self.informers: ClusterInformers = c.informers()
+        self.shadow: ShadowComparer | None = c.shadow()
+        """Shadow mode's comparison with the executor (None when live)."""
         self.server: OpsServer = c.ops_server(ready=self.ready)
         self.tasks: tuple[asyncio.Task[None], ...] = ()
         """The background tasks (reporter, sweeper, leadership) once started."""
@@ -87,6 +90,7 @@ class Runtime:
                 self._spawn(self.sweeper.run(), "sweeper"),
                 self._spawn(self._follow_leadership(), "leadership"),
                 self._spawn(self.confirmer.run(), "confirmer"),
+                *((self._spawn(self.shadow.run(), "shadow"),) if self.shadow else ()),
             )
             self._stack.push_async_callback(self._stop_tasks, *self.tasks)
             await self._start(self.informers)
@@ -97,7 +101,7 @@ class Runtime:
             await self._stack.aclose()
             raise
         log_event(log, logging.INFO, "started", namespace=self.settings.namespace,
-                  leader_election=self.settings.leader.enabled,
+                  leader_election=self.settings.leader.enabled, shadow=self.settings.shadow,
                   listen=(f"{self.settings.listen_host}:{self.server.port}"
                           if self.settings.serve_http else None))
 
@@ -170,6 +174,8 @@ class Runtime:
     def _ready(self) -> tuple[bool, str]:
         if not self.cache.synced():
             return False, "informers not synced"
+        if self.shadow is not None:
+            return True, "ready (shadow: publishing nothing)"
         if not self.leader.is_leader():
             return True, "ready (follower)"
         problem = self.publisher.problem

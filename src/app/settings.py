@@ -123,6 +123,9 @@ class Settings:
     confirm_window_seconds: float | None = None
     """A published failure the task feed has not confirmed this long after its last
     send is published again; longer than the expiry; None: expiry + 5 min."""
+    shadow: bool = False
+    """Shadow mode: judge as usual, publish, annotate and reap nothing, take no Lease, and
+    compare with the executor's failures on the request topic (app/shadow.py)."""
 
     @property
     def repair_policy(self) -> RepairPolicy:
@@ -148,6 +151,7 @@ class Settings:
         vault: str | None = None,
         consumer_expiry_seconds: float = DEFAULT_CONSUMER_EXPIRY.total_seconds(),
         liveness_window_seconds: float = DEFAULT_LIVENESS_WINDOW.total_seconds(),
+        shadow: bool = False,
     ) -> Settings:
         """Settings for a host that embeds zombiewatch: one instance, no HTTP server.
 
@@ -169,6 +173,7 @@ class Settings:
             vault=vault,
             consumer_expiry_seconds=consumer_expiry_seconds,
             liveness_window_seconds=liveness_window_seconds,
+            shadow=shadow,
         )
 
 
@@ -368,6 +373,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                      "confirmed is published again; longer than --consumer-expiry "
                      f"[env CONFIRM_WINDOW_SECONDS; default expiry + "
                      f"{DEFAULT_CONFIRM_MARGIN.total_seconds():.0f}]")
+    ops.add_argument("--shadow", action=argparse.BooleanOptionalAction,
+                     default=_env_bool(env("SHADOW", "false") or "false"),
+                     help="shadow mode, to trial zombiewatch beside the executor: judge as "
+                     "usual but publish, annotate and reap nothing and take no Lease; compare "
+                     "each Job with the executor's failures on the request topic (metrics "
+                     "zombiewatch_shadow_*, a shadow_disagreement log line each; see "
+                     "'zombiewatch shadow-report') [env SHADOW; default off]")
     return parser
 
 
@@ -449,6 +461,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         liveness_window_seconds=args.liveness_window,
         consumer_expiry_seconds=args.consumer_expiry,
         confirm_window_seconds=args.confirm_window,
+        shadow=args.shadow,
     )
 
 

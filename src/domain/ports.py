@@ -21,6 +21,7 @@ from zombiewatch.domain.commands import Command, FailureReport
 from zombiewatch.domain.job_events import JobEvent
 from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.domain.shadow import ExecutorFailure
 from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 
@@ -194,6 +195,15 @@ class FailureHistory(Protocol):
         """Our failure records on the request topic since ``since`` (by any instance),
         read at the consumer's isolation level: with ``read_uncommitted`` the records
         of aborted transactions are included, because the controller applied them."""
+        ...
+
+
+class ExecutorFailureSource(Protocol):
+    async def executor_failures_since(
+        self, since: datetime, *, until: datetime | None = None,
+    ) -> Result[tuple[ExecutorFailure, ...], ReadError]:
+        """The executor's zombie failure updates on the request topic in the window
+        (shadow mode compares them with its own verdicts)."""
         ...
 
 

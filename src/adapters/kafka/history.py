@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +56,7 @@ from zombiewatch.domain.doctrine import (
 )
 from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.ports import ReadError
+from zombiewatch.domain.shadow import EXECUTOR_INITIATOR, ExecutorFailure, executor_failure
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,39 @@ class KafkaFailureHistory:
         return self._health.problem(ClientRole.HISTORY)
 
     async def reported_since(self, since: datetime) -> Result[LedgerReading, ReadError]:
+        found = _Found()
+        match await self._consume(since, lambda record: self._note(record, found)):
+            case Failure(error):
+                return Failure(error)
+        return Success(LedgerReading(failures=tuple(found.failures),
+                                     request_ids=tuple(found.request_ids),
+                                     tasks=tuple(found.tasks.items()),
+                                     vaults=tuple(found.vaults.items()),
+                                     counts_before=tuple(found.counts_before),
+                                     unreadable_counts=found.unreadable_counts,
+                                     clears=tuple(found.clears)))
+
+    async def executor_failures_since(
+        self, since: datetime, *, until: datetime | None = None,
+    ) -> Result[tuple[ExecutorFailure, ...], ReadError]:
+        """The executor's zombie failure updates on the request topic since ``since`` (and
+        not after ``until``), each with its task and send time: what shadow mode compares
+        with its own verdicts (domain/shadow.py)."""
+        found: list[ExecutorFailure] = []
+
+        def note(record: Any) -> None:
+            failure = _executor_failure(record)
+            if failure is not None and (until is None or failure.sent_at <= until):
+                found.append(failure)
+
+        match await self._consume(since, note):
+            case Failure(error):
+                return Failure(error)
+        return Success(tuple(found))
+
+    async def _consume(self, since: datetime, note: Callable[[Any], None],
+                       ) -> Result[None, ReadError]:
+        """Every record written since ``since`` up to the end offsets, to ``note``."""
         consumer = AIOKafkaConsumer(
             self._settings.topic,
             **connection_options(self._settings),
@@ -83,11 +118,10 @@ class KafkaFailureHistory:
         try:
             async with asyncio.timeout(self._timeout):
                 await consumer.start()
-                found = await self._read(consumer, since)
+                await self._read(consumer, since, note)
         except EXPECTED_ERRORS as exc:
             error: ReadError | None = read_error(await diagnosed(exc, self._settings),
                                                  self._settings)
-            found = LedgerReading(failures=(), request_ids=())
         else:
             error = None
         finally:
@@ -100,9 +134,11 @@ class KafkaFailureHistory:
             self._health.failed(ClientRole.HISTORY, error)
             return Failure(error)
         self._health.ok(ClientRole.HISTORY)
-        return Success(found)
+        return Success(None)
 
-    async def _read(self, consumer: AIOKafkaConsumer, since: datetime) -> LedgerReading:
+    @staticmethod
+    async def _read(consumer: AIOKafkaConsumer, since: datetime,
+                    note: Callable[[Any], None]) -> None:
         partitions = await _assigned(consumer)
         starts = await consumer.offsets_for_times(
             {tp: int(since.timestamp() * 1000) for tp in partitions})
@@ -113,22 +149,14 @@ class KafkaFailureHistory:
             if start is not None and start.offset < ends[tp]:
                 consumer.seek(tp, start.offset)
                 todo[tp] = ends[tp]
-        found = _Found()
         while todo:
             batches = await consumer.getmany(*todo, timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    self._note(record, found)
+                    note(record)
             for tp in list(todo):
                 if await consumer.position(tp) >= todo[tp]:
                     del todo[tp]
-        return LedgerReading(failures=tuple(found.failures),
-                             request_ids=tuple(found.request_ids),
-                             tasks=tuple(found.tasks.items()),
-                             vaults=tuple(found.vaults.items()),
-                             counts_before=tuple(found.counts_before),
-                             unreadable_counts=found.unreadable_counts,
-                             clears=tuple(found.clears))
 
     def _note(self, record: Any, found: _Found) -> None:
         """Our failure commands only; the topic also carries everyone else's commands."""
@@ -165,6 +193,23 @@ class KafkaFailureHistory:
         else:
             return
         found.request_ids.append((envelope.request_id, at))
+
+
+def _executor_failure(record: Any) -> ExecutorFailure | None:
+    """The executor's zombie failure update in ``record``, if it is one."""
+    if record.value is None:
+        return None
+    try:
+        envelope = decode(record.value)
+    except CodecError:
+        return None
+    command = envelope.command
+    if (envelope.initiator != EXECUTOR_INITIATOR or not isinstance(command, UpdateFrontmatter)
+            or command.body is None or command.body.heading != FAILURE_HEADING):
+        return None
+    return executor_failure(task_id=command.task_identifier, section=command.body.section,
+                            sent_at=datetime.fromtimestamp(record.timestamp / 1000, tz=UTC),
+                            request_id=envelope.request_id)
 
 
 @dataclass

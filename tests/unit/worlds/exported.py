@@ -12,6 +12,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from zombiewatch.app.container import Container
 from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.shadow import ShadowMetrics
 from zombiewatch.testing.containers import NoApiClient, unit_settings
 
 TYPE_LINE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)
@@ -24,7 +25,9 @@ def _no_api_client() -> object:
 def daemon_metrics() -> Metrics:
     """The registry of a daemon with every part that registers a collector (the informers,
     the task feed and its confirmer), every labelled instrument used once so that it shows
-    samples too (the feed's skipped-event counter is labelled by its ``why``)."""
+    samples too (the feed's skipped-event counter is labelled by its ``why``). Shadow mode's
+    instruments are added to the same registry: ``--shadow`` registers them, and the README
+    lists every series either mode exports."""
     container = Container()
     container.settings.override(unit_settings())
     container.api_client_factory.override(providers.Object(_no_api_client))
@@ -35,6 +38,7 @@ def daemon_metrics() -> Metrics:
     assert feed is not None, "the unit settings follow the task feed"
     feed.stats.malformed["not_json"] += 1
     metrics: Metrics = container.metrics()
+    ShadowMetrics(metrics)
     for collector in list(metrics.registry._collector_to_names):
         if isinstance(collector, MetricWrapperBase) and collector._labelnames:
             collector.labels(*("x" for _ in collector._labelnames))
