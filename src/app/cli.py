@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from zombiewatch import __version__
+from zombiewatch.app import validation as check
 from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
 from zombiewatch.app.settings import (
     SettingsError,
@@ -144,11 +145,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from zombiewatch.app import scan  # noqa: PLC0415 - the client only for commands that need it
 
-    if not args.namespace:
-        print("zombiewatch scan: NAMESPACE is required (--namespace or env NAMESPACE)",
-              file=sys.stderr)
-        return scan.EXIT_USAGE
     try:
+        check.namespace(args.namespace)
         vault = vault_setting(args.vault)
         source = scan.feed_source(kafka_connection(args, os.environ), args.namespace)
     except SettingsError as exc:
