@@ -13,15 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from zombiewatch import __version__
-from zombiewatch.app import validation as check
+from zombiewatch.adapters.kubernetes.credentials import CredentialsError, load_credentials
 from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
 from zombiewatch.app.settings import (
     SettingsError,
+    add_cluster_arguments,
     add_kafka_security_arguments,
     add_kafka_topic_arguments,
     add_task_events_argument,
     add_vault_argument,
     build_parser,
+    cluster_namespace,
     kafka_connection,
     parse_settings,
     vault_setting,
@@ -99,10 +101,7 @@ def _top_parser() -> argparse.ArgumentParser:
         "that cannot be read (or not within --feed-timeout) is a one-line warning on stderr "
         "and does not change the exit status: the Jobs are then judged from the cluster only.",
     )
-    scan.add_argument("--namespace", default=os.environ.get("NAMESPACE"),
-                      help="the namespace to scan [env NAMESPACE; required]")
-    scan.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
-                      help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    add_cluster_arguments(scan, os.environ, verb="scan")
     add_vault_argument(scan, os.environ)
     scan.add_argument("-o", "--output", choices=("table", "json"), default="table",
                       help="a table for humans (default) or one JSON document")
@@ -146,15 +145,15 @@ def _scan(args: argparse.Namespace) -> int:
     from zombiewatch.app import scan  # noqa: PLC0415 - the client only for commands that need it
 
     try:
-        check.namespace(args.namespace)
+        namespace = cluster_namespace(args, os.environ)
         vault = vault_setting(args.vault)
-        source = scan.feed_source(kafka_connection(args, os.environ), args.namespace)
+        source = scan.feed_source(kafka_connection(args, os.environ), namespace)
     except SettingsError as exc:
         print(f"zombiewatch scan: {exc}", file=sys.stderr)
         return scan.EXIT_USAGE
     now: datetime = args.now or datetime.now(UTC)
     try:
-        snapshot = scan.read_namespace(args.kubeconfig, args.namespace)
+        snapshot = scan.read_namespace(args.kubeconfig, args.context, namespace)
     except scan.ScanError as exc:
         print(f"zombiewatch scan: {exc}", file=sys.stderr)
         return scan.EXIT_UNREADABLE
@@ -165,7 +164,7 @@ def _scan(args: argparse.Namespace) -> int:
         warning = scan.feed_warning(feed)
         if warning is not None:
             print(f"zombiewatch scan: {warning}", file=sys.stderr)
-    report = scan.scan(snapshot, namespace=args.namespace, now=now,
+    report = scan.scan(snapshot, namespace=namespace, now=now,
                        grace=timedelta(seconds=args.grace_seconds), feed=feed, vault=vault)
     render = scan.render_json if args.output == "json" else scan.render_table
     sys.stdout.write(render(report))
@@ -187,7 +186,11 @@ def _run(argv: Sequence[str]) -> int:
         return 0
     try:
         settings = parse_settings(argv)
-    except SettingsError as exc:
+        # Found now as the daemon will find them: no credentials is one line, not a start
+        # that fails later with the client's "Service host/port is not set."
+        load_credentials(str(settings.kubeconfig) if settings.kubeconfig else None,
+                         settings.context)
+    except (SettingsError, CredentialsError) as exc:
         print(f"zombiewatch run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from zombiewatch.app.daemon import run_daemon  # noqa: PLC0415 - heavy imports only for run

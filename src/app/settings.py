@@ -25,6 +25,7 @@ from zombiewatch.adapters.kafka.settings import (
     transactional_id_for,
 )
 from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
+from zombiewatch.adapters.kubernetes.credentials import context_namespace
 from zombiewatch.adapters.kubernetes.watching import DEFAULT_RELIST_PERIOD
 from zombiewatch.app import validation as check
 from zombiewatch.app.validation import SettingsError
@@ -140,7 +141,9 @@ class Settings:
 
     namespace: str
     kubeconfig: Path | None
-    """None: in-cluster configuration."""
+    """A kubeconfig file (or a colon-separated list, merged as kubectl merges
+    ``KUBECONFIG``); None: as kubectl, env ``KUBECONFIG``, else ``~/.kube/config``,
+    else in-cluster (:mod:`zombiewatch.adapters.kubernetes.credentials`)."""
     kafka: KafkaOptions
     leader: LeaderOptions
     listen_host: str = "127.0.0.1"
@@ -166,6 +169,8 @@ class Settings:
     confirm_window_seconds: float | None = None
     """A published failure the task feed has not confirmed this long after its last
     send is published again; longer than the expiry; None: expiry + 5 min."""
+    context: str | None = None
+    """The kubeconfig context to use; None: its ``current-context``."""
 
     def __post_init__(self) -> None:
         """Every check of :mod:`~zombiewatch.app.validation`, so a library host gets the
@@ -209,6 +214,7 @@ class Settings:
         namespace: str,
         kafka_brokers: str,
         kubeconfig: Path | None = None,
+        context: str | None = None,
         branch: str | None = None,
         topic_prefix: str | None = None,
         transactional_id: str | None = None,
@@ -229,6 +235,7 @@ class Settings:
         return cls(
             namespace=namespace,
             kubeconfig=kubeconfig,
+            context=context,
             kafka=KafkaOptions(brokers=kafka_brokers, branch=branch, topic_prefix=topic_prefix,
                                transactional_id=transactional_id,
                                consumer_isolation=consumer_isolation, task_events=task_events),
@@ -344,10 +351,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "error and exit status 2.",
     )
     k8s = parser.add_argument_group("Kubernetes")
-    k8s.add_argument("--kubeconfig", default=env("KUBECONFIG"),
-                     help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
-    k8s.add_argument("--namespace", default=env("NAMESPACE"),
-                     help="namespace to watch, a DNS-1123 label [env NAMESPACE; required]")
+    add_cluster_arguments(k8s, environ, verb="watch")
     add_vault_argument(k8s, environ)
     kafka = parser.add_argument_group("Kafka")
     add_kafka_topic_arguments(kafka, environ,
@@ -418,6 +422,30 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
+def add_cluster_arguments(group: argparse._ActionsContainer, environ: Mapping[str, str], *,
+                          verb: str) -> None:
+    """``--kubeconfig``, ``--context``, ``-n/--namespace`` as kubectl takes them (``run``
+    and ``scan``)."""
+    group.add_argument("--kubeconfig", default=environ.get("KUBECONFIG") or None,
+                       help="kubeconfig file; a colon-separated list is merged as kubectl "
+                       "merges it [env KUBECONFIG; default: ~/.kube/config, else in-cluster]")
+    group.add_argument("--context", default=environ.get("KUBE_CONTEXT") or None,
+                       help="kubeconfig context [env KUBE_CONTEXT; default: its "
+                       "current-context]")
+    group.add_argument("-n", "--namespace", default=environ.get("NAMESPACE") or None,
+                       help=f"namespace to {verb}, a DNS-1123 label [env NAMESPACE; default: "
+                       "the context's namespace; required without one]")
+
+
+def cluster_namespace(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """``--namespace``, else the namespace of the kubeconfig context (as kubectl), checked."""
+    namespace = args.namespace or context_namespace(args.kubeconfig, args.context, environ)
+    if not namespace:
+        raise SettingsError(f"{check.NAMESPACE.required()} (or a kubeconfig context with a "
+                            "namespace)")
+    return check.namespace(namespace)
+
+
 def add_vault_argument(group: argparse._ActionsContainer, environ: Mapping[str, str]) -> None:
     """``--vault`` [env VAULT_NAME]: per-vault Configs first (``run`` and ``scan``)."""
     group.add_argument("--vault", default=environ.get("VAULT_NAME") or None,
@@ -443,14 +471,15 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     """
     env = dict(os.environ if environ is None else environ)
     args = build_parser(env).parse_args(list(argv))
-    check.namespace(args.namespace)
+    namespace = cluster_namespace(args, env)
     if not args.kafka_brokers:
         raise check.KAFKA_BROKERS.required()
     host, port = check.listen(args.listen)
     leader_enabled = check.boolean(check.LEADER_ELECTION, args.leader_election, default=True)
     return Settings(
-        namespace=args.namespace,
+        namespace=namespace,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        context=args.context,
         kafka=replace(
             kafka_connection(args, env),
             transactional_id=args.transactional_id,
