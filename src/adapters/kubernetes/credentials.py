@@ -1,10 +1,10 @@
 """Cluster credentials found as kubectl finds them.
 
-The order: ``--kubeconfig`` (or the library's ``kubeconfig``), else ``KUBECONFIG``
-(a colon-separated list, merged as kubectl merges it: for a cluster, context or
-user of one name and for ``current-context``, the first file that sets it wins;
-files that do not exist are skipped), else ``~/.kube/config``, else the pod's
-in-cluster service account. ``context`` picks a context (default: the merged
+The order: ``--kubeconfig`` (or the library's ``kubeconfig``), else ``KUBECONFIG``;
+either may be a colon-separated list, merged as kubectl merges ``KUBECONFIG`` (for
+a cluster, context or user of one name and for ``current-context``, the first file
+that sets it wins; files that do not exist are skipped). Else ``~/.kube/config``,
+else the pod's in-cluster service account. ``context`` picks a context (default: the merged
 ``current-context``), whose ``namespace`` is the default namespace.
 
 A failure is one :class:`CredentialsError` line saying what was tried, each with
@@ -70,12 +70,10 @@ def find_kubeconfig(kubeconfig: str | os.PathLike[str] | None,
     """The kubeconfig kubectl would use, merged; or, when there is none, what was tried."""
     env = os.environ if environ is None else environ
     from_env = env.get(ENV_KUBECONFIG) or None
-    if kubeconfig is not None and str(kubeconfig) != from_env:
-        label = f"--kubeconfig {kubeconfig}"
-        paths = [Path(str(kubeconfig))]
-    elif from_env is not None:
-        label = f"KUBECONFIG {from_env}"
-        paths = [Path(p).expanduser() for p in from_env.split(os.pathsep) if p]
+    if kubeconfig is not None or from_env is not None:
+        given = str(kubeconfig) if kubeconfig is not None else str(from_env)
+        label = f"KUBECONFIG {given}" if given == from_env else f"--kubeconfig {given}"
+        paths = [Path(p).expanduser() for p in given.split(os.pathsep) if p]
     else:
         default = Path(env.get("HOME") or Path.home()) / ".kube" / "config"
         if default.is_file():

@@ -89,6 +89,8 @@ def test_the_flag_wins_over_the_environment_and_is_not_merged(tmp_path: Path) ->
     found = load_credentials(str(flag), None, {"KUBECONFIG": str(env_file)})
 
     assert (found.source, found.namespace) == (f"--kubeconfig {flag}", "from-flag")
+    listed = f"{tmp_path / 'missing'}{os.pathsep}{flag}"
+    assert load_credentials(listed, None, {}).namespace == "from-flag"  # a list, as KUBECONFIG
 
 
 def test_without_any_credentials_the_error_says_what_was_tried_and_what_to_do(
