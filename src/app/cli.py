@@ -14,14 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from zombiewatch import __version__
+from zombiewatch.adapters.kubernetes.credentials import CredentialsError, load_credentials
 from zombiewatch.app.explain import ExplainError, explain_objects, load_objects
 from zombiewatch.app.settings import (
     SettingsError,
+    add_cluster_arguments,
     add_kafka_security_arguments,
     add_kafka_topic_arguments,
     add_task_events_argument,
     add_vault_argument,
     build_parser,
+    cluster_namespace,
     kafka_connection,
     parse_settings,
     vault_setting,
@@ -99,10 +102,7 @@ def _top_parser() -> argparse.ArgumentParser:
         "that cannot be read (or not within --feed-timeout) is a one-line warning on stderr "
         "and does not change the exit status: the Jobs are then judged from the cluster only.",
     )
-    scan.add_argument("--namespace", default=os.environ.get("NAMESPACE"),
-                      help="the namespace to scan [env NAMESPACE; required]")
-    scan.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
-                      help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    add_cluster_arguments(scan, os.environ, verb="scan")
     add_vault_argument(scan, os.environ)
     scan.add_argument("-o", "--output", choices=("table", "json"), default="table",
                       help="a table for humans (default) or one JSON document")
@@ -141,10 +141,7 @@ def _add_shadow_report(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "Needs get/list on jobs, pods and configs and Read on the request topic.",
         epilog="Exit status: 0 the table was printed, 2 usage error, 3 the namespace or the "
         "request topic could not be read.")
-    report.add_argument("--namespace", default=os.environ.get("NAMESPACE"),
-                        help="the namespace [env NAMESPACE; required]")
-    report.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
-                        help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
+    add_cluster_arguments(report, os.environ, verb="compare")
     add_vault_argument(report, os.environ)
     report.add_argument("--since", type=_parse_since, default=timedelta(hours=1),
                         help="start of the window: a duration back from --until (90s, 30m, "
@@ -215,19 +212,16 @@ def _explain(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from zombiewatch.app import scan  # noqa: PLC0415 - the client only for commands that need it
 
-    if not args.namespace:
-        print("zombiewatch scan: NAMESPACE is required (--namespace or env NAMESPACE)",
-              file=sys.stderr)
-        return scan.EXIT_USAGE
     try:
+        namespace = cluster_namespace(args, os.environ)
         vault = vault_setting(args.vault)
-        source = scan.feed_source(kafka_connection(args, os.environ), args.namespace)
+        source = scan.feed_source(kafka_connection(args, os.environ), namespace)
     except SettingsError as exc:
         print(f"zombiewatch scan: {exc}", file=sys.stderr)
         return scan.EXIT_USAGE
     now: datetime = args.now or datetime.now(UTC)
     try:
-        snapshot = scan.read_namespace(args.kubeconfig, args.namespace)
+        snapshot = scan.read_namespace(args.kubeconfig, args.context, namespace)
     except scan.ScanError as exc:
         print(f"zombiewatch scan: {exc}", file=sys.stderr)
         return scan.EXIT_UNREADABLE
@@ -238,7 +232,7 @@ def _scan(args: argparse.Namespace) -> int:
         warning = scan.feed_warning(feed)
         if warning is not None:
             print(f"zombiewatch scan: {warning}", file=sys.stderr)
-    report = scan.scan(snapshot, namespace=args.namespace, now=now,
+    report = scan.scan(snapshot, namespace=namespace, now=now,
                        grace=timedelta(seconds=args.grace_seconds), feed=feed, vault=vault)
     render = scan.render_json if args.output == "json" else scan.render_table
     sys.stdout.write(render(report))
@@ -249,9 +243,6 @@ def _shadow_report(args: argparse.Namespace) -> int:
     from zombiewatch.app import scan, shadow_report  # noqa: PLC0415 - clients only when needed
 
     prog = "zombiewatch shadow-report"
-    if not args.namespace:
-        print(f"{prog}: NAMESPACE is required (--namespace or env NAMESPACE)", file=sys.stderr)
-        return EXIT_USAGE
     if not args.kafka_brokers:
         print(f"{prog}: KAFKA_BROKERS is required (--kafka-brokers or env KAFKA_BROKERS)",
               file=sys.stderr)
@@ -263,24 +254,25 @@ def _shadow_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     args.task_events = False  # the request topic only
     try:
+        namespace = cluster_namespace(args, os.environ)
         vault = vault_setting(args.vault)
         kafka = kafka_connection(args, os.environ)
     except SettingsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        snapshot = scan.read_namespace(args.kubeconfig, args.namespace)
+        snapshot = scan.read_namespace(args.kubeconfig, args.context, namespace)
         _quiet_client_logs()
         executor = asyncio.run(shadow_report.executor_failures(
-            kafka, namespace=args.namespace, since=since, until=until,
+            kafka, namespace=namespace, since=since, until=until,
             timeout=args.read_timeout))
     except (scan.ScanError, shadow_report.ReportError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return scan.EXIT_UNREADABLE
-    ours = shadow_report.would_publish(snapshot, namespace=args.namespace, since=since,
+    ours = shadow_report.would_publish(snapshot, namespace=namespace, since=since,
                                        until=until, grace=timedelta(seconds=args.grace_seconds),
                                        vault=vault)
-    result = shadow_report.report(namespace=args.namespace, since=since, until=until,
+    result = shadow_report.report(namespace=namespace, since=since, until=until,
                                   ours=ours, executor=executor)
     render = shadow_report.render_json if args.output == "json" else shadow_report.render_table
     sys.stdout.write(render(result))
@@ -302,7 +294,11 @@ def _run(argv: Sequence[str]) -> int:
         return 0
     try:
         settings = parse_settings(argv)
-    except SettingsError as exc:
+        # Found now as the daemon will find them: no credentials is one line, not a start
+        # that fails later with the client's "Service host/port is not set."
+        load_credentials(str(settings.kubeconfig) if settings.kubeconfig else None,
+                         settings.context)
+    except (SettingsError, CredentialsError) as exc:
         print(f"zombiewatch run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from zombiewatch.app.daemon import run_daemon  # noqa: PLC0415 - heavy imports only for run

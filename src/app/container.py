@@ -66,7 +66,8 @@ def make_kafka_health(metrics: Metrics) -> KafkaHealth:
 
 
 def make_api_client_factory(settings: Settings) -> ApiClientFactory:
-    return api_client_factory(str(settings.kubeconfig) if settings.kubeconfig else None)
+    return api_client_factory(str(settings.kubeconfig) if settings.kubeconfig else None,
+                              settings.context)
 
 
 class SharedApiClient:

@@ -1,6 +1,7 @@
 """Structured logs: key=value text or JSON lines, selectable at start-up.
 
-Events are logged with ``log_event(logger, level, event, **fields)`` so both
+Events are logged with ``log_event(logger, level, event, **fields)``
+(:mod:`zombiewatch.adapters.logfields`, so the adapters log the same way) and both
 formats carry the same fields; the text format prints them as
 ``event=<name> key=value ...`` (the ``event=zombie_dedupe job=<name>`` line of
 SPEC §7 is one of them). Values are quoted when they contain spaces or quotes.
@@ -14,25 +15,10 @@ import sys
 from datetime import UTC, datetime
 
 from zombiewatch.adapters.kafka.connection import quiet_bootstrap_logs
+from zombiewatch.adapters.logfields import FIELDS_ATTR, FieldValue, log_event
+from zombiewatch.adapters.logfields import quote as _quote
 
-FieldValue = str | int | float | bool | None
-
-_FIELDS_ATTR = "zw_fields"
-
-
-def _quote(value: FieldValue) -> str:
-    text = "" if value is None else str(value)
-    if text == "" or any(ch in text for ch in ' "=\n\t\\'):
-        return json.dumps(text, ensure_ascii=False)
-    return text
-
-
-def log_event(logger: logging.Logger, level: int, event: str, **fields: FieldValue) -> None:
-    """Log one structured event; does no formatting work when the level is off."""
-    if not logger.isEnabledFor(level):
-        return
-    text = " ".join([f"event={event}", *(f"{k}={_quote(v)}" for k, v in fields.items())])
-    logger.log(level, "%s", text, extra={_FIELDS_ATTR: {"event": event, **fields}})
+__all__ = ["FieldValue", "JsonFormatter", "TextFormatter", "configure_logging", "log_event"]
 
 
 class TextFormatter(logging.Formatter):
@@ -41,7 +27,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         line = f"ts={ts} level={record.levelname.lower()} logger={record.name} "
-        fields: dict[str, object] | None = getattr(record, _FIELDS_ATTR, None)
+        fields: dict[str, object] | None = getattr(record, FIELDS_ATTR, None)
         line += record.getMessage() if fields is not None else f"msg={_quote(record.getMessage())}"
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info))
@@ -57,7 +43,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        fields: dict[str, object] | None = getattr(record, _FIELDS_ATTR, None)
+        fields: dict[str, object] | None = getattr(record, FIELDS_ATTR, None)
         if fields is not None:
             payload.update(fields)
         else:

@@ -50,7 +50,7 @@ class Reaper:
             await self._reap(job_name)
         except Exception:  # reaping must never break the reporter's annotation task
             self._metrics.reap_errors.labels(kind="internal").inc()
-            log.exception("reaping job %s failed", job_name)
+            log_event(log, logging.ERROR, "reap_failed", exc_info=True, job=job_name)
 
     async def _reap(self, job_name: str) -> None:
         job = self._cache.job(job_name)

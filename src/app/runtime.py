@@ -206,4 +206,5 @@ class Runtime:
 
 def _log_death(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("task %s died", task.get_name(), exc_info=task.exception())
+        log_event(log, logging.ERROR, "task_died", exc_info=task.exception() or False,
+                  task=task.get_name())

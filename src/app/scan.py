@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from kubernetes.config.config_exception import ConfigException
-
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
 from zombiewatch.adapters.kafka.task_events import (
     FeedUnreadableError,
@@ -35,6 +33,7 @@ from zombiewatch.adapters.kafka.task_events import (
     aiokafka_feed_consumer,
 )
 from zombiewatch.adapters.kubernetes.client import api_client_factory
+from zombiewatch.adapters.kubernetes.credentials import CredentialsError
 from zombiewatch.adapters.kubernetes.errors import ForbiddenError, KubernetesError
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_namespace
 from zombiewatch.app.feedpart import feed_topic
@@ -67,13 +66,14 @@ class ScanError(Exception):
     """The namespace could not be read; the message says why, for the operator."""
 
 
-def read_namespace(kubeconfig: str | None, namespace: str) -> NamespaceSnapshot:
-    """The snapshot ``scan`` judges: get/list only, on Jobs, Pods and Configs."""
+def read_namespace(kubeconfig: str | None, context: str | None,
+                   namespace: str) -> NamespaceSnapshot:
+    """The snapshot ``scan`` judges: get/list only, on Jobs, Pods and Configs; the
+    credentials found as kubectl finds them."""
     try:
-        client = api_client_factory(kubeconfig)()
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise ScanError(f"no usable cluster credentials ({kubeconfig or 'in-cluster'}): "
-                        f"{exc}") from exc
+        client = api_client_factory(kubeconfig, context)()
+    except CredentialsError as exc:
+        raise ScanError(str(exc)) from exc
     try:
         return list_namespace(client, namespace)
     except ForbiddenError as exc:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn
 
 from zombiewatch.adapters.kafka.settings import (
     KafkaClientSettings,
@@ -26,7 +25,10 @@ from zombiewatch.adapters.kafka.settings import (
     transactional_id_for,
 )
 from zombiewatch.adapters.kafka.topics import prefix_for_branch, request_topic
+from zombiewatch.adapters.kubernetes.credentials import context_namespace
 from zombiewatch.adapters.kubernetes.watching import DEFAULT_RELIST_PERIOD
+from zombiewatch.app import validation as check
+from zombiewatch.app.validation import SettingsError
 from zombiewatch.domain.config import VAULT_NAME_PATTERN, valid_vault_name
 from zombiewatch.domain.confirmation import (
     DEFAULT_CONFIRM_MARGIN,
@@ -36,9 +38,11 @@ from zombiewatch.domain.confirmation import (
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.ledger import ConsumerIsolation
 
+__all__ = [  # SettingsError lives with the checks; the settings' users import it from here
+    "KafkaOptions", "LeaderOptions", "Settings", "SettingsError", "kafka_client_settings",
+    "kafka_connection", "parse_settings",
+]
 
-class SettingsError(ValueError):
-    """A flag or environment variable has a value the daemon cannot run with."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +72,32 @@ class KafkaOptions:
     task_events: bool = True
     """Follow the controller's task event topic (``<prefix>-agent-task-v1-event``)."""
 
+    def __post_init__(self) -> None:
+        """The checks of :mod:`~zombiewatch.app.validation`; ``brokers`` may be empty here
+        (``scan`` without a feed), :class:`Settings` requires them."""
+        if self.brokers:
+            check.brokers(self.brokers)
+        if self.branch is not None:
+            check.topic_prefix(check.BRANCH, prefix_for_branch(self.branch))
+        if self.topic_prefix is not None:
+            check.topic_prefix(check.TOPIC_PREFIX, self.topic_prefix)
+        _set(self, "publish_timeout_seconds",
+             check.positive(check.PUBLISH_TIMEOUT, self.publish_timeout_seconds))
+        protocol = check.choice(check.SECURITY_PROTOCOL, self.security_protocol, SecurityProtocol)
+        _set(self, "security_protocol", protocol)
+        _set(self, "consumer_isolation", check.choice(
+            check.CONSUMER_ISOLATION, self.consumer_isolation, ConsumerIsolation))
+        if self.sasl_mechanism is not None:
+            _set(self, "sasl_mechanism",
+                 check.choice(check.SASL_MECHANISM, self.sasl_mechanism, SaslMechanism))
+        if protocol.uses_sasl and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise SettingsError(
+                f"SASL needs --kafka-sasl-mechanism, --kafka-sasl-username and env "
+                f"KAFKA_SASL_PASSWORD (KAFKA_SECURITY_PROTOCOL is {protocol.value})")
+        check.tls_files(protocol, self.ca_file, self.cert_file, self.key_file)
+
     @property
     def prefix(self) -> str:
         """The topics' prefix: ``topic_prefix``, else the legacy mapping of ``branch``."""
@@ -90,6 +120,20 @@ class LeaderOptions:
     retry_period_seconds: float = 2.0
     """How often candidates try to acquire and the leader renews."""
 
+    def __post_init__(self) -> None:
+        lease = check.positive(check.LEASE_DURATION, self.lease_duration_seconds)
+        renew = check.positive(check.RENEW_DEADLINE, self.renew_deadline_seconds)
+        retry = check.positive(check.RETRY_PERIOD, self.retry_period_seconds)
+        if self.enabled and not lease > renew > retry:
+            raise SettingsError(
+                f"leader election needs lease-duration > renew-deadline > retry-period, got "
+                f"{lease:g} > {renew:g} > {retry:g} (--lease-duration, --renew-deadline, "
+                "--retry-period or env LEASE_DURATION_SECONDS, RENEW_DEADLINE_SECONDS, "
+                "RETRY_PERIOD_SECONDS)")
+        _set(self, "lease_duration_seconds", lease)
+        _set(self, "renew_deadline_seconds", renew)
+        _set(self, "retry_period_seconds", retry)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
@@ -97,7 +141,9 @@ class Settings:
 
     namespace: str
     kubeconfig: Path | None
-    """None: in-cluster configuration."""
+    """A kubeconfig file (or a colon-separated list, merged as kubectl merges
+    ``KUBECONFIG``); None: as kubectl, env ``KUBECONFIG``, else ``~/.kube/config``,
+    else in-cluster (:mod:`zombiewatch.adapters.kubernetes.credentials`)."""
     kafka: KafkaOptions
     leader: LeaderOptions
     listen_host: str = "127.0.0.1"
@@ -126,6 +172,35 @@ class Settings:
     shadow: bool = False
     """Shadow mode: judge as usual, publish, annotate and reap nothing, take no Lease, and
     compare with the executor's failures on the request topic (app/shadow.py)."""
+    context: str | None = None
+    """The kubeconfig context to use; None: its ``current-context``."""
+
+    def __post_init__(self) -> None:
+        """Every check of :mod:`~zombiewatch.app.validation`, so a library host gets the
+        same :class:`SettingsError` as the command line (text values are normalized:
+        ``JSON`` is ``json``, ``info`` is ``INFO``)."""
+        check.namespace(self.namespace)
+        if not self.kafka.brokers:
+            raise check.KAFKA_BROKERS.required()
+        check.port(self.listen_port)
+        _set(self, "log_format", check.log_format(self.log_format))
+        _set(self, "log_level", check.log_level(self.log_level))
+        _set(self, "grace_seconds", check.not_negative(check.GRACE, self.grace_seconds))
+        _set(self, "relist_seconds", check.positive(check.RELIST, self.relist_seconds))
+        _set(self, "liveness_window_seconds",
+             check.positive(check.LIVENESS_WINDOW, self.liveness_window_seconds))
+        expiry = check.positive(check.CONSUMER_EXPIRY, self.consumer_expiry_seconds)
+        _set(self, "consumer_expiry_seconds", expiry)
+        if self.confirm_window_seconds is not None:
+            window = check.positive(check.CONFIRM_WINDOW, self.confirm_window_seconds)
+            if window <= expiry:
+                raise check.CONFIRM_WINDOW.invalid(
+                    self.confirm_window_seconds,
+                    f"must be longer than --consumer-expiry ({expiry:g}): a failure "
+                    "published again before its first send expired could be applied twice")
+            _set(self, "confirm_window_seconds", window)
+        if self.vault is not None and not valid_vault_name(self.vault):
+            raise _bad_vault(self.vault)
 
     @property
     def repair_policy(self) -> RepairPolicy:
@@ -142,6 +217,7 @@ class Settings:
         namespace: str,
         kafka_brokers: str,
         kubeconfig: Path | None = None,
+        context: str | None = None,
         branch: str | None = None,
         topic_prefix: str | None = None,
         transactional_id: str | None = None,
@@ -157,13 +233,13 @@ class Settings:
 
         The host is the only publisher for its namespace, so leader election is
         off; it can serve ``ZombieWatch.metrics_text()`` on its own endpoint.
-        A ``vault`` that is not a vault name raises :class:`SettingsError`.
+        Every value is checked as the command line checks it: a bad one raises
+        :class:`SettingsError` with the same text.
         """
-        if vault is not None and not valid_vault_name(vault):
-            raise SettingsError(_vault_message(vault))
         return cls(
             namespace=namespace,
             kubeconfig=kubeconfig,
+            context=context,
             kafka=KafkaOptions(brokers=kafka_brokers, branch=branch, topic_prefix=topic_prefix,
                                transactional_id=transactional_id,
                                consumer_isolation=consumer_isolation, task_events=task_events),
@@ -177,41 +253,20 @@ class Settings:
         )
 
 
-def _vault_message(vault: str) -> str:
-    return (f"VAULT_NAME invalid: {vault!r} must match {VAULT_NAME_PATTERN} "
-            "(--vault or env VAULT_NAME)")
+def _set(instance: object, name: str, value: object) -> None:
+    """Store a normalized value on a frozen settings object (from its ``__post_init__``)."""
+    object.__setattr__(instance, name, value)
 
 
-def _env_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"expected a boolean, got {value!r}")
+def _bad_vault(vault: str) -> SettingsError:
+    return check.VAULT.invalid(vault, f"must match {VAULT_NAME_PATTERN}")
 
 
-def _parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise SettingsError(f"LISTEN invalid: expected HOST:PORT, got {value!r}")
-    return (host or "0.0.0.0"), int(port)
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose usage errors are a :class:`SettingsError` (one line, exit 2)."""
 
-
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def _enum(kind: type[_E]) -> Callable[[str], _E]:
-    """An argparse ``type`` for a StrEnum; an unknown value is reported by ``choices``."""
-
-    def parse(value: str) -> _E:
-        try:
-            return kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"invalid choice: {value!r} (choose from {', '.join(kind)})") from None
-
-    return parse
+    def error(self, message: str) -> NoReturn:
+        raise SettingsError(message)
 
 
 def add_kafka_topic_arguments(group: argparse._ActionsContainer,
@@ -223,8 +278,8 @@ def add_kafka_topic_arguments(group: argparse._ActionsContainer,
     group.add_argument("--branch", default=environ.get("BRANCH"),
                        help="legacy topic prefix: dev->develop, prod->master [env BRANCH]")
     group.add_argument("--topic-prefix", default=environ.get("TOPIC_PREFIX"),
-                       help="explicit topic prefix, wins over --branch; '' = unprefixed "
-                       "[env TOPIC_PREFIX]")
+                       help="explicit topic prefix, wins over --branch; '' = unprefixed; "
+                       "letters, digits, '.', '_', '-' [env TOPIC_PREFIX]")
 
 
 def add_task_events_argument(group: argparse._ActionsContainer,
@@ -232,28 +287,31 @@ def add_task_events_argument(group: argparse._ActionsContainer,
     """``--task-events`` / ``--no-task-events`` [env TASK_EVENTS]; ``verb`` says what the
     command does with the topic (``run`` follows it, ``scan`` reads it once)."""
     group.add_argument("--task-events", action=argparse.BooleanOptionalAction,
-                       default=_env_bool(environ.get("TASK_EVENTS", "true") or "true"),
+                       default=environ.get("TASK_EVENTS") or True,
                        help=f"{verb} the controller's task event topic "
                        "<prefix>-agent-task-v1-event [env TASK_EVENTS; default on]")
 
 
 def add_kafka_security_arguments(group: argparse._ActionsContainer,
                                  environ: Mapping[str, str]) -> None:
-    """TLS and SASL to the brokers (the password only from env KAFKA_SASL_PASSWORD)."""
-    group.add_argument("--kafka-security-protocol", choices=list(SecurityProtocol),
-                       type=_enum(SecurityProtocol),
+    """TLS and SASL to the brokers (the password only from env KAFKA_SASL_PASSWORD).
+
+    The files are loaded at start as the Kafka clients load them: a missing or
+    unparsable one is a one-line error, exit 2."""
+    group.add_argument("--kafka-security-protocol",
                        default=environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
-                       help="[env KAFKA_SECURITY_PROTOCOL]")
+                       help=f"{', '.join(SecurityProtocol)} [env KAFKA_SECURITY_PROTOCOL; "
+                       "default PLAINTEXT]")
     group.add_argument("--kafka-ca-file", default=environ.get("KAFKA_CA_FILE"),
-                       help="CA bundle for TLS [env KAFKA_CA_FILE]")
+                       help="CA bundle (PEM) for TLS [env KAFKA_CA_FILE; default: the "
+                       "system's]")
     group.add_argument("--kafka-cert-file", default=environ.get("KAFKA_CERT_FILE"),
-                       help="client certificate for mutual TLS [env KAFKA_CERT_FILE]")
+                       help="client certificate (PEM) for mutual TLS [env KAFKA_CERT_FILE]")
     group.add_argument("--kafka-key-file", default=environ.get("KAFKA_KEY_FILE"),
-                       help="client key for mutual TLS [env KAFKA_KEY_FILE]")
-    group.add_argument("--kafka-sasl-mechanism", choices=list(SaslMechanism),
-                       type=_enum(SaslMechanism),
+                       help="client key (PEM) for mutual TLS [env KAFKA_KEY_FILE]")
+    group.add_argument("--kafka-sasl-mechanism",
                        default=environ.get("KAFKA_SASL_MECHANISM"),
-                       help="[env KAFKA_SASL_MECHANISM]")
+                       help=f"{', '.join(SaslMechanism)} [env KAFKA_SASL_MECHANISM]")
     group.add_argument("--kafka-sasl-username", default=environ.get("KAFKA_SASL_USERNAME"),
                        help="[env KAFKA_SASL_USERNAME; the password only from env "
                        "KAFKA_SASL_PASSWORD]")
@@ -265,122 +323,139 @@ def kafka_connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Ka
     The producer's own options keep their defaults (``run`` sets them with
     :func:`dataclasses.replace`); ``brokers`` is ``""`` when none were given.
     """
-    sasl_password = environ.get("KAFKA_SASL_PASSWORD")
-    if args.kafka_security_protocol.uses_sasl and not (
-        args.kafka_sasl_mechanism and args.kafka_sasl_username and sasl_password
-    ):
-        raise SettingsError(
-            "SASL needs --kafka-sasl-mechanism, --kafka-sasl-username and env KAFKA_SASL_PASSWORD"
-        )
     return KafkaOptions(
         brokers=args.kafka_brokers or "",
         branch=args.branch,
         topic_prefix=args.topic_prefix,
-        security_protocol=args.kafka_security_protocol,
+        security_protocol=check.choice(check.SECURITY_PROTOCOL, args.kafka_security_protocol,
+                                       SecurityProtocol),
         ca_file=Path(args.kafka_ca_file) if args.kafka_ca_file else None,
         cert_file=Path(args.kafka_cert_file) if args.kafka_cert_file else None,
         key_file=Path(args.kafka_key_file) if args.kafka_key_file else None,
-        sasl_mechanism=args.kafka_sasl_mechanism,
+        sasl_mechanism=None if not args.kafka_sasl_mechanism else check.choice(
+            check.SASL_MECHANISM, args.kafka_sasl_mechanism, SaslMechanism),
         sasl_username=args.kafka_sasl_username,
-        sasl_password=sasl_password,
-        task_events=args.task_events,
+        sasl_password=environ.get("KAFKA_SASL_PASSWORD"),
+        task_events=check.boolean(check.TASK_EVENTS, args.task_events, default=True),
     )
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    """The ``run`` flags; each default comes from its environment variable."""
+    """The ``run`` flags; each default is its environment variable's text, converted and
+    checked afterwards by :func:`parse_settings` (so a bad variable is refused exactly as
+    a bad flag is)."""
 
     def env(name: str, default: str | None = None) -> str | None:
-        return environ.get(name, default)
+        """The variable's text; an empty variable is an unset one."""
+        return environ.get(name) or default
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="zombiewatch run",
         description="Watch a namespace for agent Jobs that died without reporting and "
-        "publish their failure commands on Kafka.",
+        "publish their failure commands on Kafka. A bad flag or variable is a one-line "
+        "error and exit status 2.",
     )
     k8s = parser.add_argument_group("Kubernetes")
-    k8s.add_argument("--kubeconfig", default=env("KUBECONFIG"),
-                     help="kubeconfig file [env KUBECONFIG; default: in-cluster config]")
-    k8s.add_argument("--namespace", default=env("NAMESPACE"),
-                     help="namespace to watch [env NAMESPACE; required]")
+    add_cluster_arguments(k8s, environ, verb="watch")
     add_vault_argument(k8s, environ)
     kafka = parser.add_argument_group("Kafka")
     add_kafka_topic_arguments(kafka, environ,
-                              brokers_help="bootstrap servers, comma separated "
+                              brokers_help="bootstrap servers, host:port comma separated "
                               "[env KAFKA_BROKERS; required]")
     kafka.add_argument("--transactional-id", default=env("KAFKA_TRANSACTIONAL_ID"),
                        help="producer transactional id [env KAFKA_TRANSACTIONAL_ID; "
                        "default zombiewatch-<namespace>]")
-    kafka.add_argument("--publish-timeout", type=float,
-                       default=float(env("KAFKA_PUBLISH_TIMEOUT_SECONDS", "10") or "10"),
-                       help="seconds one publish may take [env KAFKA_PUBLISH_TIMEOUT_SECONDS]")
-    kafka.add_argument("--consumer-isolation", choices=[i.value for i in ConsumerIsolation],
+    kafka.add_argument("--publish-timeout", default=env("KAFKA_PUBLISH_TIMEOUT_SECONDS", "10"),
+                       help="seconds one publish may take, > 0 "
+                       "[env KAFKA_PUBLISH_TIMEOUT_SECONDS; default 10]")
+    kafka.add_argument("--consumer-isolation",
                        default=env("CONSUMER_ISOLATION", ConsumerIsolation.READ_UNCOMMITTED),
-                       help="how the controller reads the request topic; the topic is read "
+                       help="read_uncommitted or read_committed: how the controller reads "
+                       "the request topic; the topic is read "
                        "back the same way to decide what is already delivered (the real "
                        "controller: read_uncommitted) [env CONSUMER_ISOLATION]")
     add_task_events_argument(kafka, environ, verb="follow")
     add_kafka_security_arguments(kafka, environ)
     leader = parser.add_argument_group("Leader election")
     leader.add_argument("--leader-election", action=argparse.BooleanOptionalAction,
-                        default=_env_bool(env("LEADER_ELECTION", "true") or "true"),
+                        default=env("LEADER_ELECTION") or True,
                         help="only the Lease holder publishes [env LEADER_ELECTION; default on]")
     leader.add_argument("--lease-name", default=env("LEASE_NAME", "zombiewatch"),
                         help="[env LEASE_NAME]")
     leader.add_argument("--identity", default=env("POD_NAME") or socket.gethostname(),
                         help="holder identity [env POD_NAME; default hostname]")
-    leader.add_argument("--lease-duration", type=float,
-                        default=float(env("LEASE_DURATION_SECONDS", "15") or "15"),
+    leader.add_argument("--lease-duration", default=env("LEASE_DURATION_SECONDS", "15"),
                         help="seconds followers wait after the last renewal "
-                        "[env LEASE_DURATION_SECONDS]")
-    leader.add_argument("--renew-deadline", type=float,
-                        default=float(env("RENEW_DEADLINE_SECONDS", "10") or "10"),
+                        "[env LEASE_DURATION_SECONDS; default 15]")
+    leader.add_argument("--renew-deadline", default=env("RENEW_DEADLINE_SECONDS", "10"),
                         help="seconds the leader may fail to renew before it steps down "
-                        "[env RENEW_DEADLINE_SECONDS]")
-    leader.add_argument("--retry-period", type=float,
-                        default=float(env("RETRY_PERIOD_SECONDS", "2") or "2"),
-                        help="seconds between acquire/renew attempts [env RETRY_PERIOD_SECONDS]")
+                        "[env RENEW_DEADLINE_SECONDS; default 10]")
+    leader.add_argument("--retry-period", default=env("RETRY_PERIOD_SECONDS", "2"),
+                        help="seconds between acquire/renew attempts "
+                        "[env RETRY_PERIOD_SECONDS; default 2]")
     ops = parser.add_argument_group("Operations")
     ops.add_argument("--listen", default=env("LISTEN", "127.0.0.1:8080"),
                      help="HOST:PORT for /healthz, /readyz, /metrics [env LISTEN]")
-    ops.add_argument("--log-format", choices=("text", "json"), default=env("LOG_FORMAT", "text"),
-                     help="key=value text or JSON lines [env LOG_FORMAT]")
-    ops.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"), help="[env LOG_LEVEL]")
-    ops.add_argument("--grace-seconds", type=float,
-                     default=float(env("GRACE_SECONDS", "120") or "120"),
-                     help="grace window for unschedulable/config-error pods [env GRACE_SECONDS]")
-    ops.add_argument("--reap", action=argparse.BooleanOptionalAction,
-                     default=_env_bool(env("REAP", "true") or "true"),
+    ops.add_argument("--log-format", default=env("LOG_FORMAT", "text"),
+                     help="text (key=value) or json (one object a line), any case "
+                     "[env LOG_FORMAT; default text]")
+    ops.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"),
+                     help="DEBUG, INFO, WARNING or ERROR, any case [env LOG_LEVEL]")
+    ops.add_argument("--grace-seconds", default=env("GRACE_SECONDS", "120"),
+                     help="grace window for unschedulable/config-error pods, >= 0 "
+                     "[env GRACE_SECONDS]")
+    ops.add_argument("--reap", action=argparse.BooleanOptionalAction, default=env("REAP") or True,
                      help="after reporting a Job whose pods may still run, shorten its "
                      "activeDeadlineSeconds so Kubernetes stops them [env REAP; default on]")
-    ops.add_argument("--relist-seconds", type=float,
-                     default=float(env("RELIST_SECONDS", "") or DEFAULT_RELIST_PERIOD),
+    ops.add_argument("--relist-seconds", default=env("RELIST_SECONDS") or DEFAULT_RELIST_PERIOD,
                      help="how often the informers list again [env RELIST_SECONDS]")
-    ops.add_argument("--liveness-window", type=float,
-                     default=float(env("LIVENESS_WINDOW_SECONDS", "")
-                                   or DEFAULT_LIVENESS_WINDOW.total_seconds()),
+    ops.add_argument("--liveness-window",
+                     default=env("LIVENESS_WINDOW_SECONDS")
+                     or DEFAULT_LIVENESS_WINDOW.total_seconds(),
                      help="seconds a heartbeat keeps a Job past its deadline alive "
                      "[env LIVENESS_WINDOW_SECONDS]")
-    kafka.add_argument("--consumer-expiry", type=float,
-                       default=float(env("CONSUMER_EXPIRY_SECONDS", "")
-                                     or DEFAULT_CONSUMER_EXPIRY.total_seconds()),
+    kafka.add_argument("--consumer-expiry",
+                       default=env("CONSUMER_EXPIRY_SECONDS")
+                       or DEFAULT_CONSUMER_EXPIRY.total_seconds(),
                        help="seconds after its requestTime the controller drops a command "
                        "(3600 today, 300 for a v0.3 controller) [env CONSUMER_EXPIRY_SECONDS]")
-    confirm = env("CONFIRM_WINDOW_SECONDS")
-    ops.add_argument("--confirm-window", type=float,
-                     default=float(confirm) if confirm else None,
+    ops.add_argument("--confirm-window", default=env("CONFIRM_WINDOW_SECONDS") or None,
                      help="seconds after its last send a failure the task feed has not "
                      "confirmed is published again; longer than --consumer-expiry "
                      f"[env CONFIRM_WINDOW_SECONDS; default expiry + "
                      f"{DEFAULT_CONFIRM_MARGIN.total_seconds():.0f}]")
     ops.add_argument("--shadow", action=argparse.BooleanOptionalAction,
-                     default=_env_bool(env("SHADOW", "false") or "false"),
+                     default=env("SHADOW") or False,
                      help="shadow mode, to trial zombiewatch beside the executor: judge as "
                      "usual but publish, annotate and reap nothing and take no Lease; compare "
                      "each Job with the executor's failures on the request topic (metrics "
                      "zombiewatch_shadow_*, a shadow_disagreement log line each; see "
                      "'zombiewatch shadow-report') [env SHADOW; default off]")
     return parser
+
+
+def add_cluster_arguments(group: argparse._ActionsContainer, environ: Mapping[str, str], *,
+                          verb: str) -> None:
+    """``--kubeconfig``, ``--context``, ``-n/--namespace`` as kubectl takes them (``run``
+    and ``scan``)."""
+    group.add_argument("--kubeconfig", default=environ.get("KUBECONFIG") or None,
+                       help="kubeconfig file; a colon-separated list is merged as kubectl "
+                       "merges it [env KUBECONFIG; default: ~/.kube/config, else in-cluster]")
+    group.add_argument("--context", default=environ.get("KUBE_CONTEXT") or None,
+                       help="kubeconfig context [env KUBE_CONTEXT; default: its "
+                       "current-context]")
+    group.add_argument("-n", "--namespace", default=environ.get("NAMESPACE") or None,
+                       help=f"namespace to {verb}, a DNS-1123 label [env NAMESPACE; default: "
+                       "the context's namespace; required without one]")
+
+
+def cluster_namespace(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """``--namespace``, else the namespace of the kubeconfig context (as kubectl), checked."""
+    namespace = args.namespace or context_namespace(args.kubeconfig, args.context, environ)
+    if not namespace:
+        raise SettingsError(f"{check.NAMESPACE.required()} (or a kubeconfig context with a "
+                            "namespace)")
+    return check.namespace(namespace)
 
 
 def add_vault_argument(group: argparse._ActionsContainer, environ: Mapping[str, str]) -> None:
@@ -396,72 +471,55 @@ def vault_setting(value: str | None) -> str | None:
     if not value:
         return None
     if not valid_vault_name(value):
-        raise SettingsError(_vault_message(value))
+        raise _bad_vault(value)
     return value
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
-    """Flags + environment -> validated Settings, or SettingsError with a clear message."""
+    """Flags + environment -> validated Settings, or SettingsError with a clear message.
+
+    Text is converted here; every range and form is checked by the settings
+    dataclasses themselves (:mod:`~zombiewatch.app.validation`), as for the library.
+    """
     env = dict(os.environ if environ is None else environ)
     args = build_parser(env).parse_args(list(argv))
-    if not args.namespace:
-        raise SettingsError("NAMESPACE is required (--namespace or env NAMESPACE)")
+    namespace = cluster_namespace(args, env)
     if not args.kafka_brokers:
-        raise SettingsError("KAFKA_BROKERS is required (--kafka-brokers or env KAFKA_BROKERS)")
-    host, port = _parse_listen(args.listen)
-    level = str(args.log_level).upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise SettingsError(f"LOG_LEVEL invalid: {args.log_level!r}")
-    for name in ("publish_timeout", "lease_duration", "renew_deadline", "retry_period",
-                 "relist_seconds", "liveness_window", "consumer_expiry"):
-        if getattr(args, name) <= 0:
-            raise SettingsError(f"--{name.replace('_', '-')} must be > 0")
-    if args.confirm_window is not None and args.confirm_window <= args.consumer_expiry:
-        raise SettingsError(
-            f"--confirm-window ({args.confirm_window:g}) must be longer than "
-            f"--consumer-expiry ({args.consumer_expiry:g}): a failure published again "
-            "before its first send expired could be applied twice")
-    if args.leader_election and not (
-        args.lease_duration > args.renew_deadline > args.retry_period
-    ):
-        raise SettingsError("leader election needs lease-duration > renew-deadline > retry-period")
-    if args.grace_seconds < 0:
-        raise SettingsError("--grace-seconds must be >= 0")
-    try:
-        isolation = ConsumerIsolation(args.consumer_isolation)
-    except ValueError:
-        raise SettingsError(
-            f"CONSUMER_ISOLATION invalid: {args.consumer_isolation!r} "
-            f"(read_uncommitted or read_committed)") from None
+        raise check.KAFKA_BROKERS.required()
+    host, port = check.listen(args.listen)
+    leader_enabled = check.boolean(check.LEADER_ELECTION, args.leader_election, default=True)
     return Settings(
-        namespace=args.namespace,
+        namespace=namespace,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        context=args.context,
         kafka=replace(
             kafka_connection(args, env),
             transactional_id=args.transactional_id,
-            publish_timeout_seconds=args.publish_timeout,
-            consumer_isolation=isolation,
+            publish_timeout_seconds=check.number(check.PUBLISH_TIMEOUT, args.publish_timeout),
+            consumer_isolation=check.choice(check.CONSUMER_ISOLATION, args.consumer_isolation,
+                                            ConsumerIsolation),
         ),
         leader=LeaderOptions(
-            enabled=args.leader_election,
+            enabled=leader_enabled,
             lease_name=args.lease_name,
             identity=args.identity,
-            lease_duration_seconds=args.lease_duration,
-            renew_deadline_seconds=args.renew_deadline,
-            retry_period_seconds=args.retry_period,
+            lease_duration_seconds=check.number(check.LEASE_DURATION, args.lease_duration),
+            renew_deadline_seconds=check.number(check.RENEW_DEADLINE, args.renew_deadline),
+            retry_period_seconds=check.number(check.RETRY_PERIOD, args.retry_period),
         ),
         listen_host=host,
         listen_port=port,
         log_format=args.log_format,
-        log_level=level,
-        grace_seconds=args.grace_seconds,
-        relist_seconds=args.relist_seconds,
-        reap=args.reap,
+        log_level=args.log_level,
+        grace_seconds=check.number(check.GRACE, args.grace_seconds),
+        relist_seconds=check.number(check.RELIST, args.relist_seconds),
+        reap=check.boolean(check.REAP, args.reap, default=True),
         vault=vault_setting(args.vault),
-        liveness_window_seconds=args.liveness_window,
-        consumer_expiry_seconds=args.consumer_expiry,
-        confirm_window_seconds=args.confirm_window,
-        shadow=args.shadow,
+        liveness_window_seconds=check.number(check.LIVENESS_WINDOW, args.liveness_window),
+        consumer_expiry_seconds=check.number(check.CONSUMER_EXPIRY, args.consumer_expiry),
+        confirm_window_seconds=None if args.confirm_window is None
+        else check.number(check.CONFIRM_WINDOW, args.confirm_window),
+        shadow=check.boolean(check.SHADOW, args.shadow, default=False),
     )
 
 

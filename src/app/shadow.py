@@ -220,8 +220,7 @@ class ShadowComparer:
             if row.latency is not None:
                 self._metrics.latency.observe(row.latency.total_seconds())
             if row.outcome.disagrees:
-                log_event(log, logging.WARNING, "shadow_disagreement", outcome=row.outcome.value,
-                          task=row.task_id, job=row.job_name, **_sides(row))
+                _log_disagreement(row)
             repeats = max(0, row.executor_sends - 1)
         else:
             repeats = row.executor_sends - counted
@@ -247,13 +246,15 @@ def _identity(failure: ExecutorFailure) -> tuple[object, ...]:
     return (failure.request_id, failure.task_id, failure.job_name, failure.sent_at)
 
 
-def _sides(row: ShadowRow) -> dict[str, str | float | int | None]:
+def _log_disagreement(row: ShadowRow) -> None:
+    """One structured line per disagreement: both sides, their times and the latency."""
     ours = row.ours
-    return {
-        "ours": ours.reason.value if ours is not None else None,
-        "ours_at": ours.at.isoformat() if ours is not None and ours.at is not None else None,
-        "executor": row.executor_reason.value if row.executor_reason is not None else None,
-        "executor_at": row.executor_at.isoformat() if row.executor_at is not None else None,
-        "executor_sends": row.executor_sends,
-        "latency_s": row.latency.total_seconds() if row.latency is not None else None,
-    }
+    log_event(
+        log, logging.WARNING, "shadow_disagreement", outcome=row.outcome.value,
+        task=row.task_id, job=row.job_name,
+        ours=ours.reason.value if ours is not None else None,
+        ours_at=ours.at.isoformat() if ours is not None and ours.at is not None else None,
+        executor=row.executor_reason.value if row.executor_reason is not None else None,
+        executor_at=row.executor_at.isoformat() if row.executor_at is not None else None,
+        executor_sends=row.executor_sends,
+        latency_s=row.latency.total_seconds() if row.latency is not None else None)

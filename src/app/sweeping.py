@@ -150,7 +150,7 @@ class Sweeper:
                     detected += 1
             except Exception:  # one task's bad data never stops the sweep of the others
                 errors += 1
-                log.exception("sweep of job %s failed", name)
+                log_event(log, logging.ERROR, "sweep_job_failed", exc_info=True, job=name)
         seconds = time.perf_counter() - started
         self.ticks += 1
         self._metrics.sweep_duration.observe(seconds)

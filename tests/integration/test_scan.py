@@ -14,6 +14,7 @@ behind, and warns once and judges the cluster alone when the topic cannot be rea
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,6 +161,32 @@ def test_scan_under_a_get_list_role_names_each_jobs_verdict_and_changes_nothing(
     assert names["image"] in table
     assert "4 in flight, 2 zombies (1 not reported), 1 completed not shown" in table
     assert resource_versions(scene.api_client, scene.namespace) == before
+
+
+def test_scan_finds_its_credentials_and_namespace_in_kubeconfig_as_kubectl_does(
+    scene: Scene, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Arrange: no flag, no NAMESPACE; KUBECONFIG lists a file that only adds a context
+    # naming the namespace (and makes it current), a missing file, and the scanner's
+    overlay = tmp_path / "context"
+    overlay.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "agents",
+        "contexts": [{"name": "agents", "context": {
+            "cluster": "local", "user": "scanner", "namespace": scene.namespace}}]}))
+    for name in ("NAMESPACE", "KUBE_CONTEXT", "KAFKA_BROKERS", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join(
+        [str(overlay), str(tmp_path / "missing"), str(scene.kubeconfig)]))
+    # Act
+    code = main(["scan", "--grace-seconds", "3600", "-o", "json"])
+    # Assert
+    out, err = capsys.readouterr()
+    assert (code, err) == (1, ""), err
+    document = json.loads(out)
+    assert document["namespace"] == scene.namespace
+    assert scene.names["image"] in {row["job"] for row in document["jobs"]}
 
 
 def test_scan_of_a_namespace_it_cannot_read_says_so_and_exits_3(

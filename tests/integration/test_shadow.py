@@ -257,7 +257,7 @@ async def _compare_beside_the_executor(trial: Trial) -> None:
     assert rows[suffix.job].executor[0].evidence == "Error/1"
     # Assert: shadow-report over the window names the same cases
     until = datetime.now(UTC) + timedelta(seconds=1)
-    snapshot = scan.read_namespace(str(trial.settings.kubeconfig), trial.namespace)
+    snapshot = scan.read_namespace(str(trial.settings.kubeconfig), None, trial.namespace)
     ours = shadow_report.would_publish(snapshot, namespace=trial.namespace,
                                        since=started - timedelta(seconds=5), until=until,
                                        grace=timedelta(seconds=trial.settings.grace_seconds),

@@ -174,7 +174,7 @@ def test_a_namespace_it_may_not_read_is_named_and_exits_3(
         listed.append(namespace)
         raise ForbiddenError(403, "Forbidden")
 
-    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig: lambda: client)
+    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig, context: lambda: client)
     monkeypatch.setattr(scan, "list_namespace", refuse)
     # Act
     code = main(["scan", "--namespace", "secret-ns"])
@@ -191,7 +191,7 @@ def test_scan_prints_json_and_its_exit_status_says_whether_zombies_exist(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Arrange
-    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig: ClosedClient)
+    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig, context: ClosedClient)
     monkeypatch.setattr(scan, "list_namespace", lambda api_client, namespace: snapshot())
     # Act
     code = main(["scan", "--namespace", "agents", "-o", "json", "--now", "2026-12-01T09:23:00Z"])
@@ -408,7 +408,7 @@ def test_scan_with_an_unreadable_feed_warns_once_and_keeps_the_cluster_exit_stat
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Arrange
-    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig: ClosedClient)
+    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig, context: ClosedClient)
     monkeypatch.setattr(scan, "list_namespace", lambda api_client, namespace: snapshot())
     monkeypatch.setattr(scan, "aiokafka_feed_consumer",
                         fake_consumers(FakeConsumer(visible=False)))
@@ -435,7 +435,7 @@ def test_scan_with_the_feed_shows_its_rows_and_their_exit_status(
     consumer.append("0a1b2c3d-task", feed_event(
         "0a1b2c3d-task", current_job="claude-0a1b2c3d-20261201072300",
         job_started_at="2026-12-01T07:23:00Z"))
-    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig: ClosedClient)
+    monkeypatch.setattr(scan, "api_client_factory", lambda kubeconfig, context: ClosedClient)
     monkeypatch.setattr(scan, "list_namespace",
                         lambda api_client, namespace: snapshot(jobs=(IMAGE,)))
     monkeypatch.setattr(scan, "aiokafka_feed_consumer", fake_consumers(consumer))

@@ -106,4 +106,5 @@ def test_an_unreadable_namespace_exits_3(capsys: pytest.CaptureFixture[str]) -> 
     code = main(["shadow-report", "--namespace", "agents", "--kafka-brokers", "127.0.0.1:9",
                  "--kubeconfig", "/nonexistent"])
     assert code == 3
-    assert "no usable cluster credentials (/nonexistent)" in capsys.readouterr().err
+    assert "no usable cluster credentials: tried --kubeconfig /nonexistent (missing)" in (
+        capsys.readouterr().err)

@@ -7,8 +7,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from tests.unit.worlds.pem import write_pem_files
 from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
 from zombiewatch.app.settings import kafka_client_settings, parse_settings
 
@@ -26,12 +28,17 @@ def _deployment_env() -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
-def test_the_deployment_patch_configures_sasl_ssl_with_the_password_from_the_secret() -> None:
+def test_the_deployment_patch_configures_sasl_ssl_with_the_password_from_the_secret(
+    tmp_path: Path,
+) -> None:
     env = _deployment_env()
     password = env.pop("KAFKA_SASL_PASSWORD")
     values = {name: str(value) for name, value in env.items()}
+    # The CA is loaded at start: the Secret's mount point, here a real PEM file.
+    assert values["KAFKA_CA_FILE"] == "/etc/zombiewatch/kafka/ca.crt"
+    ca = str(write_pem_files(tmp_path).cert)
 
-    parsed = parse_settings([], {**values, "NAMESPACE": "agents",
+    parsed = parse_settings([], {**values, "KAFKA_CA_FILE": ca, "NAMESPACE": "agents",
                                  "KAFKA_SASL_PASSWORD": "from-the-secret"})
     adapter = kafka_client_settings(parsed)
 
@@ -40,14 +47,19 @@ def test_the_deployment_patch_configures_sasl_ssl_with_the_password_from_the_sec
     assert adapter.sasl is not None
     assert adapter.sasl.mechanism is SaslMechanism.SCRAM_SHA_512
     assert adapter.tls is not None
-    assert adapter.tls.ca_file == "/etc/zombiewatch/kafka/ca.crt"
+    assert adapter.tls.ca_file == ca
     assert adapter.topic == "master-agent-task-v1-request"
 
 
-def test_the_command_line_example_parses_to_the_same_configuration() -> None:
+def test_the_command_line_example_parses_to_the_same_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     (block,) = [b for b in _blocks("sh") if "zombiewatch run" in b]
     command = block.split("zombiewatch run", 1)[1].replace("\\\n", " ")
     args = shlex.split(command)
+    # The example's CA file, relative to where it runs: a real PEM file there.
+    (tmp_path / "kafka-ca.crt").write_bytes(write_pem_files(tmp_path).cert.read_bytes())
+    monkeypatch.chdir(tmp_path)
 
     parsed = parse_settings(args, {"KAFKA_SASL_PASSWORD": "from-the-env"})
 

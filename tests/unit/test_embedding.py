@@ -66,7 +66,8 @@ def test_every_error_a_host_can_meet_at_run_time_is_a_zombiewatch_error() -> Non
 
 
 def test_a_kubeconfig_that_cannot_be_read_is_a_start_failure_naming_the_cause() -> None:
-    with pytest.raises(StartFailedError, match=r"^setup: ConfigException: ") as refused:
+    with pytest.raises(StartFailedError, match=r"^setup: CredentialsError: no usable cluster "
+                       r"credentials: tried --kubeconfig /nonexistent \(missing\)") as refused:
         ZombieWatch(unit_settings(kubeconfig=Path("/nonexistent")))
 
     assert refused.value.component == "setup"

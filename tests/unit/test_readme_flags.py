@@ -95,9 +95,10 @@ def _paired(row: Row, parser: argparse.ArgumentParser) -> Iterator[tuple[argpars
 
 
 def _sentinel(action: argparse.Action) -> tuple[str, object]:
-    """An environment value for ``action`` and the default it must produce."""
+    """An environment value for ``action`` and the default it must produce (the variable's
+    text: it is converted and checked after parsing, as a flag's is)."""
     if isinstance(action, argparse.BooleanOptionalAction):
-        return ("false", False) if action.default else ("true", True)
+        return ("false", "false") if action.default is True else ("true", "true")
     if action.type is float:
         return "17.5", 17.5
     if action.choices is not None:

@@ -51,6 +51,7 @@ from aiokafka.errors import (
 )
 
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.logfields import log_event
 from zombiewatch.domain.ports import BrokerError, BrokerErrorKind, PublishError, ReadError
 
 log = logging.getLogger(__name__)
@@ -247,10 +248,12 @@ class KafkaHealth:
         if self._on_error is not None:
             self._on_error(role, error)
         level = logging.DEBUG if previous == error else logging.WARNING
-        if log.isEnabledFor(level):
-            retry = f" retry_in_s={retry_in:.1f}" if retry_in is not None else ""
-            log.log(level, "event=kafka_problem client=%s kind=%s error=%r%s",
-                    role.value, error.kind.value, error.message, retry)
+        if retry_in is None:
+            log_event(log, level, "kafka_problem", client=role.value, kind=error.kind.value,
+                      error=error.message)
+        else:
+            log_event(log, level, "kafka_problem", client=role.value, kind=error.kind.value,
+                      error=error.message, retry_in_s=round(retry_in, 1))
 
     def ok(self, role: ClientRole, *, connected_only: bool = False) -> None:
         """``role`` worked (or, ``connected_only``, connected); logs a recovery."""
@@ -259,7 +262,8 @@ class KafkaHealth:
         self._while_connecting.discard(role)
         previous = self._problems.pop(role, None)
         if previous is not None:
-            log.info("event=kafka_recovered client=%s after=%s", role.value, previous.kind.value)
+            log_event(log, logging.INFO, "kafka_recovered", client=role.value,
+                      after=previous.kind.value)
 
     @overload
     def problem(self, role: Literal[ClientRole.PRODUCER]) -> PublishError | None: ...

@@ -46,6 +46,7 @@ from zombiewatch.adapters.kafka.connection import (
 )
 from zombiewatch.adapters.kafka.headers import HeaderError, trigger_count_before
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.logfields import log_event
 from zombiewatch.domain.commands import IncrementFrontmatter, UpdateFrontmatter
 from zombiewatch.domain.doctrine import (
     CURRENT_JOB,
@@ -129,7 +130,7 @@ class KafkaFailureHistory:
                 async with asyncio.timeout(self._settings.cleanup_timeout):
                     await consumer.stop()
             except EXPECTED_ERRORS as exc:
-                log.info("event=history_consumer_close_failed error=%s", exc)
+                log_event(log, logging.INFO, "history_consumer_close_failed", error=str(exc))
         if error is not None:
             self._health.failed(ClientRole.HISTORY, error)
             return Failure(error)

@@ -54,6 +54,7 @@ from zombiewatch.adapters.kafka.connection import (
 from zombiewatch.adapters.kafka.headers import Headers, failure_headers
 from zombiewatch.adapters.kafka.ids import message_key, random_request_id
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.logfields import log_event
 from zombiewatch.domain.commands import Command, FailureReport
 from zombiewatch.domain.ledger import failure_request_id
 from zombiewatch.domain.ports import BrokerErrorKind, Clock, PublishError
@@ -399,7 +400,8 @@ class KafkaCommandPublisher:
             # started client with its background tasks.
             await self._close_discarded(producer)
             raise
-        log.info("event=producer_started transactional_id=%s", self._settings.transactional_id)
+        log_event(log, logging.INFO, "producer_started",
+                  transactional_id=self._settings.transactional_id)
         self._producer = producer
         self._backoff, self._retry_at = 0.0, None
         self._health.ok(ClientRole.PRODUCER, connected_only=True)
@@ -436,7 +438,7 @@ class KafkaCommandPublisher:
         except Exception as exc:  # best effort: any failure means a new producer
             # aiokafka asserts on invalid transaction state transitions (e.g.
             # after a fatal error), so this is deliberately broad.
-            log.info("event=abort_failed error=%s: %s", type(exc).__name__, exc)
+            log_event(log, logging.INFO, "abort_failed", error=f"{type(exc).__name__}: {exc}")
             return False
         return True
 
@@ -461,14 +463,16 @@ class KafkaCommandPublisher:
     def _closed_in_background(self, task: asyncio.Task[None]) -> None:
         self._closing.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("event=producer_close_failed error=%s: %s", type(exc).__name__, exc)
+            log_event(log, logging.WARNING, "producer_close_failed",
+                      error=f"{type(exc).__name__}: {exc}")
 
     async def _bounded(self, what: str, closing: Awaitable[None]) -> None:
         try:
             async with asyncio.timeout(self._settings.cleanup_timeout):
                 await closing
         except EXPECTED_ERRORS as exc:
-            log.warning("event=producer_%s_failed error=%s: %s", what, type(exc).__name__, exc)
+            log_event(log, logging.WARNING, f"producer_{what}_failed",
+                      error=f"{type(exc).__name__}: {exc}")
 
 
 def _consume_outcome(future: asyncio.Future[object]) -> None:

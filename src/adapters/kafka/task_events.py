@@ -61,6 +61,7 @@ from zombiewatch.adapters.kafka.connection import (
     read_error,
 )
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
+from zombiewatch.adapters.logfields import log_event
 from zombiewatch.domain.tasks import TaskProblem, TaskState, TaskStates, task_state
 
 log = logging.getLogger(__name__)
@@ -413,8 +414,8 @@ class KafkaTaskFeed:
         consumer.assign(self._partitions)
         await self._from_the_beginning(consumer, clear=bool(len(self.states)))
         if not self.up:
-            log.info("event=task_feed_up topic=%s partitions=%d", self.topic,
-                     len(self._partitions))
+            log_event(log, logging.INFO, "task_feed_up", topic=self.topic,
+                      partitions=len(self._partitions))
         self.up = True
         self.problem = None
 
@@ -426,8 +427,8 @@ class KafkaTaskFeed:
         try:
             batches = await consumer.getmany(timeout_ms=1000)
         except FeedJumpedError as exc:
-            log.warning("event=task_feed_rebuilt topic=%s why=out_of_range error=%r",
-                        self.topic, str(exc))
+            log_event(log, logging.WARNING, "task_feed_rebuilt", topic=self.topic,
+                      why="out_of_range", error=str(exc))
             await self._from_the_beginning(consumer, clear=True)
             return
         if self._health is not None:
@@ -473,14 +474,15 @@ class KafkaTaskFeed:
                 del self._targets[tp]
         if not self._targets:
             if not self._caught_up.is_set():
-                log.info("event=task_feed_caught_up topic=%s tasks=%d events=%d", self.topic,
-                         len(self.states), self.stats.events)
+                log_event(log, logging.INFO, "task_feed_caught_up", topic=self.topic,
+                          tasks=len(self.states), events=self.stats.events)
             self._caught_up.set()
 
     async def _check_jumps(self, consumer: FeedConsumer) -> None:
         partitions = await consumer.partitions(self.topic) or set()
         if partitions != {tp.partition for tp in self._partitions}:
-            log.warning("event=task_feed_rebuilt topic=%s why=partitions_changed", self.topic)
+            log_event(log, logging.WARNING, "task_feed_rebuilt", topic=self.topic,
+                      why="partitions_changed")
             self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             if not self._partitions:
                 raise TopicMissingError(f"topic {self.topic} has no partitions any more")
@@ -490,19 +492,20 @@ class KafkaTaskFeed:
         ends = await consumer.end_offsets(self._partitions)
         for tp in self._partitions:
             if ends[tp] < await consumer.position(tp):
-                log.warning("event=task_feed_rebuilt topic=%s why=jumped_back partition=%d "
-                            "end=%d", self.topic, tp.partition, ends[tp])
+                log_event(log, logging.WARNING, "task_feed_rebuilt", topic=self.topic,
+                          why="jumped_back", partition=tp.partition, end=ends[tp])
                 await self._from_the_beginning(consumer, clear=True)
                 return
 
     def _lost(self, message: str) -> None:
         self.stats.failures += 1
         if self.up or self.problem in (None, "not started"):
-            log.warning("event=task_feed_down topic=%s error=%r detail=%r", self.topic,
-                        message, "carrying on with the cluster only; retrying every "
-                        f"{self._retry_seconds:g}s")
+            log_event(log, logging.WARNING, "task_feed_down", topic=self.topic, error=message,
+                      detail="carrying on with the cluster only; retrying every "
+                      f"{self._retry_seconds:g}s")
         else:
-            log.debug("event=task_feed_still_down topic=%s error=%r", self.topic, message)
+            log_event(log, logging.DEBUG, "task_feed_still_down", topic=self.topic,
+                      error=message)
         self.up = False
         self.problem = message
 
@@ -512,11 +515,11 @@ class KafkaTaskFeed:
             async with asyncio.timeout(self._settings.cleanup_timeout):
                 await consumer.stop()
         except (*EXPECTED_ERRORS, RuntimeError) as exc:
-            log.info("event=task_feed_close_failed error=%s", exc)
+            log_event(log, logging.INFO, "task_feed_close_failed", error=str(exc))
 
     def _log_malformed(self, task_id: str | None, why: str, *, size: int) -> None:
         name = task_id if task_id is not None else "<no key>"
         if name in self._logged or len(self._logged) >= _LOGGED_TASKS_LIMIT:
             return  # logged once per task; past the limit only counted
         self._logged.add(name)
-        log.warning("event=task_event_skipped task=%s why=%s bytes=%d", name, why, size)
+        log_event(log, logging.WARNING, "task_event_skipped", task=name, why=why, bytes=size)

@@ -14,6 +14,7 @@ from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     NotFoundError,
 )
+from zombiewatch.adapters.logfields import log_event
 from zombiewatch.domain.ports import AnnotateError, AnnotateErrorKind
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.timestamps import rfc3339_seconds
@@ -68,5 +69,5 @@ class KubernetesJobAnnotator:
             return Failure(AnnotateError(AnnotateErrorKind.FORBIDDEN, str(exc)))
         except KubernetesError as exc:
             return Failure(AnnotateError(AnnotateErrorKind.UNAVAILABLE, str(exc)))
-        logger.info("event=job_annotated job=%s reason=%s", job_name, reason)
+        log_event(logger, logging.INFO, "job_annotated", job=job_name, reason=reason)
         return Success(None)

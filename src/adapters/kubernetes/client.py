@@ -1,4 +1,4 @@
-"""Building kubernetes ``ApiClient``s: from a kubeconfig or in-cluster."""
+"""Building kubernetes ``ApiClient``s from the credentials kubectl would use."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
+from zombiewatch.adapters.kubernetes.credentials import load_credentials
 from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     TransportError,
@@ -21,27 +21,15 @@ ApiClient = Any  # the client's own annotations are partial (untyped close(), ..
 ApiClientFactory = Callable[[], ApiClient]
 
 
-def load_configuration(kubeconfig: str | None) -> k8s_client.Configuration:
-    """A client ``Configuration`` from ``kubeconfig`` or, when None, in-cluster."""
-    configuration = k8s_client.Configuration()
-    if kubeconfig:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
-    else:
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
-    return configuration
-
-
-def api_client_factory(kubeconfig: str | None) -> ApiClientFactory:
-    """A factory of independent ``ApiClient``s sharing one configuration.
+def api_client_factory(kubeconfig: str | None, context: str | None = None) -> ApiClientFactory:
+    """A factory of independent ``ApiClient``s sharing one configuration, found as
+    kubectl finds it (:func:`~zombiewatch.adapters.kubernetes.credentials.load_credentials`;
+    raises its ``CredentialsError``).
 
     Each informer thread gets its own client (own connection pool), so closing
     one on stop never disturbs another.
     """
-    configuration = load_configuration(kubeconfig)
+    configuration = load_credentials(kubeconfig, context).configuration
     # No urllib3-level retries: the informer loop, the elector and the sweep retry
     # with their own backoff, and a request stuck in hidden retries cannot be
     # interrupted by stop().

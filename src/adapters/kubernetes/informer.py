@@ -43,6 +43,7 @@ from zombiewatch.adapters.kubernetes.watching import (
     InformerStats,
     ListWatchLoop,
 )
+from zombiewatch.adapters.logfields import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class Informer(Generic[V]):
         try:
             await asyncio.wait_for(asyncio.shield(started.done), self._settings.stop_timeout)
         except TimeoutError:
-            logger.error("event=informer_stop_timeout informer=%s", self.name)
+            log_event(logger, logging.ERROR, "informer_stop_timeout", informer=self.name)
         started.thread.join(timeout=0.1)
         started.bridge.close()
         await started.consumer
@@ -135,7 +136,8 @@ class Informer(Generic[V]):
             api_client = self._api_client_factory()
             watcher.run(self._calls_factory(api_client, self._namespace))
         except Exception:
-            logger.exception("event=informer_crashed informer=%s", self.name)
+            log_event(logger, logging.ERROR, "informer_crashed", exc_info=True,
+                      informer=self.name)
         finally:
             if api_client is not None:
                 with contextlib.suppress(Exception):
@@ -187,8 +189,8 @@ class Reflector(Generic[V]):
             else:
                 listed.append(Listed(item.key, item.resource_version or "", item.result))
         changes = self._store.replace(listed)
-        logger.info("event=informer_listed informer=%s items=%d changes=%d rv=%s",
-                    self._name, len(listed), len(changes), listing.resource_version)
+        log_event(logger, logging.INFO, "informer_listed", informer=self._name,
+                  items=len(listed), changes=len(changes), rv=listing.resource_version)
         for change in changes:
             await self._handle(change)
         self._store.mark_synced()
@@ -211,13 +213,14 @@ class Reflector(Generic[V]):
         try:
             await self._on_event(change)
         except Exception:
-            logger.exception("event=informer_handler_failed informer=%s", self._name)
+            log_event(logger, logging.ERROR, "informer_handler_failed", exc_info=True,
+                      informer=self._name)
 
     def _problem(self, skipped: Skipped) -> None:
         self._stats.problems += 1
-        logger.warning(
-            "event=informer_skipped informer=%s kind=%s namespace=%s name=%s reason=%s",
-            self._name, skipped.kind, skipped.namespace, skipped.name, skipped.reason)
+        log_event(logger, logging.WARNING, "informer_skipped", informer=self._name,
+                  kind=skipped.kind, namespace=skipped.namespace, name=skipped.name,
+                  reason=skipped.reason)
         if self._on_problem is not None:
             self._on_problem(skipped)
 

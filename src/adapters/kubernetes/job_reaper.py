@@ -18,6 +18,7 @@ from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     NotFoundError,
 )
+from zombiewatch.adapters.logfields import log_event
 from zombiewatch.domain.ports import ReapError, ReapErrorKind
 from zombiewatch.domain.timestamps import rfc3339_seconds
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
@@ -64,5 +65,5 @@ class KubernetesJobReaper:
             return Failure(ReapError(ReapErrorKind.REJECTED, str(exc)))
         except KubernetesError as exc:
             return Failure(ReapError(ReapErrorKind.UNAVAILABLE, str(exc)))
-        logger.debug("event=job_reap_patched job=%s", job_name)
+        log_event(logger, logging.DEBUG, "job_reap_patched", job=job_name)
         return Success(None)

@@ -27,6 +27,7 @@ from zombiewatch.adapters.kubernetes.errors import (
     KubernetesError,
     NotFoundError,
 )
+from zombiewatch.adapters.logfields import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class LeaderElector:
                 elif self.leading.is_set() and (
                     self._held_by_other or now - self._last_renew >= s.renew_deadline
                 ):
-                    logger.warning("event=leader_lost identity=%s", s.identity)
+                    log_event(logger, logging.WARNING, "leader_lost", identity=s.identity)
                     self._set_leading(False)
                 await self._sleep(s.retry_period * (1.0 + 0.2 * random.random()))
         finally:
@@ -212,11 +213,11 @@ class LeaderElector:
     def _set_leading(self, leading: bool) -> None:
         if leading:
             self.leading.set()
-            logger.info("event=leader_started identity=%s", self.settings.identity)
+            log_event(logger, logging.INFO, "leader_started", identity=self.settings.identity)
             callback = self._on_started
         else:
             self.leading.clear()
-            logger.info("event=leader_stopped identity=%s", self.settings.identity)
+            log_event(logger, logging.INFO, "leader_stopped", identity=self.settings.identity)
             callback = self._on_stopped
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
@@ -224,16 +225,17 @@ class LeaderElector:
             try:
                 callback()
             except Exception:
-                logger.exception("event=leader_callback_failed")
+                log_event(logger, logging.ERROR, "leader_callback_failed", exc_info=True)
 
     async def _attempt(self) -> bool:
         try:
             return await asyncio.to_thread(self.try_acquire_or_renew)
         except KubernetesError as exc:
-            logger.warning("event=leader_attempt_failed error=%s", exc)
+            log_event(logger, logging.WARNING, "leader_attempt_failed", error=str(exc))
             return False
         except msgspec.DecodeError as exc:
-            logger.warning("event=leader_attempt_failed error=unreadable lease: %s", exc)
+            log_event(logger, logging.WARNING, "leader_attempt_failed",
+                      error=f"unreadable lease: {exc}")
             return False
 
     def try_acquire_or_renew(self) -> bool:
@@ -310,9 +312,9 @@ class LeaderElector:
         try:
             await asyncio.to_thread(release)
         except (KubernetesError, msgspec.DecodeError) as exc:
-            logger.warning("event=leader_release_failed error=%s", exc)
+            log_event(logger, logging.WARNING, "leader_release_failed", error=str(exc))
         else:
-            logger.info("event=leader_released identity=%s", self.settings.identity)
+            log_event(logger, logging.INFO, "leader_released", identity=self.settings.identity)
 
 
 __all__ = [

@@ -22,6 +22,7 @@ from zombiewatch.adapters.kubernetes.decoding import Codec, DecodedEvent
 from zombiewatch.adapters.kubernetes.errors import GoneError, KubernetesError, TransportError
 from zombiewatch.adapters.kubernetes.listing import Listing, list_all
 from zombiewatch.adapters.kubernetes.resources import RawResponse, ResourceCalls
+from zombiewatch.adapters.logfields import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -181,23 +182,24 @@ class ListWatchLoop(Generic[V]):
                 if self._stopping.is_set():
                     return
                 self._stats.gone += 1
-                logger.info("event=informer_gone informer=%s detail=%s", self._name, exc)
+                log_event(logger, logging.INFO, "informer_gone", informer=self._name,
+                          detail=str(exc))
                 rv = None
             except KubernetesError as exc:
                 if self._stopping.is_set():
                     return
                 self._stats.reconnects += 1
                 delay = self._backoff.next_delay()
-                logger.warning("event=informer_reconnect informer=%s delay=%.2f error=%s",
-                               self._name, delay, exc)
+                log_event(logger, logging.WARNING, "informer_reconnect", informer=self._name,
+                          delay=round(delay, 2), error=str(exc))
                 self._stopping.wait(delay)
             except Exception:
                 if self._stopping.is_set():
                     return
                 self._stats.errors += 1
                 delay = self._backoff.next_delay()
-                logger.exception("event=informer_unexpected_error informer=%s delay=%.2f",
-                                 self._name, delay)
+                log_event(logger, logging.ERROR, "informer_unexpected_error", exc_info=True,
+                          informer=self._name, delay=round(delay, 2))
                 self._stopping.wait(delay)
 
     def list_snapshot(self, calls: ResourceCalls) -> Listing[V]:

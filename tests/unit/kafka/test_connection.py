@@ -18,6 +18,7 @@ from aiokafka.errors import (
     TransactionalIdAuthorizationFailed,
 )
 
+from tests.unit.worlds.logs import json_events, text_events
 from zombiewatch.adapters.kafka.connection import (
     ClientRole,
     KafkaHealth,
@@ -190,3 +191,25 @@ def test_connecting_clears_only_a_problem_met_while_connecting() -> None:
 
     assert after_connect_topic == no_topic
     assert after_connect_refused is None
+
+
+def test_a_kafka_problem_is_logged_with_its_fields_as_keys_in_json_and_logfmt_in_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = KafkaHealth()
+    caplog.set_level(logging.INFO, logger="zombiewatch.adapters.kafka.connection")
+
+    health.failed(ClientRole.FEED, ReadError(BrokerErrorKind.UNAUTHORIZED,
+                                             "topic t: needs Read"), retry_in=2.0)
+    health.ok(ClientRole.FEED)
+
+    (problem,) = json_events(caplog.records, "kafka_problem")
+    assert {k: problem[k] for k in ("level", "client", "kind", "error", "retry_in_s")} == {
+        "level": "warning", "client": "feed", "kind": "unauthorized",
+        "error": "topic t: needs Read", "retry_in_s": 2.0}
+    assert "msg" not in problem
+    (recovered,) = json_events(caplog.records, "kafka_recovered")
+    assert (recovered["client"], recovered["after"]) == ("feed", "unauthorized")
+    (text,) = text_events(caplog.records, "kafka_problem")
+    assert text.endswith('event=kafka_problem client=feed kind=unauthorized '
+                         'error="topic t: needs Read" retry_in_s=2.0')

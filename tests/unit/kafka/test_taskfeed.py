@@ -16,6 +16,7 @@ from aiokafka.protocol.metadata import MetadataResponse_v5
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.unit.worlds.logs import json_events
 from zombiewatch.adapters.kafka.connection import ClientRole, KafkaHealth
 from zombiewatch.adapters.kafka.settings import (
     KafkaClientSettings,
@@ -235,6 +236,10 @@ async def test_bad_events_are_counted_skipped_and_logged_once_per_task(
     skipped = [r.getMessage() for r in caplog.records if "task_event_skipped" in r.getMessage()]
     assert len(skipped) == 2
     assert any("task=task-a why=not_json" in line for line in skipped)
+    as_json = json_events(caplog.records, "task_event_skipped")
+    assert [(e["task"], e["why"], e["level"]) for e in as_json] == [
+        ("task-a", "not_json", "warning"), ("task-b", "assignee", "warning")]
+    assert all(isinstance(e["bytes"], int) for e in as_json)
 
 
 async def test_a_feed_that_jumps_back_is_rebuilt_from_the_beginning() -> None:
@@ -321,6 +326,10 @@ async def test_a_missing_topic_keeps_the_feed_down_and_it_comes_up_once_created(
     assert made[1].stopped
     down = [r for r in caplog.records if "task_feed_down" in r.getMessage()]
     assert len(down) == 1  # loud once per outage, not once per retry
+    (fields,) = json_events(down, "task_feed_down")  # each field a key in LOG_FORMAT=json
+    assert fields["topic"] == TOPIC
+    assert "does not exist" in fields["error"]
+    assert fields["detail"].startswith("carrying on with the cluster only")
 
 
 async def test_a_refused_topic_names_the_missing_read_acl_counts_it_and_recovers_once_granted(

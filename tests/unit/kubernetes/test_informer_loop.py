@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from tests.unit.worlds.logs import json_events
 from zombiewatch.adapters.kubernetes.backoff import BackoffSettings
 from zombiewatch.adapters.kubernetes.decoding import POD
 from zombiewatch.adapters.kubernetes.errors import TransportError
@@ -325,3 +326,18 @@ async def test_an_object_that_no_longer_qualifies_is_dropped_from_the_store() ->
     assert handler.seen[-1] == (Change.DELETED, "a", 0)
     assert [p.name for p in problems] == ["a"]
     assert len(store) == 0
+
+
+async def test_a_skipped_object_is_logged_with_its_fields_as_json_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reflector, _, _, _ = reflecting()
+    unlabelled = pod_named("a", rv="11", metadata__labels={})
+
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kubernetes.informer"):
+        await reflector.reflect(POD.decode_event(line("ADDED", unlabelled).strip()))
+
+    (skipped,) = json_events(caplog.records, "informer_skipped")
+    assert (skipped["informer"], skipped["kind"], skipped["name"]) == ("pods", "Pod", "a")
+    assert skipped["reason"]
+    assert "msg" not in skipped

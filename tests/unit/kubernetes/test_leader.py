@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from zombiewatch.adapters.kubernetes.errors import ConflictError
+import pytest
+
+from tests.unit.worlds.logs import json_events
+from zombiewatch.adapters.kubernetes.errors import ConflictError, TransportError
 from zombiewatch.adapters.kubernetes.leader import (
     LeaderElectionSettings,
     LeaderElector,
@@ -133,3 +137,24 @@ def test_a_conflict_means_someone_else_won() -> None:
     lease.stale_next_update = True
 
     assert not a.try_acquire_or_renew()
+
+
+@dataclass
+class UnreachableLease(FakeLease):
+    """An API server that cannot be reached."""
+
+    def get(self, timeout: float) -> LeaseRecord | None:
+        raise TransportError("connection refused")
+
+
+async def test_a_failed_attempt_is_logged_with_its_fields_as_json_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    candidate = elector(UnreachableLease(), FakeClock(), "zw-a")
+
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.adapters.kubernetes.leader"):
+        assert not await candidate._attempt()  # one round of run(), without its sleeps
+
+    (failed,) = json_events(caplog.records, "leader_attempt_failed")
+    assert (failed["level"], failed["error"]) == ("warning", str(TransportError(
+        "connection refused")))
