@@ -1,4 +1,4 @@
-"""The README's configuration table and ``zombiewatch run``'s parser cannot drift apart.
+"""docs/CONFIGURATION.md's configuration table and ``zombiewatch run``'s parser cannot drift apart.
 
 The table is the reference users read; the parser is what runs. Each row names
 flags, environment variables and defaults, and every one of those is checked
@@ -20,14 +20,14 @@ import pytest
 
 from zombiewatch.app.settings import build_parser, parse_settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-TABLE_HEADING = "## Configuration reference"
+CONFIGURATION = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
+TABLE_HEADING = "## Flags and environment variables"
 REQUIRED_ARGS = ("--namespace", "ns", "--kafka-brokers", "broker:9092")
 
 
 @dataclass(frozen=True)
 class Row:
-    """One row of the README's table: its flags, variables and the default cell."""
+    """One row of the configuration table: its flags, variables and the default cell."""
 
     flags: tuple[str, ...]
     variables: tuple[str, ...]
@@ -41,7 +41,7 @@ def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
 
 
-def readme_rows(text: str) -> list[Row]:
+def table_rows(text: str) -> list[Row]:
     """The rows of the first table after the configuration heading."""
     after = text.split(f"\n{TABLE_HEADING}\n", 1)[1]
     lines = iter(after.splitlines())
@@ -64,7 +64,7 @@ def readme_rows(text: str) -> list[Row]:
     return rows
 
 
-ROWS = readme_rows(README.read_text("utf-8"))
+ROWS = table_rows(CONFIGURATION.read_text("utf-8"))
 FLAG_ROWS = [row for row in ROWS if row.flags]
 VARIABLE_ONLY_ROWS = [row for row in ROWS if not row.flags]
 
@@ -90,7 +90,7 @@ def _dests(row: Row, parser: argparse.ArgumentParser) -> list[argparse.Action]:
 def _paired(row: Row, parser: argparse.ArgumentParser) -> Iterator[tuple[argparse.Action, str]]:
     actions = _dests(row, parser)
     assert len(actions) == len(row.variables), (
-        f"README row {row}: {len(actions)} settings but {len(row.variables)} variables")
+        f"configuration row {row}: {len(actions)} settings but {len(row.variables)} variables")
     yield from zip(actions, row.variables, strict=True)
 
 
@@ -111,7 +111,7 @@ def test_the_table_lists_every_run_flag_and_no_other() -> None:
     in_table = {flag for row in ROWS for flag in row.flags}
     in_parser = set(_actions(build_parser({})))
     assert in_table == in_parser, (
-        f"missing from README: {sorted(in_parser - in_table)}; "
+        f"missing from docs/CONFIGURATION.md: {sorted(in_parser - in_table)}; "
         f"not a flag of zombiewatch run: {sorted(in_table - in_parser)}")
 
 
@@ -142,11 +142,11 @@ def test_each_default_in_the_table_is_the_parser_default(row: Row) -> None:
     pairs = list(_paired(row, parser))
     # "15, 10, 2" gives one default per setting; an empty cell means "none" for all.
     cells = row.default.split(",") if row.default else [""] * len(pairs)
-    assert len(cells) == len(pairs), f"README row {row}: default cell {row.default!r}"
+    assert len(cells) == len(pairs), f"configuration row {row}: default cell {row.default!r}"
     for (action, _variable), cell in zip(pairs, cells, strict=True):
         default = parser.get_default(action.dest)
         assert default == _expected_default(cell, default), (
-            f"{action.option_strings[0]}: README says {cell.strip()!r}, parser has {default!r}")
+            f"{action.option_strings[0]}: the docs say {cell.strip()!r}, parser has {default!r}")
 
 
 @pytest.mark.parametrize("row", FLAG_ROWS, ids=str)
