@@ -228,13 +228,21 @@ class Settings:
         consumer_expiry_seconds: float = DEFAULT_CONSUMER_EXPIRY.total_seconds(),
         liveness_window_seconds: float = DEFAULT_LIVENESS_WINDOW.total_seconds(),
         shadow: bool = False,
+        kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT,
+        kafka_ca_file: Path | None = None,
+        kafka_cert_file: Path | None = None,
+        kafka_key_file: Path | None = None,
+        kafka_sasl_mechanism: SaslMechanism | None = None,
+        kafka_sasl_username: str | None = None,
+        kafka_sasl_password: str | None = None,
     ) -> Settings:
         """Settings for a host that embeds zombiewatch: one instance, no HTTP server.
 
         The host is the only publisher for its namespace, so leader election is
         off; it can serve ``ZombieWatch.metrics_text()`` on its own endpoint.
-        Every value is checked as the command line checks it: a bad one raises
-        :class:`SettingsError` with the same text.
+        Kafka's TLS and SASL take the daemon's ``--kafka-*`` settings by the same
+        names. Every value is checked as the command line checks it (the PEM files
+        are loaded): a bad one raises :class:`SettingsError` with the same text.
         """
         return cls(
             namespace=namespace,
@@ -242,7 +250,12 @@ class Settings:
             context=context,
             kafka=KafkaOptions(brokers=kafka_brokers, branch=branch, topic_prefix=topic_prefix,
                                transactional_id=transactional_id,
-                               consumer_isolation=consumer_isolation, task_events=task_events),
+                               consumer_isolation=consumer_isolation, task_events=task_events,
+                               security_protocol=kafka_security_protocol,
+                               ca_file=kafka_ca_file, cert_file=kafka_cert_file,
+                               key_file=kafka_key_file, sasl_mechanism=kafka_sasl_mechanism,
+                               sasl_username=kafka_sasl_username,
+                               sasl_password=kafka_sasl_password),
             leader=LeaderOptions(enabled=False),
             grace_seconds=grace_seconds,
             serve_http=False,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.worlds.pem import PemFiles, write_pem_files
+from zombiewatch.adapters.kafka.settings import SaslMechanism, SecurityProtocol
 from zombiewatch.app import validation
 from zombiewatch.app.cli import EXIT_USAGE, main
 from zombiewatch.app.settings import (
@@ -207,6 +208,20 @@ def test_good_tls_files_are_accepted(pem: PemFiles) -> None:
         ["--kafka-security-protocol", "SSL", "--kafka-ca-file", str(pem.cert),
          "--kafka-cert-file", str(pem.cert), "--kafka-key-file", str(pem.key)], REQUIRED)
     assert settings.kafka.key_file == pem.key
+
+
+def test_an_embedding_host_takes_tls_and_sasl_with_the_same_checks(pem: PemFiles) -> None:
+    settings = Settings.for_embedding(
+        namespace="agents", kafka_brokers="k:9093",
+        kafka_security_protocol=SecurityProtocol.SASL_SSL, kafka_ca_file=pem.cert,
+        kafka_sasl_mechanism=SaslMechanism.SCRAM_SHA_512, kafka_sasl_username="zombiewatch",
+        kafka_sasl_password="secret")
+    assert (settings.kafka.security_protocol, settings.kafka.ca_file,
+            settings.kafka.sasl_username) == (SecurityProtocol.SASL_SSL, pem.cert, "zombiewatch")
+    with pytest.raises(SettingsError, match=r"^KAFKA_CA_FILE invalid: '/nope' cannot be read"):
+        Settings.for_embedding(namespace="agents", kafka_brokers="k:9093",
+                               kafka_security_protocol=SecurityProtocol.SSL,
+                               kafka_ca_file=Path("/nope"))
 
 
 def test_an_embedding_host_gets_the_same_checks() -> None:
