@@ -9,14 +9,16 @@ The same proof on the real node is ``test_node_events``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from harness.daemons import running
 from harness.waiting import wait_until
-from tests.integration.worlds.daemon_stage import Stage, service_account_kubeconfig
+from tests.integration.worlds.daemon_stage import (
+    Stage,
+    leading_as_the_service_account,
+    service_account_kubeconfig,
+)
 from tests.integration.worlds.describe import describe_job, event_rows
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kubernetes.client import api_client_factory
@@ -40,10 +42,7 @@ async def test_a_reported_and_reaped_job_shows_both_events_in_kubectl_describe(
     stage: Stage,
 ) -> None:
     # Arrange: the daemon runs with deploy/'s ServiceAccount, Role and RoleBinding
-    settings = replace(stage.settings, kubeconfig=service_account_kubeconfig(stage))
-    async with running(settings) as runtime:
-        await wait_until(lambda: runtime.leader is not None and runtime.leader.is_leader(),
-                         what="leadership with the SA token")
+    async with leading_as_the_service_account(stage) as runtime:
         # Act
         name = stage.failing_job("ErrImagePull")
         await stage.reader.wait_for_failures(1)

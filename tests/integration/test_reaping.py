@@ -11,15 +11,16 @@ What the Job controller does with the deadline is proven on the real node.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from harness import kubelet
-from harness.daemons import running
 from harness.waiting import wait_until
-from tests.integration.worlds.daemon_stage import Stage, service_account_kubeconfig
+from tests.integration.worlds.daemon_stage import (
+    Stage,
+    leading_as_the_service_account,
+)
 from zombiewatch.domain.views import ZOMBIE_REAPED_AT_ANNOTATION
 
 pytestmark = pytest.mark.integration
@@ -47,10 +48,7 @@ async def test_a_reported_job_whose_pod_may_start_is_reaped_and_one_whose_pod_fa
     stage: Stage,
 ) -> None:
     # Arrange: the daemon runs with deploy/'s ServiceAccount, Role and RoleBinding
-    settings = replace(stage.settings, kubeconfig=service_account_kubeconfig(stage))
-    async with running(settings) as runtime:
-        await wait_until(lambda: runtime.leader is not None and runtime.leader.is_leader(),
-                         what="leadership with the SA token")
+    async with leading_as_the_service_account(stage) as runtime:
         # Act
         stuck = stage.failing_job("ErrImagePull")
         crashed = _crashed_job(stage)

@@ -5,8 +5,10 @@ through ``tests/integration/conftest.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 from kubernetes import client
 
 from harness import kubelet
-from harness.daemons import daemon_settings
+from harness.daemons import daemon_settings, running
 from harness.services import Services
 from harness.support import (
     DEPLOY_BASE,
@@ -24,6 +26,8 @@ from harness.support import (
     reading,
     request_topic_for,
 )
+from harness.waiting import wait_until
+from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 
 
@@ -91,3 +95,14 @@ def service_account_kubeconfig(stage: Stage) -> Path:
                                                 "namespace": stage.namespace}}],
     }))
     return kubeconfig
+
+
+@contextlib.asynccontextmanager
+async def leading_as_the_service_account(stage: Stage) -> AsyncIterator[Runtime]:
+    """The daemon running with deploy/'s ServiceAccount, Role and RoleBinding (its token,
+    nothing more), once it leads: what the least-privilege tests act on."""
+    settings = replace(stage.settings, kubeconfig=service_account_kubeconfig(stage))
+    async with running(settings) as runtime:
+        await wait_until(lambda: runtime.leader is not None and runtime.leader.is_leader(),
+                         "leadership with the SA token")
+        yield runtime
