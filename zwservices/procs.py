@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -71,7 +72,15 @@ def cmdline_has(pid: int, marker: str) -> bool:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return marker.encode() in raw
+    return argv_names(raw, marker)
+
+
+def argv_names(raw: bytes, marker: str) -> bool:
+    """``marker`` (a run dir) stands in the NUL-separated ``raw`` argv as a whole path: as an
+    argument of its own, a prefix of a path below it, or after ``=`` in a flag. A bare
+    substring test would let ``…/node-pytest-1778`` claim the processes of
+    ``…/node-pytest-17781`` (another test run's node) and stop them."""
+    return re.search(re.escape(marker.encode()) + rb"(?=/|\x00|$)", raw) is not None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -8,6 +8,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from zwservices import procs
 from zwservices.node import (
     broker,
     cgroups,
@@ -111,3 +112,16 @@ def test_the_env_file_round_trips_and_is_shell_quoted(tmp_path: Path) -> None:
     assert loaded.values == handle.values
     assert loaded.pids == handle.pids
     assert loaded.run_dir == tmp_path
+
+
+def test_a_run_dir_claims_only_the_processes_of_its_own_path() -> None:
+    def argv(*args: str) -> bytes:
+        return b"\0".join(a.encode() for a in args) + b"\0"
+
+    ours = "/root/.cache/zombiewatch/node-pytest-1778"
+    longer = "/root/.cache/zombiewatch/node-pytest-17781"
+
+    assert procs.argv_names(argv("kubelet", f"--config={ours}/kubelet.yaml"), ours)
+    assert procs.argv_names(argv("python", "-m", "zwservices.node.watchdog", ours), ours)
+    assert not procs.argv_names(argv("kubelet", f"--config={longer}/kubelet.yaml"), ours)
+    assert not procs.argv_names(argv("python", "-m", "watchdog", longer), ours)
