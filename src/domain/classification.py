@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Final
 
+from zombiewatch.domain.causes import Cause
 from zombiewatch.domain.names import has_control_chars
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
@@ -113,6 +114,12 @@ class Verdict:
     evidence: str = ""
     """``<terminated reason>/<exit code>`` of the container that decided it (``OOMKilled/137``),
     empty when no terminated container did; written in parentheses after the reason."""
+    detail: str = ""
+    """What a reader needs to act (image reference, missing object, limit, node, the
+    kubelet's message), one safe line; written as the failure's ``Detail:`` line. Empty
+    when nothing more than the reason is known."""
+    cause: Cause | None = None
+    """The shared cause outside the Job, if any (the storm guard groups by it)."""
 
 
 class JobCompleted(Enum):
