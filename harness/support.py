@@ -51,6 +51,17 @@ CRD_NAME = "configs.agent.benjamin-borbe.de"
 _JOB = re.compile(r"^- \*\*Job:\*\* (.+)$", re.MULTILINE)
 _REASON = re.compile(r"^- \*\*Reason:\*\* (.+)$", re.MULTILINE)
 
+PULL_EITHER = "image_pull_backoff (ErrImagePull|ImagePullBackOff)"
+"""An image pull's Reason line on the real node: the kubelet alternates the two waiting
+reasons, so which one the failure names depends on when the daemon read the pod."""
+
+
+def pull_either(table: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``reasons_by_job()`` with either image pull Reason line written :data:`PULL_EITHER`."""
+    pulls = {"image_pull_backoff (ErrImagePull)", "image_pull_backoff (ImagePullBackOff)"}
+    return {job: [PULL_EITHER if line in pulls else line for line in lines]
+            for job, lines in table.items()}
+
 
 def apply_config_crd(api_client: Any, *, body: dict[str, Any] | None = None) -> None:
     """Create or replace the Config CRD (deploy/ by default) and wait until Established."""

@@ -203,7 +203,7 @@ class Delivery:
         self._delivered.learn_report(report, at=report.occurred_at)
         self._annotations.owe(report.job_name, reason=report.reason,
                               reported_at=report.occurred_at)
-        self._events.reported(report, evidence=report.evidence)
+        self._events.reported(report)
 
     def remember(self, job_name: str, *, now: datetime) -> None:
         """The Job carries its annotation: reported, for the in-memory layer too."""

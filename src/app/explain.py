@@ -10,6 +10,9 @@ SPEC §5 tables, so the answer is the daemon's answer:
 - a failed Job given together with its pods is settled with them, as the
   daemon does (a drained pod's ``pod_evicted`` beats the Job's
   ``BackoffLimitExceeded``; no verdict while a pod is still terminating).
+
+Each answer names the reason, the rule, the Reason line's evidence, the
+``Detail:`` line a failure would carry and its shared cause (``kind:subject``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class Explanation:
             "reason": self.verdict.reason.value if self.verdict else None,
             "rule": self.verdict.rule.value if self.verdict else None,
             "evidence": (self.verdict.evidence or None) if self.verdict else None,
+            "detail": (self.verdict.detail or None) if self.verdict else None,
+            "cause": self.verdict.cause.key if self.verdict and self.verdict.cause else None,
         }
 
 

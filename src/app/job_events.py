@@ -22,11 +22,12 @@ class JobEvents:
         self._recorder = recorder
         self._cache = cache
 
-    def reported(self, report: FailureReport, *, evidence: str) -> None:
-        """``report`` was committed (Warning ``ZombieReported``)."""
+    def reported(self, report: FailureReport) -> None:
+        """``report`` was committed (Warning ``ZombieReported``, its Reason and Detail)."""
         if (job := self._job(report.job_name)) is not None:
             self._recorder.record(job_events.reported(
-                job, reason=report.reason, evidence=evidence, task_id=report.task_id))
+                job, reason=report.reason, evidence=report.evidence, task_id=report.task_id,
+                detail=report.detail))
 
     def reaped(self, job_name: str, *, active_deadline_seconds: int) -> None:
         """The Job's deadline was shortened (Normal ``ZombieReaped``)."""

@@ -29,6 +29,11 @@ from prometheus_client.registry import Collector
 
 from zombiewatch import __version__
 
+NO_CAUSE = "none"
+"""The ``cause`` label of a failure without a shared cause (a crash, an OOM kill...).
+The label is the cause's kind only, never its subject (an image, a Secret, a node):
+subjects are open-ended, kinds a closed set of six, so the series stay bounded."""
+
 
 class Metrics:
     """All the daemon's instruments; the app updates them, ``/metrics`` renders them."""
@@ -48,8 +53,9 @@ class Metrics:
             "python_implementation": platform.python_implementation(),
         })
         self.failures_published = Counter(
-            "zombiewatch_failures_published", "Failures published, by reason and path.",
-            ["reason", "path"], registry=r)
+            "zombiewatch_failures_published", "Failures published, by reason, path and the "
+            "kind of their shared cause (image/object/node/scheduling/..., none).",
+            ["reason", "path", "cause"], registry=r)
         self.success_clears = Counter(
             "zombiewatch_success_clears",
             "Success clears committed (current_job freed after its Job completed).",

@@ -32,7 +32,7 @@ from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.delivery import Delivery
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
-from zombiewatch.app.metrics import Metrics
+from zombiewatch.app.metrics import NO_CAUSE, Metrics
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import DoctrineError, success_clear_due, zombie_failure
 from zombiewatch.domain.gate import Hold, hold_of
@@ -190,7 +190,7 @@ class Reporter:
         try:
             report = zombie_failure(
                 task_id=detection.task_id, job_name=name, reason=detection.verdict.reason,
-                at=now, evidence=detection.verdict.evidence,
+                at=now, evidence=detection.verdict.evidence, detail=detection.verdict.detail,
                 # The task's own vault, so only its controller applies it (SPEC §2).
                 target_vault=inputs.task.target_vault if inputs.task is not None else None,
             )
@@ -207,12 +207,15 @@ class Reporter:
         self._confirmation.published(report)
         self._judge.published(report.job_name)
         latency = max(0.0, committed_monotonic - detection.seen_monotonic)
+        cause = detection.verdict.cause
         self._metrics.failures_published.labels(
-            reason=report.reason.value, path=detection.path).inc()
+            reason=report.reason.value, path=detection.path,
+            cause=cause.kind.value if cause is not None else NO_CAUSE).inc()
         self._metrics.detection_latency.labels(path=detection.path).observe(latency)
         elapsed = detection.elapsed.total_seconds() if detection.elapsed is not None else None
         log_event(log, logging.INFO, "failure_published", task=report.task_id,
                   job=report.job_name, reason=report.reason.value,
                   rule=detection.verdict.rule.value, path=detection.path, elapsed_s=elapsed,
-                  latency_ms=round(latency * 1000, 1))
+                  latency_ms=round(latency * 1000, 1), detail=report.detail or None,
+                  cause=cause.key if cause is not None else None)
         self._delivery.committed(report)  # recorded, the annotation owed, the Event queued

@@ -264,6 +264,12 @@ def _verdict_cells(row: ScanRow) -> tuple[str, str]:
     return "-", why
 
 
+def _detail_cell(row: ScanRow) -> str:
+    """The failure's ``Detail:`` line (last column: its length shifts no other column)."""
+    outcome = row.outcome
+    return (outcome.detail or "-") if isinstance(outcome, Verdict) else "-"
+
+
 def _reported_cell(job: JobView | None) -> str:
     if job is None or job.reported_reason is None:
         return "-"
@@ -296,14 +302,15 @@ def _feed_summary(report: ScanReport) -> list[str]:
 def render_table(report: ScanReport) -> str:
     """Fixed columns for a terminal; the last lines sum it up."""
     header = ("JOB", "ASSIGNEE", "AGE", "PODS", "VERDICT", "RULE / WHY NOT YET", "REPORTED",
-              "REAPED")
+              "REAPED", "DETAIL")
     lines: list[Sequence[str]] = [header]
     for row in report.rows:
         verdict, why = _verdict_cells(row)
         lines.append((row.job_name, row.assignee or "-",
                       "-" if row.age is None else format_duration(row.age),
                       str(row.pods), verdict, why, _reported_cell(row.job),
-                      (row.job.reaped_at if row.job is not None else None) or "-"))
+                      (row.job.reaped_at if row.job is not None else None) or "-",
+                      _detail_cell(row)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
            for line in lines]
@@ -333,7 +340,8 @@ def _row_json(row: ScanRow) -> dict[str, object]:
         "started_at": _time(job.started_at if job is not None else row.since),
         "age_seconds": None if row.age is None else int(row.age.total_seconds()),
         "pods": row.pods, "zombie": row.zombie,
-        "reason": None, "evidence": None, "rule": None, "waiting": None, "why": None,
+        "reason": None, "evidence": None, "detail": None, "cause": None, "rule": None,
+        "waiting": None, "why": None,
         "remaining_seconds": None,
         "reported": ({"reason": job.reported_reason, "at": job.reported_at}
                      if job is not None and job.reported_reason is not None else None),
@@ -345,6 +353,8 @@ def _row_json(row: ScanRow) -> dict[str, object]:
     if isinstance(outcome, Verdict):
         entry["reason"] = outcome.reason.value
         entry["evidence"] = outcome.evidence or None
+        entry["detail"] = outcome.detail or None
+        entry["cause"] = outcome.cause.key if outcome.cause is not None else None
         entry["rule"] = outcome.rule.value
     else:
         entry["waiting"] = outcome.waiting.value

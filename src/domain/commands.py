@@ -81,11 +81,13 @@ class FailureReport:
     commands: tuple[Command, ...]
     evidence: str = ""
     """The ``(<Reason>/<code>)`` the Reason line carries after the reason, ``""`` when none."""
+    detail: str = ""
+    """The safe text of the section's ``Detail:`` line, ``""`` when it has none."""
     target_vault: str | None = None
     """The task's own vault every command names (``targetVault``); None: every controller.
 
-    With ``evidence`` and ``occurred_at`` this is what a re-publish rebuilds the
-    commands from, so a repair sends them byte-identical to the first publish."""
+    With ``evidence``, ``detail`` and ``occurred_at`` this is what a re-publish rebuilds
+    the commands from, so a repair sends them byte-identical to the first publish."""
     trigger_count_before: int | None = None
     """The task's ``trigger_count`` before this failure's increment (None: not known).
 

@@ -319,7 +319,8 @@ class Watchlist(Mapping[str, Unconfirmed]):
         try:
             whole = zombie_failure(task_id=report.task_id, job_name=report.job_name,
                                    reason=report.reason, at=report.occurred_at,
-                                   evidence=report.evidence, target_vault=report.target_vault)
+                                   evidence=report.evidence, detail=report.detail,
+                                   target_vault=report.target_vault)
         except DoctrineError:
             return
         self._pending[report.job_name] = Unconfirmed(
@@ -347,6 +348,7 @@ class Watchlist(Mapping[str, Unconfirmed]):
             try:
                 report = zombie_failure(task_id=task_id, job_name=job, reason=failure.reason,
                                         at=failure.at, evidence=failure.evidence,
+                                        detail=failure.detail,
                                         target_vault=vaults.get(job))
             except DoctrineError:
                 continue

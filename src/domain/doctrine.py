@@ -10,8 +10,12 @@ causes. It never writes ``phase``, ``status``, ``assignee`` or
 Inputs are validated and rejected with :class:`DoctrineError` rather than
 sanitised: the reason and the names are written verbatim into task files that
 operators grep, so silently rewriting them would hide a bug upstream. Free
-text (``detail``) must be one line without control characters; a line break
-would end the markdown bullet and could inject a heading.
+text must be one line without control characters; a line break would end the
+markdown bullet and could inject a heading. A zombie failure's ``detail`` (the
+cluster's words: an image, a message) is the exception: it is made safe
+(:func:`~zombiewatch.domain.detail.safe_detail`, idempotent, so a classifier's
+detail is written as it is) rather than refused, because no message a cluster
+writes may stop a failure being published.
 
 Every command carries the task's own vault (``target_vault``, from its
 frontmatter) when it is known, as today's executor does: a controller of another
@@ -31,6 +35,7 @@ from zombiewatch.domain.commands import (
     IncrementFrontmatter,
     UpdateFrontmatter,
 )
+from zombiewatch.domain.detail import safe_detail
 from zombiewatch.domain.names import dns1123_label_problem, single_line_problem, task_id_problem
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState
@@ -75,24 +80,31 @@ def reason_line(reason: ZombieReason, evidence: str = "") -> str:
     return f"{reason.value} ({evidence})" if evidence else reason.value
 
 
+DETAIL_PREFIX: Final = "- **Detail:** "
+
+
 def failure_section(
-    *, at: datetime, job_name: str, reason: ZombieReason, evidence: str = ""
+    *, at: datetime, job_name: str, reason: ZombieReason, evidence: str = "", detail: str = ""
 ) -> str:
     """The ``## Failure`` section of a zombie failure, byte-exact per SPEC §2.
 
     ``evidence`` (``<terminated reason>/<exit code>``) follows the reason in
     parentheses, as today's executor writes it; it must be one line without
     parentheses so the reason stays the first word and the line parses back.
+    ``detail``, made safe (:func:`safe_detail`), is a ``Detail:`` line after the
+    Reason line when it is not empty (today's executor writes none).
     """
     _check(dns1123_label_problem(job_name, what="job name"))
     _check(single_line_problem(evidence, what="evidence"))
     if "(" in evidence or ")" in evidence:
         raise DoctrineError(f"evidence must not contain parentheses: {evidence!r}")
+    safe = safe_detail(detail)
     return (
         f"{FAILURE_HEADING}\n\n"
         f"- **Timestamp:** {_timestamp(at)}\n"
         f"- **Job:** {job_name}\n"
         f"- **Reason:** {reason_line(reason, evidence)}\n"
+        + (f"{DETAIL_PREFIX}{safe}\n" if safe else "")
     )
 
 
@@ -120,7 +132,7 @@ def increment_trigger_count(
 
 def zombie_failure(
     *, task_id: str, job_name: str, reason: ZombieReason, at: datetime, evidence: str = "",
-    target_vault: str | None = None,
+    detail: str = "", target_vault: str | None = None,
 ) -> FailureReport:
     """A retry-aware zombie failure: clear ``current_job``, bump ``trigger_count``.
 
@@ -134,12 +146,14 @@ def zombie_failure(
             "which escalates instead of retrying"
         )
     _check_names(task_id=task_id, job_name=job_name)
+    safe = safe_detail(detail)
     update = UpdateFrontmatter(
         task_identifier=task_id,
         updates={CURRENT_JOB: ""},
         body=BodySection(
             heading=FAILURE_HEADING,
-            section=failure_section(at=at, job_name=job_name, reason=reason, evidence=evidence),
+            section=failure_section(at=at, job_name=job_name, reason=reason, evidence=evidence,
+                                    detail=safe),
         ),
         target_vault=target_vault or None,
     )
@@ -150,6 +164,7 @@ def zombie_failure(
         occurred_at=at,
         commands=(update, increment_trigger_count(task_id, target_vault=target_vault)),
         evidence=evidence,
+        detail=safe,
         target_vault=target_vault or None,
     )
 
@@ -238,6 +253,8 @@ class ReportedFailure:
     reason: ZombieReason
     at: datetime
     evidence: str = ""
+    detail: str = ""
+    """The ``Detail:`` line's text, "" when the section has none."""
 
 
 _SECTION_PREFIX: Final = f"{FAILURE_HEADING}\n\n- **Timestamp:** "
@@ -248,16 +265,20 @@ def parse_failure_section(section: str) -> ReportedFailure | None:
 
     Used to recognise failures already committed on the topic (by this
     instance before a crash, or by a previous leader), so they are not
-    published twice.
+    published twice, and the executor's (shadow mode). A ``Detail:`` line after
+    the Reason line is read as it is, whoever wrote it: the reason is what
+    counts; for a section :func:`failure_section` wrote, the detail rebuilds it
+    byte for byte.
     """
     if not section.startswith(_SECTION_PREFIX):
         return None
     lines = section[len(FAILURE_HEADING) + 2 :].split("\n")
-    if len(lines) != 4 or lines[3] != "":
+    if len(lines) not in (4, 5) or lines[-1] != "":
         return None
     stamp, job, reason = (
         _bullet(lines[0], "Timestamp"), _bullet(lines[1], "Job"), _bullet(lines[2], "Reason"))
-    if stamp is None or job is None or reason is None:
+    detail = _bullet(lines[3], "Detail") if len(lines) == 5 else ""
+    if stamp is None or job is None or reason is None or detail is None:
         return None
     reason, evidence = _split_reason(reason)
     try:
@@ -267,7 +288,8 @@ def parse_failure_section(section: str) -> ReportedFailure | None:
         return None
     if parsed_reason is ZombieReason.TYPE_MISMATCH or dns1123_label_problem(job) is not None:
         return None
-    return ReportedFailure(job_name=job, reason=parsed_reason, at=at, evidence=evidence)
+    return ReportedFailure(job_name=job, reason=parsed_reason, at=at, evidence=evidence,
+                           detail=detail)
 
 
 def _split_reason(text: str) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
+from zombiewatch.domain.detail import safe_detail
 from zombiewatch.domain.doctrine import reason_line
 from zombiewatch.domain.reasons import ZombieReason
 
@@ -63,10 +64,42 @@ class JobRef:
     uid: str
 
 
-def reported(job: JobRef, *, reason: ZombieReason, evidence: str, task_id: str) -> JobEvent:
-    """The failure was committed: ``pod_oom_killed (OOMKilled/137): failure reported ...``."""
-    return _event(job, EventType.WARNING, EventReason.REPORTED,
-                  f"{reason_line(reason, evidence)}: failure reported for task {task_id}")
+MESSAGE_MAX_BYTES = 1024
+"""An Event's message is kept within 1 kB (UTF-8), the bound of the ``note`` of
+``events.k8s.io/v1`` Events: ``kubectl describe`` shows it whole on one line."""
+
+DETAIL_SEPARATOR = ". Detail: "
+
+
+def reported(
+    job: JobRef, *, reason: ZombieReason, evidence: str, task_id: str, detail: str = ""
+) -> JobEvent:
+    """The failure was committed: ``pod_oom_killed (OOMKilled/137): failure reported for task
+    t. Detail: container "agent" killed ...`` (the section's Reason and Detail lines).
+
+    The detail is the one the task file shows (:func:`safe_detail`), cut shorter (on a
+    whole character, with its ellipsis) only when the message would pass
+    :data:`MESSAGE_MAX_BYTES`.
+    """
+    head = f"{reason_line(reason, evidence)}: failure reported for task {task_id}"
+    return _event(job, EventType.WARNING, EventReason.REPORTED, _with_detail(head, detail))
+
+
+def _with_detail(head: str, detail: str) -> str:
+    safe = safe_detail(detail)
+    if not safe:
+        return head
+    budget = MESSAGE_MAX_BYTES - len(head.encode()) - len(DETAIL_SEPARATOR.encode())
+    if len(safe.encode()) > budget:
+        low, high = 0, len(safe)  # the longest cut that fits (encoded length grows with it)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if len(safe_detail(safe, mid).encode()) <= budget:
+                low = mid
+            else:
+                high = mid - 1
+        safe = safe_detail(safe, low) if low > 1 else ""
+    return f"{head}{DETAIL_SEPARATOR}{safe}" if safe else head
 
 
 def reaped(job: JobRef, *, active_deadline_seconds: int) -> JobEvent:

@@ -285,6 +285,8 @@ class ScriptedHistory:
     """``targetVault`` of each job's delivered failure, when it named one."""
     evidence_of: dict[str, str] = field(default_factory=dict)
     """The evidence on the Reason line of each job's delivered failure, when it had one."""
+    detail_of: dict[str, str] = field(default_factory=dict)
+    """The ``Detail:`` line of each job's delivered failure, when it had one."""
     error: ReadError | None = None
     calls: list[datetime] = field(default_factory=list)
 
@@ -297,6 +299,8 @@ class ScriptedHistory:
             self.vault_of[report.job_name] = report.target_vault
         if report.evidence:
             self.evidence_of[report.job_name] = report.evidence
+        if report.detail:
+            self.detail_of[report.job_name] = report.detail
         for command in report.commands:
             if command.operation in wanted:
                 self.parts.append((report.job_name, command.operation, at, report.reason))
@@ -319,7 +323,8 @@ class ScriptedHistory:
                 ids.append((failure_request_id(job_name=job, operation=op), at))
                 if op is Operation.UPDATE_FRONTMATTER:
                     failures.append(ReportedFailure(job_name=job, reason=reason, at=at,
-                                                    evidence=self.evidence_of.get(job, "")))
+                                                    evidence=self.evidence_of.get(job, ""),
+                                                    detail=self.detail_of.get(job, "")))
                 else:
                     counts.append((ids[-1][0], at, self.count_before.get((job, at))))
         tasks = tuple((f.job_name, self.task_of.get(f.job_name, "t-1")) for f in failures)

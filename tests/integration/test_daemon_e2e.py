@@ -117,6 +117,13 @@ class Scene:
                                                    init_container=init_container)
         return task_id, name, job, created_pod
 
+    def detail_line(self, job_name: str) -> str | None:
+        """The ``Detail:`` line of the task's ``## Failure`` section in its vault, if any."""
+        task = self.vaults[self.home[job_name]].task(self.tasks[job_name])
+        body = task.body if task is not None else ""
+        return next((line for line in body.split("\n") if line.startswith("- **Detail:** ")),
+                    None)
+
     def annotation(self, job_name: str) -> str | None:
         job = self.batch.read_namespaced_job(job_name, self.namespace)
         return (job.metadata.annotations or {}).get(ZOMBIE_REASON_ANNOTATION)
@@ -257,18 +264,20 @@ async def scene(services: Services, api_client: Any, namespace: str,
 
 PodState = Callable[[Scene, Any], object]
 
+PULL_MESSAGE = f'Back-off pulling image "{kubelet.DEFAULT_IMAGE}"'
 POD_STATES: dict[str, tuple[PodState, str, dict[str, Any]]] = {
     "image pull backoff": (
-        lambda s, p: kubelet.set_waiting(s.core, s.namespace, p, "ImagePullBackOff"),
-        "image_pull_backoff", {}),
+        lambda s, p: kubelet.set_waiting(s.core, s.namespace, p, "ImagePullBackOff",
+                                         message=PULL_MESSAGE),
+        "image_pull_backoff (ImagePullBackOff)", {}),
     "image pull backoff on an init container": (
         lambda s, p: kubelet.set_waiting(s.core, s.namespace, p, "ErrImagePull", init=True,
                                          container="init"),
-        "image_pull_backoff", {"init_container": "init"}),
+        "image_pull_backoff (ErrImagePull)", {"init_container": "init"}),
     "crash loop": (
         lambda s, p: kubelet.set_waiting(s.core, s.namespace, p, "CrashLoopBackOff",
                                          restart_count=3),
-        "pod_crash_no_stdout", {}),
+        "pod_crash_no_stdout (CrashLoopBackOff)", {}),
     "evicted": (lambda s, p: kubelet.set_evicted(s.core, s.namespace, p), "pod_evicted", {}),
     "failed with a non-zero exit": (
         lambda s, p: kubelet.set_terminated(s.core, s.namespace, p, 1, reason="Error"),
@@ -280,9 +289,17 @@ POD_STATES: dict[str, tuple[PodState, str, dict[str, Any]]] = {
         lambda s, p: kubelet.set_unschedulable(s.core, s.namespace, p),
         "pod_not_scheduled", {}),
     "container config error past the grace window": (
-        lambda s, p: kubelet.set_waiting(s.core, s.namespace, p, "CreateContainerConfigError"),
-        "container_config_error", {}),
+        lambda s, p: kubelet.set_waiting(s.core, s.namespace, p, "CreateContainerConfigError",
+                                         message='secret "db-creds" not found'),
+        "container_config_error (CreateContainerConfigError)", {}),
 }
+
+DETAILS = {
+    "image pull backoff": f'image "{kubelet.DEFAULT_IMAGE}": {PULL_MESSAGE}',
+    "container config error past the grace window":
+        'container "agent": secret "db-creds" not found',
+}
+"""The ``Detail:`` line the task file must show (the image reference, the missing Secret)."""
 
 
 @pytest.mark.parametrize("state", list(POD_STATES))
@@ -305,6 +322,9 @@ async def test_each_pod_failure_state_publishes_one_failure_and_annotates_the_jo
     assert scene.reader.reasons_by_job() == {name: [reason]}
     routed, unrouted, _ = scene.routing()  # the feed knew the task: both commands routed
     assert (routed, unrouted) == (2, 0)
+    if state in DETAILS:  # the evidence reached the task file, as the controller wrote it
+        await wait_until(lambda: scene.detail_line(name) is not None, "the Detail line")
+        assert scene.detail_line(name) == f"- **Detail:** {DETAILS[state]}"
 
 
 async def test_the_grace_rows_are_reported_as_soon_as_the_window_ends_without_an_event(
@@ -467,7 +487,7 @@ async def test_the_informer_and_the_sweeper_racing_on_one_job_publish_once(
         await asyncio.gather(*(runtime.sweep_now() for _ in range(5)))
         await scene.reader.quiet(1.5)
 
-    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff (ImagePullBackOff)"]}
 
 
 async def test_kafka_down_publishes_and_records_nothing_then_publishes_once_when_back(
@@ -489,7 +509,7 @@ async def test_kafka_down_publishes_and_records_nothing_then_publishes_once_when
         await runtime.sweep_now()
         await scene.reader.quiet(1.5)
 
-    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff (ImagePullBackOff)"]}
 
 
 async def test_a_restarted_daemon_does_not_publish_again_but_catches_what_happened_meanwhile(
@@ -509,7 +529,7 @@ async def test_a_restarted_daemon_does_not_publish_again_but_catches_what_happen
         await scene.reader.quiet(1.5)
 
     assert scene.reader.reasons_by_job() == {
-        first: ["image_pull_backoff"], second: ["pod_evicted"]}
+        first: ["image_pull_backoff (ImagePullBackOff)"], second: ["pod_evicted"]}
 
 
 async def test_an_invalid_config_from_an_old_schema_falls_back_to_defaults_without_crashing(
@@ -564,7 +584,7 @@ async def test_a_pod_whose_owner_job_does_not_exist_is_never_reported(scene: Sce
             await runtime.sweep_now()
             await scene.reader.quiet(1.0)
 
-    assert scene.reader.reasons_by_job() == {real: ["image_pull_backoff"]}
+    assert scene.reader.reasons_by_job() == {real: ["image_pull_backoff (ImagePullBackOff)"]}
 
 
 async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_published_again(
@@ -599,7 +619,8 @@ async def test_failures_a_crashed_leader_committed_but_never_annotated_are_not_p
         await scene.reader.quiet(1.5)
 
     assert scene.reader.reasons_by_job() == {
-        **{name: ["image_pull_backoff"] for name in crashed}, fresh: ["pod_evicted"]}
+        **{name: ["image_pull_backoff (ImagePullBackOff)"] for name in crashed},
+        fresh: ["pod_evicted"]}
 
 
 async def test_a_pod_failure_seen_before_its_job_is_committed_when_the_job_arrives(
@@ -625,7 +646,7 @@ async def test_a_pod_failure_seen_before_its_job_is_committed_when_the_job_arriv
         await scene.reader.wait_for_failures(1, timeout=30)
         swept = runtime.sweeper.ticks - ticks
 
-    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    assert scene.reader.reasons_by_job() == {name: ["image_pull_backoff (ImagePullBackOff)"]}
     # The Job's arrival judged its cached pods at once: no sweep ran in between (how soon
     # depends on the machine; the sweeper's 60 s interval is the line that matters).
     assert swept == 0, "the sweeper ran: the Job's arrival did not judge its pods"

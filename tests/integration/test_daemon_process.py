@@ -50,8 +50,8 @@ async def test_the_daemon_process_serves_health_readiness_metrics_and_stops_on_s
         exit_seconds = proc.terminate()
 
     assert health == (200, "ok\n")
-    assert 'zombiewatch_failures_published_total{path="informer",reason="image_pull_backoff"} 1.0' \
-        in metrics
+    assert ('zombiewatch_failures_published_total{cause="image",path="informer",'
+            'reason="image_pull_backoff"} 1.0') in metrics
     assert 'zombiewatch_informer_synced{kind="pods"} 1.0' in metrics
     assert proc.process.returncode == 0
     # Gone before Kubernetes would SIGKILL it (how much sooner depends on the machine).
@@ -59,7 +59,7 @@ async def test_the_daemon_process_serves_health_readiness_metrics_and_stops_on_s
     log_text = proc.log_text()
     assert "event=failure_published task=" in log_text
     assert f"job={name}" in log_text
-    assert stage.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    assert stage.reader.reasons_by_job() == {name: ["image_pull_backoff (ImagePullBackOff)"]}
 
 
 async def test_a_daemon_killed_hard_after_publishing_does_not_publish_again_on_restart(
@@ -81,7 +81,8 @@ async def test_a_daemon_killed_hard_after_publishing_does_not_publish_again_on_r
         await stage.reader.quiet(2.0)
 
     assert stage.reader.reasons_by_job() == {
-        name: ["image_pull_backoff"], during: ["pod_crash_no_stdout"]}
+        name: ["image_pull_backoff (ImagePullBackOff)"],
+        during: ["pod_crash_no_stdout (CrashLoopBackOff)"]}
 
 
 def _annotated(stage: Stage, job_name: str) -> bool:
@@ -111,7 +112,8 @@ async def test_two_replicas_one_leader_publishes_and_the_other_takes_over_when_i
         follower_metrics = scrape(ports[follower])[1]
 
     assert stage.reader.reasons_by_job() == {
-        first: ["image_pull_backoff"], second: ["pod_crash_no_stdout"]}
+        first: ["image_pull_backoff (ImagePullBackOff)"],
+        second: ["pod_crash_no_stdout (CrashLoopBackOff)"]}
     assert "\nzombiewatch_leader 1.0" in follower_metrics
 
 
@@ -131,7 +133,7 @@ async def test_the_deploy_service_account_can_do_everything_the_daemon_needs(
         errors = runtime.metrics.registry.get_sample_value(
             "zombiewatch_annotate_errors_total", {"kind": "forbidden"})
 
-    assert stage.reader.reasons_by_job() == {name: ["image_pull_backoff"]}
+    assert stage.reader.reasons_by_job() == {name: ["image_pull_backoff (ImagePullBackOff)"]}
     assert errors is None
     coordination: Any = client.CoordinationV1Api(stage.api_client)
     lease = coordination.read_namespaced_lease(

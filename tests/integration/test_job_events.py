@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from harness import kubelet
 from harness.waiting import wait_until
 from tests.integration.worlds.daemon_stage import (
     Stage,
@@ -57,7 +58,9 @@ async def test_a_reported_and_reaped_job_shows_both_events_in_kubectl_describe(
     said = events["ZombieReported"]
     assert (said.type, said.involved_object.uid, said.involved_object.kind) == (
         "Warning", job.metadata.uid, "Job")
-    assert said.message == f"image_pull_backoff: failure reported for task {task_id}"
+    assert said.message == (  # the section's Reason and Detail lines
+        f"image_pull_backoff (ErrImagePull): failure reported for task {task_id}. "
+        f'Detail: image "{kubelet.DEFAULT_IMAGE}"')
     assert (said.reporting_component, said.source.component) == ("zombiewatch", "zombiewatch")
     assert events["ZombieReaped"].type == "Normal"
     rows = event_rows(describe_job(stage.services.kubeconfig, stage.namespace, name))

@@ -657,7 +657,7 @@ async def _without(stage: SecuredStage, row: AclRow, proc: DaemonProcess, port: 
     ``/readyz``, metric); a failure that does not need the row still lands."""
     named = f"needs {stage.grant.acl(row)}"
     job = stage.failing_job()
-    expected[job] = ["image_pull_backoff"]
+    expected[job] = ["image_pull_backoff (ImagePullBackOff)"]
     if row.client is ClientRole.FEED:
         # The feed is not needed for publishing: the failure lands without it (and
         # the leader, its producer connected, is then ready whatever the feed says).
@@ -710,7 +710,7 @@ async def test_the_daemon_as_a_least_privilege_user_publishes_and_survives_each_
         await _wait_serving(proc, port)
         await _wait_feed_up(proc, port)  # every row granted: the feed is up
         first = stage.failing_job()
-        expected[first] = ["image_pull_backoff"]
+        expected[first] = ["image_pull_backoff (ImagePullBackOff)"]
         await stage.reader.wait_for_failures(1, timeout=60)
 
         for row in ROWS:

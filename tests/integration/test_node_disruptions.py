@@ -340,7 +340,9 @@ async def test_reported_jobs_whose_pods_may_start_are_reaped_and_never_run(
 
     # (a) and (b): reported, reaped by the Job controller at the new deadline, never ran
     assert scene.reader.reasons_by_job() == {unschedulable: ["pod_not_scheduled"],
-                                             secretless: ["container_config_error"],
+                                             secretless: [
+                                                 "container_config_error "
+                                                 "(CreateContainerConfigError)"],
                                              crashed: ["pod_crash_no_stdout (Error/1)"]}
     assert reaped_reasons == {unschedulable: "DeadlineExceeded", secretless: "DeadlineExceeded"}
     assert later_pods == {unschedulable: [], secretless: []}

@@ -90,7 +90,8 @@ async def test_a_reaped_job_stuck_on_a_missing_secret_never_starts_once_it_exist
         await runtime.sweep_now()
         await node_scene.reader.quiet(2.0)
 
-    assert node_scene.reader.reasons_by_job() == {name: ["container_config_error"]}
+    assert node_scene.reader.reasons_by_job() == {
+        name: ["container_config_error (CreateContainerConfigError)"]}
     assert started == []
 
 

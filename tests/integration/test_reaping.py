@@ -67,7 +67,7 @@ async def test_a_reported_job_whose_pod_may_start_is_reaped_and_one_whose_pod_fa
         reaped_count = runtime.metrics.registry.get_sample_value(
             "zombiewatch_jobs_reaped_total")
     # Assert
-    assert stage.reader.reasons_by_job() == {stuck: ["image_pull_backoff"],
+    assert stage.reader.reasons_by_job() == {stuck: ["image_pull_backoff (ErrImagePull)"],
                                               crashed: ["pod_crash_no_stdout (Error/1)"]}
     assert _job(stage, stuck).spec.active_deadline_seconds == 1
     assert not _reaped(stage, crashed)

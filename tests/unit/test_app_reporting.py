@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,12 +12,13 @@ from returns.result import Result
 
 from tests.builders import job_view, pod_view
 from tests.unit.worlds.reporting import World
-from zombiewatch.domain.commands import FailureReport
+from zombiewatch.domain.commands import FailureReport, UpdateFrontmatter
 from zombiewatch.domain.doctrine import ReportedFailure
+from zombiewatch.domain.job_events import EventReason
 from zombiewatch.domain.ports import BrokerErrorKind, PublishError, ReadError
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState
-from zombiewatch.domain.views import PodPhase
+from zombiewatch.domain.views import ContainerView, PodPhase
 from zombiewatch.testing.fakes import T0, RecordingPublisher
 
 
@@ -56,10 +58,35 @@ async def test_a_failing_pod_is_published_once_recorded_and_annotated() -> None:
     assert world.dedupe.seen(job.name, now=world.clock.now())
     assert (
         world.metric(
-            "zombiewatch_failures_published_total", reason="image_pull_backoff", path="informer"
+            "zombiewatch_failures_published_total", reason="image_pull_backoff", path="informer",
+            cause="none",
         )
         == 1
     )
+
+
+async def test_the_detail_reaches_the_section_the_event_and_the_cause_label() -> None:
+    world = World()
+    job = job_view()
+    world.cache.put_job(job)
+    pulling = ContainerView(name="agent", waiting_reason="ErrImagePull", image="reg.io/agent:9",
+                            waiting_message='manifest for "reg.io/agent:9" not found')
+    world.pod_event(replace(pod_view(job), containers=(pulling,), node_name="n1"))
+    await world.settle()
+
+    detail = 'image "reg.io/agent:9": manifest for "reg.io/agent:9" not found'
+    (report,) = world.publisher.published
+    assert report.detail == detail
+    update = report.commands[0]
+    assert isinstance(update, UpdateFrontmatter)
+    assert update.body is not None
+    assert update.body.section.endswith(
+        f"- **Reason:** image_pull_backoff (ErrImagePull)\n- **Detail:** {detail}\n")
+    assert world.events.said(EventReason.REPORTED) == [(
+        job.name, f"image_pull_backoff (ErrImagePull): failure reported for task {job.task_id}. "
+        f"Detail: {detail}")]
+    assert world.metric("zombiewatch_failures_published_total", reason="image_pull_backoff",
+                        path="informer", cause="image") == 1
 
 
 class GatedPublisher(RecordingPublisher):

@@ -90,7 +90,7 @@ def test_the_table_has_one_line_per_job_and_a_summary() -> None:
     # Assert
     lines = table.splitlines()
     assert lines[0].split() == ["JOB", "ASSIGNEE", "AGE", "PODS", "VERDICT", "RULE", "/", "WHY",
-                                "NOT", "YET", "REPORTED", "REAPED"]
+                                "NOT", "YET", "REPORTED", "REAPED", "DETAIL"]
     assert "image_pull_backoff" in lines[1]
     assert "waiting_image_pull" in lines[1]
     assert "decided in at most 51 s" in lines[2]
@@ -263,7 +263,9 @@ def test_a_task_naming_a_job_the_namespace_lacks_is_a_zombie_row_past_its_deadli
     assert entry == {
         "job": gone, "task_id": "0a1b2c3d-task", "assignee": "claude", "created_at": None,
         "started_at": "2026-12-01T07:23:00Z", "age_seconds": 7200, "pods": 0, "zombie": True,
-        "reason": "executor_watch_lost", "evidence": None, "rule": "deadline_no_pod",
+        "reason": "executor_watch_lost", "evidence": None,
+        "detail": "no pod of the Job 7200 s after its start (deadline 1800 s)", "cause": None,
+        "rule": "deadline_no_pod",
         "waiting": None, "why": None, "remaining_seconds": None, "reported": None,
         "reaped_at": None, "missing": True, "superseded_by": None, "settle_seconds": 120}
 

@@ -48,6 +48,19 @@ def test_the_executors_section_with_its_evidence_suffix_is_read_by_task_and_job(
                                       sent_at=T0, evidence="OOMKilled/137", request_id=rid)
 
 
+def test_a_detail_line_after_the_reason_line_is_read_past_whoever_wrote_it() -> None:
+    written = failure_section(at=T0, job_name="claude-abc-1", reason=OOM, evidence="OOMKilled/137",
+                            detail='container "agent" killed out of memory at its limit 8Mi')
+    # A Detail line another writer made, not as safe_detail would: still the same failure.
+    foreign = written.replace("killed out of memory", "killed  out of\tmemory")
+
+    for section in (written, foreign):
+        failure = executor_failure(task_id="task-9", section=section, sent_at=T0)
+        assert failure is not None
+        assert (failure.job_name, failure.reason, failure.evidence) == (
+            "claude-abc-1", OOM, "OOMKilled/137")
+
+
 def test_a_type_mismatch_or_foreign_section_is_no_executor_failure() -> None:
     mismatch = type_mismatch_section(at=T0, prior_assignee="claude", detail="task_type x")
     assert executor_failure(task_id="t", section=mismatch, sent_at=T0) is None
@@ -158,11 +171,13 @@ def test_every_job_is_one_row_and_every_send_is_counted_in_any_order(
                 row.ours is not None and row.ours.reason is row.executor_reason)
 
 
-@given(task_ids(), job_names(), reasons, st.sampled_from(["", "OOMKilled/137", "Error/2"]))
+@given(task_ids(), job_names(), reasons, st.sampled_from(["", "OOMKilled/137", "Error/2"]),
+       st.text())
 def test_any_failure_section_reads_back_as_the_executors_failure(
-    task: str, job: str, reason: ZombieReason, evidence: str,
+    task: str, job: str, reason: ZombieReason, evidence: str, detail: str,
 ) -> None:
-    section = failure_section(at=T0, job_name=job, reason=reason, evidence=evidence)
+    section = failure_section(at=T0, job_name=job, reason=reason, evidence=evidence,
+                              detail=detail)
     failure = executor_failure(task_id=task, section=section, sent_at=T0)
     assert failure is not None
     assert (failure.task_id, failure.job_name, failure.reason, failure.evidence) == (

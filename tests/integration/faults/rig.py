@@ -49,7 +49,8 @@ class Mode:
     apply: Failer
     reason: str
     evidence: str = ""
-    """What follows the reason on the failure's Reason line (``OOMKilled/137``), if anything."""
+    """What follows the reason on the failure's Reason line (``OOMKilled/137``, the waiting
+    reason ``ImagePullBackOff``), if anything."""
 
     @property
     def reason_line(self) -> str:
@@ -60,11 +61,11 @@ class Mode:
 MODES: tuple[Mode, ...] = (
     Mode("ImagePullBackOff",
          lambda core, ns, pod: kubelet.set_waiting(core, ns, pod, "ImagePullBackOff"),
-         "image_pull_backoff"),
+         "image_pull_backoff", "ImagePullBackOff"),
     Mode("CrashLoopBackOff",
          lambda core, ns, pod: kubelet.set_waiting(core, ns, pod, "CrashLoopBackOff",
                                                    restart_count=2),
-         "pod_crash_no_stdout"),
+         "pod_crash_no_stdout", "CrashLoopBackOff"),
     Mode("Evicted", kubelet.set_evicted, "pod_evicted"),
     Mode("OOMKilled",
          lambda core, ns, pod: kubelet.set_terminated(core, ns, pod, 137, reason="OOMKilled"),

@@ -150,7 +150,7 @@ def odd_zombies(rig: Rig) -> list[str]:
                                   {"metadata": {"annotations": {"blob": "p" * HUGE}}},
                                   _content_type=kubelet.STRATEGIC)
     kubelet.set_waiting(rig.core, rig.namespace, pod, "ErrImagePull", message=ODD)
-    rig.expected[name] = ["image_pull_backoff"]
+    rig.expected[name] = ["image_pull_backoff (ErrImagePull)"]
     names.append(name)
     # A Job failed by the (played) Job controller with an odd, unicode message.
     agent = rig.agent()

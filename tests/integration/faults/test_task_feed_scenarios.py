@@ -23,7 +23,7 @@ import pytest
 from harness import kubelet
 from harness.daemons import daemon_processes, free_port, sample, wait_ready
 from harness.waiting import wait_until
-from tests.integration.faults.rig import SWEEP_SECONDS, Rig, metrics_of, report
+from tests.integration.faults.rig import IMAGE_PULL, SWEEP_SECONDS, Rig, metrics_of, report
 from zombiewatch.domain.taskfile import Value
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ async def test_a_late_failure_of_an_old_job_after_re_dispatch_publishes_nothing(
         await rig.reader.quiet(2 * SWEEP_SECONDS + 2.0)  # two sweeps judge the old Job too
         log_text = proc.log_text()
 
-    assert rig.reader.reasons_by_job() == {control: ["image_pull_backoff"]}, log_text[-3000:]
+    assert rig.reader.reasons_by_job() == {control: [IMAGE_PULL.reason_line]}, log_text[-3000:]
     await rig.assert_freed_once("a late failure of an old Job after re-dispatch")
     task = rig.vault.task(old.task_id)
     assert task is not None
