@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeAlias, TypeVar
 
 from zombiewatch.adapters.kubernetes.wire import (
     Condition,
     ContainerStatus,
+    InitContainerStatus,
     JobCondition,
+    JobStatus,
     ObjectMeta,
     RawConfig,
     RawJob,
@@ -130,7 +133,9 @@ def _container_view(key: _ContainerKey) -> ContainerView:
     return view
 
 
-def _containers(statuses: list[ContainerStatus] | None) -> tuple[ContainerView, ...] | str:
+def _containers(
+    statuses: list[ContainerStatus] | list[InitContainerStatus] | None,
+) -> tuple[ContainerView, ...] | str:
     if not statuses:
         return ()
     out: list[ContainerView] = []
@@ -154,20 +159,41 @@ def _containers(statuses: list[ContainerStatus] | None) -> tuple[ContainerView, 
     return tuple(out)
 
 
-def _pod_conditions(conditions: list[Condition] | None) -> tuple[bool | None, str | None]:
-    """One pass: the PodScheduled condition (True, False, None when absent/Unknown) and the
-    reason of ``DisruptionTarget=True`` ("" without one; None when absent)."""
+def _condition_status(status: str | None) -> bool | None:
+    return True if status == "True" else False if status == "False" else None
+
+
+def _pod_conditions(
+    conditions: list[Condition] | None,
+) -> tuple[bool | None, str | None, bool | None]:
+    """One pass: the PodScheduled condition (True, False, None when absent/Unknown), the
+    reason of ``DisruptionTarget=True`` ("" without one; None when absent) and the
+    PodReadyToStartContainers condition (as PodScheduled)."""
     scheduled: bool | None = None
     disruption: str | None = None
+    ready_to_start: bool | None = None
     if conditions:
         for cond in conditions:
             kind = cond.type
             if kind == "PodScheduled":
-                status = cond.status
-                scheduled = True if status == "True" else False if status == "False" else None
+                scheduled = _condition_status(cond.status)
             elif kind == "DisruptionTarget" and cond.status == "True":
                 disruption = clip(cond.reason or "")
-    return scheduled, disruption
+            elif kind == "PodReadyToStartContainers":
+                ready_to_start = _condition_status(cond.status)
+    return scheduled, disruption, ready_to_start
+
+
+def _init_running_since(statuses: list[InitContainerStatus] | None) -> datetime | None:
+    """When the newest running init container started (an aware time), else None."""
+    newest: datetime | None = None
+    for status in statuses or ():
+        running = status.state.running if status.state is not None else None
+        started = running.started_at if running is not None else None
+        if started is not None and started.tzinfo is not None and (
+                newest is None or started > newest):
+            newest = started
+    return newest
 
 
 def translate_pod(raw: RawPod) -> Translated[PodView]:
@@ -202,7 +228,7 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
     regular = _containers(status.container_statuses)
     if isinstance(regular, str):
         return Skipped(kind="Pod", namespace=namespace, name=name, reason=regular)
-    scheduled, disruption = _pod_conditions(status.conditions)
+    scheduled, disruption, ready_to_start = _pod_conditions(status.conditions)
     return PodView(
         namespace=sys.intern(namespace),
         name=name,
@@ -216,6 +242,9 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
         init_containers=init,
         containers=regular,
         disruption_reason=disruption,
+        ready_to_start=ready_to_start,
+        terminating=meta.deletion_timestamp is not None,
+        init_running_since=_init_running_since(status.init_container_statuses),
     )
 
 
@@ -271,7 +300,17 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
         failed_at=failed_at,
         reaped_at=annotations.get(ZOMBIE_REAPED_AT_ANNOTATION),
         active_deadline_seconds=raw.spec.active_deadline_seconds if raw.spec else None,
+        suspended=bool(raw.spec.suspend) if raw.spec else False,
+        pods_counted=_pods_counted(status),
     )
+
+
+def _pods_counted(status: JobStatus | None) -> int:
+    """The pods the Job controller counts in its status (0 before its first sync)."""
+    if status is None:
+        return 0
+    return sum(max(0, n or 0) for n in (status.active, status.succeeded, status.failed,
+                                         status.terminating))
 
 
 def translate_config(raw: RawConfig) -> Translated[AgentConfigView]:

@@ -1,0 +1,66 @@
+"""The Events' evidence of a verdict, looked up once, before the verdict reaches the report.
+
+The never-started verdicts (a pod not ready to start, a Job without pods) carry no message
+in their status; their ``Verdict.events`` names whose Warning Events explain them. The
+reporter hands each batch here first (:meth:`EventEvidence.enrich`), so the doctrine, the
+Event on the Job and the storm guard all see the same ``detail`` and ``cause``: one GET per
+such verdict (a few at a time), none per sweep and none for any other verdict. A lookup
+that fails (RBAC, network, a bad answer) costs one log line: the verdict goes out with the
+status's own detail and no cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+from returns.result import Failure, Success
+
+from zombiewatch.app.judging import Detection
+from zombiewatch.app.logs import log_event
+from zombiewatch.domain.event_evidence import evidence_of
+from zombiewatch.domain.ports import EventLookup, EventLookupError
+
+log = logging.getLogger(__name__)
+
+CONCURRENT_LOOKUPS: Final = 8
+"""GETs in flight at once: a burst of never-started zombies must not flood the API server."""
+
+
+class EventEvidence:
+    """Fills ``detail`` and ``cause`` of the verdicts that ask for their Events."""
+
+    def __init__(self, *, lookup: EventLookup, concurrency: int = CONCURRENT_LOOKUPS) -> None:
+        self._lookup = lookup
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def enrich(self, batch: Sequence[Detection]) -> list[Detection]:
+        """The batch, each detection whose verdict names Events with their evidence."""
+        if all(d.verdict.events is None for d in batch):
+            return list(batch)
+        return list(await asyncio.gather(*(self._one(d) for d in batch)))
+
+    async def _one(self, detection: Detection) -> Detection:
+        query = detection.verdict.events
+        if query is None:
+            return detection
+        try:
+            async with self._slots:
+                result = await self._lookup.events_of(namespace=query.namespace, uid=query.uid)
+        except Exception as exc:  # a broken lookup never stops the report
+            result = Failure(EventLookupError(f"{type(exc).__name__}: {exc}"))
+        match result:
+            case Success(events):
+                evidence = evidence_of(events, query.reasons)
+            case Failure(error):
+                log_event(log, logging.WARNING, "evidence_lookup_failed", job=detection.job_name,
+                          error=error.message)
+                evidence = None
+        verdict = detection.verdict
+        if evidence is not None:
+            verdict = dataclasses.replace(verdict, detail=evidence.detail,
+                                          cause=evidence.cause or verdict.cause)
+        return dataclasses.replace(detection, verdict=dataclasses.replace(verdict, events=None))
