@@ -63,4 +63,7 @@ class EventEvidence:
         if evidence is not None:
             verdict = dataclasses.replace(verdict, detail=evidence.detail,
                                           cause=evidence.cause or verdict.cause)
+            log_event(log, logging.INFO, "verdict_evidence", job=detection.job_name,
+                      cause=verdict.cause.key if verdict.cause is not None else None,
+                      detail=verdict.detail)
         return dataclasses.replace(detection, verdict=dataclasses.replace(verdict, events=None))
