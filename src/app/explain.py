@@ -158,7 +158,7 @@ def explain_objects(
         verdict = outcome if isinstance(outcome, Verdict) else None
         if verdict is not None:
             verdict = settle_job_failure(view, verdict, owned(current), now=now, grace=grace,
-                                         deleted=owned(gone))
+                                         deleted=owned(gone), init_bound=init_bound)
         elif outcome is None:
             verdict = classify_podless_job(view, [*owned(current), *owned(gone)], now=now,
                                            grace=grace)

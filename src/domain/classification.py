@@ -317,6 +317,7 @@ def settle_job_failure(
     grace: timedelta = GRACE,
     deleted: Sequence[PodView] = (),
     pod_end_wait: timedelta = POD_END_WAIT,
+    init_bound: timedelta = INIT_BOUND,
 ) -> Verdict | None:
     """The verdict for a failed Job (``failure`` from :func:`classify_job`) given its pods.
 
@@ -331,7 +332,7 @@ def settle_job_failure(
     judged = sorted([(p, False) for p in pods] + [(p, True) for p in deleted],
                     key=lambda item: item[0].created_at, reverse=True)
     for pod, gone in judged:
-        verdict = classify_pod(pod, now=now, grace=grace, deleted=gone)
+        verdict = classify_pod(pod, now=now, grace=grace, deleted=gone, init_bound=init_bound)
         if verdict is None:
             continue
         killed = verdict.rule in (Rule.FAILED_NONZERO_EXIT, Rule.FAILED_OOM_KILLED)

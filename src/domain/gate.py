@@ -204,7 +204,7 @@ def decide(inputs: GateInputs) -> Decision:
         outcome = classify_job(inputs.job)
         if isinstance(outcome, Verdict):
             return settle_job_failure(inputs.job, outcome, pods, now=now, grace=inputs.grace,
-                                      deleted=inputs.deleted)
+                                      deleted=inputs.deleted, init_bound=inputs.init_bound)
         assert outcome is not COMPLETED  # held above
     for pod in pods:
         verdict = classify_pod(pod, now=now, grace=inputs.grace, init_bound=inputs.init_bound)

@@ -39,7 +39,12 @@ from zombiewatch.domain.gate import (
     deadline_rule,
     decide,
 )
-from zombiewatch.domain.never_started import first_pod_due, pod_due, running_init_names
+from zombiewatch.domain.never_started import (
+    INIT_BOUND,
+    first_pod_due,
+    pod_due,
+    running_init_names,
+)
 from zombiewatch.domain.tasks import TaskState, feed_registration
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
 
@@ -148,12 +153,13 @@ def sweep_inputs(
     limits: DeadlineInputs,
     grace: timedelta = GRACE,
     task: TaskState | None = None,
+    init_bound: timedelta = INIT_BOUND,
 ) -> GateInputs:
     """The gate's inputs for one in-flight Job as a sweep tick gives them: its host record,
     the Job and its pods, the deadline ``limits`` and the feed's state of its task (what
     :func:`triage` decides on)."""
     return GateInputs(job_name=record.job_name, job=job, registration=record, pods=pods,
-                      now=now, grace=grace, deadline=limits, task=task)
+                      now=now, grace=grace, deadline=limits, task=task, init_bound=init_bound)
 
 
 def triage(
@@ -167,6 +173,7 @@ def triage(
     last_heartbeat: datetime | None,
     grace: timedelta = GRACE,
     task: TaskState | None = None,
+    init_bound: timedelta = INIT_BOUND,
 ) -> Triage:
     """The sweeper's verdict now, or why not, for ``record``.
 
@@ -179,7 +186,7 @@ def triage(
     limits = DeadlineInputs(deadline=deadline, heartbeat_window=heartbeat_window,
                             last_heartbeat=last_heartbeat)
     inputs = sweep_inputs(record, job=job, pods=pods, now=now, limits=limits, grace=grace,
-                          task=task)
+                          task=task, init_bound=init_bound)
     decision = decide(inputs)
     if isinstance(decision, Verdict):
         return decision

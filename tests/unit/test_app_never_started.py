@@ -3,6 +3,7 @@ evidence read once before the report (app/evidence.py), and a failing lookup."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -178,3 +179,31 @@ async def test_the_init_bound_setting_reaches_the_judge() -> None:
     await world.settle()
 
     assert [f.reason for f in world.publisher.published] == [ZombieReason.DEADLINE_EXCEEDED]
+
+
+class Hanging:
+    """A lookup that answers the first uid at once and never answers the others."""
+
+    def __init__(self) -> None:
+        self.answered = ScriptedEventLookup(events={"uid-1": [MOUNT]})
+
+    async def events_of(self, *, namespace: str, uid: str) -> object:
+        if uid == "uid-1":
+            return await self.answered.events_of(namespace=namespace, uid=uid)
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+async def test_a_lookup_that_never_answers_costs_the_batch_its_budget_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slow = replace(NEEDS_EVENTS, events=EventQuery("agents", "uid-2", POD_EVENT_REASONS))
+    evidence = EventEvidence(lookup=Hanging(), budget_seconds=0.05)  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.WARNING, logger="zombiewatch.app.evidence"):
+        enriched = await evidence.enrich([_detection(NEEDS_EVENTS), _detection(slow)])
+
+    assert [(d.verdict.cause, d.verdict.events) for d in enriched] == [
+        (Cause(CauseKind.OBJECT, "secret/db"), None), (None, None)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=evidence_lookup_late verdicts=1 budget_s=0.05"]

@@ -3,14 +3,17 @@ read from Warning Events."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.builders import job_view, pod_view
+from zombiewatch.app.cli import main
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.causes import Cause, CauseKind
 from zombiewatch.domain.classification import (
@@ -39,6 +42,7 @@ from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.triage import NotYet, Waiting, triage
 from zombiewatch.domain.views import ContainerView, InFlightJob, JobView, PodPhase, PodView
 from zombiewatch.testing.fakes import T0
+from zombiewatch.testing.raw_api import raw_job, raw_pod
 
 JOB = job_view()
 NOT_READY = replace(pod_view(JOB, waiting="ContainerCreating"), ready_to_start=False)
@@ -305,3 +309,47 @@ def test_any_message_gives_one_printable_bounded_line(message: str) -> None:
     assert len(evidence.detail) <= DETAIL_MAX_CHARS
     assert evidence.detail.isprintable()
     assert evidence.detail == evidence.detail.strip()
+
+
+# ---------------------------------------------------------------- explain
+
+def test_explain_names_the_never_started_rules_with_the_bound_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    init = [{"name": "setup", "state": {"running": {"startedAt": "2026-06-02T09:46:10Z"}}}]
+    objects = {"kind": "List", "items": [
+        raw_pod(status__initContainerStatuses=init, metadata__name="p-init"),
+        raw_pod(status__conditions=[{"type": "PodScheduled", "status": "True"},
+                                    {"type": "PodReadyToStartContainers", "status": "False"}],
+                metadata__name="p-mount", metadata__ownerReferences=[
+                    {"apiVersion": "batch/v1", "kind": "Job", "name": "other", "uid": "j2"}]),
+        raw_job(),
+    ]}
+    path = tmp_path / "objects.json"
+    path.write_text(json.dumps(objects))
+
+    code = main(["explain", str(path), "--now", "2026-06-02T09:47:10Z",
+                 "--init-bound-seconds", "60"])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    main(["explain", str(path), "--now", "2026-06-02T09:47:10Z"])
+    default = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert code == 0
+    assert [(a["name"], a["reason"], a["rule"]) for a in answers] == [
+        ("p-init", "deadline_exceeded", "init_past_bound"),
+        ("p-mount", None, None),  # 70 s old: inside the grace
+        ("agent-1234abcd", None, None),  # its pod p-init was given with it
+    ]
+    assert default[0]["rule"] is None
+
+
+def test_explain_judges_a_started_job_given_alone_by_the_no_pod_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(raw_job()))
+
+    main(["explain", str(path), "--now", "2026-06-02T09:48:01Z"])
+    (answer,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert (answer["reason"], answer["rule"]) == ("pod_not_scheduled", "no_pod_past_grace")
