@@ -87,6 +87,8 @@ class DetectionService:
         self._attention = attention
         self._schedule = schedule
         self._grace_timers: dict[str, Timer] = {}
+        self._timer_due: dict[str, datetime] = {}
+        """When each pending timer's object falls due (a timer is re-armed for an earlier one)."""
 
     async def pod_event(self, event: WatchEvent[PodView]) -> None:
         """The Pod informer's handler: a deleted pod, or an added or modified one."""
@@ -116,7 +118,7 @@ class DetectionService:
         Job's verdict may be waiting for its end (the gate settles a failed Job with
         its pods). Its Job may no longer need attention.
         """
-        timer = self._grace_timers.pop(pod.uid, None)
+        timer = self._disarm(pod.uid)
         if timer is not None:
             timer.cancel()
         self._refresh_attention(pod.job_name)
@@ -137,6 +139,7 @@ class DetectionService:
         for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
+        self._timer_due.clear()
 
     def _judge_job(
         self, job_name: str, *, now: datetime, deleted: tuple[PodView, ...] = ()
@@ -147,14 +150,29 @@ class DetectionService:
         return decision
 
     def _maybe_wait_for_grace(self, pod: PodView, *, now: datetime) -> None:
-        """Re-judge a pod that only lacks age once its grace window has passed."""
-        if pod.uid in self._grace_timers or not self._attention.pod_needs_attention(pod):
+        """Re-judge a pod that only lacks age once its grace window (or its init
+        container's bound) has passed. A pending timer stays unless the pod now falls due
+        earlier (an init container started before the grace ends): then it is re-armed."""
+        if not self._attention.pod_needs_attention(pod):
             return
-        delay = (self._attention.due(pod) - now).total_seconds()
+        due = self._attention.due(pod)
+        if pod.uid in self._grace_timers:
+            if self._timer_due.get(pod.uid, due) <= due:
+                return
+            timer = self._disarm(pod.uid)
+            if timer is not None:
+                timer.cancel()
+        delay = (due - now).total_seconds()
         if delay > 0:
+            self._timer_due[pod.uid] = due
             self._grace_timers[pod.uid] = self._schedule(
                 delay + GRACE_TIMER_SLACK_SECONDS,
                 lambda: self._grace_elapsed(pod.uid, pod.job_name))
+
+    def _disarm(self, uid: str) -> Timer | None:
+        """Forget ``uid``'s timer (fired, or about to be cancelled); return it."""
+        self._timer_due.pop(uid, None)
+        return self._grace_timers.pop(uid, None)
 
     def _maybe_wait_for_first_pod(self, job: JobView, *, now: datetime) -> None:
         """Re-judge a started Job still without a pod once its grace has passed (keyed
@@ -168,11 +186,11 @@ class DetectionService:
                 delay + GRACE_TIMER_SLACK_SECONDS, lambda: self._first_pod_due(job.uid, job.name))
 
     def _first_pod_due(self, uid: str, job_name: str) -> None:
-        self._grace_timers.pop(uid, None)
+        self._disarm(uid)
         self._judge_job(job_name, now=self._clock.now())
 
     def _grace_elapsed(self, uid: str, job_name: str) -> None:
-        self._grace_timers.pop(uid, None)
+        self._disarm(uid)
         for current in self._cache.pods_of_job(job_name):
             if current.uid == uid:
                 self.on_pod(current)

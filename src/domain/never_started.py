@@ -75,11 +75,11 @@ def init_overdue(pod: PodView, *, now: datetime, bound: timedelta) -> bool:
 
 
 def pod_due(pod: PodView, *, grace: timedelta, bound: timedelta) -> datetime:
-    """When the pod's time-dependent rows can fire: the end of its grace window, or, while
-    an init container runs, that container's bound (whichever is later)."""
-    ends = pod.created_at + grace
+    """When the pod's time-dependent rows can fire: while an init container of a
+    ``Pending`` pod runs, that container's bound (its sandbox is up and it is scheduled, so
+    no grace row can fire then), else the end of its grace window."""
     due = init_due(pod, bound=bound)
-    return ends if due is None or due < ends else due
+    return pod.created_at + grace if due is None else due
 
 
 def running_init_names(pod: PodView) -> str:

@@ -9,6 +9,9 @@ topic to its vault. Each case prints its latency: from the moment the verdict wa
 pod's ``creationTimestamp`` + grace, the Job's ``startTime`` + grace, the init container's
 ``startedAt`` + bound; whole seconds as the API writes them, so up to 1 s too early) to the
 moment the failure was read back committed from the topic. docs/DOMAIN.md records them.
+With ``ZOMBIEWATCH_RECORD_CORPUS=1`` each case also writes its namespace's Jobs and pods to
+``tests/data/node_corpus/never_started_<case>.json`` (``explain`` judges them in the unit
+tests).
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ async def _pod_case(world: World, caplog: pytest.LogCaptureFixture, case: str, *
         pod = await world.pod_where(name, not_ready_to_start, "PodReadyToStartContainers=False")
         due = pod.metadata.creation_timestamp + timedelta(seconds=GRACE)
         await world.scene.reader.wait_for_failures(1, timeout=WAIT + GRACE)
+        world.scene.record(f"never_started_{case.replace('-', '_')}")
         await world.freed_once(task_id, "container_config_error")
 
     assert world.scene.reader.reasons_by_job() == {name: ["container_config_error"]}
@@ -210,6 +214,7 @@ async def _no_pod_case(world: World, caplog: pytest.LogCaptureFixture, case: str
             timeout=WAIT, what=f"startTime of {name}")
         due = job.status.start_time + timedelta(seconds=GRACE)
         await world.scene.reader.wait_for_failures(1, timeout=WAIT + GRACE)
+        world.scene.record(f"never_started_{case.replace('-', '_')}")
         await world.freed_once(task_id, "pod_not_scheduled")
         assert workloads.job_pods(world.scene.api, world.namespace, name) == []
 
@@ -254,6 +259,7 @@ async def test_an_init_container_past_its_bound_is_deadline_exceeded(world: Worl
         started = pod.status.init_container_statuses[0].state.running.started_at
         due = started + timedelta(seconds=INIT_BOUND)
         await world.scene.reader.wait_for_failures(1, timeout=WAIT + INIT_BOUND)
+        world.scene.record("never_started_init_past_bound")
         await world.freed_once(task_id, "deadline_exceeded")
 
     assert world.scene.reader.reasons_by_job() == {name: ["deadline_exceeded"]}
@@ -278,6 +284,7 @@ async def test_a_pod_whose_secret_appears_within_the_grace_starts_and_nothing_is
         await asyncio.to_thread(workloads.wait_for, lambda: batch.read_namespaced_job(
             name, world.namespace), lambda j: "Complete" in workloads.job_condition_types(j),
             timeout=WAIT, what=f"{name} Complete")
+        world.scene.record("never_started_secret_in_time")
         ends = pod.metadata.creation_timestamp + timedelta(seconds=SLOW_GRACE + 2)
         await asyncio.sleep(max(0.0, ends.timestamp() - time.time()))
         await runtime.sweep_now()

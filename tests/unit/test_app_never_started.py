@@ -173,8 +173,8 @@ async def test_the_init_bound_setting_reaches_the_judge() -> None:
     world.cache.put_job(replace(JOB, pods_counted=1))
 
     world.pod_event(pod)
-    assert [round(t.delay, 2) for t in world.scheduler.pending()] == [120.05]
-    world.clock.advance(121)
+    assert [round(t.delay, 2) for t in world.scheduler.pending()] == [30.05]
+    world.clock.advance(31)
     world.scheduler.fire_all()
     await world.settle()
 
@@ -207,3 +207,25 @@ async def test_a_lookup_that_never_answers_costs_the_batch_its_budget_only(
         (Cause(CauseKind.OBJECT, "secret/db"), None), (None, None)]
     assert [r.getMessage() for r in caplog.records] == [
         "event=evidence_lookup_late verdicts=1 budget_s=0.05"]
+
+
+async def test_an_init_container_starting_within_the_grace_re_arms_the_pods_timer() -> None:
+    """The pod's first state (sandbox not ready yet) arms the grace timer; its init
+    container then starts and falls due before the grace ends: the timer is re-armed for
+    that earlier moment, so the pod is reported when its bound ends, not at the grace."""
+    world = World(init_bound=timedelta(seconds=30))
+    world.cache.put_job(replace(JOB, pods_counted=1))
+    world.pod_event(NOT_READY)
+    assert [round(t.delay, 2) for t in world.scheduler.pending()] == [120.05]
+
+    world.clock.advance(10)
+    setup = replace(pod_view(JOB).containers[0], name="setup", running=True)
+    world.pod_event(replace(NOT_READY, ready_to_start=True, init_containers=(setup,),
+                            init_running_since=T0 + timedelta(seconds=10)))
+    assert [round(t.delay, 2) for t in world.scheduler.pending()] == [30.05]
+
+    world.clock.advance(31)
+    world.scheduler.fire_all()
+    await world.settle()
+
+    assert [f.reason for f in world.publisher.published] == [ZombieReason.DEADLINE_EXCEEDED]

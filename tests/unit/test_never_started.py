@@ -211,8 +211,9 @@ def test_the_attention_index_holds_jobs_without_a_pod_and_pods_due_later() -> No
                   pods=[replace(NOT_READY, ready_to_start=True)])
 
     assert ("a" in index, "b" in index, "c" in index) == (True, True, False)
-    assert index.due(INITIALISING) == T0 + GRACE  # the bound ends before the grace here
+    assert index.due(INITIALISING) == T0 + timedelta(seconds=35)  # before the grace ends
     assert AttentionIndex(grace=GRACE).due(INITIALISING) == T0 + timedelta(seconds=605)
+    assert index.due(NOT_READY) == T0 + GRACE
 
 
 def _triage(job: JobView, pods: list[PodView], now: datetime) -> object:
