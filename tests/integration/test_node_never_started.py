@@ -217,6 +217,12 @@ async def _no_pod_case(world: World, caplog: pytest.LogCaptureFixture, case: str
         world.scene.record(f"never_started_{case.replace('-', '_')}")
         await world.freed_once(task_id, "pod_not_scheduled")
         assert workloads.job_pods(world.scene.api, world.namespace, name) == []
+        # Reaped: its deadline shortened, the Job ends (no pod admitted later, and the task
+        # is no longer blocked by an active Job).
+        ended = await asyncio.to_thread(workloads.wait_for, lambda: batch.read_namespaced_job(
+            name, world.namespace), lambda j: "Failed" in workloads.job_condition_types(j),
+            timeout=WAIT, what=f"{name} Failed once reaped")
+        assert ended.spec.active_deadline_seconds == 1
 
     assert world.scene.reader.reasons_by_job() == {name: ["pod_not_scheduled"]}
     assert f"cause={cause}" in cause_logged(caplog, name)
