@@ -8,6 +8,7 @@ count and log. Nothing here raises on input bytes or JSON-like objects.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias, TypeVar
@@ -133,9 +134,7 @@ def _container_view(key: _ContainerKey) -> ContainerView:
     return view
 
 
-def _containers(
-    statuses: list[ContainerStatus] | list[InitContainerStatus] | None,
-) -> tuple[ContainerView, ...] | str:
+def _containers(statuses: Sequence[ContainerStatus] | None) -> tuple[ContainerView, ...] | str:
     if not statuses:
         return ()
     out: list[ContainerView] = []

@@ -78,21 +78,18 @@ class ContainerStatus(msgspec.Struct, frozen=True):
     state: ContainerState | None = None
 
 
-class Running(msgspec.Struct, frozen=True, rename="camel"):
+class Running(Present, frozen=True, rename="camel"):
     started_at: datetime | None = None
 
 
-class InitContainerState(msgspec.Struct, frozen=True):
+class InitContainerState(ContainerState, frozen=True):
     """An init container's state also carries when it started running (the init bound);
     regular containers' do not need it (not decoded there)."""
 
-    waiting: Waiting | None = None
     running: Running | None = None
-    terminated: Terminated | None = None
 
 
-class InitContainerStatus(msgspec.Struct, frozen=True):
-    name: str | None = None
+class InitContainerStatus(ContainerStatus, frozen=True):
     state: InitContainerState | None = None
 
 
