@@ -48,9 +48,10 @@ def _earliest(*names: str) -> Due:
     return due
 
 
-def _past_timeout(obs: Observer, job: str) -> float | None:
+def _started_past_grace(obs: Observer, job: str) -> float | None:
+    """The Job's start plus the grace window: a started Job without a pod is due then."""
     started = obs.stamp(job, "job_started")
-    return None if started is None else started + JOB_TIMEOUT_SECONDS
+    return None if started is None else started + GRACE_SECONDS
 
 
 @dataclass
@@ -107,9 +108,9 @@ def cases() -> list[Case]:
              {"args": ["sh", "-c", POLITE], "active_deadline_seconds": 5},
              _earliest("FailureTarget:DeadlineExceeded", "Failed:DeadlineExceeded"),
              "the Job's FailureTarget (Failed follows once the pod ended)", job_end=True),
-        Case("no_pod", "no pod ever admitted", "executor_watch_lost",
-             {"pod_spec": {"serviceAccountName": "does-not-exist"}}, _past_timeout,
-             f"Job startTime + {JOB_TIMEOUT_SECONDS} s (swept every {SWEEPER_INTERVAL_SECONDS} s)"),
+        Case("no_pod", "no pod ever admitted", "pod_not_scheduled",
+             {"pod_spec": {"serviceAccountName": "does-not-exist"}}, _started_past_grace,
+             f"Job startTime + {GRACE_SECONDS:.0f} s (the grace of a Job without a pod)"),
         Case("registered_only", "host registered, Job never created", "executor_watch_lost",
              None, None,
              f"registration + {JOB_TIMEOUT_SECONDS} s (swept every {SWEEPER_INTERVAL_SECONDS} s)"),

@@ -30,6 +30,7 @@ from zombiewatch.app.settings import (
     vault_setting,
 )
 from zombiewatch.domain.classification import GRACE, Rule
+from zombiewatch.domain.never_started import INIT_BOUND
 
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
@@ -84,6 +85,9 @@ def _top_parser() -> argparse.ArgumentParser:
                          help="judge as of this RFC3339 time (default: now)")
     explain.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
                          help="grace window of the time-dependent pod rows (default 120)")
+    explain.add_argument("--init-bound-seconds", type=float,
+                         default=INIT_BOUND.total_seconds(),
+                         help="how long an init container may run (default 600)")
     scan = sub.add_parser(
         "scan", help="list every in-flight Job with its verdict now, or why not yet (read-only)",
         description="Read-only: one list of the namespace's agent Jobs, Pods and Configs, and "
@@ -110,6 +114,8 @@ def _top_parser() -> argparse.ArgumentParser:
                       help="judge as of this RFC3339 time (default: now)")
     scan.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
                       help="grace window of the time-dependent pod rows (default 120)")
+    scan.add_argument("--init-bound-seconds", type=float, default=INIT_BOUND.total_seconds(),
+                      help="how long an init container may run (default 600)")
     feed = scan.add_argument_group(
         "Task feed", "the daemon's Kafka flags and variables; without brokers, the cluster only")
     add_kafka_topic_arguments(feed, os.environ,
@@ -197,7 +203,8 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
         objects = load_objects(text, source=source)
-        answers = explain_objects(objects, now=now, grace=timedelta(seconds=args.grace_seconds))
+        answers = explain_objects(objects, now=now, grace=timedelta(seconds=args.grace_seconds),
+                                  init_bound=timedelta(seconds=args.init_bound_seconds))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"zombiewatch explain: cannot read {source}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -233,7 +240,8 @@ def _scan(args: argparse.Namespace) -> int:
         if warning is not None:
             print(f"zombiewatch scan: {warning}", file=sys.stderr)
     report = scan.scan(snapshot, namespace=namespace, now=now,
-                       grace=timedelta(seconds=args.grace_seconds), feed=feed, vault=vault)
+                       grace=timedelta(seconds=args.grace_seconds), feed=feed, vault=vault,
+                       init_bound=timedelta(seconds=args.init_bound_seconds))
     render = scan.render_json if args.output == "json" else scan.render_table
     sys.stdout.write(render(report))
     return report.exit_code

@@ -25,6 +25,7 @@ from zombiewatch.adapters.kubernetes.annotating import KubernetesJobAnnotator
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.adapters.kubernetes.client import ApiClient, ApiClientFactory, api_client_factory
 from zombiewatch.adapters.kubernetes.cluster import ClusterInformers, build_cluster_informers
+from zombiewatch.adapters.kubernetes.event_lookup import KubernetesEventLookup
 from zombiewatch.adapters.kubernetes.events import KubernetesEventRecorder
 from zombiewatch.adapters.kubernetes.job_reaper import KubernetesJobReaper
 from zombiewatch.adapters.kubernetes.leader import LeaderElectionSettings, LeaderElector
@@ -33,6 +34,7 @@ from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import NoConfirmation, open_confirmer
 from zombiewatch.app.delivery import Delivery
 from zombiewatch.app.detection import DetectionService, call_later, log_skipped
+from zombiewatch.app.evidence import EventEvidence
 from zombiewatch.app.feedpart import TaskFeedPart, TaskView
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.job_events import JobEvents
@@ -155,7 +157,8 @@ class Container(containers.DeclarativeContainer):
     grace = providers.Callable(lambda s: timedelta(seconds=s.grace_seconds), settings)
     liveness_window = providers.Callable(
         lambda s: timedelta(seconds=s.liveness_window_seconds), settings)
-    attention = providers.Singleton(AttentionIndex, grace=grace)
+    init_bound = providers.Callable(lambda s: timedelta(seconds=s.init_bound_seconds), settings)
+    attention = providers.Singleton(AttentionIndex, grace=grace, init_bound=init_bound)
 
     api_client_factory = providers.Singleton(make_api_client_factory, settings)
     api_client = providers.Singleton(SharedApiClient, api_client_factory)
@@ -201,7 +204,7 @@ class Container(containers.DeclarativeContainer):
     task_view = providers.Singleton(TaskView, task_states, task_feed.provided.feed)
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
-        tasks=task_view, liveness_window=liveness_window)
+        tasks=task_view, liveness_window=liveness_window, init_bound=init_bound)
     confirmer = providers.Selector(
         mode,
         live=providers.Singleton(
@@ -213,9 +216,12 @@ class Container(containers.DeclarativeContainer):
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
         cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics, events=events)
 
+    # The never-started verdicts' Events, read once per verdict (shadow mode too: a read).
+    event_lookup = providers.Singleton(KubernetesEventLookup, api_client.provided.client)
+    evidence = providers.Singleton(EventEvidence, lookup=event_lookup)
     reporter = providers.Singleton(
         Reporter, judge=judge, delivery=delivery, confirmation=confirmer, clock=clock,
-        metrics=metrics)
+        metrics=metrics, evidence=evidence)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,

@@ -9,10 +9,12 @@ conditions changed) judges the Job with every pod the cache holds for it, so
 a pod whose failure arrived before its Job was known is reported when the Job
 arrives, not at the next sweep (SPEC §5, "Ordering across informers").
 
-A pod in a time-dependent state (unschedulable, container config error) that
-is still inside the grace window produces no further event when the window
-ends; a timer re-judges it at that moment, so it is reported right after the
-grace window rather than at the next sweep.
+A pod in a time-dependent state (unschedulable, container config error, not
+ready to start) that is still inside the grace window produces no further event
+when the window ends; a timer re-judges it at that moment, so it is reported
+right after the grace window rather than at the next sweep. The same holds for a
+pod whose init container runs towards the init bound, and for a started Job that
+has no pod yet (its grace runs from its start).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.gate import Decision, is_heartbeat
+from zombiewatch.domain.never_started import first_pod_due
 from zombiewatch.domain.ports import Clock, ClusterCache
 from zombiewatch.domain.views import JobView, PodView
 
@@ -84,6 +87,8 @@ class DetectionService:
         self._attention = attention
         self._schedule = schedule
         self._grace_timers: dict[str, Timer] = {}
+        self._timer_due: dict[str, datetime] = {}
+        """When each pending timer's object falls due (a timer is re-armed for an earlier one)."""
 
     async def pod_event(self, event: WatchEvent[PodView]) -> None:
         """The Pod informer's handler: a deleted pod, or an added or modified one."""
@@ -113,7 +118,7 @@ class DetectionService:
         Job's verdict may be waiting for its end (the gate settles a failed Job with
         its pods). Its Job may no longer need attention.
         """
-        timer = self._grace_timers.pop(pod.uid, None)
+        timer = self._disarm(pod.uid)
         if timer is not None:
             timer.cancel()
         self._refresh_attention(pod.job_name)
@@ -125,13 +130,16 @@ class DetectionService:
         if job.complete:  # the agent reported by itself
             self._book.forget(job.name)
             self._sink.completed(job.name, job.task_id)
-        self._judge_job(job.name, now=self._clock.now())
+        now = self._clock.now()
+        if not isinstance(self._judge_job(job.name, now=now), Verdict):
+            self._maybe_wait_for_first_pod(job, now=now)
 
     def close(self) -> None:
         """Cancel the pending grace timers (shutdown)."""
         for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
+        self._timer_due.clear()
 
     def _judge_job(
         self, job_name: str, *, now: datetime, deleted: tuple[PodView, ...] = ()
@@ -142,17 +150,47 @@ class DetectionService:
         return decision
 
     def _maybe_wait_for_grace(self, pod: PodView, *, now: datetime) -> None:
-        """Re-judge a pod that only lacks age once its grace window has passed."""
-        if pod.uid in self._grace_timers or not self._attention.pod_needs_attention(pod):
+        """Re-judge a pod that only lacks age once its grace window (or its init
+        container's bound) has passed. A pending timer stays unless the pod now falls due
+        earlier (an init container started before the grace ends): then it is re-armed."""
+        if not self._attention.pod_needs_attention(pod):
             return
-        delay = (pod.created_at + self._attention.grace - now).total_seconds()
+        due = self._attention.due(pod)
+        if pod.uid in self._grace_timers:
+            if self._timer_due.get(pod.uid, due) <= due:
+                return
+            timer = self._disarm(pod.uid)
+            if timer is not None:
+                timer.cancel()
+        delay = (due - now).total_seconds()
         if delay > 0:
+            self._timer_due[pod.uid] = due
             self._grace_timers[pod.uid] = self._schedule(
                 delay + GRACE_TIMER_SLACK_SECONDS,
                 lambda: self._grace_elapsed(pod.uid, pod.job_name))
 
+    def _disarm(self, uid: str) -> Timer | None:
+        """Forget ``uid``'s timer (fired, or about to be cancelled); return it."""
+        self._timer_due.pop(uid, None)
+        return self._grace_timers.pop(uid, None)
+
+    def _maybe_wait_for_first_pod(self, job: JobView, *, now: datetime) -> None:
+        """Re-judge a started Job still without a pod once its grace has passed (keyed
+        by the Job's uid, next to the pods' timers)."""
+        if job.uid in self._grace_timers or self._cache.pods_of_job(job.name):
+            return
+        due = first_pod_due(job, grace=self._attention.grace)
+        delay = None if due is None else (due - now).total_seconds()
+        if delay is not None and delay > 0:
+            self._grace_timers[job.uid] = self._schedule(
+                delay + GRACE_TIMER_SLACK_SECONDS, lambda: self._first_pod_due(job.uid, job.name))
+
+    def _first_pod_due(self, uid: str, job_name: str) -> None:
+        self._disarm(uid)
+        self._judge_job(job_name, now=self._clock.now())
+
     def _grace_elapsed(self, uid: str, job_name: str) -> None:
-        self._grace_timers.pop(uid, None)
+        self._disarm(uid)
         for current in self._cache.pods_of_job(job_name):
             if current.uid == uid:
                 self.on_pod(current)

@@ -9,7 +9,9 @@ SPEC §5 tables, so the answer is the daemon's answer:
   state of a deleted pod (a drained pod is decided there);
 - a failed Job given together with its pods is settled with them, as the
   daemon does (a drained pod's ``pod_evicted`` beats the Job's
-  ``BackoffLimitExceeded``; no verdict while a pod is still terminating).
+  ``BackoffLimitExceeded``; no verdict while a pod is still terminating);
+- a started Job whose status counts no pod, given without any pod of it, is judged by
+  the never-started Job row (``no_pod_past_grace``), as the daemon does.
 
 Each answer names the reason, the rule, the Reason line's evidence, the
 ``Detail:`` line a failure would carry and its shared cause (``kind:subject``).
@@ -32,8 +34,10 @@ from zombiewatch.domain.classification import (
     Verdict,
     classify_job,
     classify_pod,
+    classify_podless_job,
     settle_job_failure,
 )
+from zombiewatch.domain.never_started import INIT_BOUND
 from zombiewatch.domain.views import JobView, PodView
 
 
@@ -129,7 +133,8 @@ def _view(obj: Mapping[str, Any]) -> PodView | JobView:
 
 
 def explain_objects(
-    objects: list[Mapping[str, Any]], *, now: datetime, grace: timedelta = GRACE
+    objects: list[Mapping[str, Any]], *, now: datetime, grace: timedelta = GRACE,
+    init_bound: timedelta = INIT_BOUND,
 ) -> list[Explanation]:
     """Classify each object, a failed Job together with the pods of it given alongside.
 
@@ -147,16 +152,21 @@ def explain_objects(
     for view, deleted in views:
         if isinstance(view, PodView):
             answers.append(Explanation("Pod", view.name, classify_pod(
-                view, now=now, grace=grace, deleted=deleted)))
+                view, now=now, grace=grace, deleted=deleted, init_bound=init_bound)))
             continue
+
+        def owned(pods: dict[tuple[str, str], PodView], job: JobView = view) -> list[PodView]:
+            return [p for p in pods.values()
+                    if p.job_name == job.name and p.namespace == job.namespace]
+
         outcome = classify_job(view)
         verdict = outcome if isinstance(outcome, Verdict) else None
         if verdict is not None:
-            def owned(pods: dict[tuple[str, str], PodView], job: JobView = view) -> list[PodView]:
-                return [p for p in pods.values()
-                        if p.job_name == job.name and p.namespace == job.namespace]
             verdict = settle_job_failure(view, verdict, owned(current), now=now, grace=grace,
-                                         deleted=owned(gone))
+                                         deleted=owned(gone), init_bound=init_bound)
+        elif outcome is None:
+            verdict = classify_podless_job(view, [*owned(current), *owned(gone)], now=now,
+                                           grace=grace)
         answers.append(Explanation("Job", view.name, verdict))
     return answers
 

@@ -22,6 +22,7 @@ from zombiewatch.domain.gate import (
     decide,
     elapsed_since_start,
 )
+from zombiewatch.domain.never_started import INIT_BOUND
 from zombiewatch.domain.ports import ClusterCache
 from zombiewatch.domain.tasks import TaskSource, feed_registration
 from zombiewatch.domain.views import PodView
@@ -67,6 +68,8 @@ class Judge:
     """The task feed's state per task (SPEC §6); never ready when the feed is not followed."""
     liveness_window: timedelta = DEFAULT_LIVENESS_WINDOW
     """How recent a heartbeat keeps a Job past its deadline alive (``--liveness-window``)."""
+    init_bound: timedelta = INIT_BOUND
+    """How long an init container may run (``--init-bound-seconds``)."""
 
     def inputs(
         self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
@@ -103,7 +106,7 @@ class Judge:
             recently_reported=self.dedupe.seen(job_name, now=now),
             annotation_owed=self.annotations.owes(job_name),
             result_at=self.book.result_at(owner) if owner is not None else None,
-            now=now, grace=self.grace, deadline=deadline,
+            now=now, grace=self.grace, init_bound=self.init_bound, deadline=deadline,
             task=self.tasks.get(owner) if owner else None)
 
     def decide(

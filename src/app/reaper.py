@@ -2,7 +2,7 @@
 
 The annotations call :meth:`Reaper.annotated` once a Job's durable annotation
 landed (its own reports and the repairs after a topic read-back). The decision
-is the domain's (``should_reap``: a Job that still has a pod that may run);
+is the domain's (``should_reap``: a Job that still has a pod that may run, or may get one);
 the patch is the adapter's, and a
 ``ZombieReaped`` Event on the Job says it. A failed patch (gone, conflict, forbidden, API
 down) is logged and counted and never blocks reporting: the failure is

@@ -30,6 +30,7 @@ from typing import Final
 
 from zombiewatch.app.confirming import Confirmation
 from zombiewatch.app.delivery import Delivery
+from zombiewatch.app.evidence import EventEvidence
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import NO_CAUSE, Metrics
@@ -57,8 +58,12 @@ class Reporter:
         confirmation: Confirmation,
         clock: Clock,
         metrics: Metrics,
+        evidence: EventEvidence | None = None,
     ) -> None:
         self._judge = judge
+        self._evidence = evidence
+        """Fills the never-started verdicts' detail and cause from their Events (None: no
+        lookup, the status's detail stays)."""
         self._delivery = delivery
         self._confirmation = confirmation
         self._clock = clock
@@ -125,6 +130,8 @@ class Reporter:
         await self._delivery.close()
 
     async def _report(self, batch: Sequence[Detection]) -> None:
+        if self._evidence is not None and self._delivery.leading():
+            batch = await self._evidence.enrich(batch)  # before anything reads the verdict
         now = self._clock.now()
         admitted: dict[str, tuple[Detection, FailureReport]] = {}
         for detection in batch:

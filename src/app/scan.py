@@ -42,6 +42,7 @@ from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.doctrine import reason_line
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
+from zombiewatch.domain.never_started import INIT_BOUND
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.triage import (
     NotYet,
@@ -191,7 +192,7 @@ class ScanReport:
 
 def scan(
     snapshot: NamespaceSnapshot, *, namespace: str, now: datetime, grace: timedelta = GRACE,
-    feed: FeedRead | None = None, vault: str | None = None,
+    feed: FeedRead | None = None, vault: str | None = None, init_bound: timedelta = INIT_BOUND,
 ) -> ScanReport:
     """Triage every labelled Job that has not completed, and with the feed read every task
     naming a Job the namespace does not have; oldest first.
@@ -219,7 +220,7 @@ def scan(
         outcome = triage(record, job=job, pods=pods, now=now,
                          deadline=config.deadline_of_job(job.assignee),
                          heartbeat_window=DEFAULT_LIVENESS_WINDOW,
-                         last_heartbeat=None, grace=grace,
+                         last_heartbeat=None, grace=grace, init_bound=init_bound,
                          task=states.get(job.task_id) if states is not None else None)
         rows.append(ScanRow(job_name=job.name, task_id=job.task_id, assignee=job.assignee,
                             job=job, since=job.created_at, pods=len(pods),

@@ -37,6 +37,7 @@ from zombiewatch.domain.confirmation import (
 )
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.ledger import ConsumerIsolation
+from zombiewatch.domain.never_started import INIT_BOUND
 
 __all__ = [  # SettingsError lives with the checks; the settings' users import it from here
     "KafkaOptions", "LeaderOptions", "Settings", "SettingsError", "kafka_client_settings",
@@ -151,7 +152,9 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     grace_seconds: float = 120.0
-    """Grace window of the two time-dependent pod rows (SPEC §5)."""
+    """Grace window of the time-dependent pod rows and of a started Job without a pod."""
+    init_bound_seconds: float = INIT_BOUND.total_seconds()
+    """How long an init container of a ``Pending`` pod may run before the pod is a zombie."""
     relist_seconds: float = DEFAULT_RELIST_PERIOD
     """How often the informers list again to repair anything a watch might have missed."""
     serve_http: bool = True
@@ -186,6 +189,7 @@ class Settings:
         _set(self, "log_format", check.log_format(self.log_format))
         _set(self, "log_level", check.log_level(self.log_level))
         _set(self, "grace_seconds", check.not_negative(check.GRACE, self.grace_seconds))
+        _set(self, "init_bound_seconds", check.positive(check.INIT_BOUND, self.init_bound_seconds))
         _set(self, "relist_seconds", check.positive(check.RELIST, self.relist_seconds))
         _set(self, "liveness_window_seconds",
              check.positive(check.LIVENESS_WINDOW, self.liveness_window_seconds))
@@ -222,6 +226,7 @@ class Settings:
         topic_prefix: str | None = None,
         transactional_id: str | None = None,
         grace_seconds: float = 120.0,
+        init_bound_seconds: float = INIT_BOUND.total_seconds(),
         consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
         task_events: bool = True,
         vault: str | None = None,
@@ -258,6 +263,7 @@ class Settings:
                                sasl_password=kafka_sasl_password),
             leader=LeaderOptions(enabled=False),
             grace_seconds=grace_seconds,
+            init_bound_seconds=init_bound_seconds,
             serve_http=False,
             vault=vault,
             consumer_expiry_seconds=consumer_expiry_seconds,
@@ -415,8 +421,12 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     ops.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"),
                      help="DEBUG, INFO, WARNING or ERROR, any case [env LOG_LEVEL]")
     ops.add_argument("--grace-seconds", default=env("GRACE_SECONDS", "120"),
-                     help="grace window for unschedulable/config-error pods, >= 0 "
-                     "[env GRACE_SECONDS]")
+                     help="grace window for unschedulable/config-error/not-ready pods and "
+                     "for a started Job without a pod, >= 0 [env GRACE_SECONDS]")
+    ops.add_argument("--init-bound-seconds",
+                     default=env("INIT_BOUND_SECONDS") or INIT_BOUND.total_seconds(),
+                     help="seconds an init container may run before its pod is a zombie, > 0 "
+                     "[env INIT_BOUND_SECONDS; default 600]")
     ops.add_argument("--reap", action=argparse.BooleanOptionalAction, default=env("REAP") or True,
                      help="after reporting a Job whose pods may still run, shorten its "
                      "activeDeadlineSeconds so Kubernetes stops them [env REAP; default on]")
@@ -525,6 +535,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         log_format=args.log_format,
         log_level=args.log_level,
         grace_seconds=check.number(check.GRACE, args.grace_seconds),
+        init_bound_seconds=check.number(check.INIT_BOUND, args.init_bound_seconds),
         relist_seconds=check.number(check.RELIST, args.relist_seconds),
         reap=check.boolean(check.REAP, args.reap, default=True),
         vault=vault_setting(args.vault),

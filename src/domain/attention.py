@@ -1,9 +1,12 @@
 """Which in-flight Jobs a sweep must judge in full.
 
 Before its deadline a Job can only be a zombie through its pods (the pod
-table) or a Failed condition. A pod "needs attention" when the pod table would
-fire for it once past the grace window; that does not depend on the clock, so
-it is decided once per event instead of once per Job per sweep. A sweep then
+table), a Failed condition, or having no pod at all (the never-started Job row).
+A pod "needs attention" when the pod table would fire for it once its
+time-dependent rows are due (its grace window, or the bound of its running init
+container); that does not depend on the clock, so it is decided once per event
+instead of once per Job per sweep. A started Job that still counts no pod needs
+attention until its first pod appears. A sweep then
 judges in full only these Jobs and the ones past their deadline, and the
 answer is exactly what judging every Job would give.
 """
@@ -15,28 +18,36 @@ from datetime import datetime, timedelta
 
 from zombiewatch.domain.classification import classify_pod
 from zombiewatch.domain.gate import elapsed_since_start, settled
+from zombiewatch.domain.never_started import INIT_BOUND, awaits_first_pod, pod_due
 from zombiewatch.domain.views import JobView, PodView
 
 
 class AttentionIndex:
-    """Names of Jobs with a suspicious pod or a Failed condition."""
+    """Names of Jobs with a suspicious pod, a Failed condition, or no pod yet."""
 
-    def __init__(self, *, grace: timedelta) -> None:
+    def __init__(self, *, grace: timedelta, init_bound: timedelta = INIT_BOUND) -> None:
         self._grace = grace
+        self._init_bound = init_bound
         self._names: set[str] = set()
 
     @property
     def grace(self) -> timedelta:
         return self._grace
 
+    def due(self, pod: PodView) -> datetime:
+        """When the pod's time-dependent rows can fire (its grace, or its init bound)."""
+        return pod_due(pod, grace=self._grace, bound=self._init_bound)
+
     def pod_needs_attention(self, pod: PodView) -> bool:
-        """True when the pod table fires for this pod once it is past the grace window."""
-        return classify_pod(pod, now=pod.created_at + self._grace, grace=self._grace) is not None
+        """True when the pod table fires for this pod once its time-dependent rows are due."""
+        return classify_pod(pod, now=self.due(pod), grace=self._grace,
+                            init_bound=self._init_bound) is not None
 
     def refresh(self, job_name: str, *, job: JobView | None, pods: Sequence[PodView]) -> None:
         """Re-decide one Job from its current cached state (after any pod or Job event)."""
         failed = job is not None and job.failed_reason is not None
-        if failed or any(self.pod_needs_attention(p) for p in pods):
+        podless = job is not None and not pods and awaits_first_pod(job)
+        if failed or podless or any(self.pod_needs_attention(p) for p in pods):
             self._names.add(job_name)
         else:
             self._names.discard(job_name)

@@ -50,6 +50,16 @@ from typing import Final
 from zombiewatch.domain.causes import Cause, CauseKind
 from zombiewatch.domain.detail import missing_object, safe_detail, scheduling_subject
 from zombiewatch.domain.names import has_control_chars
+from zombiewatch.domain.never_started import (
+    INIT_BOUND,
+    JOB_EVENT_REASONS,
+    POD_EVENT_REASONS,
+    EventQuery,
+    init_overdue,
+    no_pod_past_grace,
+    not_ready_to_start,
+    running_init_names,
+)
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
 
@@ -114,6 +124,16 @@ class Rule(StrEnum):
     # Sweeper, once the deadline is reached.
     DEADLINE_NO_POD = "deadline_no_pod"
     DEADLINE_POD_NOT_RUNNING = "deadline_pod_not_running"
+    # Never started (domain/never_started.py): pod table rows after config error, then the
+    # Job row the gate asks after the pod table.
+    NOT_READY_TO_START_PAST_GRACE = "not_ready_to_start_past_grace"
+    """Scheduled and ``PodReadyToStartContainers=False`` past the grace: a volume that
+    cannot mount or a sandbox the runtime cannot create."""
+    INIT_PAST_BOUND = "init_past_bound"
+    """An init container of a ``Pending`` pod has run for the init bound."""
+    NO_POD_PAST_GRACE = "no_pod_past_grace"
+    """The Job was started and has no pod past the grace: its pods are refused (quota,
+    admission)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +151,10 @@ class Verdict:
     when nothing more than the reason is known."""
     cause: Cause | None = None
     """The shared cause outside the Job, if any (the storm guard groups by it)."""
+    events: EventQuery | None = None
+    """Whose Warning Events explain the verdict, when its status carries no message (the
+    never-started rows): the reporter looks them up once and fills ``detail`` and
+    ``cause`` from them (app/evidence.py)."""
 
 
 class JobCompleted(Enum):
@@ -276,7 +300,8 @@ def _disrupted_and_ended(pod: PodView, *, deleted: bool) -> bool:
 
 
 def classify_pod(
-    pod: PodView, *, now: datetime, grace: timedelta = GRACE, deleted: bool = False
+    pod: PodView, *, now: datetime, grace: timedelta = GRACE, deleted: bool = False,
+    init_bound: timedelta = INIT_BOUND,
 ) -> Verdict | None:
     """Apply the SPEC §5 pod table; the first matching row wins.
 
@@ -287,6 +312,13 @@ def classify_pod(
     ``deleted``: ``pod`` is the last state of a pod that is gone (its DELETED
     event). A disrupted pod is decided then even if its ``Failed`` was never
     seen; a pod that ``Succeeded`` finished its work whatever disrupted it.
+
+    The last two rows are the never-started ones (domain/never_started.py): a pod not
+    ready to start past the grace is ``container_config_error`` (it asks for something
+    the node cannot provide: a volume, a runtime handler, the same class as a
+    container that cannot be created); an init container running for ``init_bound`` is
+    ``deadline_exceeded`` (a bound ran out: what today's executor writes for the same
+    pod at the Job's deadline, only sooner).
     """
     containers = pod.all_containers
     waiting = _first_waiting(containers, IMAGE_PULL_WAITING_REASONS)
@@ -308,7 +340,29 @@ def classify_pod(
     waiting = _first_waiting(containers, CONTAINER_CONFIG_WAITING_REASONS) if past_grace else None
     if waiting is not None:
         return _config_error(waiting)
+    if past_grace and not_ready_to_start(pod):
+        return Verdict(ZombieReason.CONTAINER_CONFIG_ERROR, Rule.NOT_READY_TO_START_PAST_GRACE,
+                       detail="PodReadyToStartContainers=False: volumes not mounted or "
+                       "sandbox not created",
+                       events=EventQuery(pod.namespace, pod.uid, POD_EVENT_REASONS))
+    if init_overdue(pod, now=now, bound=init_bound):
+        return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.INIT_PAST_BOUND,
+                       detail=f"init container {running_init_names(pod)} still running after "
+                       f"{init_bound.total_seconds():g} s")
     return None
+
+
+def classify_podless_job(
+    job: JobView, pods: Sequence[PodView], *, now: datetime, grace: timedelta = GRACE
+) -> Verdict | None:
+    """A started Job with no pod at all (``pods``: every pod known of it, deleted ones too)
+    past the grace: ``pod_not_scheduled``, no pod could be placed (the closest reason;
+    today's executor has none and lets such Jobs burn their deadline)."""
+    if not no_pod_past_grace(job, pods, now=now, grace=grace):
+        return None
+    return Verdict(ZombieReason.POD_NOT_SCHEDULED, Rule.NO_POD_PAST_GRACE,
+                   detail="no pod created: the Job controller's pods were refused",
+                   events=EventQuery(job.namespace, job.uid, JOB_EVENT_REASONS))
 
 
 def classify_job(job: JobView) -> JobOutcome:
@@ -355,6 +409,7 @@ def settle_job_failure(
     grace: timedelta = GRACE,
     deleted: Sequence[PodView] = (),
     pod_end_wait: timedelta = POD_END_WAIT,
+    init_bound: timedelta = INIT_BOUND,
 ) -> Verdict | None:
     """The verdict for a failed Job (``failure`` from :func:`classify_job`) given its pods.
 
@@ -369,7 +424,7 @@ def settle_job_failure(
     judged = sorted([(p, False) for p in pods] + [(p, True) for p in deleted],
                     key=lambda item: item[0].created_at, reverse=True)
     for pod, gone in judged:
-        verdict = classify_pod(pod, now=now, grace=grace, deleted=gone)
+        verdict = classify_pod(pod, now=now, grace=grace, deleted=gone, init_bound=init_bound)
         if verdict is None:
             continue
         killed = verdict.rule in (Rule.FAILED_NONZERO_EXIT, Rule.FAILED_OOM_KILLED)

@@ -22,7 +22,8 @@ In order:
    wins, the Job's own ``DeadlineExceeded`` explains its pods' exit 137, and the
    verdict waits — None — while a pod is still terminating);
 3. the pod table over the cached pods and the last states of pods just deleted
-   (the first pod with a verdict wins);
+   (the first pod with a verdict wins), then a started Job without any pod past the grace
+   (:func:`~zombiewatch.domain.classification.classify_podless_job`);
 4. with deadline inputs, once the elapsed time reaches the deadline: not a
    zombie while a pod is ``Running`` or a heartbeat is within the window;
    otherwise ``executor_watch_lost`` when no pod is known, else
@@ -49,9 +50,11 @@ from zombiewatch.domain.classification import (
     Verdict,
     classify_job,
     classify_pod,
+    classify_podless_job,
     settle_job_failure,
 )
 from zombiewatch.domain.detail import safe_detail
+from zombiewatch.domain.never_started import INIT_BOUND
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
@@ -119,6 +122,8 @@ class GateInputs:
     """When the host last observed a result of the Job's task."""
     now: datetime
     grace: timedelta = GRACE
+    init_bound: timedelta = INIT_BOUND
+    """How long an init container may run (``--init-bound-seconds``)."""
     deadline: DeadlineInputs | None = None
     """Sweep ticks only (see the module docstring)."""
     task: TaskState | None = None
@@ -200,14 +205,20 @@ def decide(inputs: GateInputs) -> Decision:
         outcome = classify_job(inputs.job)
         if isinstance(outcome, Verdict):
             return settle_job_failure(inputs.job, outcome, pods, now=now, grace=inputs.grace,
-                                      deleted=inputs.deleted)
+                                      deleted=inputs.deleted, init_bound=inputs.init_bound)
         assert outcome is not COMPLETED  # held above
     for pod in pods:
-        verdict = classify_pod(pod, now=now, grace=inputs.grace)
+        verdict = classify_pod(pod, now=now, grace=inputs.grace, init_bound=inputs.init_bound)
         if verdict is not None:
             return verdict
     for pod in inputs.deleted:
-        verdict = classify_pod(pod, now=now, grace=inputs.grace, deleted=True)
+        verdict = classify_pod(pod, now=now, grace=inputs.grace, deleted=True,
+                               init_bound=inputs.init_bound)
+        if verdict is not None:
+            return verdict
+    if inputs.job is not None:
+        verdict = classify_podless_job(inputs.job, [*pods, *inputs.deleted], now=now,
+                                       grace=inputs.grace)
         if verdict is not None:
             return verdict
     if inputs.deadline is None:

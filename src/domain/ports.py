@@ -18,6 +18,7 @@ from uuid import UUID
 from returns.result import Result
 
 from zombiewatch.domain.commands import Command, FailureReport
+from zombiewatch.domain.event_evidence import EventView
 from zombiewatch.domain.job_events import JobEvent
 from zombiewatch.domain.ledger import LedgerReading
 from zombiewatch.domain.reasons import ZombieReason
@@ -96,6 +97,21 @@ class JobReaper(Protocol):
     ) -> Result[None, ReapError]:
         """Shorten the Job's ``activeDeadlineSeconds`` and mark it zombie-reaped-at, in one
         patch."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventLookupError:
+    """Why the Events of an object could not be read (RBAC, network, a bad answer)."""
+
+    message: str
+
+
+class EventLookup(Protocol):
+    async def events_of(
+        self, *, namespace: str, uid: str,
+    ) -> Result[Sequence[EventView], EventLookupError]:
+        """The core/v1 Events whose ``involvedObject.uid`` is ``uid`` (one GET)."""
         ...
 
 

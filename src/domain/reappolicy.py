@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from zombiewatch.domain.classification import is_terminal
+from zombiewatch.domain.never_started import awaits_first_pod
 from zombiewatch.domain.views import JobView, PodView
 
 REAPED_DEADLINE_SECONDS: Final = 1
@@ -22,16 +23,22 @@ that has started, so the Job controller acts at its next sync."""
 
 
 def should_reap(job: JobView | None, pods: Sequence[PodView]) -> bool:
-    """True when a reported Job still has a pod that may run: then its deadline is shortened.
+    """True when a reported Job still has a pod that may run, or may still get one: then its
+    deadline is shortened.
 
-    Left alone: a Job that is gone, completed, already reaped, or failed (the Job
-    controller is already stopping its pods), and a Job whose pods have all ended
-    or that has none (nothing to stop; no pod will start after its failure).
+    A started Job without any pod (its pods refused by a quota or admission) is reaped too:
+    its controller keeps trying, so a pod would start once the quota frees up, and the Job
+    stays active (blocking the task's re-dispatch) until it ends. Left alone: a Job that is
+    gone, completed, already reaped, or failed (the Job controller is already stopping its
+    pods), and a Job whose pods have all ended (nothing to stop; no pod will start after
+    its failure).
     """
     if job is None or job.complete or job.reaped_at is not None:
         return False
     if job.failed_reason is not None:
         return False
+    if not pods and awaits_first_pod(job):
+        return True
     return any(not is_terminal(pod) for pod in pods)
 
 

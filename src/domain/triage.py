@@ -39,6 +39,12 @@ from zombiewatch.domain.gate import (
     deadline_rule,
     decide,
 )
+from zombiewatch.domain.never_started import (
+    INIT_BOUND,
+    first_pod_due,
+    pod_due,
+    running_init_names,
+)
 from zombiewatch.domain.tasks import TaskState, feed_registration
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
 
@@ -71,6 +77,12 @@ class Waiting(StrEnum):
     JOB_MISSING = "job_missing"
     """The task feed names this Job as current and the namespace does not have it:
     judged at the deadline from the task's ``job_started_at``."""
+    NOT_READY_TO_START = "not_ready_to_start"
+    """A scheduled pod's volumes or sandbox are not ready; reported when its grace ends."""
+    INIT_RUNNING = "init_running"
+    """An init container runs; reported when it reaches the init bound."""
+    NO_POD = "no_pod"
+    """The Job was started and has no pod yet; reported when its grace ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,9 @@ class NotYet:
             Waiting.NO_START: "no start time known",
             Waiting.JOB_MISSING: "job not in the namespace",
             Waiting.TASK_CLOSED: "task closed",
+            Waiting.NOT_READY_TO_START: "not ready to start (volumes or sandbox)",
+            Waiting.INIT_RUNNING: "init container running",
+            Waiting.NO_POD: "no pod created yet",
         }[self.waiting]
         if self.detail:
             text = f"{text} ({self.detail})"
@@ -105,6 +120,9 @@ class NotYet:
         ends = {
             Waiting.UNSCHEDULABLE: "grace ends in",
             Waiting.CONFIG_ERROR: "grace ends in",
+            Waiting.NOT_READY_TO_START: "grace ends in",
+            Waiting.NO_POD: "grace ends in",
+            Waiting.INIT_RUNNING: "bound ends in",
             Waiting.POD_ENDING: "decided in at most",
             Waiting.HEARTBEAT: "window ends in",
         }.get(self.waiting, "deadline in")
@@ -135,12 +153,13 @@ def sweep_inputs(
     limits: DeadlineInputs,
     grace: timedelta = GRACE,
     task: TaskState | None = None,
+    init_bound: timedelta = INIT_BOUND,
 ) -> GateInputs:
     """The gate's inputs for one in-flight Job as a sweep tick gives them: its host record,
     the Job and its pods, the deadline ``limits`` and the feed's state of its task (what
     :func:`triage` decides on)."""
     return GateInputs(job_name=record.job_name, job=job, registration=record, pods=pods,
-                      now=now, grace=grace, deadline=limits, task=task)
+                      now=now, grace=grace, deadline=limits, task=task, init_bound=init_bound)
 
 
 def triage(
@@ -154,6 +173,7 @@ def triage(
     last_heartbeat: datetime | None,
     grace: timedelta = GRACE,
     task: TaskState | None = None,
+    init_bound: timedelta = INIT_BOUND,
 ) -> Triage:
     """The sweeper's verdict now, or why not, for ``record``.
 
@@ -166,7 +186,7 @@ def triage(
     limits = DeadlineInputs(deadline=deadline, heartbeat_window=heartbeat_window,
                             last_heartbeat=last_heartbeat)
     inputs = sweep_inputs(record, job=job, pods=pods, now=now, limits=limits, grace=grace,
-                          task=task)
+                          task=task, init_bound=init_bound)
     decision = decide(inputs)
     if isinstance(decision, Verdict):
         return decision
@@ -185,9 +205,10 @@ def _why_not(inputs: GateInputs, held: Hold | None, limits: DeadlineInputs) -> N
     Each row is the classifier's or the gate's own answer, asked once more: the
     hold the gate gave, the failed Job waiting for a pod's end
     (:func:`~zombiewatch.domain.classification.awaits_pod_end`), a pod whose row
-    fires only at its end (disruption) or once past the grace window (the pod
-    table asked at the end of the window, as the attention index does), and the
-    deadline rule (:func:`~zombiewatch.domain.gate.deadline_rule`).
+    fires only at its end (disruption) or once its time-dependent rows are due (the
+    pod table asked at the end of the grace window or the init bound, as the
+    attention index does), a started Job still without a pod (its grace from its
+    start), and the deadline rule (:func:`~zombiewatch.domain.gate.deadline_rule`).
     """
     job, pods, now, grace = inputs.job, inputs.pods, inputs.now, inputs.grace
     if held is not None:
@@ -203,15 +224,23 @@ def _why_not(inputs: GateInputs, held: Hold | None, limits: DeadlineInputs) -> N
         at_end = classify_pod(pod, now=now, grace=grace, deleted=True)
         if at_end is not None and at_end.rule is Rule.DISRUPTED:
             return NotYet(Waiting.DISRUPTED, None, pod.disruption_reason or "")
+    bound = inputs.init_bound
     for pod in pods:
-        ends = pod.created_at + grace
-        later = classify_pod(pod, now=ends, grace=grace)
+        ends = pod_due(pod, grace=grace, bound=bound)
+        later = classify_pod(pod, now=ends, grace=grace, init_bound=bound)
         if later is not None and later.rule is Rule.UNSCHEDULABLE_PAST_GRACE:
             return NotYet(Waiting.UNSCHEDULABLE, ends - now)
         if later is not None and later.rule is Rule.CONTAINER_CONFIG_ERROR_PAST_GRACE:
             waiting = next((c.waiting_reason for c in pod.all_containers
                             if c.waiting_reason in CONTAINER_CONFIG_WAITING_REASONS), "")
             return NotYet(Waiting.CONFIG_ERROR, ends - now, waiting or "")
+        if later is not None and later.rule is Rule.NOT_READY_TO_START_PAST_GRACE:
+            return NotYet(Waiting.NOT_READY_TO_START, ends - now)
+        if later is not None and later.rule is Rule.INIT_PAST_BOUND:
+            return NotYet(Waiting.INIT_RUNNING, ends - now, running_init_names(pod))
+    first_pod = first_pod_due(job, grace=grace) if job is not None and not pods else None
+    if first_pod is not None:
+        return NotYet(Waiting.NO_POD, first_pod - now)
     outcome = deadline_rule(inputs, limits)
     assert isinstance(outcome, NotDue), outcome  # a verdict: the gate gave it above
     if outcome.why is Alive.NO_START:

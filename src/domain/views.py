@@ -100,6 +100,16 @@ class PodView:
     """The message of ``PodScheduled=False`` (the scheduler's why), a safe detail."""
     disruption_message: str | None = None
     """The message of ``DisruptionTarget=True``, a safe detail."""
+    ready_to_start: bool | None = None
+    """The ``PodReadyToStartContainers`` condition: True once the sandbox is created and its
+    network and volumes are set up, False before (a volume that cannot mount, a sandbox the
+    runtime cannot create), None when absent or Unknown."""
+    terminating: bool = False
+    """``metadata.deletionTimestamp`` is set: the pod is being deleted, its sandbox goes
+    down (``PodReadyToStartContainers`` turns False) whatever it was waiting for."""
+    init_running_since: datetime | None = None
+    """``state.running.startedAt`` of the newest running init container, None when none runs:
+    how long the pod has been held by an init container (the init bound)."""
 
     @property
     def all_containers(self) -> tuple[ContainerView, ...]:
@@ -140,6 +150,12 @@ class JobView:
     """``spec.activeDeadlineSeconds``: reaping shortens it (SPEC §14)."""
     failed_message: str | None = None
     """The message of the condition ``failed_reason`` came from, a safe detail."""
+    suspended: bool = False
+    """``spec.suspend``: a suspended Job is meant to have no pod (Kueue admits it later)."""
+    pods_counted: int | None = None
+    """The pods the Job controller counts in its status (``active + succeeded + failed +
+    terminating``); None when not read from a Job's status (a view built by hand): the
+    never-started rule then never fires."""
 
     @property
     def reported(self) -> bool:

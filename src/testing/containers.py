@@ -23,6 +23,7 @@ from zombiewatch.testing.fakes import (
     RecordingEventRecorder,
     RecordingPublisher,
     RecordingReaper,
+    ScriptedEventLookup,
     ScriptedHistory,
 )
 
@@ -128,6 +129,8 @@ class Fakes:
     reaper: RecordingReaper = field(default_factory=RecordingReaper)
     events: RecordingEventRecorder = field(default_factory=RecordingEventRecorder)
     """The Kubernetes Events said on Jobs (ZombieReported, ZombieReaped, ...)."""
+    event_lookup: ScriptedEventLookup = field(default_factory=ScriptedEventLookup)
+    """The Events read as a never-started verdict's evidence (none unless scripted)."""
     tasks: TaskStates = field(default_factory=TaskStates)
     """The task feed's states, as if read from the event topic."""
     feed: FeedSwitch = field(default_factory=FeedSwitch)
@@ -159,6 +162,7 @@ def faked_container(
     container.annotator.override(providers.Object(fakes.annotator))
     container.job_reaper.override(providers.Object(fakes.reaper))
     container.event_recorder.override(providers.Object(fakes.events))
+    container.event_lookup.override(providers.Object(fakes.event_lookup))
     container.history.override(providers.Object(fakes.history))
     container.scheduler.override(providers.Object(fakes.scheduler))
     container.task_feed.override(providers.Object(NoTaskFeed()))

@@ -18,12 +18,14 @@ from returns.result import Failure, Result, Success
 
 from zombiewatch.domain.commands import Command, FailureReport, Operation
 from zombiewatch.domain.doctrine import ReportedFailure
+from zombiewatch.domain.event_evidence import EventView
 from zombiewatch.domain.job_events import EventReason, JobEvent
 from zombiewatch.domain.ledger import LedgerReading, failure_request_id
 from zombiewatch.domain.ports import (
     AnnotateError,
     AnnotateErrorKind,
     BrokerErrorKind,
+    EventLookupError,
     PublishError,
     ReadError,
     ReapError,
@@ -44,6 +46,7 @@ __all__ = [
     "RecordingEventRecorder",
     "RecordingPublisher",
     "RecordingReaper",
+    "ScriptedEventLookup",
     "ScriptedHistory",
 ]
 
@@ -380,6 +383,25 @@ class RecordingReaper:
             return Failure(ReapError(self.error, "refused (fake)"))
         self.reaped.append((job_name, active_deadline_seconds))
         return Success(None)
+
+
+@dataclass
+class ScriptedEventLookup:
+    """The EventLookup port: answers each object's uid with the Events scripted for it
+    (none by default) and records every lookup; ``error`` makes every lookup fail."""
+
+    events: dict[str, list[EventView]] = field(default_factory=dict)
+    looked_up: list[tuple[str, str]] = field(default_factory=list)
+    """``(namespace, uid)`` of each lookup, in order."""
+    error: str | None = None
+
+    async def events_of(
+        self, *, namespace: str, uid: str,
+    ) -> Result[Sequence[EventView], EventLookupError]:
+        self.looked_up.append((namespace, uid))
+        if self.error is not None:
+            return Failure(EventLookupError(self.error))
+        return Success(list(self.events.get(uid, ())))
 
 
 @dataclass

@@ -132,5 +132,5 @@ def test_the_role_grants_exactly_what_the_daemon_uses() -> None:
         ("batch", "jobs"): ["get", "list", "patch", "watch"],
         ("agent.benjamin-borbe.de", "configs"): ["get", "list", "watch"],
         ("coordination.k8s.io", "leases"): ["create", "get", "update"],
-        ("", "events"): ["create", "patch"],
+        ("", "events"): ["create", "get", "list", "patch"],
     }

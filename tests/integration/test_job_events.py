@@ -1,6 +1,7 @@
 """Kubernetes Events on the real API server, with deploy/'s Role: the daemon says on the Job
 that it reported it (the reason, the task) and reaped it, and ``kubectl describe job`` shows
-both; a repeat of an Event bumps its count (the Role's ``patch`` on events is enough).
+both; a repeat of an Event bumps its count (the Role's ``patch`` on events is enough); the
+Event lookup of a never-started verdict reads a Job's Warnings (``list`` on events).
 
 The bare API server runs no Job controller: the pod's state is written by the test.
 The same proof on the real node is ``test_node_events``.
@@ -23,8 +24,12 @@ from tests.integration.worlds.daemon_stage import (
 from tests.integration.worlds.describe import describe_job, event_rows
 from zombiewatch.adapters.clock import SystemClock
 from zombiewatch.adapters.kubernetes.client import api_client_factory
+from zombiewatch.adapters.kubernetes.event_lookup import KubernetesEventLookup
 from zombiewatch.adapters.kubernetes.events import KubernetesEventRecorder
+from zombiewatch.domain.causes import Cause, CauseKind
+from zombiewatch.domain.event_evidence import evidence_of
 from zombiewatch.domain.job_events import JobRef, reported
+from zombiewatch.domain.never_started import JOB_EVENT_REASONS
 from zombiewatch.domain.reasons import ZombieReason
 
 pytestmark = pytest.mark.integration
@@ -94,3 +99,38 @@ async def test_a_repeated_event_is_one_event_whose_count_is_bumped(stage: Stage)
     (written,) = _events(stage, name)
     assert (written.reason, written.count) == ("ZombieReported", 3)
     assert (dropped, errors) == ([], [])
+
+
+async def test_the_event_lookup_reads_a_jobs_warnings_with_the_role(stage: Stage) -> None:
+    # Arrange: the Job controller's FailedCreate as it writes it, on one Job only
+    name, other = stage.failing_job("ErrImagePull"), stage.failing_job("ErrImagePull")
+    jobs = {n: stage.batch.read_namespaced_job(n, stage.namespace) for n in (name, other)}
+    for job_name, message in ((name, QUOTA_REFUSAL), (other, "something else")):
+        job = jobs[job_name]
+        stage.core.create_namespaced_event(stage.namespace, {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{job_name}.{uuid.uuid4().hex[:8]}"},
+            "involvedObject": {"apiVersion": "batch/v1", "kind": "Job",
+                               "namespace": stage.namespace, "name": job_name,
+                               "uid": job.metadata.uid},
+            "type": "Warning", "reason": "FailedCreate", "message": message,
+            "lastTimestamp": "2026-12-07T22:00:00Z", "count": 1,
+            "source": {"component": "job-controller"}})
+    api = api_client_factory(str(service_account_kubeconfig(stage)))()
+    # Act
+    try:
+        result = await KubernetesEventLookup(api).events_of(
+            namespace=stage.namespace, uid=jobs[name].metadata.uid)
+    finally:
+        api.close()
+    # Assert
+    events = result.unwrap()
+    assert [(e.type, e.reason, e.message) for e in events] == [
+        ("Warning", "FailedCreate", QUOTA_REFUSAL)]
+    evidence = evidence_of(events, JOB_EVENT_REASONS)
+    assert evidence is not None
+    assert evidence.cause == Cause(CauseKind.ADMISSION, "quota/no-pods")
+
+
+QUOTA_REFUSAL = ('Error creating: pods "x-abcde" is forbidden: exceeded quota: no-pods, '
+                 "requested: pods=1, used: pods=0, limited: pods=0")

@@ -10,6 +10,7 @@ for the healthy Job, once it completed), to ``tests/data/node_corpus/<scenario>.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,16 @@ async def test_a_job_whose_pod_never_appears_is_lost_past_its_deadline(
     node_scene: NodeScene,
 ) -> None:
     """The ServiceAccount admission refuses every pod of this Job: the Job controller
-    starts the Job but no pod ever exists; past the Config's deadline the sweeper reports."""
+    starts the Job but no pod ever exists; past the Config's deadline the sweeper reports.
+
+    The grace is longer than the deadline here, so the deadline rule decides before the
+    never-started Job row would (``pod_not_scheduled`` at the grace:
+    test_node_never_started.py)."""
     create_config(node_scene.api, node_scene.namespace, "claude", {
         "assignee": "claude", "heartbeat": "1s", "zombieJobTimeoutSeconds": 30})
     batch: Any = client.BatchV1Api(node_scene.api)
-    async with running(node_scene.settings) as runtime:
+    settings = dataclasses.replace(node_scene.settings, grace_seconds=120.0)
+    async with running(settings) as runtime:
         await wait_until(lambda: any(True for _ in runtime.cache.configs()), what="config")
         name = node_scene.job("nopod", pod_spec={"serviceAccountName": "does-not-exist"})
         await wait_until(lambda: batch.read_namespaced_job(

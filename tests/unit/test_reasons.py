@@ -48,4 +48,7 @@ def test_rule_values_are_the_names_the_cli_prints() -> None:
         "job_failure_target_other",
         "deadline_no_pod",
         "deadline_pod_not_running",
+        "not_ready_to_start_past_grace",
+        "init_past_bound",
+        "no_pod_past_grace",
     ]

@@ -118,6 +118,8 @@ def rows(pem: PemFiles) -> list[Row]:
         Row("RELIST_SECONDS", "--relist-seconds", "nan",
             ("settings", "relist_seconds", float("nan")),
             "RELIST_SECONDS invalid: nan is not a finite number"),
+        Row("INIT_BOUND_SECONDS", "--init-bound-seconds", "0",
+            ("settings", "init_bound_seconds", 0), "INIT_BOUND_SECONDS invalid: 0 must be > 0"),
         Row("LIVENESS_WINDOW_SECONDS", "--liveness-window", "0",
             ("settings", "liveness_window_seconds", 0),
             "LIVENESS_WINDOW_SECONDS invalid: 0 must be > 0"),

@@ -8,13 +8,17 @@ count and log. Nothing here raises on input bytes or JSON-like objects.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeAlias, TypeVar
 
 from zombiewatch.adapters.kubernetes.wire import (
     Condition,
     ContainerStatus,
+    InitContainerStatus,
     JobCondition,
+    JobStatus,
     ObjectMeta,
     RawConfig,
     RawJob,
@@ -166,7 +170,7 @@ def _spec_of(name: str, spec: list[SpecContainer] | None) -> tuple[str, str | No
 
 
 def _containers(
-    statuses: list[ContainerStatus] | None, spec: list[SpecContainer] | None
+    statuses: Sequence[ContainerStatus] | None, spec: list[SpecContainer] | None
 ) -> tuple[ContainerView, ...] | str:
     if not statuses:
         return ()
@@ -208,6 +212,10 @@ def _containers(
     return tuple(out)
 
 
+def _condition_status(status: str | None) -> bool | None:
+    return True if status == "True" else False if status == "False" else None
+
+
 @dataclass(frozen=True, slots=True)
 class _PodConditions:
     scheduled: bool | None = None
@@ -216,6 +224,8 @@ class _PodConditions:
     disruption_reason: str | None = None
     """The reason of ``DisruptionTarget=True`` ("" without one; None when absent)."""
     disruption_message: str | None = None
+    ready_to_start: bool | None = None
+    """PodReadyToStartContainers: as PodScheduled."""
 
 
 _NO_CONDITIONS = _PodConditions()
@@ -230,21 +240,36 @@ def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
     unschedulable: str | None = None
     disruption: str | None = None
     disruption_message: str | None = None
+    ready_to_start: bool | None = None
     for cond in conditions:
         kind = cond.type
         if kind == "PodScheduled":
-            status = cond.status
-            scheduled = True if status == "True" else False if status == "False" else None
+            scheduled = _condition_status(cond.status)
             unschedulable = _message(cond.message) if scheduled is False else None
         elif kind == "DisruptionTarget" and cond.status == "True":
             disruption = clip(cond.reason or "")
             disruption_message = _message(cond.message)
-    if scheduled is True and disruption is None:
-        return _SCHEDULED
-    return _PodConditions(scheduled, unschedulable, disruption, disruption_message)
+        elif kind == "PodReadyToStartContainers":
+            ready_to_start = _condition_status(cond.status)
+    if scheduled is True and disruption is None and ready_to_start is True:
+        return _READY
+    return _PodConditions(scheduled, unschedulable, disruption, disruption_message,
+                          ready_to_start)
 
 
-_SCHEDULED = _PodConditions(scheduled=True)
+_READY = _PodConditions(scheduled=True, ready_to_start=True)
+
+
+def _init_running_since(statuses: list[InitContainerStatus] | None) -> datetime | None:
+    """When the newest running init container started (an aware time), else None."""
+    newest: datetime | None = None
+    for status in statuses or ():
+        running = status.state.running if status.state is not None else None
+        started = running.started_at if running is not None else None
+        if started is not None and started.tzinfo is not None and (
+                newest is None or started > newest):
+            newest = started
+    return newest
 
 
 def translate_pod(raw: RawPod) -> Translated[PodView]:
@@ -299,6 +324,9 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
         status_message=_message(status.message),
         unschedulable_message=conditions.unschedulable_message,
         disruption_message=conditions.disruption_message,
+        ready_to_start=conditions.ready_to_start,
+        terminating=meta.deletion_timestamp is not None,
+        init_running_since=_init_running_since(status.init_container_statuses),
     )
 
 
@@ -355,7 +383,17 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
         reaped_at=annotations.get(ZOMBIE_REAPED_AT_ANNOTATION),
         active_deadline_seconds=raw.spec.active_deadline_seconds if raw.spec else None,
         failed_message=_message(failure.message) if failure is not None else None,
+        suspended=bool(raw.spec.suspend) if raw.spec else False,
+        pods_counted=_pods_counted(status),
     )
+
+
+def _pods_counted(status: JobStatus | None) -> int:
+    """The pods the Job controller counts in its status (0 before its first sync)."""
+    if status is None:
+        return 0
+    return sum(max(0, n or 0) for n in (status.active, status.succeeded, status.failed,
+                                         status.terminating))
 
 
 def translate_config(raw: RawConfig) -> Translated[AgentConfigView]:

@@ -32,6 +32,12 @@ class ObjectMeta(msgspec.Struct, frozen=True, rename="camel"):
     owner_references: list[OwnerReference] | None = None
 
 
+class PodMeta(ObjectMeta, frozen=True, rename="camel"):
+    """Pods: also whether the pod is being deleted (its sandbox then goes down)."""
+
+    deletion_timestamp: datetime | None = None
+
+
 class AnnotatedMeta(ObjectMeta, frozen=True, rename="camel"):
     annotations: dict[str, str] | None = None
 
@@ -80,12 +86,27 @@ class ContainerStatus(msgspec.Struct, frozen=True, rename="camel"):
     last_state: LastState | None = None
 
 
+class Running(Present, frozen=True, rename="camel"):
+    started_at: datetime | None = None
+
+
+class InitContainerState(ContainerState, frozen=True):
+    """An init container's state also carries when it started running (the init bound);
+    regular containers' do not need it (not decoded there)."""
+
+    running: Running | None = None
+
+
+class InitContainerStatus(ContainerStatus, frozen=True):
+    state: InitContainerState | None = None
+
+
 class PodStatus(msgspec.Struct, frozen=True, rename="camel"):
     phase: str | None = None
     reason: str | None = None
     message: str | None = None
     conditions: list[Condition] | None = None
-    init_container_statuses: list[ContainerStatus] | None = None
+    init_container_statuses: list[InitContainerStatus] | None = None
     container_statuses: list[ContainerStatus] | None = None
 
 
@@ -115,16 +136,22 @@ class PodSpec(msgspec.Struct, frozen=True, rename="camel"):
 
 class RawPod(RawObject, frozen=True):
     spec: PodSpec | None = None
+    metadata: PodMeta | None = None
     status: PodStatus | None = None
 
 
 class JobSpec(msgspec.Struct, frozen=True, rename="camel"):
     active_deadline_seconds: int | None = None
+    suspend: bool | None = None
 
 
 class JobStatus(msgspec.Struct, frozen=True, rename="camel"):
     start_time: datetime | None = None
     conditions: list[JobCondition] | None = None
+    active: int | None = None
+    succeeded: int | None = None
+    failed: int | None = None
+    terminating: int | None = None
 
 
 class RawJob(RawObject, frozen=True):

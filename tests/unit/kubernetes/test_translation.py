@@ -230,6 +230,10 @@ def test_a_well_formed_job_becomes_a_job_view_with_every_field() -> None:
                 {"type": "Complete", "status": "False"},
                 {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"},
             ],
+            status__active=1,
+            status__failed=2,
+            status__terminating=1,
+            spec__suspend=True,
         )
     )
 
@@ -246,6 +250,8 @@ def test_a_well_formed_job_becomes_a_job_view_with_every_field() -> None:
         reported_reason="deadline_exceeded",
         reported_at="2026-06-02T10:16:00Z",
         active_deadline_seconds=1800,
+        suspended=True,
+        pods_counted=4,
     )
 
 

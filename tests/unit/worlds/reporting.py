@@ -5,6 +5,7 @@ detection and reaping tests)."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from dependency_injector import providers
 
@@ -13,7 +14,7 @@ from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import JobView, PodView
-from zombiewatch.testing.containers import Fakes, faked_container
+from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
 from zombiewatch.testing.fakes import FakeLeader, RecordingPublisher
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
@@ -23,7 +24,8 @@ class World:
     """The container's reporter and detection service, over recording fakes."""
 
     def __init__(self, *, leading: bool = True, publisher: RecordingPublisher | None = None,
-                 confirmer: Confirmer | None = None) -> None:
+                 confirmer: Confirmer | None = None, init_bound: timedelta | None = None,
+                 ) -> None:
         fakes = Fakes(leader=FakeLeader(leading), publisher=publisher or RecordingPublisher())
         self.clock = fakes.clock
         self.cache = fakes.cache
@@ -33,7 +35,10 @@ class World:
         self.scheduler = fakes.scheduler
         self.pause = fakes.pause
         self.events = fakes.events
-        container = faked_container(fakes)
+        self.event_lookup = fakes.event_lookup
+        settings = None if init_bound is None else unit_settings(
+            init_bound_seconds=init_bound.total_seconds())
+        container = faked_container(fakes, settings)
         if confirmer is not None:
             container.confirmer.override(providers.Object(confirmer))
         self.dedupe = container.dedupe()
@@ -71,6 +76,11 @@ class World:
     async def settle(self) -> None:
         await self.reporter.flush()
         await self.reporter.close()
+
+    async def sweep_all(self) -> None:
+        """One sweep tick, and its detections reported."""
+        self.sweeper.sweep_once()
+        await self.settle()
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)
