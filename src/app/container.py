@@ -48,6 +48,7 @@ from zombiewatch.app.shadow import (
     ShadowComparer,
     VerdictRecorder,
 )
+from zombiewatch.app.storm import StormWatch
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
@@ -213,9 +214,12 @@ class Container(containers.DeclarativeContainer):
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
         cache=cache, dedupe=dedupe, confirmation=confirmer, metrics=metrics, events=events)
 
+    storm = providers.Singleton(
+        StormWatch, policy=settings.provided.storm_policy, judge=judge, clock=clock,
+        metrics=metrics, events=events)
     reporter = providers.Singleton(
         Reporter, judge=judge, delivery=delivery, confirmation=confirmer, clock=clock,
-        metrics=metrics)
+        metrics=metrics, storm=storm)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,
