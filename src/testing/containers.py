@@ -38,11 +38,13 @@ __all__ = [
 
 
 def unit_settings(**changes: object) -> Settings:
-    """Settings of a unit-test daemon: no election, no HTTP server, nothing reachable."""
+    """Settings of a unit-test daemon: no election, no HTTP server, nothing reachable, and
+    no storm guard (a zombie is published as soon as it is judged; the worlds that test the
+    guard pass ``storm_guard=True``)."""
     options: dict[str, object] = {
         "namespace": "agents", "kubeconfig": Path("/nonexistent"),
         "kafka": KafkaOptions(brokers="127.0.0.1:9"),
-        "leader": LeaderOptions(enabled=False), "serve_http": False,
+        "leader": LeaderOptions(enabled=False), "serve_http": False, "storm_guard": False,
     }
     options.update(changes)
     return Settings(**options)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from dependency_injector import providers
 
 from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.judging import Detection
+from zombiewatch.app.settings import Settings
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import JobView, PodView
@@ -23,7 +24,7 @@ class World:
     """The container's reporter and detection service, over recording fakes."""
 
     def __init__(self, *, leading: bool = True, publisher: RecordingPublisher | None = None,
-                 confirmer: Confirmer | None = None) -> None:
+                 confirmer: Confirmer | None = None, settings: Settings | None = None) -> None:
         fakes = Fakes(leader=FakeLeader(leading), publisher=publisher or RecordingPublisher())
         self.clock = fakes.clock
         self.cache = fakes.cache
@@ -33,7 +34,7 @@ class World:
         self.scheduler = fakes.scheduler
         self.pause = fakes.pause
         self.events = fakes.events
-        container = faked_container(fakes)
+        container = faked_container(fakes, settings)
         if confirmer is not None:
             container.confirmer.override(providers.Object(confirmer))
         self.dedupe = container.dedupe()
