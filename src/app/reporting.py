@@ -89,6 +89,11 @@ class Reporter:
         self._pending[detection.job_name] = detection
         self._wakeup.set()
 
+    def changed(self, job_name: str) -> None:
+        """The Job is no zombie now: if the storm guard holds it, judge it again soon."""
+        if self._storm.touch(job_name):
+            self._wakeup.set()
+
     def completed(self, job_name: str, task_id: str) -> None:
         """A Job completed: clear its task's ``current_job`` if the task still names it."""
         if task_id and job_name not in self._completed:

@@ -11,8 +11,11 @@ open incidents and held Jobs.
 
 A released Job goes back to the publish path as a ``held`` detection with its verdict
 of now: the gate, the ledger and the delivery see it as any other (once per Job). A
-Job is judged again at each check (every :data:`CHECK_SECONDS` while any is held, and
-at its release time), so a held Job whose pod starts is seen within seconds.
+held Job is judged again when an informer event shows it no zombie any more
+(:meth:`StormWatch.touch`: a pod that starts, a Job that completes, a pod deleted) and
+when its release time comes; a zombie's own events and the sweeper's ticks offer it
+again as any detection. So a check costs in proportion to what changed, not to how
+many Jobs are held.
 """
 
 from __future__ import annotations
@@ -37,9 +40,6 @@ from zombiewatch.domain.storm import (
 
 log = logging.getLogger(__name__)
 
-CHECK_SECONDS: Final = 5.0
-"""While anything is held, its Jobs are judged again this often (from the cache)."""
-
 HELD_PATH: Final = "held"
 """The ``path`` of a detection the guard held and released (logs, metrics)."""
 
@@ -57,6 +57,8 @@ class StormWatch:
         self._events = events
         self._detections: dict[str, Detection] = {}
         """The detection of each held Job, as first seen (its task, path and time)."""
+        self._touched: set[str] = set()
+        """Held Jobs an event showed no zombie since the last check."""
 
     @property
     def guard(self) -> StormGuard | None:
@@ -67,22 +69,41 @@ class StormWatch:
         guard = self._guard
         if guard is None:
             return True
-        admission = guard.offer(detection.job_name, detection.verdict.cause,
-                                now=self._clock.now(), task_id=detection.task_id)
+        name = detection.job_name
+        if detection.verdict.cause is None and guard.holds(name) is None:
+            return True  # the common case, decided without the clock
+        held_before = guard.holds(name)
+        admission = guard.offer(name, detection.verdict.cause, now=self._clock.now(),
+                                task_id=detection.task_id)
         if admission is Admission.HOLD:
-            self._detections.setdefault(detection.job_name, detection)
-        self._say()
+            self._detections.setdefault(name, detection)
+        if admission is not Admission.HOLD or held_before != guard.holds(name):
+            self._say()  # something changed: a Job held, moved or let go
         return admission is Admission.PUBLISH
 
+    def touch(self, job_name: str) -> bool:
+        """An event shows the Job no zombie now; True when the guard holds it (judge it
+        again at the next check)."""
+        guard = self._guard
+        if guard is None or guard.holds(job_name) is None:
+            return False
+        self._touched.add(job_name)
+        return True
+
     def release(self) -> list[Detection]:
-        """Judge every held Job again; the detections to publish now (their verdict now)."""
+        """Judge again the held Jobs an event touched and those due now; the detections to
+        publish now (with their verdict of now)."""
         guard = self._guard
         if guard is None or not guard.held():
             return []
         now = self._clock.now()
+        names = self._touched | set(guard.due(now))
+        self._touched = set()
         due: list[Detection] = []
-        for name in guard.held():
-            first = self._detections[name]
+        for name in names:
+            first = self._detections.get(name)
+            if first is None:  # no longer held
+                continue
             inputs, decision = self._judge.decide(name, now=now, task_id=first.task_id)
             admission = guard.recheck(name, decision, job=inputs.job, pods=inputs.pods,
                                       now=now)
@@ -100,12 +121,12 @@ class StormWatch:
         return due
 
     def next_check(self) -> float | None:
-        """Seconds until the held Jobs should be judged again; None when nothing is held."""
+        """Seconds until a held Job is due for release; None when nothing is held."""
         guard = self._guard
         due = guard.next_release() if guard is not None else None
         if due is None:
             return None
-        return max(0.0, min(CHECK_SECONDS, (due - self._clock.now()).total_seconds()))
+        return max(0.0, (due - self._clock.now()).total_seconds())
 
     def _say(self) -> None:
         guard = self._guard
@@ -117,7 +138,7 @@ class StormWatch:
                 case IncidentClosed():
                     self._closed(change)
         self._metrics.storm_incidents_open.set(guard.open_incidents)
-        self._metrics.storm_held_jobs.set(len(guard.held()))
+        self._metrics.storm_held_jobs.set(guard.held_count)
 
     def _opened(self, incident: IncidentOpened) -> None:
         hold = self._policy.hold.total_seconds()

@@ -283,7 +283,7 @@ class StormGuard:
     # What the caller reads ------------------------------------------------------
 
     def held(self) -> list[str]:
-        """The Jobs held now (judge each again at every check)."""
+        """The Jobs held now."""
         return list(self._held)
 
     def holds(self, job_name: str) -> Cause | None:
@@ -297,8 +297,16 @@ class StormGuard:
         return cause if cause is not None and cause in self._incidents else None
 
     @property
+    def held_count(self) -> int:
+        return len(self._held)
+
+    @property
     def open_incidents(self) -> int:
         return len(self._incidents)
+
+    def due(self, now: datetime) -> list[str]:
+        """The held Jobs whose release time has come (judge them again now)."""
+        return [name for name, held in self._held.items() if self._release_at(held) <= now]
 
     def next_release(self) -> datetime | None:
         """The earliest moment a held Job is due for release (None: nothing held)."""

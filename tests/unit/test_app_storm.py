@@ -4,44 +4,25 @@ kit's recording fakes: what is held, what is released, once, and what is said.""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from dependency_injector import providers
 
 from tests.builders import job_view, pod_view
 from tests.unit.worlds.logs import json_events
-from zombiewatch.app.judging import Judge
-from zombiewatch.app.storm import CHECK_SECONDS, HELD_PATH
+from zombiewatch.app.storm import HELD_PATH
 from zombiewatch.domain.causes import Cause, CauseKind
-from zombiewatch.domain.classification import Rule, Verdict
-from zombiewatch.domain.config import ResolvedConfig
-from zombiewatch.domain.gate import Decision, GateInputs
 from zombiewatch.domain.job_events import EventReason
 from zombiewatch.domain.views import JobView, PodPhase, PodView
-from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
+from zombiewatch.testing.containers import (
+    Fakes,
+    faked_container,
+    judge_with_cause,
+    unit_settings,
+)
 from zombiewatch.testing.fakes import FakeLeader
 
 IMAGE = Cause(CauseKind.IMAGE, "registry.example/agent:2")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CausedJudge(Judge):
-    """The judge, with the cause the classifier gives an image-pull verdict (the evidence
-    work fills it in the classifier; here it is stood in for, so the guard's wiring is
-    tested on its own)."""
-
-    def decide(
-        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
-        deleted: tuple[PodView, ...] = (), task_id: str | None = None,
-    ) -> tuple[GateInputs, Decision]:
-        inputs, decision = Judge.decide(self, job_name, now=now, config=config,
-                                        deleted=deleted, task_id=task_id)
-        if (isinstance(decision, Verdict) and decision.cause is None
-                and decision.rule is Rule.WAITING_IMAGE_PULL):
-            decision = replace(decision, cause=IMAGE)
-        return inputs, decision
 
 
 class StormWorld:
@@ -52,9 +33,9 @@ class StormWorld:
         self.clock, self.cache, self.publisher = fakes.clock, fakes.cache, fakes.publisher
         self.events = fakes.events
         c = faked_container(fakes, unit_settings(**{"storm_guard": True, **settings}))
-        c.judge.override(providers.Singleton(
-            CausedJudge, cache=c.cache, book=c.book, dedupe=c.dedupe, grace=c.grace,
-            annotations=c.annotations, tasks=c.task_view, liveness_window=c.liveness_window))
+        # The cause the classifier gives an image-pull verdict, stood in for so the guard's
+        # wiring is tested on its own.
+        judge_with_cause(c, IMAGE)
         self.metrics = c.metrics()
         self.reporter = c.reporter()
         self.detection = c.detection()
@@ -106,7 +87,7 @@ async def test_ten_jobs_failing_to_pull_one_image_publish_nothing_and_open_one_i
     assert world.metric("zombiewatch_storm_incidents_open") == 1
     assert world.metric("zombiewatch_storm_held_jobs") == 10
     assert world.metric("zombiewatch_storm_incidents_total", cause_kind="image") == 1
-    assert world.storm.next_check() == CHECK_SECONDS
+    assert world.storm.next_check() == 900 - 660  # the bound of the first held Job
 
 
 async def test_a_control_zombie_without_a_cause_in_the_same_window_is_published_at_once(
