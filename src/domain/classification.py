@@ -27,10 +27,16 @@ Boundary choices (see docs/DOMAIN.md):
   failure condition appeared).
 - Evidence: a verdict from a terminated container carries ``<reason>/<exit
   code>`` of that container, written after the reason on the failure's Reason
-  line as today's executor writes it (``pod_oom_killed (OOMKilled/137)``). The
-  terminated reason comes from the cluster, so it is made safe for that line
-  (:func:`termination_evidence`): whatever a runtime writes there, the failure
-  is still published.
+  line as today's executor writes it (``pod_oom_killed (OOMKilled/137)``); a
+  verdict from a waiting container carries its waiting reason
+  (``image_pull_backoff (ErrImagePull)``). Both come from the cluster, so they
+  are made safe for that line (:func:`termination_evidence`,
+  :func:`waiting_evidence`): whatever a runtime writes there, the failure is
+  still published.
+- Detail and cause: each row says what a reader needs to act (the image, the
+  missing object, the limit, the node, the cluster's message) as one safe line
+  (``domain.detail.safe_detail``), and names the shared cause outside the Job
+  when there is one (docs/DOMAIN.md lists both per row).
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Final
 
-from zombiewatch.domain.causes import Cause
+from zombiewatch.domain.causes import Cause, CauseKind
+from zombiewatch.domain.detail import missing_object, safe_detail, scheduling_subject
 from zombiewatch.domain.names import has_control_chars
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
@@ -70,6 +77,10 @@ DISRUPTION_REASONS: Final = frozenset({
 })
 """The reasons Kubernetes writes on ``DisruptionTarget``; any ``DisruptionTarget=True``
 counts, these are the ones known today (for docs and the corpus)."""
+NODE_DISRUPTION_REASONS: Final = DISRUPTION_REASONS - {"PreemptionByScheduler"}
+"""Disruptions that come from the node (a drain through the Eviction API, a taint, the
+kubelet's shutdown, a node gone): pods on it share that cause. A preemption is the
+scheduler making room for another pod: no node-wide cause."""
 TERMINAL_PHASES: Final = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
 
 POD_END_WAIT: Final = timedelta(seconds=120)
@@ -137,8 +148,10 @@ JobOutcome = Verdict | JobCompleted | None
 """A zombie verdict, ``COMPLETED`` (forget, never publish), or None (healthy / still running)."""
 
 
-def _any_waiting(containers: Sequence[ContainerView], reasons: frozenset[str]) -> bool:
-    return any(c.waiting_reason in reasons for c in containers)
+def _first_waiting(
+    containers: Sequence[ContainerView], reasons: frozenset[str]
+) -> ContainerView | None:
+    return next((c for c in containers if c.waiting_reason in reasons), None)
 
 
 def _failed_container(containers: Sequence[ContainerView]) -> ContainerView | None:
@@ -154,6 +167,10 @@ def _failed_container(containers: Sequence[ContainerView]) -> ContainerView | No
 _EVIDENCE_SAFE: Final = str.maketrans("()", "[]")
 
 
+def _evidence_safe(text: str) -> str:
+    return "".join(" " if has_control_chars(ch) else ch for ch in text).translate(_EVIDENCE_SAFE)
+
+
 def termination_evidence(container: ContainerView) -> str:
     """``<reason>/<exit code>`` as today's executor writes it (reason may be empty).
 
@@ -162,9 +179,83 @@ def termination_evidence(container: ContainerView) -> str:
     fits the failure's Reason line (which refuses both) and parses back from it.
     A hostile or broken runtime can thus never stop the failure being published.
     """
-    reason = "".join(" " if has_control_chars(ch) else ch
-                     for ch in container.terminated_reason or "")
-    return f"{reason.translate(_EVIDENCE_SAFE)}/{container.terminated_exit_code}"
+    reason = _evidence_safe(container.terminated_reason or "")
+    return f"{reason}/{container.terminated_exit_code}"
+
+
+def waiting_evidence(container: ContainerView) -> str:
+    """The waiting reason (``ImagePullBackOff``), made safe as :func:`termination_evidence`."""
+    return _evidence_safe(container.waiting_reason or "")
+
+
+def _on_node(pod: PodView) -> str:
+    return f' on node "{pod.node_name}"' if pod.node_name else ""
+
+
+def _with_message(text: str, message: str | None) -> str:
+    return f"{text}: {message}" if message else text
+
+
+def _image_pull(container: ContainerView) -> Verdict:
+    """The image, the kubelet's pull error; the image is the cause."""
+    what = f'image "{container.image}"' if container.image else f'container "{container.name}"'
+    return Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL,
+                   waiting_evidence(container),
+                   safe_detail(_with_message(what, container.waiting_message)),
+                   Cause(CauseKind.IMAGE, container.image) if container.image else None)
+
+
+def _crash_loop(pod: PodView, container: ContainerView) -> Verdict:
+    code = container.last_exit_code
+    restarts = f" restarting after exit code {code}" if code is not None else " restarting"
+    return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.WAITING_CRASH_LOOP,
+                   waiting_evidence(container),
+                   safe_detail(f'container "{container.name}"{restarts}{_on_node(pod)}'))
+
+
+def _evicted(pod: PodView) -> Verdict:
+    where = f'evicted from node "{pod.node_name}"' if pod.node_name else ""
+    text = _with_message(where, pod.status_message) if where else pod.status_message or ""
+    return Verdict(ZombieReason.POD_EVICTED, Rule.EVICTED, "", safe_detail(text),
+                   Cause(CauseKind.NODE, pod.node_name) if pod.node_name else None)
+
+
+def _disrupted(pod: PodView) -> Verdict:
+    reason = pod.disruption_reason or "DisruptionTarget"
+    node_wide = pod.node_name is not None and reason in NODE_DISRUPTION_REASONS
+    return Verdict(ZombieReason.POD_EVICTED, Rule.DISRUPTED, "",
+                   safe_detail(_with_message(reason + _on_node(pod), pod.disruption_message)),
+                   Cause(CauseKind.NODE, pod.node_name) if node_wide and pod.node_name else None)
+
+
+def _failed(pod: PodView, container: ContainerView) -> Verdict:
+    evidence = termination_evidence(container)
+    name, code = container.name, container.terminated_exit_code
+    if container.terminated_reason == OOM_KILLED_REASON:
+        limit = (f"at its memory limit {container.memory_limit}" if container.memory_limit
+                 else "without a memory limit")
+        text = f'container "{name}" killed out of memory {limit}{_on_node(pod)}'
+        return Verdict(ZombieReason.POD_OOM_KILLED, Rule.FAILED_OOM_KILLED, evidence,
+                       safe_detail(_with_message(text, container.terminated_message)))
+    text = f'container "{name}" exited with code {code}{_on_node(pod)}'
+    return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, evidence,
+                   safe_detail(_with_message(text, container.terminated_message)))
+
+
+def _unschedulable(pod: PodView) -> Verdict:
+    message = pod.unschedulable_message
+    return Verdict(ZombieReason.POD_NOT_SCHEDULED, Rule.UNSCHEDULABLE_PAST_GRACE, "",
+                   safe_detail(message or ""),
+                   Cause(CauseKind.SCHEDULING, scheduling_subject(message)) if message else None)
+
+
+def _config_error(container: ContainerView) -> Verdict:
+    message = container.waiting_message
+    missing = missing_object(message) if message else None
+    text = _with_message(f'container "{container.name}"', message)
+    return Verdict(ZombieReason.CONTAINER_CONFIG_ERROR, Rule.CONTAINER_CONFIG_ERROR_PAST_GRACE,
+                   waiting_evidence(container), safe_detail(text),
+                   Cause(CauseKind.OBJECT, missing) if missing else None)
 
 
 def _past_grace(pod: PodView, *, now: datetime, grace: timedelta) -> bool:
@@ -198,25 +289,25 @@ def classify_pod(
     seen; a pod that ``Succeeded`` finished its work whatever disrupted it.
     """
     containers = pod.all_containers
-    if _any_waiting(containers, IMAGE_PULL_WAITING_REASONS):
-        return Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
-    if _any_waiting(containers, CRASH_LOOP_WAITING_REASONS):
-        return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.WAITING_CRASH_LOOP)
+    waiting = _first_waiting(containers, IMAGE_PULL_WAITING_REASONS)
+    if waiting is not None:
+        return _image_pull(waiting)
+    waiting = _first_waiting(containers, CRASH_LOOP_WAITING_REASONS)
+    if waiting is not None:
+        return _crash_loop(pod, waiting)
     if pod.status_reason == EVICTED_STATUS_REASON:
-        return Verdict(ZombieReason.POD_EVICTED, Rule.EVICTED)
+        return _evicted(pod)
     if _disrupted_and_ended(pod, deleted=deleted):
-        return Verdict(ZombieReason.POD_EVICTED, Rule.DISRUPTED)
+        return _disrupted(pod)
     failed = _failed_container(containers) if pod.phase is PodPhase.FAILED else None
     if failed is not None:
-        evidence = termination_evidence(failed)
-        if failed.terminated_reason == OOM_KILLED_REASON:
-            return Verdict(ZombieReason.POD_OOM_KILLED, Rule.FAILED_OOM_KILLED, evidence)
-        return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, evidence)
+        return _failed(pod, failed)
     past_grace = _past_grace(pod, now=now, grace=grace)
     if pod.phase is PodPhase.PENDING and pod.scheduled is False and past_grace:
-        return Verdict(ZombieReason.POD_NOT_SCHEDULED, Rule.UNSCHEDULABLE_PAST_GRACE)
-    if past_grace and _any_waiting(containers, CONTAINER_CONFIG_WAITING_REASONS):
-        return Verdict(ZombieReason.CONTAINER_CONFIG_ERROR, Rule.CONTAINER_CONFIG_ERROR_PAST_GRACE)
+        return _unschedulable(pod)
+    waiting = _first_waiting(containers, CONTAINER_CONFIG_WAITING_REASONS) if past_grace else None
+    if waiting is not None:
+        return _config_error(waiting)
     return None
 
 
@@ -231,11 +322,12 @@ def classify_job(job: JobView) -> JobOutcome:
         return COMPLETED
     if job.failed_reason is None:
         return None
+    detail = safe_detail(_with_message(job.failed_reason or "Failed", job.failed_message))
     if job.failed_reason == JOB_DEADLINE_REASON:
         rule = Rule.JOB_FAILURE_TARGET_DEADLINE if job.failure_target else Rule.JOB_FAILED_DEADLINE
-        return Verdict(ZombieReason.DEADLINE_EXCEEDED, rule)
+        return Verdict(ZombieReason.DEADLINE_EXCEEDED, rule, detail=detail)
     rule = Rule.JOB_FAILURE_TARGET_OTHER if job.failure_target else Rule.JOB_FAILED_OTHER
-    return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, rule)
+    return Verdict(ZombieReason.POD_CRASH_NO_STDOUT, rule, detail=detail)
 
 
 def awaits_pod_end(job: JobView, pods: Sequence[PodView], *, now: datetime,

@@ -51,6 +51,7 @@ from zombiewatch.domain.classification import (
     classify_pod,
     settle_job_failure,
 )
+from zombiewatch.domain.detail import safe_detail
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import InFlightJob, JobView, PodPhase, PodView
@@ -249,6 +250,11 @@ def deadline_rule(inputs: GateInputs, deadline: DeadlineInputs) -> Verdict | Not
     beat = deadline.last_heartbeat
     if beat is not None and now - beat <= deadline.heartbeat_window:
         return NotDue(Alive.HEARTBEAT, beat + deadline.heartbeat_window)
+    since = f"{int((now - start).total_seconds())} s after its start"
+    limit = f"deadline {int(deadline.deadline.total_seconds())} s"
     if not pods:
-        return Verdict(ZombieReason.EXECUTOR_WATCH_LOST, Rule.DEADLINE_NO_POD)
-    return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.DEADLINE_POD_NOT_RUNNING)
+        return Verdict(ZombieReason.EXECUTOR_WATCH_LOST, Rule.DEADLINE_NO_POD,
+                       detail=safe_detail(f"no pod of the Job {since} ({limit})"))
+    states = ", ".join(f'pod "{pod.name}" {pod.phase.value}' for pod in pods)
+    return Verdict(ZombieReason.DEADLINE_EXCEEDED, Rule.DEADLINE_POD_NOT_RUNNING,
+                   detail=safe_detail(f"{states}, no recent heartbeat, {since} ({limit})"))

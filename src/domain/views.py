@@ -3,7 +3,9 @@
 Adapters translate raw API JSON into these once, at the edge. They keep only
 what classification, the sweeper and dedupe need, so a cached pod costs a few
 hundred bytes instead of a full client model object.
-All datetimes are timezone-aware UTC.
+All datetimes are timezone-aware UTC. Messages the cluster wrote are kept only
+where the state carries them (None for a healthy pod) and already made safe
+(``domain.detail.safe_detail``: one line, bounded, no secret values).
 """
 
 from __future__ import annotations
@@ -51,6 +53,18 @@ class ContainerView:
     """``state.terminated.reason`` (``OOMKilled``, ``Error``, ...) when terminated, else None."""
     running: bool = False
     """True when ``state.running`` is present."""
+    image: str = ""
+    """The image reference the pod's spec names for this container ("" when unknown)."""
+    memory_limit: str | None = None
+    """``resources.limits.memory`` in the pod's spec (``4Gi``), None without a limit."""
+    waiting_message: str | None = None
+    """``state.waiting.message`` (the kubelet's pull or config error), a safe detail; None
+    when not waiting, without a message, or in ``CrashLoopBackOff`` (whose back-off text
+    names the pod and says nothing the exit code does not)."""
+    terminated_message: str | None = None
+    """``state.terminated.message`` of a container that exited non-zero, a safe detail."""
+    last_exit_code: int | None = None
+    """``lastState.terminated.exitCode`` of a container waiting in ``CrashLoopBackOff``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +92,14 @@ class PodView:
     preemption, a taint or the kubelet's own shutdown: the pod ends ``Failed``
     with exit code 137, like any killed process, so only this condition tells
     an eviction from a crash."""
+    node_name: str | None = None
+    """``spec.nodeName``: the node the pod was bound to, None before scheduling."""
+    status_message: str | None = None
+    """``status.message`` (why an evicted pod was evicted), a safe detail."""
+    unschedulable_message: str | None = None
+    """The message of ``PodScheduled=False`` (the scheduler's why), a safe detail."""
+    disruption_message: str | None = None
+    """The message of ``DisruptionTarget=True``, a safe detail."""
 
     @property
     def all_containers(self) -> tuple[ContainerView, ...]:
@@ -116,6 +138,8 @@ class JobView:
     """The zombie-reaped-at annotation, verbatim: zombiewatch stopped this Job's pods."""
     active_deadline_seconds: int | None = None
     """``spec.activeDeadlineSeconds``: reaping shortens it (SPEC §14)."""
+    failed_message: str | None = None
+    """The message of the condition ``failed_reason`` came from, a safe detail."""
 
     @property
     def reported(self) -> bool:

@@ -60,7 +60,7 @@ def test_a_pod_in_image_pull_backoff_is_explained_with_its_rule(
     assert code == 0
     assert answers == [{"kind": "Pod", "name": "claude-4aa57614-x",
                         "reason": "image_pull_backoff", "rule": "waiting_image_pull",
-                        "evidence": None}]
+                        "evidence": "ImagePullBackOff"}]
 
 
 def test_the_grace_rows_depend_on_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

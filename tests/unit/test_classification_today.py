@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.builders import judged
 from zombiewatch.domain.classification import (
     POD_END_WAIT,
     Rule,
@@ -94,7 +95,7 @@ def test_disruption_row(the_pod: PodView, deleted: bool, expected: Verdict | Non
     # Act
     verdict = classify_pod(the_pod, now=NOW, deleted=deleted)
     # Assert
-    assert verdict == expected
+    assert judged(verdict) == expected
 
 
 @given(the_pod=pod_views(), now=utc_datetimes())
@@ -103,7 +104,8 @@ def test_deletion_only_ever_adds_the_disruption_verdict(the_pod: PodView, now: d
     alive = classify_pod(the_pod, now=now)
     gone = classify_pod(the_pod, now=now, deleted=True)
     # Assert: the DELETED event changes nothing but the disruption row, which now applies
-    assert gone == alive or (the_pod.disruption_reason is not None and gone == EVICTED_VERDICT)
+    assert gone == alive or (
+        the_pod.disruption_reason is not None and judged(gone) == EVICTED_VERDICT)
 
 
 # --- FailureTarget names its own rules --------------------------------------------------------
@@ -198,7 +200,7 @@ def test_settle_row(
     # Act
     verdict = settle_job_failure(the_job, failure, pods, now=now, deleted=deleted)
     # Assert
-    assert verdict == expected
+    assert judged(verdict) == expected
 
 
 def test_the_gate_settles_a_failed_job_the_same_way_on_sweeps() -> None:
@@ -214,8 +216,8 @@ def test_the_gate_settles_a_failed_job_the_same_way_on_sweeps() -> None:
     ended = (pod(phase=PodPhase.FAILED, disruption="EvictionByEvictionAPI", containers=KILLED),)
     # Act / Assert
     assert sweep(terminating, NOW) is None
-    assert sweep(ended, NOW) == EVICTED_VERDICT
-    assert sweep(terminating, FAILED_AT + POD_END_WAIT) == BACKOFF
+    assert judged(sweep(ended, NOW)) == EVICTED_VERDICT
+    assert judged(sweep(terminating, FAILED_AT + POD_END_WAIT)) == BACKOFF
 
 
 @given(

@@ -9,7 +9,7 @@ from dependency_injector import providers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.builders import job_view, pod_view
+from tests.builders import job_view, judged, pod_view
 from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.gate import (
@@ -69,8 +69,8 @@ def test_a_result_after_the_start_resolves_the_job_and_a_later_respawn_is_judged
     respawn = replace(before, job=job_view(NAME, started_at=T0 + timedelta(minutes=2)))
 
     assert decide(before) is Hold.RESOLVED
-    assert decide(respawn) == Verdict(ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT,
-                                      "Error/1")
+    assert judged(decide(respawn)) == Verdict(
+        ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/1")
 
 
 def feed_task(current_job: str, started_at: datetime | None) -> TaskState:
@@ -85,7 +85,7 @@ def test_a_job_whose_task_names_a_newer_job_is_superseded() -> None:
     inputs = GateInputs(job_name=NAME, job=job_view(NAME), pods=failing, now=T0, task=newer)
 
     assert decide(inputs) is Hold.SUPERSEDED
-    assert decide(replace(inputs, task=feed_task(NAME, T0))) == Verdict(
+    assert judged(decide(replace(inputs, task=feed_task(NAME, T0)))) == Verdict(
         ZombieReason.POD_CRASH_NO_STDOUT, Rule.FAILED_NONZERO_EXIT, "Error/1")
 
 
@@ -98,7 +98,7 @@ def test_a_lagging_feed_holds_nothing() -> None:
     older = feed_task("claude-4aa57614-20260601000000", T0 - timedelta(days=1))
 
     for task in (feed_task("", None), older, feed_task("claude-other", None)):
-        assert decide(replace(inputs, task=task)) == verdict
+        assert judged(decide(replace(inputs, task=task))) == verdict
 
 
 def test_the_deadline_is_judged_only_with_deadline_inputs() -> None:
@@ -108,7 +108,7 @@ def test_the_deadline_is_judged_only_with_deadline_inputs() -> None:
                               last_heartbeat=None)
 
     assert decide(inputs) is None
-    assert decide(replace(inputs, deadline=deadline)) == Verdict(
+    assert judged(decide(replace(inputs, deadline=deadline))) == Verdict(
         ZombieReason.EXECUTOR_WATCH_LOST, Rule.DEADLINE_NO_POD)
 
 

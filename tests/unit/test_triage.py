@@ -122,7 +122,8 @@ def test_a_reported_job_still_shows_the_verdict_the_rules_give() -> None:
     # Act
     outcome = judge(reported, pods)
     # Assert
-    assert outcome == Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
+    assert outcome == Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL,
+                              "ImagePullBackOff", 'container "agent"')
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.builders import judged
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.gate import DeadlineInputs, GateInputs, decide
 from zombiewatch.domain.reasons import ZombieReason
@@ -79,7 +80,7 @@ def missing(started: datetime | None, *pods: PodView) -> Verdict | NotYet:
 
 
 def test_a_missing_job_past_its_deadline_is_executor_watch_lost() -> None:
-    assert missing(NOW - DEADLINE) == Verdict(ZombieReason.EXECUTOR_WATCH_LOST,
+    assert judged(missing(NOW - DEADLINE)) == Verdict(ZombieReason.EXECUTOR_WATCH_LOST,
                                               Rule.DEADLINE_NO_POD)
 
 

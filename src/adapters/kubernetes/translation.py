@@ -19,7 +19,9 @@ from zombiewatch.adapters.kubernetes.wire import (
     RawConfig,
     RawJob,
     RawPod,
+    SpecContainer,
 )
+from zombiewatch.domain.detail import safe_detail
 from zombiewatch.domain.views import (
     ASSIGNEE_LABEL,
     TASK_ID_LABEL,
@@ -38,6 +40,9 @@ MAX_REASON_CHARS = 200
 
 MAX_NAME_CHARS = 253
 """DNS-1123 subdomain limit: longer names cannot be real objects."""
+
+MAX_IMAGE_CHARS = 1024
+"""Bound on a kept image reference (a real one is far shorter; a hostile one is cut)."""
 
 _PHASES: dict[str, PodPhase] = {p.value: p for p in PodPhase}
 
@@ -107,7 +112,10 @@ def _task_id(meta: ObjectMeta) -> str | None:
     return task_id or None
 
 
-_ContainerKey = tuple[str, str | None, int | None, str | None, bool]
+_ContainerKey = tuple[
+    str, str | None, int | None, str | None, bool, str, str | None, str | None, str | None,
+    int | None,
+]
 _CONTAINER_VIEWS: dict[_ContainerKey, ContainerView] = {}
 """Shared ``ContainerView``s. Views are immutable and the states of agent containers
 repeat endlessly (``agent`` running, ``agent`` waiting with ``ImagePullBackOff``...),
@@ -116,58 +124,127 @@ and no per-pod copy in the cache."""
 _CONTAINER_VIEWS_MAX = 4096
 """Bound on the shared views (exit codes and names are open-ended): cleared when full."""
 
+CRASH_LOOP_WAITING_REASON = "CrashLoopBackOff"
+"""Its waiting message names the pod and its back-off (nothing to act on): not kept, so
+crash-looping containers still share their views; their last exit code is kept instead."""
+
 
 def _container_view(key: _ContainerKey) -> ContainerView:
     view = _CONTAINER_VIEWS.get(key)
     if view is None:
         if len(_CONTAINER_VIEWS) >= _CONTAINER_VIEWS_MAX:
             _CONTAINER_VIEWS.clear()
-        name, waiting, exit_code, terminated_reason, running = key
+        (name, waiting, exit_code, terminated_reason, running, image, memory_limit,
+         waiting_message, terminated_message, last_exit_code) = key
         view = _CONTAINER_VIEWS[key] = ContainerView(
             name=name, waiting_reason=waiting, terminated_exit_code=exit_code,
-            terminated_reason=terminated_reason, running=running,
+            terminated_reason=terminated_reason, running=running, image=image,
+            memory_limit=memory_limit, waiting_message=waiting_message,
+            terminated_message=terminated_message, last_exit_code=last_exit_code,
         )
     return view
 
 
-def _containers(statuses: list[ContainerStatus] | None) -> tuple[ContainerView, ...] | str:
+def _message(text: str | None) -> str | None:
+    """A cluster message as the views keep it: safe, interned (pods share them), None
+    when empty."""
+    if not text:
+        return None
+    return sys.intern(safe_detail(text)) or None
+
+
+def _spec_of(name: str, spec: list[SpecContainer] | None) -> tuple[str, str | None]:
+    """The image and memory limit the pod's spec names for container ``name``, interned
+    (every pod of an agent repeats them)."""
+    for container in spec or ():
+        if container.name == name:
+            limits = container.resources.limits if container.resources else None
+            memory = limits.get("memory") if limits else None
+            return (sys.intern(clip(container.image or "", MAX_IMAGE_CHARS)),
+                    sys.intern(clip(str(memory), MAX_NAME_CHARS)) if memory is not None else None)
+    return "", None
+
+
+def _containers(
+    statuses: list[ContainerStatus] | None, spec: list[SpecContainer] | None
+) -> tuple[ContainerView, ...] | str:
     if not statuses:
         return ()
     out: list[ContainerView] = []
     for status in statuses:
-        if not status.name:
+        name = status.name
+        if not name:
             return "container status without a name"
+        image, memory_limit = _spec_of(name, spec)
         state = status.state
         if state is None:
-            out.append(_container_view((status.name, None, None, None, False)))
+            out.append(_container_view(
+                (name, None, None, None, False, image, memory_limit, None, None, None)))
             continue
-        terminated = state.terminated
+        waiting, terminated = state.waiting, state.terminated
+        waiting_reason = waiting.reason if waiting is not None else None
+        waiting_message = last_exit_code = None
+        if waiting is not None:
+            if waiting_reason == CRASH_LOOP_WAITING_REASON:
+                last = status.last_state.terminated if status.last_state else None
+                last_exit_code = last.exit_code if last is not None else None
+            else:
+                waiting_message = _message(waiting.message)
+        exit_code = terminated.exit_code if terminated is not None else None
         out.append(
             _container_view((
-                status.name,
-                state.waiting.reason if state.waiting is not None else None,
-                terminated.exit_code if terminated is not None else None,
+                name,
+                waiting_reason,
+                exit_code,
                 terminated.reason if terminated is not None else None,
                 state.running is not None,
+                image,
+                memory_limit,
+                waiting_message,
+                _message(terminated.message) if terminated is not None and exit_code else None,
+                last_exit_code,
             ))
         )
     return tuple(out)
 
 
-def _pod_conditions(conditions: list[Condition] | None) -> tuple[bool | None, str | None]:
-    """One pass: the PodScheduled condition (True, False, None when absent/Unknown) and the
-    reason of ``DisruptionTarget=True`` ("" without one; None when absent)."""
+@dataclass(frozen=True, slots=True)
+class _PodConditions:
     scheduled: bool | None = None
+    """PodScheduled: True, False, None when absent/Unknown."""
+    unschedulable_message: str | None = None
+    disruption_reason: str | None = None
+    """The reason of ``DisruptionTarget=True`` ("" without one; None when absent)."""
+    disruption_message: str | None = None
+
+
+_NO_CONDITIONS = _PodConditions()
+
+
+def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
+    """One pass over the conditions: PodScheduled and ``DisruptionTarget=True``, with the
+    messages a failure's detail quotes (kept only when the condition says what failed)."""
+    if not conditions:
+        return _NO_CONDITIONS
+    scheduled: bool | None = None
+    unschedulable: str | None = None
     disruption: str | None = None
-    if conditions:
-        for cond in conditions:
-            kind = cond.type
-            if kind == "PodScheduled":
-                status = cond.status
-                scheduled = True if status == "True" else False if status == "False" else None
-            elif kind == "DisruptionTarget" and cond.status == "True":
-                disruption = clip(cond.reason or "")
-    return scheduled, disruption
+    disruption_message: str | None = None
+    for cond in conditions:
+        kind = cond.type
+        if kind == "PodScheduled":
+            status = cond.status
+            scheduled = True if status == "True" else False if status == "False" else None
+            unschedulable = _message(cond.message) if scheduled is False else None
+        elif kind == "DisruptionTarget" and cond.status == "True":
+            disruption = clip(cond.reason or "")
+            disruption_message = _message(cond.message)
+    if scheduled is True and disruption is None:
+        return _SCHEDULED
+    return _PodConditions(scheduled, unschedulable, disruption, disruption_message)
+
+
+_SCHEDULED = _PodConditions(scheduled=True)
 
 
 def translate_pod(raw: RawPod) -> Translated[PodView]:
@@ -196,13 +273,15 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
     if phase is None:
         return Skipped(kind="Pod", namespace=namespace, name=name,
                        reason=clip(f"unknown phase {status.phase!r}"))
-    init = _containers(status.init_container_statuses)
+    spec = raw.spec
+    init = _containers(status.init_container_statuses, spec.init_containers if spec else None)
     if isinstance(init, str):
         return Skipped(kind="Pod", namespace=namespace, name=name, reason=init)
-    regular = _containers(status.container_statuses)
+    regular = _containers(status.container_statuses, spec.containers if spec else None)
     if isinstance(regular, str):
         return Skipped(kind="Pod", namespace=namespace, name=name, reason=regular)
-    scheduled, disruption = _pod_conditions(status.conditions)
+    conditions = _pod_conditions(status.conditions)
+    node_name = spec.node_name if spec else None
     return PodView(
         namespace=sys.intern(namespace),
         name=name,
@@ -212,10 +291,14 @@ def translate_pod(raw: RawPod) -> Translated[PodView]:
         phase=phase,
         status_reason=status.reason,
         created_at=meta.creation_timestamp,
-        scheduled=scheduled,
+        scheduled=conditions.scheduled,
         init_containers=init,
         containers=regular,
-        disruption_reason=disruption,
+        disruption_reason=conditions.disruption_reason,
+        node_name=sys.intern(clip(node_name, MAX_NAME_CHARS)) if node_name else None,
+        status_message=_message(status.message),
+        unschedulable_message=conditions.unschedulable_message,
+        disruption_message=conditions.disruption_message,
     )
 
 
@@ -271,6 +354,7 @@ def translate_job(raw: RawJob) -> Translated[JobView]:
         failed_at=failed_at,
         reaped_at=annotations.get(ZOMBIE_REAPED_AT_ANNOTATION),
         active_deadline_seconds=raw.spec.active_deadline_seconds if raw.spec else None,
+        failed_message=_message(failure.message) if failure is not None else None,
     )
 
 

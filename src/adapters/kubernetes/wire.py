@@ -40,6 +40,7 @@ class Condition(msgspec.Struct, frozen=True):
     type: str | None = None
     status: str | None = None
     reason: str | None = None
+    message: str | None = None
 
 
 class JobCondition(Condition, frozen=True, rename="camel"):
@@ -54,11 +55,13 @@ class Present(msgspec.Struct, frozen=True):
 
 class Waiting(msgspec.Struct, frozen=True):
     reason: str | None = None
+    message: str | None = None
 
 
 class Terminated(msgspec.Struct, frozen=True, rename="camel"):
     exit_code: int | None = None
     reason: str | None = None
+    message: str | None = None
 
 
 class ContainerState(msgspec.Struct, frozen=True):
@@ -67,14 +70,20 @@ class ContainerState(msgspec.Struct, frozen=True):
     terminated: Terminated | None = None
 
 
-class ContainerStatus(msgspec.Struct, frozen=True):
+class LastState(msgspec.Struct, frozen=True):
+    terminated: Terminated | None = None
+
+
+class ContainerStatus(msgspec.Struct, frozen=True, rename="camel"):
     name: str | None = None
     state: ContainerState | None = None
+    last_state: LastState | None = None
 
 
 class PodStatus(msgspec.Struct, frozen=True, rename="camel"):
     phase: str | None = None
     reason: str | None = None
+    message: str | None = None
     conditions: list[Condition] | None = None
     init_container_statuses: list[ContainerStatus] | None = None
     container_statuses: list[ContainerStatus] | None = None
@@ -84,7 +93,28 @@ class RawObject(msgspec.Struct, frozen=True):
     metadata: ObjectMeta | None = None
 
 
+class Resources(msgspec.Struct, frozen=True):
+    # object: a quantity is a string on the wire, but hand-written objects (explain's
+    # YAML) may hold a number; the detail reads it, nothing refuses the pod for it.
+    limits: dict[str, object] | None = None
+
+
+class SpecContainer(msgspec.Struct, frozen=True):
+    """A container of the pod's spec: only what a failure's detail names."""
+
+    name: str | None = None
+    image: str | None = None
+    resources: Resources | None = None
+
+
+class PodSpec(msgspec.Struct, frozen=True, rename="camel"):
+    node_name: str | None = None
+    init_containers: list[SpecContainer] | None = None
+    containers: list[SpecContainer] | None = None
+
+
 class RawPod(RawObject, frozen=True):
+    spec: PodSpec | None = None
     status: PodStatus | None = None
 
 

@@ -62,15 +62,28 @@ def test_a_well_formed_pod_becomes_a_pod_view_with_every_field() -> None:
     pod = pod_of(
         raw_pod(
             status__reason="Evicted",
+            status__message="The node was low on resource: memory.",
             status__phase="Failed",
+            spec__nodeName="worker-1",
+            spec__initContainers=[{"name": "init", "image": "fetch:2"}],
+            spec__containers=[
+                {"name": "agent", "image": "agent:1",
+                 "resources": {"limits": {"memory": "4Gi", "cpu": "2"}}},
+                {"name": "pull", "image": "registry.example/x:9"},
+            ],
             status__initContainerStatuses=[
-                {"name": "init", "state": {"terminated": {"exitCode": 0}}}
+                {"name": "init", "state": {"terminated": {"exitCode": 0, "message": "ok"}}}
             ],
             status__containerStatuses=[
-                {"name": "agent", "state": {"terminated": {"exitCode": 137}}},
+                {"name": "agent",
+                 "state": {"terminated": {"exitCode": 137, "message": "out\nof  memory"}}},
                 {"name": "side", "state": {"running": {"startedAt": "2026-06-02T09:46:00Z"}}},
-                {"name": "pull", "state": {"waiting": {"reason": "ImagePullBackOff"}}},
+                {"name": "pull", "state": {"waiting": {"reason": "ImagePullBackOff",
+                                                       "message": "Back-off pulling"}}},
                 {"name": "nostate"},
+                {"name": "loop", "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                       "message": "back-off 10s pod=x"}},
+                 "lastState": {"terminated": {"exitCode": 3}}},
             ],
         )
     )
@@ -85,13 +98,18 @@ def test_a_well_formed_pod_becomes_a_pod_view_with_every_field() -> None:
         status_reason="Evicted",
         created_at=datetime(2026, 6, 2, 9, 46, tzinfo=UTC),
         scheduled=True,
-        init_containers=(ContainerView(name="init", terminated_exit_code=0),),
+        init_containers=(ContainerView(name="init", terminated_exit_code=0, image="fetch:2"),),
         containers=(
-            ContainerView(name="agent", terminated_exit_code=137),
+            ContainerView(name="agent", terminated_exit_code=137, image="agent:1",
+                          memory_limit="4Gi", terminated_message="out of memory"),
             ContainerView(name="side", running=True),
-            ContainerView(name="pull", waiting_reason="ImagePullBackOff"),
+            ContainerView(name="pull", waiting_reason="ImagePullBackOff",
+                          image="registry.example/x:9", waiting_message="Back-off pulling"),
             ContainerView(name="nostate"),
+            ContainerView(name="loop", waiting_reason="CrashLoopBackOff", last_exit_code=3),
         ),
+        node_name="worker-1",
+        status_message="The node was low on resource: memory.",
     )
 
 
