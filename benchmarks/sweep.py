@@ -20,30 +20,44 @@ the sweep pays for listing and tracking them, and for the lookup of every other)
 
 The naive strategy is the original's: every in-flight Job is judged, and its pods are
 found by scanning every cached pod of the namespace for its task-id label.
+
+The storm guard's cost: the same sweep with the guard on, every ImagePullBackOff Job
+failing for one image (so they are one incident, held), each sweep followed by the
+guard's check (``StormWatch.release``: the held Jobs touched or due are judged again),
+against the guard off (the same sweep, the check returns at once).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Final
 
 from dependency_injector import providers
 
 from benchmarks.common import Row, median, timed_runs
 from zombiewatch.adapters.kubernetes.cache import ClusterStateCache
 from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.storm import StormWatch
 from zombiewatch.app.sweeping import Sweeper
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
+from zombiewatch.domain.causes import Cause, CauseKind
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.config import resolve
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW, DeadlineInputs, GateInputs, decide
 from zombiewatch.domain.tasks import TaskState
 from zombiewatch.domain.views import ContainerView, JobView, PodPhase, PodView
-from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
+from zombiewatch.testing.containers import (
+    Fakes,
+    faked_container,
+    judge_with_cause,
+    unit_settings,
+)
 from zombiewatch.testing.fakes import FakeClock
 
 NAME = "sweep"
@@ -90,6 +104,10 @@ def _job_and_pods(index: int, kind: str) -> tuple[JobView, list[PodView]]:
     return job, [pod]
 
 
+IMAGE: Final = Cause(CauseKind.IMAGE, "registry.example/agent:missing")
+"""The one cause of every ImagePullBackOff Job when the storm guard is on."""
+
+
 @dataclass
 class World:
     """A populated cache with the sweeper's collaborators."""
@@ -101,11 +119,15 @@ class World:
     book: InFlightBook
     pods: list[PodView]
     expected_detections: int
+    storm: StormWatch
 
 
-def build_world(count: int, *, feed: bool = False) -> World:
+def build_world(count: int, *, feed: bool = False, storm: bool = False) -> World:
     fakes = Fakes(clock=FakeClock(NOW))
-    container = faked_container(fakes, unit_settings(grace_seconds=GRACE.total_seconds()))
+    container = faked_container(fakes, unit_settings(grace_seconds=GRACE.total_seconds(),
+                                                     storm_guard=storm))
+    if storm:
+        judge_with_cause(container, IMAGE)
     cache = ClusterStateCache()
     container.cache.override(providers.Object(cache))
     attention, book = container.attention(), container.book()
@@ -129,7 +151,8 @@ def build_world(count: int, *, feed: bool = False) -> World:
                 fakes.tasks.put(str(uuid.uuid4()), _task(f"{job.name}-lost", job.started_at))
     cache.jobs_store.mark_synced()
     cache.pods_store.mark_synced()
-    return World(cache, attention, reporter, sweeper, book, all_pods, expected)
+    return World(cache, attention, reporter, sweeper, book, all_pods, expected,
+                 container.storm())
 
 
 def _task(current_job: str, started_at: datetime | None) -> TaskState:
@@ -162,9 +185,44 @@ def _check(world: World, detected: Iterable[int]) -> None:
             raise AssertionError(f"sweep detected {value}, expected {world.expected_detections}")
 
 
+def sweep_and_check(world: World) -> int:
+    """One sweep, then the storm guard's check of what it holds (none when it is off)."""
+    detected = world.sweeper.sweep_once().detected
+    world.storm.release()
+    return detected
+
+
+def storm_guard_cost(count: int, repeats: int) -> list[Row]:
+    """The guard's cost on one sweep of ``count`` Jobs: on against off, interleaved."""
+    off, on = build_world(count), build_world(count, storm=True)
+    _check(off, [sweep_and_check(off)])
+    _check(on, [sweep_and_check(on)])
+    guard = on.storm.guard
+    held = len(guard.held()) if guard is not None else 0
+    if held != count * 10 // 1000 or guard is None or guard.open_incidents != 1:
+        raise AssertionError(f"the guard holds {held} Jobs, expected one incident of "
+                             f"{count * 10 // 1000}")
+    without: list[float] = []
+    with_guard: list[float] = []
+    for _ in range(repeats):  # interleaved; CPU time: the other helpers' load cancels out
+        without += timed_runs(partial(sweep_and_check, off), 1, warmup=0,
+                              clock=time.process_time)
+        with_guard += timed_runs(partial(sweep_and_check, on), 1, warmup=0,
+                                 clock=time.process_time)
+    cost = (median(with_guard) / median(without) - 1) * 100
+    return [Row(
+        NAME, f"storm guard's cost on one sweep of {count:,} Jobs (on vs off, CPU time)",
+        cost, "%", 5.0, "<=",
+        f"median of {repeats}, interleaved: on {median(with_guard) * 1000:.1f} ms (one incident "
+        f"holding {held} Jobs, offered again by the sweep, then the guard's check) vs off "
+        f"{median(without) * 1000:.1f} ms",
+        tuple((w / o - 1) * 100 for w, o in zip(with_guard, without, strict=True)),
+        extra={"on_ms": [x * 1000 for x in with_guard], "off_ms": [x * 1000 for x in without]})]
+
+
 def run(*, quick: bool) -> list[Row]:
     repeats = 3 if quick else 7
-    rows: list[Row] = []
+    rows: list[Row] = storm_guard_cost(100_000, max(repeats, 9))
     targets = {10_000: 20.0, 100_000: 250.0}
     for count, target_ms in targets.items():
         world = build_world(count)

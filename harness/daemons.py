@@ -25,8 +25,11 @@ def daemon_settings(
     *, kubeconfig: Path, namespace: str, bootstrap: str, topic_prefix: str,
     leader: bool = False, grace_seconds: float = 2.0, publish_timeout: float = 3.0,
     consumer_isolation: ConsumerIsolation = ConsumerIsolation.READ_UNCOMMITTED,
+    storm_guard: bool = False,
 ) -> Settings:
-    """Settings for a test daemon: loopback only, any free port, short timeouts."""
+    """Settings for a test daemon: loopback only, any free port, short timeouts; no storm
+    guard unless asked (a zombie is published as soon as it is judged: the tests of the
+    publish path expect that; the storm scenarios turn it on with their own settings)."""
     return Settings(
         namespace=namespace, kubeconfig=kubeconfig,
         kafka=KafkaOptions(brokers=bootstrap, topic_prefix=topic_prefix,
@@ -35,7 +38,7 @@ def daemon_settings(
         leader=LeaderOptions(enabled=leader, identity="test", lease_duration_seconds=4.0,
                              renew_deadline_seconds=3.0, retry_period_seconds=0.5),
         listen_host="127.0.0.1", listen_port=0, grace_seconds=grace_seconds,
-        log_level="DEBUG",
+        log_level="DEBUG", storm_guard=storm_guard,
     )
 
 
@@ -117,6 +120,11 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
     args.append("--leader-election" if settings.leader.enabled else "--no-leader-election")
     if settings.shadow:
         args.append("--shadow")
+    args.append("--storm-guard" if settings.storm_guard else "--no-storm-guard")
+    args += ["--storm-threshold", str(settings.storm_threshold),
+             "--storm-gather-seconds", str(settings.storm_gather_seconds),
+             "--storm-window-seconds", str(settings.storm_window_seconds),
+             "--storm-hold-seconds", str(settings.storm_hold_seconds)]
     kafka = settings.kafka
     args += ["--kafka-security-protocol", kafka.security_protocol.value]
     for flag, value in (("--kafka-ca-file", kafka.ca_file), ("--kafka-cert-file", kafka.cert_file),

@@ -37,6 +37,7 @@ from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.metrics import Metrics
 from zombiewatch.app.reporting import Reporter
+from zombiewatch.app.storm import StormWatch
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.dedupe import RecentFailures
@@ -176,15 +177,21 @@ def wire_reporter(
                               namespace="agents")
     dedupe = RecentFailures(ttl=timedelta(hours=1))
     confirmation = confirmer or NoConfirmation()
+    judge = Judge(cache=cache, book=InFlightBook(), dedupe=dedupe,
+                  grace=timedelta(seconds=120), annotations=annotations,
+                  tasks=TaskView(TaskStates(), None))
+    events = JobEvents(recorder=RecordingEventRecorder(), cache=cache)
+    clock = SystemClock()
     return Reporter(
-        judge=Judge(cache=cache, book=InFlightBook(), dedupe=dedupe,
-                    grace=timedelta(seconds=120), annotations=annotations,
-                    tasks=TaskView(TaskStates(), None)),
+        judge=judge,
         delivery=Delivery(publisher=publisher, history=history or KafkaFailureHistory(settings),
                           leader=FakeLeader(), annotations=annotations, cache=cache,
                           dedupe=dedupe, confirmation=confirmation, metrics=metrics,
-                          events=JobEvents(recorder=RecordingEventRecorder(), cache=cache)),
-        confirmation=confirmation, clock=SystemClock(), metrics=metrics)
+                          events=events),
+        confirmation=confirmation, clock=clock, metrics=metrics,
+        # The delivery is what these tests exercise: no storm guard between it and them.
+        storm=StormWatch(policy=None, judge=judge, clock=clock, metrics=metrics,
+                         events=events))
 
 
 def detection(job_name: str, task_id: str) -> Detection:

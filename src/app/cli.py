@@ -29,8 +29,10 @@ from zombiewatch.app.settings import (
     parse_settings,
     vault_setting,
 )
+from zombiewatch.app.validation import STORM_THRESHOLD, whole_number
 from zombiewatch.domain.classification import GRACE, Rule
 from zombiewatch.domain.never_started import INIT_BOUND
+from zombiewatch.domain.storm import DEFAULT_THRESHOLD
 
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
@@ -116,6 +118,7 @@ def _top_parser() -> argparse.ArgumentParser:
                       help="grace window of the time-dependent pod rows (default 120)")
     scan.add_argument("--init-bound-seconds", type=float, default=INIT_BOUND.total_seconds(),
                       help="how long an init container may run (default 600)")
+    _add_storm_threshold(scan)
     feed = scan.add_argument_group(
         "Task feed", "the daemon's Kafka flags and variables; without brokers, the cluster only")
     add_kafka_topic_arguments(feed, os.environ,
@@ -158,6 +161,7 @@ def _add_shadow_report(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                         help="a table for humans (default) or one JSON document")
     report.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
                         help="grace window of the time-dependent pod rows (default 120)")
+    _add_storm_threshold(report)
     kafka = report.add_argument_group("Kafka", "the daemon's Kafka flags and variables")
     add_kafka_topic_arguments(kafka, os.environ,
                               brokers_help="bootstrap servers, comma separated "
@@ -167,6 +171,21 @@ def _add_shadow_report(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                        help="seconds to read the request topic over the window "
                        f"(default {FEED_TIMEOUT_SECONDS:g})")
     add_kafka_security_arguments(kafka, os.environ)
+
+
+def _storm_threshold(text: str) -> int:
+    try:
+        return whole_number(STORM_THRESHOLD, text, minimum=2)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_storm_threshold(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storm-threshold", type=_storm_threshold,
+                        default=os.environ.get("STORM_THRESHOLD") or DEFAULT_THRESHOLD,
+                        help="unreported zombies sharing a cause that make a storm incident, "
+                        f"as the daemon's guard counts them [env STORM_THRESHOLD; default "
+                        f"{DEFAULT_THRESHOLD}]")
 
 
 def _parse_until(text: str) -> datetime:
@@ -241,7 +260,8 @@ def _scan(args: argparse.Namespace) -> int:
             print(f"zombiewatch scan: {warning}", file=sys.stderr)
     report = scan.scan(snapshot, namespace=namespace, now=now,
                        grace=timedelta(seconds=args.grace_seconds), feed=feed, vault=vault,
-                       init_bound=timedelta(seconds=args.init_bound_seconds))
+                       init_bound=timedelta(seconds=args.init_bound_seconds),
+                       storm_threshold=args.storm_threshold)
     render = scan.render_json if args.output == "json" else scan.render_table
     sys.stdout.write(render(report))
     return report.exit_code
@@ -277,11 +297,14 @@ def _shadow_report(args: argparse.Namespace) -> int:
     except (scan.ScanError, shadow_report.ReportError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return scan.EXIT_UNREADABLE
+    grace = timedelta(seconds=args.grace_seconds)
     ours = shadow_report.would_publish(snapshot, namespace=namespace, since=since,
-                                       until=until, grace=timedelta(seconds=args.grace_seconds),
-                                       vault=vault)
+                                       until=until, grace=grace, vault=vault)
+    held = shadow_report.would_hold(snapshot, namespace=namespace, since=since, until=until,
+                                    grace=grace, vault=vault, threshold=args.storm_threshold)
     result = shadow_report.report(namespace=namespace, since=since, until=until,
-                                  ours=ours, executor=executor)
+                                  ours=ours, executor=executor, incidents=held,
+                                  storm_threshold=args.storm_threshold)
     render = shadow_report.render_json if args.output == "json" else shadow_report.render_table
     sys.stdout.write(render(result))
     return 0

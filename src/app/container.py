@@ -50,6 +50,7 @@ from zombiewatch.app.shadow import (
     ShadowComparer,
     VerdictRecorder,
 )
+from zombiewatch.app.storm import StormWatch
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
@@ -219,9 +220,12 @@ class Container(containers.DeclarativeContainer):
     # The never-started verdicts' Events, read once per verdict (shadow mode too: a read).
     event_lookup = providers.Singleton(KubernetesEventLookup, api_client.provided.client)
     evidence = providers.Singleton(EventEvidence, lookup=event_lookup)
+    storm = providers.Singleton(
+        StormWatch, policy=settings.provided.storm_policy, judge=judge, clock=clock,
+        metrics=metrics, events=events)
     reporter = providers.Singleton(
         Reporter, judge=judge, delivery=delivery, confirmation=confirmer, clock=clock,
-        metrics=metrics, evidence=evidence)
+        metrics=metrics, storm=storm, evidence=evidence)
     scheduler = providers.Object(call_later)
     detection = providers.Singleton(
         DetectionService, cache=cache, judge=judge, sink=reporter, book=book, clock=clock,

@@ -60,6 +60,11 @@ class DetectionSink(Protocol):
         """The Job completed: its task may be owed the success clear."""
         ...
 
+    def changed(self, job_name: str) -> None:
+        """An event changed the Job or its pods and it is no zombie now: a Job the storm
+        guard holds is judged again (it may have got past its failing step)."""
+        ...
+
 
 def call_later(delay: float, callback: Callable[[], None]) -> Timer:
     return asyncio.get_running_loop().call_later(delay, callback)
@@ -147,6 +152,8 @@ class DetectionService:
         inputs, decision = self._judge.decide(job_name, now=now, deleted=deleted)
         if isinstance(decision, Verdict):
             self._sink.submit(Detection.of(inputs, decision, path="informer"))
+        else:
+            self._sink.changed(job_name)
         return decision
 
     def _maybe_wait_for_grace(self, pod: PodView, *, now: datetime) -> None:

@@ -9,6 +9,8 @@ uid, so a Job no longer in the cache (deleted) gets none: nobody could describe 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from zombiewatch.domain import job_events
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.job_events import JobRef
@@ -16,7 +18,7 @@ from zombiewatch.domain.ports import ClusterCache, JobEventRecorder
 
 
 class JobEvents:
-    """The four Events zombiewatch writes on a Job."""
+    """The five Events zombiewatch writes on a Job."""
 
     def __init__(self, *, recorder: JobEventRecorder, cache: ClusterCache) -> None:
         self._recorder = recorder
@@ -46,6 +48,13 @@ class JobEvents:
         if (job := self._job(report.job_name)) is not None:
             self._recorder.record(job_events.delivery_given_up(
                 job, task_id=report.task_id, repairs=repairs, why=why))
+
+    def storm_held(self, job_name: str, *, cause: str, jobs: int, tasks: Sequence[str],
+                   hold_seconds: float) -> None:
+        """A storm incident opened holding ``job_name`` first (Warning ``ZombieStormHeld``)."""
+        if (job := self._job(job_name)) is not None:
+            self._recorder.record(job_events.storm_held(
+                job, cause=cause, jobs=jobs, tasks=tasks, hold_seconds=hold_seconds))
 
     def _job(self, job_name: str) -> JobRef | None:
         job = self._cache.job(job_name)

@@ -102,6 +102,23 @@ class Metrics:
             "From observing a failure state to the failure committed, by path.", ["path"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r)
+        self.storm_incidents_open = Gauge(
+            "zombiewatch_storm_incidents_open",
+            "Storm incidents open now: causes shared by enough zombies that their failures "
+            "are held.", registry=r)
+        self.storm_held_jobs = Gauge(
+            "zombiewatch_storm_held_jobs",
+            "Zombies whose failure the storm guard holds now (gathering or in an incident).",
+            registry=r)
+        self.storm_incidents = Counter(
+            "zombiewatch_storm_incidents",
+            "Storm incidents opened, by the kind of their cause (image, object, node, "
+            "scheduling, admission, sandbox).", ["cause_kind"], registry=r)
+        self.storm_jobs = Counter(
+            "zombiewatch_storm_jobs",
+            "Held zombies the storm guard let go, by outcome (released: to the publish path; "
+            "recovered: got past the failing step, nothing published; dropped: settled "
+            "otherwise).", ["outcome"], registry=r)
         self.invalid_configs = Counter(
             "zombiewatch_invalid_configs", "Config values rejected and replaced by defaults.",
             ["field"], registry=r)

@@ -1,14 +1,16 @@
 """From a zombie verdict to a committed failure, once per Job (SPEC §7).
 
 Detections from the event path and the sweeper land here, and each batch
-reads as its steps: the **gate** (each pending Job is checked against the
-gate's holds once more just before publishing: both dedupe layers, a Job
-nobody knows, a completed or resolved one; the state may have changed since it
-was detected, and only the leader goes on), the **doctrine** (the failure's
-commands, with the baseline its repair would need), the **ledger** (what the
-request topic does not hold yet), the **publish** (one transaction), the
-**commit** (recorded in memory only once committed, and said on the Job as a
-``ZombieReported`` Event) and the **annotation**.
+reads as its steps: the **storm guard** (:mod:`zombiewatch.app.storm`: zombies
+that share a cause are held as one incident, and released here when due), the
+**gate** (each pending Job is checked against the gate's holds once more just
+before publishing: both dedupe layers, a Job nobody knows, a completed or
+resolved one; the state may have changed since it was detected, and only the
+leader goes on), the **doctrine** (the failure's commands, with the baseline
+its repair would need), the **ledger** (what the request topic does not hold
+yet), the **publish** (one transaction), the **commit** (recorded in memory
+only once committed, and said on the Job as a ``ZombieReported`` Event) and the
+**annotation**.
 The ledger, publish, commit and annotation are :class:`~zombiewatch.app.delivery.Delivery`'s.
 
 Completed Jobs get the success clear here too (:meth:`Reporter.completed`): the
@@ -22,6 +24,7 @@ thousand round trips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -34,6 +37,7 @@ from zombiewatch.app.evidence import EventEvidence
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import NO_CAUSE, Metrics
+from zombiewatch.app.storm import StormWatch
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import DoctrineError, success_clear_due, zombie_failure
 from zombiewatch.domain.gate import Hold, hold_of
@@ -58,9 +62,11 @@ class Reporter:
         confirmation: Confirmation,
         clock: Clock,
         metrics: Metrics,
+        storm: StormWatch,
         evidence: EventEvidence | None = None,
     ) -> None:
         self._judge = judge
+        self._storm = storm
         self._evidence = evidence
         """Fills the never-started verdicts' detail and cause from their Events (None: no
         lookup, the status's detail stays)."""
@@ -79,9 +85,18 @@ class Reporter:
         self._flushing = asyncio.Lock()
 
     def submit(self, detection: Detection) -> None:
-        """Queue a detection; a Job already pending is queued once."""
-        if detection.job_name not in self._pending:
-            self._pending[detection.job_name] = detection
+        """Queue a detection; a Job already pending is queued once. As leader, the storm
+        guard may hold it instead (a follower publishes nothing: it holds nothing)."""
+        if detection.job_name in self._pending:
+            return
+        if self._delivery.leading() and not self._storm.admit(detection):
+            return
+        self._pending[detection.job_name] = detection
+        self._wakeup.set()
+
+    def changed(self, job_name: str) -> None:
+        """The Job is no zombie now: if the storm guard holds it, judge it again soon."""
+        if self._storm.touch(job_name):
             self._wakeup.set()
 
     def completed(self, job_name: str, task_id: str) -> None:
@@ -91,9 +106,12 @@ class Reporter:
             self._wakeup.set()
 
     async def run(self) -> None:
-        """Drain pending detections until :meth:`stop` (or cancellation)."""
+        """Drain pending detections until :meth:`stop` (or cancellation); while the storm
+        guard holds Jobs, wake up to judge them again."""
         while not self._stopping:
-            await self._wakeup.wait()
+            timeout = self._storm.next_check()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
             self._wakeup.clear()
             await self.flush()
 
@@ -115,8 +133,11 @@ class Reporter:
         self._wakeup.set()
 
     async def flush(self) -> None:
-        """Report everything pending now, in batches; also retry missing annotations."""
+        """Report everything pending now (and the held Jobs the storm guard releases), in
+        batches; also retry missing annotations."""
         async with self._flushing:
+            for detection in self._storm.release():
+                self._pending.setdefault(detection.job_name, detection)
             while self._pending and not self._stopping:
                 names = list(self._pending)[:MAX_BATCH]
                 batch = [self._pending.pop(name) for name in names]

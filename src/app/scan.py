@@ -43,6 +43,7 @@ from zombiewatch.domain.config import resolve
 from zombiewatch.domain.doctrine import reason_line
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.never_started import INIT_BOUND
+from zombiewatch.domain.storm import DEFAULT_THRESHOLD, CauseGroup, group_by_cause
 from zombiewatch.domain.tasks import TaskStates
 from zombiewatch.domain.triage import (
     NotYet,
@@ -184,6 +185,10 @@ class ScanReport:
     configs_missing: bool
     feed: FeedRead | None = None
     """The task event topic, when brokers were given."""
+    incidents: tuple[CauseGroup, ...] = ()
+    """Causes shared by at least ``storm_threshold`` unreported zombies: the daemon's
+    storm guard holds such failures as one incident."""
+    storm_threshold: int = DEFAULT_THRESHOLD
 
     @property
     def exit_code(self) -> int:
@@ -193,6 +198,7 @@ class ScanReport:
 def scan(
     snapshot: NamespaceSnapshot, *, namespace: str, now: datetime, grace: timedelta = GRACE,
     feed: FeedRead | None = None, vault: str | None = None, init_bound: timedelta = INIT_BOUND,
+    storm_threshold: int = DEFAULT_THRESHOLD,
 ) -> ScanReport:
     """Triage every labelled Job that has not completed, and with the feed read every task
     naming a Job the namespace does not have; oldest first.
@@ -200,7 +206,9 @@ def scan(
     The daemon's heartbeats (pod transitions it saw, the host's reports) are
     not in the cluster, so a Job past its deadline is judged without them (the
     liveness window does not matter). ``vault`` resolves the feed's assignees to
-    their per-vault Configs as the daemon does.
+    their per-vault Configs as the daemon does. The unreported zombies are grouped by
+    cause: a cause shared by ``storm_threshold`` of them is an incident (scan has no
+    window: it sees one moment).
     """
     config = resolve(snapshot.configs, vault=vault)
     states = feed.states if feed is not None else None
@@ -242,9 +250,26 @@ def scan(
                                 pods=len(pods), age=None if since is None else now - since,
                                 outcome=outcome, settle=grace))
     rows.sort(key=lambda r: (r.since is None, r.since or now, r.job_name))
+    incidents = group_by_cause(
+        ((r.job_name, r.task_id, r.outcome.cause) for r in rows
+         if r.unreported_zombie and isinstance(r.outcome, Verdict)),
+        threshold=storm_threshold)
     return ScanReport(namespace=namespace, now=now, rows=tuple(rows), completed=completed,
                       skipped=len(snapshot.skipped), configs_missing=snapshot.configs_missing,
-                      feed=feed)
+                      feed=feed, incidents=incidents, storm_threshold=storm_threshold)
+
+
+def incident_lines(incidents: Sequence[CauseGroup], threshold: int) -> list[str]:
+    """One line per incident (``scan`` and ``shadow-report`` tables)."""
+    return [f"storm: {len(group.jobs)} zombies share {group.cause.key} (threshold "
+            f"{threshold}): the daemon holds their failures until it clears or the bound "
+            f"passes; jobs {', '.join(group.jobs)}" for group in incidents]
+
+
+def incidents_json(incidents: Sequence[CauseGroup]) -> list[dict[str, object]]:
+    """The incidents for ``-o json`` (``scan`` and ``shadow-report``)."""
+    return [{"cause": group.cause.key, "cause_kind": group.cause.kind.value,
+             "jobs": list(group.jobs), "tasks": list(group.tasks)} for group in incidents]
 
 
 def _missing_note(row: ScanRow) -> str:
@@ -321,6 +346,7 @@ def render_table(report: ScanReport) -> str:
     out.append(f"namespace {report.namespace}: {len(report.rows)} in flight, {zombies} zombies "
                f"({unreported} not reported), {report.completed} completed not shown")
     out.extend(_feed_summary(report))
+    out.extend(incident_lines(report.incidents, report.storm_threshold))
     if report.skipped:
         out.append(f"{report.skipped} malformed objects skipped")
     if report.configs_missing:
@@ -385,5 +411,7 @@ def render_json(report: ScanReport) -> str:
         "skipped": report.skipped,
         "configs_missing": report.configs_missing,
         "task_feed": _feed_json(report.feed),
+        "storm_threshold": report.storm_threshold,
+        "incidents": incidents_json(report.incidents),
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

@@ -38,6 +38,13 @@ from zombiewatch.domain.confirmation import (
 from zombiewatch.domain.gate import DEFAULT_LIVENESS_WINDOW
 from zombiewatch.domain.ledger import ConsumerIsolation
 from zombiewatch.domain.never_started import INIT_BOUND
+from zombiewatch.domain.storm import (
+    DEFAULT_GATHER,
+    DEFAULT_HOLD,
+    DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW,
+    StormPolicy,
+)
 
 __all__ = [  # SettingsError lives with the checks; the settings' users import it from here
     "KafkaOptions", "LeaderOptions", "Settings", "SettingsError", "kafka_client_settings",
@@ -177,6 +184,17 @@ class Settings:
     compare with the executor's failures on the request topic (app/shadow.py)."""
     context: str | None = None
     """The kubeconfig context to use; None: its ``current-context``."""
+    storm_guard: bool = True
+    """Hold zombies that share a cause as one incident (domain/storm.py; ``--no-storm-guard``
+    publishes every zombie as soon as it is judged)."""
+    storm_threshold: int = DEFAULT_THRESHOLD
+    """Jobs of one cause within the window that open an incident."""
+    storm_gather_seconds: float = DEFAULT_GATHER.total_seconds()
+    """How long a zombie with a cause waits for others of its cause before it is published."""
+    storm_window_seconds: float = DEFAULT_WINDOW.total_seconds()
+    """How far back Jobs of one cause count towards the threshold."""
+    storm_hold_seconds: float = DEFAULT_HOLD.total_seconds()
+    """The bound: no failure is held longer than this after it was first held."""
 
     def __post_init__(self) -> None:
         """Every check of :mod:`~zombiewatch.app.validation`, so a library host gets the
@@ -205,6 +223,25 @@ class Settings:
             _set(self, "confirm_window_seconds", window)
         if self.vault is not None and not valid_vault_name(self.vault):
             raise _bad_vault(self.vault)
+        threshold, gather, window, hold = check.storm(
+            self.storm_threshold, self.storm_gather_seconds, self.storm_window_seconds,
+            self.storm_hold_seconds)
+        _set(self, "storm_guard", check.boolean(check.STORM_GUARD, self.storm_guard,
+                                                default=True))
+        _set(self, "storm_threshold", threshold)
+        _set(self, "storm_gather_seconds", gather)
+        _set(self, "storm_window_seconds", window)
+        _set(self, "storm_hold_seconds", hold)
+
+    @property
+    def storm_policy(self) -> StormPolicy | None:
+        """The storm guard's policy these settings give; None with ``--no-storm-guard``."""
+        if not self.storm_guard:
+            return None
+        return StormPolicy(threshold=self.storm_threshold,
+                           gather=timedelta(seconds=self.storm_gather_seconds),
+                           window=timedelta(seconds=self.storm_window_seconds),
+                           hold=timedelta(seconds=self.storm_hold_seconds))
 
     @property
     def repair_policy(self) -> RepairPolicy:
@@ -240,14 +277,20 @@ class Settings:
         kafka_sasl_mechanism: SaslMechanism | None = None,
         kafka_sasl_username: str | None = None,
         kafka_sasl_password: str | None = None,
+        storm_guard: bool = True,
+        storm_threshold: int = DEFAULT_THRESHOLD,
+        storm_gather_seconds: float = DEFAULT_GATHER.total_seconds(),
+        storm_window_seconds: float = DEFAULT_WINDOW.total_seconds(),
+        storm_hold_seconds: float = DEFAULT_HOLD.total_seconds(),
     ) -> Settings:
         """Settings for a host that embeds zombiewatch: one instance, no HTTP server.
 
         The host is the only publisher for its namespace, so leader election is
         off; it can serve ``ZombieWatch.metrics_text()`` on its own endpoint.
-        Kafka's TLS and SASL take the daemon's ``--kafka-*`` settings by the same
-        names. Every value is checked as the command line checks it (the PEM files
-        are loaded): a bad one raises :class:`SettingsError` with the same text.
+        Kafka's TLS and SASL and the storm guard take the daemon's ``--kafka-*`` and
+        ``--storm-*`` settings by the same names. Every value is checked as the command
+        line checks it (the PEM files are loaded): a bad one raises
+        :class:`SettingsError` with the same text.
         """
         return cls(
             namespace=namespace,
@@ -269,6 +312,11 @@ class Settings:
             consumer_expiry_seconds=consumer_expiry_seconds,
             liveness_window_seconds=liveness_window_seconds,
             shadow=shadow,
+            storm_guard=storm_guard,
+            storm_threshold=storm_threshold,
+            storm_gather_seconds=storm_gather_seconds,
+            storm_window_seconds=storm_window_seconds,
+            storm_hold_seconds=storm_hold_seconds,
         )
 
 
@@ -454,6 +502,30 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                      "each Job with the executor's failures on the request topic (metrics "
                      "zombiewatch_shadow_*, a shadow_disagreement log line each; see "
                      "'zombiewatch shadow-report') [env SHADOW; default off]")
+    storm = parser.add_argument_group(
+        "Storm guard", "zombies sharing a cause (an image, a missing object, a node, a "
+        "constraint, a quota) become one incident: their failures are held until the cause "
+        "clears or the bound passes")
+    storm.add_argument("--storm-guard", action=argparse.BooleanOptionalAction,
+                       default=env("STORM_GUARD") or True,
+                       help="hold zombies that share a cause [env STORM_GUARD; default on]")
+    storm.add_argument("--storm-threshold",
+                       default=env("STORM_THRESHOLD", str(DEFAULT_THRESHOLD)),
+                       help="Jobs of one cause within the window that open an incident, "
+                       f">= 2 [env STORM_THRESHOLD; default {DEFAULT_THRESHOLD}]")
+    storm.add_argument("--storm-gather-seconds",
+                       default=env("STORM_GATHER_SECONDS") or DEFAULT_GATHER.total_seconds(),
+                       help="seconds a zombie with a cause waits for others of its cause "
+                       "before it is published alone, >= 0 [env STORM_GATHER_SECONDS; "
+                       f"default {DEFAULT_GATHER.total_seconds():g}]")
+    storm.add_argument("--storm-window-seconds",
+                       default=env("STORM_WINDOW_SECONDS") or DEFAULT_WINDOW.total_seconds(),
+                       help="seconds back Jobs of one cause count towards the threshold "
+                       f"[env STORM_WINDOW_SECONDS; default {DEFAULT_WINDOW.total_seconds():g}]")
+    storm.add_argument("--storm-hold-seconds",
+                       default=env("STORM_HOLD_SECONDS") or DEFAULT_HOLD.total_seconds(),
+                       help="the bound: seconds at most a failure is held "
+                       f"[env STORM_HOLD_SECONDS; default {DEFAULT_HOLD.total_seconds():g}]")
     return parser
 
 
@@ -544,6 +616,12 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         confirm_window_seconds=None if args.confirm_window is None
         else check.number(check.CONFIRM_WINDOW, args.confirm_window),
         shadow=check.boolean(check.SHADOW, args.shadow, default=False),
+        storm_guard=check.boolean(check.STORM_GUARD, args.storm_guard, default=True),
+        storm_threshold=check.whole_number(check.STORM_THRESHOLD, args.storm_threshold,
+                                           minimum=2),
+        storm_gather_seconds=check.number(check.STORM_GATHER, args.storm_gather_seconds),
+        storm_window_seconds=check.number(check.STORM_WINDOW, args.storm_window_seconds),
+        storm_hold_seconds=check.number(check.STORM_HOLD, args.storm_hold_seconds),
     )
 
 

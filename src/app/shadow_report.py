@@ -23,7 +23,7 @@ from returns.result import Failure
 
 from zombiewatch.adapters.kafka.history import KafkaFailureHistory
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot
-from zombiewatch.app.scan import scan
+from zombiewatch.app.scan import ScanRow, incident_lines, incidents_json, scan
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_client_settings
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.shadow import (
@@ -34,6 +34,7 @@ from zombiewatch.domain.shadow import (
     compare,
     tally,
 )
+from zombiewatch.domain.storm import DEFAULT_THRESHOLD, CauseGroup, group_by_cause
 
 REPORT_CLIENT_ID = "zombiewatch-shadow-report"
 """The consumer's client id, so the broker's logs tell the report from the daemon."""
@@ -49,18 +50,40 @@ class ShadowReport:
     since: datetime
     until: datetime
     rows: tuple[ShadowRow, ...]
+    incidents: tuple[CauseGroup, ...] = ()
+    """Causes zombiewatch's storm guard would hold as incidents (the window's zombies)."""
+    storm_threshold: int = DEFAULT_THRESHOLD
+
+
+def _zombies_in_window(snapshot: NamespaceSnapshot, *, namespace: str, since: datetime,
+                       until: datetime, grace: timedelta,
+                       vault: str | None) -> list[tuple[ScanRow, Verdict]]:
+    judged = scan(snapshot, namespace=namespace, now=until, grace=grace, vault=vault)
+    return [(row, row.outcome) for row in judged.rows
+            if isinstance(row.outcome, Verdict) and row.since is not None
+            and since <= row.since <= until]
 
 
 def would_publish(snapshot: NamespaceSnapshot, *, namespace: str, since: datetime,
                   until: datetime, grace: timedelta, vault: str | None) -> list[OurVerdict]:
     """The failures zombiewatch would publish for the Jobs created in the window, judged
     at ``until`` as ``scan`` judges them (verdict time unknown)."""
-    judged = scan(snapshot, namespace=namespace, now=until, grace=grace, vault=vault)
-    return [OurVerdict(task_id=row.task_id, job_name=row.job_name, reason=row.outcome.reason,
+    return [OurVerdict(task_id=row.task_id, job_name=row.job_name, reason=verdict.reason,
                        at=None)
-            for row in judged.rows
-            if isinstance(row.outcome, Verdict) and row.since is not None
-            and since <= row.since <= until]
+            for row, verdict in _zombies_in_window(snapshot, namespace=namespace, since=since,
+                                                   until=until, grace=grace, vault=vault)]
+
+
+def would_hold(snapshot: NamespaceSnapshot, *, namespace: str, since: datetime,
+               until: datetime, grace: timedelta, vault: str | None,
+               threshold: int = DEFAULT_THRESHOLD) -> tuple[CauseGroup, ...]:
+    """The storm incidents among the window's zombies not reported yet: causes shared by
+    ``threshold`` of them, whose failures the daemon's guard holds."""
+    return group_by_cause(
+        ((row.job_name, row.task_id, verdict.cause)
+         for row, verdict in _zombies_in_window(snapshot, namespace=namespace, since=since,
+                                                until=until, grace=grace, vault=vault)
+         if row.unreported_zombie), threshold=threshold)
 
 
 async def executor_failures(kafka: KafkaOptions, *, namespace: str, since: datetime,
@@ -79,9 +102,11 @@ async def executor_failures(kafka: KafkaOptions, *, namespace: str, since: datet
 
 
 def report(*, namespace: str, since: datetime, until: datetime, ours: Sequence[OurVerdict],
-           executor: Sequence[ExecutorFailure]) -> ShadowReport:
+           executor: Sequence[ExecutorFailure], incidents: Sequence[CauseGroup] = (),
+           storm_threshold: int = DEFAULT_THRESHOLD) -> ShadowReport:
     return ShadowReport(namespace=namespace, since=since, until=until,
-                        rows=compare(ours, executor))
+                        rows=compare(ours, executor), incidents=tuple(incidents),
+                        storm_threshold=storm_threshold)
 
 
 def _time(moment: datetime | None) -> str:
@@ -108,6 +133,7 @@ def render_table(result: ShadowReport) -> str:
     repeated = sum(1 for row in result.rows if row.executor_sends > 1)
     if repeated:
         out.append(f"{repeated} Jobs reported more than once by the executor")
+    out.extend(incident_lines(result.incidents, result.storm_threshold))
     return "\n".join(out) + "\n"
 
 
@@ -125,5 +151,7 @@ def render_json(result: ShadowReport) -> str:
                   "executor_sent_at": [_time(f.sent_at) for f in row.executor]}
                  for row in result.rows],
         "counts": {o.value: counts[o] for o in ShadowOutcome if o is not ShadowOutcome.PENDING},
+        "storm_threshold": result.storm_threshold,
+        "incidents": incidents_json(result.incidents),
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

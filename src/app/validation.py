@@ -80,6 +80,11 @@ LIVENESS_WINDOW = Setting("LIVENESS_WINDOW_SECONDS", "--liveness-window")
 CONSUMER_EXPIRY = Setting("CONSUMER_EXPIRY_SECONDS", "--consumer-expiry")
 CONFIRM_WINDOW = Setting("CONFIRM_WINDOW_SECONDS", "--confirm-window")
 VAULT = Setting("VAULT_NAME", "--vault")
+STORM_GUARD = Setting("STORM_GUARD", "--storm-guard")
+STORM_THRESHOLD = Setting("STORM_THRESHOLD", "--storm-threshold")
+STORM_GATHER = Setting("STORM_GATHER_SECONDS", "--storm-gather-seconds")
+STORM_WINDOW = Setting("STORM_WINDOW_SECONDS", "--storm-window-seconds")
+STORM_HOLD = Setting("STORM_HOLD_SECONDS", "--storm-hold-seconds")
 
 LOG_FORMATS: Final = ("text", "json")
 """``LOG_FORMAT`` values; matched case-insensitively (``JSON`` is ``json``)."""
@@ -117,6 +122,33 @@ def not_negative(setting: Setting, value: object) -> float:
     if result < 0:
         raise setting.invalid(result, "must be >= 0")
     return result
+
+
+def whole_number(setting: Setting, value: object, *, minimum: int) -> int:
+    """An integer (``3``, ``"3"``, ``3.0``) of at least ``minimum``."""
+    result = number(setting, value)
+    if not result.is_integer():
+        raise setting.invalid(result, "is not a whole number")
+    if result < minimum:
+        raise setting.invalid(result, f"must be >= {minimum}")
+    return int(result)
+
+
+def storm(threshold: object, gather: object, window: object,
+          hold: object) -> tuple[int, float, float, float]:
+    """The storm guard's settings (``--storm-*``): a threshold of at least two Jobs (one
+    Job shares nothing), a gathering no longer than the counting window and the bound."""
+    count = whole_number(STORM_THRESHOLD, threshold, minimum=2)
+    gathering = not_negative(STORM_GATHER, gather)
+    counting = positive(STORM_WINDOW, window)
+    bound = positive(STORM_HOLD, hold)
+    if gathering > counting:
+        raise STORM_GATHER.invalid(gathering, f"must not exceed the counting window "
+                                   f"{STORM_WINDOW.flag} ({counting:g})")
+    if gathering > bound:
+        raise STORM_GATHER.invalid(gathering, f"must not exceed the bound "
+                                   f"{STORM_HOLD.flag} ({bound:g})")
+    return count, gathering, counting, bound
 
 
 def boolean(setting: Setting, value: object, *, default: bool) -> bool:

@@ -3,7 +3,8 @@
 An operator reading ``kubectl describe job`` should see that zombiewatch judged
 the Job (``ZombieReported``), stopped its pods (``ZombieReaped``), re-published
 its failure (``ZombieDeliveryRepaired``) or gave up on it
-(``ZombieDeliveryGivenUp``). The messages are built here, one home for each.
+(``ZombieDeliveryGivenUp``), or holds it in a storm incident (``ZombieStormHeld``,
+on the first Job the incident holds). The messages are built here, one home for each.
 
 The :class:`EventCorrelator` is client-go's ``EventCorrelator`` reduced to what
 we emit: the same Job, reason and message within :attr:`CorrelatorSettings.window`
@@ -15,6 +16,7 @@ flapping Job from flooding the API server. Pure: the caller passes the time.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +43,7 @@ class EventReason(StrEnum):
     REAPED = "ZombieReaped"
     DELIVERY_REPAIRED = "ZombieDeliveryRepaired"
     DELIVERY_GIVEN_UP = "ZombieDeliveryGivenUp"
+    STORM_HELD = "ZombieStormHeld"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,24 @@ def delivery_given_up(job: JobRef, *, task_id: str, repairs: int, why: str) -> J
     return _event(job, EventType.WARNING, EventReason.DELIVERY_GIVEN_UP,
                   f"failure for task {task_id} still unconfirmed after {repairs} "
                   f"re-publishes: {why}")
+
+
+STORM_SUBJECT_LIMIT = 200
+"""Characters of a cause (a scheduler message can be long) an Event message keeps."""
+STORM_TASKS_LIMIT = 20
+"""Tasks an Event message names; the rest are counted."""
+
+
+def storm_held(job: JobRef, *, cause: str, jobs: int, tasks: Sequence[str],
+               hold_seconds: float) -> JobEvent:
+    """A storm incident opened; said once, on the first Job it holds."""
+    shown = cause if len(cause) <= STORM_SUBJECT_LIMIT else cause[:STORM_SUBJECT_LIMIT] + "..."
+    named = ", ".join(tasks[:STORM_TASKS_LIMIT])
+    more = f" and {len(tasks) - STORM_TASKS_LIMIT} more" if len(tasks) > STORM_TASKS_LIMIT else ""
+    return _event(job, EventType.WARNING, EventReason.STORM_HELD,
+                  f"storm: {jobs} zombies share {shown}: their failures are held (not "
+                  f"published, not reaped) until it clears or {hold_seconds:g} s pass; "
+                  f"tasks {named or '-'}{more}")
 
 
 def _event(job: JobRef, kind: EventType, reason: EventReason, message: str) -> JobEvent:

@@ -4,15 +4,22 @@ recording fakes (``faked_container``)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from dependency_injector import providers
 
 from zombiewatch.app.container import Container
 from zombiewatch.app.feedpart import TaskView
+from zombiewatch.app.judging import Judge
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings
+from zombiewatch.domain.causes import Cause
+from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.config import ResolvedConfig
+from zombiewatch.domain.gate import Decision, GateInputs
 from zombiewatch.domain.tasks import TaskStates
+from zombiewatch.domain.views import PodView
 from zombiewatch.testing.fakes import (
     FakeCache,
     FakeClock,
@@ -28,22 +35,26 @@ from zombiewatch.testing.fakes import (
 )
 
 __all__ = [
+    "CausedJudge",
     "Fakes",
     "ManualPause",
     "NoApiClient",
     "NoInformers",
     "NoTaskFeed",
     "faked_container",
+    "judge_with_cause",
     "unit_settings",
 ]
 
 
 def unit_settings(**changes: object) -> Settings:
-    """Settings of a unit-test daemon: no election, no HTTP server, nothing reachable."""
+    """Settings of a unit-test daemon: no election, no HTTP server, nothing reachable, and
+    no storm guard (a zombie is published as soon as it is judged; the worlds that test the
+    guard pass ``storm_guard=True``)."""
     options: dict[str, object] = {
         "namespace": "agents", "kubeconfig": Path("/nonexistent"),
         "kafka": KafkaOptions(brokers="127.0.0.1:9"),
-        "leader": LeaderOptions(enabled=False), "serve_http": False,
+        "leader": LeaderOptions(enabled=False), "serve_http": False, "storm_guard": False,
     }
     options.update(changes)
     return Settings(**options)  # type: ignore[arg-type]
@@ -170,3 +181,32 @@ def faked_container(
     container.task_view.override(
         providers.Object(TaskView(fakes.tasks, fakes.feed if task_feed else None)))
     return container
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CausedJudge(Judge):
+    """The judge, naming ``image_cause`` as the cause of an image-pull verdict that names
+    none: for worlds that exercise the storm guard whatever the classifier extracts."""
+
+    image_cause: Cause
+
+    def decide(
+        self, job_name: str, *, now: datetime, config: ResolvedConfig | None = None,
+        deleted: tuple[PodView, ...] = (), task_id: str | None = None,
+    ) -> tuple[GateInputs, Decision]:
+        inputs, decision = Judge.decide(self, job_name, now=now, config=config,
+                                        deleted=deleted, task_id=task_id)
+        if (isinstance(decision, Verdict) and decision.cause is None
+                and decision.rule is Rule.WAITING_IMAGE_PULL):
+            decision = replace(decision, cause=self.image_cause)
+        return inputs, decision
+
+
+def judge_with_cause(container: Container, image_cause: Cause) -> None:
+    """Override ``container``'s judge with a :class:`CausedJudge` (before anything that
+    uses the judge is built)."""
+    c = container
+    c.judge.override(providers.Singleton(
+        CausedJudge, cache=c.cache, book=c.book, dedupe=c.dedupe, grace=c.grace,
+        annotations=c.annotations, tasks=c.task_view, liveness_window=c.liveness_window,
+        image_cause=image_cause))

@@ -20,6 +20,7 @@ from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.event_evidence import EventView
 from zombiewatch.domain.never_started import POD_EVENT_REASONS, EventQuery
 from zombiewatch.domain.reasons import ZombieReason
+from zombiewatch.testing.containers import unit_settings
 from zombiewatch.testing.fakes import T0, ScriptedEventLookup
 
 JOB = replace(job_view("job-a"), pods_counted=0)
@@ -166,7 +167,7 @@ async def test_a_lookup_that_raises_is_logged_and_the_verdict_goes_on(
 
 
 async def test_the_init_bound_setting_reaches_the_judge() -> None:
-    world = World(init_bound=timedelta(seconds=30))
+    world = World(settings=unit_settings(init_bound_seconds=30))
     pod = replace(pod_view(JOB), ready_to_start=True, init_running_since=T0,
                   init_containers=(replace(pod_view(JOB).containers[0], name="setup",
                                            running=True),))
@@ -213,7 +214,7 @@ async def test_an_init_container_starting_within_the_grace_re_arms_the_pods_time
     """The pod's first state (sandbox not ready yet) arms the grace timer; its init
     container then starts and falls due before the grace ends: the timer is re-armed for
     that earlier moment, so the pod is reported when its bound ends, not at the grace."""
-    world = World(init_bound=timedelta(seconds=30))
+    world = World(settings=unit_settings(init_bound_seconds=30))
     world.cache.put_job(replace(JOB, pods_counted=1))
     world.pod_event(NOT_READY)
     assert [round(t.delay, 2) for t in world.scheduler.pending()] == [120.05]

@@ -87,7 +87,8 @@ def test_the_operator_alerts_are_all_there() -> None:
     assert {rule["alert"] for rule in alert_rules()} == {
         "ZombiewatchNoLeader", "ZombiewatchAbsent", "ZombiewatchInformerNotSynced",
         "ZombiewatchPublishErrors", "ZombiewatchFailuresUnconfirmed",
-        "ZombiewatchFailuresGivenUp", "ZombiewatchTaskFeedDown", "ZombiewatchSweepSlow"}
+        "ZombiewatchFailuresGivenUp", "ZombiewatchTaskFeedDown", "ZombiewatchSweepSlow",
+        "ZombiewatchStormIncident"}
     assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in alert_rules())
 
 

@@ -131,6 +131,30 @@ def rows(pem: PemFiles) -> list[Row]:
             "CONFIRM_WINDOW_SECONDS invalid: 60 must be longer than --consumer-expiry (3600)"),
         Row("VAULT_NAME", "--vault", "Bad", ("settings", "vault", "Bad"),
             "VAULT_NAME invalid: 'Bad' must match"),
+        Row("STORM_GUARD", None, "maybe", None, "STORM_GUARD invalid: 'maybe' is not a boolean"),
+        Row("STORM_THRESHOLD", "--storm-threshold", "1", ("settings", "storm_threshold", 1),
+            "STORM_THRESHOLD invalid: 1 must be >= 2 (--storm-threshold or env "
+            "STORM_THRESHOLD)"),
+        Row("STORM_THRESHOLD", "--storm-threshold", "2.5",
+            ("settings", "storm_threshold", 2.5),
+            "STORM_THRESHOLD invalid: 2.5 is not a whole number"),
+        Row("STORM_GATHER_SECONDS", "--storm-gather-seconds", "-1",
+            ("settings", "storm_gather_seconds", -1),
+            "STORM_GATHER_SECONDS invalid: -1 must be >= 0"),
+        Row("STORM_GATHER_SECONDS", "--storm-gather-seconds", "700",
+            ("settings", "storm_gather_seconds", 700),
+            "STORM_GATHER_SECONDS invalid: 700 must not exceed the counting window "
+            "--storm-window-seconds (600)"),
+        Row("STORM_WINDOW_SECONDS", "--storm-window-seconds", "0",
+            ("settings", "storm_window_seconds", 0),
+            "STORM_WINDOW_SECONDS invalid: 0 must be > 0"),
+        Row("STORM_HOLD_SECONDS", "--storm-hold-seconds", "abc",
+            ("settings", "storm_hold_seconds", "abc"),
+            "STORM_HOLD_SECONDS invalid: 'abc' is not a number"),
+        Row("STORM_HOLD_SECONDS", "--storm-hold-seconds", "20",
+            ("settings", "storm_hold_seconds", 20),
+            "STORM_GATHER_SECONDS invalid: 30 must not exceed the bound --storm-hold-seconds "
+            "(20)"),
     ]
 
 

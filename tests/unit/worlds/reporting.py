@@ -5,16 +5,16 @@ detection and reaping tests)."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 from dependency_injector import providers
 
 from zombiewatch.app.confirming import Confirmer
 from zombiewatch.app.judging import Detection
+from zombiewatch.app.settings import Settings
 from zombiewatch.domain.classification import Rule, Verdict
 from zombiewatch.domain.reasons import ZombieReason
 from zombiewatch.domain.views import JobView, PodView
-from zombiewatch.testing.containers import Fakes, faked_container, unit_settings
+from zombiewatch.testing.containers import Fakes, faked_container
 from zombiewatch.testing.fakes import FakeLeader, RecordingPublisher
 
 IMAGE_PULL = Verdict(ZombieReason.IMAGE_PULL_BACKOFF, Rule.WAITING_IMAGE_PULL)
@@ -24,8 +24,7 @@ class World:
     """The container's reporter and detection service, over recording fakes."""
 
     def __init__(self, *, leading: bool = True, publisher: RecordingPublisher | None = None,
-                 confirmer: Confirmer | None = None, init_bound: timedelta | None = None,
-                 ) -> None:
+                 confirmer: Confirmer | None = None, settings: Settings | None = None) -> None:
         fakes = Fakes(leader=FakeLeader(leading), publisher=publisher or RecordingPublisher())
         self.clock = fakes.clock
         self.cache = fakes.cache
@@ -36,8 +35,6 @@ class World:
         self.pause = fakes.pause
         self.events = fakes.events
         self.event_lookup = fakes.event_lookup
-        settings = None if init_bound is None else unit_settings(
-            init_bound_seconds=init_bound.total_seconds())
         container = faked_container(fakes, settings)
         if confirmer is not None:
             container.confirmer.override(providers.Object(confirmer))
