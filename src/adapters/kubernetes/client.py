@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kubernetes import client as k8s_client
@@ -57,6 +57,43 @@ def translated_errors() -> Iterator[None]:
         raise TransportError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def open_request(
+    api_client: ApiClient,
+    method: str,
+    path: str,
+    *,
+    query: Mapping[str, object] | None = None,
+    body: object = None,
+    content_type: str = "application/json",
+    timeout: float | tuple[float, float],
+) -> Any:
+    """One request through the client (its configuration, credentials, TLS and connection
+    pool), the answer's body unread; our errors on failure (the body of an error is read
+    and the connection released).
+
+    Returns the ``urllib3.HTTPResponse``: list pages and watch streams are decoded by
+    ``decoding`` with msgspec, so no generated API class (``CoreV1Api``... which import
+    hundreds of pydantic models) and no model is ever needed.
+    """
+    options: dict[str, object] = {"query_params": list(query.items())} if query else {}
+    with translated_errors():
+        method, url, headers, body, post_params = api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+            **options,
+        )
+        response = api_client.call_api(
+            method, url, headers, body, post_params, _request_timeout=timeout
+        )
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise from_status(int(response.status), str(response.reason or ""))
+        return response.response
+
+
 def raw_request(
     api_client: ApiClient,
     method: str,
@@ -71,18 +108,7 @@ def raw_request(
     For writes whose bodies must be exactly as we spell them (Lease
     ``MicroTime`` strings), bypassing the client's model validation.
     """
+    response = open_request(api_client, method, path, body=body, content_type=content_type,
+                            timeout=timeout)
     with translated_errors():
-        method, url, headers, body, post_params = api_client.param_serialize(
-            method=method,
-            resource_path=path,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = api_client.call_api(
-            method, url, headers, body, post_params, _request_timeout=timeout
-        )
-        data = response.read()
-        if not 200 <= response.status <= 299:
-            raise from_status(int(response.status), str(response.reason or ""))
-        return bytes(data)
+        return bytes(response.data)
