@@ -15,16 +15,17 @@ measured twice, alternating (once with ``--quick``).
 
 Imports: one more run on the empty namespace under ``python -X importtime``, whose lines
 (the daemon's stderr) name every module the process imported, at start-up and at run
-time: their count, and each top-level package's summed self time. The RSS of a package is
-measured in a fresh interpreter that imports exactly the modules of that package the daemon
-imported, in the daemon's order (so with whatever they import in turn, which is what the
-daemon pays for the package), less the same interpreter's RSS before; "all imports" is every
-module of the list in one such interpreter.
+time: their count, and each top-level package's summed self time. Their RSS is measured in a
+fresh interpreter that imports the same modules in the same order (import-completion order,
+so a module's own imports are already loaded when it is), reading ``VmRSS`` around each
+import: the growth is counted to the module's top-level package, and the packages that
+grew it most get a row each.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -53,24 +54,28 @@ TOP_PACKAGES = 10
 """How many packages (largest RSS first) get a row of their own."""
 
 _IMPORTER = """
-import importlib, sys
+import importlib, json, sys
 def rss():
     with open('/proc/self/status') as status:
         for line in status:
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     return 0
-before = rss()
+started = rss()
+grown = {}
 failed = 0
 for name in sys.stdin.read().split():
+    before = rss()
     try:
         importlib.import_module(name)
     except Exception:
         failed += 1
-print(rss() - before, failed)
+    top = name.split('.', 1)[0]
+    grown[top] = grown.get(top, 0) + rss() - before
+print(json.dumps({'total': rss() - started, 'packages': grown, 'failed': failed}))
 """
-"""Run as ``python -c``: import the module names read from stdin; print the RSS grown (KiB)
-and how many failed to import (run as ``__main__`` only, say)."""
+"""Run as ``python -c``: import the module names read from stdin in that order, each one's RSS
+growth (KiB) counted to its top-level package; print the totals as JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +173,14 @@ def import_profile(services: Services, namespace: str, scratch: Path) -> ImportP
     return parse_importtime(text)
 
 
-def import_rss_kib(modules: list[str]) -> tuple[int, int]:
-    """RSS grown by importing ``modules`` in a fresh interpreter (KiB), and the failures."""
+def import_rss(modules: list[str]) -> tuple[int, dict[str, int]]:
+    """RSS grown by importing ``modules`` in order in a fresh interpreter (KiB): in all, and
+    per top-level package. In the daemon's order (import-completion order) a module's own
+    imports are loaded before it, so each growth is counted to the package that caused it."""
     done = subprocess.run([sys.executable, "-c", _IMPORTER], input=" ".join(modules),
                           capture_output=True, text=True, check=True, timeout=120)
-    grown, failed = done.stdout.split()
-    return int(grown), int(failed)
+    answer = json.loads(done.stdout)
+    return int(answer["total"]), {k: int(v) for k, v in answer["packages"].items()}
 
 
 def _process_rows(samples: list[Sample]) -> list[Row]:
@@ -203,7 +210,7 @@ def _process_rows(samples: list[Sample]) -> list[Row]:
 def _import_rows(profile: ImportProfile, settled_mib: float) -> list[Row]:
     packages = profile.packages()
     names = [m for m, _ in profile.modules]
-    total_kib, _failed = import_rss_kib(names)
+    total_kib, grown = import_rss(names)
     total_ms = sum(micros for _, micros in profile.modules) / 1000
     rows = [
         Row(NAME, "modules imported by zombiewatch run (empty namespace)", float(len(names)),
@@ -212,15 +219,11 @@ def _import_rows(profile: ImportProfile, settled_mib: float) -> list[Row]:
         Row(NAME, "RSS of all its imports (fresh interpreter)", total_kib / 1024, "MiB",
             detail=f"{100 * total_kib / 1024 / settled_mib:.0f} % of the settled RSS"),
     ]
-    measured: list[tuple[int, str, int, int]] = []
-    for package, (count, micros) in packages.items():
-        if micros >= 2000 or package == "zombiewatch":
-            kib, _ = import_rss_kib(profile.of(package))
-            measured.append((kib, package, count, micros))
-    measured.sort(reverse=True)
-    for kib, package, count, micros in measured[:TOP_PACKAGES]:
-        rows.append(Row(NAME, f"imports: {package} (RSS with what it imports)", kib / 1024,
-                        "MiB", detail=f"{count} modules, {micros / 1000:.1f} ms self time",
+    ranked = sorted(grown.items(), key=lambda item: -item[1])[:TOP_PACKAGES]
+    for package, kib in ranked:
+        count, micros = packages.get(package, (0, 0))
+        rows.append(Row(NAME, f"imports: {package}", kib / 1024, "MiB",
+                        detail=f"{count} modules, {micros / 1000:.1f} ms self import time",
                         extra={"modules": count, "self_ms": round(micros / 1000, 1)}))
     return rows
 
