@@ -50,6 +50,7 @@ PEAK_RATIO_TARGET = 1.3
 SETTLE_WAIT = 5.0
 SETTLE_SAMPLE = 3.0
 READY_TIMEOUT = 300.0
+KUBECONFIG_LOADER = "kubernetes.config.kube_config"
 TOP_PACKAGES = 10
 """How many packages (largest RSS first) get a row of their own."""
 
@@ -92,32 +93,45 @@ class Sample:
 class ImportProfile:
     """What one daemon imported: module names in import-completion order, self time each."""
 
-    modules: tuple[tuple[str, int], ...]
-    """(module, self microseconds) per ``-X importtime`` line."""
+    modules: tuple[tuple[str, int, int], ...]
+    """(module, self microseconds, nesting depth) per ``-X importtime`` line."""
 
     def packages(self) -> dict[str, tuple[int, int]]:
         """Top-level package -> (modules, summed self microseconds)."""
         out: dict[str, tuple[int, int]] = {}
-        for module, micros in self.modules:
+        for module, micros, _depth in self.modules:
             top = module.split(".", 1)[0]
             count, total = out.get(top, (0, 0))
             out[top] = (count + 1, total + micros)
         return out
 
-    def of(self, package: str) -> list[str]:
-        return [m for m, _ in self.modules if m.split(".", 1)[0] == package]
+    def names(self) -> list[str]:
+        return [module for module, _micros, _depth in self.modules]
+
+    def first_imported_by(self, name: str) -> list[str]:
+        """``name`` and the modules it was the first to import (the lines printed before
+        it, nested deeper)."""
+        for index, (module, _micros, depth) in enumerate(self.modules):
+            if module == name:
+                start = index
+                while start > 0 and self.modules[start - 1][2] > depth:
+                    start -= 1
+                return [m for m, _us, _d in self.modules[start:index + 1]]
+        return []
 
 
 def parse_importtime(text: str) -> ImportProfile:
     """The ``import time:`` lines of a process's stderr (any other line is ignored)."""
-    modules: list[tuple[str, int]] = []
+    modules: list[tuple[str, int, int]] = []
     for line in text.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         fields = line.removeprefix("import time:").split("|")
         if len(fields) != 3:
             continue
-        modules.append((fields[2].strip(), int(fields[0])))
+        name = fields[2].rstrip()
+        depth = (len(name) - len(name.lstrip())) // 2
+        modules.append((name.strip(), int(fields[0]), depth))
     return ImportProfile(tuple(modules))
 
 
@@ -209,9 +223,9 @@ def _process_rows(samples: list[Sample]) -> list[Row]:
 
 def _import_rows(profile: ImportProfile, settled_mib: float) -> list[Row]:
     packages = profile.packages()
-    names = [m for m, _ in profile.modules]
+    names = profile.names()
     total_kib, grown = import_rss(names)
-    total_ms = sum(micros for _, micros in profile.modules) / 1000
+    total_ms = sum(micros for _, micros, _depth in profile.modules) / 1000
     rows = [
         Row(NAME, "modules imported by zombiewatch run (empty namespace)", float(len(names)),
             "modules", detail=f"{len(packages)} top-level packages; {total_ms:,.0f} ms of "
@@ -219,6 +233,16 @@ def _import_rows(profile: ImportProfile, settled_mib: float) -> list[Row]:
         Row(NAME, "RSS of all its imports (fresh interpreter)", total_kib / 1024, "MiB",
             detail=f"{100 * total_kib / 1024 / settled_mib:.0f} % of the settled RSS"),
     ]
+    kubeconfig_only = set(profile.first_imported_by(KUBECONFIG_LOADER))
+    if kubeconfig_only:
+        # what a daemon with in-cluster credentials imports: the rest, and the ApiClient's
+        # module, which the kubeconfig loader happened to import first
+        without, _ = import_rss([m for m in names if m not in kubeconfig_only]
+                                + ["kubernetes.client.api_client"])
+        rows.append(Row(NAME, f"imports: of which {KUBECONFIG_LOADER} and what only it needs",
+                        (total_kib - without) / 1024, "MiB",
+                        detail=f"{len(kubeconfig_only)} modules (requests, oauthlib... for "
+                        "OIDC); loaded for a kubeconfig only, not with in-cluster credentials"))
     ranked = sorted(grown.items(), key=lambda item: -item[1])[:TOP_PACKAGES]
     for package, kib in ranked:
         count, micros = packages.get(package, (0, 0))

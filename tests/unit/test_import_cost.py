@@ -53,6 +53,21 @@ def test_importing_the_cli_loads_neither_clients_nor_container_nor_models() -> N
     assert answer == {"loaded": [], "models": 0}
 
 
+def test_scan_loads_the_kafka_client_only_to_read_the_feed() -> None:
+    without_brokers = (
+        "from zombiewatch.app import scan\n"
+        "from zombiewatch.app.settings import KafkaOptions\n"
+        "assert scan.feed_source(KafkaOptions(brokers=''), 'agents') is None\n"
+    )
+    with_brokers = without_brokers + (
+        "assert scan.feed_source(KafkaOptions(brokers='127.0.0.1:1'), 'agents') is not None\n"
+    )
+    watched = ("aiokafka", "prometheus_client", "dependency_injector")
+
+    assert _loaded_after(without_brokers, watched) == {"loaded": [], "models": 0}
+    assert _loaded_after(with_brokers, watched)["loaded"] == ["aiokafka", "prometheus_client"]
+
+
 def test_the_daemons_start_path_loads_the_api_client_but_no_api_class_or_model(
     tmp_path: Path,
 ) -> None:
