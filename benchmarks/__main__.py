@@ -2,7 +2,8 @@
 
 Benchmarks: sweep, decode, memory (pure, in-process), taskfeed (memory in process, catch-up
 on the real broker), e2e (real kube-apiserver and
-Kafka via ``harness.services.acquire()``) and node (the real single-node
+Kafka via ``harness.services.acquire()``), footprint (``zombiewatch run``'s RSS, time to
+ready and imports, on the same services) and node (the real single-node
 Kubernetes v1.37 and its broker via ``harness.demo.node``). Results go to stdout and to
 ``benchmarks/results/latest.json``. Exit status 1 when a target was missed.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, table, write_json
 
-BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "node")
+BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "footprint", "node")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

@@ -57,11 +57,13 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
 class DaemonProcess:
     """``zombiewatch run`` as a child process, its log in a file."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path, *,
+                 python_flags: Sequence[str] = ()) -> None:
+        """``python_flags`` go to the interpreter (e.g. ``-X importtime``; stderr is logged)."""
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "zombiewatch.app.cli", "run", *args],
+            [sys.executable, *python_flags, "-m", "zombiewatch.app.cli", "run", *args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property

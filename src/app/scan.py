@@ -25,18 +25,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from zombiewatch.adapters.kafka.settings import KafkaClientSettings
-from zombiewatch.adapters.kafka.task_events import (
-    FeedUnreadableError,
-    KafkaTaskFeed,
-    aiokafka_feed_consumer,
-)
 from zombiewatch.adapters.kubernetes.client import api_client_factory
 from zombiewatch.adapters.kubernetes.credentials import CredentialsError
 from zombiewatch.adapters.kubernetes.errors import ForbiddenError, KubernetesError
 from zombiewatch.adapters.kubernetes.listing import NamespaceSnapshot, list_namespace
-from zombiewatch.app.feedpart import feed_topic
 from zombiewatch.app.settings import KafkaOptions, LeaderOptions, Settings, kafka_client_settings
 from zombiewatch.domain.classification import GRACE, Verdict
 from zombiewatch.domain.config import resolve
@@ -54,6 +49,9 @@ from zombiewatch.domain.triage import (
     triage_missing,
 )
 from zombiewatch.domain.views import InFlightJob, JobView, PodView
+
+if TYPE_CHECKING:
+    from zombiewatch.adapters.kafka.task_events import FeedConsumer
 
 EXIT_NO_ZOMBIES = 0
 EXIT_ZOMBIES = 1
@@ -100,6 +98,10 @@ def feed_source(kafka: KafkaOptions, namespace: str) -> FeedSource | None:
     brokers or with ``--no-task-events`` (the cluster only, as before the feed)."""
     if not kafka.brokers or not kafka.task_events:
         return None
+    # Here, not at the top: the Kafka client (aiokafka) and the metrics only for a scan
+    # that reads the feed.
+    from zombiewatch.app.feedpart import feed_topic  # noqa: PLC0415
+
     settings = Settings(namespace=namespace, kubeconfig=None, kafka=kafka,
                         leader=LeaderOptions(enabled=False), serve_http=False)
     return FeedSource(topic=feed_topic(settings),
@@ -120,8 +122,20 @@ class FeedRead:
     """Task events skipped as malformed (their tasks count as unknown)."""
 
 
+def aiokafka_feed_consumer(settings: KafkaClientSettings) -> FeedConsumer:
+    """The feed's real consumer, imported on first use (see ``feed_source``)."""
+    from zombiewatch.adapters.kafka import task_events  # noqa: PLC0415
+
+    return task_events.aiokafka_feed_consumer(settings)
+
+
 async def read_task_feed(source: FeedSource, *, timeout: float) -> FeedRead:
     """Read the topic once to its end within ``timeout`` seconds; never raises for Kafka."""
+    from zombiewatch.adapters.kafka.task_events import (  # noqa: PLC0415 - see feed_source
+        FeedUnreadableError,
+        KafkaTaskFeed,
+    )
+
     feed = KafkaTaskFeed(source.settings, topic=source.topic, states=TaskStates(),
                          consumer_factory=aiokafka_feed_consumer)
     try:

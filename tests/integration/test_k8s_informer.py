@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -186,14 +186,14 @@ class GatedCalls:
     def factory(self, api_client: ApiClient, namespace: str) -> ResourceCalls:
         real = pod_calls(api_client, namespace)
 
-        def call(**kwargs: Any) -> RawResponse:
-            if kwargs.get("watch"):
+        def call(query: Mapping[str, object], timeout: tuple[float, float]) -> RawResponse:
+            if query.get("watch"):
                 self.open.wait(WAIT)
-                response = real.call(**kwargs)
+                response = real.call(query, timeout)
                 self.last_watch = response
                 self.watches += 1
                 return response
-            return real.call(**kwargs)
+            return real.call(query, timeout)
 
         return ResourceCalls(call, real.label_selector)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
+from kubernetes.client.configuration import Configuration
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import load_incluster_config
 
 ENV_KUBECONFIG: Final = "KUBECONFIG"
 _NAMED: Final = ("clusters", "contexts", "users")
@@ -60,7 +60,7 @@ class Kubeconfig:
 class Credentials:
     """A client configuration and the namespace its context names (None: none)."""
 
-    configuration: k8s_client.Configuration
+    configuration: Configuration
     source: str
     namespace: str | None
 
@@ -155,9 +155,9 @@ def load_credentials(kubeconfig: str | os.PathLike[str] | None, context: str | N
         tried = [*tried, "in-cluster (KUBERNETES_SERVICE_HOST unset)"]
         raise CredentialsError(f"no usable cluster credentials: tried {', '.join(tried)}; "
                                f"{ADVICE}")
-    configuration = k8s_client.Configuration()
+    configuration = Configuration()
     try:
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+        load_incluster_config(  # type: ignore[no-untyped-call]
             client_configuration=configuration)
     except (ConfigException, OSError) as exc:
         tried = [*tried, f"in-cluster ({exc})"]
@@ -174,9 +174,15 @@ def _from_kubeconfig(found: Kubeconfig, context: str | None) -> Credentials:
         which = f"context {context!r}" if context else "a current-context"
         raise CredentialsError(f"{found.source} has no {which} (contexts: "
                                f"{', '.join(names) or 'none'}); pass --context NAME")
-    configuration = k8s_client.Configuration()
+    # Only here: kube_config imports oauthlib, requests and google-auth (for OIDC and GCP
+    # token refresh), ~5 MiB a daemon with in-cluster credentials never needs.
+    from kubernetes.config.kube_config import (  # noqa: PLC0415
+        load_kube_config_from_dict,
+    )
+
+    configuration = Configuration()
     try:
-        k8s_config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+        load_kube_config_from_dict(  # type: ignore[no-untyped-call]
             config_dict=found.merged, context=context, client_configuration=configuration,
             persist_config=False)
     except (ConfigException, OSError, ValueError, TypeError) as exc:

@@ -1,19 +1,21 @@
-"""The three collections we inform on, as low-level list/watch calls.
+"""The three collections we inform on, as low-level list/watch requests.
 
-Every call passes ``_preload_content=False``: the client hands back the raw
-urllib3 response, whose bytes ``translation`` decodes with msgspec. The client
-never builds a ``V1Pod``/``V1Job`` here.
+Each is a GET of the collection's path through the client's ``ApiClient``
+(``client.open_request``) that hands back the raw urllib3 response, whose bytes
+``translation`` decodes with msgspec. The client never builds a ``V1Pod``/``V1Job``
+here, and the generated API classes (``CoreV1Api``, ``BatchV1Api``,
+``CustomObjectsApi``) are not imported at all: each imports every model its methods
+name and wraps every method in pydantic's validation, ~25 MiB of the daemon's memory for
+three list calls (docs/PERFORMANCE.md, "Fixed cost").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast
 
-from kubernetes import client as k8s_client
-
-from zombiewatch.adapters.kubernetes.client import ApiClient
+from zombiewatch.adapters.kubernetes.client import ApiClient, open_request
 from zombiewatch.domain.views import TASK_ID_LABEL
 
 CONFIG_GROUP = "agent.benjamin-borbe.de"
@@ -38,8 +40,9 @@ class RawResponse(Protocol):
     def close(self) -> None: ...
 
 
-ListCall = Callable[..., RawResponse]
-"""``list_...(namespace-bound kwargs)``: the client method, curried on namespace."""
+ListCall = Callable[[Mapping[str, object], tuple[float, float]], RawResponse]
+"""(query parameters by their API names, (connect, read) timeout) -> the raw response of
+a GET of one collection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,55 +55,51 @@ class ResourceCalls:
     def list_page(
         self, *, limit: int, continue_token: str | None, request_timeout: tuple[float, float]
     ) -> RawResponse:
-        kwargs: dict[str, object] = {"limit": limit, "_preload_content": False}
+        query: dict[str, object] = {"limit": limit}
         if continue_token:
-            kwargs["_continue"] = continue_token
+            query["continue"] = continue_token
         if self.label_selector:
-            kwargs["label_selector"] = self.label_selector
-        return self.call(_request_timeout=request_timeout, **kwargs)
+            query["labelSelector"] = self.label_selector
+        return self.call(query, request_timeout)
 
     def watch(
         self, *, resource_version: str, timeout_seconds: int, request_timeout: tuple[float, float]
     ) -> RawResponse:
-        kwargs: dict[str, object] = {
+        query: dict[str, object] = {
             "watch": True,
-            "allow_watch_bookmarks": True,
-            "resource_version": resource_version,
-            "timeout_seconds": timeout_seconds,
-            "_preload_content": False,
+            "allowWatchBookmarks": True,
+            "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds,
         }
         if self.label_selector:
-            kwargs["label_selector"] = self.label_selector
-        return self.call(_request_timeout=request_timeout, **kwargs)
+            query["labelSelector"] = self.label_selector
+        return self.call(query, request_timeout)
 
 
 ResourceCallsFactory = Callable[[ApiClient, str], ResourceCalls]
-"""(client, namespace) -> the calls; built inside the informer's thread. Each list
-method is held as ``Callable[..., object]``: its typed signature names every option,
-ours come as one dict of them."""
+"""(client, namespace) -> the calls; built inside the informer's thread."""
 
 
-def _calls(
-    list_method: Callable[..., object], *args: str, label_selector: str | None
-) -> ResourceCalls:
-    """A client list method, curried on its leading arguments (namespace, ...)."""
+def _calls(api_client: ApiClient, path: str, *, label_selector: str | None) -> ResourceCalls:
+    """GETs of the collection at ``path``."""
 
-    def call(**kwargs: object) -> RawResponse:
-        return cast(RawResponse, list_method(*args, **kwargs))
+    def call(query: Mapping[str, object], request_timeout: tuple[float, float]) -> RawResponse:
+        return cast(RawResponse, open_request(api_client, "GET", path, query=query,
+                                              timeout=request_timeout))
 
     return ResourceCalls(call, label_selector)
 
 
 def pod_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
-    return _calls(k8s_client.CoreV1Api(api_client).list_namespaced_pod, namespace,
+    return _calls(api_client, f"/api/v1/namespaces/{namespace}/pods",
                   label_selector=TASK_ID_LABEL)
 
 
 def job_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
-    return _calls(k8s_client.BatchV1Api(api_client).list_namespaced_job, namespace,
+    return _calls(api_client, f"/apis/batch/v1/namespaces/{namespace}/jobs",
                   label_selector=TASK_ID_LABEL)
 
 
 def config_calls(api_client: ApiClient, namespace: str) -> ResourceCalls:
-    return _calls(k8s_client.CustomObjectsApi(api_client).list_namespaced_custom_object,
-                  CONFIG_GROUP, CONFIG_VERSION, namespace, CONFIG_PLURAL, label_selector=None)
+    return _calls(api_client, f"/apis/{CONFIG_GROUP}/{CONFIG_VERSION}/namespaces/{namespace}/"
+                  f"{CONFIG_PLURAL}", label_selector=None)

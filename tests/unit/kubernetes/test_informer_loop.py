@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,12 +106,12 @@ class ScriptedCalls:
     def calls(self) -> ResourceCalls:
         return ResourceCalls(self.call, None)
 
-    def call(self, **kwargs: Any) -> FakeResponse:
-        script = self.watches if kwargs.get("watch") else self.lists
+    def call(self, query: Mapping[str, object], timeout: tuple[float, float]) -> FakeResponse:
+        script = self.watches if query.get("watch") else self.lists
         if not script:
             self.stopping.stopped = True
             raise TransportError("closed by stop()")
-        self.requests.append(kwargs)
+        self.requests.append(dict(query))
         step = script.pop(0)
         if isinstance(step, Exception):
             raise step
@@ -119,7 +119,7 @@ class ScriptedCalls:
         return step
 
     def watched_from(self) -> list[str]:
-        return [r["resource_version"] for r in self.requests if r.get("watch")]
+        return [r["resourceVersion"] for r in self.requests if r.get("watch")]
 
 
 def stream(*lines: bytes) -> FakeResponse:
@@ -241,7 +241,7 @@ def test_every_relist_period_the_collection_is_listed_again() -> None:
 
     assert listings(delivered) == ["10", "30"]
     assert stats.relists == 1
-    timeouts = [r["timeout_seconds"] for r in calls.requests if r.get("watch")]
+    timeouts = [r["timeoutSeconds"] for r in calls.requests if r.get("watch")]
     assert timeouts[:2] == [50, 41]  # the second watch ends when the re-list is due
 
 

@@ -1,5 +1,6 @@
-"""Just enough of ``kubernetes.client.ApiClient`` for ``raw_request``: the adapters' unit tests
-(the reaper's patch, the Event recorder's writes) send through it and read what was sent."""
+"""Just enough of ``kubernetes.client.ApiClient`` for ``open_request`` and ``raw_request``: the
+adapters' unit tests (the reaper's patch, the Event recorder's writes) send through it and read
+what was sent."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from typing import Any
 
 
 @dataclass
+class Body:
+    """The urllib3 response a ``Response`` wraps."""
+
+    data: bytes = b"{}"
+
+
+@dataclass
 class Response:
+    """``kubernetes.client.rest.RESTResponse``: status, reason, the raw response."""
+
     status: int
     reason: str = ""
+    response: Body = field(default_factory=Body)
 
     def read(self) -> bytes:
-        return b"{}"
+        return self.response.data
 
 
 @dataclass

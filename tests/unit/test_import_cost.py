@@ -1,0 +1,109 @@
+"""Importing the CLI, and the daemon's start path up to its first request, loads only what runs
+(docs/PERFORMANCE.md, "Fixed cost").
+
+Each check runs in a fresh interpreter and lists which of the watched modules it holds
+afterwards, so it does not depend on what the test process imported before.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+NEVER_IN_THE_DAEMON = (
+    "kubernetes.client.api.core_v1_api", "kubernetes.client.api.batch_v1_api",
+    "kubernetes.client.api.custom_objects_api", "kubernetes.client.models.v1_pod",
+    "kubernetes.dynamic", "kubernetes.watch", "kubernetes.stream", "kubernetes.leaderelection",
+    "kubernetes.informer", "kubernetes.utils.create_from_yaml",
+)
+"""The library's generated API classes, its models and the parts the adapters never use."""
+
+NOT_FOR_THE_CLI = (
+    "aiokafka", "dependency_injector", "prometheus_client", "kubernetes.client.api_client",
+    "pydantic", "kubernetes.config.kube_config",
+)
+"""What ``explain``, ``--help`` and parsing the settings need none of: the Kafka client, the
+container, the metrics, the Kubernetes API client and the kubeconfig loader."""
+
+PROBE = """
+import json, sys
+{statement}
+watched = {watched!r}
+models = [m for m in sys.modules if m.startswith('kubernetes.client.models.')]
+print(json.dumps({{"loaded": [m for m in watched if m in sys.modules], "models": len(models)}}))
+"""
+
+
+def _loaded_after(statement: str, watched: tuple[str, ...]) -> dict[str, object]:
+    probe = PROBE.format(statement=statement, watched=watched)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=120)
+    answer: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return answer
+
+
+def test_importing_the_cli_loads_neither_clients_nor_container_nor_models() -> None:
+    answer = _loaded_after("import zombiewatch.app.cli",
+                           NOT_FOR_THE_CLI + NEVER_IN_THE_DAEMON)
+
+    assert answer == {"loaded": [], "models": 0}
+
+
+def test_scan_loads_the_kafka_client_only_to_read_the_feed() -> None:
+    without_brokers = (
+        "from zombiewatch.app import scan\n"
+        "from zombiewatch.app.settings import KafkaOptions\n"
+        "assert scan.feed_source(KafkaOptions(brokers=''), 'agents') is None\n"
+    )
+    with_brokers = without_brokers + (
+        "assert scan.feed_source(KafkaOptions(brokers='127.0.0.1:1'), 'agents') is not None\n"
+    )
+    watched = ("aiokafka", "prometheus_client", "dependency_injector")
+
+    assert _loaded_after(without_brokers, watched) == {"loaded": [], "models": 0}
+    assert _loaded_after(with_brokers, watched)["loaded"] == ["aiokafka", "prometheus_client"]
+
+
+def test_the_daemons_start_path_loads_the_api_client_but_no_api_class_or_model(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "current-context": "c", "contexts": [{"name": "c", "context": {
+            "cluster": "c", "user": "u", "namespace": "agents"}}],
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}]}))
+    start = (
+        "from zombiewatch.app.cli import main\n"
+        "from zombiewatch.app.daemon import build_container, run_daemon\n"
+        "from zombiewatch.adapters.kubernetes.client import api_client_factory\n"
+        "from zombiewatch.adapters.kubernetes.resources import job_calls, pod_calls\n"
+        f"client = api_client_factory({str(config)!r})()\n"
+        "pod_calls(client, 'agents'); job_calls(client, 'agents')\n"
+    )
+
+    answer = _loaded_after(start, ("kubernetes.client.api_client", "aiokafka",
+                                   *NEVER_IN_THE_DAEMON))
+
+    assert answer == {"loaded": ["kubernetes.client.api_client", "aiokafka"], "models": 0}
+
+
+def test_the_whole_library_is_still_there_for_whoever_imports_it_after_the_adapters() -> None:
+    after = (
+        "import zombiewatch.adapters.kubernetes.client\n"
+        "from zombiewatch.adapters.kubernetes.lazy import is_deferred\n"
+        "assert is_deferred(sys.modules['kubernetes'])\n"
+        "from kubernetes import client, watch\n"
+        "import kubernetes\n"
+        "assert not is_deferred(kubernetes)\n"
+        "assert client.CoreV1Api.__name__ == 'CoreV1Api' and watch.Watch.__name__ == 'Watch'\n"
+        "assert kubernetes.utils.create_from_yaml.__name__ == 'create_from_yaml'\n"
+    )
+
+    answer = _loaded_after(after, ("kubernetes.watch", "kubernetes.dynamic"))
+
+    assert answer["loaded"] == ["kubernetes.watch", "kubernetes.dynamic"]
