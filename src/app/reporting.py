@@ -73,6 +73,11 @@ class Reporter:
         # commit records it in the dedupe memory.
         self._flushing = asyncio.Lock()
 
+    @property
+    def queued(self) -> tuple[int, int]:
+        """Detections and success clears waiting for the next flush (a gauge)."""
+        return len(self._pending), len(self._completed)
+
     def submit(self, detection: Detection) -> None:
         """Queue a detection; a Job already pending is queued once."""
         if detection.job_name not in self._pending:

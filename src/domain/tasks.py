@@ -208,6 +208,11 @@ class TaskStates:
         self._shared.clear()
         self._by_job.clear()
 
+    @property
+    def shared_states(self) -> int:
+        """Distinct idle states shared between tasks (at most ``_SHARED_STATES_LIMIT``)."""
+        return len(self._shared)
+
     def items(self) -> Iterator[tuple[str, TaskState]]:
         for key, state in self._states.items():
             yield task_id_of(key), state

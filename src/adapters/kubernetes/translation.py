@@ -117,6 +117,11 @@ _CONTAINER_VIEWS_MAX = 4096
 """Bound on the shared views (exit codes and names are open-ended): cleared when full."""
 
 
+def shared_container_views() -> int:
+    """How many shared ``ContainerView``s are held (at most ``_CONTAINER_VIEWS_MAX``)."""
+    return len(_CONTAINER_VIEWS)
+
+
 def _container_view(key: _ContainerKey) -> ContainerView:
     view = _CONTAINER_VIEWS.get(key)
     if view is None:
