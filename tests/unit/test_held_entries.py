@@ -7,6 +7,7 @@ from __future__ import annotations
 from tests.builders import job_view, pod_view
 from tests.unit.worlds.reporting import World
 from zombiewatch.adapters.kubernetes.store import Change, WatchEvent
+from zombiewatch.domain.tasks import TaskState, TaskStates, task_state
 from zombiewatch.domain.views import PodPhase
 
 STRUCTURES = {
@@ -90,3 +91,19 @@ async def test_a_dedupe_entry_past_its_ttl_is_dropped_by_the_next_sweep() -> Non
 
     assert recorded == 1
     assert world.held("dedupe") == 0
+
+
+def test_idle_tasks_freed_at_different_times_share_one_state() -> None:
+    states = TaskStates()
+    for minute in range(50):
+        state = task_state(current_job="", job_started_at=f"2026-06-02T09:{minute:02d}:00Z",
+                           assignee="claude", trigger_count=1, max_triggers=3,
+                           phase="in_progress", target_vault="personal", status="in_progress")
+        assert isinstance(state, TaskState)
+        states.put(f"task-{minute}", state)
+
+    assert len(states) == 50
+    assert states.shared_states == 1
+    shared = states.get("task-7")
+    assert shared is not None
+    assert (shared.current_job, shared.job_started_at) == ("", None)
