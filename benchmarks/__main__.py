@@ -3,8 +3,9 @@
 Benchmarks: sweep, decode, memory (pure, in-process), taskfeed (memory in process, catch-up
 on the real broker), e2e (real kube-apiserver and
 Kafka via ``harness.services.acquire()``), footprint (``zombiewatch run``'s RSS, time to
-ready and imports, on the same services) and node (the real single-node
-Kubernetes v1.37 and its broker via ``harness.demo.node``). Results go to stdout and to
+ready and imports, on the same services), node (the real single-node
+Kubernetes v1.37 and its broker via ``harness.demo.node``) and soak (a churn of Jobs and
+tasks against the real services, the daemon's memory sampled). Results go to stdout and to
 ``benchmarks/results/latest.json``. Exit status 1 when a target was missed.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, table, write_json
 
-BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "footprint", "node")
+BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "footprint", "node", "soak")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=BENCHMARKS, action="append",
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repeats and smaller e2e runs (a smoke test, not figures)")
+                        help="fewer repeats, smaller e2e runs, a 3-minute soak "
+                        "(a smoke test, not figures)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args(argv)
     selected = args.only or list(BENCHMARKS)

@@ -15,7 +15,8 @@ it (SPEC §3 "The consumer as it really is"):
   is consumed, a failure result is published on the result topic, nothing is
   written;
 - after each write it publishes the changed task on the event topic, and it
-  publishes every task on each poll of its vault (``poll_interval``);
+  publishes every task on each poll of its vault (``poll_interval``); a deleted task
+  file is a tombstone (:meth:`KafkaController.delete_task`);
 - it can be paused (stops consuming, keeps its place), stopped (gracefully)
   and killed (abruptly: what it had not committed is consumed again on
   restart), then started again, resuming from its committed position.
@@ -72,6 +73,10 @@ class Vault(Protocol):
         ...
 
     def task_ids(self) -> list[str]: ...
+
+    def remove(self, task_id: str) -> bool:
+        """Delete the task's file; False when there is none."""
+        ...
 
     def event(self, task_id: str) -> bytes | None:
         """The task as the controller publishes it on the event topic (None: no such task)."""
@@ -233,6 +238,13 @@ class KafkaController:
     async def publish_task(self, task_id: str) -> None:
         """Publish one task on the event topic now (a new task, before the next poll)."""
         await self._publish_event(task_id)
+
+    async def delete_task(self, task_id: str) -> None:
+        """The task's file is deleted: gone from the vault, a tombstone on the event topic."""
+        if self.vault.remove(task_id) and self._producer is not None:
+            await self._producer.send_and_wait(self.event_topic, key=task_id.encode(),
+                                               value=None)
+            self.stats.events_published += 1
 
     async def _publish_event(self, task_id: str) -> None:
         producer = self._producer

@@ -44,6 +44,16 @@ class ReferenceVault:
         self._times[task_id] = (now, now)
         write_file(self.vault_dir, path, text)
 
+    def remove(self, task_id: str) -> bool:
+        """Delete the task's file (archived, or deleted by hand); False when there is none."""
+        path = self.controller.find(task_id)
+        self._times.pop(task_id, None)
+        if path is None:
+            return False
+        del self.controller.files[path]
+        (self.vault_dir / path).unlink(missing_ok=True)
+        return True
+
     def task(self, task_id: str) -> TaskFile | None:
         return self.controller.task(task_id)
 

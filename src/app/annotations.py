@@ -67,6 +67,11 @@ class Annotations:
             self._owed[job_name] = _Unannotated(reason, reported_at)
         self._start(job_name)
 
+    @property
+    def held(self) -> tuple[int, int]:
+        """Annotations owed and patches in progress (a gauge)."""
+        return len(self._owed), len(self._running)
+
     def retry(self) -> None:
         """Try again every annotation still owed (not one already in progress)."""
         for name in list(self._owed):

@@ -267,10 +267,11 @@ class Confirmer:
 def open_confirmer(
     *, feed: FeedStatus | None, publisher: CommandPublisher, tasks: TaskSource,
     leader: LeaderStatus, clock: Clock, metrics: Metrics, policy: RepairPolicy, events: JobEvents,
+    watchlist: Watchlist,
 ) -> Confirmation:
     """The confirmer while the task feed is followed (``feed``), else :class:`NoConfirmation`."""
     if feed is None:
         return NoConfirmation()
     return Confirmer(
         publisher=publisher, tasks=tasks, leader=leader, clock=clock,
-        metrics=ConfirmationMetrics(metrics), policy=policy, watchlist=Watchlist(), events=events)
+        metrics=ConfirmationMetrics(metrics), policy=policy, watchlist=watchlist, events=events)

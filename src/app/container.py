@@ -36,6 +36,7 @@ from zombiewatch.app.delivery import Delivery
 from zombiewatch.app.detection import DetectionService, call_later, log_skipped
 from zombiewatch.app.evidence import EventEvidence
 from zombiewatch.app.feedpart import TaskFeedPart, TaskView
+from zombiewatch.app.held import Holdings
 from zombiewatch.app.http import OpsServer
 from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Judge
@@ -54,7 +55,9 @@ from zombiewatch.app.storm import StormWatch
 from zombiewatch.app.sweeping import Sweeper, pause_until
 from zombiewatch.app.tracking import InFlightBook
 from zombiewatch.domain.attention import AttentionIndex
+from zombiewatch.domain.confirmation import Watchlist
 from zombiewatch.domain.dedupe import RecentFailures
+from zombiewatch.domain.job_events import EventCorrelator
 from zombiewatch.domain.ports import BrokerError, Clock
 from zombiewatch.domain.tasks import TaskStates
 
@@ -88,10 +91,11 @@ class SharedApiClient:
 
 def make_event_recorder(
     settings: Settings, api_client: SharedApiClient, clock: Clock, metrics: Metrics,
+    correlator: EventCorrelator,
 ) -> KubernetesEventRecorder:
     """Events on Jobs, written off the report path; drops and failures counted."""
     return KubernetesEventRecorder(
-        api_client.client, clock=clock, instance=settings.leader.identity,
+        api_client.client, clock=clock, instance=settings.leader.identity, correlator=correlator,
         on_dropped=lambda why: metrics.events_dropped.labels(why=why).inc(),
         on_error=lambda kind: metrics.event_errors.labels(kind=kind).inc())
 
@@ -139,7 +143,8 @@ def make_informers(
     metrics.registry.register(InformerCollector(lambda: [
         InformerReading(name=i.name, synced=i.synced, relists=i.stats.relists,
                         problems=i.stats.problems, reconnects=i.stats.reconnects,
-                        events=i.stats.events, errors=i.stats.errors)
+                        events=i.stats.events, errors=i.stats.errors,
+                        objects=len(i.store), index_keys=i.store.index_keys)
         for i in informers.all
     ]))
     return informers
@@ -183,9 +188,11 @@ class Container(containers.DeclarativeContainer):
         live=providers.Singleton(KubernetesJobAnnotator, api_client.provided.client),
         shadow=providers.Singleton(NullAnnotator))
 
+    correlator = providers.Singleton(EventCorrelator)
     event_recorder = providers.Selector(
         mode,
-        live=providers.Singleton(make_event_recorder, settings, api_client, clock, metrics),
+        live=providers.Singleton(make_event_recorder, settings, api_client, clock, metrics,
+                                 correlator),
         shadow=providers.Singleton(NullEventRecorder))  # a shadow daemon says nothing on Jobs
     events = providers.Singleton(JobEvents, recorder=event_recorder, cache=cache)
 
@@ -206,12 +213,13 @@ class Container(containers.DeclarativeContainer):
     judge = providers.Singleton(
         Judge, cache=cache, book=book, dedupe=dedupe, grace=grace, annotations=annotations,
         tasks=task_view, liveness_window=liveness_window, init_bound=init_bound)
+    watchlist = providers.Singleton(Watchlist)
     confirmer = providers.Selector(
         mode,
         live=providers.Singleton(
             open_confirmer, feed=task_feed.provided.feed, publisher=publisher, tasks=task_view,
             leader=leader, clock=clock, metrics=metrics, policy=settings.provided.repair_policy,
-            events=events),
+            events=events, watchlist=watchlist),
         shadow=providers.Singleton(NoConfirmation))  # nothing published: nothing to confirm
     delivery = providers.Singleton(
         Delivery, publisher=publisher, history=history, leader=leader, annotations=annotations,
@@ -238,6 +246,12 @@ class Container(containers.DeclarativeContainer):
     informers = providers.Singleton(
         make_informers, settings=settings, factory=api_client_factory, cache=cache,
         detection=detection, metrics=metrics, sweeper=sweeper)
+
+    holdings = providers.Singleton(
+        Holdings, metrics=metrics, attention=attention, book=book, dedupe=dedupe,
+        detection=detection, reporter=reporter, delivery=delivery, annotations=annotations,
+        sweeper=sweeper, watchlist=watchlist, tasks=task_states, correlator=correlator)
+    """``zombiewatch_held_entries``: registered when built (the runtime builds it)."""
 
     shadow = providers.Selector(
         mode,

@@ -179,7 +179,10 @@ class Delivery:
         """The ledger is current: recalled this term, re-read after an unknown outcome.
 
         False when it cannot be read now: sending blind could deliver a command twice.
+        What our own publishes taught it is kept for the dedupe window only, as after a
+        read: without that, one entry per failure and clear ever sent in the term.
         """
+        self._delivered.forget_before(now - self._dedupe.ttl)
         if not self._recalled:
             # Kafka unreachable: publishing would fail too; the sweeper retries.
             return await self.recall(now)
@@ -208,6 +211,11 @@ class Delivery:
     def remember(self, job_name: str, *, now: datetime) -> None:
         """The Job carries its annotation: reported, for the in-memory layer too."""
         self._dedupe.record(job_name, now=now)
+
+    @property
+    def ledger_entries(self) -> int:
+        """Request ids the ledger holds (a gauge)."""
+        return len(self._delivered)
 
     def retry_annotations(self) -> None:
         self._annotations.retry()

@@ -103,8 +103,14 @@ class DetectionService:
             self.on_pod(event.view, previous=event.previous)
 
     async def job_event(self, event: WatchEvent[JobView]) -> None:
-        """The Job informer's handler: a deleted Job needs nothing (its pods say the rest)."""
-        if event.change is not Change.DELETED:
+        """The Job informer's handler: an added or modified Job is judged; a deleted one
+        only leaves the attention index once nothing of it is cached (its pods say the rest).
+        """
+        if event.change is Change.DELETED:
+            # A failed Job whose pods were gone first (the Job controller deletes them)
+            # would otherwise stay in the index for the life of the process.
+            self._refresh_attention(event.view.name)
+        else:
             self.on_job(event.view)
 
     def on_pod(self, pod: PodView, *, previous: PodView | None = None) -> None:
@@ -138,6 +144,11 @@ class DetectionService:
         now = self._clock.now()
         if not isinstance(self._judge_job(job.name, now=now), Verdict):
             self._maybe_wait_for_first_pod(job, now=now)
+
+    @property
+    def grace_timers(self) -> int:
+        """Grace timers pending (one per pod inside its grace window; a gauge)."""
+        return len(self._grace_timers)
 
     def close(self) -> None:
         """Cancel the pending grace timers (shutdown)."""

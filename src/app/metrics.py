@@ -138,6 +138,10 @@ class InformerReading:
     reconnects: int
     events: int
     errors: int
+    objects: int
+    """Objects its store holds."""
+    index_keys: int
+    """Keys of its store's index (the pods' Jobs); 0 without one."""
 
 
 class InformerCollector(Collector):
@@ -150,6 +154,12 @@ class InformerCollector(Collector):
         synced = GaugeMetricFamily(
             "zombiewatch_informer_synced", "1 once the informer completed its first list.",
             labels=["kind"])
+        objects = GaugeMetricFamily(
+            "zombiewatch_informer_objects", "Objects the informer's store holds.",
+            labels=["kind"])
+        index_keys = GaugeMetricFamily(
+            "zombiewatch_informer_index_keys",
+            "Keys of the informer's store index (pods: by their Job's name).", labels=["kind"])
         counters = {
             name: CounterMetricFamily(f"zombiewatch_informer_{name}", text, labels=["kind"])
             for name, text in (
@@ -162,10 +172,35 @@ class InformerCollector(Collector):
         }
         for informer in self._informers():
             synced.add_metric([informer.name], 1.0 if informer.synced else 0.0)
+            objects.add_metric([informer.name], float(informer.objects))
+            index_keys.add_metric([informer.name], float(informer.index_keys))
             for name, family in counters.items():
                 family.add_metric([informer.name], float(getattr(informer, name)))
         yield synced
+        yield objects
+        yield index_keys
         yield from counters.values()
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class HeldCollector(Collector):
+    """``zombiewatch_held_entries{structure}``: the entries each in-memory structure of the
+    daemon holds, read at scrape time (the soak benchmark's proof that none grows without
+    bound; an operator's first look when the process grows)."""
+
+    def __init__(self, held: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self._held = held
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "zombiewatch_held_entries",
+            "Entries held in memory, by structure (a closed set; see README).",
+            labels=["structure"])
+        for structure, count in self._held():
+            family.add_metric([structure], float(count))
+        yield family
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

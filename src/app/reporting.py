@@ -84,6 +84,11 @@ class Reporter:
         # commit records it in the dedupe memory.
         self._flushing = asyncio.Lock()
 
+    @property
+    def queued(self) -> tuple[int, int]:
+        """Detections and success clears waiting for the next flush (a gauge)."""
+        return len(self._pending), len(self._completed)
+
     def submit(self, detection: Detection) -> None:
         """Queue a detection; a Job already pending is queued once. As leader, the storm
         guard may hold it instead (a follower publishes nothing: it holds nothing)."""

@@ -68,6 +68,7 @@ class Runtime:
         self.detection: DetectionService = c.detection()
         self.sweeper: Sweeper = c.sweeper()
         self.informers: ClusterInformers = c.informers()
+        c.holdings()  # registers zombiewatch_held_entries
         self.shadow: ShadowComparer | None = c.shadow()
         """Shadow mode's comparison with the executor (None when live)."""
         self.server: OpsServer = c.ops_server(ready=self.ready)

@@ -130,6 +130,7 @@ class Sweeper:
         started = time.perf_counter()
         now = self._clock.now()
         config = self.apply_config()
+        self._forget_expired(now)
         candidates, in_flight = self._attention.sweep_candidates(
             self._cache.jobs(), now=now, deadline_for=config.deadline_of_job)
         names: list[tuple[str, str | None]] = [(job.name, None) for job in candidates]
@@ -157,6 +158,18 @@ class Sweeper:
         self._metrics.in_flight_jobs.set(in_flight)
         return SweepStats(in_flight=in_flight, judged=len(names), detected=detected,
                           errors=errors, seconds=seconds)
+
+    def _forget_expired(self, now: datetime) -> None:
+        """Drop what can no longer change a judgement: dedupe entries past their TTL (looked
+        up again only if their Job reappears) and heartbeats older than the liveness
+        window. Without it both keep one entry per Job (task) ever reported (seen)."""
+        self._dedupe.purge(now=now)
+        self._book.forget_heartbeats_before(now - self._judge.liveness_window)
+
+    @property
+    def absent_jobs(self) -> int:
+        """Jobs the feed names that are being watched for absence (a gauge)."""
+        return len(self._absent)
 
     def _offer_clears(self) -> None:
         """Completed Jobs their tasks still name (the feed, once caught up): owed the success

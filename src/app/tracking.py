@@ -38,6 +38,28 @@ class InFlightBook:
     def last_heartbeat(self, task_id: str) -> datetime | None:
         return self._heartbeats.get(task_id)
 
+    def forget_heartbeats_before(self, moment: datetime) -> int:
+        """Drop the heartbeats older than ``moment``; how many were dropped.
+
+        A heartbeat older than the liveness window keeps nothing alive: the gate treats it
+        as none at all. Without this every task ever seen would keep its last heartbeat
+        (one entry per Job's task, up to ``max_entries``). Heartbeats are kept in the
+        order they were given, so the old ones are at the front.
+        """
+        dropped = 0
+        beats = self._heartbeats
+        while beats:
+            task_id, at = next(iter(beats.items()))
+            if at >= moment:
+                break
+            del beats[task_id]
+            dropped += 1
+        return dropped
+
+    def sizes(self) -> tuple[int, int, int]:
+        """How many registrations, heartbeats and results are held (a gauge)."""
+        return len(self._registrations), len(self._heartbeats), len(self._results)
+
     def result_observed(self, task_id: str, *, at: datetime) -> None:
         """The agent reported its result: Jobs of the task started before ``at`` are done."""
         _bounded_put(self._results, task_id, at, self._max_entries)

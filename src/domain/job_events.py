@@ -222,6 +222,7 @@ class EventCorrelator:
 
     def observe(self, event: JobEvent, *, now: datetime) -> Decision:
         """One occurrence of ``event`` at ``now``: a new Event, a bumped one, or nothing."""
+        self._forget_idle(now)
         job = (event.namespace, event.job_uid or event.job_name)
         if not self._take(job, now=now):
             return RateLimited(event)
@@ -235,6 +236,31 @@ class EventCorrelator:
         name = event_name(event.job_name, now)
         self._remember(self._seen, key, _Seen(name, 1, now, now))
         return Create(event, name, now)
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """Events (for bumping) and token buckets remembered (a gauge)."""
+        return len(self._seen), len(self._buckets)
+
+    def _forget_idle(self, now: datetime) -> None:
+        """Forget what would act as unknown anyway: an Event last seen more than ``window``
+        ago (the next occurrence is a new Event) and a bucket refilled to ``burst`` (a new
+        one starts full). Both are kept least recently used first, so the idle ones are
+        at the front. Without it the entries of Jobs long deleted stay until ``max_keys``
+        pushes them out.
+        """
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen.values()))
+            if now - oldest.last <= self.settings.window:
+                break
+            seen.popitem(last=False)
+        buckets = self._buckets
+        while buckets:
+            bucket = next(iter(buckets.values()))
+            if bucket.tokens + (now - bucket.at) / self.settings.refill < self.settings.burst:
+                break
+            buckets.popitem(last=False)
 
     def _take(self, job: tuple[str, str], *, now: datetime) -> bool:
         s = self.settings

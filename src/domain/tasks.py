@@ -44,7 +44,8 @@ class TaskState:
     current_job: str
     """The Job in flight for the task, ``""`` when none."""
     job_started_at: datetime | None
-    """When ``current_job`` was spawned (the host's ``job_started_at``), if known."""
+    """When ``current_job`` was spawned (the host's ``job_started_at``), if known; None
+    for an idle task."""
     assignee: str
     trigger_count: int
     max_triggers: int
@@ -102,7 +103,9 @@ def task_state(
         return TaskProblem("job_started_at")
     return TaskState(
         current_job=job,
-        job_started_at=started,
+        # An idle task's start time says nothing (no Job in flight) and would make every
+        # idle state distinct: the few shared ones would become one per task ever freed.
+        job_started_at=started if job else None,
         assignee=sys.intern(who),
         trigger_count=controller_int(trigger_count, default=0),
         max_triggers=controller_int(max_triggers, default=DEFAULT_MAX_TRIGGERS),
@@ -207,6 +210,11 @@ class TaskStates:
         self._states.clear()
         self._shared.clear()
         self._by_job.clear()
+
+    @property
+    def shared_states(self) -> int:
+        """Distinct idle states shared between tasks (at most ``_SHARED_STATES_LIMIT``)."""
+        return len(self._shared)
 
     def items(self) -> Iterator[tuple[str, TaskState]]:
         for key, state in self._states.items():

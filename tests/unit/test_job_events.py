@@ -108,6 +108,26 @@ def test_the_memory_is_bounded_forgetting_the_least_recent_first() -> None:
     assert isinstance(correlator.observe(other_job("job-c"), now=T0), Bump)
 
 
+def test_what_would_act_as_unknown_is_forgotten_so_the_memory_follows_recent_jobs() -> None:
+    settings = CorrelatorSettings(window=timedelta(minutes=10), burst=2,
+                                  refill=timedelta(minutes=5))
+    correlator = EventCorrelator(settings)
+    correlator.observe(OOM, now=T0)
+    correlator.observe(OOM, now=T0 + timedelta(seconds=1))  # its bucket now empty
+    correlator.observe(other_job("job-b"), now=T0)
+
+    correlator.observe(other_job("job-c"), now=T0 + timedelta(minutes=6))
+    busy = correlator.sizes  # every Event within the window, the first bucket refilling
+    correlator.observe(other_job("job-d"), now=T0 + timedelta(minutes=11))
+    idle = correlator.sizes  # c's Event is the only one within the window; d's bucket
+
+    assert busy == (3, 3)
+    assert idle == (2, 1)
+    assert isinstance(correlator.observe(other_job("job-c"), now=T0 + timedelta(minutes=11)),
+                      Bump)
+    assert isinstance(correlator.observe(OOM, now=T0 + timedelta(minutes=11)), Create)
+
+
 # --- the recorder (adapter) -------------------------------------------------------------------
 
 class Counted:
@@ -120,7 +140,8 @@ class Counted:
         return KubernetesEventRecorder(api, clock=FakeClock(), instance="zw-0",
                                        on_dropped=self.dropped.append,
                                        on_error=self.errors.append, capacity=capacity,
-                                       settings=settings)
+                                       correlator=EventCorrelator(settings or
+                                                                  CorrelatorSettings()))
 
 
 def test_a_new_event_is_posted_on_the_job_with_its_uid_and_our_component() -> None:

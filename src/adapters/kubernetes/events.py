@@ -30,7 +30,6 @@ from zombiewatch.adapters.kubernetes.errors import (
 from zombiewatch.domain.job_events import (
     REPORTING_COMPONENT,
     Bump,
-    CorrelatorSettings,
     Create,
     EventCorrelator,
     JobEvent,
@@ -81,7 +80,7 @@ class KubernetesEventRecorder:
     def __init__(
         self, api_client: ApiClient, *, clock: Clock, instance: str,
         on_dropped: Callable[[str], None], on_error: Callable[[str], None],
-        settings: CorrelatorSettings | None = None, capacity: int = QUEUE_CAPACITY,
+        correlator: EventCorrelator | None = None, capacity: int = QUEUE_CAPACITY,
         request_timeout: float = 10.0,
     ) -> None:
         self._api_client = api_client
@@ -91,7 +90,8 @@ class KubernetesEventRecorder:
         """Called with why (``rate_limited``, ``queue_full``) for each Event not written."""
         self._on_error = on_error
         """Called with the error kind for each write the API server refused or missed."""
-        self._correlator = EventCorrelator(settings or CorrelatorSettings())
+        self._correlator = correlator if correlator is not None else EventCorrelator()
+        """Shared with the held-entries gauge (the container's)."""
         self._queue: asyncio.Queue[Create | Bump] = asyncio.Queue(maxsize=capacity)
         self._timeout = request_timeout
         self._writer: asyncio.Task[None] | None = None

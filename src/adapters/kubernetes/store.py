@@ -78,6 +78,11 @@ class KindStore(Generic[V]):
         return len(self._items)
 
     @property
+    def index_keys(self) -> int:
+        """Keys of the index (pods: the Jobs they belong to); 0 without an index."""
+        return len(self._index)
+
+    @property
     def synced(self) -> bool:
         """True once the first complete list has been applied."""
         return self._synced.is_set()

@@ -133,6 +133,11 @@ CRASH_LOOP_WAITING_REASON = "CrashLoopBackOff"
 crash-looping containers still share their views; their last exit code is kept instead."""
 
 
+def shared_container_views() -> int:
+    """How many shared ``ContainerView``s are held (at most ``_CONTAINER_VIEWS_MAX``)."""
+    return len(_CONTAINER_VIEWS)
+
+
 def _container_view(key: _ContainerKey) -> ContainerView:
     view = _CONTAINER_VIEWS.get(key)
     if view is None:

@@ -1,6 +1,6 @@
 """The daemon's whole registry as ``/metrics`` renders it: the production Container with
-its real collectors (informers, task feed, confirmation, process, Python, build info), built
-but not started; nothing in it reaches a cluster or a broker (``test_ops_kit``,
+its real collectors (informers, task feed, confirmation, held entries, process, Python,
+build info), built but not started; nothing in it reaches a cluster or a broker (``test_ops_kit``,
 ``test_metrics_docs``)."""
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def daemon_metrics() -> Metrics:
     container.api_client.override(providers.Object(NoApiClient()))
     container.informers()
     container.confirmer()
+    container.holdings()
     feed = container.task_feed().feed
     assert feed is not None, "the unit settings follow the task feed"
     feed.stats.malformed["not_json"] += 1

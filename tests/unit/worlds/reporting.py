@@ -47,6 +47,8 @@ class World:
         self.sweeper = container.sweeper()
         self.tasks = container.task_states()
         self.job_events = container.events()
+        self.holdings = container.holdings()
+        self.judge = container.judge()
 
     def pod_event(self, pod: PodView, *, previous: PodView | None = None) -> None:
         """Like the Pod informer: the store is updated, then the handler runs."""
@@ -78,6 +80,17 @@ class World:
         """One sweep tick, and its detections reported."""
         self.sweeper.sweep_once()
         await self.settle()
+
+    def liveness_window(self) -> float:
+        """The liveness window in seconds (how long a heartbeat keeps a Job alive)."""
+        return self.judge.liveness_window.total_seconds()
+
+    def held(self, structure: str) -> float:
+        """``zombiewatch_held_entries`` of ``structure``, as ``/metrics`` shows it."""
+        value = self.metrics.registry.get_sample_value("zombiewatch_held_entries",
+                                                       {"structure": structure})
+        assert value is not None, f"no held-entries sample for {structure}"
+        return value
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)
