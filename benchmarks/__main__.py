@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, table, write_json
 
-BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "node")
+BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "node", "scale")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
