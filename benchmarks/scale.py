@@ -170,7 +170,6 @@ async def _until_ready(program: Program, what: str) -> None:
 
 async def _settled_memory(program: Program) -> tuple[int, int, float | None]:
     """(settled RSS, peak, seconds it took to settle or None)."""
-    started = time.monotonic()
     samples: list[tuple[float, int]] = []
 
     def settled() -> bool:
@@ -182,7 +181,6 @@ async def _settled_memory(program: Program) -> tuple[int, int, float | None]:
         took = await wait_until(settled, "RSS settled", timeout=SETTLE_TIMEOUT, interval=0.5)
     except AssertionError:
         took = None
-    del started
     now = memory(program.pid)
     return now.rss, now.peak, took
 
@@ -194,18 +192,19 @@ async def measure(launcher: Launcher, who: str, size: int) -> Measured:
     try:
         await _until_ready(program, f"{who} ready at N={size}")
         ready = time.monotonic() - started
+        cpu_at_ready = cpu_seconds(program.pid)
         settled, peak, took = await _settled_memory(program)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"cpu_s_at_ready": round(cpu_at_ready, 2)}
         if who != ZOMBIEWATCH:
             stats = await asyncio.to_thread(program.stats)
-            extra = {"own_synced_s": stats.get("synced_seconds"), "pods": stats.get("pods"),
+            extra |= {"own_synced_s": stats.get("synced_seconds"), "pods": stats.get("pods"),
                      "jobs": stats.get("jobs"), "go_heap_alloc_mib":
                      round(int(stats.get("heap_alloc", 0)) / MIB, 1),
                      "go_sys_mib": round(int(stats.get("sys", 0)) / MIB, 1)}
     finally:
         program.close()
-    print(f"  N={size:,} {who}: ready {ready:.2f} s, settled {settled / MIB:.0f} MiB, "
-          f"peak {peak / MIB:.0f} MiB", file=sys.stderr, flush=True)
+    print(f"  N={size:,} {who}: ready {ready:.2f} s ({cpu_at_ready:.2f} CPU s), settled "
+          f"{settled / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB", file=sys.stderr, flush=True)
     return Measured(who, size, ready, peak, settled, took, extra)
 
 
@@ -385,8 +384,8 @@ async def _run(quick: bool) -> list[Row]:
     finally:
         services.close()
     table = side_by_side(by_size)
-    print(f"\nscale, side by side (ranges over {REPEATS} runs each):\n{table}\n", flush=True)
-    rows.append(Row(NAME, "side-by-side table", 0.0, "", detail=table))
+    print(f"\nscale, side by side (ranges over {REPEATS} runs each; tuned: managedFields "
+          f"stripped, GOGC={TUNED_GOGC}):\n{table}\n", flush=True)
     return rows
 
 
