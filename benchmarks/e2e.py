@@ -213,13 +213,18 @@ async def latency(services: Services, clients: Clients, count: int) -> list[Row]
     ]
 
 
-def _apiserver_lists(services: Services) -> Counter[str]:
-    """``apiserver_request_total`` for verb LIST, summed per resource, from ``/metrics``."""
+def apiserver_metrics(services: Services) -> str:
+    """The API server's own ``/metrics`` (admin bearer token, the services' CA)."""
     context = ssl.create_default_context(cafile=str(services.ca_file))
     request = urllib.request.Request(f"{services.api_url}/metrics",
                                      headers={"Authorization": f"Bearer {services.token}"})
     with urllib.request.urlopen(request, context=context, timeout=30) as response:
-        text = response.read().decode()
+        return str(response.read().decode())
+
+
+def _apiserver_lists(services: Services) -> Counter[str]:
+    """``apiserver_request_total`` for verb LIST, summed per resource, from ``/metrics``."""
+    text = apiserver_metrics(services)
     counts: Counter[str] = Counter()
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{") or 'verb="LIST"' not in line:

@@ -52,7 +52,12 @@ from typing import Any
 
 from benchmarks import gobuild, populate
 from benchmarks.common import Row
-from benchmarks.e2e import Committed, bench_daemon_settings, patch_in_a_process
+from benchmarks.e2e import (
+    Committed,
+    apiserver_metrics,
+    bench_daemon_settings,
+    patch_in_a_process,
+)
 from benchmarks.podjson import pod_object
 from benchmarks.procfs import MIB, Settle, cpu_seconds, memory
 from benchmarks.sidebyside import (
@@ -185,8 +190,16 @@ async def _settled_memory(program: Program) -> tuple[int, int, float | None]:
     return now.rss, now.peak, took
 
 
+def _cache_fetched(services: Services) -> float:
+    """Objects the API server's watch cache has read to answer LISTs of pods and Jobs."""
+    text = apiserver_metrics(services)
+    return sum(sample(text, "apiserver_storage_list_fetched_objects_total", resource=kind,
+                      storage="watchcache") for kind in ("pods", "jobs"))
+
+
 async def measure(launcher: Launcher, who: str, size: int) -> Measured:
     """Spawn ``who``, time it to ready, read its memory once settled, kill it."""
+    fetched = await asyncio.to_thread(_cache_fetched, launcher.services)
     started = time.monotonic()
     program = launcher.start(who)
     try:
@@ -194,7 +207,10 @@ async def measure(launcher: Launcher, who: str, size: int) -> Measured:
         ready = time.monotonic() - started
         cpu_at_ready = cpu_seconds(program.pid)
         settled, peak, took = await _settled_memory(program)
-        extra: dict[str, Any] = {"cpu_s_at_ready": round(cpu_at_ready, 2)}
+        extra: dict[str, Any] = {
+            "cpu_s_at_ready": round(cpu_at_ready, 2),
+            "apiserver_cache_objects_read": int(
+                await asyncio.to_thread(_cache_fetched, launcher.services) - fetched)}
         if who != ZOMBIEWATCH:
             stats = await asyncio.to_thread(program.stats)
             extra |= {"own_synced_s": stats.get("synced_seconds"), "pods": stats.get("pods"),
@@ -266,6 +282,8 @@ async def steady_cpu(launcher: Launcher, size: int, updates: int) -> list[Row]:
         go.close()
     per = [(after - before) / updates * 1000
            for before, after in zip(cpu_before, cpu_after, strict=True)]
+    print(f"  N={size:,} steady rate: CPU s per 1,000 updates zombiewatch {per[0]:.2f}, "
+          f"client-go {per[1]:.2f}; events {got}", file=sys.stderr, flush=True)
     detail = (f"{updates:,} updates of distinct pods at {CPU_RATE:g}/s "
               f"({answered - started:.1f} s) over {size:,} cached Jobs+pods")
     return [
@@ -350,6 +368,8 @@ async def restart(launcher: Launcher, size: int, reported: int, fresh: int) -> l
     new_published = sum(1 for t in tasks[reported:] if after.get(t))
     others = sum(len(v) for t, v in after.items() if t not in new) \
         + sum(len(after.get(t, [])) - 1 for t in tasks[reported:] if after.get(t))
+    print(f"  N={size:,} restart: {new_published}/{fresh} new published, {others} others, "
+          f"{published:.2f} s", file=sys.stderr, flush=True)
     return [
         Row(NAME, f"restart among {size:,} Jobs: new zombies published, of {fresh}",
             float(new_published), "failures", float(fresh), ">=",

@@ -104,6 +104,15 @@ def size_rows(size: int, by: dict[str, Summary], *, full: bool,
                 detail=f"runs {summary.span(lambda m: m.peak, MIB, 'MiB')}",
                 samples=tuple(round(m.peak / MIB, 1) for m in summary.runs)),
         ]
+    if size:
+        for who, summary in by.items():
+            read = [float(m.extra.get("apiserver_cache_objects_read", 0)) for m in summary.runs]
+            rows.append(Row(
+                NAME, f"{at}: API server watch-cache reads per object, {who}'s initial lists",
+                statistics.median(read) / (2 * size), "x",
+                detail="apiserver_storage_list_fetched_objects_total{storage=watchcache} "
+                f"(pods + Jobs) during the run, over the {2 * size:,} objects",
+                samples=tuple(read)))
     rows.append(Row(NAME, f"{at}: zombiewatch peak / settled RSS (worst run)",
                     zw.peak_over_settled, "x", targets.peak_over_settled, "<="))
     ready_target = full and size >= targets.ready_from
