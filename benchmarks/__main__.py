@@ -20,7 +20,8 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, table, write_json
 
-BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "footprint", "node", "soak")
+BENCHMARKS = ("sweep", "decode", "memory", "taskfeed", "e2e", "footprint", "node", "soak",
+              "scale")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

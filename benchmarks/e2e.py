@@ -120,15 +120,16 @@ def _patch(clients: Clients, namespace: str, agent: AgentPod) -> float:
     return time.monotonic()
 
 
-async def _patch_in_a_process(
-    services: Services, namespace: str, agents: list[AgentPod]
+async def patch_in_a_process(
+    services: Services, namespace: str, pod_names: list[str], *options: str
 ) -> tuple[float, float]:
-    """All the burst's patches from ``benchmarks.patcher`` (see there why a process)."""
+    """Patch the pods' status from ``benchmarks.patcher`` (see there why a process, and its
+    ``options``); when the first patch was sent and the last answered (monotonic)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.patcher", services.api_url, services.token,
-        str(services.ca_file), namespace, str(THREADS),
+        str(services.ca_file), namespace, str(THREADS), *options,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    names = "".join(f"{a.pod_name}\n" for a in agents).encode()
+    names = "".join(f"{name}\n" for name in pod_names).encode()
     out, _ = await process.communicate(names)
     if process.returncode != 0:
         raise RuntimeError(f"patcher failed with exit code {process.returncode}")
@@ -212,13 +213,18 @@ async def latency(services: Services, clients: Clients, count: int) -> list[Row]
     ]
 
 
-def _apiserver_lists(services: Services) -> Counter[str]:
-    """``apiserver_request_total`` for verb LIST, summed per resource, from ``/metrics``."""
+def apiserver_metrics(services: Services) -> str:
+    """The API server's own ``/metrics`` (admin bearer token, the services' CA)."""
     context = ssl.create_default_context(cafile=str(services.ca_file))
     request = urllib.request.Request(f"{services.api_url}/metrics",
                                      headers={"Authorization": f"Bearer {services.token}"})
     with urllib.request.urlopen(request, context=context, timeout=30) as response:
-        text = response.read().decode()
+        return str(response.read().decode())
+
+
+def _apiserver_lists(services: Services) -> Counter[str]:
+    """``apiserver_request_total`` for verb LIST, summed per resource, from ``/metrics``."""
+    text = apiserver_metrics(services)
     counts: Counter[str] = Counter()
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{") or 'verb="LIST"' not in line:
@@ -238,7 +244,8 @@ async def burst_and_api_load(services: Services, clients: Clients, count: int,
     with scratch_namespace(clients, "zw-bench-burst") as namespace:
         agents = create_agents(clients, namespace, count)
         async with daemon(services, namespace, agents) as (runtime, committed):
-            started, patched = await _patch_in_a_process(services, namespace, agents)
+            started, patched = await patch_in_a_process(
+                services, namespace, [a.pod_name for a in agents])
             wanted = {a.task_id for a in agents}
             complete = await committed.wait_for(wanted, timeout=60)
             last_seen = max(min(committed.seen[t]) for t in wanted if t in committed.seen)

@@ -20,7 +20,7 @@ from types import FrameType
 from zwservices import paths, procs, stack, state
 from zwservices.procs import ServiceError
 
-__all__ = ["ServiceError", "Services", "acquire"]
+__all__ = ["ServiceError", "Services", "acquire", "private"]
 
 
 @dataclass
@@ -139,6 +139,14 @@ def acquire() -> Services:
         return Services.from_stack(state.load(env_file), owned=False)
     if explicit:
         raise ServiceError(f"ZOMBIEWATCH_SERVICES_ENV={explicit} names no live services")
+    return private()
+
+
+def private() -> Services:
+    """A stack of this process's own (never a live one), stopped by ``close()``, at exit, or
+    by its watchdog when this process dies: for a run that fills the API server with more
+    than a shared stack should keep (the bare API server runs no namespace controller, so
+    nothing created in it is ever deleted)."""
     _reap_stale_runs()
     _install_signal_handlers()
     run_dir = paths.cache_dir() / f"run-pytest-{os.getpid()}"
