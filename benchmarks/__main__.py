@@ -4,8 +4,9 @@ Benchmarks: sweep, decode, memory (pure, in-process), taskfeed (memory in proces
 on the real broker), e2e (real kube-apiserver and
 Kafka via ``harness.services.acquire()``), footprint (``zombiewatch run``'s RSS, time to
 ready and imports, on the same services), node (the real single-node
-Kubernetes v1.37 and its broker via ``harness.demo.node``) and soak (a churn of Jobs and
-tasks against the real services, the daemon's memory sampled). Results go to stdout and to
+Kubernetes v1.37 and its broker via ``harness.demo.node``), soak (a churn of Jobs and
+tasks against the real services, the daemon's memory sampled) and scale (the whole daemon
+beside a client-go program at 0 to 50,000 Jobs). Results go to stdout and to
 ``benchmarks/results/latest.json``. Exit status 1 when a target was missed.
 """
 

@@ -32,6 +32,7 @@ from zombiewatch.adapters.kafka.task_events import KafkaTaskFeed
 from zombiewatch.app.annotations import Annotations
 from zombiewatch.app.confirming import Confirmer, NoConfirmation
 from zombiewatch.app.delivery import Delivery
+from zombiewatch.app.evidence import EventEvidence
 from zombiewatch.app.feedpart import TaskView
 from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
@@ -50,6 +51,7 @@ from zombiewatch.testing.fakes import (
     FakeLeader,
     RecordingAnnotator,
     RecordingEventRecorder,
+    ScriptedEventLookup,
 )
 
 
@@ -191,7 +193,9 @@ def wire_reporter(
         confirmation=confirmation, clock=clock, metrics=metrics,
         # The delivery is what these tests exercise: no storm guard between it and them.
         storm=StormWatch(policy=None, judge=judge, clock=clock, metrics=metrics,
-                         events=events))
+                         events=events),
+        # Image-pull detections name no Events: nothing is looked up.
+        evidence=EventEvidence(lookup=ScriptedEventLookup()))
 
 
 def detection(job_name: str, task_id: str) -> Detection:

@@ -63,13 +63,12 @@ class Reporter:
         clock: Clock,
         metrics: Metrics,
         storm: StormWatch,
-        evidence: EventEvidence | None = None,
+        evidence: EventEvidence,
     ) -> None:
         self._judge = judge
         self._storm = storm
         self._evidence = evidence
-        """Fills the never-started verdicts' detail and cause from their Events (None: no
-        lookup, the status's detail stays)."""
+        """Fills the never-started verdicts' detail and cause from their Events."""
         self._delivery = delivery
         self._confirmation = confirmation
         self._clock = clock
@@ -156,7 +155,7 @@ class Reporter:
         await self._delivery.close()
 
     async def _report(self, batch: Sequence[Detection]) -> None:
-        if self._evidence is not None and self._delivery.leading():
+        if self._delivery.leading():
             batch = await self._evidence.enrich(batch)  # before anything reads the verdict
         now = self._clock.now()
         admitted: dict[str, tuple[Detection, FailureReport]] = {}

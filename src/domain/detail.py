@@ -138,7 +138,8 @@ def scheduling_subject(message: str) -> str:
 
 
 _MISSING_OBJECT: Final = (
-    re.compile(r"\b(secret|configmap) \"([^\"\s]+)\" not found", re.IGNORECASE),
+    re.compile(r"\b(secret|configmap|persistentvolumeclaim|serviceaccount)s? \"([^\"\s]+)\" "
+               r"not found", re.IGNORECASE),
     re.compile(r"couldn't find key \S+ in (Secret|ConfigMap) (?:[^/\s]+/)?([^/\s]+)"),
 )
 
@@ -146,7 +147,9 @@ _MISSING_OBJECT: Final = (
 def missing_object(message: str) -> str | None:
     """``secret/db`` or ``configmap/x`` when a kubelet message names a missing object.
 
-    Known forms: ``secret "db" not found``, ``configmap "x" not found``,
+    Known forms: ``secret "db" not found``, ``configmap "x" not found`` (also a
+    ``persistentvolumeclaim`` or ``serviceaccount``, and the plural the API's
+    errors use: ``secrets "db" not found``),
     ``couldn't find key k in Secret ns/db`` (a missing key counts as its object:
     creating or fixing that object is what clears it). None otherwise.
     """

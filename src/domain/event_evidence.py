@@ -32,22 +32,16 @@ from datetime import datetime
 from typing import Final
 
 from zombiewatch.domain.causes import Cause, CauseKind
+from zombiewatch.domain.detail import missing_object, safe_detail
 
 WARNING: Final = "Warning"
 
-DETAIL_MAX_CHARS: Final = 300
-"""The longest detail taken from an Event: a message is one sentence, rarely longer; a
-bound keeps a hostile or runaway message from bloating the task file."""
 
-_OBJECT: Final = re.compile(
-    r'\b(secret|configmap|persistentvolumeclaim|serviceaccount)s? "([^"\s]{1,253})" not found')
 _HANDLER: Final = re.compile(r'no runtime for "([^"\s]{1,253})" is configured'
                              r'|runtime handler "([^"\s]{1,253})"')
 _QUOTA: Final = re.compile(r"exceeded quota: ([^,\s]{1,253})")
 _POD_SECURITY: Final = re.compile(r'violates PodSecurity "([a-z]{1,32})[:"]')
 _WEBHOOK: Final = re.compile(r'admission webhook "([^"\s]{1,253})" denied')
-_SECRET_VALUE: Final = re.compile(r"(?i)\b(password|passwd|token|secret|key)=\S+")
-_WHITESPACE: Final = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,20 +81,11 @@ def _later(candidate: datetime | None, current: datetime | None) -> bool:
     return current is None or candidate >= current
 
 
-def one_line(text: str, *, limit: int = DETAIL_MAX_CHARS) -> str:
-    """``text`` safe for one line of a task file: whitespace and control characters become
-    single spaces, ``password=...``-like values are masked, and the whole is bounded."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in text)
-    flat = _WHITESPACE.sub(" ", printable).strip()
-    masked = _SECRET_VALUE.sub(lambda m: f"{m.group(1)}=***", flat)
-    return masked if len(masked) <= limit else masked[: limit - 3].rstrip() + "..."
-
-
 def cause_of(message: str) -> Cause | None:
     """The shared cause an Event's message names, if it names one (see the module)."""
-    found = _OBJECT.search(message)
-    if found is not None:
-        return Cause(CauseKind.OBJECT, f"{found.group(1)}/{found.group(2)}")
+    missing = missing_object(message)
+    if missing is not None:
+        return Cause(CauseKind.OBJECT, missing)
     found = _HANDLER.search(message)
     if found is not None:
         return Cause(CauseKind.SANDBOX, found.group(1) or found.group(2))
@@ -121,5 +106,5 @@ def evidence_of(events: Iterable[EventView], reasons: frozenset[str]) -> Evidenc
     event = newest_relevant(events, reasons)
     if event is None:
         return None
-    return Evidence(detail=one_line(f"{event.reason}: {event.message}"),
+    return Evidence(detail=safe_detail(f"{event.reason}: {event.message}"),
                     cause=cause_of(event.message))

@@ -144,7 +144,7 @@ async def test_after_the_cause_cleared_the_jobs_still_failing_are_published_once
     assert early == []
     assert sorted(world.publisher.reported_jobs()) == sorted(j.name for j in jobs[1:])
     assert world.metric("zombiewatch_failures_published_total",
-                        reason="image_pull_backoff", path=HELD_PATH) == 3
+                        reason="image_pull_backoff", path=HELD_PATH, cause="image") == 3
 
 
 async def test_at_the_bound_each_held_job_is_published_once() -> None:

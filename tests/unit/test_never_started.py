@@ -23,13 +23,12 @@ from zombiewatch.domain.classification import (
     classify_pod,
     classify_podless_job,
 )
+from zombiewatch.domain.detail import DETAIL_MAX_CHARS, safe_detail
 from zombiewatch.domain.event_evidence import (
-    DETAIL_MAX_CHARS,
     EventView,
     Evidence,
     cause_of,
     evidence_of,
-    one_line,
 )
 from zombiewatch.domain.gate import GateInputs, decide
 from zombiewatch.domain.never_started import (
@@ -291,15 +290,18 @@ def test_the_newest_relevant_warning_is_the_evidence() -> None:
 
 
 def test_the_detail_is_one_bounded_line_without_secret_values() -> None:
-    text = one_line("Error:\n\tbad\x00value password=hunter2 token=abc " + "x" * 1000)
+    message = "Error:\n\tbad\x00value password=hunter2 token=abc " + "x" * 1000
+    evidence = evidence_of([warning("FailedMount", message)], POD_EVENT_REASONS)
 
+    assert evidence is not None
+    text = evidence.detail
     assert "\n" not in text
     assert "\x00" not in text
     assert "hunter2" not in text
     assert "abc" not in text
-    assert text.startswith("Error: bad value password=*** token=*** x")
+    assert text.startswith("FailedMount: Error: bad value password=*** token=*** x")
     assert len(text) == DETAIL_MAX_CHARS
-    assert text.endswith("...")
+    assert text.endswith("…")
 
 
 @given(st.text())
@@ -308,7 +310,8 @@ def test_any_message_gives_one_printable_bounded_line(message: str) -> None:
 
     assert evidence is not None
     assert len(evidence.detail) <= DETAIL_MAX_CHARS
-    assert evidence.detail.isprintable()
+    assert evidence.detail == safe_detail(evidence.detail)  # the one sanitiser: already safe
+    assert "\n" not in evidence.detail
     assert evidence.detail == evidence.detail.strip()
 
 
