@@ -70,7 +70,7 @@ def test_every_reason_the_zombiewatch_column_names_exists() -> None:
 
 def test_every_flag_the_page_names_is_a_flag_of_zombiewatch_run() -> None:
     flags = set(re.findall(r"`(--[a-z0-9-]+)`", COMPARISON.read_text(encoding="utf-8")))
-    known = {option for action in build_parser()._actions for option in action.option_strings}
+    known = {option for action in build_parser({})._actions for option in action.option_strings}
 
     assert flags
     assert flags - known == set()
