@@ -80,7 +80,8 @@ def test_every_flag_the_page_names_is_a_flag_of_zombiewatch_run() -> None:
     f"`--grace-seconds` ({GRACE.total_seconds():g} s)",
     f"`--storm-gather-seconds` ({DEFAULT_GATHER.total_seconds():g} s)",
     f"`--init-bound-seconds`, {INIT_BOUND.total_seconds():g} s",
-    f"within {DEFAULT_WINDOW.total_seconds() / 60:g} minutes: {DEFAULT_THRESHOLD} make one incident",
+    f"within {DEFAULT_WINDOW.total_seconds() / 60:g} minutes: "
+    f"{DEFAULT_THRESHOLD} make one incident",
     f"or {DEFAULT_HOLD.total_seconds() / 60:g} minutes pass",
     f"at most {DETAIL_MAX_CHARS} characters",
     f"published {DEFAULT_GATHER.total_seconds():g} s later",
