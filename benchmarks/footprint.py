@@ -16,10 +16,10 @@ measured twice, alternating (once with ``--quick``).
 Imports: one more run on the empty namespace under ``python -X importtime``, whose lines
 (the daemon's stderr) name every module the process imported, at start-up and at run
 time: their count, and each top-level package's summed self time. Their RSS is measured in a
-fresh interpreter that imports the same modules in the same order (import-completion order,
-so a module's own imports are already loaded when it is), reading ``VmRSS`` around each
-import: the growth is counted to the module's top-level package, and the packages that
-grew it most get a row each.
+fresh interpreter that imports the same modules in the same order, reading ``VmRSS`` around each
+import: the growth (what that import loaded that was not loaded yet, a package's
+``__init__`` and what it imports included) is counted to the module's top-level package, and
+the packages that grew it most get a row each.
 """
 
 from __future__ import annotations
@@ -187,14 +187,26 @@ def import_profile(services: Services, namespace: str, scratch: Path) -> ImportP
     return parse_importtime(text)
 
 
-def import_rss(modules: list[str]) -> tuple[int, dict[str, int]]:
-    """RSS grown by importing ``modules`` in order in a fresh interpreter (KiB): in all, and
-    per top-level package. In the daemon's order (import-completion order) a module's own
-    imports are loaded before it, so each growth is counted to the package that caused it."""
+@dataclass(frozen=True, slots=True)
+class ImportRss:
+    """RSS grown by importing a list of modules in a fresh interpreter."""
+
+    total_kib: int
+    by_package: dict[str, int]
+    """Each import's growth (what it loaded that was not loaded yet) by its top-level
+    package."""
+    failed: int
+    """Names that did not import: ``-X importtime`` lists failed attempts too (optional
+    modules such as ``brotli``, Windows-only ones)."""
+
+
+def import_rss(modules: list[str]) -> ImportRss:
+    """Import ``modules`` in this order in a fresh interpreter, reading ``VmRSS`` around each."""
     done = subprocess.run([sys.executable, "-c", _IMPORTER], input=" ".join(modules),
                           capture_output=True, text=True, check=True, timeout=120)
     answer = json.loads(done.stdout)
-    return int(answer["total"]), {k: int(v) for k, v in answer["packages"].items()}
+    return ImportRss(int(answer["total"]), {k: int(v) for k, v in answer["packages"].items()},
+                     int(answer["failed"]))
 
 
 def _process_rows(samples: list[Sample]) -> list[Row]:
@@ -224,21 +236,24 @@ def _process_rows(samples: list[Sample]) -> list[Row]:
 def _import_rows(profile: ImportProfile, settled_mib: float) -> list[Row]:
     packages = profile.packages()
     names = profile.names()
-    total_kib, grown = import_rss(names)
+    everything = import_rss(names)
+    total_kib, grown = everything.total_kib, everything.by_package
     total_ms = sum(micros for _, micros, _depth in profile.modules) / 1000
     rows = [
         Row(NAME, "modules imported by zombiewatch run (empty namespace)", float(len(names)),
             "modules", detail=f"{len(packages)} top-level packages; {total_ms:,.0f} ms of "
             "self import time under -X importtime"),
         Row(NAME, "RSS of all its imports (fresh interpreter)", total_kib / 1024, "MiB",
-            detail=f"{100 * total_kib / 1024 / settled_mib:.0f} % of the settled RSS"),
+            detail=f"{100 * total_kib / 1024 / settled_mib:.0f} % of the settled RSS; "
+            f"{everything.failed} of the names do not import (optional modules the daemon "
+            "tried and lacked too: winreg, brotli, fastapi...)"),
     ]
     kubeconfig_only = set(profile.first_imported_by(KUBECONFIG_LOADER))
     if kubeconfig_only:
         # what a daemon with in-cluster credentials imports: the rest, and the ApiClient's
         # module, which the kubeconfig loader happened to import first
-        without, _ = import_rss([m for m in names if m not in kubeconfig_only]
-                                + ["kubernetes.client.api_client"])
+        without = import_rss([m for m in names if m not in kubeconfig_only]
+                             + ["kubernetes.client.api_client"]).total_kib
         rows.append(Row(NAME, f"imports: of which {KUBECONFIG_LOADER} and what only it needs",
                         (total_kib - without) / 1024, "MiB",
                         detail=f"{len(kubeconfig_only)} modules (requests, oauthlib... for "

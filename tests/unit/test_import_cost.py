@@ -8,6 +8,7 @@ afterwards, so it does not depend on what the test process imported before.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,10 +39,11 @@ print(json.dumps({{"loaded": [m for m in watched if m in sys.modules], "models":
 """
 
 
-def _loaded_after(statement: str, watched: tuple[str, ...]) -> dict[str, object]:
+def _loaded_after(statement: str, watched: tuple[str, ...],
+                  env: dict[str, str] | None = None) -> dict[str, object]:
     probe = PROBE.format(statement=statement, watched=watched)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True, timeout=120)
+                          check=True, timeout=120, env=env)
     answer: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
     return answer
 
@@ -90,6 +92,31 @@ def test_the_daemons_start_path_loads_the_api_client_but_no_api_class_or_model(
                                    *NEVER_IN_THE_DAEMON))
 
     assert answer == {"loaded": ["kubernetes.client.api_client", "aiokafka"], "models": 0}
+
+
+def test_the_kubeconfig_loader_is_loaded_for_a_kubeconfig_only(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "c",
+                                                                      "user": "u"}}],
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}]}))
+    in_cluster = (  # no service-account files here: the in-cluster attempt fails
+        "from zombiewatch.adapters.kubernetes.credentials import CredentialsError, "
+        "load_credentials\n"
+        "try:\n    load_credentials(None)\nexcept CredentialsError as exc:\n"
+        "    assert 'in-cluster (' in str(exc), exc\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+           "KUBERNETES_SERVICE_PORT": "443"}
+    env.pop("KUBECONFIG", None)
+    watched = ("kubernetes.config.kube_config", "kubernetes.config.incluster_config")
+
+    assert _loaded_after(in_cluster, watched, env)["loaded"] == [
+        "kubernetes.config.incluster_config"]
+    from_file = ("from zombiewatch.adapters.kubernetes.credentials import load_credentials\n"
+                 f"load_credentials({str(config)!r})\n")
+    assert _loaded_after(from_file, watched, env)["loaded"] == list(watched)
 
 
 def test_the_whole_library_is_still_there_for_whoever_imports_it_after_the_adapters() -> None:
