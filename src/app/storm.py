@@ -82,13 +82,18 @@ class StormWatch:
         return admission is Admission.PUBLISH
 
     def touch(self, job_name: str) -> bool:
-        """An event shows the Job no zombie now; True when the guard holds it (judge it
-        again at the next check)."""
+        """An event shows the Job no zombie now; True when the guard should look again
+        soon: it holds the Job, or the Job's pods show an open incident's cause cleared
+        (an image running, a node scheduling again)."""
         guard = self._guard
-        if guard is None or guard.holds(job_name) is None:
+        if guard is None:
             return False
-        self._touched.add(job_name)
-        return True
+        cleared = guard.open_incidents > 0 and guard.observe(
+            self._judge.cache.pods_of_job(job_name), now=self._clock.now())
+        if guard.holds(job_name) is not None:
+            self._touched.add(job_name)
+            return True
+        return cleared
 
     def release(self) -> list[Detection]:
         """Judge again the held Jobs an event touched and those due now; the detections to
