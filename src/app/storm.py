@@ -28,6 +28,7 @@ from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
+from zombiewatch.domain.causes import Cause
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.ports import Clock
 from zombiewatch.domain.storm import (
@@ -124,6 +125,10 @@ class StormWatch:
                           reason=decision.reason.value)
         self._say()
         return due
+
+    def incident_of(self, job_name: str) -> Cause | None:
+        """The cause of the open incident holding ``job_name``, if one does."""
+        return None if self._guard is None else self._guard.incident_of(job_name)
 
     def next_check(self) -> float | None:
         """Seconds until a held Job is due for release; None when nothing is held."""
