@@ -1,4 +1,5 @@
-"""End to end against the real kube-apiserver and Kafka: latency, burst, API load of sweeping.
+"""End to end against the real kube-apiserver and Kafka: latency, burst, API load of sweeping,
+and the API requests of a storm with and without the storm guard.
 
 Services come from ``harness.services.acquire()`` (a live stack named by
 ``~/.cache/zombiewatch/run/services.env`` / ``ZOMBIEWATCH_SERVICES_ENV``, else a private
@@ -23,10 +24,11 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dependency_injector import providers
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -36,6 +38,9 @@ from harness.daemons import daemon_settings, running
 from harness.services import Services, acquire
 from harness.support import CommittedReader, apply_config_crd, request_topic_for
 from harness.waiting import wait_until
+from zombiewatch.adapters.kubernetes.client import ApiClientFactory
+from zombiewatch.app.container import make_api_client_factory
+from zombiewatch.app.daemon import build_container
 from zombiewatch.app.runtime import Runtime
 from zombiewatch.app.settings import Settings
 from zombiewatch.domain.commands import IncrementFrontmatter
@@ -288,6 +293,67 @@ async def burst_and_api_load(services: Services, clients: Clients, count: int,
     ]
 
 
+def _counting(factory: ApiClientFactory, counts: Counter[str]) -> ApiClientFactory:
+    """``factory``'s clients, each request counted by kind: ``read`` (GET: get, list,
+    watch) or ``write`` (anything else)."""
+
+    def make() -> Any:
+        api = factory()
+        call = api.call_api
+
+        def counted(method: str, *args: Any, **kwargs: Any) -> Any:
+            counts["read" if method.upper() == "GET" else "write"] += 1
+            return call(method, *args, **kwargs)
+
+        api.call_api = counted
+        return api
+
+    return make
+
+
+async def storm_requests(services: Services, clients: Clients, count: int, seconds: float,
+                         *, guard: bool) -> Counter[str]:
+    """Every API request the daemon makes while ``count`` Jobs fail to pull one image, for
+    ``seconds`` after the failures, sweeping once a second; with or without the guard."""
+    counts: Counter[str] = Counter()
+    with scratch_namespace(clients, "zw-bench-storm") as namespace:
+        agents = create_agents(clients, namespace, count)
+        _topic, settings = bench_daemon_settings(services.kubeconfig, namespace,
+                                                 services.bootstrap_servers, "bench")
+        container = build_container(replace(settings, storm_guard=guard))
+        container.api_client_factory.override(providers.Object(
+            _counting(make_api_client_factory(container.settings()), counts)))
+        runtime = Runtime(container)
+        await runtime.start()
+        try:
+            await wait_until(lambda: all(runtime.cache.pods_of_job(a.job_name) for a in agents),
+                             timeout=120, what="every pod in the daemon's cache")
+            await _patch_in_a_process(services, namespace, agents)
+            for _ in range(int(seconds)):
+                await asyncio.sleep(1.0)
+                await runtime.sweep_now()
+        finally:
+            await runtime.stop()
+    return counts
+
+
+async def storm_api_load(services: Services, clients: Clients, count: int,
+                         seconds: float) -> list[Row]:
+    """The guard adds no API request: the same storm with and without it."""
+    on = await storm_requests(services, clients, count, seconds, guard=True)
+    off = await storm_requests(services, clients, count, seconds, guard=False)
+    detail = (f"{count} Jobs failing to pull one image, {seconds:.0f} s after the failures, a "
+              f"sweep a second: guard on {dict(on)} (held: no annotation, reap or "
+              f"ZombieReported Event; one ZombieStormHeld Event), off {dict(off)} (every "
+              "failure published, annotated, reaped, said)")
+    return [
+        Row(NAME, f"storm: API reads the guard adds, {count} Jobs (on - off)",
+            float(on["read"] - off["read"]), "requests", 0, "<=", detail),
+        Row(NAME, f"storm: API requests with the guard / without, {count} Jobs",
+            float(sum(on.values())) / max(1, sum(off.values())), "x", 1.0, "<=", detail),
+    ]
+
+
 async def _run(quick: bool) -> list[Row]:
     services = acquire()
     clients = Clients(services)
@@ -295,6 +361,7 @@ async def _run(quick: bool) -> list[Row]:
         apply_config_crd(clients.get())
         rows = await latency(services, clients, 50 if quick else 200)
         rows += await burst_and_api_load(services, clients, 200 if quick else 1000, 100)
+        rows += await storm_api_load(services, clients, 100 if quick else 200, 20.0)
         return rows
     finally:
         clients.close()

@@ -257,7 +257,8 @@ class Container(containers.DeclarativeContainer):
         mode,
         live=providers.Object(None),
         shadow=providers.Singleton(ShadowComparer, verdicts=recorder, source=history,
-                                   clock=clock, metrics=metrics))
+                                   clock=clock, metrics=metrics,
+                                   held=storm.provided.incident_of))
     """The comparison with the executor in shadow mode, else None."""
 
     ops_server = providers.Factory(

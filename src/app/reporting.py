@@ -94,6 +94,7 @@ class Reporter:
         if detection.job_name in self._pending:
             return
         if self._delivery.leading() and not self._storm.admit(detection):
+            self._wakeup.set()  # held: the run loop's next check may be due sooner now
             return
         self._pending[detection.job_name] = detection
         self._wakeup.set()

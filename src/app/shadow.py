@@ -13,7 +13,8 @@ topic every ``CHECK_SECONDS`` and compares them with the recorded verdicts by
 the domain's rule (:mod:`zombiewatch.domain.shadow`). Each Job's outcome is
 counted once, when decided (``zombiewatch_shadow_jobs_total{outcome}``), with
 the latency (executor's first send minus our verdict); every disagreement is
-one ``shadow_disagreement`` log line, and every repeated executor send of a Job
+one ``shadow_disagreement`` log line (with ``storm=<cause>`` when the storm guard holds
+the Job: it runs in shadow mode as it does live), and every repeated executor send of a Job
 (its dedupe is in memory: a restart forgets it) one ``shadow_executor_repeat``.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
@@ -29,6 +30,7 @@ from returns.result import Failure, Result, Success
 
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
+from zombiewatch.domain.causes import Cause
 from zombiewatch.domain.commands import Command, FailureReport
 from zombiewatch.domain.job_events import JobEvent
 from zombiewatch.domain.ledger import LEDGER_MARGIN
@@ -136,6 +138,11 @@ class NullEventRecorder:
         return None
 
 
+def _nothing_held(_: str) -> Cause | None:
+    """No storm guard to ask (a comparer on its own)."""
+    return None
+
+
 class ShadowMetrics:
     """The comparison's instruments."""
 
@@ -164,8 +171,12 @@ class ShadowComparer:
     """Reads the executor's failures and compares them with the recorded verdicts."""
 
     def __init__(self, *, verdicts: VerdictRecorder, source: ExecutorFailureSource,
-                 clock: Clock, metrics: Metrics, settle: timedelta = DEFAULT_SETTLE) -> None:
+                 clock: Clock, metrics: Metrics, settle: timedelta = DEFAULT_SETTLE,
+                 held: Callable[[str], Cause | None] = _nothing_held) -> None:
         self._verdicts = verdicts
+        self._held = held
+        """The storm incident holding a Job now, if one does (the guard runs in shadow mode
+        as it does live: a held Job is one the executor reports and zombiewatch not yet)."""
         self._source = source
         self._clock = clock
         self._metrics = ShadowMetrics(metrics)
@@ -220,7 +231,7 @@ class ShadowComparer:
             if row.latency is not None:
                 self._metrics.latency.observe(row.latency.total_seconds())
             if row.outcome.disagrees:
-                _log_disagreement(row)
+                _log_disagreement(row, self._held(row.job_name))
             repeats = max(0, row.executor_sends - 1)
         else:
             repeats = row.executor_sends - counted
@@ -246,8 +257,9 @@ def _identity(failure: ExecutorFailure) -> tuple[object, ...]:
     return (failure.request_id, failure.task_id, failure.job_name, failure.sent_at)
 
 
-def _log_disagreement(row: ShadowRow) -> None:
-    """One structured line per disagreement: both sides, their times and the latency."""
+def _log_disagreement(row: ShadowRow, held: Cause | None) -> None:
+    """One structured line per disagreement: both sides, their times and the latency, and
+    the storm incident holding the Job when one does (``storm=<cause>``)."""
     ours = row.ours
     log_event(
         log, logging.WARNING, "shadow_disagreement", outcome=row.outcome.value,
@@ -257,4 +269,5 @@ def _log_disagreement(row: ShadowRow) -> None:
         executor=row.executor_reason.value if row.executor_reason is not None else None,
         executor_at=row.executor_at.isoformat() if row.executor_at is not None else None,
         executor_sends=row.executor_sends,
-        latency_s=row.latency.total_seconds() if row.latency is not None else None)
+        latency_s=row.latency.total_seconds() if row.latency is not None else None,
+        storm=held.key if held is not None else None)

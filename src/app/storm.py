@@ -28,6 +28,7 @@ from zombiewatch.app.job_events import JobEvents
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import Metrics
+from zombiewatch.domain.causes import Cause
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.ports import Clock
 from zombiewatch.domain.storm import (
@@ -82,13 +83,18 @@ class StormWatch:
         return admission is Admission.PUBLISH
 
     def touch(self, job_name: str) -> bool:
-        """An event shows the Job no zombie now; True when the guard holds it (judge it
-        again at the next check)."""
+        """An event shows the Job no zombie now; True when the guard should look again
+        soon: it holds the Job, or the Job's pods show an open incident's cause cleared
+        (an image running, a node scheduling again)."""
         guard = self._guard
-        if guard is None or guard.holds(job_name) is None:
+        if guard is None:
             return False
-        self._touched.add(job_name)
-        return True
+        cleared = guard.open_incidents > 0 and guard.observe(
+            self._judge.cache.pods_of_job(job_name), now=self._clock.now())
+        if guard.holds(job_name) is not None:
+            self._touched.add(job_name)
+            return True
+        return cleared
 
     def release(self) -> list[Detection]:
         """Judge again the held Jobs an event touched and those due now; the detections to
@@ -119,6 +125,10 @@ class StormWatch:
                           reason=decision.reason.value)
         self._say()
         return due
+
+    def incident_of(self, job_name: str) -> Cause | None:
+        """The cause of the open incident holding ``job_name``, if one does."""
+        return None if self._guard is None else self._guard.incident_of(job_name)
 
     def next_check(self) -> float | None:
         """Seconds until a held Job is due for release; None when nothing is held."""

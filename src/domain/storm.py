@@ -28,6 +28,8 @@ Rules (a pure state machine: the caller passes the time and the cluster's views)
   A Job that is a zombie for another reason now is offered again with its new
   cause (none: published at once); one the gate settled otherwise (reported,
   completed, superseded, gone) is dropped.
+- Pods of Jobs that are not held can show a cause cleared too (:func:`clears`): a
+  container of the image running, a new pod running on the node.
 - An incident closes when it holds no Job any more: ``cleared`` when its cause
   cleared, ``expired`` when the bound released the last one. The opening and the
   closing are recorded as :class:`IncidentOpened` / :class:`IncidentClosed` for the
@@ -163,6 +165,22 @@ def got_past(cause: Cause, job: JobView | None, pods: Sequence[PodView]) -> bool
             return any(pod.phase in (PodPhase.RUNNING, PodPhase.SUCCEEDED) for pod in pods)
 
 
+def clears(cause: Cause, pod: PodView, *, opened_at: datetime) -> bool:
+    """A pod of any watched Job shows that ``cause`` no longer stops Jobs: ``image`` — a
+    container of that image runs (the image pulled); ``node`` — a pod created after the
+    incident opened runs on that node (it schedules again). No other kind has such a sign
+    in a pod that is not its own (which pods need a Secret, or meet a constraint, the
+    views do not say): those clear from their held Jobs (:func:`got_past`)."""
+    match cause.kind:
+        case CauseKind.IMAGE:
+            return any(c.image == cause.subject and c.running for c in pod.all_containers)
+        case CauseKind.NODE:
+            return (pod.node_name == cause.subject and pod.phase is PodPhase.RUNNING
+                    and pod.created_at >= opened_at)
+        case _:
+            return False
+
+
 def can_run_again(job: JobView | None) -> bool:
     """Something of the Job may still run: it exists and has not failed (its controller
     still retries a pod, the kubelet still retries a pull). A failed Job cannot."""
@@ -274,6 +292,17 @@ class StormGuard:
         incident = self._incidents.get(cause)
         if incident is not None and incident.cleared_at is None:
             incident.cleared_at = now
+
+    def observe(self, pods: Iterable[PodView], *, now: datetime) -> bool:
+        """Pods of any Job seen changing: clear each open incident one of them shows cleared
+        (:func:`clears`); True when one did."""
+        cleared = False
+        for incident in list(self._incidents.values()):
+            if incident.cleared_at is None and any(
+                    clears(incident.cause, pod, opened_at=incident.opened_at) for pod in pods):
+                self.clear(incident.cause, now=now)
+                cleared = True
+        return cleared
 
     def take_changes(self) -> list[IncidentChange]:
         """The incidents opened and closed since the last call, in order."""

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
+from tests.builders import job_view, pod_view
 from tests.unit.kafka.test_taskfeed import FakeConsumer
 from tests.unit.kafka.test_taskfeed import event as feed_event
 from tests.unit.kubernetes.test_translation_today import job as job_of
@@ -33,7 +34,7 @@ from zombiewatch.app.settings import KafkaOptions
 from zombiewatch.domain.classification import Verdict
 from zombiewatch.domain.tasks import TaskState, TaskStates
 from zombiewatch.domain.triage import NotYet
-from zombiewatch.domain.views import AgentConfigView
+from zombiewatch.domain.views import AgentConfigView, JobView, PodView
 
 NOW = datetime(2026, 12, 1, 9, 23, 0, tzinfo=UTC)
 
@@ -488,3 +489,28 @@ def test_the_evidence_follows_the_reason_as_on_the_failure_s_reason_line() -> No
     assert "pod_oom_killed (OOMKilled/137)" in scan.render_table(report)
     entry = json.loads(scan.render_json(report))["jobs"][0]
     assert (entry["reason"], entry["evidence"]) == ("pod_oom_killed", "OOMKilled/137")
+
+
+def _pulling(n: int, image: str) -> tuple[JobView, PodView]:
+    job = job_view(f"claude-{n:08x}-20261201090000", task_id=f"task-{n}")
+    pod = pod_view(job, waiting="ImagePullBackOff")
+    return job, replace(pod, containers=tuple(replace(c, image=image) for c in pod.containers))
+
+
+def test_zombies_sharing_a_cause_past_the_threshold_are_listed_as_an_incident() -> None:
+    # Arrange: three Jobs fail to pull one image, one fails to pull another.
+    pairs = [_pulling(n, "registry.example/agent:2") for n in range(3)]
+    pairs.append(_pulling(9, "registry.example/other:1"))
+    shared = NamespaceSnapshot(jobs=tuple(j for j, _ in pairs), pods=tuple(p for _, p in pairs),
+                               configs=(), skipped=(), configs_missing=False)
+    # Act
+    report = scan.scan(shared, namespace="agents", now=NOW)
+    above = scan.scan(shared, namespace="agents", now=NOW, storm_threshold=4)
+    # Assert
+    assert json.loads(scan.render_json(report))["incidents"] == [{
+        "cause": "image:registry.example/agent:2", "cause_kind": "image",
+        "jobs": [j.name for j, _ in pairs[:3]], "tasks": ["task-0", "task-1", "task-2"]}]
+    assert ("storm: 3 zombies share image:registry.example/agent:2 (threshold 3)"
+            in scan.render_table(report))
+    assert above.incidents == ()
+    assert "storm:" not in scan.render_table(above)

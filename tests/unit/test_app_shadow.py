@@ -21,6 +21,7 @@ from zombiewatch.app.shadow import (
     ShadowComparer,
     VerdictRecorder,
 )
+from zombiewatch.domain.causes import Cause, CauseKind
 from zombiewatch.domain.doctrine import spawn_notification, type_mismatch_failure, zombie_failure
 from zombiewatch.domain.ports import BrokerErrorKind, ReadError
 from zombiewatch.domain.reasons import ZombieReason
@@ -183,3 +184,41 @@ async def test_a_failed_read_is_counted_and_the_window_is_read_again() -> None:
     # Assert
     assert _sample(metrics, "zombiewatch_shadow_read_errors_total", kind="unavailable") == 2
     assert source.asked[0] == source.asked[1]
+
+
+async def test_a_disagreement_over_a_job_the_storm_guard_holds_names_the_incident(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Arrange: the executor reported a Job the guard holds (zombiewatch has not, yet).
+    clock, metrics, source = FakeClock(), Metrics(), ScriptedExecutor()
+    cause = Cause(CauseKind.IMAGE, "registry.example/agent:2")
+    comparer = ShadowComparer(verdicts=VerdictRecorder(), source=source, clock=clock,
+                              metrics=metrics, settle=SETTLE,
+                              held=lambda job: cause if job == "held" else None)
+    await comparer.tick()
+    source.sends += [
+        ExecutorFailure("t1", "held", ZombieReason.IMAGE_PULL_BACKOFF, clock.now()),
+        ExecutorFailure("t2", "other", ZombieReason.IMAGE_PULL_BACKOFF, clock.now())]
+    # Act
+    clock.advance(SETTLE.total_seconds() + 30)
+    await comparer.tick()
+    # Assert
+    lines = sorted(r.getMessage() for r in caplog.records
+                   if "shadow_disagreement" in r.getMessage())
+    assert len(lines) == 2
+    assert "job=held" in lines[0]
+    assert lines[0].endswith("storm=image:registry.example/agent:2")
+    assert "job=other" in lines[1]
+    assert "storm=image" not in lines[1]
+
+
+def test_the_shadow_comparer_asks_the_daemons_storm_guard() -> None:
+    container = faked_container(Fakes(), settings=unit_settings(shadow=True, storm_guard=True))
+    comparer = container.shadow()
+    assert isinstance(comparer, ShadowComparer)
+    guard = container.storm().guard
+    assert guard is not None
+    for n in range(3):
+        guard.offer(f"job-{n}", Cause(CauseKind.IMAGE, "x:1"), now=FakeClock().now())
+    assert comparer._held("job-0") == Cause(CauseKind.IMAGE, "x:1")
+    assert comparer._held("job-9") is None

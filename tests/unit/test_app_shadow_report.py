@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -108,3 +109,31 @@ def test_an_unreadable_namespace_exits_3(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 3
     assert "no usable cluster credentials: tried --kubeconfig /nonexistent (missing)" in (
         capsys.readouterr().err)
+
+
+def test_the_window_s_zombies_sharing_a_cause_are_listed_as_storm_incidents() -> None:
+    # Arrange: three Jobs of the window fail to pull one image.
+    jobs = [job_view(f"claude-{n:08x}-20260602090000", task_id=f"task-{n}",
+                     created_at=T0 + timedelta(minutes=1)) for n in range(3)]
+    pods = []
+    for job in jobs:
+        pod = pod_view(job, waiting="ImagePullBackOff")
+        pods.append(replace(pod, containers=tuple(replace(c, image="registry.example/a:2")
+                                                  for c in pod.containers)))
+    snapshot = NamespaceSnapshot(jobs=tuple(jobs), pods=tuple(pods), configs=(), skipped=(),
+                                 configs_missing=False)
+    until = T0 + timedelta(minutes=10)
+    # Act
+    held = shadow_report.would_hold(snapshot, namespace="agents", since=T0, until=until,
+                                    grace=timedelta(seconds=120), vault=None)
+    result = shadow_report.report(namespace="agents", since=T0, until=until, ours=[],
+                                  executor=[], incidents=held)
+    # Assert
+    assert [(g.cause.key, len(g.jobs)) for g in held] == [("image:registry.example/a:2", 3)]
+    assert json.loads(shadow_report.render_json(result))["incidents"][0]["tasks"] == [
+        "task-0", "task-1", "task-2"]
+    assert "storm: 3 zombies share image:registry.example/a:2" in shadow_report.render_table(
+        result)
+    assert shadow_report.would_hold(snapshot, namespace="agents", since=T0, until=until,
+                                    grace=timedelta(seconds=120), vault=None,
+                                    threshold=4) == ()

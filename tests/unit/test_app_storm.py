@@ -3,6 +3,7 @@ kit's recording fakes: what is held, what is released, once, and what is said.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -207,3 +208,25 @@ def test_the_policy_follows_the_settings() -> None:
     assert (policy.threshold, policy.gather, policy.window, policy.hold) == (
         5, timedelta(seconds=10), timedelta(seconds=300), timedelta(seconds=120))
     assert unit_settings(storm_guard=False).storm_policy is None
+
+
+async def test_the_reporter_s_loop_releases_a_held_job_when_its_gathering_ends() -> None:
+    # Arrange: the reporter runs on its own (no flush called by the test); a short
+    # gathering, so the loop's timer (real seconds) fires within the test.
+    world = StormWorld(storm_gather_seconds=0.1)
+    loop = asyncio.get_running_loop().create_task(world.reporter.run())
+    await asyncio.sleep(0)  # the loop waits: nothing held, no timer
+    try:
+        job = world.pull_failures(1)[0]
+        await asyncio.sleep(0)
+        held = world.publisher.reported_jobs()
+        # Act: the gathering ends on the daemon's clock; the loop's next check sees it.
+        world.clock.advance(1)
+        await asyncio.sleep(0.5)
+        published = world.publisher.reported_jobs()
+    finally:
+        world.reporter.stop()
+        await asyncio.wait_for(loop, 5.0)
+    # Assert
+    assert held == []
+    assert published == [job.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from zombiewatch.domain.storm import (
     StormGuard,
     StormPolicy,
     can_run_again,
+    clears,
     got_past,
     group_by_cause,
 )
@@ -377,3 +379,32 @@ def test_after_a_clear_every_still_zombie_job_is_published_exactly_once(
     # Assert
     assert published == dict.fromkeys(names, 1)
     assert not any(guard.holds(name) for name in names)
+
+
+def test_a_running_container_of_the_image_clears_an_image_incident() -> None:
+    # Arrange
+    guard = StormGuard(POLICY)
+    storm(guard, 3)
+    other = pod("elsewhere", PodPhase.RUNNING)
+    pulled = replace(other, containers=tuple(replace(c, image=IMAGE.subject)
+                                             for c in other.containers))
+    # Act
+    unrelated = guard.observe([other], now=at(60))
+    cleared = guard.observe([pulled], now=at(61))
+    # Assert
+    assert not unrelated
+    assert cleared
+    assert guard.next_release() == at(61 + 330)
+
+
+def test_a_new_pod_running_on_the_node_clears_a_node_incident() -> None:
+    guard = StormGuard(POLICY)
+    for n in range(3):
+        guard.offer(f"j-{n}", NODE, now=at(10))
+    before = replace(pod("old", PodPhase.RUNNING), node_name="node-1")
+    after = replace(before, created_at=at(20))
+    assert not clears(NODE, before, opened_at=at(10))
+    assert not guard.observe([before], now=at(30))
+    assert guard.observe([after], now=at(31))
+    assert recheck(guard, "j-0", pull_failure(NODE), at(31), failed="BackoffLimitExceeded") \
+        is Admission.PUBLISH
