@@ -122,7 +122,8 @@ repeat endlessly (``agent`` running, ``agent`` waiting with ``ImagePullBackOff``
 so one object serves every pod in that state: no constructor call on the hot path
 and no per-pod copy in the cache."""
 _CONTAINER_VIEWS_MAX = 4096
-"""Bound on the shared views (exit codes and names are open-ended): cleared when full."""
+"""Bound on the shared views (exit codes, names, images and messages are open-ended):
+cleared when full."""
 
 CRASH_LOOP_WAITING_REASON = "CrashLoopBackOff"
 """Its waiting message names the pod and its back-off (nothing to act on): not kept, so
@@ -210,6 +211,9 @@ def _containers(
 
 @dataclass(frozen=True, slots=True)
 class _PodConditions:
+    """What the pod's conditions say, read in one pass (shared instances for the two
+    states almost every pod is in: no conditions yet, scheduled and not disrupted)."""
+
     scheduled: bool | None = None
     """PodScheduled: True, False, None when absent/Unknown."""
     unschedulable_message: str | None = None
@@ -219,6 +223,7 @@ class _PodConditions:
 
 
 _NO_CONDITIONS = _PodConditions()
+_SCHEDULED = _PodConditions(scheduled=True)
 
 
 def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
@@ -242,9 +247,6 @@ def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
     if scheduled is True and disruption is None:
         return _SCHEDULED
     return _PodConditions(scheduled, unschedulable, disruption, disruption_message)
-
-
-_SCHEDULED = _PodConditions(scheduled=True)
 
 
 def translate_pod(raw: RawPod) -> Translated[PodView]:
