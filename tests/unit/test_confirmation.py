@@ -174,6 +174,21 @@ def test_an_update_only_publish_carries_no_baseline_until_its_increment_goes_out
     assert (watchlist[JOB].first_sent, watchlist[JOB].last_sent) == (T0, minutes(3))
 
 
+def test_a_failure_learnt_from_the_ledger_is_rebuilt_with_its_evidence_and_detail() -> None:
+    sent = zombie_failure(task_id="t-1", job_name=JOB, reason=ZombieReason.IMAGE_PULL_BACKOFF,
+                          at=T0, evidence="ErrImagePull", detail='image "x:1": not found')
+    update = failure_request_id(job_name=JOB, operation=Operation.UPDATE_FRONTMATTER)
+    reading = LedgerReading(
+        failures=(ReportedFailure(job_name=JOB, reason=sent.reason, at=T0,
+                                  evidence="ErrImagePull", detail='image "x:1": not found'),),
+        request_ids=((update, T0),), tasks=((JOB, "t-1"),))
+    watchlist = Watchlist()
+
+    watchlist.learn(reading, now=minutes(1), policy=POLICY)
+
+    assert watchlist[JOB].report.commands == sent.commands  # a repair sends them as they were
+
+
 def test_learning_skips_failures_past_the_horizon_and_marks_the_rest_derived() -> None:
     report = pending().report
     update = failure_request_id(job_name=JOB, operation=Operation.UPDATE_FRONTMATTER)

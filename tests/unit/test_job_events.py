@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.builders import job_view, pod_view
 from tests.unit.worlds.api import FakeApiClient
@@ -15,7 +17,9 @@ from tests.unit.worlds.reporting import World
 from zombiewatch.adapters.kubernetes.events import KubernetesEventRecorder, event_body
 from zombiewatch.app.judging import Detection
 from zombiewatch.domain.classification import Rule, Verdict
+from zombiewatch.domain.detail import safe_detail
 from zombiewatch.domain.job_events import (
+    MESSAGE_MAX_BYTES,
     Bump,
     CorrelatorSettings,
     Create,
@@ -47,6 +51,36 @@ def test_reported_is_a_warning_naming_the_reason_its_evidence_and_the_task() -> 
     assert OOM.message == "pod_oom_killed (OOMKilled/137): failure reported for task task-1"
     plain = reported(JOB, reason=ZombieReason.IMAGE_PULL_BACKOFF, evidence="", task_id="t")
     assert plain.message == "image_pull_backoff: failure reported for task t"
+
+
+def test_reported_carries_the_detail_of_the_section() -> None:
+    event = reported(JOB, reason=ZombieReason.CONTAINER_CONFIG_ERROR,
+                     evidence="CreateContainerConfigError", task_id="t",
+                     detail='container "agent": secret "db" not found')
+    assert event.message == (
+        "container_config_error (CreateContainerConfigError): failure reported for task t. "
+        'Detail: container "agent": secret "db" not found')
+
+
+@given(st.text(), st.text(min_size=1, max_size=300))
+def test_the_message_stays_within_one_kilobyte_and_keeps_the_detail_s_start(
+    detail: str, task: str
+) -> None:
+    event = reported(JOB, reason=ZombieReason.IMAGE_PULL_BACKOFF, evidence="ErrImagePull",
+                     task_id=task, detail=detail)
+    head = f"image_pull_backoff (ErrImagePull): failure reported for task {task}"
+    assert event.message.startswith(head)
+    if len(head.encode()) <= MESSAGE_MAX_BYTES - 20:
+        assert len(event.message.encode()) <= MESSAGE_MAX_BYTES
+    said = event.message[len(head):].removeprefix(". Detail: ")
+    assert said == "" or safe_detail(detail).startswith(said.removesuffix("…"))
+
+
+def test_a_long_multibyte_detail_is_cut_on_a_whole_character() -> None:
+    event = reported(JOB, reason=ZombieReason.POD_EVICTED, evidence="", task_id="t",
+                     detail="\U0001F600" * 300)  # 1,200 bytes: past the bound
+    assert 1000 < len(event.message.encode()) <= MESSAGE_MAX_BYTES
+    assert event.message.endswith("\U0001F600…")
 
 
 def test_events_are_named_like_client_go_names_them() -> None:

@@ -126,7 +126,8 @@ repeat endlessly (``agent`` running, ``agent`` waiting with ``ImagePullBackOff``
 so one object serves every pod in that state: no constructor call on the hot path
 and no per-pod copy in the cache."""
 _CONTAINER_VIEWS_MAX = 4096
-"""Bound on the shared views (exit codes and names are open-ended): cleared when full."""
+"""Bound on the shared views (exit codes, names, images and messages are open-ended):
+cleared when full."""
 
 CRASH_LOOP_WAITING_REASON = "CrashLoopBackOff"
 """Its waiting message names the pod and its back-off (nothing to act on): not kept, so
@@ -223,6 +224,10 @@ def _condition_status(status: str | None) -> bool | None:
 
 @dataclass(frozen=True, slots=True)
 class _PodConditions:
+    """What the pod's conditions say, read in one pass (shared instances for the two
+    states almost every pod is in: no conditions yet, scheduled, ready to start and not
+    disrupted)."""
+
     scheduled: bool | None = None
     """PodScheduled: True, False, None when absent/Unknown."""
     unschedulable_message: str | None = None
@@ -234,6 +239,7 @@ class _PodConditions:
 
 
 _NO_CONDITIONS = _PodConditions()
+_SCHEDULED = _PodConditions(scheduled=True)
 
 
 def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
