@@ -239,12 +239,13 @@ class _PodConditions:
 
 
 _NO_CONDITIONS = _PodConditions()
-_SCHEDULED = _PodConditions(scheduled=True)
+_READY = _PodConditions(scheduled=True, ready_to_start=True)
 
 
 def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
-    """One pass over the conditions: PodScheduled and ``DisruptionTarget=True``, with the
-    messages a failure's detail quotes (kept only when the condition says what failed)."""
+    """One pass over the conditions: PodScheduled, ``DisruptionTarget=True`` and
+    PodReadyToStartContainers, with the messages a failure's detail quotes (kept only when
+    the condition says what failed)."""
     if not conditions:
         return _NO_CONDITIONS
     scheduled: bool | None = None
@@ -267,8 +268,6 @@ def _pod_conditions(conditions: list[Condition] | None) -> _PodConditions:
     return _PodConditions(scheduled, unschedulable, disruption, disruption_message,
                           ready_to_start)
 
-
-_READY = _PodConditions(scheduled=True, ready_to_start=True)
 
 
 def _init_running_since(statuses: list[InitContainerStatus] | None) -> datetime | None:
