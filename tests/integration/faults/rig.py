@@ -195,8 +195,12 @@ class Rig:
             table[self.vault.freeing(self.tasks[job])] += 1
         return table
 
-    async def assert_freed_once(self, title: str, *, timeout: float = 30.0) -> None:
-        """End of every scenario: the controller's vault has each zombie task freed once."""
+    async def assert_freed_once(self, title: str, *, timeout: float = 90.0) -> None:
+        """End of every scenario: the controller's vault has each zombie task freed once.
+
+        The wait is generous (the reference controller runs in this test process, which a
+        loaded machine can starve for many seconds); what is asserted does not depend on it:
+        exactly once, nothing doubled, nothing lost."""
         with contextlib.suppress(AssertionError):  # the table below says what is missing
             await wait_until(lambda: self.vault_table()["freed_once"] >= len(self.expected),
                              "every zombie task freed", timeout=timeout, interval=0.1)
