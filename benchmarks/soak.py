@@ -106,7 +106,7 @@ class Plan:
     """Seconds between samples."""
 
 
-QUICK = Plan(rate=1.0, warmup=30.0, measured=75.0, interval=15.0)
+QUICK = Plan(rate=1.0, warmup=30.0, measured=60.0, interval=15.0)
 FULL = Plan(rate=1.0, warmup=150.0, measured=1500.0, interval=60.0)
 
 
