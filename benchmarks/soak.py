@@ -106,7 +106,7 @@ class Plan:
     """Seconds between samples."""
 
 
-QUICK = Plan(rate=1.0, warmup=30.0, measured=75.0, interval=15.0)
+QUICK = Plan(rate=1.0, warmup=25.0, measured=60.0, interval=15.0)
 FULL = Plan(rate=1.0, warmup=150.0, measured=1500.0, interval=60.0)
 
 
@@ -263,10 +263,12 @@ class Churn:
             task.add_done_callback(self._done)
             await asyncio.sleep(1.0 / rate)
 
-    async def drain(self) -> None:
-        """Wait for the lifecycles in progress (their Jobs deleted, their tasks too)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=OUTCOME_TIMEOUT * 3)
+    async def stop(self) -> None:
+        """Cancel the lifecycles still in progress (judged: only the finished ones); what
+        they made goes with the namespace and the topics."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -493,6 +495,7 @@ def show(title: str, ledger: Ledger, sample_: Sample) -> None:
 # --- the run ------------------------------------------------------------------------------
 
 async def soak(services: Services, clients: Clients, plan: Plan) -> list[Row]:
+    set_up = time.monotonic()
     prefix = f"soak-{uuid.uuid4().hex[:8]}"
     topic = request_topic_for(services.bootstrap_servers, prefix)
     events, results = f"{prefix}-agent-task-v1-event", f"{prefix}-agent-task-v1-result"
@@ -516,6 +519,8 @@ async def soak(services: Services, clients: Clients, plan: Plan) -> list[Row]:
                 async with daemon(services, namespace, prefix, scratch) as zw:
                     churn = Churn(Cluster(clients, namespace, ledger, pool), controller,
                                   vault, ledger)
+                    print(f"[soak] topics, namespace, controller and daemon (leading) ready "
+                          f"in {time.monotonic() - set_up:.1f} s", flush=True)
                     began = time.monotonic()
                     end = began + plan.warmup + plan.measured
                     driver = asyncio.get_running_loop().create_task(churn.run(plan.rate, end))
@@ -534,7 +539,7 @@ async def soak(services: Services, clients: Clients, plan: Plan) -> list[Row]:
                     churned = ledger.started - started_at_first
                     show("end (last sample)", ledger, samples[-1])
                     await driver
-                    await churn.drain()
+                    await churn.stop()
                     return rows(plan, ledger, churn, samples, churned=churned,
                                 load=tuple(round(x, 2) for x in os.getloadavg()))
             finally:
@@ -544,10 +549,12 @@ async def soak(services: Services, clients: Clients, plan: Plan) -> list[Row]:
 
 
 async def _run(quick: bool) -> list[Row]:
+    began = time.monotonic()
     services = acquire()
     clients = Clients(services)
     try:
         apply_config_crd(clients.get())
+        print(f"[soak] services ready after {time.monotonic() - began:.1f} s", flush=True)
         return await soak(services, clients, QUICK if quick else FULL)
     finally:
         clients.close()

@@ -8,8 +8,10 @@ Semantics chosen here (see docs/DOMAIN.md):
   then the durable annotation is what suppresses it).
 - Eviction is true LRU: a hit refreshes the entry's *recency*, so when the
   cache is full the entry least recently recorded-or-hit goes first.
-- Expired entries are dropped lazily, when looked up or when room is needed
-  (``purge`` drops all of them at once); the size never exceeds ``capacity``.
+- Expired entries are dropped when looked up or when room is needed, and by
+  ``purge`` (all of them at once; the sweeper calls it every tick, since the
+  entry of a deleted Job is never looked up again); the size never exceeds
+  ``capacity``.
 
 The app records an entry only after the publish has committed; a failed
 publish records nothing so the next sweep retries.

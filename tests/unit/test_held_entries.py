@@ -27,17 +27,20 @@ def test_the_gauge_shows_every_structure_once() -> None:
     assert sorted(shown) == sorted(STRUCTURES)
 
 
+async def reported(world: World, job_name: str, task_id: str) -> None:
+    """The Job is cached, detected and its failure committed."""
+    world.cache.put_job(job_view(job_name, task_id=task_id))
+    world.detect(job_name, task_id)
+    await world.settle()
+
+
 async def test_the_ledger_keeps_our_own_publishes_for_the_dedupe_window_only() -> None:
     world = World()
-    world.cache.put_job(job_view("job-a", task_id="t-1"))
-    world.detect("job-a", "t-1")
-    await world.settle()
+    await reported(world, "job-a", "t-1")
     published = world.held("ledger")
     world.clock.advance(world.dedupe.ttl.total_seconds() + 1)
 
-    world.cache.put_job(job_view("job-b", task_id="t-2"))
-    world.detect("job-b", "t-2")
-    await world.settle()
+    await reported(world, "job-b", "t-2")
 
     assert [f.job_name for f in world.publisher.published] == ["job-a", "job-b"]
     assert published == 2  # the update and the increment of job-a
@@ -80,9 +83,7 @@ async def test_a_heartbeat_past_the_liveness_window_is_dropped_by_the_next_sweep
 
 async def test_a_dedupe_entry_past_its_ttl_is_dropped_by_the_next_sweep() -> None:
     world = World()
-    world.cache.put_job(job_view("job-a", task_id="t-1"))
-    world.detect("job-a", "t-1")
-    await world.settle()
+    await reported(world, "job-a", "t-1")
     recorded = world.held("dedupe")
     del world.cache.jobs_by_name["job-a"]  # deleted (its TTL after finishing)
 
