@@ -134,9 +134,11 @@ def make_informers(
 ) -> ClusterInformers:
     """The Job, Pod and Config informers feeding the cache, the detection service and the
     sweeper (a Config event asks for a sweep), with their counters."""
+    detection.defer_until_listed()  # these informers say when their lists are in
     informers = build_cluster_informers(
         api_client_factory=factory, namespace=settings.namespace, cache=cache,
         on_job_event=detection.job_event, on_pod_event=detection.pod_event,
+        on_listed=detection.listed,
         on_config_event=sweeper.config_event, on_problem=log_skipped,
         settings=InformerSettings(relist_period=settings.relist_seconds),
     )

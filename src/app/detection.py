@@ -15,6 +15,15 @@ when the window ends; a timer re-judges it at that moment, so it is reported
 right after the grace window rather than at the next sweep. The same holds for a
 pod whose init container runs towards the init bound, and for a started Job that
 has no pod yet (its grace runs from its start).
+
+While the initial lists come in (:meth:`DetectionService.defer_until_listed`: the daemon's
+informers report their lists to :meth:`DetectionService.listed`), a Job is
+not judged at each of its events: its Job and its pods arrive in two lists, one after the
+other, and judging it at both (every pod with no Job yet, then every Job with its pods) did
+the work twice, most of the time to ready at scale (docs/PERFORMANCE.md, "Fixed cost"). The
+Jobs seen are noted, and once both lists are in (:meth:`DetectionService.listed`, before
+``/readyz`` can answer 200) each is judged once, with everything the cache then holds, as a
+later event would judge it. Heartbeats, completions and deleted pods are handled at once.
 """
 
 from __future__ import annotations
@@ -94,6 +103,8 @@ class DetectionService:
         self._grace_timers: dict[str, Timer] = {}
         self._timer_due: dict[str, datetime] = {}
         """When each pending timer's object falls due (a timer is re-armed for an earlier one)."""
+        self._deferred: dict[str, None] | None = None
+        """The Jobs seen while the initial lists come in, in order (None: both are in)."""
 
     async def pod_event(self, event: WatchEvent[PodView]) -> None:
         """The Pod informer's handler: a deleted pod, or an added or modified one."""
@@ -118,6 +129,9 @@ class DetectionService:
         now = self._clock.now()
         if is_heartbeat(previous, pod):
             self._book.heartbeat(pod.task_id, at=now)
+        if self._deferred is not None:
+            self._deferred[pod.job_name] = None
+            return
         self._refresh_attention(pod.job_name)
         if not isinstance(self._judge_job(pod.job_name, now=now), Verdict):
             self._maybe_wait_for_grace(pod, now=now)
@@ -137,13 +151,37 @@ class DetectionService:
 
     def on_job(self, job: JobView) -> None:
         """A Job was added or modified: judge it with its cached pods; Complete -> forget."""
-        self._refresh_attention(job.name)
+        if self._deferred is None:
+            self._refresh_attention(job.name)
         if job.complete:  # the agent reported by itself
             self._book.forget(job.name)
             self._sink.completed(job.name, job.task_id)
+        if self._deferred is not None:
+            self._deferred[job.name] = None
+            return
         now = self._clock.now()
         if not isinstance(self._judge_job(job.name, now=now), Verdict):
             self._maybe_wait_for_first_pod(job, now=now)
+
+    def defer_until_listed(self) -> None:
+        """Note Jobs instead of judging them until :meth:`listed` sees Jobs and Pods listed
+        (called once, before the informers start, by whoever wires them to :meth:`listed`)."""
+        if not self._cache.synced():
+            self._deferred = {}
+
+    def listed(self) -> None:
+        """An informer reflected a complete list: once Jobs and Pods both have, judge each
+        Job seen while they came in, once (nothing to do after that, or without deferring).
+        """
+        if self._deferred is None or not self._cache.synced():
+            return
+        seen, self._deferred = self._deferred, None
+        for job_name in seen:
+            try:
+                self._judge_listed(job_name)
+            except Exception:  # one Job's failure must not leave the others unjudged
+                log_event(log, logging.ERROR, "initial_judgement_failed", exc_info=True,
+                          job=job_name)
 
     @property
     def grace_timers(self) -> int:
@@ -166,6 +204,18 @@ class DetectionService:
         else:
             self._sink.changed(job_name)
         return decision
+
+    def _judge_listed(self, job_name: str) -> None:
+        """What the last of the Job's events would do, the Job and its pods all cached."""
+        self._refresh_attention(job_name)
+        now = self._clock.now()
+        if isinstance(self._judge_job(job_name, now=now), Verdict):
+            return
+        for pod in self._cache.pods_of_job(job_name):
+            self._maybe_wait_for_grace(pod, now=now)
+        job = self._cache.job(job_name)
+        if job is not None:
+            self._maybe_wait_for_first_pod(job, now=now)
 
     def _maybe_wait_for_grace(self, pod: PodView, *, now: datetime) -> None:
         """Re-judge a pod that only lacks age once its grace window (or its init

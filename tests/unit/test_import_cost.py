@@ -7,10 +7,12 @@ afterwards, so it does not depend on what the test process imported before.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -94,13 +96,20 @@ def test_the_daemons_start_path_loads_the_api_client_but_no_api_class_or_model(
     assert answer == {"loaded": ["kubernetes.client.api_client", "aiokafka"], "models": 0}
 
 
-def test_the_kubeconfig_loader_is_loaded_for_a_kubeconfig_only(tmp_path: Path) -> None:
-    config = tmp_path / "kubeconfig"
-    config.write_text(yaml.safe_dump({
-        "current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "c",
-                                                                      "user": "u"}}],
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}]}))
+def test_the_kubeconfig_loader_and_its_http_stack_load_only_for_a_user_entry_needing_them(
+    tmp_path: Path,
+) -> None:
+    def config_with(user: Mapping[str, object]) -> Path:
+        path = tmp_path / f"kubeconfig-{len(list(tmp_path.iterdir()))}"
+        path.write_text(yaml.safe_dump({
+            "current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "c",
+                                                                          "user": "u"}}],
+            "clusters": [{"name": "c", "cluster": {
+                "server": "https://127.0.0.1:1",
+                "certificate-authority-data": base64.b64encode(b"ca").decode()}}],
+            "users": [{"name": "u", "user": user}]}))
+        return path
+
     in_cluster = (  # no service-account files here: the in-cluster attempt fails
         "from zombiewatch.adapters.kubernetes.credentials import CredentialsError, "
         "load_credentials\n"
@@ -110,13 +119,25 @@ def test_the_kubeconfig_loader_is_loaded_for_a_kubeconfig_only(tmp_path: Path) -
     env = {**os.environ, "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": "10.0.0.1",
            "KUBERNETES_SERVICE_PORT": "443"}
     env.pop("KUBECONFIG", None)
-    watched = ("kubernetes.config.kube_config", "kubernetes.config.incluster_config")
+    loader = ("kubernetes.config.kube_config", "oauthlib", "requests", "charset_normalizer")
+    watched = (*loader, "kubernetes.config.incluster_config")
+    token_file = tmp_path / "token"
+    token_file.write_text("t")
+    data = base64.b64encode(b"pem").decode()
+
+    def loaded_for(user: Mapping[str, object]) -> object:
+        from_file = ("from zombiewatch.adapters.kubernetes.credentials import load_credentials\n"
+                     f"load_credentials({str(config_with(user))!r})\n")
+        return _loaded_after(from_file, watched, env)["loaded"]
 
     assert _loaded_after(in_cluster, watched, env)["loaded"] == [
         "kubernetes.config.incluster_config"]
-    from_file = ("from zombiewatch.adapters.kubernetes.credentials import load_credentials\n"
-                 f"load_credentials({str(config)!r})\n")
-    assert _loaded_after(from_file, watched, env)["loaded"] == list(watched)
+    for user in ({"token": "t"}, {"tokenFile": str(token_file)},
+                 {"client-certificate-data": data, "client-key-data": data},
+                 {"username": "u", "password": "p"}, {}):
+        assert loaded_for(user) == ["kubernetes.config.incluster_config"], user
+    # An auth-provider the library ignores: its loader decides, so it is loaded.
+    assert loaded_for({"auth-provider": {"name": "other"}, "token": "t"}) == list(watched)
 
 
 def test_the_whole_library_is_still_there_for_whoever_imports_it_after_the_adapters() -> None:

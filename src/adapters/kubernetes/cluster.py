@@ -58,7 +58,9 @@ def build_cluster_informers(
     on_config_event: Callable[[WatchEvent[AgentConfigView]], Awaitable[None]] | None = None,
     on_problem: Callable[[Skipped], None] | None = None,
     settings: InformerSettings | None = None,
+    on_listed: Callable[[], None] | None = None,
 ) -> ClusterInformers:
+    """The informers; ``on_listed`` is called after each complete list of Jobs or Pods."""
     cache = cache if cache is not None else ClusterStateCache()
     informer = functools.partial(
         Informer, on_problem=on_problem, settings=settings,
@@ -66,9 +68,9 @@ def build_cluster_informers(
     return ClusterInformers(
         cache=cache,
         jobs=informer(name="jobs", codec=JOB, calls_factory=job_calls, store=cache.jobs_store,
-                      on_event=on_job_event),
+                      on_event=on_job_event, on_listed=on_listed),
         pods=informer(name="pods", codec=POD, calls_factory=pod_calls, store=cache.pods_store,
-                      on_event=on_pod_event),
+                      on_event=on_pod_event, on_listed=on_listed),
         configs=informer(name="configs", codec=CONFIG, calls_factory=config_calls,
                          store=cache.configs_store, on_event=on_config_event),
     )

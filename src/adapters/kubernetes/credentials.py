@@ -5,7 +5,8 @@ either may be a colon-separated list, merged as kubectl merges ``KUBECONFIG`` (f
 a cluster, context or user of one name and for ``current-context``, the first file
 that sets it wins; files that do not exist are skipped). Else ``~/.kube/config``,
 else the pod's in-cluster service account. ``context`` picks a context (default: the merged
-``current-context``), whose ``namespace`` is the default namespace.
+``current-context``), whose ``namespace`` is the default namespace. The common contexts are
+configured without the library's kubeconfig loader (:mod:`.kubeconfig_user`), the others by it.
 
 A failure is one :class:`CredentialsError` line saying what was tried, each with
 why it did not serve, and what to do.
@@ -23,6 +24,8 @@ import yaml
 from kubernetes.client.configuration import Configuration
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import load_incluster_config
+
+from zombiewatch.adapters.kubernetes.kubeconfig_user import configure
 
 ENV_KUBECONFIG: Final = "KUBECONFIG"
 _NAMED: Final = ("clusters", "contexts", "users")
@@ -174,17 +177,18 @@ def _from_kubeconfig(found: Kubeconfig, context: str | None) -> Credentials:
         which = f"context {context!r}" if context else "a current-context"
         raise CredentialsError(f"{found.source} has no {which} (contexts: "
                                f"{', '.join(names) or 'none'}); pass --context NAME")
-    # Only here: kube_config imports oauthlib, requests and google-auth (for OIDC and GCP
-    # token refresh), ~5 MiB a daemon with in-cluster credentials never needs.
-    from kubernetes.config.kube_config import (  # noqa: PLC0415
-        load_kube_config_from_dict,
-    )
-
     configuration = Configuration()
     try:
-        load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-            config_dict=found.merged, context=context, client_configuration=configuration,
-            persist_config=False)
+        if not configure(found.merged, chosen, configuration):
+            # Only here: kube_config imports oauthlib, requests and google-auth (for OIDC,
+            # GCP and exec token refresh), ~6 MiB only such a user entry needs.
+            from kubernetes.config.kube_config import (  # noqa: PLC0415
+                load_kube_config_from_dict,
+            )
+
+            load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                config_dict=found.merged, context=context, client_configuration=configuration,
+                persist_config=False)
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise CredentialsError(f"{found.source}: unusable context "
                                f"{context or found.merged.get('current-context')!r}: "

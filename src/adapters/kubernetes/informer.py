@@ -58,7 +58,7 @@ class Informer(Generic[V]):
     For each change the store is updated first, then ``on_event`` is awaited;
     changes are delivered one at a time in the order the informer saw them.
     The store is marked synced after the first complete list has been
-    reflected and its changes handled.
+    reflected and its changes handled; then ``on_listed`` is called (after every list).
     """
 
     def __init__(
@@ -73,6 +73,7 @@ class Informer(Generic[V]):
         on_event: Callable[[WatchEvent[V]], Awaitable[None]] | None = None,
         on_problem: Callable[[Skipped], None] | None = None,
         settings: InformerSettings | None = None,
+        on_listed: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -82,7 +83,8 @@ class Informer(Generic[V]):
         self._api_client_factory = api_client_factory
         self._namespace = namespace
         self._reflector = Reflector(name=name, store=store, stats=self.stats,
-                                    on_event=on_event, on_problem=on_problem)
+                                    on_event=on_event, on_problem=on_problem,
+                                    on_listed=on_listed)
         self._settings = settings or InformerSettings()
         self._stopping = threading.Event()
         self._started: _Started[V] | None = None
@@ -168,12 +170,16 @@ class Reflector(Generic[V]):
         stats: InformerStats,
         on_event: Callable[[WatchEvent[V]], Awaitable[None]] | None = None,
         on_problem: Callable[[Skipped], None] | None = None,
+        on_listed: Callable[[], None] | None = None,
     ) -> None:
         self._name = name
         self._store = store
         self._stats = stats
         self._on_event = on_event
         self._on_problem = on_problem
+        self._on_listed = on_listed
+        """Called after each complete list is reflected, its changes handled and the store
+        marked synced (nothing can read the store in between: no await yields)."""
 
     async def reflect(self, delivery: Delivery[V]) -> None:
         if isinstance(delivery, Listing):
@@ -194,6 +200,12 @@ class Reflector(Generic[V]):
         for change in changes:
             await self._handle(change)
         self._store.mark_synced()
+        if self._on_listed is not None:
+            try:
+                self._on_listed()
+            except Exception:
+                log_event(logger, logging.ERROR, "informer_handler_failed", exc_info=True,
+                          informer=self._name)
 
     async def _reflect_event(self, event_type: str, item: DecodedItem[V]) -> None:
         result = item.result

@@ -298,6 +298,20 @@ async def test_a_listing_is_reflected_before_its_changes_are_handled_then_synced
     assert store.synced
 
 
+async def test_after_each_listing_its_changes_are_handled_and_the_store_synced_then_told(
+) -> None:
+    store: KindStore[PodView] = KindStore(index=lambda p: p.job_name)
+    handler = Handler(store)
+    told: list[tuple[bool, int]] = []
+    reflector = Reflector(name="pods", store=store, stats=InformerStats(), on_event=handler,
+                          on_listed=lambda: told.append((store.synced, len(handler.seen))))
+
+    await reflector.reflect(listing_of("10", pod_named("a"), pod_named("b")))
+    await reflector.reflect(listing_of("20", pod_named("a")))
+
+    assert told == [(True, 2), (True, 3)]
+
+
 async def test_a_relist_after_a_gap_yields_only_the_difference() -> None:
     reflector, store, handler, _ = reflecting()
     await reflector.reflect(listing_of("10", pod_named("keeps"), pod_named("changes"),
