@@ -328,7 +328,7 @@ async def storm_requests(services: Services, clients: Clients, count: int, secon
         try:
             await wait_until(lambda: all(runtime.cache.pods_of_job(a.job_name) for a in agents),
                              timeout=120, what="every pod in the daemon's cache")
-            await _patch_in_a_process(services, namespace, agents)
+            await patch_in_a_process(services, namespace, [a.pod_name for a in agents])
             for _ in range(int(seconds)):
                 await asyncio.sleep(1.0)
                 await runtime.sweep_now()

@@ -253,6 +253,72 @@ async def test_a_gap_ending_in_410_relists_and_emits_the_difference(
     assert informer_threads() == []
 
 
+class RecordedCalls:
+    """Pod calls that record each request's query; ``refuse`` sends the watch-list
+    without ``resourceVersionMatch``, which the API server refuses (a server that
+    cannot serve watch-lists, made on demand)."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.queries: list[dict[str, object]] = []
+
+    def factory(self, api_client: ApiClient, namespace: str) -> ResourceCalls:
+        real = pod_calls(api_client, namespace)
+
+        def call(query: Mapping[str, object], timeout: tuple[float, float]) -> RawResponse:
+            sent = dict(query)
+            if self.refuse and sent.get("sendInitialEvents"):
+                del sent["resourceVersionMatch"]
+            self.queries.append(sent)
+            return real.call(sent, timeout)
+
+        return ResourceCalls(call, real.label_selector)
+
+    def kinds(self) -> list[str]:
+        return ["watch-list" if q.get("sendInitialEvents") else "watch" if q.get("watch")
+                else "list" for q in self.queries]
+
+
+async def synced_pod_informer(calls: RecordedCalls, factory: Callable[[], ApiClient],
+                              namespace: str, recorder: Recorder) -> Informer[PodView]:
+    informer: Informer[PodView] = Informer(
+        name="pods-sync", codec=POD, store=KindStore(), calls_factory=calls.factory,
+        api_client_factory=factory, namespace=namespace, on_event=recorder, settings=FAST)
+    await informer.start()
+    async with asyncio.timeout(WAIT):
+        await informer.wait_synced()
+    return informer
+
+
+@pytest.mark.parametrize("refuse", [False, True], ids=["watch-list", "refused-pages"])
+async def test_the_sync_streams_a_watch_list_or_lists_by_pages_when_refused(
+    factory: Callable[[], ApiClient], core: Any, batch: Any, namespace: str, refuse: bool
+) -> None:
+    job = kubelet.create_agent_job(batch, namespace, task_id="task-w", name="job-w")
+    for name in ("pod-1", "pod-2", "pod-3"):
+        kubelet.create_agent_pod(core, namespace, job=job, task_id="task-w", name=name)
+    calls = RecordedCalls(refuse=refuse)
+    recorder = Recorder()
+    informer = await synced_pod_informer(calls, factory, namespace, recorder)
+    try:
+        assert sorted(informer.store.keys()) == ["pod-1", "pod-2", "pod-3"]
+        kubelet.create_agent_pod(core, namespace, job=job, task_id="task-w", name="pod-4")
+        await wait_until(lambda: informer.store.get("pod-4") is not None, "pod-4 watched")
+    finally:
+        await informer.stop()
+
+    assert sorted(e.view.name for e in recorder.events if e.change is Change.ADDED) == [
+        "pod-1", "pod-2", "pod-3", "pod-4"]
+    if refuse:  # the server said 4xx once; then pages and a watch from their version
+        assert calls.kinds()[:3] == ["watch-list", "list", "watch"]
+        assert (informer.stats.lists, informer.stats.watch_lists) == (1, 0)
+    else:  # one request: the objects, the bookmark, and pod-4 on the same stream
+        assert calls.kinds()[0] == "watch-list"
+        assert "list" not in calls.kinds()
+        assert (informer.stats.lists, informer.stats.watch_lists) == (1, 1)
+    assert informer.stats.events == 1
+
+
 async def test_an_api_server_restart_is_survived_and_caught_up(
     cluster: Any, services: Services, core: Any, batch: Any, namespace: str
 ) -> None:
