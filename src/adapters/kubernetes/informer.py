@@ -46,6 +46,7 @@ from zombiewatch.adapters.kubernetes.watching import (
     InformerStats,
     ListWatchLoop,
     StreamBegun,
+    Streamed,
     StreamSynced,
 )
 from zombiewatch.adapters.logfields import log_event
@@ -191,13 +192,16 @@ class Reflector(Generic[V]):
             await self._reflect_listing(delivery)
         elif isinstance(delivery, StreamBegun):
             self._streamed = set()
+        elif isinstance(delivery, Streamed):
+            streamed = self._streamed if self._streamed is not None else set()
+            self._streamed = streamed
+            for event in delivery.events:
+                if event.item is not None:
+                    await self._reflect_streamed(event.type, event.item, streamed)
         elif isinstance(delivery, StreamSynced):
             await self._reflect_stream_end(delivery.resource_version)
         elif delivery.item is not None:
-            if self._streamed is not None:
-                await self._reflect_streamed(delivery.type, delivery.item, self._streamed)
-            else:
-                await self._reflect_event(delivery.type, delivery.item)
+            await self._reflect_event(delivery.type, delivery.item)
 
     async def _reflect_streamed(self, event_type: str, item: DecodedItem[V],
                                 streamed: set[str]) -> None:

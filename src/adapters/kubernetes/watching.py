@@ -134,13 +134,21 @@ class StreamBegun:
 
 
 @dataclass(frozen=True, slots=True)
+class Streamed(Generic[V]):
+    """A watch-list's initial events, a page's worth at a time (``page_size``): one
+    hand-over to the loop per page, not per object, as for a paged LIST."""
+
+    events: tuple[DecodedEvent[V], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StreamSynced:
     """A watch-list's initial events ended (its bookmark): the store is synced."""
 
     resource_version: str
 
 
-Delivery = Listing[V] | DecodedEvent[V] | StreamBegun | StreamSynced
+Delivery = Listing[V] | DecodedEvent[V] | StreamBegun | Streamed[V] | StreamSynced
 """What the thread hands the loop: a list, one watch event (never a bookmark), or the
 two ends of a watch-list's initial events."""
 
@@ -292,6 +300,7 @@ class ListWatchLoop(Generic[V]):
             return
         self._backoff.reset()
         self._deliver(StreamBegun())
+        page: list[DecodedEvent[V]] = []
         try:
             for event in self._events(response):
                 if self._stopping.is_set():
@@ -299,16 +308,26 @@ class ListWatchLoop(Generic[V]):
                 if self._streamed_rv is None:
                     # Before the end, an ADDED object's resourceVersion is its own (any
                     # order), not the stream's: nothing to resume from.
-                    if event.initial_events_end and event.resource_version:
+                    if event.item is not None:
+                        page.append(event)
+                        if len(page) >= settings.page_size:
+                            self._deliver(Streamed(tuple(page)))
+                            page.clear()
+                    elif event.initial_events_end and event.resource_version:
+                        if page:
+                            self._deliver(Streamed(tuple(page)))
+                            page.clear()
                         self._streamed_rv = self._synced(event.resource_version)
-                elif event.resource_version:
+                    continue
+                if event.resource_version:
                     self._streamed_rv = self._stats.resource_version = event.resource_version
                 if event.item is not None:
-                    if self._streamed_rv is not None:
-                        self._stats.events += 1
+                    self._stats.events += 1
                     self._deliver(event)
         finally:
             self._close(response)
+            if page and not self._stopping.is_set():
+                self._deliver(Streamed(tuple(page)))
         if self._streamed_rv is None and not self._stopping.is_set():
             # Ended cleanly without the bookmark: a server that ignores sendInitialEvents.
             self._fall_back("the stream ended without its initial-events-end bookmark")

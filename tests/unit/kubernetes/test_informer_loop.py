@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -26,6 +26,7 @@ from zombiewatch.adapters.kubernetes.watching import (
     InformerStats,
     ListWatchLoop,
     StreamBegun,
+    Streamed,
     StreamSynced,
 )
 from zombiewatch.domain.views import PodPhase, PodView
@@ -281,7 +282,10 @@ def test_an_unexpected_error_is_logged_with_its_traceback_counted_and_retried(
 
 
 def kinds(delivered: list[Delivery[PodView]]) -> list[str]:
-    return [d.type if isinstance(d, DecodedEvent) else type(d).__name__ for d in delivered]
+    """Each delivery's kind; a page of streamed objects as ``Streamed(<their types>)``."""
+    return [d.type if isinstance(d, DecodedEvent)
+            else f"Streamed({', '.join(e.type for e in d.events)})" if isinstance(d, Streamed)
+            else type(d).__name__ for d in delivered]
 
 
 def test_a_watch_list_streams_the_objects_ends_at_its_bookmark_and_watches_on() -> None:
@@ -290,10 +294,11 @@ def test_a_watch_list_streams_the_objects_ends_at_its_bookmark_and_watches_on() 
         stopping, lists=[],
         watches=[stream(line("ADDED", pod_named("a", rv="7")),
                         line("ADDED", pod_named("b", rv="5")),
+                        line("ADDED", pod_named("c", rv="6")),
                         initial_events_end("20"), line("MODIFIED", pod_named("a", rv="21"))),
                  stream()],
     )
-    loop, delivered, stats = loop_over(calls, settings=STREAMED)
+    loop, delivered, stats = loop_over(calls, settings=replace(STREAMED, page_size=2))
 
     loop.run(calls.calls())
 
@@ -301,7 +306,8 @@ def test_a_watch_list_streams_the_objects_ends_at_its_bookmark_and_watches_on() 
     assert (first["watch"], first["sendInitialEvents"], first["allowWatchBookmarks"],
             first["resourceVersionMatch"]) == (True, True, True, "NotOlderThan")
     assert "resourceVersion" not in first  # "": the current state, read consistently
-    assert kinds(delivered) == ["StreamBegun", "ADDED", "ADDED", "StreamSynced", "MODIFIED"]
+    assert kinds(delivered) == ["StreamBegun", "Streamed(ADDED, ADDED)", "Streamed(ADDED)",
+                                "StreamSynced", "MODIFIED"]  # a page at a time, then each
     assert StreamSynced("20") in delivered
     assert calls.watched_from() == ["list", "21"]  # on from the stream's last event
     assert (stats.lists, stats.watch_lists, stats.events) == (1, 1, 1)
@@ -329,7 +335,8 @@ def test_a_stream_broken_after_its_bookmark_resumes_and_one_broken_before_stream
     loop.run(calls.calls())
 
     assert calls.watched_from() == ["list", "list", "20"]
-    assert kinds(delivered) == ["StreamBegun", "ADDED", "StreamBegun", "ADDED", "StreamSynced"]
+    assert kinds(delivered) == ["StreamBegun", "Streamed(ADDED)", "StreamBegun",
+                                "Streamed(ADDED)", "StreamSynced"]
     assert (stats.lists, stats.watch_lists, stats.reconnects) == (1, 1, 2)
 
 
@@ -379,7 +386,7 @@ def test_a_stream_that_ends_without_the_bookmark_falls_back_to_pages() -> None:
     loop.run(calls.calls())
 
     assert calls.watched_from() == ["list", "10"]
-    assert kinds(delivered) == ["StreamBegun", "ADDED", "Listing"]
+    assert kinds(delivered) == ["StreamBegun", "Streamed(ADDED)", "Listing"]
     assert (stats.lists, stats.watch_lists) == (1, 0)
 
 
@@ -449,8 +456,12 @@ async def test_a_relist_after_a_gap_yields_only_the_difference() -> None:
     assert changed.phase is PodPhase.RUNNING
 
 
-def streamed(event_type: str, pod: dict[str, Any]) -> DecodedEvent[PodView]:
+def event(event_type: str, pod: dict[str, Any]) -> DecodedEvent[PodView]:
     return POD.decode_event(line(event_type, pod).strip())
+
+
+def streamed(*pods: dict[str, Any]) -> Streamed[PodView]:
+    return Streamed(tuple(event("ADDED", pod) for pod in pods))
 
 
 async def test_a_streamed_resync_yields_only_the_difference_and_drops_what_was_not_streamed(
@@ -461,9 +472,8 @@ async def test_a_streamed_resync_yields_only_the_difference_and_drops_what_was_n
     handler.seen.clear()
 
     await reflector.reflect(StreamBegun())
-    for pod in (pod_named("keeps"), pod_named("appears", rv="15"),
-                pod_named("changes", rv="12", status__phase="Running")):
-        await reflector.reflect(streamed("ADDED", pod))
+    await reflector.reflect(streamed(pod_named("keeps"), pod_named("appears", rv="15")))
+    await reflector.reflect(streamed(pod_named("changes", rv="12", status__phase="Running")))
     assert [(c, n) for c, n, _ in handler.seen] == [
         (Change.ADDED, "appears"), (Change.MODIFIED, "changes")]
     assert store.get("vanishes") is not None  # until the initial events end
@@ -471,7 +481,7 @@ async def test_a_streamed_resync_yields_only_the_difference_and_drops_what_was_n
 
     assert handler.seen[-1] == (Change.DELETED, "vanishes", 3)
     assert sorted(store.keys()) == ["appears", "changes", "keeps"]
-    await reflector.reflect(streamed("DELETED", pod_named("keeps", rv="21")))
+    await reflector.reflect(event("DELETED", pod_named("keeps", rv="21")))
     assert sorted(store.keys()) == ["appears", "changes"]  # the watch goes on as ever
 
 
@@ -479,7 +489,7 @@ async def test_a_first_watch_list_marks_the_store_synced_only_at_its_bookmark() 
     reflector, store, handler, _ = reflecting()
 
     await reflector.reflect(StreamBegun())
-    await reflector.reflect(streamed("ADDED", pod_named("a", rv="7")))
+    await reflector.reflect(streamed(pod_named("a", rv="7")))
     assert (len(store), store.synced) == (1, False)
     await reflector.reflect(StreamSynced("20"))
 
@@ -491,10 +501,10 @@ async def test_an_interrupted_stream_begun_again_drops_only_what_the_new_one_did
 ) -> None:
     reflector, store, _, _ = reflecting()
     await reflector.reflect(StreamBegun())
-    await reflector.reflect(streamed("ADDED", pod_named("gone-meanwhile", rv="7")))
+    await reflector.reflect(streamed(pod_named("gone-meanwhile", rv="7")))
 
     await reflector.reflect(StreamBegun())  # the first stream broke before its bookmark
-    await reflector.reflect(streamed("ADDED", pod_named("a", rv="8")))
+    await reflector.reflect(streamed(pod_named("a", rv="8")))
     await reflector.reflect(StreamSynced("20"))
 
     assert list(store.keys()) == ["a"]
