@@ -26,7 +26,6 @@ from zombiewatch.adapters.kubernetes.translation import (
     translate_pod,
 )
 from zombiewatch.adapters.kubernetes.wire import (
-    BookmarkLine,
     EventType,
     Ident,
     ListBody,
@@ -48,10 +47,6 @@ _IDENT = msgspec.json.Decoder(Ident)
 _LIST = msgspec.json.Decoder(ListBody)
 _WATCH_LINE = msgspec.json.Decoder(WatchLineBody)
 _STATUS = msgspec.json.Decoder(StatusBody)
-_BOOKMARK = msgspec.json.Decoder(BookmarkLine)
-
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-"""The annotation of the BOOKMARK that ends a watch-list's initial events."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +69,12 @@ def _key(result: object) -> str:
 @dataclass(frozen=True, slots=True)
 class DecodedEvent(Generic[V]):
     """One watch event: its type, the decoded item (ADDED/MODIFIED/DELETED),
-    the resourceVersion it carries (items and BOOKMARKs), the Status of an ERROR,
-    and whether it is the BOOKMARK that ends a watch-list's initial events."""
+    the resourceVersion it carries (items and BOOKMARKs), the Status of an ERROR."""
 
     type: EventType
     item: DecodedItem[V] | None
     resource_version: str | None
     error: WatchError | None = None
-    initial_events_end: bool = False
 
 
 class Codec(Protocol[V]):
@@ -147,9 +140,11 @@ class KindCodec(Generic[R, V]):
         event_type: EventType = typed.type
         if event_type == "ERROR":
             return self._decode_event_slowly(line)
+        raw: R = typed.object
         if event_type == "BOOKMARK":
-            return decode_bookmark(line)
-        item = self._item(typed.object)
+            meta = raw.metadata
+            return DecodedEvent(event_type, None, meta.resource_version if meta else None)
+        item = self._item(raw)
         return DecodedEvent(event_type, item, item.resource_version)
 
     def _decode_event_slowly(self, line: bytes) -> DecodedEvent[V]:
@@ -157,7 +152,7 @@ class KindCodec(Generic[R, V]):
         if event.type == "ERROR":
             return DecodedEvent("ERROR", None, None, decode_status(event.raw))
         if event.type == "BOOKMARK":
-            return decode_bookmark(line)
+            return DecodedEvent("BOOKMARK", None, resource_version_of(event.raw))
         item = self.decode_item(event.raw)
         return DecodedEvent(event.type, item, item.resource_version)
 
@@ -266,20 +261,6 @@ def decode_watch_line(line: bytes) -> WatchLine:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise MalformedResponseError(clip(f"watch line: {exc}")) from exc
     return WatchLine(decoded.type, decoded.object)
-
-
-def decode_bookmark(line: bytes) -> DecodedEvent[Any]:
-    """A BOOKMARK line: its resourceVersion, and whether it ends a watch-list's initial
-    events (bookmarks are rare: a second, small decode of the line costs nothing)."""
-    try:
-        meta = _BOOKMARK.decode(line).object.metadata
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return DecodedEvent("BOOKMARK", None, None)
-    if meta is None:
-        return DecodedEvent("BOOKMARK", None, None)
-    end = (meta.annotations or {}).get(INITIAL_EVENTS_END) == "true"
-    return DecodedEvent("BOOKMARK", None, meta.resource_version or None,
-                        initial_events_end=end)
 
 
 def decode_status(raw: msgspec.Raw) -> WatchError:

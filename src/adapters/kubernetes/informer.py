@@ -3,23 +3,20 @@
 Split the way kopf splits watching, one job per piece (the thread side is
 ``watching.ListWatchLoop``):
 
-- a sync streams the collection by a watch-list (``sendInitialEvents``: the
-  objects as ADDED events, then a bookmark that ends them) and follows the same
-  stream on; a server that refuses it gets :meth:`ListWatchLoop.list_snapshot`,
-  every page listed into one snapshot with its resourceVersion;
+- :meth:`ListWatchLoop.list_snapshot` lists every page and returns one
+  snapshot with its resourceVersion;
 - :meth:`ListWatchLoop.follow_stream` follows one watch stream from a
   resourceVersion (bookmarks move it on, nothing else);
-- :meth:`ListWatchLoop.run` loops forever: 410 Gone -> sync again; transport
+- :meth:`ListWatchLoop.run` loops forever: 410 Gone -> list again; transport
   errors -> capped, jittered backoff, reset after the next success; anything
   else is logged with its traceback, counted, and retried the same way; every
-  ``relist_period`` a fresh sync repairs anything a watch could have missed.
+  ``relist_period`` a fresh list repairs anything a watch could have missed.
 
 The loop runs the blocking kubernetes client on a thread of its own and hands
 what it reads to the event loop through a :class:`LoopBridge`. There the
-:class:`Reflector` reflects it into the :class:`KindStore` (a list or a
-watch-list's initial events are diffed against the store, a watch event
-updates it) and then awaits ``on_event`` for each change: the store is updated
-before any handler runs. See
+:class:`Reflector` reflects it into the :class:`KindStore` (a list is diffed
+against the store, a watch event updates it) and then awaits ``on_event`` for
+each change: the store is updated before any handler runs. See
 docs/KUBERNETES.md for the guarantees.
 """
 
@@ -45,9 +42,6 @@ from zombiewatch.adapters.kubernetes.watching import (
     InformerSettings,
     InformerStats,
     ListWatchLoop,
-    StreamBegun,
-    Streamed,
-    StreamSynced,
 )
 from zombiewatch.adapters.logfields import log_event
 
@@ -63,8 +57,8 @@ class Informer(Generic[V]):
 
     For each change the store is updated first, then ``on_event`` is awaited;
     changes are delivered one at a time in the order the informer saw them.
-    The store is marked synced after the first complete list (paged or
-    streamed) has been reflected and its changes handled.
+    The store is marked synced after the first complete list has been
+    reflected and its changes handled.
     """
 
     def __init__(
@@ -160,10 +154,7 @@ class Reflector(Generic[V]):
     """The loop side of an informer: reflect deliveries into the store, then tell the handler.
 
     A list is diffed against the store (client-go's "knownObjects is the
-    informer's local cache"); so are a watch-list's initial events, one by one
-    as they arrive (an object held at the same resourceVersion is no change),
-    and at their end what the store held and was not streamed is deleted;
-    a watch event updates it; an object the
+    informer's local cache"); a watch event updates it; an object the
     translator now refuses (e.g. its task-id label removed by hand) is dropped
     from it. The store is marked synced once the first list and its changes
     have been handled.
@@ -183,45 +174,12 @@ class Reflector(Generic[V]):
         self._stats = stats
         self._on_event = on_event
         self._on_problem = on_problem
-        self._streamed: set[str] | None = None
-        """The keys a watch-list streamed so far (None outside its initial events)."""
 
     async def reflect(self, delivery: Delivery[V]) -> None:
         if isinstance(delivery, Listing):
-            self._streamed = None
             await self._reflect_listing(delivery)
-        elif isinstance(delivery, StreamBegun):
-            self._streamed = set()
-        elif isinstance(delivery, Streamed):
-            streamed = self._streamed if self._streamed is not None else set()
-            self._streamed = streamed
-            for event in delivery.events:
-                if event.item is not None:
-                    await self._reflect_streamed(event.type, event.item, streamed)
-        elif isinstance(delivery, StreamSynced):
-            await self._reflect_stream_end(delivery.resource_version)
         elif delivery.item is not None:
             await self._reflect_event(delivery.type, delivery.item)
-
-    async def _reflect_streamed(self, event_type: str, item: DecodedItem[V],
-                                streamed: set[str]) -> None:
-        if event_type == "DELETED" or isinstance(item.result, Skipped):
-            streamed.discard(item.key)
-        else:
-            streamed.add(item.key)
-            if self._store.holds(item.key, item.resource_version or ""):
-                return
-        await self._reflect_event(event_type, item)
-
-    async def _reflect_stream_end(self, resource_version: str) -> None:
-        streamed, self._streamed = self._streamed or set(), None
-        changes = self._store.retain(streamed)
-        log_event(logger, logging.INFO, "informer_listed", informer=self._name,
-                  items=len(streamed), deleted=len(changes), rv=resource_version,
-                  path="watch-list")
-        for change in changes:
-            await self._handle(change)
-        self._store.mark_synced()
 
     async def _reflect_listing(self, listing: Listing[V]) -> None:
         listed: list[Listed[V]] = []
@@ -232,8 +190,7 @@ class Reflector(Generic[V]):
                 listed.append(Listed(item.key, item.resource_version or "", item.result))
         changes = self._store.replace(listed)
         log_event(logger, logging.INFO, "informer_listed", informer=self._name,
-                  items=len(listed), changes=len(changes), rv=listing.resource_version,
-                  path="pages")
+                  items=len(listed), changes=len(changes), rv=listing.resource_version)
         for change in changes:
             await self._handle(change)
         self._store.mark_synced()

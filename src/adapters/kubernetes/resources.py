@@ -75,26 +75,6 @@ class ResourceCalls:
             query["labelSelector"] = self.label_selector
         return self.call(query, request_timeout)
 
-    def watch_list(
-        self, *, timeout_seconds: int, request_timeout: tuple[float, float]
-    ) -> RawResponse:
-        """A streaming list: the collection as ADDED events, a BOOKMARK annotated
-        ``k8s.io/initial-events-end``, then the watch goes on from there.
-
-        resourceVersion unset with ``NotOlderThan``: the current state, read
-        consistently (from the API server's watch cache, once it is fresh).
-        """
-        query: dict[str, object] = {
-            "watch": True,
-            "sendInitialEvents": True,
-            "allowWatchBookmarks": True,
-            "resourceVersionMatch": "NotOlderThan",
-            "timeoutSeconds": timeout_seconds,
-        }
-        if self.label_selector:
-            query["labelSelector"] = self.label_selector
-        return self.call(query, request_timeout)
-
 
 ResourceCallsFactory = Callable[[ApiClient, str], ResourceCalls]
 """(client, namespace) -> the calls; built inside the informer's thread."""

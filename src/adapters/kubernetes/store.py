@@ -82,11 +82,6 @@ class KindStore(Generic[V]):
         """Keys of the index (pods: the Jobs they belong to); 0 without an index."""
         return len(self._index)
 
-    def holds(self, key: str, resource_version: str) -> bool:
-        """Whether the store holds ``key`` at exactly ``resource_version``."""
-        entry = self._items.get(key)
-        return entry is not None and entry[0] == resource_version
-
     @property
     def synced(self) -> bool:
         """True once the first complete list has been applied."""
@@ -128,16 +123,10 @@ class KindStore(Generic[V]):
         seen: set[str] = set()
         for item in listed:
             seen.add(item.key)
-            if not self.holds(item.key, item.resource_version):
+            held = self._items.get(item.key)
+            if held is None or held[0] != item.resource_version:
                 events.append(self.put(item.key, item.resource_version, item.view))
-        events.extend(self.retain(seen))
-        return events
-
-    def retain(self, keys: set[str]) -> list[WatchEvent[V]]:
-        """Delete every object not in ``keys`` (the end of a complete list or stream);
-        return the deletions in store order."""
-        events: list[WatchEvent[V]] = []
-        for key in [k for k in self._items if k not in keys]:
+        for key in [k for k in self._items if k not in seen]:
             event = self.delete(key)
             if event is not None:
                 events.append(event)

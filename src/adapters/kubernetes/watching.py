@@ -19,12 +19,7 @@ from typing import Generic, Protocol, TypeVar
 from zombiewatch.adapters.kubernetes.backoff import Backoff, BackoffSettings
 from zombiewatch.adapters.kubernetes.client import translated_errors
 from zombiewatch.adapters.kubernetes.decoding import Codec, DecodedEvent
-from zombiewatch.adapters.kubernetes.errors import (
-    ApiStatusError,
-    GoneError,
-    KubernetesError,
-    TransportError,
-)
+from zombiewatch.adapters.kubernetes.errors import GoneError, KubernetesError, TransportError
 from zombiewatch.adapters.kubernetes.listing import Listing, list_all
 from zombiewatch.adapters.kubernetes.resources import RawResponse, ResourceCalls
 from zombiewatch.adapters.logfields import log_event
@@ -81,9 +76,6 @@ namespace of 100,000 pods costs the API server one list per pod informer that of
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InformerSettings:
-    watch_list: bool = True
-    """Sync by a streaming watch-list (``sendInitialEvents``); False, or a server that
-    refuses it: a paged LIST, then a WATCH."""
     page_size: int = 500
     """List page size (``limit``): bounds a page's memory; 500 like client-go."""
     watch_timeout_seconds: int = 50
@@ -109,9 +101,7 @@ class InformerStats:
     """Plain counters for the app's metrics (written by the informer's two sides)."""
 
     lists: int = 0
-    """Complete lists (paged or streamed), the initial one included."""
-    watch_lists: int = 0
-    """Of the lists, those streamed by a watch-list (the rest: paged LISTs)."""
+    """Complete lists, the initial one included."""
     relists: int = 0
     """Lists after the first: after 410 Gone or every ``relist_period``."""
     gone: int = 0
@@ -127,34 +117,8 @@ class InformerStats:
     resource_version: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class StreamBegun:
-    """A watch-list opened: the objects it streams until :class:`StreamSynced` are the
-    whole collection (the reflector then drops what it held and was not streamed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Streamed(Generic[V]):
-    """A watch-list's initial events, a page's worth at a time (``page_size``): one
-    hand-over to the loop per page, not per object, as for a paged LIST."""
-
-    events: tuple[DecodedEvent[V], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSynced:
-    """A watch-list's initial events ended (its bookmark): the store is synced."""
-
-    resource_version: str
-
-
-Delivery = Listing[V] | DecodedEvent[V] | StreamBegun | Streamed[V] | StreamSynced
-"""What the thread hands the loop: a list, one watch event (never a bookmark), or the
-two ends of a watch-list's initial events."""
-
-REFUSED_STATUSES = (400, 422)
-"""What an API server answers a watch-list it cannot serve (the WatchList feature gate
-off: 422 Invalid ``sendInitialEvents``...): list by pages instead."""
+Delivery = Listing[V] | DecodedEvent[V]
+"""What the thread hands the loop: a list, or one watch event (never a bookmark)."""
 
 
 class Stopping(Protocol):
@@ -191,8 +155,6 @@ class ListWatchLoop(Generic[V]):
         self._settings = settings
         self._monotonic = monotonic
         self._backoff = Backoff(settings.backoff)
-        self._watch_list = settings.watch_list
-        self._streamed_rv: str | None = None
         self._inflight_lock = threading.Lock()
         self._inflight: RawResponse | None = None
 
@@ -204,23 +166,16 @@ class ListWatchLoop(Generic[V]):
             try:
                 with translated_errors():
                     if rv is None:
+                        rv = self._list(calls)
                         period = self._settings.relist_period
                         if period is not None:
                             next_relist = self._monotonic() + period
-                        if self._watch_list:
-                            try:
-                                self._stream_sync(calls, until=next_relist)
-                            finally:  # a stream broken after its bookmark resumes from there
-                                rv = self._streamed_rv
-                        else:
-                            rv = self._list(calls)
-                    else:
-                        opened = self._monotonic()
-                        rv, received = self.follow_stream(calls, rv, until=next_relist)
-                        if not received and self._monotonic() - opened < 1.0:
-                            # A stream that ends at once with nothing in it (a proxy, an
-                            # overloaded server): do not spin, back off as for an error.
-                            self._stopping.wait(self._backoff.next_delay())
+                    opened = self._monotonic()
+                    rv, received = self.follow_stream(calls, rv, until=next_relist)
+                    if not received and self._monotonic() - opened < 1.0:
+                        # A stream that ends at once with nothing in it (a proxy, an
+                        # overloaded server): do not spin, back off as for an error.
+                        self._stopping.wait(self._backoff.next_delay())
                     if self._monotonic() >= next_relist:
                         rv = None
             except GoneError as exc:
@@ -255,7 +210,10 @@ class ListWatchLoop(Generic[V]):
         """Follow one watch stream from ``rv`` (ending by ``until`` on the monotonic clock);
         return the last resourceVersion and how many lines it carried."""
         settings = self._settings
-        timeout = self._watch_timeout(until)
+        timeout = settings.watch_timeout_seconds
+        remaining = until - self._monotonic()
+        if remaining < timeout:
+            timeout = max(1, int(remaining) + 1)
         response = self._open(lambda: calls.watch(
             resource_version=rv, timeout_seconds=timeout,
             request_timeout=(settings.connect_timeout, timeout + settings.watch_read_slack)))
@@ -275,76 +233,6 @@ class ListWatchLoop(Generic[V]):
         finally:
             self._close(response)
         return rv, received
-
-    def _watch_timeout(self, until: float) -> int:
-        """The server-side timeout of one watch, ending it by ``until`` (a re-list)."""
-        timeout = self._settings.watch_timeout_seconds
-        remaining = until - self._monotonic()
-        return max(1, int(remaining) + 1) if remaining < timeout else timeout
-
-    def _stream_sync(self, calls: ResourceCalls, *, until: float) -> None:
-        """Sync by a watch-list and follow the same stream on, keeping in ``_streamed_rv``
-        the resourceVersion to watch on from: None until the initial events ended (then
-        sync again; by pages if the server refused the watch-list or ignored it)."""
-        settings = self._settings
-        timeout = self._watch_timeout(until)
-        self._streamed_rv = None
-        try:
-            response = self._open(lambda: calls.watch_list(
-                timeout_seconds=timeout,
-                request_timeout=(settings.connect_timeout, timeout + settings.watch_read_slack)))
-        except ApiStatusError as exc:
-            if type(exc) is not ApiStatusError or exc.status not in REFUSED_STATUSES:
-                raise
-            self._fall_back(str(exc))
-            return
-        self._backoff.reset()
-        self._deliver(StreamBegun())
-        page: list[DecodedEvent[V]] = []
-        try:
-            for event in self._events(response):
-                if self._stopping.is_set():
-                    break
-                if self._streamed_rv is None:
-                    # Before the end, an ADDED object's resourceVersion is its own (any
-                    # order), not the stream's: nothing to resume from.
-                    if event.item is not None:
-                        page.append(event)
-                        if len(page) >= settings.page_size:
-                            self._deliver(Streamed(tuple(page)))
-                            page.clear()
-                    elif event.initial_events_end and event.resource_version:
-                        if page:
-                            self._deliver(Streamed(tuple(page)))
-                            page.clear()
-                        self._streamed_rv = self._synced(event.resource_version)
-                    continue
-                if event.resource_version:
-                    self._streamed_rv = self._stats.resource_version = event.resource_version
-                if event.item is not None:
-                    self._stats.events += 1
-                    self._deliver(event)
-        finally:
-            self._close(response)
-            if page and not self._stopping.is_set():
-                self._deliver(Streamed(tuple(page)))
-        if self._streamed_rv is None and not self._stopping.is_set():
-            # Ended cleanly without the bookmark: a server that ignores sendInitialEvents.
-            self._fall_back("the stream ended without its initial-events-end bookmark")
-
-    def _synced(self, rv: str) -> str:
-        if self._stats.lists:
-            self._stats.relists += 1
-        self._stats.lists += 1
-        self._stats.watch_lists += 1
-        self._stats.resource_version = rv
-        self._deliver(StreamSynced(rv))
-        return rv
-
-    def _fall_back(self, why: str) -> None:
-        self._watch_list = False
-        log_event(logger, logging.WARNING, "informer_watch_list_refused", informer=self._name,
-                  detail=why)
 
     def interrupt(self) -> None:
         """From another thread: close the request in flight so ``run`` notices the stop."""

@@ -210,23 +210,6 @@ class WatchLineBody(msgspec.Struct, frozen=True):
     object: msgspec.Raw
 
 
-class BookmarkMeta(msgspec.Struct, frozen=True, rename="camel"):
-    resource_version: str | None = None
-    annotations: dict[str, str] | None = None
-
-
-class BookmarkObject(msgspec.Struct, frozen=True):
-    metadata: BookmarkMeta | None = None
-
-
-class BookmarkLine(msgspec.Struct, frozen=True):
-    """A BOOKMARK's object: its resourceVersion and annotations (the end of a
-    watch-list's initial events is an annotation, which the kinds' own metadata
-    do not decode)."""
-
-    object: BookmarkObject
-
-
 class StatusBody(msgspec.Struct, frozen=True):
     code: int | None = None
     reason: str | None = None
