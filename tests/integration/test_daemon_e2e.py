@@ -421,7 +421,10 @@ async def test_a_completed_job_frees_its_task_once_even_across_a_restart(scene: 
             kubelet.set_terminated(scene.core, scene.namespace, done_pod, 0, phase="Succeeded",
                                    reason="Completed")
             kubelet.set_job_complete(scene.batch, scene.namespace, done)
-        await wait_until(lambda: scene.clears() == [task_id], what="the success clear")
+        # A clear due before the daemon leads with a caught-up feed (a loaded machine) is
+        # sent at the next sweep (every 60 s): wait for that too.
+        await wait_until(lambda: scene.clears() == [task_id], what="the success clear",
+                         timeout=90)
         await scene.reader.quiet(1.0)
     async with running(scene.settings) as runtime:  # a restart, the task still naming it
         await runtime.sweep_now()
