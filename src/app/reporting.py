@@ -37,7 +37,7 @@ from zombiewatch.app.evidence import EventEvidence
 from zombiewatch.app.judging import Detection, Judge
 from zombiewatch.app.logs import log_event
 from zombiewatch.app.metrics import NO_CAUSE, Metrics
-from zombiewatch.app.storm import StormWatch
+from zombiewatch.app.storm import HELD_PATH, StormWatch
 from zombiewatch.domain.commands import FailureReport
 from zombiewatch.domain.doctrine import DoctrineError, success_clear_due, zombie_failure
 from zombiewatch.domain.gate import Hold, hold_of
@@ -89,15 +89,11 @@ class Reporter:
         return len(self._pending), len(self._completed)
 
     def submit(self, detection: Detection) -> None:
-        """Queue a detection; a Job already pending is queued once. As leader, the storm
-        guard may hold it instead (a follower publishes nothing: it holds nothing)."""
-        if detection.job_name in self._pending:
-            return
-        if self._delivery.leading() and not self._storm.admit(detection):
-            self._wakeup.set()  # held: the run loop's next check may be due sooner now
-            return
-        self._pending[detection.job_name] = detection
-        self._wakeup.set()
+        """Queue a detection; a Job already pending is queued once. The storm guard sees it
+        at the flush, once the Events' evidence has named its cause."""
+        if detection.job_name not in self._pending:
+            self._pending[detection.job_name] = detection
+            self._wakeup.set()
 
     def changed(self, job_name: str) -> None:
         """The Job is no zombie now: if the storm guard holds it, judge it again soon."""
@@ -158,6 +154,10 @@ class Reporter:
     async def _report(self, batch: Sequence[Detection]) -> None:
         if self._delivery.leading():
             batch = await self._evidence.enrich(batch)  # before anything reads the verdict
+            # The storm guard may hold a detection instead, judged with its cause (the
+            # Events' too); what it releases comes back on the held path. A follower
+            # publishes nothing, so it holds nothing.
+            batch = [d for d in batch if d.path == HELD_PATH or self._storm.admit(d)]
         now = self._clock.now()
         admitted: dict[str, tuple[Detection, FailureReport]] = {}
         for detection in batch:

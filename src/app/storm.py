@@ -111,6 +111,12 @@ class StormWatch:
             if first is None:  # no longer held
                 continue
             inputs, decision = self._judge.decide(name, now=now, task_id=first.task_id)
+            if (isinstance(decision, Verdict) and decision.events is not None
+                    and decision.rule is first.verdict.rule):
+                # The same never-started row: its cause came from the Events read when it was
+                # first held; they are not read again for each check.
+                decision = replace(decision, detail=first.verdict.detail,
+                                   cause=first.verdict.cause, events=None)
             admission = guard.recheck(name, decision, job=inputs.job, pods=inputs.pods,
                                       now=now)
             if guard.holds(name) is None:

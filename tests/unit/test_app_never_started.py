@@ -230,3 +230,37 @@ async def test_an_init_container_starting_within_the_grace_re_arms_the_pods_time
     await world.settle()
 
     assert [f.reason for f in world.publisher.published] == [ZombieReason.DEADLINE_EXCEEDED]
+
+
+QUOTA = EventView(type="Warning", reason="FailedCreate",
+                  message='Error creating: pods "p" is forbidden: exceeded quota: no-pods, '
+                  "requested: pods=1, used: pods=0, limited: pods=0", at=T0)
+
+
+async def test_jobs_one_quota_refuses_are_one_storm_incident_named_by_their_events() -> None:
+    # Arrange: the storm guard on; three started Jobs whose every pod the same quota refuses
+    world = World(settings=unit_settings(storm_guard=True))
+    jobs = [replace(job_view(f"claude-{n:08x}-20260602090000", task_id=f"task-{n}"),
+                    pods_counted=0) for n in range(3)]
+    for job in jobs:
+        world.event_lookup.events[job.uid] = [QUOTA]
+        world.cache.put_job(job)
+        world.job_event(job)
+    # Act: past the grace, then past the gathering
+    world.clock.advance(121)
+    world.scheduler.fire_all()
+    await world.settle()
+    world.clock.advance(60)
+    await world.settle()
+    held = world.publisher.published[:]
+    opened = world.metrics.registry.get_sample_value("zombiewatch_storm_incidents_open")
+    world.clock.advance(15 * 60)  # the bound
+    await world.settle()
+    # Assert: held as one incident of the quota the Events name, then each published once
+    # with that Event's detail, the Events read once per Job
+    assert held == []
+    assert opened == 1
+    assert sorted(f.job_name for f in world.publisher.published) == sorted(j.name for j in jobs)
+    assert {f.reason for f in world.publisher.published} == {ZombieReason.POD_NOT_SCHEDULED}
+    assert all("exceeded quota: no-pods" in f.detail for f in world.publisher.published)
+    assert sorted(world.event_lookup.looked_up) == sorted(("agents", j.uid) for j in jobs)
