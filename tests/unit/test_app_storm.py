@@ -152,6 +152,7 @@ async def test_at_the_bound_each_held_job_is_published_once() -> None:
     # Arrange
     world = StormWorld()
     jobs = world.pull_failures(10)
+    await world.reporter.flush()  # the run loop's flush right after the events
     await world.later(899)
     world.sweeper.sweep_once()
     before = world.publisher.reported_jobs()
@@ -171,6 +172,7 @@ async def test_a_lone_pull_failure_is_published_after_the_gathering() -> None:
     # Arrange
     world = StormWorld()
     job = world.pull_failures(1)[0]
+    await world.reporter.flush()  # the run loop's flush right after the event
     await world.later(29)
     # Act
     await world.later(1)
