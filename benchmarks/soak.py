@@ -55,6 +55,7 @@ from kubernetes.client.exceptions import ApiException
 
 from benchmarks.common import Row
 from benchmarks.e2e import Clients, scratch_namespace
+from benchmarks.procfs import cpu_seconds, memory
 from harness import kubelet
 from harness.controller import KafkaController
 from harness.daemons import DaemonProcess, cli_args, daemon_settings, free_port, sample, scrape
@@ -353,7 +354,7 @@ class Daemon:
                                                kind="pods")
         counts["tasks"] = sample(text, "zombiewatch_task_feed_tasks")
         pid = self.process.process.pid
-        return Sample(time.monotonic(), _rss(pid), counts, _cpu_seconds(pid))
+        return Sample(time.monotonic(), memory(pid).rss, counts, cpu_seconds(pid))
 
 
 STRUCTURES = (
@@ -363,19 +364,6 @@ STRUCTURES = (
     "event_buckets", "container_views",
 )
 
-
-def _rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager
