@@ -38,6 +38,7 @@ from pathlib import Path
 
 from benchmarks.common import Row
 from benchmarks.e2e import Clients, bench_daemon_settings, create_agents, scratch_namespace
+from benchmarks.procfs import MIB, memory
 from harness.daemons import DaemonProcess, cli_args, free_port, scrape
 from harness.services import Services, acquire
 from harness.support import apply_config_crd
@@ -135,13 +136,6 @@ def parse_importtime(text: str) -> ImportProfile:
     return ImportProfile(tuple(modules))
 
 
-def _status_kib(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(key):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {key} in /proc/{pid}/status")
-
 
 @contextlib.contextmanager
 def _daemon(services: Services, namespace: str, scratch: Path,
@@ -173,10 +167,10 @@ def measure(services: Services, namespace: str, jobs: int, scratch: Path) -> Sam
         time.sleep(SETTLE_WAIT)
         samples: list[int] = []
         for _ in range(round(SETTLE_SAMPLE / 0.1)):
-            samples.append(_status_kib(pid, "VmRSS:"))
+            samples.append(memory(pid).rss)
             time.sleep(0.1)
-        peak = _status_kib(pid, "VmHWM:")
-    return Sample(jobs, ready_s, statistics.median(samples) / 1024, peak / 1024)
+        peak = memory(pid).peak
+    return Sample(jobs, ready_s, statistics.median(samples) / MIB, peak / MIB)
 
 
 def import_profile(services: Services, namespace: str, scratch: Path) -> ImportProfile:
