@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 from benchmarks.common import Row
 from benchmarks.e2e import Clients, bench_daemon_settings, create_agents, scratch_namespace
 from benchmarks.procfs import MIB, memory
-from harness.daemons import DaemonProcess, cli_args, free_port, scrape
+from harness.daemons import DaemonProcess, cli_args, daemon_environment, free_port, scrape
 from harness.services import Services, acquire
 from harness.support import apply_config_crd
 from harness.waiting import wait_until_sync
@@ -144,7 +143,7 @@ def _daemon(services: Services, namespace: str, scratch: Path,
     _topic, settings = bench_daemon_settings(services.kubeconfig, namespace,
                                              services.bootstrap_servers, "footprint")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+    env = daemon_environment()
     args = [*cli_args(settings, port=port), "--log-level", "INFO"]
     started = time.monotonic()
     process = DaemonProcess(args, env, scratch / f"daemon-{port}.log", python_flags=python_flags)

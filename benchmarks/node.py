@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import tempfile
 import time
 import uuid
@@ -43,7 +42,7 @@ from kubernetes.client.exceptions import ApiException
 from benchmarks.common import PerThread, Row, median, percentile
 from benchmarks.e2e import Committed, bench_daemon_settings
 from harness import workloads
-from harness.daemons import DaemonProcess, cli_args, free_port, scrape
+from harness.daemons import DaemonProcess, cli_args, daemon_environment, free_port, scrape
 from harness.demo.node import node_for_demo
 from harness.node_fixtures import RealNode
 from harness.observer import Observer
@@ -105,7 +104,7 @@ async def daemon(node: RealNode, namespace: str) -> AsyncIterator[Committed]:
     topic, settings = bench_daemon_settings(node.kubeconfig, namespace, node.bootstrap_servers,
                                             "nodebench")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+    env = daemon_environment()
     args = [*cli_args(settings, port=port), "--log-level", "INFO"]
     with tempfile.TemporaryDirectory(prefix="zw-nodebench-") as scratch:
         process = DaemonProcess(args, env, Path(scratch) / "daemon.log")

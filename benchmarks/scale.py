@@ -71,7 +71,7 @@ from benchmarks.sidebyside import (
     side_by_side,
     size_rows,
 )
-from harness.daemons import DaemonProcess, cli_args, free_port, sample, scrape
+from harness.daemons import DaemonProcess, cli_args, daemon_environment, free_port, sample, scrape
 from harness.services import Services, private
 from harness.support import CommittedReader, apply_config_crd
 from harness.waiting import wait_until
@@ -142,7 +142,7 @@ class Launcher:
 
     def zombiewatch(self, *, settings: Settings | None = None) -> Program:
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+        env = daemon_environment()
         args = [*cli_args(settings or self.settings, port=port), "--log-level", "INFO"]
         daemon = DaemonProcess(args, env, self._log("zombiewatch"))
         return Program(daemon.process, daemon.log_path,

@@ -58,7 +58,15 @@ from benchmarks.e2e import Clients, scratch_namespace
 from benchmarks.procfs import cpu_seconds, memory
 from harness import kubelet
 from harness.controller import KafkaController
-from harness.daemons import DaemonProcess, cli_args, daemon_settings, free_port, sample, scrape
+from harness.daemons import (
+    DaemonProcess,
+    cli_args,
+    daemon_environment,
+    daemon_settings,
+    free_port,
+    sample,
+    scrape,
+)
 from harness.fixtures import create_topics, delete_topics
 from harness.services import Services, acquire
 from harness.support import apply_config_crd, create_config, request_topic_for
@@ -377,7 +385,7 @@ async def daemon(services: Services, namespace: str, prefix: str,
         leader=LeaderOptions(enabled=True, identity="soak"),
         liveness_window_seconds=float(LIVENESS_SECONDS))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+    env = daemon_environment()
     process = DaemonProcess([*cli_args(settings, port=port), "--log-level", "INFO"], env,
                             scratch / "daemon.log")
     try:

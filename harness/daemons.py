@@ -140,13 +140,19 @@ def cli_args(settings: Settings, *, port: int) -> list[str]:
     return args
 
 
+def daemon_environment() -> dict[str, str]:
+    """This process's environment for a daemon child, without what would override its
+    flags (``KUBECONFIG``, ``NAMESPACE``): the flags say which cluster and namespace."""
+    return {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+
+
 @contextmanager
 def daemon_processes(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """A factory of daemon processes; every one is killed at exit."""
     made: list[DaemonProcess] = []
 
     def start(settings: Settings, *, port: int, identity: str = "") -> DaemonProcess:
-        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NAMESPACE")}
+        env = daemon_environment()
         env["POD_NAME"] = identity or f"proc-{uuid.uuid4().hex[:6]}"
         if settings.kafka.sasl_password is not None:  # environment only, as in production
             env["KAFKA_SASL_PASSWORD"] = settings.kafka.sasl_password
